@@ -45,7 +45,9 @@ impl Platform {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
             {
-                return Err(invalid("components may only hold letters, digits, '_', '-', '.'"));
+                return Err(invalid(
+                    "components may only hold letters, digits, '_', '-', '.'",
+                ));
             }
         }
         Ok(Platform::new(parts[0], parts[1], parts.get(2).copied()))
@@ -179,7 +181,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "linux", "linux/", "/amd64", "linux/amd64/v8/x", "linux/am d64"] {
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "linux/am d64",
+        ] {
             let e = Platform::parse(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")));
         }

@@ -51,7 +51,12 @@ static REFERENCE_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!("^(?:({})/)?({})$", domain_and_port(), remote_name())).expect("name grammar")
+    Regex::new(&format!(
+        "^(?:({})/)?({})$",
+        domain_and_port(),
+        remote_name()
+    ))
+    .expect("name grammar")
 });
 
 /// A parsed, normalized image reference: `[registry/]repository[:tag][@digest]`.
@@ -74,7 +79,11 @@ impl Reference {
             input: input.to_string(),
             reason,
         };
-        if input.len() == 64 && input.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if input.len() == 64
+            && input
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(invalid(
                 "a 64-character hexadecimal string is an image id, not a repository name".into(),
             ));
@@ -82,7 +91,9 @@ impl Reference {
         let (domain, remainder) = split_docker_domain(input);
         let remote = remainder.split(':').next().unwrap_or_default();
         if remote.to_lowercase() != remote {
-            return Err(invalid(format!("repository name ({remote}) must be lowercase")));
+            return Err(invalid(format!(
+                "repository name ({remote}) must be lowercase"
+            )));
         }
         let full = format!("{domain}/{remainder}");
         let Some(caps) = REFERENCE_RE.captures(&full) else {
@@ -90,7 +101,9 @@ impl Reference {
                 return Err(invalid("repository name must be lowercase".into()));
             }
             if input.is_empty() {
-                return Err(invalid("repository name must have at least one component".into()));
+                return Err(invalid(
+                    "repository name must have at least one component".into(),
+                ));
             }
             return Err(invalid("invalid reference format".into()));
         };
@@ -232,7 +245,10 @@ impl Reference {
 fn split_docker_domain(name: &str) -> (&str, std::borrow::Cow<'_, str>) {
     use std::borrow::Cow;
     let Some((maybe_domain, rest)) = name.split_once('/') else {
-        return (DEFAULT_REGISTRY, Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{name}")));
+        return (
+            DEFAULT_REGISTRY,
+            Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{name}")),
+        );
     };
     let (domain, remote) = if maybe_domain == "localhost"
         || maybe_domain.contains(['.', ':'])
@@ -247,7 +263,10 @@ fn split_docker_domain(name: &str) -> (&str, std::borrow::Cow<'_, str>) {
         return (DEFAULT_REGISTRY, Cow::Borrowed(name));
     };
     if domain == DEFAULT_REGISTRY && !remote.contains('/') {
-        (domain, Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{remote}")))
+        (
+            domain,
+            Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{remote}")),
+        )
     } else {
         (domain, Cow::Borrowed(remote))
     }
@@ -315,7 +334,10 @@ mod tests {
             ("library/ubuntu", "docker.io/library/ubuntu:latest"),
             ("docker.io/ubuntu", "docker.io/library/ubuntu:latest"),
             ("index.docker.io/ubuntu", "docker.io/library/ubuntu:latest"),
-            ("index.docker.io/library/python", "docker.io/library/python:latest"),
+            (
+                "index.docker.io/library/python",
+                "docker.io/library/python:latest",
+            ),
             ("foo/bar", "docker.io/foo/bar:latest"),
             ("foo/bar/baz", "docker.io/foo/bar/baz:latest"),
             ("localhost/foo", "localhost/foo:latest"),
@@ -327,7 +349,10 @@ mod tests {
             ("Foo/bar", "Foo/bar:latest"),
             ("a.b-c.d/e__f.g-h", "a.b-c.d/e__f.g-h:latest"),
             ("foo---bar/x", "docker.io/foo---bar/x:latest"),
-            (&format!("foo/bar:t@{D}"), &format!("docker.io/foo/bar:t@{D}")),
+            (
+                &format!("foo/bar:t@{D}"),
+                &format!("docker.io/foo/bar:t@{D}"),
+            ),
             (&format!("foo@{D}"), &format!("docker.io/library/foo@{D}")),
         ];
         for (input, want) in cases {
@@ -400,8 +425,14 @@ mod tests {
     #[test]
     fn tag_and_digest_edits() {
         let r = Reference::parse(&format!("python:3.11@{D}")).unwrap();
-        assert_eq!(r.with_tag("3.12").unwrap().to_string(), "docker.io/library/python:3.12");
-        assert_eq!(r.without_digest().to_string(), "docker.io/library/python:3.11");
+        assert_eq!(
+            r.with_tag("3.12").unwrap().to_string(),
+            "docker.io/library/python:3.12"
+        );
+        assert_eq!(
+            r.without_digest().to_string(),
+            "docker.io/library/python:3.11"
+        );
         assert!(r.same_repository(&Reference::parse("index.docker.io/library/python").unwrap()));
         assert!(!r.same_repository(&Reference::parse("pythonista").unwrap()));
         assert!(!r.same_repository(&Reference::parse("ghcr.io/acme/python").unwrap()));

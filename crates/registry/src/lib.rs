@@ -1,1 +1,48 @@
-//! placeholder
+//! `ferry-registry`: an OCI distribution client that gets the details right.
+//!
+//! * [`Client`] — built from a plain [`ClientConfig`], cheap to clone, async. It resolves tags
+//!   to digests with one HEAD (GET + hashing when a registry omits `Docker-Content-Digest`),
+//!   inspects multi-arch indexes (attestations kept apart from platforms), lists tags across
+//!   `Link` pages, waits for images, and pushes blobs and manifests.
+//! * Authentication: anonymous, basic and bearer-token challenges, tokens cached per registry and
+//!   scope; credentials from Docker's `config.json` via [`DockerConfig`] (`auths`, `credHelpers`,
+//!   `credsStore`) or any [`CredentialStore`].
+//! * Resilience: jittered retries for connection errors, timeouts, 5xx and 408; 429 honouring
+//!   `Retry-After` within a bounded budget; a per-request timeout that covers the body; bounded
+//!   per-host concurrency; every body capped and hashed against the digest asked for.
+//!
+//! The library never prints, never exits and never reads environment variables.
+//!
+//! ```no_run
+//! # async fn demo() -> ferry_registry::Result<()> {
+//! use std::sync::Arc;
+//! use ferry_registry::{Client, ClientConfig, DockerConfig};
+//!
+//! let creds = DockerConfig::load_dir(std::path::Path::new("/root/.docker"))?;
+//! let client = Client::new(ClientConfig { credentials: Arc::new(creds), ..Default::default() })?;
+//! let image = "docker.io/acme/etl:latest".parse()?;
+//! let check = client
+//!     .verify(&image, &ferry_core::Platform::parse_list("linux/amd64,linux/arm64")?)
+//!     .await?;
+//! assert!(check.complete(), "missing: {:?}", check.missing);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod challenge;
+mod client;
+pub mod config;
+pub mod credentials;
+mod error;
+pub mod manifest;
+pub mod ratelimit;
+
+pub use client::{Client, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
+pub use config::{ClientConfig, RetryPolicy};
+pub use credentials::{Anonymous, Credential, CredentialStore, DockerConfig, StaticCredentials};
+pub use error::{Error, Result};
+pub use manifest::{
+    Attestation, FetchedManifest, Inspection, PlatformCheck, PlatformManifest, Resolved,
+};
+pub use ratelimit::RateLimit;

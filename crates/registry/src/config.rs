@@ -1,0 +1,100 @@
+//! Plain-data configuration of a [`Client`](crate::Client).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::credentials::{Anonymous, CredentialStore};
+use crate::error::{Error, Result};
+
+/// Largest manifest body accepted: what registries themselves enforce.
+pub const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
+
+/// How a [`Client`](crate::Client) talks to registries. Plain data with a useful `Default`.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Registries reached over plain HTTP: `HOST` (any port) or `HOST:PORT`.
+    pub plain_http: Vec<String>,
+    /// Registry → base URL to use instead (`docker.io` → `http://127.0.0.1:5000`).
+    pub mirrors: Vec<(String, String)>,
+    /// Extra PEM CA certificates to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Timeout of one request, including reading its whole body.
+    pub timeout: Duration,
+    /// Retry behaviour for transient failures.
+    pub retry: RetryPolicy,
+    /// Requests in flight to one host at a time.
+    pub max_concurrency_per_host: usize,
+    /// Largest manifest accepted, in bytes.
+    pub manifest_limit: usize,
+    /// Largest blob read into memory (image configs), in bytes.
+    pub blob_limit: usize,
+    /// Sent as `User-Agent`.
+    pub user_agent: String,
+    /// Where credentials come from.
+    pub credentials: Arc<dyn CredentialStore>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            plain_http: Vec::new(),
+            mirrors: Vec::new(),
+            ca_file: None,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_concurrency_per_host: 32,
+            manifest_limit: MANIFEST_LIMIT,
+            blob_limit: 64 * 1024 * 1024,
+            user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_string(),
+            credentials: Arc::new(Anonymous),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Parse a `REGISTRY=URL` mirror option.
+    pub fn parse_mirror(spec: &str) -> Result<(String, String)> {
+        let (reg, url) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Config(format!("mirror {spec:?}: expected REGISTRY=URL")))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::Config(format!("mirror {spec:?}: invalid URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(Error::Config(format!(
+                "mirror {spec:?}: URL must be http(s)://host[:port][/path]"
+            )));
+        }
+        if reg.is_empty() {
+            return Err(Error::Config(format!(
+                "mirror {spec:?}: empty registry name"
+            )));
+        }
+        Ok((reg.to_string(), url.trim_end_matches('/').to_string()))
+    }
+}
+
+/// Retries of transient failures (connection errors, timeouts, 5xx, 408, 429).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+    /// First backoff delay; doubled each attempt, with full jitter.
+    pub base_delay: Duration,
+    /// Cap of one backoff delay.
+    pub max_delay: Duration,
+    /// Cap of the time spent waiting between attempts of one request, `Retry-After` included.
+    /// A `Retry-After` longer than what is left fails at once with the headers reported.
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_total_wait: Duration::from_secs(60),
+        }
+    }
+}
