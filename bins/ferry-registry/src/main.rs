@@ -1,1 +1,478 @@
-fn main() {}
+//! `ferry-registry`: query container registries from CI, scripts and Airflow tasks.
+//!
+//! A thin shell over `ferry-registry` (the crate): parse flags, build a client, make one call,
+//! print the answer, choose the exit code (`ferry_core::exit`).
+
+mod output;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ferry_core::{Platform, Reference, exit};
+use ferry_registry::{Client, ClientConfig, DockerConfig, WaitOutcome};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use output::Output;
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-registry",
+    version,
+    about = "Query container registries: digests, platforms, tags, waiting for images.",
+    after_help = "Exit codes: 0 success, 1 negative answer (not found, platform missing, invalid reference, wait timed out), 2 usage error, 3 operational error (network, auth, timeout, registry misbehaviour)."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct GlobalOpts {
+    /// Registry reached over plain HTTP (HOST or HOST:PORT); repeatable.
+    #[arg(long = "plain-http", value_name = "HOST[:PORT]", global = true)]
+    plain_http: Vec<String>,
+    /// Send requests for REGISTRY to URL instead (e.g. docker.io=http://127.0.0.1:5000); repeatable.
+    #[arg(long, value_name = "REGISTRY=URL", global = true)]
+    mirror: Vec<String>,
+    /// Directory holding Docker's config.json (default: $DOCKER_CONFIG, else ~/.docker).
+    #[arg(long = "docker-config", value_name = "DIR", global = true)]
+    docker_config: Option<PathBuf>,
+    /// Extra PEM CA certificate(s) to trust.
+    #[arg(long = "ca-file", value_name = "FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// Per-request timeout (e.g. 2s, 1m); for `wait`, how long to wait in all.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    timeout: Option<Duration>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Also write the JSON result to the Airflow XCom file.
+    #[arg(long, global = true)]
+    xcom: bool,
+    /// Where --xcom writes.
+    #[arg(
+        long = "xcom-path",
+        value_name = "FILE",
+        global = true,
+        default_value = "/airflow/xcom/return.json"
+    )]
+    xcom_path: PathBuf,
+    /// Append results as key=value lines to $GITHUB_OUTPUT.
+    #[arg(long = "github-output", global = true)]
+    github_output: bool,
+    /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the canonical form of image references.
+    Parse {
+        /// References.
+        refs: Vec<String>,
+        /// Read references one per line from FILE (- for stdin).
+        #[arg(short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Print the digest the registry serves for references.
+    Digest {
+        /// References.
+        refs: Vec<String>,
+        /// Read references one per line from FILE (- for stdin).
+        #[arg(short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The digest of this platform's manifest instead of the index digest.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Show platforms, child digests and attestations of a reference.
+    Inspect {
+        /// Reference.
+        reference: String,
+    },
+    /// Exit 0 when the image provides every listed platform, 1 listing the missing ones.
+    Verify {
+        /// Reference.
+        reference: String,
+        /// Required platforms, comma-separated.
+        #[arg(long, value_name = "LIST", required = true)]
+        platforms: String,
+    },
+    /// List every tag of a repository (following pagination).
+    Tags {
+        /// Repository (a tag or digest, if given, is ignored).
+        repository: String,
+        /// Page size to ask the registry for.
+        #[arg(long = "page-size", value_name = "N")]
+        page_size: Option<usize>,
+    },
+    /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
+    Wait {
+        /// Reference.
+        reference: String,
+        /// Platforms that must be present, comma-separated.
+        #[arg(long, value_name = "LIST")]
+        platforms: Option<String>,
+        /// Time between checks.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+        interval: Duration,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s, 1m, 10m)"))
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+    fn operational(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::OPERATIONAL,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ferry_registry::Error> for Failure {
+    fn from(e: ferry_registry::Error) -> Self {
+        Failure {
+            code: code_of(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn code_of(e: &ferry_registry::Error) -> u8 {
+    if e.is_negative() {
+        exit::NEGATIVE
+    } else {
+        exit::OPERATIONAL
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::SUCCESS
+                }
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            output::error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(exit::OPERATIONAL);
+        }
+    };
+    let mut out = Output::new(&cli.global);
+    let code = match runtime.block_on(run(&cli, &mut out)) {
+        Ok(code) => code,
+        Err(f) => {
+            output::error(&f.message);
+            f.code
+        }
+    };
+    match out.finish() {
+        Ok(()) => ExitCode::from(code),
+        Err(msg) => {
+            output::error(&msg);
+            ExitCode::from(if code == exit::SUCCESS {
+                exit::OPERATIONAL
+            } else {
+                code
+            })
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("FERRY_LOG").unwrap_or_else(|_| default.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn client(g: &GlobalOpts, request_timeout: Option<Duration>) -> Result<Client, Failure> {
+    let dir = match &g.docker_config {
+        Some(d) => Some(d.clone()),
+        None => std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))),
+    };
+    let mut config = ClientConfig::default();
+    if let Some(dir) = dir {
+        config.credentials = Arc::new(DockerConfig::load_dir(&dir)?);
+    }
+    config.plain_http = g.plain_http.clone();
+    for m in &g.mirror {
+        config
+            .mirrors
+            .push(ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string()))?);
+    }
+    config.ca_file = g.ca_file.clone();
+    if let Some(t) = request_timeout {
+        config.timeout = t;
+    }
+    Ok(Client::new(config)?)
+}
+
+fn read_refs(args: &[String], file: Option<&PathBuf>) -> Result<Vec<String>, Failure> {
+    let mut refs = args.to_vec();
+    if let Some(f) = file {
+        let text = if f.as_os_str() == "-" {
+            let mut lines = Vec::new();
+            for l in std::io::stdin().lock().lines() {
+                lines.push(l.map_err(|e| Failure::operational(format!("reading stdin: {e}")))?);
+            }
+            lines.join("\n")
+        } else {
+            std::fs::read_to_string(f)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", f.display())))?
+        };
+        refs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if refs.is_empty() {
+        return Err(Failure::usage("no references given (arguments or -f FILE)"));
+    }
+    Ok(refs)
+}
+
+fn parse_ref(s: &str) -> Result<Reference, Failure> {
+    Reference::parse(s).map_err(|e| Failure {
+        code: exit::NEGATIVE,
+        message: e.to_string(),
+    })
+}
+
+fn parse_platforms(s: &str) -> Result<Vec<Platform>, Failure> {
+    let list = Platform::parse_list(s).map_err(|e| Failure::usage(e.to_string()))?;
+    if list.is_empty() {
+        return Err(Failure::usage("--platforms needs at least one os/arch"));
+    }
+    Ok(list)
+}
+
+async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
+    let g = &cli.global;
+    match &cli.cmd {
+        Cmd::Parse { refs, file } => cmd_parse(&read_refs(refs, file.as_ref())?, out),
+        Cmd::Digest {
+            refs,
+            file,
+            platform,
+        } => {
+            let platform = platform
+                .as_deref()
+                .map(Platform::parse)
+                .transpose()
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            let refs = read_refs(refs, file.as_ref())?;
+            cmd_digest(&client(g, g.timeout)?, &refs, platform.as_ref(), out).await
+        }
+        Cmd::Inspect { reference } => {
+            let r = parse_ref(reference)?;
+            let i = client(g, g.timeout)?.inspect(&r).await?;
+            out.inspect(&i);
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Verify {
+            reference,
+            platforms,
+        } => {
+            let wanted = parse_platforms(platforms)?;
+            let r = parse_ref(reference)?;
+            let check = client(g, g.timeout)?.verify(&r, &wanted).await?;
+            out.verify(&r, &check);
+            Ok(if check.complete() {
+                exit::SUCCESS
+            } else {
+                exit::NEGATIVE
+            })
+        }
+        Cmd::Tags {
+            repository,
+            page_size,
+        } => {
+            let r = parse_ref(repository)?;
+            let opts = ferry_registry::TagsOptions {
+                page_size: *page_size,
+            };
+            let tags = client(g, g.timeout)?.tags(&r, &opts).await?;
+            out.tags(&r, &tags);
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Wait {
+            reference,
+            platforms,
+            interval,
+        } => {
+            let wanted = match platforms {
+                Some(p) => parse_platforms(p)?,
+                None => Vec::new(),
+            };
+            let r = parse_ref(reference)?;
+            let total = g.timeout.unwrap_or(Duration::from_secs(600));
+            let per_request = Duration::from_secs(30).min(total.max(Duration::from_secs(1)));
+            let outcome = client(g, Some(per_request))?
+                .wait(&r, &wanted, total, *interval)
+                .await?;
+            out.wait(&r, &wanted, &outcome);
+            Ok(match outcome {
+                WaitOutcome::Ready { .. } => exit::SUCCESS,
+                WaitOutcome::TimedOut { .. } => exit::NEGATIVE,
+            })
+        }
+    }
+}
+
+fn cmd_parse(refs: &[String], out: &mut Output) -> Result<u8, Failure> {
+    let mut code = exit::SUCCESS;
+    let mut rows = Vec::new();
+    for input in refs {
+        match Reference::parse(input) {
+            Ok(r) => {
+                out.text_line(&r.to_string());
+                rows.push(json!({
+                    "input": input,
+                    "canonical": r.to_string(),
+                    "registry": r.registry(),
+                    "repository": r.repository(),
+                    "tag": r.tag(),
+                    "digest": r.digest().map(ToString::to_string),
+                    "error": Value::Null,
+                }));
+            }
+            Err(e) => {
+                code = exit::NEGATIVE;
+                out.text_error(&e.to_string());
+                rows.push(json!({
+                    "input": input, "canonical": Value::Null, "registry": Value::Null,
+                    "repository": Value::Null, "tag": Value::Null, "digest": Value::Null,
+                    "error": e.to_string(),
+                }));
+            }
+        }
+    }
+    let canon: Vec<Value> = rows.iter().map(|r| r["canonical"].clone()).collect();
+    if canon.len() == 1 {
+        out.github("canonical", canon[0].as_str().unwrap_or_default());
+    }
+    out.github("json", &Value::Array(rows.clone()).to_string());
+    out.set_json(Value::Array(rows));
+    Ok(code)
+}
+
+async fn cmd_digest(
+    client: &Client,
+    refs: &[String],
+    platform: Option<&Platform>,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    let results: Vec<_> = futures::stream::iter(refs.iter().map(|input| {
+        let client = client.clone();
+        async move {
+            let r = Reference::parse(input).map_err(ferry_registry::Error::from)?;
+            client.digest(&r, platform).await
+        }
+    }))
+    .buffered(256)
+    .collect()
+    .await;
+    let mut code = exit::SUCCESS;
+    let mut rows = Vec::new();
+    let single = refs.len() == 1;
+    for (input, res) in refs.iter().zip(results) {
+        let canonical = Reference::parse(input).ok().map(|r| r.to_string());
+        match res {
+            Ok(d) => {
+                if single {
+                    out.text_line(&d.digest.to_string());
+                } else {
+                    out.text_line(&format!("{} {input}", d.digest));
+                }
+                rows.push(json!({
+                    "reference": input,
+                    "canonical": canonical,
+                    "digest": d.digest.to_string(),
+                    "media_type": d.media_type,
+                    "platform": d.platform.as_ref().map(ToString::to_string),
+                    "rate_limit": d.rate_limit,
+                    "error": Value::Null,
+                }));
+            }
+            Err(e) => {
+                code = code.max(code_of(&e));
+                out.text_error(&format!("{input}: {e}"));
+                rows.push(json!({
+                    "reference": input,
+                    "canonical": canonical,
+                    "digest": Value::Null,
+                    "media_type": Value::Null,
+                    "platform": platform.map(ToString::to_string),
+                    "rate_limit": rate_limit_of(&e),
+                    "error": e.to_string(),
+                }));
+            }
+        }
+    }
+    if single {
+        if let Some(d) = rows[0]["digest"].as_str() {
+            out.github("digest", d);
+        }
+    }
+    out.github("json", &Value::Array(rows.clone()).to_string());
+    out.set_json(Value::Array(rows));
+    Ok(code)
+}
+
+fn rate_limit_of(e: &ferry_registry::Error) -> Value {
+    match e {
+        ferry_registry::Error::RateLimited {
+            rate_limit: Some(r),
+            ..
+        } => json!(r),
+        _ => Value::Null,
+    }
+}

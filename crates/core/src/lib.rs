@@ -8,7 +8,7 @@
 //!   also verify bytes.
 //! * [`Platform`] — `os/arch[/variant]`, with the equivalences registries and runtimes use
 //!   (`linux/arm64` ≡ `linux/arm64/v8`, `linux/amd64` ≡ `linux/amd64/v1`).
-//! * [`exit`] — the exit codes every ferry binary shares.
+//! * [`exit`] — the exit codes every ferry binary shares; [`ci`] — CI output formats.
 //!
 //! ```
 //! use ferry_core::Reference;
@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod ci;
 pub mod digest;
 mod error;
 pub mod exit;

@@ -1,0 +1,271 @@
+//! Test harness shared by ferry's cross-crate and binary tests.
+//!
+//! * [`Registry`] starts a real CNCF distribution registry (Debian's `docker-registry`) on
+//!   `127.0.0.1` with a random port, optionally with htpasswd basic auth, and stops it on drop.
+//! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
+//! * [`bin`] finds a built ferry binary.
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_core::{Digest, Reference};
+use ferry_registry::Client;
+use serde_json::json;
+
+/// A running `docker-registry`, killed on drop.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// How to start a registry.
+#[derive(Default, Clone)]
+pub struct RegistryOptions {
+    /// Require basic auth with this user and password (htpasswd, bcrypt).
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl Registry {
+    /// Start a registry without auth.
+    pub fn start() -> Registry {
+        Self::start_with(RegistryOptions::default())
+    }
+
+    /// Start a registry with options. Panics with a clear message when `docker-registry` is
+    /// not installed (scripts/test.sh installs it).
+    pub fn start_with(opts: RegistryOptions) -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut auth = String::new();
+        if let Some((user, pass)) = &opts.basic_auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("htpasswd (apache2-utils) must be installed: run scripts/test.sh");
+            assert!(out.status.success(), "htpasswd failed");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
+                file.display()
+            );
+        }
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{auth}",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(pos) = line.find("listening on ") {
+                    let rest = &line[pos + "listening on ".len()..];
+                    let addr = rest
+                        .split(['"', ' '])
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(t) = tx.take() {
+                        let _ = t.send(addr);
+                    }
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("docker-registry did not report its address within 20s");
+            }
+        };
+        Registry { child, addr, dir }
+    }
+
+    /// `127.0.0.1:PORT/name`.
+    pub fn reference(&self, name: &str) -> Reference {
+        Reference::parse(&format!("{}/{name}", self.addr)).unwrap()
+    }
+
+    /// The data directory (to corrupt things on purpose).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client for the given plain-HTTP registry address.
+pub fn plain_client(addr: &str) -> Client {
+    Client::new(ferry_registry::ClientConfig {
+        plain_http: vec![addr.to_string()],
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// What [`push_image`] pushed.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// Digest of the top-level manifest (index, or the image manifest for single-arch).
+    pub digest: Digest,
+    /// `(platform, manifest digest)` per platform.
+    pub children: Vec<(String, Digest)>,
+    /// Attestation manifest digests.
+    pub attestations: Vec<Digest>,
+}
+
+/// The media-type family of a pushed image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Oci,
+    Docker,
+}
+
+/// Push an image with one manifest per platform (`linux/amd64`, `linux/arm64/v8`…) under
+/// `reference`'s tag. Several platforms → an index (with a buildx-style attestation when
+/// `attest`); one platform and `single` → just the image manifest. `salt` makes content unique.
+pub async fn push_image(
+    client: &Client,
+    reference: &Reference,
+    platforms: &[&str],
+    flavor: Flavor,
+    single: bool,
+    attest: bool,
+    salt: &str,
+) -> Pushed {
+    let (manifest_type, index_type, config_type, layer_type) = match flavor {
+        Flavor::Oci => (
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ),
+        Flavor::Docker => (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.container.image.v1+json",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+    };
+    let mut children = Vec::new();
+    let mut descriptors = Vec::new();
+    let mut attestations = Vec::new();
+    for p in platforms {
+        let parts: Vec<&str> = p.split('/').collect();
+        let layer = Bytes::from(format!("layer of {p} {salt}"));
+        let layer_d = client.push_blob(reference, layer.clone()).await.unwrap();
+        let mut cfg = json!({"architecture": parts[1], "os": parts[0],
+            "created": "2026-01-02T03:04:05Z",
+            "rootfs": {"type": "layers", "diff_ids": [layer_d.to_string()]}});
+        if let Some(v) = parts.get(2) {
+            cfg["variant"] = json!(v);
+        }
+        let cfg = Bytes::from(serde_json::to_vec(&cfg).unwrap());
+        let cfg_d = client.push_blob(reference, cfg.clone()).await.unwrap();
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": cfg_d.to_string(), "size": cfg.len()},
+            "layers": [{"mediaType": layer_type, "digest": layer_d.to_string(), "size": layer.len()}],
+        });
+        let body = Bytes::from(serde_json::to_vec(&manifest).unwrap());
+        if single {
+            let d = client
+                .put_manifest(reference, manifest_type, body)
+                .await
+                .unwrap();
+            return Pushed {
+                digest: d.clone(),
+                children: vec![(p.to_string(), d)],
+                attestations: vec![],
+            };
+        }
+        let by_digest = reference
+            .without_digest()
+            .with_digest(Digest::sha256_of(&body));
+        let by_digest = Reference::parse(&format!(
+            "{}@{}",
+            by_digest.name(),
+            by_digest.digest().unwrap()
+        ))
+        .unwrap();
+        let d = client
+            .put_manifest(&by_digest, manifest_type, body.clone())
+            .await
+            .unwrap();
+        let mut platform = json!({"architecture": parts[1], "os": parts[0]});
+        if let Some(v) = parts.get(2) {
+            platform["variant"] = json!(v);
+        }
+        descriptors.push(json!({"mediaType": manifest_type, "digest": d.to_string(), "size": body.len(), "platform": platform}));
+        children.push((p.to_string(), d.clone()));
+        if attest && flavor == Flavor::Oci {
+            let att_cfg = Bytes::from(format!("{{\"attestation\":\"{p}{salt}\"}}"));
+            let att_cfg_d = client.push_blob(reference, att_cfg.clone()).await.unwrap();
+            let att = json!({"schemaVersion": 2, "mediaType": manifest_type,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": att_cfg_d.to_string(), "size": att_cfg.len()},
+                "layers": []});
+            let att_body = Bytes::from(serde_json::to_vec(&att).unwrap());
+            let att_ref = Reference::parse(&format!(
+                "{}@{}",
+                reference.name(),
+                Digest::sha256_of(&att_body)
+            ))
+            .unwrap();
+            let ad = client
+                .put_manifest(&att_ref, manifest_type, att_body.clone())
+                .await
+                .unwrap();
+            descriptors.push(json!({"mediaType": manifest_type, "digest": ad.to_string(), "size": att_body.len(),
+                "platform": {"architecture": "unknown", "os": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": d.to_string()}}));
+            attestations.push(ad);
+        }
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": index_type, "manifests": descriptors});
+    let body = Bytes::from(serde_json::to_vec(&index).unwrap());
+    let digest = client
+        .put_manifest(reference, index_type, body)
+        .await
+        .unwrap();
+    Pushed {
+        digest,
+        children,
+        attestations,
+    }
+}
+
+/// Path of a built ferry binary (`target/<profile>/NAME`), next to this test executable.
+///
+/// scripts/test.sh builds the binaries before running the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/test-xxxx → target/<profile>/NAME
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --bins` first (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
