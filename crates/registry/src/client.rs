@@ -47,12 +47,15 @@ struct Inner {
     config: ClientConfig,
     mirrors: HashMap<String, Url>,
     auth: Mutex<HashMap<String, AuthScheme>>,
-    probes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    probes: Mutex<HashMap<String, AsyncLock>>,
     tokens: Mutex<HashMap<(String, String), CachedToken>>,
-    token_locks: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    token_locks: Mutex<HashMap<(String, String), AsyncLock>>,
     creds: Mutex<HashMap<String, Option<Credential>>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
+
+/// A lock held across awaits (single-flight for probes and token fetches).
+type AsyncLock = Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Debug, Clone)]
 enum AuthScheme {

@@ -249,7 +249,7 @@ pub(crate) fn index_entries(
 }
 
 pub(crate) fn descriptor_digest(d: &Descriptor, url: &str) -> Result<Digest> {
-    Digest::parse(&d.digest().to_string()).map_err(|e| Error::Invalid {
+    Digest::parse(d.digest().as_ref()).map_err(|e| Error::Invalid {
         what: "manifest",
         url: url.to_string(),
         reason: format!("descriptor digest: {e}"),
