@@ -17,7 +17,16 @@ async fn main() {
             eprintln!("{e}");
             std::process::exit(2)
         });
-        let pushed = push_image(&client, &r, &["linux/amd64", "linux/arm64"], Flavor::Oci, false, true, name).await;
+        let pushed = push_image(
+            &client,
+            &r,
+            &["linux/amd64", "linux/arm64"],
+            Flavor::Oci,
+            false,
+            true,
+            name,
+        )
+        .await;
         println!("{} {r}", pushed.digest);
     }
 }

@@ -32,7 +32,12 @@ const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b
 
 #[test]
 fn parse_prints_canonical_forms_and_json() {
-    let o = run(&["parse", "ubuntu", "localhost:5000/a/b:1", &format!("foo/bar:t@{D}")]);
+    let o = run(&[
+        "parse",
+        "ubuntu",
+        "localhost:5000/a/b:1",
+        &format!("foo/bar:t@{D}"),
+    ]);
     assert_eq!(code(&o), 0);
     assert_eq!(
         stdout(&o),
@@ -58,7 +63,10 @@ fn parse_reads_files_and_stdin_and_usage_errors_exit_2() {
     let f = dir.path().join("refs.txt");
     std::fs::write(&f, "# a comment\nalpine\n\nbusybox:1\n").unwrap();
     let o = run(&["parse", "-f", f.to_str().unwrap()]);
-    assert_eq!(stdout(&o), "docker.io/library/alpine:latest\ndocker.io/library/busybox:1\n");
+    assert_eq!(
+        stdout(&o),
+        "docker.io/library/alpine:latest\ndocker.io/library/busybox:1\n"
+    );
     let mut child = Command::new(bin("ferry-registry"))
         .args(["parse", "-f", "-"])
         .stdin(Stdio::piped())
@@ -80,7 +88,16 @@ async fn digest_inspect_verify_tags_with_options_anywhere() {
     let reg = Registry::start();
     let c = plain_client(&reg.addr);
     let r = reg.reference("acme/etl:1.0");
-    let pushed = push_image(&c, &r, &["linux/amd64", "linux/arm64/v8"], Flavor::Oci, false, true, "cli").await;
+    let pushed = push_image(
+        &c,
+        &r,
+        &["linux/amd64", "linux/arm64/v8"],
+        Flavor::Oci,
+        false,
+        true,
+        "cli",
+    )
+    .await;
     let name = r.to_string();
     let missing = reg.reference("acme/etl:nope").to_string();
 
@@ -88,16 +105,33 @@ async fn digest_inspect_verify_tags_with_options_anywhere() {
     let o = run(&["--plain-http", &reg.addr, "digest", &name]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o), format!("{}\n", pushed.digest));
-    let o = run(&["digest", &name, "--platform", "linux/arm64", "--plain-http", &reg.addr]);
+    let o = run(&[
+        "digest",
+        &name,
+        "--platform",
+        "linux/arm64",
+        "--plain-http",
+        &reg.addr,
+    ]);
     assert_eq!(stdout(&o), format!("{}\n", pushed.children[1].1));
 
-    let o = run(&["digest", "--plain-http", &reg.addr, "--json", &name, &missing]);
+    let o = run(&[
+        "digest",
+        "--plain-http",
+        &reg.addr,
+        "--json",
+        &name,
+        &missing,
+    ]);
     assert_eq!(code(&o), 1);
     let v = json(&o);
     assert_eq!(v[0]["reference"], name.as_str());
     assert_eq!(v[0]["canonical"], name.as_str());
     assert_eq!(v[0]["digest"], pushed.digest.to_string());
-    assert_eq!(v[0]["media_type"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        v[0]["media_type"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     assert_eq!(v[0]["platform"], Value::Null);
     assert_eq!(v[0]["rate_limit"], Value::Null);
     assert_eq!(v[0]["error"], Value::Null);
@@ -107,8 +141,17 @@ async fn digest_inspect_verify_tags_with_options_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("refs");
     std::fs::write(&list, format!("{name}\n{name}\n")).unwrap();
-    let o = run(&["digest", "-f", list.to_str().unwrap(), "--plain-http", &reg.addr]);
-    assert_eq!(stdout(&o), format!("{0} {name}\n{0} {name}\n", pushed.digest));
+    let o = run(&[
+        "digest",
+        "-f",
+        list.to_str().unwrap(),
+        "--plain-http",
+        &reg.addr,
+    ]);
+    assert_eq!(
+        stdout(&o),
+        format!("{0} {name}\n{0} {name}\n", pushed.digest)
+    );
 
     let o = run(&["inspect", &name, "--json", "--plain-http", &reg.addr]);
     assert_eq!(code(&o), 0);
@@ -116,23 +159,60 @@ async fn digest_inspect_verify_tags_with_options_anywhere() {
     assert_eq!(v["canonical"], name.as_str());
     assert_eq!(v["digest"], pushed.digest.to_string());
     assert!(v["size"].as_u64().unwrap() > 0);
-    let plats: Vec<&str> = v["platforms"].as_array().unwrap().iter().map(|p| p["platform"].as_str().unwrap()).collect();
+    let plats: Vec<&str> = v["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
     assert_eq!(plats, ["linux/amd64", "linux/arm64/v8"]);
-    assert_eq!(v["platforms"][0]["digest"], pushed.children[0].1.to_string());
+    assert_eq!(
+        v["platforms"][0]["digest"],
+        pushed.children[0].1.to_string()
+    );
     assert_eq!(v["attestations"].as_array().unwrap().len(), 2);
-    assert_eq!(v["attestations"][0]["refers_to"], pushed.children[0].1.to_string());
+    assert_eq!(
+        v["attestations"][0]["refers_to"],
+        pushed.children[0].1.to_string()
+    );
     let o = run(&["inspect", &name, "--plain-http", &reg.addr]);
     assert!(stdout(&o).contains("linux/arm64/v8"), "{}", stdout(&o));
 
-    let o = run(&["verify", &name, "--platforms", "linux/amd64,linux/arm64", "--plain-http", &reg.addr]);
+    let o = run(&[
+        "verify",
+        &name,
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--plain-http",
+        &reg.addr,
+    ]);
     assert_eq!(code(&o), 0);
-    let o = run(&["verify", &name, "--platforms", "linux/amd64,linux/arm/v7", "--plain-http", &reg.addr, "--json"]);
+    let o = run(&[
+        "verify",
+        &name,
+        "--platforms",
+        "linux/amd64,linux/arm/v7",
+        "--plain-http",
+        &reg.addr,
+        "--json",
+    ]);
     assert_eq!(code(&o), 1);
     assert_eq!(json(&o)["missing"], serde_json::json!(["linux/arm/v7"]));
 
-    let o = run(&["tags", &reg.reference("acme/etl").to_string(), "--json", "--plain-http", &reg.addr]);
+    let o = run(&[
+        "tags",
+        &reg.reference("acme/etl").to_string(),
+        "--json",
+        "--plain-http",
+        &reg.addr,
+    ]);
     assert_eq!(json(&o), serde_json::json!(["1.0"]));
-    let o = run(&["tags", &reg.reference("acme/none").to_string(), "--plain-http", &reg.addr]);
+    let o = run(&[
+        "tags",
+        &reg.reference("acme/none").to_string(),
+        "--plain-http",
+        &reg.addr,
+    ]);
     assert_eq!(code(&o), 1);
 }
 
@@ -140,14 +220,32 @@ async fn digest_inspect_verify_tags_with_options_anywhere() {
 async fn mirror_xcom_and_github_output() {
     let reg = Registry::start();
     let c = plain_client(&reg.addr);
-    let pushed = push_image(&c, &reg.reference("library/etl:latest"), &["linux/amd64", "linux/arm64"], Flavor::Docker, false, false, "m").await;
+    let pushed = push_image(
+        &c,
+        &reg.reference("library/etl:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Docker,
+        false,
+        false,
+        "m",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let xcom = dir.path().join("xcom/return.json");
     let gh = dir.path().join("gh_output");
     std::fs::write(&gh, "earlier=1\n").unwrap();
     let mirror = format!("docker.io=http://{}", reg.addr);
     let o = Command::new(bin("ferry-registry"))
-        .args(["digest", "etl", "--mirror", &mirror, "--xcom", "--xcom-path", xcom.to_str().unwrap(), "--github-output"])
+        .args([
+            "digest",
+            "etl",
+            "--mirror",
+            &mirror,
+            "--xcom",
+            "--xcom-path",
+            xcom.to_str().unwrap(),
+            "--github-output",
+        ])
         .env("GITHUB_OUTPUT", &gh)
         .env_remove("GITHUB_ACTIONS")
         .output()
@@ -167,11 +265,43 @@ async fn wait_times_out_with_exit_1_and_finds_existing_images() {
     let reg = Registry::start();
     let c = plain_client(&reg.addr);
     let r = reg.reference("acme/w:sha-1");
-    let pushed = push_image(&c, &r, &["linux/amd64", "linux/arm64"], Flavor::Oci, false, false, "w").await;
-    let o = run(&["wait", &r.to_string(), "--platforms", "linux/amd64,linux/arm64", "--timeout", "5s", "--interval", "100ms", "--plain-http", &reg.addr]);
+    let pushed = push_image(
+        &c,
+        &r,
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "w",
+    )
+    .await;
+    let o = run(&[
+        "wait",
+        &r.to_string(),
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--timeout",
+        "5s",
+        "--interval",
+        "100ms",
+        "--plain-http",
+        &reg.addr,
+    ]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o), format!("{}\n", pushed.digest));
-    let o = run(&["wait", &r.to_string(), "--platforms", "linux/s390x", "--timeout", "600ms", "--interval", "100ms", "--plain-http", &reg.addr, "--json"]);
+    let o = run(&[
+        "wait",
+        &r.to_string(),
+        "--platforms",
+        "linux/s390x",
+        "--timeout",
+        "600ms",
+        "--interval",
+        "100ms",
+        "--plain-http",
+        &reg.addr,
+        "--json",
+    ]);
     assert_eq!(code(&o), 1);
     let v = json(&o);
     assert_eq!(v["ready"], false);
@@ -180,10 +310,16 @@ async fn wait_times_out_with_exit_1_and_finds_existing_images() {
 
 #[tokio::test]
 async fn credentials_from_docker_config_and_operational_errors_exit_3() {
-    let reg = Registry::start_with(RegistryOptions { basic_auth: Some(("ci".into(), "pw".into())) });
+    let reg = Registry::start_with(RegistryOptions {
+        basic_auth: Some(("ci".into(), "pw".into())),
+    });
     let dir = tempfile::tempdir().unwrap();
     // base64("ci:pw")
-    std::fs::write(dir.path().join("config.json"), format!(r#"{{"auths":{{"{}":{{"auth":"Y2k6cHc="}}}}}}"#, reg.addr)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"Y2k6cHc="}}}}}}"#, reg.addr),
+    )
+    .unwrap();
     let cfg = ferry_registry::DockerConfig::load_dir(dir.path()).unwrap();
     let c = ferry_registry::Client::new(ferry_registry::ClientConfig {
         plain_http: vec![reg.addr.clone()],
@@ -193,7 +329,14 @@ async fn credentials_from_docker_config_and_operational_errors_exit_3() {
     .unwrap();
     let r = reg.reference("private/x:1");
     let pushed = push_image(&c, &r, &["linux/amd64"], Flavor::Oci, false, false, "p").await;
-    let o = run(&["digest", &r.to_string(), "--plain-http", &reg.addr, "--docker-config", dir.path().to_str().unwrap()]);
+    let o = run(&[
+        "digest",
+        &r.to_string(),
+        "--plain-http",
+        &reg.addr,
+        "--docker-config",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o), format!("{}\n", pushed.digest));
     let o = run(&["digest", &r.to_string(), "--plain-http", &reg.addr]);
@@ -204,7 +347,14 @@ async fn credentials_from_docker_config_and_operational_errors_exit_3() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = l.local_addr().unwrap().to_string();
     drop(l);
-    let o = run(&["digest", &format!("{dead}/a/b"), "--plain-http", &dead, "--timeout", "2s"]);
+    let o = run(&[
+        "digest",
+        &format!("{dead}/a/b"),
+        "--plain-http",
+        &dead,
+        "--timeout",
+        "2s",
+    ]);
     assert_eq!(code(&o), 3);
 }
 
