@@ -67,6 +67,9 @@ struct GlobalOpts {
     /// Append results as key=value lines to $GITHUB_OUTPUT.
     #[arg(long = "github-output", global = true)]
     github_output: bool,
+    /// Requests in flight per registry host (default 32).
+    #[arg(long = "max-concurrency", value_name = "N", global = true)]
+    max_concurrency: Option<usize>,
     /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -247,6 +250,12 @@ fn client(g: &GlobalOpts, request_timeout: Option<Duration>) -> Result<Client, F
             .push(ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string()))?);
     }
     config.ca_file = g.ca_file.clone();
+    if let Some(n) = g.max_concurrency {
+        if n == 0 {
+            return Err(Failure::usage("--max-concurrency must be at least 1"));
+        }
+        config.max_concurrency_per_host = n;
+    }
     if let Some(t) = request_timeout {
         config.timeout = t;
     }

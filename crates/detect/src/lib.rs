@@ -1,0 +1,5 @@
+//! ferry-detect (work in progress)
+#![deny(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod ignore;
