@@ -1,7 +1,38 @@
-//! ferry-detect (work in progress)
+//! `ferry-detect`: which images a push must rebuild, derived the way BuildKit decides what to
+//! send.
+//!
+//! * [`dockerfile::Dockerfile`] — stages, bases, context reads and image references with spans
+//!   (BuildKit semantics on top of the `parse-dockerfile` syntax tree).
+//! * [`ignore::IgnoreRules`] — `.dockerignore` with moby/patternmatcher's semantics.
+//! * [`git::Repo`] — revisions, trees, blobs (partial clones too) and a tree diff that skips
+//!   identical subtrees.
+//! * [`project::Project`] — a repository at one commit: images (discovered + `ferry.toml`),
+//!   their models and the graph of in-repo base images, with build waves.
+//! * [`changed::changed`] — the images to rebuild between two commits, each with its reasons;
+//!   [`revision`] picks the commits (explicitly or from a GitHub event).
+//!
+//! ```no_run
+//! # fn demo() -> ferry_detect::Result<()> {
+//! use ferry_detect::{changed, git::Repo, revision};
+//! let repo = Repo::open(std::path::Path::new("."))?;
+//! let sel = revision::explicit(&repo, Some("HEAD~1"), None)?;
+//! let report = changed::changed(&repo, &sel, &changed::ChangedOptions::default())?;
+//! for img in &report.images {
+//!     eprintln!("{}: {}", img.name, img.reasons.join("; "));
+//! }
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod changed;
 pub mod dockerfile;
+mod error;
 pub mod expand;
+pub mod git;
 pub mod ignore;
+pub mod images;
+pub mod project;
+pub mod revision;
+
+pub use error::{Error, Result};

@@ -1,0 +1,85 @@
+//! The error type of `ferry-detect`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while detecting what to rebuild.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Dockerfile could not be parsed.
+    #[error("{file}:{line}: {message}")]
+    Dockerfile {
+        /// Repository-relative path.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An ignore file holds a malformed pattern.
+    #[error("{file}:{line}: invalid pattern {pattern:?}: {reason}")]
+    Ignore {
+        /// Repository-relative path.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// The pattern.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `ferry.toml` is malformed or inconsistent.
+    #[error("{file}: {message}")]
+    Config {
+        /// Repository-relative path.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A git operation failed.
+    #[error("git ({path}): {message}")]
+    Git {
+        /// The repository path.
+        path: PathBuf,
+        /// libgit2's or git's message.
+        message: String,
+    },
+    /// In-repo images depend on each other in a cycle.
+    #[error("dependency cycle between images: {}", cycle.join(" -> "))]
+    Cycle {
+        /// The image names around the cycle (first repeated at the end).
+        cycle: Vec<String>,
+    },
+    /// An image name that does not exist.
+    #[error("no image named {name:?} (known: {known})")]
+    UnknownImage {
+        /// The name asked for.
+        name: String,
+        /// Known names, comma-separated.
+        known: String,
+    },
+    /// A revision that does not exist.
+    #[error("revision {rev:?} not found in the repository")]
+    UnknownRevision {
+        /// The revision as given.
+        rev: String,
+    },
+    /// A CI event payload could not be read.
+    #[error("event file {file}: {message}")]
+    Event {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether this is bad input (a file ferry cannot read correctly, an unknown name) rather
+    /// than an operational failure.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Git { .. })
+    }
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,313 @@
+//! Reading git objects with libgit2: revisions, trees, blobs, and a tree diff that only descends
+//! where subtree ids differ (libgit2's own tree-to-tree diff walks every file).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+use git2::{ObjectType, Oid, Repository, Tree};
+
+use crate::error::{Error, Result};
+
+/// What happened to a path between two trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// New at head.
+    Added,
+    /// Gone at head.
+    Deleted,
+    /// Content (or submodule commit) changed.
+    Modified,
+    /// Only the file mode changed (e.g. made executable).
+    ModeChanged,
+}
+
+/// One changed path (files, symlinks and submodule pointers; never directories).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    /// Path relative to the repository root, `/`-separated.
+    pub path: String,
+    /// What happened.
+    pub kind: ChangeKind,
+}
+
+/// A git repository (bare or with a work tree, partial clones included).
+pub struct Repo {
+    repo: Repository,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo").field("path", &self.path).finish()
+    }
+}
+
+static EXTENSIONS: Once = Once::new();
+
+fn allow_partial_clones() {
+    EXTENSIONS.call_once(|| {
+        // SAFETY: libgit2 requires that its global options are not changed while other threads
+        // use libgit2. This runs exactly once, guarded by `Once`, before ferry opens any
+        // repository; ferry does not call libgit2 before `Repo::open`.
+        #[allow(unsafe_code)]
+        let r = unsafe { git2::opts::set_extensions(&["partialclone"]) };
+        if let Err(e) = r {
+            tracing::warn!("cannot enable libgit2's partialclone extension: {e}");
+        }
+    });
+}
+
+impl Repo {
+    /// Open the repository at `path` or one of its parents (bare repositories too).
+    pub fn open(path: &Path) -> Result<Self> {
+        allow_partial_clones();
+        let repo = Repository::discover(path).map_err(|e| Error::Git {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+        Ok(Repo { repo, path: root })
+    }
+
+    /// The repository's directory (work tree, or the git dir when bare).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying libgit2 repository.
+    pub fn raw(&self) -> &Repository {
+        &self.repo
+    }
+
+    fn git_err(&self, e: git2::Error) -> Error {
+        Error::Git {
+            path: self.path.clone(),
+            message: e.message().to_string(),
+        }
+    }
+
+    /// Resolve a revision to a commit id; `Ok(None)` when it does not exist here (a shallow or
+    /// partial clone, or a rewritten history).
+    pub fn commit_id(&self, rev: &str) -> Result<Option<Oid>> {
+        let obj = match self.repo.revparse_single(rev) {
+            Ok(o) => o,
+            Err(e) if matches!(e.code(), git2::ErrorCode::NotFound | git2::ErrorCode::Ambiguous)
+                || e.class() == git2::ErrorClass::Odb
+                || e.class() == git2::ErrorClass::Reference =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.git_err(e)),
+        };
+        match obj.peel_to_commit() {
+            Ok(c) => Ok(Some(c.id())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb => Ok(None),
+            Err(e) => Err(self.git_err(e)),
+        }
+    }
+
+    /// Whether the commit object is present (not just named).
+    pub fn has_commit(&self, id: Oid) -> bool {
+        self.repo.find_commit(id).is_ok()
+    }
+
+    /// First parent of a commit, if present locally.
+    pub fn parent(&self, id: Oid) -> Option<Oid> {
+        let c = self.repo.find_commit(id).ok()?;
+        let p = c.parent_id(0).ok()?;
+        self.has_commit(p).then_some(p)
+    }
+
+    /// The merge base of two commits, if history allows.
+    pub fn merge_base(&self, a: Oid, b: Oid) -> Option<Oid> {
+        self.repo.merge_base(a, b).ok()
+    }
+
+    /// The root tree of a commit.
+    pub fn tree(&self, commit: Oid) -> Result<Tree<'_>> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| self.git_err(e))
+    }
+
+    /// Whether this is a shallow clone.
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    /// The object id of `path` in `tree` (blob, tree or commit), if it exists.
+    pub fn entry_id(&self, tree: &Tree<'_>, path: &str) -> Option<Oid> {
+        if path.is_empty() {
+            return Some(tree.id());
+        }
+        tree.get_path(Path::new(path)).ok().map(|e| e.id())
+    }
+
+    /// The content of the file at `path` in `tree`; `Ok(None)` when there is no such file.
+    /// Blobs missing from a partial clone are fetched through the `git` command, which knows
+    /// how to ask the promisor remote.
+    pub fn read_file(&self, tree: &Tree<'_>, path: &str) -> Result<Option<Vec<u8>>> {
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        self.read_blob(entry.id()).map(Some)
+    }
+
+    /// Read a blob by id (lazily fetching it in a partial clone).
+    pub fn read_blob(&self, id: Oid) -> Result<Vec<u8>> {
+        match self.repo.find_blob(id) {
+            Ok(b) => Ok(b.content().to_vec()),
+            Err(e) if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb => {
+                let git_dir = self.repo.path();
+                let out = Command::new("git")
+                    .arg("--git-dir")
+                    .arg(git_dir)
+                    .args(["cat-file", "blob", &id.to_string()])
+                    .output()
+                    .map_err(|err| Error::Git {
+                        path: self.path.clone(),
+                        message: format!("blob {id} is not in the clone and `git` could not be run to fetch it: {err}"),
+                    })?;
+                if !out.status.success() {
+                    return Err(Error::Git {
+                        path: self.path.clone(),
+                        message: format!(
+                            "blob {id} is missing (partial clone?) and could not be fetched: {}",
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        ),
+                    });
+                }
+                Ok(out.stdout)
+            }
+            Err(e) => Err(self.git_err(e)),
+        }
+    }
+
+    /// Every file under `prefix` (`""` = everything) in `tree`, as paths relative to `prefix`,
+    /// sorted. Submodules are listed as entries; directories are not.
+    pub fn list_files(&self, tree: &Tree<'_>, prefix: &str) -> Result<Vec<String>> {
+        let sub;
+        let t = if prefix.is_empty() {
+            tree
+        } else {
+            match tree.get_path(Path::new(prefix)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                    sub = self.repo.find_tree(e.id()).map_err(|e| self.git_err(e))?;
+                    &sub
+                }
+                _ => return Ok(Vec::new()),
+            }
+        };
+        let mut out = Vec::new();
+        t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(ObjectType::Tree) {
+                if let Ok(name) = entry.name() {
+                    out.push(format!("{dir}{name}"));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| self.git_err(e))?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Paths whose file name satisfies `keep`, anywhere in `tree` (one pass over all entries).
+    pub fn find_files(&self, tree: &Tree<'_>, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) {
+                if let Ok(name) = entry.name() {
+                    if keep(name) {
+                        out.push(format!("{dir}{name}"));
+                    }
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| self.git_err(e))?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every changed path between two trees. Identical subtrees (same id) are skipped without
+    /// being read, so the cost follows the size of the change, not of the repository.
+    /// Renames are a deletion plus an addition; mode changes and submodule pointer moves count.
+    pub fn diff(&self, base: &Tree<'_>, head: &Tree<'_>) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        self.diff_rec(Some(base), Some(head), "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn diff_rec(&self, a: Option<&Tree<'_>>, b: Option<&Tree<'_>>, prefix: &str, out: &mut Vec<Change>) -> Result<()> {
+        if let (Some(a), Some(b)) = (a, b) {
+            if a.id() == b.id() {
+                return Ok(());
+            }
+        }
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for t in [a, b].into_iter().flatten() {
+            for e in t.iter() {
+                names.push(e.name_bytes().to_vec());
+            }
+        }
+        names.sort();
+        names.dedup();
+        for name in names {
+            let name_s = String::from_utf8_lossy(&name).into_owned();
+            let path = format!("{prefix}{name_s}");
+            let ea = a.and_then(|t| t.get_name_bytes(&name));
+            let eb = b.and_then(|t| t.get_name_bytes(&name));
+            let is_tree = |e: &git2::TreeEntry<'_>| e.kind() == Some(ObjectType::Tree);
+            let subtree = |e: &git2::TreeEntry<'_>| self.repo.find_tree(e.id()).map_err(|err| self.git_err(err));
+            match (ea, eb) {
+                (Some(x), Some(y)) => {
+                    if x.id() == y.id() && x.filemode() == y.filemode() {
+                        continue;
+                    }
+                    match (is_tree(&x), is_tree(&y)) {
+                        (true, true) => {
+                            let (tx, ty) = (subtree(&x)?, subtree(&y)?);
+                            self.diff_rec(Some(&tx), Some(&ty), &format!("{path}/"), out)?;
+                        }
+                        (true, false) => {
+                            self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
+                            out.push(Change { path, kind: ChangeKind::Added });
+                        }
+                        (false, true) => {
+                            out.push(Change { path: path.clone(), kind: ChangeKind::Deleted });
+                            self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
+                        }
+                        (false, false) => {
+                            let kind = if x.id() == y.id() { ChangeKind::ModeChanged } else { ChangeKind::Modified };
+                            out.push(Change { path, kind });
+                        }
+                    }
+                }
+                (Some(x), None) => {
+                    if is_tree(&x) {
+                        self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
+                    } else {
+                        out.push(Change { path, kind: ChangeKind::Deleted });
+                    }
+                }
+                (None, Some(y)) => {
+                    if is_tree(&y) {
+                        self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
+                    } else {
+                        out.push(Change { path, kind: ChangeKind::Added });
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Images of a repository: discovered from Dockerfiles, adjusted by `ferry.toml`.
+
+use std::collections::BTreeMap;
+
+use ferry_core::{Platform, Reference};
+use git2::Tree;
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+/// The optional configuration file at the repository root.
+pub const CONFIG_FILE: &str = "ferry.toml";
+
+/// One image the repository builds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Image {
+    /// Its name: the Dockerfile's directory (`.` at the root) for `Dockerfile`/`Containerfile`,
+    /// else the Dockerfile's path; or the `ferry.toml` key.
+    pub name: String,
+    /// Repository-relative path of the Dockerfile.
+    pub dockerfile: String,
+    /// Repository-relative build context directory (`.` for the root).
+    pub context: String,
+    /// The registry repository it is pushed to (`docker.io/acme/python-base`), when configured.
+    pub repository: Option<String>,
+    /// Build target stage.
+    pub target: Option<String>,
+    /// Platforms to build for.
+    pub platforms: Vec<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Extra globs (repository-relative, .dockerignore syntax) whose changes rebuild the image.
+    pub extra_inputs: Vec<String>,
+}
+
+impl Image {
+    /// The context as a path prefix: `""` for the root, else `dir/`.
+    pub fn context_prefix(&self) -> String {
+        if self.context == "." || self.context.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.context)
+        }
+    }
+
+    /// `repository` normalized for comparisons (`docker.io/library/python`), if set.
+    pub fn repository_name(&self) -> Option<String> {
+        self.repository
+            .as_deref()
+            .and_then(|r| Reference::parse(r).ok())
+            .map(|r| r.name())
+    }
+
+    /// The two places an ignore file can be: `<Dockerfile>.dockerignore` (wins) and
+    /// `<context>/.dockerignore`.
+    pub fn ignore_candidates(&self) -> [String; 2] {
+        [
+            format!("{}.dockerignore", self.dockerfile),
+            format!("{}.dockerignore", self.context_prefix()),
+        ]
+    }
+}
+
+/// Whether a file name is a Dockerfile by ferry's discovery rules.
+pub fn is_dockerfile_name(name: &str) -> bool {
+    if name.ends_with(".dockerignore") {
+        return false;
+    }
+    name == "Dockerfile"
+        || name == "Containerfile"
+        || (name.ends_with(".Dockerfile") && name.len() > ".Dockerfile".len())
+        || (name.starts_with("Dockerfile.") && name.len() > "Dockerfile.".len())
+}
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    images: BTreeMap<String, ImageConfig>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageConfig {
+    dockerfile: Option<String>,
+    context: Option<String>,
+    repository: Option<String>,
+    target: Option<String>,
+    platforms: Option<Vec<String>>,
+    build_args: Option<BTreeMap<String, String>>,
+    extra_inputs: Option<Vec<String>>,
+}
+
+fn parent_dir(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+fn norm_dir(d: &str) -> String {
+    let c = crate::ignore::clean_path(d.trim_start_matches("./"));
+    if c.is_empty() { ".".into() } else { c }
+}
+
+/// Discover the images in `tree`: every Dockerfile, then `ferry.toml`'s overrides and additions.
+pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
+    let files = repo.find_files(tree, &is_dockerfile_name)?;
+    let mut images: BTreeMap<String, Image> = BTreeMap::new();
+    for f in files {
+        let dir = parent_dir(&f);
+        let base = &f[dir.len() + usize::from(!dir.is_empty())..];
+        let mut name = if base == "Dockerfile" || base == "Containerfile" {
+            if dir.is_empty() { ".".to_string() } else { dir.to_string() }
+        } else {
+            f.clone()
+        };
+        if images.contains_key(&name) {
+            // `Dockerfile` and `Containerfile` side by side: the second goes by its path.
+            name = f.clone();
+        }
+        images.insert(
+            name.clone(),
+            Image {
+                name,
+                dockerfile: f.clone(),
+                context: if dir.is_empty() { ".".into() } else { dir.to_string() },
+                repository: None,
+                target: None,
+                platforms: Vec::new(),
+                build_args: BTreeMap::new(),
+                extra_inputs: Vec::new(),
+            },
+        );
+    }
+    if let Some(cfg) = read_config(repo, tree)? {
+        for (name, c) in cfg.images {
+            let err = |message: String| Error::Config {
+                file: CONFIG_FILE.into(),
+                message: format!("[images.{name:?}]: {message}"),
+            };
+            let img = match images.get_mut(&name) {
+                Some(i) => i,
+                None => {
+                    let df = c.dockerfile.clone().ok_or_else(|| {
+                        err("no Dockerfile was discovered under this name, so `dockerfile` is required".into())
+                    })?;
+                    let df = norm_dir(&df);
+                    images.insert(
+                        name.clone(),
+                        Image {
+                            name: name.clone(),
+                            context: norm_dir(parent_dir(&df)),
+                            dockerfile: df,
+                            repository: None,
+                            target: None,
+                            platforms: Vec::new(),
+                            build_args: BTreeMap::new(),
+                            extra_inputs: Vec::new(),
+                        },
+                    );
+                    images.get_mut(&name).expect("just inserted")
+                }
+            };
+            if let Some(d) = c.dockerfile {
+                img.dockerfile = norm_dir(&d);
+            }
+            if let Some(ctx) = c.context {
+                img.context = norm_dir(&ctx);
+            }
+            if img.context.starts_with("..") || img.dockerfile.starts_with("..") {
+                return Err(err("paths must stay inside the repository".into()));
+            }
+            if let Some(r) = c.repository {
+                Reference::parse(&r).map_err(|e| err(format!("repository: {e}")))?;
+                img.repository = Some(r);
+            }
+            img.target = c.target.or(img.target.take());
+            if let Some(p) = c.platforms {
+                for x in &p {
+                    Platform::parse(x).map_err(|e| err(format!("platforms: {e}")))?;
+                }
+                img.platforms = p;
+            }
+            if let Some(b) = c.build_args {
+                img.build_args = b;
+            }
+            if let Some(x) = c.extra_inputs {
+                crate::ignore::IgnoreRules::from_patterns(&x).map_err(|e| err(format!("extra_inputs: {e}")))?;
+                img.extra_inputs = x;
+            }
+            if repo.entry_id(tree, &img.dockerfile).is_none() {
+                return Err(err(format!("dockerfile {:?} does not exist", img.dockerfile)));
+            }
+        }
+    }
+    Ok(images.into_values().collect())
+}
+
+fn read_config(repo: &Repo, tree: &Tree<'_>) -> Result<Option<ConfigFile>> {
+    let Some(bytes) = repo.read_file(tree, CONFIG_FILE)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes).map_err(|_| Error::Config {
+        file: CONFIG_FILE.into(),
+        message: "not UTF-8".into(),
+    })?;
+    toml::from_str(&text).map(Some).map_err(|e| Error::Config {
+        file: CONFIG_FILE.into(),
+        message: e.to_string().trim().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfile_names() {
+        for n in ["Dockerfile", "Containerfile", "api.Dockerfile", "Dockerfile.dev"] {
+            assert!(is_dockerfile_name(n), "{n}");
+        }
+        for n in ["Dockerfile.dockerignore", "api.Dockerfile.dockerignore", "dockerfile", "Dockerfile.", ".Dockerfile", "README.md"] {
+            assert!(!is_dockerfile_name(n), "{n}");
+        }
+    }
+}

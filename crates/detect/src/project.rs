@@ -1,0 +1,331 @@
+//! A repository at one commit: its images, their parsed Dockerfiles and ignore rules, and the
+//! graph of in-repo base images.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::Reference;
+use git2::{Oid, Tree};
+
+use crate::dockerfile::{Base, ContextRead, Dockerfile};
+use crate::error::{Error, Result};
+use crate::git::Repo;
+use crate::ignore::IgnoreRules;
+use crate::images::{self, Image};
+
+/// An image's Dockerfile and ignore rules at one commit, evaluated for its target.
+#[derive(Debug, Clone)]
+pub struct ImageModel {
+    /// The parsed Dockerfile.
+    pub dockerfile: Dockerfile,
+    /// The ignore rules in force.
+    pub ignore: IgnoreRules,
+    /// Which ignore file they come from (repository-relative), if any.
+    pub ignore_file: Option<String>,
+    /// The target stage.
+    pub target: usize,
+    /// Stages built for the target.
+    pub reachable: BTreeSet<usize>,
+    /// Context reads of the reachable stages (ONBUILD triggers of in-repo bases added by
+    /// [`Project`]).
+    pub reads: Vec<ContextRead>,
+    /// Images the reachable stages use (FROM, `--from`), canonical where they parse.
+    pub bases: Vec<String>,
+}
+
+impl ImageModel {
+    /// Parse the image's Dockerfile and ignore file in `tree`.
+    pub fn load(repo: &Repo, tree: &Tree<'_>, image: &Image) -> Result<Self> {
+        let bytes = repo.read_file(tree, &image.dockerfile)?.ok_or_else(|| Error::Dockerfile {
+            file: image.dockerfile.clone(),
+            line: 1,
+            message: "the Dockerfile does not exist at this revision".into(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::Dockerfile {
+            file: image.dockerfile.clone(),
+            line: 1,
+            message: format!("not UTF-8: {e}"),
+        })?;
+        let dockerfile = Dockerfile::parse(&text, &image.build_args).map_err(|e| Error::Dockerfile {
+            file: image.dockerfile.clone(),
+            line: e.line,
+            message: e.message,
+        })?;
+        let mut ignore = IgnoreRules::empty();
+        let mut ignore_file = None;
+        for cand in image.ignore_candidates() {
+            if let Some(b) = repo.read_file(tree, &cand)? {
+                let t = String::from_utf8_lossy(&b);
+                ignore = IgnoreRules::parse(&t).map_err(|e| Error::Ignore {
+                    file: cand.clone(),
+                    line: e.line,
+                    pattern: e.pattern,
+                    reason: e.reason,
+                })?;
+                ignore_file = Some(cand);
+                break;
+            }
+        }
+        let target = dockerfile
+            .target_stage(image.target.as_deref())
+            .map_err(|m| Error::Dockerfile {
+                file: image.dockerfile.clone(),
+                line: 1,
+                message: m,
+            })?;
+        let reachable = dockerfile.reachable(target);
+        let reads = reachable
+            .iter()
+            .flat_map(|i| dockerfile.stages[*i].reads.iter().cloned())
+            .collect();
+        let bases = dockerfile
+            .images_used(&reachable)
+            .into_iter()
+            .map(|b| Reference::parse(&b).map_or(b, |r| r.to_string()))
+            .collect();
+        Ok(ImageModel {
+            dockerfile,
+            ignore,
+            ignore_file,
+            target,
+            reachable,
+            reads,
+            bases,
+        })
+    }
+
+    /// Whether `path` (context-relative) is sent to the builder and read by a reachable stage.
+    pub fn is_input(&self, path: &str) -> bool {
+        !self.ignore.is_excluded(path) && self.reads.iter().any(|r| r.reads(path))
+    }
+
+    /// The ONBUILD reads of the target stage (what images built on this one read).
+    pub fn onbuild_reads(&self) -> &[ContextRead] {
+        &self.dockerfile.stages[self.target].onbuild_reads
+    }
+}
+
+/// One image in the graph.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GraphNode {
+    /// Image name.
+    pub name: String,
+    /// Repository-relative Dockerfile.
+    pub dockerfile: String,
+    /// Repository-relative context.
+    pub context: String,
+    /// Registry repository, if configured.
+    pub repository: Option<String>,
+    /// Canonical references of every image the reachable stages use.
+    pub bases: Vec<String>,
+    /// In-repo images it builds on.
+    pub depends_on: Vec<String>,
+}
+
+/// The image graph of a project.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Graph {
+    /// Every image.
+    pub images: Vec<GraphNode>,
+    /// Build order: each wave only depends on earlier waves.
+    pub waves: Vec<Vec<String>>,
+}
+
+/// A repository at one commit.
+pub struct Project<'r> {
+    repo: &'r Repo,
+    commit: Oid,
+    /// The images, sorted by name.
+    pub images: Vec<Image>,
+    models: BTreeMap<String, ImageModel>,
+    deps: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Project<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("commit", &self.commit)
+            .field("images", &self.images.len())
+            .finish()
+    }
+}
+
+impl<'r> Project<'r> {
+    /// Discover and parse every image at `commit`.
+    pub fn load(repo: &'r Repo, commit: Oid) -> Result<Self> {
+        let tree = repo.tree(commit)?;
+        let images = images::discover(repo, &tree)?;
+        let mut models = BTreeMap::new();
+        for img in &images {
+            models.insert(img.name.clone(), ImageModel::load(repo, &tree, img)?);
+        }
+        // In-repo bases: any used image whose repository equals an image's `repository`.
+        let by_repo: BTreeMap<String, String> = images
+            .iter()
+            .filter_map(|i| i.repository_name().map(|r| (r, i.name.clone())))
+            .collect();
+        let mut deps = BTreeMap::new();
+        for img in &images {
+            let m = &models[&img.name];
+            let mut d: Vec<String> = m
+                .bases
+                .iter()
+                .filter_map(|b| Reference::parse(b).ok())
+                .filter_map(|r| by_repo.get(&r.name()).cloned())
+                .filter(|n| *n != img.name)
+                .collect();
+            d.sort();
+            d.dedup();
+            deps.insert(img.name.clone(), d);
+        }
+        // ONBUILD triggers of an in-repo base read the child's context.
+        let mut extra: BTreeMap<String, Vec<ContextRead>> = BTreeMap::new();
+        for img in &images {
+            let m = &models[&img.name];
+            for &si in &m.reachable {
+                if let Base::Image(b) = &m.dockerfile.stages[si].base {
+                    let Some(parent) = Reference::parse(b).ok().and_then(|r| by_repo.get(&r.name())) else {
+                        continue;
+                    };
+                    if let Some(pm) = models.get(parent) {
+                        extra.entry(img.name.clone()).or_default().extend(pm.onbuild_reads().iter().cloned());
+                    }
+                }
+            }
+        }
+        for (name, reads) in extra {
+            if let Some(m) = models.get_mut(&name) {
+                m.reads.extend(reads);
+            }
+        }
+        Ok(Project {
+            repo,
+            commit,
+            images,
+            models,
+            deps,
+        })
+    }
+
+    /// The commit this project was read at.
+    pub fn commit(&self) -> Oid {
+        self.commit
+    }
+
+    /// An image by name.
+    pub fn image(&self, name: &str) -> Result<&Image> {
+        self.images.iter().find(|i| i.name == name).ok_or_else(|| Error::UnknownImage {
+            name: name.to_string(),
+            known: self.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// An image's model.
+    pub fn model(&self, name: &str) -> Option<&ImageModel> {
+        self.models.get(name)
+    }
+
+    /// In-repo images `name` builds on.
+    pub fn depends_on(&self, name: &str) -> &[String] {
+        self.deps.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The image graph with waves (`max_parallel` splits large waves).
+    pub fn graph(&self, max_parallel: usize) -> Result<Graph> {
+        let all: BTreeSet<String> = self.images.iter().map(|i| i.name.clone()).collect();
+        let waves = self.waves(&all, max_parallel)?;
+        let images = self
+            .images
+            .iter()
+            .map(|i| GraphNode {
+                name: i.name.clone(),
+                dockerfile: i.dockerfile.clone(),
+                context: i.context.clone(),
+                repository: i.repository.clone(),
+                bases: self.models[&i.name].bases.clone(),
+                depends_on: self.depends_on(&i.name).to_vec(),
+            })
+            .collect();
+        Ok(Graph { images, waves })
+    }
+
+    /// Topological waves over `subset` (dependencies outside it are ignored).
+    pub fn waves(&self, subset: &BTreeSet<String>, max_parallel: usize) -> Result<Vec<Vec<String>>> {
+        let max_parallel = max_parallel.max(1);
+        let mut remaining: BTreeMap<&str, BTreeSet<&str>> = subset
+            .iter()
+            .map(|n| {
+                let d = self.depends_on(n).iter().map(String::as_str).filter(|d| subset.contains(*d)).collect();
+                (n.as_str(), d)
+            })
+            .collect();
+        let mut waves = Vec::new();
+        while !remaining.is_empty() {
+            let ready: Vec<&str> = remaining.iter().filter(|(_, d)| d.is_empty()).map(|(n, _)| *n).collect();
+            if ready.is_empty() {
+                return Err(Error::Cycle { cycle: find_cycle(&remaining) });
+            }
+            for n in &ready {
+                remaining.remove(n);
+            }
+            for d in remaining.values_mut() {
+                for n in &ready {
+                    d.remove(n);
+                }
+            }
+            for chunk in ready.chunks(max_parallel) {
+                waves.push(chunk.iter().map(|s| s.to_string()).collect());
+            }
+        }
+        Ok(waves)
+    }
+
+    /// Files of an image's build context after the ignore rules (context-relative, sorted):
+    /// what `docker build` would send.
+    pub fn context_files(&self, name: &str) -> Result<Vec<String>> {
+        let img = self.image(name)?;
+        let m = &self.models[name];
+        let tree = self.repo.tree(self.commit)?;
+        let prefix = img.context_prefix();
+        let files = self.repo.list_files(&tree, prefix.trim_end_matches('/'))?;
+        Ok(files.into_iter().filter(|f| !m.ignore.is_excluded(f)).collect())
+    }
+
+    /// Files precise mode treats as inputs: context files read by a reachable stage, plus the
+    /// Dockerfile and ignore file when they lie inside the context (context-relative, sorted).
+    pub fn input_files(&self, name: &str) -> Result<Vec<String>> {
+        let img = self.image(name)?;
+        let m = &self.models[name];
+        let prefix = img.context_prefix();
+        let mut out: BTreeSet<String> = self
+            .context_files(name)?
+            .into_iter()
+            .filter(|f| m.reads.iter().any(|r| r.reads(f)))
+            .collect();
+        for own in std::iter::once(&img.dockerfile).chain(m.ignore_file.as_ref()) {
+            if let Some(rel) = own.strip_prefix(&prefix) {
+                out.insert(rel.to_string());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+fn find_cycle(remaining: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<String> {
+    let Some(start) = remaining.keys().next() else {
+        return Vec::new();
+    };
+    let mut path: Vec<&str> = vec![start];
+    let mut cur = *start;
+    loop {
+        let Some(next) = remaining.get(cur).and_then(|d| d.iter().next()) else {
+            return path.iter().map(|s| s.to_string()).collect();
+        };
+        if let Some(pos) = path.iter().position(|p| p == next) {
+            let mut cycle: Vec<String> = path[pos..].iter().map(|s| s.to_string()).collect();
+            cycle.push(next.to_string());
+            return cycle;
+        }
+        path.push(next);
+        cur = next;
+    }
+}

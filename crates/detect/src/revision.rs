@@ -1,0 +1,174 @@
+//! Choosing the base and head revisions: explicit, or from a GitHub Actions event payload.
+
+use git2::Oid;
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+/// Which commits to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The base commit; `None` when everything must be rebuilt.
+    pub base: Option<Oid>,
+    /// The head commit.
+    pub head: Oid,
+    /// Why everything is rebuilt, when it is.
+    pub rebuild_all: Option<String>,
+    /// How the base was chosen (for the human summary).
+    pub how: String,
+}
+
+impl Selection {
+    fn all(head: Oid, why: String) -> Self {
+        Selection {
+            base: None,
+            head,
+            rebuild_all: Some(why.clone()),
+            how: why,
+        }
+    }
+}
+
+const ZEROS: &str = "0000000000000000000000000000000000000000";
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
+}
+
+/// Explicit revisions: `head` defaults to `HEAD`, `base` to the head's first parent.
+pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<Selection> {
+    let head_rev = head.unwrap_or("HEAD");
+    let head = repo
+        .commit_id(head_rev)?
+        .ok_or_else(|| Error::UnknownRevision { rev: head_rev.to_string() })?;
+    match base {
+        Some(b) => match repo.commit_id(b)? {
+            Some(id) if repo.has_commit(id) => Ok(Selection {
+                base: Some(id),
+                head,
+                rebuild_all: None,
+                how: format!("--base {b}"),
+            }),
+            _ => Ok(Selection::all(
+                head,
+                format!("base revision {b} is not in this clone (shallow clone or rewritten history?): rebuilding everything"),
+            )),
+        },
+        None => match repo.parent(head) {
+            Some(p) => Ok(Selection {
+                base: Some(p),
+                head,
+                rebuild_all: None,
+                how: format!("first parent of {}", short(&head.to_string())),
+            }),
+            None => Ok(Selection::all(
+                head,
+                if repo.is_shallow() {
+                    "the head's parent is not in this shallow clone: rebuilding everything".into()
+                } else {
+                    "the head commit has no parent (first commit): rebuilding everything".into()
+                },
+            )),
+        },
+    }
+}
+
+/// Choose revisions from a GitHub Actions event payload (`$GITHUB_EVENT_PATH`).
+///
+/// * push: `before..after`; a new branch (`before` all zeros, or `created`) compares with the
+///   merge-base of the default branch when that branch is in the clone, else rebuilds
+///   everything; a force-push (`forced`) or a `before` missing locally rebuilds everything.
+/// * pull_request / pull_request_target: the merge-base of `base.sha` and `head.sha`.
+/// * anything else: everything, with the event named.
+pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], file: &str) -> Result<Selection> {
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| Error::Event {
+        file: file.to_string(),
+        message: format!("not JSON: {e}"),
+    })?;
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
+    let is_pr = v.get("pull_request").is_some();
+    if is_pr {
+        let base_sha = s("/pull_request/base/sha").ok_or_else(|| Error::Event {
+            file: file.into(),
+            message: "pull_request without base.sha".into(),
+        })?;
+        let head_sha = s("/pull_request/head/sha").unwrap_or_else(|| "HEAD".into());
+        let head = match repo.commit_id(&head_sha)? {
+            Some(h) => h,
+            None => repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: head_sha.clone() })?,
+        };
+        let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
+            return Ok(Selection::all(
+                head,
+                format!("pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything", short(&base_sha)),
+            ));
+        };
+        return Ok(match repo.merge_base(base, head) {
+            Some(mb) => Selection {
+                base: Some(mb),
+                head,
+                rebuild_all: None,
+                how: format!("merge-base of pull request base {} and head", short(&base_sha)),
+            },
+            None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
+        });
+    }
+    let Some(after) = s("/after") else {
+        let head = repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: "HEAD".into() })?;
+        return Ok(Selection::all(
+            head,
+            format!("event {} names no base revision: rebuilding everything", event_name.unwrap_or("(unknown)")),
+        ));
+    };
+    let head = match repo.commit_id(&after)? {
+        Some(h) => h,
+        None => repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: after.clone() })?,
+    };
+    let before = s("/before").unwrap_or_else(|| ZEROS.into());
+    let forced = v.get("forced").and_then(|x| x.as_bool()).unwrap_or(false);
+    let created = v.get("created").and_then(|x| x.as_bool()).unwrap_or(false) || before == ZEROS;
+    if created {
+        let default = s("/repository/default_branch");
+        if let Some(branch) = &default {
+            for rev in [format!("refs/remotes/origin/{branch}"), format!("refs/heads/{branch}")] {
+                if let Some(d) = repo.commit_id(&rev)? {
+                    if d != head {
+                        if let Some(mb) = repo.merge_base(d, head) {
+                            return Ok(Selection {
+                                base: Some(mb),
+                                head,
+                                rebuild_all: None,
+                                how: format!("new branch: merge-base with {branch}"),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        return Ok(Selection::all(
+            head,
+            match default {
+                Some(b) => format!("new branch and the default branch {b} is not in this clone: rebuilding everything"),
+                None => "new branch and no default branch in the event: rebuilding everything".into(),
+            },
+        ));
+    }
+    if forced {
+        return Ok(Selection::all(
+            head,
+            format!("force-push: history was rewritten ({}..{}): rebuilding everything", short(&before), short(&after)),
+        ));
+    }
+    match repo.commit_id(&before)?.filter(|b| repo.has_commit(*b)) {
+        Some(b) => Ok(Selection {
+            base: Some(b),
+            head,
+            rebuild_all: None,
+            how: format!("push {}..{}", short(&before), short(&after)),
+        }),
+        None => Ok(Selection::all(
+            head,
+            format!("push base {} is not in this clone (shallow clone or rewritten history?): rebuilding everything", short(&before)),
+        )),
+    }
+}
