@@ -26,6 +26,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod changed;
+pub mod ci;
 pub mod dockerfile;
 mod error;
 pub mod expand;

@@ -1,0 +1,350 @@
+//! `ferry-detect`: which images a git push must rebuild.
+//!
+//! A thin shell over the `ferry-detect` crate: parse flags, open the repository, make one call,
+//! render text / JSON / CI outputs, choose the exit code (`ferry_core::exit`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_core::exit;
+use ferry_detect::changed::{ChangedOptions, ChangedReport, ContextMode, changed};
+use ferry_detect::git::Repo;
+use ferry_detect::project::{Graph, Project};
+use ferry_detect::revision::{self, Selection};
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-detect",
+    version,
+    about = "Which images must be rebuilt: derived from each image's Dockerfile, .dockerignore and in-repo base images.",
+    after_help = "Exit codes: 0 success (whether or not anything changed), 1 bad input (unparseable Dockerfile, ignore file or ferry.toml; unknown image or revision; dependency cycle), 2 usage error, 3 operational error (git)."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args)]
+struct Global {
+    /// The repository (a checkout or a bare repository; default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    repo: PathBuf,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Largest wave: bigger waves are split (GitHub's matrix limit is 256).
+    #[arg(long = "max-parallel", value_name = "N", default_value_t = 256, global = true)]
+    max_parallel: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Mode {
+    Precise,
+    Full,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ChangedFormat {
+    Text,
+    Json,
+    Gitlab,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    Json,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The images to rebuild between two revisions, each with its reasons.
+    Changed {
+        /// Base revision (default: the head's first parent, or what --github-event says).
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// Head revision (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        head: Option<String>,
+        /// GitHub event payload (default: $GITHUB_EVENT_PATH when GITHUB_ACTIONS=true).
+        #[arg(long = "github-event", value_name = "FILE")]
+        github_event: Option<PathBuf>,
+        /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
+        #[arg(long = "context-mode", value_enum, default_value = "precise")]
+        context_mode: Mode,
+        /// Append any, matrix, waves, rebuild_all, reason to $GITHUB_OUTPUT.
+        #[arg(long = "github-output")]
+        github_output: bool,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: Option<ChangedFormat>,
+    },
+    /// Every image with its bases, in-repo dependencies and build waves.
+    Graph {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: GraphFormat,
+        /// Revision to read (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        rev: Option<String>,
+    },
+    /// The files an image's build context holds after the ignore rules.
+    Context {
+        /// Image name.
+        image: String,
+        /// Revision (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        rev: Option<String>,
+    },
+    /// The files precise mode treats as an image's inputs.
+    Inputs {
+        /// Image name.
+        image: String,
+        /// Revision (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        rev: Option<String>,
+    },
+}
+
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ferry_detect::Error> for Failure {
+    fn from(e: ferry_detect::Error) -> Self {
+        Failure {
+            code: if e.is_bad_input() { exit::NEGATIVE } else { exit::OPERATIONAL },
+            message: e.to_string(),
+        }
+    }
+}
+
+fn error(message: &str) {
+    let mut err = std::io::stderr().lock();
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        // `file:line: message` becomes an annotation on that line.
+        let (file, line, msg) = split_location(message);
+        match (file, line) {
+            (Some(f), Some(l)) => {
+                let _ = writeln!(err, "::error file={f},line={l}::{}", msg.replace('\n', "%0A"));
+            }
+            _ => {
+                let _ = writeln!(err, "::error title=ferry-detect::{}", message.replace('\n', "%0A"));
+            }
+        }
+    } else {
+        let _ = writeln!(err, "ferry-detect: {message}");
+    }
+}
+
+fn split_location(m: &str) -> (Option<&str>, Option<usize>, &str) {
+    let mut parts = m.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(f), Some(l), Some(rest)) if !f.contains(' ') => match l.trim().parse::<usize>() {
+            Ok(n) => (Some(f), Some(n), rest.trim()),
+            Err(_) => (None, None, m),
+        },
+        _ => (None, None, m),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(std::env::var("FERRY_LOG").unwrap_or_else(|_| "warn".into())))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut out = String::new();
+    let code = match run(&cli, &mut out) {
+        Ok(c) => c,
+        Err(f) => {
+            error(&f.message);
+            f.code
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            error(&format!("writing to stdout: {e}"));
+            return ExitCode::from(exit::OPERATIONAL);
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
+    let g = &cli.global;
+    if g.max_parallel == 0 {
+        return Err(Failure { code: exit::USAGE, message: "--max-parallel must be at least 1".into() });
+    }
+    let repo = Repo::open(&g.repo)?;
+    match &cli.cmd {
+        Cmd::Changed { base, head, github_event, context_mode, github_output, format } => {
+            let format = format.unwrap_or(if g.json { ChangedFormat::Json } else { ChangedFormat::Text });
+            let event = github_event.clone().or_else(|| {
+                (base.is_none() && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"))
+                    .then(|| std::env::var_os("GITHUB_EVENT_PATH").map(PathBuf::from))
+                    .flatten()
+            });
+            let selection: Selection = match (&event, base) {
+                (Some(file), None) => {
+                    let payload = std::fs::read(file).map_err(|e| Failure {
+                        code: exit::USAGE,
+                        message: format!("cannot read event file {}: {e}", file.display()),
+                    })?;
+                    let name = std::env::var("GITHUB_EVENT_NAME").ok();
+                    revision::from_github_event(&repo, name.as_deref(), &payload, &file.display().to_string())?
+                }
+                _ => revision::explicit(&repo, base.as_deref(), head.as_deref())?,
+            };
+            let options = ChangedOptions {
+                mode: if *context_mode == Mode::Full { ContextMode::Full } else { ContextMode::Precise },
+                max_parallel: g.max_parallel,
+                ..Default::default()
+            };
+            let report = changed(&repo, &selection, &options)?;
+            if *github_output {
+                write_github_output(&report)?;
+            }
+            match format {
+                ChangedFormat::Json => push_json(out, &report),
+                ChangedFormat::Text => render_changed(out, &report),
+                ChangedFormat::Gitlab => {
+                    let project = Project::load(&repo, selection.head)?;
+                    let doc = ferry_detect::ci::gitlab_pipeline(&report, &|n| project.depends_on(n).to_vec());
+                    push_json(out, &doc);
+                }
+            }
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Graph { format, rev } => {
+            let project = load(&repo, rev.as_deref())?;
+            let graph = project.graph(g.max_parallel)?;
+            match (format, g.json) {
+                (GraphFormat::Dot, false) => render_dot(out, &graph),
+                (GraphFormat::Mermaid, false) => render_mermaid(out, &graph),
+                _ => push_json(out, &graph),
+            }
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Context { image, rev } => {
+            let project = load(&repo, rev.as_deref())?;
+            list(out, g.json, &project.context_files(image)?);
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Inputs { image, rev } => {
+            let project = load(&repo, rev.as_deref())?;
+            list(out, g.json, &project.input_files(image)?);
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+fn load<'r>(repo: &'r Repo, rev: Option<&str>) -> Result<Project<'r>, Failure> {
+    let rev = rev.unwrap_or("HEAD");
+    let id = repo
+        .commit_id(rev)?
+        .ok_or_else(|| Failure::from(ferry_detect::Error::UnknownRevision { rev: rev.to_string() }))?;
+    Ok(Project::load(repo, id)?)
+}
+
+fn push_json<T: serde::Serialize>(out: &mut String, v: &T) {
+    out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
+    out.push('\n');
+}
+
+fn list(out: &mut String, as_json: bool, files: &[String]) {
+    if as_json {
+        push_json(out, &files);
+    } else {
+        for f in files {
+            out.push_str(f);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_github_output(report: &ChangedReport) -> Result<(), Failure> {
+    let path = std::env::var_os("GITHUB_OUTPUT").ok_or_else(|| Failure {
+        code: exit::USAGE,
+        message: "--github-output given but $GITHUB_OUTPUT is not set".into(),
+    })?;
+    let mut text = String::new();
+    for (k, v) in ferry_detect::ci::github_outputs(report) {
+        text.push_str(&ferry_core::ci::github_output(k, &v));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Failure {
+            code: exit::OPERATIONAL,
+            message: format!("cannot write $GITHUB_OUTPUT ({}): {e}", PathBuf::from(&path).display()),
+        })
+}
+
+fn render_changed(out: &mut String, r: &ChangedReport) {
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    out.push_str(&format!(
+        "base {}  head {}\n",
+        r.base.as_deref().map_or("(none)".to_string(), short),
+        short(&r.head)
+    ));
+    if r.images.is_empty() {
+        out.push_str(&format!("nothing to rebuild: {}\n", r.reason));
+        return;
+    }
+    out.push_str(&format!("{}\n", r.reason));
+    for (i, wave) in r.waves.iter().enumerate() {
+        out.push_str(&format!("wave {}:\n", i + 1));
+        for n in wave {
+            if let Some(img) = r.images.iter().find(|x| &x.name == n) {
+                out.push_str(&format!("  {n}\n"));
+                for reason in &img.reasons {
+                    out.push_str(&format!("      {reason}\n"));
+                }
+            }
+        }
+    }
+}
+
+fn render_dot(out: &mut String, g: &Graph) {
+    out.push_str("digraph ferry {\n  rankdir=LR;\n");
+    for n in &g.images {
+        out.push_str(&format!("  {:?};\n", n.name));
+        for d in &n.depends_on {
+            out.push_str(&format!("  {:?} -> {:?};\n", d, n.name));
+        }
+    }
+    out.push_str("}\n");
+}
+
+fn render_mermaid(out: &mut String, g: &Graph) {
+    out.push_str("graph LR\n");
+    let id = |name: &str| g.images.iter().position(|n| n.name == name).map_or("x".to_string(), |i| format!("n{i}"));
+    for n in &g.images {
+        out.push_str(&format!("  {}[\"{}\"]\n", id(&n.name), n.name.replace('"', "#quot;")));
+    }
+    for n in &g.images {
+        for d in &n.depends_on {
+            out.push_str(&format!("  {} --> {}\n", id(d), id(&n.name)));
+        }
+    }
+}

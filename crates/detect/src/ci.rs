@@ -1,0 +1,100 @@
+//! CI renderings of a [`ChangedReport`]: GitHub Actions outputs and a GitLab child pipeline.
+
+use serde_json::{Value, json};
+
+use crate::changed::{ChangedImage, ChangedReport};
+
+fn matrix_entry(i: &ChangedImage) -> Value {
+    json!({
+        "name": i.name,
+        "dockerfile": i.dockerfile,
+        "context": i.context,
+        "repository": i.repository.clone().unwrap_or_default(),
+        "target": i.target.clone().unwrap_or_default(),
+        "platforms": i.platforms.join(","),
+    })
+}
+
+/// The `$GITHUB_OUTPUT` values: `any`, `matrix` (`{"include":[…]}` of every image to rebuild),
+/// `waves` (an array of such matrices in build order), `rebuild_all` and `reason`.
+pub fn github_outputs(report: &ChangedReport) -> Vec<(&'static str, String)> {
+    let include: Vec<Value> = report.images.iter().map(matrix_entry).collect();
+    let waves: Vec<Value> = report
+        .waves
+        .iter()
+        .map(|w| {
+            let inc: Vec<Value> = w
+                .iter()
+                .filter_map(|n| report.images.iter().find(|i| &i.name == n))
+                .map(matrix_entry)
+                .collect();
+            json!({ "include": inc })
+        })
+        .collect();
+    vec![
+        ("any", (!report.images.is_empty()).to_string()),
+        ("matrix", json!({ "include": include }).to_string()),
+        ("waves", Value::Array(waves).to_string()),
+        ("rebuild_all", report.rebuild_all.to_string()),
+        ("reason", report.reason.replace('\n', " ")),
+    ]
+}
+
+/// A GitLab child pipeline: one build job per image, a stage per wave, `needs:` naming the
+/// in-repo bases that are rebuilt too. Emitted as JSON, which is valid YAML for GitLab.
+/// Jobs extend `.ferry-build`, defined here with docker buildx; override it by including your
+/// own definition after this file.
+pub fn gitlab_pipeline(report: &ChangedReport, depends_on: &dyn Fn(&str) -> Vec<String>) -> Value {
+    let job = |n: &str| format!("build {n}");
+    let mut doc = serde_json::Map::new();
+    let stages: Vec<String> = (1..=report.waves.len().max(1)).map(|i| format!("wave-{i}")).collect();
+    doc.insert("stages".into(), json!(stages));
+    doc.insert(
+        ".ferry-build".into(),
+        json!({
+            "image": "docker:27-cli",
+            "services": ["docker:27-dind"],
+            "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
+            "script": [
+                "docker buildx create --use",
+                "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\" --push \"$FERRY_CONTEXT\""
+            ],
+        }),
+    );
+    if report.images.is_empty() {
+        // GitLab rejects an empty pipeline: one job that says why nothing is built.
+        doc.insert(
+            "nothing to rebuild".into(),
+            json!({"stage": "wave-1", "image": "alpine:3", "script": [format!("echo {}", shell_quote(&report.reason))]}),
+        );
+        return Value::Object(doc);
+    }
+    let selected: std::collections::BTreeSet<&str> = report.images.iter().map(|i| i.name.as_str()).collect();
+    for (w, wave) in report.waves.iter().enumerate() {
+        for n in wave {
+            let Some(i) = report.images.iter().find(|i| &i.name == n) else { continue };
+            let needs: Vec<String> = depends_on(n).iter().filter(|d| selected.contains(d.as_str())).map(|d| job(d)).collect();
+            doc.insert(
+                job(n),
+                json!({
+                    "extends": ".ferry-build",
+                    "stage": format!("wave-{}", w + 1),
+                    "needs": needs,
+                    "variables": {
+                        "FERRY_IMAGE": i.name,
+                        "FERRY_DOCKERFILE": i.dockerfile,
+                        "FERRY_CONTEXT": i.context,
+                        "FERRY_REPOSITORY": i.repository.clone().unwrap_or_default(),
+                        "FERRY_TARGET": i.target.clone().unwrap_or_default(),
+                        "FERRY_PLATFORMS": i.platforms.join(","),
+                    },
+                }),
+            );
+        }
+    }
+    Value::Object(doc)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
