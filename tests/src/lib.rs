@@ -269,3 +269,140 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// A git repository in a temp dir, driven through the `git` command.
+pub struct GitRepo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for GitRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitRepo {
+    /// `git init -b main` with a test identity.
+    pub fn new() -> GitRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let r = GitRepo { dir };
+        r.git(&["init", "-q", "-b", "main"]);
+        r.git(&["config", "user.email", "ferry@test.invalid"]);
+        r.git(&["config", "user.name", "ferry test"]);
+        r.git(&["config", "commit.gpgsign", "false"]);
+        r
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file (creating directories).
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// Delete a file.
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join(rel)).unwrap();
+    }
+
+    /// Run git in the repository; panics with stderr on failure; returns trimmed stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(self.dir.path(), args)
+    }
+
+    /// `git add -A && git commit`; returns the new commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// Run git in `dir`; panics with stderr on failure; returns trimmed stdout.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("git must be installed");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A real `git daemon` on 127.0.0.1 serving bare repositories (push enabled), killed on drop.
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+    pub root: tempfile::TempDir,
+}
+
+impl GitDaemon {
+    pub fn start() -> GitDaemon {
+        let root = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new("git")
+            .args([
+                "daemon",
+                "--listen=127.0.0.1",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", root.path().display()))
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return GitDaemon { child, port, root };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("git daemon did not start on port {port}");
+    }
+
+    /// Create an empty bare repository `name` (partial clones allowed) and return its URL.
+    pub fn create(&self, name: &str) -> String {
+        let p = self.root.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        git_in(&p, &["init", "-q", "--bare", "-b", "main"]);
+        git_in(&p, &["config", "uploadpack.allowFilter", "true"]);
+        git_in(&p, &["config", "uploadpack.allowAnySHA1InWant", "true"]);
+        self.url(name)
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -37,7 +37,12 @@ struct Global {
     #[arg(long, global = true)]
     json: bool,
     /// Largest wave: bigger waves are split (GitHub's matrix limit is 256).
-    #[arg(long = "max-parallel", value_name = "N", default_value_t = 256, global = true)]
+    #[arg(
+        long = "max-parallel",
+        value_name = "N",
+        default_value_t = 256,
+        global = true
+    )]
     max_parallel: usize,
 }
 
@@ -119,7 +124,11 @@ struct Failure {
 impl From<ferry_detect::Error> for Failure {
     fn from(e: ferry_detect::Error) -> Self {
         Failure {
-            code: if e.is_bad_input() { exit::NEGATIVE } else { exit::OPERATIONAL },
+            code: if e.is_bad_input() {
+                exit::NEGATIVE
+            } else {
+                exit::OPERATIONAL
+            },
             message: e.to_string(),
         }
     }
@@ -132,10 +141,18 @@ fn error(message: &str) {
         let (file, line, msg) = split_location(message);
         match (file, line) {
             (Some(f), Some(l)) => {
-                let _ = writeln!(err, "::error file={f},line={l}::{}", msg.replace('\n', "%0A"));
+                let _ = writeln!(
+                    err,
+                    "::error file={f},line={l}::{}",
+                    msg.replace('\n', "%0A")
+                );
             }
             _ => {
-                let _ = writeln!(err, "::error title=ferry-detect::{}", message.replace('\n', "%0A"));
+                let _ = writeln!(
+                    err,
+                    "::error title=ferry-detect::{}",
+                    message.replace('\n', "%0A")
+                );
             }
         }
     } else {
@@ -159,7 +176,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::SUCCESS
+                }
                 _ => exit::USAGE,
             };
             let _ = e.print();
@@ -167,7 +186,9 @@ fn main() -> ExitCode {
         }
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(std::env::var("FERRY_LOG").unwrap_or_else(|_| "warn".into())))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("FERRY_LOG").unwrap_or_else(|_| "warn".into()),
+        ))
         .with_writer(std::io::stderr)
         .try_init();
     let mut out = String::new();
@@ -179,7 +200,10 @@ fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             error(&format!("writing to stdout: {e}"));
             return ExitCode::from(exit::OPERATIONAL);
@@ -191,12 +215,26 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     let g = &cli.global;
     if g.max_parallel == 0 {
-        return Err(Failure { code: exit::USAGE, message: "--max-parallel must be at least 1".into() });
+        return Err(Failure {
+            code: exit::USAGE,
+            message: "--max-parallel must be at least 1".into(),
+        });
     }
     let repo = Repo::open(&g.repo)?;
     match &cli.cmd {
-        Cmd::Changed { base, head, github_event, context_mode, github_output, format } => {
-            let format = format.unwrap_or(if g.json { ChangedFormat::Json } else { ChangedFormat::Text });
+        Cmd::Changed {
+            base,
+            head,
+            github_event,
+            context_mode,
+            github_output,
+            format,
+        } => {
+            let format = format.unwrap_or(if g.json {
+                ChangedFormat::Json
+            } else {
+                ChangedFormat::Text
+            });
             let event = github_event.clone().or_else(|| {
                 (base.is_none() && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"))
                     .then(|| std::env::var_os("GITHUB_EVENT_PATH").map(PathBuf::from))
@@ -209,12 +247,21 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                         message: format!("cannot read event file {}: {e}", file.display()),
                     })?;
                     let name = std::env::var("GITHUB_EVENT_NAME").ok();
-                    revision::from_github_event(&repo, name.as_deref(), &payload, &file.display().to_string())?
+                    revision::from_github_event(
+                        &repo,
+                        name.as_deref(),
+                        &payload,
+                        &file.display().to_string(),
+                    )?
                 }
                 _ => revision::explicit(&repo, base.as_deref(), head.as_deref())?,
             };
             let options = ChangedOptions {
-                mode: if *context_mode == Mode::Full { ContextMode::Full } else { ContextMode::Precise },
+                mode: if *context_mode == Mode::Full {
+                    ContextMode::Full
+                } else {
+                    ContextMode::Precise
+                },
                 max_parallel: g.max_parallel,
                 ..Default::default()
             };
@@ -227,7 +274,9 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 ChangedFormat::Text => render_changed(out, &report),
                 ChangedFormat::Gitlab => {
                     let project = Project::load(&repo, selection.head)?;
-                    let doc = ferry_detect::ci::gitlab_pipeline(&report, &|n| project.depends_on(n).to_vec());
+                    let doc = ferry_detect::ci::gitlab_pipeline(&report, &|n| {
+                        project.depends_on(n).to_vec()
+                    });
                     push_json(out, &doc);
                 }
             }
@@ -258,9 +307,11 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
 
 fn load<'r>(repo: &'r Repo, rev: Option<&str>) -> Result<Project<'r>, Failure> {
     let rev = rev.unwrap_or("HEAD");
-    let id = repo
-        .commit_id(rev)?
-        .ok_or_else(|| Failure::from(ferry_detect::Error::UnknownRevision { rev: rev.to_string() }))?;
+    let id = repo.commit_id(rev)?.ok_or_else(|| {
+        Failure::from(ferry_detect::Error::UnknownRevision {
+            rev: rev.to_string(),
+        })
+    })?;
     Ok(Project::load(repo, id)?)
 }
 
@@ -296,7 +347,10 @@ fn write_github_output(report: &ChangedReport) -> Result<(), Failure> {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| Failure {
             code: exit::OPERATIONAL,
-            message: format!("cannot write $GITHUB_OUTPUT ({}): {e}", PathBuf::from(&path).display()),
+            message: format!(
+                "cannot write $GITHUB_OUTPUT ({}): {e}",
+                PathBuf::from(&path).display()
+            ),
         })
 }
 
@@ -338,9 +392,18 @@ fn render_dot(out: &mut String, g: &Graph) {
 
 fn render_mermaid(out: &mut String, g: &Graph) {
     out.push_str("graph LR\n");
-    let id = |name: &str| g.images.iter().position(|n| n.name == name).map_or("x".to_string(), |i| format!("n{i}"));
+    let id = |name: &str| {
+        g.images
+            .iter()
+            .position(|n| n.name == name)
+            .map_or("x".to_string(), |i| format!("n{i}"))
+    };
     for n in &g.images {
-        out.push_str(&format!("  {}[\"{}\"]\n", id(&n.name), n.name.replace('"', "#quot;")));
+        out.push_str(&format!(
+            "  {}[\"{}\"]\n",
+            id(&n.name),
+            n.name.replace('"', "#quot;")
+        ));
     }
     for n in &g.images {
         for d in &n.depends_on {

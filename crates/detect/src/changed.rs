@@ -82,7 +82,11 @@ pub struct ChangedReport {
 }
 
 /// Decide what to rebuild for `selection`.
-pub fn changed(repo: &Repo, selection: &Selection, options: &ChangedOptions) -> Result<ChangedReport> {
+pub fn changed(
+    repo: &Repo,
+    selection: &Selection,
+    options: &ChangedOptions,
+) -> Result<ChangedReport> {
     let head = Project::load(repo, selection.head)?;
     let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut changed_paths = 0;
@@ -100,18 +104,27 @@ pub fn changed(repo: &Repo, selection: &Selection, options: &ChangedOptions) -> 
         let head_tree = repo.tree(selection.head)?;
         let changes = repo.diff(&base_tree, &head_tree)?;
         changed_paths = changes.len();
-        let base_images: Option<BTreeMap<String, Image>> = if changes.iter().any(|c| c.path == CONFIG_FILE) {
-            Some(
-                images::discover(repo, &base_tree)
-                    .map(|v| v.into_iter().map(|i| (i.name.clone(), i)).collect())
-                    .unwrap_or_default(),
-            )
-        } else {
-            None
-        };
+        let base_images: Option<BTreeMap<String, Image>> =
+            if changes.iter().any(|c| c.path == CONFIG_FILE) {
+                Some(
+                    images::discover(repo, &base_tree)
+                        .map(|v| v.into_iter().map(|i| (i.name.clone(), i)).collect())
+                        .unwrap_or_default(),
+                )
+            } else {
+                None
+            };
         for img in &head.images {
             let model = head.model(&img.name).expect("model for every image");
-            let reasons = own_reasons(repo, &base_tree, img, model, &changes, base_images.as_ref(), options)?;
+            let reasons = own_reasons(
+                repo,
+                &base_tree,
+                img,
+                model,
+                &changes,
+                base_images.as_ref(),
+                options,
+            )?;
             if !reasons.is_empty() {
                 own.insert(img.name.clone(), reasons);
             }
@@ -119,7 +132,11 @@ pub fn changed(repo: &Repo, selection: &Selection, options: &ChangedOptions) -> 
     }
     // Everything built on a rebuilt in-repo image rebuilds too.
     let all: BTreeSet<String> = head.images.iter().map(|i| i.name.clone()).collect();
-    let order: Vec<String> = head.waves(&all, usize::MAX)?.into_iter().flatten().collect();
+    let order: Vec<String> = head
+        .waves(&all, usize::MAX)?
+        .into_iter()
+        .flatten()
+        .collect();
     let mut reasons: BTreeMap<String, Vec<String>> = own;
     for name in &order {
         for dep in head.depends_on(name) {
@@ -210,9 +227,11 @@ fn own_reasons(
         }
     }
     if !img.extra_inputs.is_empty() {
-        let rules = IgnoreRules::from_patterns(&img.extra_inputs).map_err(|e| crate::error::Error::Config {
-            file: CONFIG_FILE.into(),
-            message: format!("[images.{:?}] extra_inputs: {e}", img.name),
+        let rules = IgnoreRules::from_patterns(&img.extra_inputs).map_err(|e| {
+            crate::error::Error::Config {
+                file: CONFIG_FILE.into(),
+                message: format!("[images.{:?}] extra_inputs: {e}", img.name),
+            }
         })?;
         for c in changes.iter().filter(|c| rules.is_excluded(&c.path)) {
             reasons.push(format!("extra input changed: {}", c.path));
@@ -230,7 +249,19 @@ fn own_reasons(
     if !in_context.is_empty() {
         // Evaluate rules and sources at head and at base: a file newly ignored, or read only by
         // the old Dockerfile, changed what the old build saw.
-        let base_model = ImageModel::load(repo, base_tree, img).ok();
+        // Unchanged Dockerfile and ignore files give the same model at base as at head.
+        let rules_changed = !reasons.is_empty();
+        let base_model = if rules_changed {
+            match ImageModel::load(repo, base_tree, img) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(image = %img.name, error = %e, "cannot read the image's Dockerfile or ignore file at the base revision; judging inputs by the head revision only");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut hits = 0usize;
         for c in in_context {
             let rel = &c.path[prefix.len()..];
@@ -252,7 +283,10 @@ fn own_reasons(
             }
         }
         if hits > options.max_reasons {
-            reasons.push(format!("… and {} more changed input(s)", hits - options.max_reasons));
+            reasons.push(format!(
+                "… and {} more changed input(s)",
+                hits - options.max_reasons
+            ));
         }
     }
     Ok(reasons)

@@ -47,7 +47,9 @@ pub fn github_outputs(report: &ChangedReport) -> Vec<(&'static str, String)> {
 pub fn gitlab_pipeline(report: &ChangedReport, depends_on: &dyn Fn(&str) -> Vec<String>) -> Value {
     let job = |n: &str| format!("build {n}");
     let mut doc = serde_json::Map::new();
-    let stages: Vec<String> = (1..=report.waves.len().max(1)).map(|i| format!("wave-{i}")).collect();
+    let stages: Vec<String> = (1..=report.waves.len().max(1))
+        .map(|i| format!("wave-{i}"))
+        .collect();
     doc.insert("stages".into(), json!(stages));
     doc.insert(
         ".ferry-build".into(),
@@ -69,11 +71,18 @@ pub fn gitlab_pipeline(report: &ChangedReport, depends_on: &dyn Fn(&str) -> Vec<
         );
         return Value::Object(doc);
     }
-    let selected: std::collections::BTreeSet<&str> = report.images.iter().map(|i| i.name.as_str()).collect();
+    let selected: std::collections::BTreeSet<&str> =
+        report.images.iter().map(|i| i.name.as_str()).collect();
     for (w, wave) in report.waves.iter().enumerate() {
         for n in wave {
-            let Some(i) = report.images.iter().find(|i| &i.name == n) else { continue };
-            let needs: Vec<String> = depends_on(n).iter().filter(|d| selected.contains(d.as_str())).map(|d| job(d)).collect();
+            let Some(i) = report.images.iter().find(|i| &i.name == n) else {
+                continue;
+            };
+            let needs: Vec<String> = depends_on(n)
+                .iter()
+                .filter(|d| selected.contains(d.as_str()))
+                .map(|d| job(d))
+                .collect();
             doc.insert(
                 job(n),
                 json!({

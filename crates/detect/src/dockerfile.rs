@@ -167,6 +167,11 @@ impl Lookup for Scope<'_> {
     }
 }
 
+/// `span` when the source text there is exactly `value` (no continuation or escape inside).
+fn span_in(text: &str, value: &str, span: &Range<usize>) -> Option<Range<usize>> {
+    (text.get(span.clone()) == Some(value)).then(|| span.clone())
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -177,7 +182,10 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Dockerfile {
     /// Parse `text` with the given `--build-arg` values.
-    pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Self, DockerfileError> {
+    pub fn parse(
+        text: &str,
+        build_args: &BTreeMap<String, String>,
+    ) -> Result<Self, DockerfileError> {
         let parsed = parse_dockerfile::parse(text).map_err(|e| DockerfileError {
             line: e.line().max(1),
             message: e.to_string(),
@@ -190,9 +198,6 @@ impl Dockerfile {
         let err = |offset: usize, message: String| DockerfileError {
             line: line_of(text, offset),
             message,
-        };
-        let span_of = |value: &str, span: &Range<usize>| -> Option<Range<usize>> {
-            (text.get(span.clone()) == Some(value)).then(|| span.clone())
         };
 
         let mut global: BTreeMap<String, String> = BTreeMap::new();
@@ -215,7 +220,10 @@ impl Dockerfile {
                             None => (w.clone(), None),
                         };
                         if name.is_empty() {
-                            return Err(err(a.arguments.span.start, format!("ARG {w:?} has no name")));
+                            return Err(err(
+                                a.arguments.span.start,
+                                format!("ARG {w:?} has no name"),
+                            ));
                         }
                         match scope.as_mut() {
                             None => {
@@ -234,11 +242,12 @@ impl Dockerfile {
                                 }
                                 global_args.push((name.clone(), default.clone()));
                                 if let Some(raw) = default_raw {
-                                    let start_in_args = a.arguments.value.find(&format!("{name}={raw}"));
+                                    let start_in_args =
+                                        a.arguments.value.find(&format!("{name}={raw}"));
                                     let span = match (&a.arguments.value, start_in_args) {
                                         (std::borrow::Cow::Borrowed(_), Some(off)) => {
                                             let s = a.arguments.span.start + off + name.len() + 1;
-                                            span_of(&raw, &(s..s + raw.len()))
+                                            span_in(text, &raw, &(s..s + raw.len()))
                                         }
                                         _ => None,
                                     };
@@ -257,14 +266,17 @@ impl Dockerfile {
                                 }
                             }
                             Some(sc) => {
-                                let inherited = frozen_global.as_ref().and_then(|g| g.get(&name).cloned());
+                                let inherited =
+                                    frozen_global.as_ref().and_then(|g| g.get(&name).cloned());
                                 let default = match &default_raw {
                                     Some(raw) => Some(
-                                        expand_word(raw, escape, &*sc).map_err(|m| err(a.arguments.span.start, m))?,
+                                        expand_word(raw, escape, &*sc)
+                                            .map_err(|m| err(a.arguments.span.start, m))?,
                                     ),
                                     None => None,
                                 };
-                                let value = build_args.get(&name).cloned().or(inherited).or(default);
+                                let value =
+                                    build_args.get(&name).cloned().or(inherited).or(default);
                                 match value {
                                     Some(v) => {
                                         sc.vars.insert(name, v);
@@ -281,16 +293,23 @@ impl Dockerfile {
                     let g = frozen_global.get_or_insert_with(|| global.clone()).clone();
                     let line = line_of(text, f.from.span.start);
                     let image_raw = f.image.value.to_string();
-                    let expanded = expand_word(&image_raw, escape, &g).map_err(|m| err(f.image.span.start, m))?;
+                    let expanded = expand_word(&image_raw, escape, &g)
+                        .map_err(|m| err(f.image.span.start, m))?;
                     if expanded.is_empty() {
-                        return Err(err(f.image.span.start, format!("FROM {image_raw:?} expands to an empty name")));
+                        return Err(err(
+                            f.image.span.start,
+                            format!("FROM {image_raw:?} expands to an empty name"),
+                        ));
                     }
                     let platform = flag(&f.options, "platform").map(|v| v.value.to_string());
                     let name = f.as_.as_ref().map(|(_, n)| n.value.to_lowercase());
                     let lower = expanded.to_lowercase();
                     let base = if lower == "scratch" {
                         Base::Scratch
-                    } else if let Some(i) = stages.iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+                    } else if let Some(i) = stages
+                        .iter()
+                        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+                    {
                         Base::Stage(i)
                     } else {
                         Base::Image(expanded.clone())
@@ -299,7 +318,10 @@ impl Dockerfile {
                         // A FROM that takes its image from global ARGs: record those ARG defaults.
                         for var in vars_in(&image_raw) {
                             if let Some(site) = global_arg_sites.get(&var) {
-                                if !refs.iter().any(|r| r.kind == RefKind::ArgDefault && r.arg.as_deref() == Some(var.as_str())) {
+                                if !refs.iter().any(|r| {
+                                    r.kind == RefKind::ArgDefault
+                                        && r.arg.as_deref() == Some(var.as_str())
+                                }) {
                                     refs.push(site.clone());
                                 }
                             }
@@ -309,7 +331,7 @@ impl Dockerfile {
                             stage: Some(stages.len()),
                             line,
                             raw: image_raw.clone(),
-                            span: span_of(&image_raw, &f.image.span),
+                            span: span_in(text, &image_raw, &f.image.span),
                             expanded: expanded.clone(),
                             arg: None,
                         });
@@ -334,19 +356,27 @@ impl Dockerfile {
                     let Some(sc) = scope.as_mut() else {
                         return Err(err(e.env.span.start, "ENV before the first FROM".into()));
                     };
-                    let words = split_words(&e.arguments.value, escape).map_err(|m| err(e.arguments.span.start, m))?;
+                    let words = split_words(&e.arguments.value, escape)
+                        .map_err(|m| err(e.arguments.span.start, m))?;
                     if words.first().is_some_and(|w| !w.contains('=')) {
                         // Legacy `ENV KEY value with spaces`.
                         let key = words[0].clone();
-                        let rest = e.arguments.value[e.arguments.value.find(&key).unwrap_or(0) + key.len()..].trim();
-                        let v = expand_word(rest, escape, &*sc).map_err(|m| err(e.arguments.span.start, m))?;
+                        let rest = e.arguments.value
+                            [e.arguments.value.find(&key).unwrap_or(0) + key.len()..]
+                            .trim();
+                        let v = expand_word(rest, escape, &*sc)
+                            .map_err(|m| err(e.arguments.span.start, m))?;
                         sc.vars.insert(key, v);
                     } else {
                         for w in words {
                             let Some((k, v)) = w.split_once('=') else {
-                                return Err(err(e.arguments.span.start, format!("ENV {w:?} is not KEY=VALUE")));
+                                return Err(err(
+                                    e.arguments.span.start,
+                                    format!("ENV {w:?} is not KEY=VALUE"),
+                                ));
                             };
-                            let v = expand_word(v, escape, &*sc).map_err(|m| err(e.arguments.span.start, m))?;
+                            let v = expand_word(v, escape, &*sc)
+                                .map_err(|m| err(e.arguments.span.start, m))?;
                             sc.vars.insert(k.to_string(), v);
                         }
                     }
@@ -358,7 +388,9 @@ impl Dockerfile {
                     };
                     let idx = stages.len() - 1;
                     let mut acc = StageAcc::default();
-                    collect(other, text, escape, sc, &stages, idx, false, &mut acc, &mut refs, &span_of)?;
+                    collect(
+                        other, text, escape, sc, &stages, idx, false, &mut acc, &mut refs,
+                    )?;
                     let st = &mut stages[idx];
                     st.reads.extend(acc.reads);
                     st.stage_deps.extend(acc.stage_deps);
@@ -457,7 +489,10 @@ fn instruction_start(i: &Instruction<'_>) -> usize {
     }
 }
 
-fn flag<'b, 'a>(flags: &'b [Flag<'a>], name: &str) -> Option<&'b parse_dockerfile::UnescapedString<'a>> {
+fn flag<'b, 'a>(
+    flags: &'b [Flag<'a>],
+    name: &str,
+) -> Option<&'b parse_dockerfile::UnescapedString<'a>> {
     flags
         .iter()
         .rev()
@@ -493,18 +528,27 @@ fn vars_in(word: &str) -> Vec<String> {
 
 fn is_remote_source(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.starts_with("http://") || l.starts_with("https://") || l.starts_with("git@") || l.starts_with("git://") || l.starts_with("ssh://")
+    l.starts_with("http://")
+        || l.starts_with("https://")
+        || l.starts_with("git@")
+        || l.starts_with("git://")
+        || l.starts_with("ssh://")
 }
 
 /// Resolve a `--from` value: a stage (by name or index) or an image.
 fn resolve_from(value: &str, stages: &[Stage], current: usize) -> Result<Base, String> {
     let lower = value.to_lowercase();
-    if let Some(i) = stages[..current].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+    if let Some(i) = stages[..current]
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
         return Ok(Base::Stage(i));
     }
     if let Ok(i) = value.parse::<usize>() {
         if i >= current {
-            return Err(format!("--from={value} refers to stage {i}, which is not an earlier stage"));
+            return Err(format!(
+                "--from={value} refers to stage {i}, which is not an earlier stage"
+            ));
         }
         return Ok(Base::Stage(i));
     }
@@ -528,7 +572,6 @@ fn collect(
     onbuild: bool,
     acc: &mut StageAcc,
     refs: &mut Vec<RefSite>,
-    span_of: &dyn Fn(&str, &Range<usize>) -> Option<Range<usize>>,
 ) -> Result<(), DockerfileError> {
     let err = |offset: usize, message: String| DockerfileError {
         line: line_of(text, offset),
@@ -547,7 +590,8 @@ fn collect(
                     return Ok(());
                 }
                 let raw = from.value.to_string();
-                let expanded = expand_word(&raw, escape, sc).map_err(|m| err(from.span.start, m))?;
+                let expanded =
+                    expand_word(&raw, escape, sc).map_err(|m| err(from.span.start, m))?;
                 match resolve_from(&expanded, stages, idx).map_err(|m| err(from.span.start, m))? {
                     Base::Stage(i) => acc.stage_deps.push(i),
                     Base::Scratch => {}
@@ -557,7 +601,7 @@ fn collect(
                             stage: Some(idx),
                             line,
                             raw: raw.clone(),
-                            span: span_of(&raw, &from.span),
+                            span: span_in(text, &raw, &from.span),
                             expanded: img.clone(),
                             arg: None,
                         });
@@ -583,7 +627,11 @@ fn collect(
                     source,
                     line,
                     instruction: if onbuild {
-                        if name == "COPY" { "ONBUILD COPY" } else { "ONBUILD ADD" }
+                        if name == "COPY" {
+                            "ONBUILD COPY"
+                        } else {
+                            "ONBUILD ADD"
+                        }
                     } else {
                         name
                     },
@@ -600,9 +648,14 @@ fn collect(
                 return Ok(());
             }
             let line = line_of(text, r.run.span.start);
-            for f in r.options.iter().filter(|f| f.name.value.eq_ignore_ascii_case("mount")) {
+            for f in r
+                .options
+                .iter()
+                .filter(|f| f.name.value.eq_ignore_ascii_case("mount"))
+            {
                 let Some(v) = &f.value else { continue };
-                let expanded = expand_word(&v.value, escape, sc).map_err(|m| err(v.span.start, m))?;
+                let expanded =
+                    expand_word(&v.value, escape, sc).map_err(|m| err(v.span.start, m))?;
                 let mut kind = "bind".to_string();
                 let mut from: Option<(String, usize)> = None;
                 let mut source: Option<String> = None;
@@ -622,28 +675,30 @@ fn collect(
                     continue;
                 }
                 match from {
-                    Some((fv, off)) => match resolve_from(&fv, stages, idx).map_err(|m| err(v.span.start, m))? {
-                        Base::Stage(i) => acc.stage_deps.push(i),
-                        Base::Scratch => {}
-                        Base::Image(img) => {
-                            let span = if *v.value == *expanded {
-                                let s = v.span.start + off;
-                                span_of(&fv, &(s..s + fv.len()))
-                            } else {
-                                None
-                            };
-                            refs.push(RefSite {
-                                kind: RefKind::MountFrom,
-                                stage: Some(idx),
-                                line,
-                                raw: fv.clone(),
-                                span,
-                                expanded: img.clone(),
-                                arg: None,
-                            });
-                            acc.image_deps.push(img);
+                    Some((fv, off)) => {
+                        match resolve_from(&fv, stages, idx).map_err(|m| err(v.span.start, m))? {
+                            Base::Stage(i) => acc.stage_deps.push(i),
+                            Base::Scratch => {}
+                            Base::Image(img) => {
+                                let span = if *v.value == *expanded {
+                                    let s = v.span.start + off;
+                                    span_in(text, &fv, &(s..s + fv.len()))
+                                } else {
+                                    None
+                                };
+                                refs.push(RefSite {
+                                    kind: RefKind::MountFrom,
+                                    stage: Some(idx),
+                                    line,
+                                    raw: fv.clone(),
+                                    span,
+                                    expanded: img.clone(),
+                                    arg: None,
+                                });
+                                acc.image_deps.push(img);
+                            }
                         }
-                    },
+                    }
                     None if kind == "bind" => {
                         let src = source.unwrap_or_default();
                         let cleaned = clean_path(&format!("/{src}"));
@@ -658,7 +713,17 @@ fn collect(
             }
         }
         Instruction::Onbuild(o) => {
-            collect(&o.instruction, text, escape, sc, stages, idx, true, acc, refs, span_of)?;
+            collect(
+                &o.instruction,
+                text,
+                escape,
+                sc,
+                stages,
+                idx,
+                true,
+                acc,
+                refs,
+            )?;
         }
         _ => {}
     }
@@ -683,19 +748,36 @@ mod tests {
         assert_eq!(d.stages[0].name.as_deref(), Some("builder"));
         assert_eq!(d.stages[0].base, Base::Image("python:3.12-slim".into()));
         assert_eq!(d.stages[0].platform.as_deref(), Some("$BUILDPLATFORM"));
-        let reads: Vec<&str> = d.stages[0].reads.iter().map(|r| r.source.as_str()).collect();
+        let reads: Vec<&str> = d.stages[0]
+            .reads
+            .iter()
+            .map(|r| r.source.as_str())
+            .collect();
         assert_eq!(reads, ["requirements.txt", "a*.py", "b.py", "req.txt"]);
         assert_eq!(d.stages[0].onbuild_reads[0].source, "onb");
         assert_eq!(d.stages[1].base, Base::Scratch);
         assert_eq!(d.stages[1].stage_deps, [0]);
         assert_eq!(d.reachable(1), BTreeSet::from([0, 1]));
-        let kinds: Vec<(RefKind, &str)> = d.refs.iter().map(|r| (r.kind, r.expanded.as_str())).collect();
-        assert_eq!(kinds, [(RefKind::ArgDefault, "3.12"), (RefKind::ArgDefault, "python"), (RefKind::From, "python:3.12-slim")]);
+        let kinds: Vec<(RefKind, &str)> = d
+            .refs
+            .iter()
+            .map(|r| (r.kind, r.expanded.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (RefKind::ArgDefault, "3.12"),
+                (RefKind::ArgDefault, "python"),
+                (RefKind::From, "python:3.12-slim")
+            ]
+        );
     }
 
     #[test]
     fn copy_from_stage_index_makes_the_stage_depend() {
-        let d = parse("FROM alpine AS a\nFROM alpine AS b\nCOPY --from=0 /x /x\nFROM busybox\nCOPY --from=b /y /y\n");
+        let d = parse(
+            "FROM alpine AS a\nFROM alpine AS b\nCOPY --from=0 /x /x\nFROM busybox\nCOPY --from=b /y /y\n",
+        );
         assert_eq!(d.stages[1].stage_deps, [0]);
         assert_eq!(d.reachable(2), BTreeSet::from([0, 1, 2]));
         assert_eq!(d.reachable(0), BTreeSet::from([0]));
@@ -703,9 +785,19 @@ mod tests {
 
     #[test]
     fn global_and_stage_arg_scope() {
-        let d = parse("ARG V=1\nFROM alpine:$V\nCOPY $V.txt /\nARG V\nCOPY $V.txt /\nARG W=w$V\nCOPY $W /\n");
-        let reads: Vec<&str> = d.stages[0].reads.iter().map(|r| r.source.as_str()).collect();
-        assert_eq!(reads, [".txt", "1.txt", "w1"], "global ARGs are visible in a stage only once re-declared");
+        let d = parse(
+            "ARG V=1\nFROM alpine:$V\nCOPY $V.txt /\nARG V\nCOPY $V.txt /\nARG W=w$V\nCOPY $W /\n",
+        );
+        let reads: Vec<&str> = d.stages[0]
+            .reads
+            .iter()
+            .map(|r| r.source.as_str())
+            .collect();
+        assert_eq!(
+            reads,
+            [".txt", "1.txt", "w1"],
+            "global ARGs are visible in a stage only once re-declared"
+        );
         assert_eq!(d.stages[0].base, Base::Image("alpine:1".into()));
         let mut args = BTreeMap::new();
         args.insert("V".to_string(), "9".to_string());
@@ -715,25 +807,43 @@ mod tests {
 
     #[test]
     fn env_and_paths_are_cleaned_inside_the_context() {
-        let d = parse("FROM alpine\nENV SRC=app DIR=\"conf d\"\nENV LEGACY some value\nCOPY $SRC/../$SRC/./main.py /\nCOPY /abs/x ../../escape /\nCOPY . /all\n");
-        let reads: Vec<&str> = d.stages[0].reads.iter().map(|r| r.source.as_str()).collect();
+        let d = parse(
+            "FROM alpine\nENV SRC=app DIR=\"conf d\"\nENV LEGACY some value\nCOPY $SRC/../$SRC/./main.py /\nCOPY /abs/x ../../escape /\nCOPY . /all\n",
+        );
+        let reads: Vec<&str> = d.stages[0]
+            .reads
+            .iter()
+            .map(|r| r.source.as_str())
+            .collect();
         assert_eq!(reads, ["app/main.py", "abs/x", "escape", ""]);
     }
 
     #[test]
     fn mounts_from_images_and_stages_and_escape_directive() {
-        let d = parse("# escape=`\nFROM golang:1.22 AS build\nRUN --mount=type=bind,from=ghcr.io/acme/tools:1,source=/bin,target=/t `\n    --mount=type=bind,target=/src `\n    go build\nFROM build\nRUN --mount=type=cache,from=build,target=/c true\nCOPY --from=docker.io/library/busybox:1 /bin/sh /sh\n");
+        let d = parse(
+            "# escape=`\nFROM golang:1.22 AS build\nRUN --mount=type=bind,from=ghcr.io/acme/tools:1,source=/bin,target=/t `\n    --mount=type=bind,target=/src `\n    go build\nFROM build\nRUN --mount=type=cache,from=build,target=/c true\nCOPY --from=docker.io/library/busybox:1 /bin/sh /sh\n",
+        );
         assert_eq!(d.escape, '`');
         assert_eq!(d.stages[0].image_deps, ["ghcr.io/acme/tools:1"]);
-        assert_eq!(d.stages[0].reads[0].source, "", "a bind mount without source mounts the whole context");
+        assert_eq!(
+            d.stages[0].reads[0].source, "",
+            "a bind mount without source mounts the whole context"
+        );
         assert_eq!(d.stages[1].base, Base::Stage(0));
         assert_eq!(d.stages[1].stage_deps, [0]);
-        let mount = d.refs.iter().find(|r| r.kind == RefKind::MountFrom).unwrap();
+        let mount = d
+            .refs
+            .iter()
+            .find(|r| r.kind == RefKind::MountFrom)
+            .unwrap();
         assert_eq!(mount.raw, "ghcr.io/acme/tools:1");
         let text = "# escape=`\nFROM golang:1.22 AS build\nRUN --mount=type=bind,from=ghcr.io/acme/tools:1,source=/bin,target=/t `\n    --mount=type=bind,target=/src `\n    go build\nFROM build\nRUN --mount=type=cache,from=build,target=/c true\nCOPY --from=docker.io/library/busybox:1 /bin/sh /sh\n";
         assert_eq!(&text[mount.span.clone().unwrap()], "ghcr.io/acme/tools:1");
         let cf = d.refs.iter().find(|r| r.kind == RefKind::CopyFrom).unwrap();
-        assert_eq!(&text[cf.span.clone().unwrap()], "docker.io/library/busybox:1");
+        assert_eq!(
+            &text[cf.span.clone().unwrap()],
+            "docker.io/library/busybox:1"
+        );
     }
 
     #[test]
@@ -754,14 +864,21 @@ mod tests {
 
     #[test]
     fn context_read_matching() {
-        let r = |s: &str| ContextRead { source: s.into(), line: 1, instruction: "COPY" };
+        let r = |s: &str| ContextRead {
+            source: s.into(),
+            line: 1,
+            instruction: "COPY",
+        };
         assert!(r("").reads("any/thing"));
         assert!(r("src").reads("src/a.py"));
         assert!(r("src").reads("src"));
         assert!(!r("src").reads("srcx/a.py"));
         assert!(r("*.py").reads("main.py"));
         assert!(!r("*.py").reads("pkg/main.py"));
-        assert!(r("pk?").reads("pkg/main.py"), "a wildcard matching a directory copies all of it");
+        assert!(
+            r("pk?").reads("pkg/main.py"),
+            "a wildcard matching a directory copies all of it"
+        );
         assert!(r("a/*/c").reads("a/b/c/d"));
     }
 

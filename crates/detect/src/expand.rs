@@ -111,7 +111,11 @@ impl Processor<'_> {
             } else if ch == '\'' {
                 loop {
                     match self.peek() {
-                        None => return Err("unexpected end of word while looking for matching '".into()),
+                        None => {
+                            return Err(
+                                "unexpected end of word while looking for matching '".into()
+                            );
+                        }
                         Some('\'') => {
                             self.i += 1;
                             break;
@@ -125,7 +129,11 @@ impl Processor<'_> {
             } else if ch == '"' {
                 loop {
                     match self.peek() {
-                        None => return Err("unexpected end of word while looking for matching \"".into()),
+                        None => {
+                            return Err(
+                                "unexpected end of word while looking for matching \"".into()
+                            );
+                        }
                         Some('"') => {
                             self.i += 1;
                             break;
@@ -213,7 +221,9 @@ impl Processor<'_> {
         self.i += 1;
         let colon = op == ':';
         let op = if colon {
-            let o = self.peek().ok_or_else(|| format!("missing '}}' in ${{{name}"))?;
+            let o = self
+                .peek()
+                .ok_or_else(|| format!("missing '}}' in ${{{name}"))?;
             self.i += 1;
             o
         } else {
@@ -236,7 +246,11 @@ impl Processor<'_> {
             '?' => {
                 let w = self.word(Some('}'))?;
                 if !set {
-                    let msg = if w.is_empty() { "is not allowed to be unset".to_string() } else { w };
+                    let msg = if w.is_empty() {
+                        "is not allowed to be unset".to_string()
+                    } else {
+                        w
+                    };
                     return Err(format!("{name}: {msg}"));
                 }
                 value.unwrap_or_default()
@@ -309,7 +323,12 @@ fn replace_match(v: &str, pat: &str, repl: &str, all: bool) -> String {
             continue;
         }
         // Longest match starting at s.
-        let end = bounds.iter().rev().copied().filter(|e| *e > s).find(|e| shell_glob(pat, &v[s..*e]));
+        let end = bounds
+            .iter()
+            .rev()
+            .copied()
+            .filter(|e| *e > s)
+            .find(|e| shell_glob(pat, &v[s..*e]));
         if let Some(e) = end {
             out.push_str(&v[start..s]);
             out.push_str(repl);
@@ -409,10 +428,15 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn vars() -> BTreeMap<String, String> {
-        [("PY", "3.12"), ("BASE", "python"), ("EMPTY", ""), ("PATHV", "a/b/c.tar.gz")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("PY", "3.12"),
+            ("BASE", "python"),
+            ("EMPTY", ""),
+            ("PATHV", "a/b/c.tar.gz"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     fn x(w: &str) -> String {
@@ -430,7 +454,11 @@ mod tests {
         assert_eq!(x("${NOPE+set}"), "");
         assert_eq!(x("${EMPTY+set}"), "set");
         assert_eq!(x("${NOPE:-${BASE}}"), "python");
-        assert!(expand_word("${NOPE:?need it}", '\\', &vars()).unwrap_err().contains("need it"));
+        assert!(
+            expand_word("${NOPE:?need it}", '\\', &vars())
+                .unwrap_err()
+                .contains("need it")
+        );
         assert!(expand_word("${NOPE?}", '\\', &vars()).is_err());
         assert_eq!(x("$1x"), "x");
         assert_eq!(x("a$"), "a$");
@@ -461,7 +489,10 @@ mod tests {
 
     #[test]
     fn word_splitting() {
-        assert_eq!(split_words("A=1 B=\"x y\"  C", '\\').unwrap(), ["A=1", "B=\"x y\"", "C"]);
+        assert_eq!(
+            split_words("A=1 B=\"x y\"  C", '\\').unwrap(),
+            ["A=1", "B=\"x y\"", "C"]
+        );
         assert_eq!(split_words("A=a\\ b", '\\').unwrap(), ["A=a\\ b"]);
         assert!(split_words("A=\"x", '\\').is_err());
     }

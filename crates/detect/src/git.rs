@@ -93,9 +93,12 @@ impl Repo {
     pub fn commit_id(&self, rev: &str) -> Result<Option<Oid>> {
         let obj = match self.repo.revparse_single(rev) {
             Ok(o) => o,
-            Err(e) if matches!(e.code(), git2::ErrorCode::NotFound | git2::ErrorCode::Ambiguous)
-                || e.class() == git2::ErrorClass::Odb
-                || e.class() == git2::ErrorClass::Reference =>
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::Ambiguous
+                ) || e.class() == git2::ErrorClass::Odb
+                    || e.class() == git2::ErrorClass::Reference =>
             {
                 return Ok(None);
             }
@@ -103,7 +106,11 @@ impl Repo {
         };
         match obj.peel_to_commit() {
             Ok(c) => Ok(Some(c.id())),
-            Err(e) if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb => Ok(None),
+            Err(e)
+                if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.git_err(e)),
         }
     }
@@ -163,7 +170,9 @@ impl Repo {
     pub fn read_blob(&self, id: Oid) -> Result<Vec<u8>> {
         match self.repo.find_blob(id) {
             Ok(b) => Ok(b.content().to_vec()),
-            Err(e) if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb => {
+            Err(e)
+                if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Odb =>
+            {
                 let git_dir = self.repo.path();
                 let out = Command::new("git")
                     .arg("--git-dir")
@@ -246,7 +255,13 @@ impl Repo {
         Ok(out)
     }
 
-    fn diff_rec(&self, a: Option<&Tree<'_>>, b: Option<&Tree<'_>>, prefix: &str, out: &mut Vec<Change>) -> Result<()> {
+    fn diff_rec(
+        &self,
+        a: Option<&Tree<'_>>,
+        b: Option<&Tree<'_>>,
+        prefix: &str,
+        out: &mut Vec<Change>,
+    ) -> Result<()> {
         if let (Some(a), Some(b)) = (a, b) {
             if a.id() == b.id() {
                 return Ok(());
@@ -266,7 +281,9 @@ impl Repo {
             let ea = a.and_then(|t| t.get_name_bytes(&name));
             let eb = b.and_then(|t| t.get_name_bytes(&name));
             let is_tree = |e: &git2::TreeEntry<'_>| e.kind() == Some(ObjectType::Tree);
-            let subtree = |e: &git2::TreeEntry<'_>| self.repo.find_tree(e.id()).map_err(|err| self.git_err(err));
+            let subtree = |e: &git2::TreeEntry<'_>| {
+                self.repo.find_tree(e.id()).map_err(|err| self.git_err(err))
+            };
             match (ea, eb) {
                 (Some(x), Some(y)) => {
                     if x.id() == y.id() && x.filemode() == y.filemode() {
@@ -279,14 +296,24 @@ impl Repo {
                         }
                         (true, false) => {
                             self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
-                            out.push(Change { path, kind: ChangeKind::Added });
+                            out.push(Change {
+                                path,
+                                kind: ChangeKind::Added,
+                            });
                         }
                         (false, true) => {
-                            out.push(Change { path: path.clone(), kind: ChangeKind::Deleted });
+                            out.push(Change {
+                                path: path.clone(),
+                                kind: ChangeKind::Deleted,
+                            });
                             self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
                         }
                         (false, false) => {
-                            let kind = if x.id() == y.id() { ChangeKind::ModeChanged } else { ChangeKind::Modified };
+                            let kind = if x.id() == y.id() {
+                                ChangeKind::ModeChanged
+                            } else {
+                                ChangeKind::Modified
+                            };
                             out.push(Change { path, kind });
                         }
                     }
@@ -295,14 +322,20 @@ impl Repo {
                     if is_tree(&x) {
                         self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
                     } else {
-                        out.push(Change { path, kind: ChangeKind::Deleted });
+                        out.push(Change {
+                            path,
+                            kind: ChangeKind::Deleted,
+                        });
                     }
                 }
                 (None, Some(y)) => {
                     if is_tree(&y) {
                         self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
                     } else {
-                        out.push(Change { path, kind: ChangeKind::Added });
+                        out.push(Change {
+                            path,
+                            kind: ChangeKind::Added,
+                        });
                     }
                 }
                 (None, None) => {}

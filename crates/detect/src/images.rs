@@ -108,7 +108,11 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
         let dir = parent_dir(&f);
         let base = &f[dir.len() + usize::from(!dir.is_empty())..];
         let mut name = if base == "Dockerfile" || base == "Containerfile" {
-            if dir.is_empty() { ".".to_string() } else { dir.to_string() }
+            if dir.is_empty() {
+                ".".to_string()
+            } else {
+                dir.to_string()
+            }
         } else {
             f.clone()
         };
@@ -121,7 +125,11 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
             Image {
                 name,
                 dockerfile: f.clone(),
-                context: if dir.is_empty() { ".".into() } else { dir.to_string() },
+                context: if dir.is_empty() {
+                    ".".into()
+                } else {
+                    dir.to_string()
+                },
                 repository: None,
                 target: None,
                 platforms: Vec::new(),
@@ -131,6 +139,26 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
         );
     }
     if let Some(cfg) = read_config(repo, tree)? {
+        // A new name whose `dockerfile` was discovered under another (unconfigured) name
+        // renames that image instead of building it twice.
+        for (name, c) in &cfg.images {
+            if images.contains_key(name) {
+                continue;
+            }
+            if let Some(df) = c.dockerfile.as_deref().map(norm_dir) {
+                let discovered: Vec<String> = images
+                    .values()
+                    .filter(|i| i.dockerfile == df && !cfg.images.contains_key(&i.name))
+                    .map(|i| i.name.clone())
+                    .collect();
+                for old in discovered {
+                    if let Some(mut img) = images.remove(&old) {
+                        img.name = name.clone();
+                        images.insert(name.clone(), img);
+                    }
+                }
+            }
+        }
         for (name, c) in cfg.images {
             let err = |message: String| Error::Config {
                 file: CONFIG_FILE.into(),
@@ -183,11 +211,15 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
                 img.build_args = b;
             }
             if let Some(x) = c.extra_inputs {
-                crate::ignore::IgnoreRules::from_patterns(&x).map_err(|e| err(format!("extra_inputs: {e}")))?;
+                crate::ignore::IgnoreRules::from_patterns(&x)
+                    .map_err(|e| err(format!("extra_inputs: {e}")))?;
                 img.extra_inputs = x;
             }
             if repo.entry_id(tree, &img.dockerfile).is_none() {
-                return Err(err(format!("dockerfile {:?} does not exist", img.dockerfile)));
+                return Err(err(format!(
+                    "dockerfile {:?} does not exist",
+                    img.dockerfile
+                )));
             }
         }
     }
@@ -214,10 +246,22 @@ mod tests {
 
     #[test]
     fn dockerfile_names() {
-        for n in ["Dockerfile", "Containerfile", "api.Dockerfile", "Dockerfile.dev"] {
+        for n in [
+            "Dockerfile",
+            "Containerfile",
+            "api.Dockerfile",
+            "Dockerfile.dev",
+        ] {
             assert!(is_dockerfile_name(n), "{n}");
         }
-        for n in ["Dockerfile.dockerignore", "api.Dockerfile.dockerignore", "dockerfile", "Dockerfile.", ".Dockerfile", "README.md"] {
+        for n in [
+            "Dockerfile.dockerignore",
+            "api.Dockerfile.dockerignore",
+            "dockerfile",
+            "Dockerfile.",
+            ".Dockerfile",
+            "README.md",
+        ] {
             assert!(!is_dockerfile_name(n), "{n}");
         }
     }

@@ -35,21 +35,24 @@ pub struct ImageModel {
 impl ImageModel {
     /// Parse the image's Dockerfile and ignore file in `tree`.
     pub fn load(repo: &Repo, tree: &Tree<'_>, image: &Image) -> Result<Self> {
-        let bytes = repo.read_file(tree, &image.dockerfile)?.ok_or_else(|| Error::Dockerfile {
-            file: image.dockerfile.clone(),
-            line: 1,
-            message: "the Dockerfile does not exist at this revision".into(),
-        })?;
+        let bytes = repo
+            .read_file(tree, &image.dockerfile)?
+            .ok_or_else(|| Error::Dockerfile {
+                file: image.dockerfile.clone(),
+                line: 1,
+                message: "the Dockerfile does not exist at this revision".into(),
+            })?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Dockerfile {
             file: image.dockerfile.clone(),
             line: 1,
             message: format!("not UTF-8: {e}"),
         })?;
-        let dockerfile = Dockerfile::parse(&text, &image.build_args).map_err(|e| Error::Dockerfile {
-            file: image.dockerfile.clone(),
-            line: e.line,
-            message: e.message,
-        })?;
+        let dockerfile =
+            Dockerfile::parse(&text, &image.build_args).map_err(|e| Error::Dockerfile {
+                file: image.dockerfile.clone(),
+                line: e.line,
+                message: e.message,
+            })?;
         let mut ignore = IgnoreRules::empty();
         let mut ignore_file = None;
         for cand in image.ignore_candidates() {
@@ -183,11 +186,17 @@ impl<'r> Project<'r> {
             let m = &models[&img.name];
             for &si in &m.reachable {
                 if let Base::Image(b) = &m.dockerfile.stages[si].base {
-                    let Some(parent) = Reference::parse(b).ok().and_then(|r| by_repo.get(&r.name())) else {
+                    let Some(parent) = Reference::parse(b)
+                        .ok()
+                        .and_then(|r| by_repo.get(&r.name()))
+                    else {
                         continue;
                     };
                     if let Some(pm) = models.get(parent) {
-                        extra.entry(img.name.clone()).or_default().extend(pm.onbuild_reads().iter().cloned());
+                        extra
+                            .entry(img.name.clone())
+                            .or_default()
+                            .extend(pm.onbuild_reads().iter().cloned());
                     }
                 }
             }
@@ -213,10 +222,18 @@ impl<'r> Project<'r> {
 
     /// An image by name.
     pub fn image(&self, name: &str) -> Result<&Image> {
-        self.images.iter().find(|i| i.name == name).ok_or_else(|| Error::UnknownImage {
-            name: name.to_string(),
-            known: self.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.images
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| Error::UnknownImage {
+                name: name.to_string(),
+                known: self
+                    .images
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// An image's model.
@@ -249,20 +266,35 @@ impl<'r> Project<'r> {
     }
 
     /// Topological waves over `subset` (dependencies outside it are ignored).
-    pub fn waves(&self, subset: &BTreeSet<String>, max_parallel: usize) -> Result<Vec<Vec<String>>> {
+    pub fn waves(
+        &self,
+        subset: &BTreeSet<String>,
+        max_parallel: usize,
+    ) -> Result<Vec<Vec<String>>> {
         let max_parallel = max_parallel.max(1);
         let mut remaining: BTreeMap<&str, BTreeSet<&str>> = subset
             .iter()
             .map(|n| {
-                let d = self.depends_on(n).iter().map(String::as_str).filter(|d| subset.contains(*d)).collect();
+                let d = self
+                    .depends_on(n)
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| subset.contains(*d))
+                    .collect();
                 (n.as_str(), d)
             })
             .collect();
         let mut waves = Vec::new();
         while !remaining.is_empty() {
-            let ready: Vec<&str> = remaining.iter().filter(|(_, d)| d.is_empty()).map(|(n, _)| *n).collect();
+            let ready: Vec<&str> = remaining
+                .iter()
+                .filter(|(_, d)| d.is_empty())
+                .map(|(n, _)| *n)
+                .collect();
             if ready.is_empty() {
-                return Err(Error::Cycle { cycle: find_cycle(&remaining) });
+                return Err(Error::Cycle {
+                    cycle: find_cycle(&remaining),
+                });
             }
             for n in &ready {
                 remaining.remove(n);
@@ -287,7 +319,10 @@ impl<'r> Project<'r> {
         let tree = self.repo.tree(self.commit)?;
         let prefix = img.context_prefix();
         let files = self.repo.list_files(&tree, prefix.trim_end_matches('/'))?;
-        Ok(files.into_iter().filter(|f| !m.ignore.is_excluded(f)).collect())
+        Ok(files
+            .into_iter()
+            .filter(|f| !m.ignore.is_excluded(f))
+            .collect())
     }
 
     /// Files precise mode treats as inputs: context files read by a reachable stage, plus the

@@ -40,7 +40,9 @@ pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<S
     let head_rev = head.unwrap_or("HEAD");
     let head = repo
         .commit_id(head_rev)?
-        .ok_or_else(|| Error::UnknownRevision { rev: head_rev.to_string() })?;
+        .ok_or_else(|| Error::UnknownRevision {
+            rev: head_rev.to_string(),
+        })?;
     match base {
         Some(b) => match repo.commit_id(b)? {
             Some(id) if repo.has_commit(id) => Ok(Selection {
@@ -51,7 +53,9 @@ pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<S
             }),
             _ => Ok(Selection::all(
                 head,
-                format!("base revision {b} is not in this clone (shallow clone or rewritten history?): rebuilding everything"),
+                format!(
+                    "base revision {b} is not in this clone (shallow clone or rewritten history?): rebuilding everything"
+                ),
             )),
         },
         None => match repo.parent(head) {
@@ -80,7 +84,12 @@ pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<S
 ///   everything; a force-push (`forced`) or a `before` missing locally rebuilds everything.
 /// * pull_request / pull_request_target: the merge-base of `base.sha` and `head.sha`.
 /// * anything else: everything, with the event named.
-pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], file: &str) -> Result<Selection> {
+pub fn from_github_event(
+    repo: &Repo,
+    event_name: Option<&str>,
+    payload: &[u8],
+    file: &str,
+) -> Result<Selection> {
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| Error::Event {
         file: file.to_string(),
         message: format!("not JSON: {e}"),
@@ -95,12 +104,19 @@ pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], 
         let head_sha = s("/pull_request/head/sha").unwrap_or_else(|| "HEAD".into());
         let head = match repo.commit_id(&head_sha)? {
             Some(h) => h,
-            None => repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: head_sha.clone() })?,
+            None => repo
+                .commit_id("HEAD")?
+                .ok_or_else(|| Error::UnknownRevision {
+                    rev: head_sha.clone(),
+                })?,
         };
         let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
             return Ok(Selection::all(
                 head,
-                format!("pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything", short(&base_sha)),
+                format!(
+                    "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
+                    short(&base_sha)
+                ),
             ));
         };
         return Ok(match repo.merge_base(base, head) {
@@ -114,15 +130,22 @@ pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], 
         });
     }
     let Some(after) = s("/after") else {
-        let head = repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: "HEAD".into() })?;
+        let head = repo
+            .commit_id("HEAD")?
+            .ok_or_else(|| Error::UnknownRevision { rev: "HEAD".into() })?;
         return Ok(Selection::all(
             head,
-            format!("event {} names no base revision: rebuilding everything", event_name.unwrap_or("(unknown)")),
+            format!(
+                "event {} names no base revision: rebuilding everything",
+                event_name.unwrap_or("(unknown)")
+            ),
         ));
     };
     let head = match repo.commit_id(&after)? {
         Some(h) => h,
-        None => repo.commit_id("HEAD")?.ok_or_else(|| Error::UnknownRevision { rev: after.clone() })?,
+        None => repo
+            .commit_id("HEAD")?
+            .ok_or_else(|| Error::UnknownRevision { rev: after.clone() })?,
     };
     let before = s("/before").unwrap_or_else(|| ZEROS.into());
     let forced = v.get("forced").and_then(|x| x.as_bool()).unwrap_or(false);
@@ -130,7 +153,10 @@ pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], 
     if created {
         let default = s("/repository/default_branch");
         if let Some(branch) = &default {
-            for rev in [format!("refs/remotes/origin/{branch}"), format!("refs/heads/{branch}")] {
+            for rev in [
+                format!("refs/remotes/origin/{branch}"),
+                format!("refs/heads/{branch}"),
+            ] {
                 if let Some(d) = repo.commit_id(&rev)? {
                     if d != head {
                         if let Some(mb) = repo.merge_base(d, head) {
@@ -148,15 +174,23 @@ pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], 
         return Ok(Selection::all(
             head,
             match default {
-                Some(b) => format!("new branch and the default branch {b} is not in this clone: rebuilding everything"),
-                None => "new branch and no default branch in the event: rebuilding everything".into(),
+                Some(b) => format!(
+                    "new branch and the default branch {b} is not in this clone: rebuilding everything"
+                ),
+                None => {
+                    "new branch and no default branch in the event: rebuilding everything".into()
+                }
             },
         ));
     }
     if forced {
         return Ok(Selection::all(
             head,
-            format!("force-push: history was rewritten ({}..{}): rebuilding everything", short(&before), short(&after)),
+            format!(
+                "force-push: history was rewritten ({}..{}): rebuilding everything",
+                short(&before),
+                short(&after)
+            ),
         ));
     }
     match repo.commit_id(&before)?.filter(|b| repo.has_commit(*b)) {
@@ -168,7 +202,10 @@ pub fn from_github_event(repo: &Repo, event_name: Option<&str>, payload: &[u8], 
         }),
         None => Ok(Selection::all(
             head,
-            format!("push base {} is not in this clone (shallow clone or rewritten history?): rebuilding everything", short(&before)),
+            format!(
+                "push base {} is not in this clone (shallow clone or rewritten history?): rebuilding everything",
+                short(&before)
+            ),
         )),
     }
 }

@@ -1,0 +1,654 @@
+//! `ferry-detect` on real git repositories made by the tests (checkouts, bare, shallow and
+//! blobless clones from a real `git daemon` on 127.0.0.1), through the binary's contract.
+
+use std::process::{Command, Output};
+
+use ferry_tests::{GitDaemon, GitRepo, bin, git_in};
+use serde_json::Value;
+
+fn run_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin("ferry-detect"));
+    c.arg("--repo")
+        .arg(dir)
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_EVENT_PATH");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn changed_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let mut a = vec!["changed", "--json"];
+    a.extend_from_slice(args);
+    let o = run_in(dir, &a, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    let mut n: Vec<String> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+fn reasons(v: &Value, name: &str) -> Vec<String> {
+    v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .map(|i| {
+            i["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// base/python (in-repo base), etl/weather (FROM it through an ARG default, COPY src/),
+/// etl/prices (FROM it, COPY . with a .dockerignore), services/api (multi-stage, an unreachable
+/// debug stage), tools/cli (a Containerfile without a repository).
+fn monorepo() -> GitRepo {
+    let r = GitRepo::new();
+    r.write("ferry.toml", "[images.\"base/python\"]\nrepository = \"docker.io/acme/python-base\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[images.\"services/api\"]\ndockerfile = \"services/api/api.Dockerfile\"\nrepository = \"ghcr.io/acme/api\"\ntarget = \"runtime\"\n");
+    r.write(
+        "base/python/Dockerfile",
+        "FROM python:3.12-slim\nCOPY requirements.txt /req.txt\nRUN pip install -r /req.txt\n",
+    );
+    r.write("base/python/requirements.txt", "flask\n");
+    r.write("base/python/NOTES.md", "notes\n");
+    r.write(
+        "etl/weather/Dockerfile",
+        "ARG BASE=docker.io/acme/python-base:3\nFROM $BASE\nCOPY src/ /app/\n",
+    );
+    r.write("etl/weather/src/main.py", "print('weather')\n");
+    r.write("etl/weather/README.md", "weather\n");
+    r.write(
+        "etl/prices/Dockerfile",
+        "FROM acme/python-base:3\nCOPY . /app\n",
+    );
+    r.write("etl/prices/.dockerignore", "*.md\n!KEEP.md\n");
+    r.write("etl/prices/main.py", "print('prices')\n");
+    r.write("etl/prices/README.md", "prices\n");
+    r.write("etl/prices/KEEP.md", "keep\n");
+    r.write("services/api/api.Dockerfile", "FROM golang:1.22 AS build\nCOPY go.mod main.go /src/\nRUN go build\nFROM build AS debug\nCOPY debug/ /debug/\nFROM scratch AS runtime\nCOPY --from=build /src/app /app\n");
+    r.write("services/api/main.go", "package main\n");
+    r.write("services/api/go.mod", "module api\n");
+    r.write("services/api/debug/tool.sh", "echo\n");
+    r.write(
+        "tools/cli/Containerfile",
+        "FROM alpine:3.20\nCOPY --chmod=755 run.sh /run.sh\n",
+    );
+    r.write("tools/cli/run.sh", "#!/bin/sh\n");
+    r.write("docs/index.md", "docs\n");
+    r.commit("initial");
+    r
+}
+
+#[test]
+fn precise_mode_rebuilds_only_what_reads_the_changed_file() {
+    let r = monorepo();
+    r.write("etl/weather/README.md", "changed\n");
+    r.write("docs/index.md", "changed\n");
+    r.commit("docs only");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(v["images"].as_array().unwrap().len(), 0);
+    assert_eq!(v["rebuild_all"], false);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("2 path(s) changed") && reason.contains("none is an input"),
+        "{reason}"
+    );
+    assert_eq!(v["waves"], serde_json::json!([]));
+
+    r.write("etl/weather/src/main.py", "print('v2')\n");
+    r.commit("code");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(names(&v), ["etl/weather"]);
+    assert_eq!(
+        reasons(&v, "etl/weather"),
+        ["input modified: etl/weather/src/main.py"]
+    );
+    let img = &v["images"][0];
+    assert_eq!(img["dockerfile"], "etl/weather/Dockerfile");
+    assert_eq!(img["context"], "etl/weather");
+    assert_eq!(img["repository"], Value::Null);
+    let o = run_in(r.path(), &["changed"], &[]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("etl/weather") && text.contains("input modified"),
+        "{text}"
+    );
+}
+
+#[test]
+fn full_mode_counts_every_file_the_context_sends() {
+    let r = monorepo();
+    r.write("etl/weather/README.md", "changed\n");
+    r.commit("readme");
+    assert_eq!(
+        names(&changed_json(r.path(), &["--context-mode", "full"])),
+        ["etl/weather"]
+    );
+    assert!(names(&changed_json(r.path(), &[])).is_empty());
+}
+
+#[test]
+fn dockerignore_exclusions_and_exceptions() {
+    let r = monorepo();
+    r.write("etl/prices/README.md", "x\n");
+    r.commit("ignored");
+    assert!(names(&changed_json(r.path(), &["--context-mode", "full"])).is_empty());
+    r.write("etl/prices/KEEP.md", "x\n");
+    r.commit("re-included");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(names(&v), ["etl/prices"]);
+    assert_eq!(
+        reasons(&v, "etl/prices"),
+        ["input modified: etl/prices/KEEP.md"]
+    );
+    // A Dockerfile-specific ignore file wins over the context's and counts as a change.
+    r.write("etl/prices/Dockerfile.dockerignore", "*\n");
+    r.commit("specific ignore");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(
+        reasons(&v, "etl/prices"),
+        ["ignore file changed: etl/prices/Dockerfile.dockerignore"]
+    );
+    let o = run_in(r.path(), &["context", "etl/prices"], &[]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "",
+        "everything ignored"
+    );
+}
+
+#[test]
+fn base_image_changes_reach_every_image_built_on_it_in_waves() {
+    let r = monorepo();
+    r.write("base/python/NOTES.md", "not copied\n");
+    r.commit("notes");
+    assert!(names(&changed_json(r.path(), &[])).is_empty());
+    r.write("base/python/requirements.txt", "flask\nrequests\n");
+    r.commit("deps");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(names(&v), ["base/python", "etl/prices", "etl/weather"]);
+    assert_eq!(
+        v["waves"],
+        serde_json::json!([["base/python"], ["etl/prices", "etl/weather"]])
+    );
+    assert_eq!(
+        reasons(&v, "etl/weather"),
+        ["base image rebuilds: base/python (docker.io/acme/python-base)"]
+    );
+    assert_eq!(
+        v["images"][0]["name"], "base/python",
+        "images come in build order"
+    );
+    let v = changed_json(r.path(), &["--max-parallel", "1"]);
+    assert_eq!(
+        v["waves"],
+        serde_json::json!([["base/python"], ["etl/prices"], ["etl/weather"]])
+    );
+}
+
+#[test]
+fn unreachable_stages_and_dockerfile_edits() {
+    let r = monorepo();
+    r.write("services/api/debug/tool.sh", "echo changed\n");
+    r.commit("debug stage only");
+    assert!(
+        names(&changed_json(r.path(), &[])).is_empty(),
+        "the debug stage is not built for target runtime"
+    );
+    r.write("services/api/main.go", "package main // v2\n");
+    r.commit("code");
+    assert_eq!(names(&changed_json(r.path(), &[])), ["services/api"]);
+    r.write(
+        "tools/cli/Containerfile",
+        "FROM alpine:3.21\nCOPY --chmod=755 run.sh /run.sh\n",
+    );
+    r.commit("bump alpine");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(
+        reasons(&v, "tools/cli"),
+        ["Dockerfile changed: tools/cli/Containerfile"]
+    );
+}
+
+#[test]
+fn deletions_renames_modes_and_submodule_pointers_count() {
+    let r = monorepo();
+    r.git(&["mv", "etl/weather/src/main.py", "etl/weather/src/app.py"]);
+    r.commit("rename");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(
+        reasons(&v, "etl/weather"),
+        [
+            "input added: etl/weather/src/app.py",
+            "input deleted: etl/weather/src/main.py"
+        ]
+    );
+    r.git(&["update-index", "--chmod=+x", "etl/weather/src/app.py"]);
+    r.git(&["commit", "-q", "-m", "chmod"]);
+    assert_eq!(
+        reasons(&changed_json(r.path(), &[]), "etl/weather"),
+        ["input mode changed: etl/weather/src/app.py"]
+    );
+    let head = r.git(&["rev-parse", "HEAD"]);
+    r.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{head},etl/weather/src/vendored"),
+    ]);
+    r.git(&["commit", "-q", "-m", "submodule"]);
+    assert_eq!(
+        reasons(&changed_json(r.path(), &[]), "etl/weather"),
+        ["input added: etl/weather/src/vendored"]
+    );
+    r.git(&["rm", "-q", "-f", "etl/weather/src/app.py"]);
+    r.git(&["commit", "-q", "-m", "delete"]);
+    assert_eq!(
+        reasons(&changed_json(r.path(), &[]), "etl/weather"),
+        ["input deleted: etl/weather/src/app.py"]
+    );
+}
+
+#[test]
+fn a_missing_base_rebuilds_everything_and_says_why() {
+    let r = monorepo();
+    let v = changed_json(
+        r.path(),
+        &["--base", "0123456789abcdef0123456789abcdef01234567"],
+    );
+    assert_eq!(v["rebuild_all"], true);
+    assert_eq!(v["base"], Value::Null);
+    assert!(
+        v["reason"].as_str().unwrap().contains("not in this clone"),
+        "{}",
+        v["reason"]
+    );
+    assert_eq!(names(&v).len(), 5);
+    assert!(reasons(&v, "tools/cli")[0].starts_with("rebuild all: "));
+    // The very first commit has no parent.
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(v["rebuild_all"], true);
+    assert!(v["reason"].as_str().unwrap().contains("no parent"));
+}
+
+fn event(r: &GitRepo, json: &str) -> Value {
+    let f = r.path().join("event.json");
+    std::fs::write(&f, json).unwrap();
+    let o = run_in(
+        r.path(),
+        &["changed", "--json", "--github-event", f.to_str().unwrap()],
+        &[],
+    );
+    std::fs::remove_file(&f).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn github_push_new_branch_forced_and_pull_request_events() {
+    let r = monorepo();
+    let c1 = r.git(&["rev-parse", "HEAD"]);
+    r.write("etl/weather/src/main.py", "v2\n");
+    let c2 = r.commit("weather");
+    let v = event(
+        &r,
+        &format!(
+            r#"{{"before":"{c1}","after":"{c2}","forced":false,"created":false,"repository":{{"default_branch":"main"}}}}"#
+        ),
+    );
+    assert_eq!(names(&v), ["etl/weather"]);
+    assert_eq!(v["base"], c1.as_str());
+
+    // New branch: compare with the merge-base of the default branch.
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    r.write("tools/cli/run.sh", "#!/bin/sh\necho 2\n");
+    let c3 = r.commit("cli");
+    let zeros = "0000000000000000000000000000000000000000";
+    let v = event(
+        &r,
+        &format!(
+            r#"{{"before":"{zeros}","after":"{c3}","created":true,"repository":{{"default_branch":"main"}}}}"#
+        ),
+    );
+    assert_eq!(v["rebuild_all"], false, "{}", v["reason"]);
+    assert_eq!(names(&v), ["tools/cli"]);
+    assert_eq!(v["base"], c2.as_str());
+    let v = event(
+        &r,
+        &format!(
+            r#"{{"before":"{zeros}","after":"{c3}","created":true,"repository":{{"default_branch":"trunk"}}}}"#
+        ),
+    );
+    assert_eq!(v["rebuild_all"], true);
+    assert!(v["reason"].as_str().unwrap().contains("trunk"));
+
+    // Force-push, and a before that is not in the clone.
+    let v = event(
+        &r,
+        &format!(r#"{{"before":"{c1}","after":"{c3}","forced":true}}"#),
+    );
+    assert_eq!(v["rebuild_all"], true);
+    assert!(v["reason"].as_str().unwrap().contains("force-push"));
+    let v = event(
+        &r,
+        &format!(r#"{{"before":"1111111111111111111111111111111111111111","after":"{c3}"}}"#),
+    );
+    assert_eq!(v["rebuild_all"], true);
+    assert!(v["reason"].as_str().unwrap().contains("not in this clone"));
+
+    // Pull request: merge-base of base and head, even when main moved on.
+    r.git(&["checkout", "-q", "main"]);
+    r.write("base/python/requirements.txt", "changed on main\n");
+    let main_tip = r.commit("main moves");
+    let v = event(
+        &r,
+        &format!(r#"{{"pull_request":{{"base":{{"sha":"{main_tip}"}},"head":{{"sha":"{c3}"}}}}}}"#),
+    );
+    assert_eq!(
+        names(&v),
+        ["tools/cli"],
+        "changes on main since the fork do not count"
+    );
+    assert_eq!(v["head"], c3.as_str());
+
+    let v = event(&r, r#"{"inputs":{}}"#);
+    assert_eq!(v["rebuild_all"], true);
+}
+
+#[test]
+fn shallow_and_blobless_clones_from_a_git_daemon() {
+    let r = monorepo();
+    r.write(
+        "etl/weather/Dockerfile",
+        "ARG BASE=docker.io/acme/python-base:3\nFROM $BASE\nCOPY old/ /app/\n",
+    );
+    r.write("etl/weather/old/x.py", "x\n");
+    r.commit("weather copies old/");
+    r.write(
+        "etl/weather/Dockerfile",
+        "ARG BASE=docker.io/acme/python-base:3\nFROM $BASE\nCOPY new/ /app/\n",
+    );
+    r.git(&["rm", "-q", "etl/weather/old/x.py"]);
+    r.write("etl/weather/new/y.py", "y\n");
+    r.commit("weather copies new/");
+    let daemon = GitDaemon::start();
+    let url = daemon.create("mono.git");
+    r.git(&["push", "-q", &url, "main"]);
+    let expected = [
+        "Dockerfile changed: etl/weather/Dockerfile",
+        "input added: etl/weather/new/y.py",
+        // Only the base revision's Dockerfile reads old/: its blob must be fetched lazily.
+        "input deleted: etl/weather/old/x.py",
+    ];
+    assert_eq!(
+        reasons(&changed_json(r.path(), &[]), "etl/weather"),
+        expected
+    );
+
+    let shallow = tempfile::tempdir().unwrap();
+    git_in(shallow.path(), &["clone", "-q", "--depth", "1", &url, "c"]);
+    let v = changed_json(&shallow.path().join("c"), &[]);
+    assert_eq!(v["rebuild_all"], true);
+    assert!(
+        v["reason"].as_str().unwrap().contains("shallow"),
+        "{}",
+        v["reason"]
+    );
+    assert_eq!(names(&v).len(), 5, "never a silent nothing-changed");
+
+    let blobless = tempfile::tempdir().unwrap();
+    git_in(
+        blobless.path(),
+        &[
+            "clone",
+            "-q",
+            "--no-checkout",
+            "--filter=blob:none",
+            &url,
+            "c",
+        ],
+    );
+    let dir = blobless.path().join("c");
+    assert_eq!(git_in(&dir, &["config", "remote.origin.promisor"]), "true");
+    let base_df = git_in(&dir, &["rev-parse", "HEAD~1:etl/weather/Dockerfile"]);
+    let missing = git_in(
+        &dir,
+        &[
+            "rev-list",
+            "--objects",
+            "--missing=print",
+            "HEAD~1",
+            "--",
+            "etl/weather/Dockerfile",
+        ],
+    );
+    assert!(
+        missing.contains(&format!("?{base_df}")),
+        "the base Dockerfile is not in the clone yet: {missing}"
+    );
+    let v = changed_json(&dir, &[]);
+    assert_eq!(v["rebuild_all"], false, "{}", v["reason"]);
+    assert_eq!(reasons(&v, "etl/weather"), expected);
+    // Older git marks partial clones with extensions.partialclone, which libgit2 must be told about.
+    git_in(&dir, &["config", "extensions.partialclone", "origin"]);
+    assert_eq!(reasons(&changed_json(&dir, &[]), "etl/weather"), expected);
+}
+
+#[test]
+fn bare_repositories_work() {
+    let r = monorepo();
+    r.write("tools/cli/run.sh", "changed\n");
+    r.commit("cli");
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("m.git");
+    git_in(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            r.path().to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(names(&changed_json(&bare, &[])), ["tools/cli"]);
+}
+
+#[test]
+fn graph_context_and_inputs() {
+    let r = monorepo();
+    let o = run_in(r.path(), &["graph"], &[]);
+    let g: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let weather = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "etl/weather")
+        .unwrap();
+    assert_eq!(
+        weather["bases"],
+        serde_json::json!(["docker.io/acme/python-base:3"])
+    );
+    assert_eq!(weather["depends_on"], serde_json::json!(["base/python"]));
+    let api = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "services/api")
+        .unwrap();
+    assert_eq!(api["dockerfile"], "services/api/api.Dockerfile");
+    assert_eq!(
+        api["bases"],
+        serde_json::json!(["docker.io/library/golang:1.22"]),
+        "stage names and scratch are not images"
+    );
+    assert_eq!(
+        g["waves"][0],
+        serde_json::json!(["base/python", "services/api", "tools/cli"])
+    );
+    let o = run_in(r.path(), &["graph", "--format", "dot"], &[]);
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .contains("\"base/python\" -> \"etl/weather\";")
+    );
+    let o = run_in(r.path(), &["graph", "--format", "mermaid"], &[]);
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .starts_with("graph LR\n")
+    );
+
+    let o = run_in(r.path(), &["context", "etl/prices"], &[]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        ".dockerignore\nDockerfile\nKEEP.md\nmain.py\n"
+    );
+    let o = run_in(r.path(), &["inputs", "services/api"], &[]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "api.Dockerfile\ngo.mod\nmain.go\n"
+    );
+    let o = run_in(r.path(), &["inputs", "nope"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no image named"));
+}
+
+#[test]
+fn bad_input_exits_1_naming_file_and_line() {
+    let r = monorepo();
+    r.write(
+        "etl/weather/Dockerfile",
+        "FROM python:3\nCOPY src/ /app/\nCOPY \"unterminated /x\n",
+    );
+    r.commit("broken");
+    let o = run_in(r.path(), &["changed"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("etl/weather/Dockerfile:3:"), "{err}");
+    let o = run_in(r.path(), &["changed"], &[("GITHUB_ACTIONS", "true")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("::error file=etl/weather/Dockerfile,line=3::"),
+        "{err}"
+    );
+
+    let r = monorepo();
+    r.write("etl/prices/.dockerignore", "[oops\n");
+    r.commit("bad ignore");
+    let o = run_in(r.path(), &["changed"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("etl/prices/.dockerignore:1"));
+
+    let r = monorepo();
+    r.write("ferry.toml", "[images.x]\nrepositori = \"typo\"\n");
+    r.commit("bad config");
+    let o = run_in(r.path(), &["graph"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ferry.toml"));
+
+    assert_eq!(
+        run_in(r.path(), &["changed", "--context-mode", "sloppy"], &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    let nowhere = tempfile::tempdir().unwrap();
+    assert_eq!(
+        run_in(nowhere.path(), &["changed"], &[]).status.code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn dependency_cycles_are_errors_naming_the_cycle() {
+    let r = GitRepo::new();
+    r.write(
+        "ferry.toml",
+        "[images.a]\nrepository = \"acme/a\"\n[images.b]\nrepository = \"acme/b\"\n",
+    );
+    r.write("a/Dockerfile", "FROM acme/b\n");
+    r.write("b/Dockerfile", "FROM acme/a:1\n");
+    r.write(
+        "ferry.toml",
+        "[images.\"a\"]\nrepository = \"acme/a\"\n[images.\"b\"]\nrepository = \"acme/b\"\n",
+    );
+    r.commit("cycle");
+    let o = run_in(r.path(), &["graph"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a -> b -> a") || err.contains("b -> a -> b"),
+        "{err}"
+    );
+}
+
+#[test]
+fn github_output_and_gitlab_pipeline() {
+    let r = monorepo();
+    r.write("base/python/requirements.txt", "x\n");
+    r.commit("base");
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let o = run_in(
+        r.path(),
+        &["changed", "--github-output"],
+        &[("GITHUB_OUTPUT", out.path().to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(out.path()).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} missing in {text}"))
+            .to_string()
+    };
+    assert_eq!(get("any"), "true");
+    let matrix: Value = serde_json::from_str(&get("matrix")).unwrap();
+    assert_eq!(matrix["include"].as_array().unwrap().len(), 3);
+    assert_eq!(matrix["include"][0]["name"], "base/python");
+    assert_eq!(
+        matrix["include"][0]["repository"],
+        "docker.io/acme/python-base"
+    );
+    assert_eq!(matrix["include"][0]["platforms"], "linux/amd64,linux/arm64");
+    let waves: Value = serde_json::from_str(&get("waves")).unwrap();
+    assert_eq!(waves.as_array().unwrap().len(), 2);
+    assert_eq!(waves[1]["include"].as_array().unwrap().len(), 2);
+
+    let o = run_in(r.path(), &["changed", "--format", "gitlab"], &[]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(p["stages"], serde_json::json!(["wave-1", "wave-2"]));
+    assert_eq!(p["build etl/weather"]["stage"], "wave-2");
+    assert_eq!(
+        p["build etl/weather"]["needs"],
+        serde_json::json!(["build base/python"])
+    );
+    assert_eq!(p["build base/python"]["needs"], serde_json::json!([]));
+    assert!(p[".ferry-build"]["script"].is_array());
+}
