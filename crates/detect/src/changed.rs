@@ -10,6 +10,7 @@ use crate::ignore::IgnoreRules;
 use crate::images::{self, CONFIG_FILE, Image};
 use crate::project::{ImageModel, Project};
 use crate::revision::Selection;
+use crate::snapshot::Snapshot;
 
 /// How a changed context file counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,14 +101,14 @@ pub fn changed(
             own.insert(img.name.clone(), vec![format!("rebuild all: {reason_all}")]);
         }
     } else if let Some(base) = selection.base {
-        let base_tree = repo.tree(base)?;
+        let base_snap = Snapshot::new(repo, base)?;
         let head_tree = repo.tree(selection.head)?;
-        let changes = repo.diff(&base_tree, &head_tree)?;
+        let changes = repo.diff(base_snap.tree(), &head_tree)?;
         changed_paths = changes.len();
         let base_images: Option<BTreeMap<String, Image>> =
             if changes.iter().any(|c| c.path == CONFIG_FILE) {
                 Some(
-                    images::discover(repo, &base_tree)
+                    images::discover(&base_snap)
                         .map(|v| v.into_iter().map(|i| (i.name.clone(), i)).collect())
                         .unwrap_or_default(),
                 )
@@ -117,8 +118,7 @@ pub fn changed(
         for img in &head.images {
             let model = head.model(&img.name).expect("model for every image");
             let reasons = own_reasons(
-                repo,
-                &base_tree,
+                &base_snap,
                 img,
                 model,
                 &changes,
@@ -200,8 +200,7 @@ pub fn changed(
 }
 
 fn own_reasons(
-    repo: &Repo,
-    base_tree: &git2::Tree<'_>,
+    base: &Snapshot<'_>,
     img: &Image,
     head_model: &ImageModel,
     changes: &[Change],
@@ -252,7 +251,7 @@ fn own_reasons(
         // Unchanged Dockerfile and ignore files give the same model at base as at head.
         let rules_changed = !reasons.is_empty();
         let base_model = if rules_changed {
-            match ImageModel::load(repo, base_tree, img) {
+            match ImageModel::load(base, img) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::warn!(image = %img.name, error = %e, "cannot read the image's Dockerfile or ignore file at the base revision; judging inputs by the head revision only");

@@ -56,6 +56,12 @@ fn allow_partial_clones() {
         if let Err(e) = r {
             tracing::warn!("cannot enable libgit2's partialclone extension: {e}");
         }
+        // libgit2 re-hashes every object it reads (SHA-1 with collision detection): most of the
+        // time of a large-tree read. git itself does not do that on reads (only `fsck` does).
+        git2::opts::strict_hash_verification(false);
+        // Each tree is read about once (one walk, then a diff of the changed subtrees): the
+        // object cache would only cost allocations.
+        git2::opts::enable_caching(false);
     });
 }
 
@@ -227,14 +233,19 @@ impl Repo {
         Ok(out)
     }
 
-    /// Paths whose file name satisfies `keep`, anywhere in `tree` (one pass over all entries).
-    pub fn find_files(&self, tree: &Tree<'_>, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+    /// Files (path and blob id) whose name satisfies `keep`, anywhere in `tree`, in one pass
+    /// over all entries; sorted by path.
+    pub fn find_files(
+        &self,
+        tree: &Tree<'_>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Oid)>> {
         let mut out = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() == Some(ObjectType::Blob) {
                 if let Ok(name) = entry.name() {
                     if keep(name) {
-                        out.push(format!("{dir}{name}"));
+                        out.push((format!("{dir}{name}"), entry.id()));
                     }
                 }
             }

@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use ferry_core::{Platform, Reference};
-use git2::Tree;
-
 use crate::error::{Error, Result};
-use crate::git::Repo;
+use crate::snapshot::Snapshot;
+use ferry_core::{Platform, Reference};
 
 /// The optional configuration file at the repository root.
 pub const CONFIG_FILE: &str = "ferry.toml";
@@ -100,11 +98,12 @@ fn norm_dir(d: &str) -> String {
     if c.is_empty() { ".".into() } else { c }
 }
 
-/// Discover the images in `tree`: every Dockerfile, then `ferry.toml`'s overrides and additions.
-pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
-    let files = repo.find_files(tree, &is_dockerfile_name)?;
+/// Discover the images in a snapshot: every Dockerfile, then `ferry.toml`'s overrides and
+/// additions.
+pub fn discover(snap: &Snapshot<'_>) -> Result<Vec<Image>> {
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
-    for f in files {
+    for f in snap.dockerfiles() {
+        let f = f.to_string();
         let dir = parent_dir(&f);
         let base = &f[dir.len() + usize::from(!dir.is_empty())..];
         let mut name = if base == "Dockerfile" || base == "Containerfile" {
@@ -138,7 +137,7 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
             },
         );
     }
-    if let Some(cfg) = read_config(repo, tree)? {
+    if let Some(cfg) = read_config(snap)? {
         // A new name whose `dockerfile` was discovered under another (unconfigured) name
         // renames that image instead of building it twice.
         for (name, c) in &cfg.images {
@@ -215,7 +214,7 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
                     .map_err(|e| err(format!("extra_inputs: {e}")))?;
                 img.extra_inputs = x;
             }
-            if repo.entry_id(tree, &img.dockerfile).is_none() {
+            if !snap.exists(&img.dockerfile) {
                 return Err(err(format!(
                     "dockerfile {:?} does not exist",
                     img.dockerfile
@@ -226,8 +225,8 @@ pub fn discover(repo: &Repo, tree: &Tree<'_>) -> Result<Vec<Image>> {
     Ok(images.into_values().collect())
 }
 
-fn read_config(repo: &Repo, tree: &Tree<'_>) -> Result<Option<ConfigFile>> {
-    let Some(bytes) = repo.read_file(tree, CONFIG_FILE)? else {
+fn read_config(snap: &Snapshot<'_>) -> Result<Option<ConfigFile>> {
+    let Some(bytes) = snap.read(CONFIG_FILE)? else {
         return Ok(None);
     };
     let text = String::from_utf8(bytes).map_err(|_| Error::Config {

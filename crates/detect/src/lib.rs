@@ -35,5 +35,6 @@ pub mod ignore;
 pub mod images;
 pub mod project;
 pub mod revision;
+pub mod snapshot;
 
 pub use error::{Error, Result};

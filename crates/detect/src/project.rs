@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_core::Reference;
-use git2::{Oid, Tree};
+use git2::Oid;
 
 use crate::dockerfile::{Base, ContextRead, Dockerfile};
 use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::ignore::IgnoreRules;
 use crate::images::{self, Image};
+use crate::snapshot::Snapshot;
 
 /// An image's Dockerfile and ignore rules at one commit, evaluated for its target.
 #[derive(Debug, Clone)]
@@ -33,10 +33,10 @@ pub struct ImageModel {
 }
 
 impl ImageModel {
-    /// Parse the image's Dockerfile and ignore file in `tree`.
-    pub fn load(repo: &Repo, tree: &Tree<'_>, image: &Image) -> Result<Self> {
-        let bytes = repo
-            .read_file(tree, &image.dockerfile)?
+    /// Parse the image's Dockerfile and ignore file in a snapshot.
+    pub fn load(snap: &Snapshot<'_>, image: &Image) -> Result<Self> {
+        let bytes = snap
+            .read(&image.dockerfile)?
             .ok_or_else(|| Error::Dockerfile {
                 file: image.dockerfile.clone(),
                 line: 1,
@@ -56,9 +56,8 @@ impl ImageModel {
         let mut ignore = IgnoreRules::empty();
         let mut ignore_file = None;
         for cand in image.ignore_candidates() {
-            if let Some(b) = repo.read_file(tree, &cand)? {
-                let t = String::from_utf8_lossy(&b);
-                ignore = IgnoreRules::parse(&t).map_err(|e| Error::Ignore {
+            if let Some(rules) = snap.ignore_rules(&cand)? {
+                ignore = rules.map_err(|e| Error::Ignore {
                     file: cand.clone(),
                     line: e.line,
                     pattern: e.pattern,
@@ -83,7 +82,7 @@ impl ImageModel {
         let bases = dockerfile
             .images_used(&reachable)
             .into_iter()
-            .map(|b| Reference::parse(&b).map_or(b, |r| r.to_string()))
+            .map(|b| snap.reference(&b).map_or(b, |r| r.to_string()))
             .collect();
         Ok(ImageModel {
             dockerfile,
@@ -155,11 +154,11 @@ impl std::fmt::Debug for Project<'_> {
 impl<'r> Project<'r> {
     /// Discover and parse every image at `commit`.
     pub fn load(repo: &'r Repo, commit: Oid) -> Result<Self> {
-        let tree = repo.tree(commit)?;
-        let images = images::discover(repo, &tree)?;
+        let snap = Snapshot::new(repo, commit)?;
+        let images = images::discover(&snap)?;
         let mut models = BTreeMap::new();
         for img in &images {
-            models.insert(img.name.clone(), ImageModel::load(repo, &tree, img)?);
+            models.insert(img.name.clone(), ImageModel::load(&snap, img)?);
         }
         // In-repo bases: any used image whose repository equals an image's `repository`.
         let by_repo: BTreeMap<String, String> = images
@@ -172,7 +171,7 @@ impl<'r> Project<'r> {
             let mut d: Vec<String> = m
                 .bases
                 .iter()
-                .filter_map(|b| Reference::parse(b).ok())
+                .filter_map(|b| snap.reference(b))
                 .filter_map(|r| by_repo.get(&r.name()).cloned())
                 .filter(|n| *n != img.name)
                 .collect();
@@ -186,9 +185,7 @@ impl<'r> Project<'r> {
             let m = &models[&img.name];
             for &si in &m.reachable {
                 if let Base::Image(b) = &m.dockerfile.stages[si].base {
-                    let Some(parent) = Reference::parse(b)
-                        .ok()
-                        .and_then(|r| by_repo.get(&r.name()))
+                    let Some(parent) = snap.reference(b).and_then(|r| by_repo.get(&r.name()))
                     else {
                         continue;
                     };
