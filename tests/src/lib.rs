@@ -29,6 +29,9 @@ pub struct Registry {
 pub struct RegistryOptions {
     /// Require basic auth with this user and password (htpasswd, bcrypt).
     pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with a certificate for 127.0.0.1 signed by a throw-away CA
+    /// (`Registry::ca_file`).
+    pub tls: bool,
 }
 
 impl Registry {
@@ -55,8 +58,17 @@ impl Registry {
                 file.display()
             );
         }
+        let mut tls = String::new();
+        if opts.tls {
+            make_certificates(dir.path());
+            tls = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.pem").display(),
+                dir.path().join("server.key").display()
+            );
+        }
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{auth}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls}{auth}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -76,7 +88,7 @@ impl Registry {
                 if let Some(pos) = line.find("listening on ") {
                     let rest = &line[pos + "listening on ".len()..];
                     let addr = rest
-                        .split(['"', ' '])
+                        .split(['"', ' ', ','])
                         .next()
                         .unwrap_or_default()
                         .to_string();
@@ -101,10 +113,35 @@ impl Registry {
         Reference::parse(&format!("{}/{name}", self.addr)).unwrap()
     }
 
+    /// The CA certificate that signed a TLS registry's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
     /// The data directory (to corrupt things on purpose).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, written into `dir`.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl must be installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ferry test CA"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
 }
 
 impl Drop for Registry {

@@ -312,6 +312,7 @@ async fn wait_times_out_with_exit_1_and_finds_existing_images() {
 async fn credentials_from_docker_config_and_operational_errors_exit_3() {
     let reg = Registry::start_with(RegistryOptions {
         basic_auth: Some(("ci".into(), "pw".into())),
+        ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
     // base64("ci:pw")
@@ -371,4 +372,25 @@ fn broken_pipe_on_stdout_is_success() {
         .unwrap();
     drop(child.stdout.take());
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test]
+async fn tls_registry_needs_the_ca_file() {
+    let reg = Registry::start_with(RegistryOptions { tls: true, ..Default::default() });
+    let ca = reg.ca_file();
+    let c = ferry_registry::Client::new(ferry_registry::ClientConfig {
+        ca_file: Some(ca.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let r = reg.reference("secure/x:1");
+    let pushed = push_image(&c, &r, &["linux/amd64"], Flavor::Oci, false, false, "tls").await;
+    let o = run(&["digest", &r.to_string(), "--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o), format!("{}\n", pushed.digest));
+    let o = run(&["digest", &r.to_string(), "--timeout", "5s"]);
+    assert_eq!(code(&o), 3, "an unknown CA is an operational error");
+    let o = run(&["digest", &r.to_string(), "--ca-file", "/nonexistent/ca.pem"]);
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/ca.pem"));
 }

@@ -193,6 +193,7 @@ async fn tags_follow_link_pagination() {
 async fn basic_auth_registry_with_and_without_credentials() {
     let reg = Registry::start_with(RegistryOptions {
         basic_auth: Some(("ferry".into(), "s3cret".into())),
+        ..Default::default()
     });
     let with = |user: &str, pass: &str| {
         let mut m = HashMap::new();
