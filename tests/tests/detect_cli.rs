@@ -292,6 +292,18 @@ fn a_missing_base_rebuilds_everything_and_says_why() {
     assert!(v["reason"].as_str().unwrap().contains("no parent"));
 }
 
+fn fixture(name: &str, vars: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/github")
+        .join(name);
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (k, v) in vars {
+        text = text.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    assert!(!text.contains("{{"), "unfilled placeholder in {name}");
+    text
+}
+
 fn event(r: &GitRepo, json: &str) -> Value {
     let f = r.path().join("event.json");
     std::fs::write(&f, json).unwrap();
@@ -310,18 +322,27 @@ fn event(r: &GitRepo, json: &str) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+fn push(before: &str, after: &str, created: bool, forced: bool, default_branch: &str) -> String {
+    fixture(
+        "push.json",
+        &[
+            ("BRANCH", "feature"),
+            ("BEFORE", before),
+            ("AFTER", after),
+            ("CREATED", if created { "true" } else { "false" }),
+            ("FORCED", if forced { "true" } else { "false" }),
+            ("DEFAULT_BRANCH", default_branch),
+        ],
+    )
+}
+
 #[test]
 fn github_push_new_branch_forced_and_pull_request_events() {
     let r = monorepo();
     let c1 = r.git(&["rev-parse", "HEAD"]);
     r.write("etl/weather/src/main.py", "v2\n");
     let c2 = r.commit("weather");
-    let v = event(
-        &r,
-        &format!(
-            r#"{{"before":"{c1}","after":"{c2}","forced":false,"created":false,"repository":{{"default_branch":"main"}}}}"#
-        ),
-    );
+    let v = event(&r, &push(&c1, &c2, false, false, "main"));
     assert_eq!(names(&v), ["etl/weather"]);
     assert_eq!(v["base"], c1.as_str());
 
@@ -330,34 +351,27 @@ fn github_push_new_branch_forced_and_pull_request_events() {
     r.write("tools/cli/run.sh", "#!/bin/sh\necho 2\n");
     let c3 = r.commit("cli");
     let zeros = "0000000000000000000000000000000000000000";
-    let v = event(
-        &r,
-        &format!(
-            r#"{{"before":"{zeros}","after":"{c3}","created":true,"repository":{{"default_branch":"main"}}}}"#
-        ),
-    );
+    let v = event(&r, &push(zeros, &c3, true, false, "main"));
     assert_eq!(v["rebuild_all"], false, "{}", v["reason"]);
     assert_eq!(names(&v), ["tools/cli"]);
     assert_eq!(v["base"], c2.as_str());
-    let v = event(
-        &r,
-        &format!(
-            r#"{{"before":"{zeros}","after":"{c3}","created":true,"repository":{{"default_branch":"trunk"}}}}"#
-        ),
-    );
+    let v = event(&r, &push(zeros, &c3, true, false, "trunk"));
     assert_eq!(v["rebuild_all"], true);
     assert!(v["reason"].as_str().unwrap().contains("trunk"));
 
     // Force-push, and a before that is not in the clone.
-    let v = event(
-        &r,
-        &format!(r#"{{"before":"{c1}","after":"{c3}","forced":true}}"#),
-    );
+    let v = event(&r, &push(&c1, &c3, false, true, "main"));
     assert_eq!(v["rebuild_all"], true);
     assert!(v["reason"].as_str().unwrap().contains("force-push"));
     let v = event(
         &r,
-        &format!(r#"{{"before":"1111111111111111111111111111111111111111","after":"{c3}"}}"#),
+        &push(
+            "1111111111111111111111111111111111111111",
+            &c3,
+            false,
+            false,
+            "main",
+        ),
     );
     assert_eq!(v["rebuild_all"], true);
     assert!(v["reason"].as_str().unwrap().contains("not in this clone"));
@@ -368,7 +382,10 @@ fn github_push_new_branch_forced_and_pull_request_events() {
     let main_tip = r.commit("main moves");
     let v = event(
         &r,
-        &format!(r#"{{"pull_request":{{"base":{{"sha":"{main_tip}"}},"head":{{"sha":"{c3}"}}}}}}"#),
+        &fixture(
+            "pull_request.json",
+            &[("BEFORE", &c2), ("HEAD", &c3), ("BASE", &main_tip)],
+        ),
     );
     assert_eq!(
         names(&v),
@@ -376,9 +393,43 @@ fn github_push_new_branch_forced_and_pull_request_events() {
         "changes on main since the fork do not count"
     );
     assert_eq!(v["head"], c3.as_str());
-
-    let v = event(&r, r#"{"inputs":{}}"#);
+    assert_eq!(v["base"], c2.as_str());
+    let v = event(
+        &r,
+        &fixture(
+            "pull_request.json",
+            &[
+                ("BEFORE", &c2),
+                ("HEAD", &c3),
+                ("BASE", "2222222222222222222222222222222222222222"),
+            ],
+        ),
+    );
     assert_eq!(v["rebuild_all"], true);
+
+    let v = event(&r, &fixture("workflow_dispatch.json", &[]));
+    assert_eq!(v["rebuild_all"], true);
+    assert_eq!(names(&v).len(), 5);
+
+    // Under GitHub Actions the payload comes from $GITHUB_EVENT_PATH.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), fixture("workflow_dispatch.json", &[])).unwrap();
+    let o = run_in(
+        r.path(),
+        &["changed", "--json"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_PATH", f.path().to_str().unwrap()),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rebuild_all"], true);
+    let o = run_in(
+        r.path(),
+        &["changed", "--json", "--github-event", "/nonexistent.json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -651,4 +702,106 @@ fn github_output_and_gitlab_pipeline() {
     );
     assert_eq!(p["build base/python"]["needs"], serde_json::json!([]));
     assert!(p[".ferry-build"]["script"].is_array());
+}
+
+#[test]
+fn extra_inputs_build_args_and_copy_from_in_repo_images() {
+    let r = monorepo();
+    r.write(
+        "ferry.toml",
+        "[images.\"base/python\"]\nrepository = \"docker.io/acme/python-base\"\n\n[images.\"services/api\"]\ndockerfile = \"services/api/api.Dockerfile\"\nrepository = \"ghcr.io/acme/api\"\ntarget = \"runtime\"\nextra_inputs = [\"proto/**/*.proto\"]\n\n[images.\"tools/cli\"]\nbuild_args = { BASE = \"ghcr.io/acme/api:1\" }\n",
+    );
+    r.write("proto/v1/api.proto", "syntax = 3;\n");
+    r.write("tools/cli/Containerfile", "ARG BASE=alpine:3.20\nFROM $BASE\nCOPY --from=docker.io/acme/python-base:3 /usr/local/bin/python /py\nCOPY --chmod=755 run.sh /run.sh\n");
+    r.commit("config");
+    let o = run_in(r.path(), &["graph"], &[]);
+    let g: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cli = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "tools/cli")
+        .unwrap();
+    assert_eq!(
+        cli["bases"],
+        serde_json::json!(["ghcr.io/acme/api:1", "docker.io/acme/python-base:3"]),
+        "build_args override the ARG default"
+    );
+    assert_eq!(
+        cli["depends_on"],
+        serde_json::json!(["base/python", "services/api"]),
+        "COPY --from an in-repo image is a dependency"
+    );
+
+    r.write("proto/v1/api.proto", "syntax = 3; // v2\n");
+    r.write("proto/README.md", "not an input\n");
+    r.commit("proto");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(names(&v), ["services/api", "tools/cli"]);
+    assert_eq!(
+        reasons(&v, "services/api"),
+        ["extra input changed: proto/v1/api.proto"]
+    );
+    assert_eq!(
+        reasons(&v, "tools/cli"),
+        ["base image rebuilds: services/api (ghcr.io/acme/api)"]
+    );
+    assert_eq!(
+        v["waves"],
+        serde_json::json!([["services/api"], ["tools/cli"]])
+    );
+
+    // A changed ferry.toml entry rebuilds that image only.
+    let toml = std::fs::read_to_string(r.path().join("ferry.toml")).unwrap();
+    r.write(
+        "ferry.toml",
+        &toml.replace("ghcr.io/acme/api:1", "ghcr.io/acme/api:2"),
+    );
+    r.commit("config change");
+    let v = changed_json(r.path(), &[]);
+    assert_eq!(names(&v), ["tools/cli"]);
+    assert_eq!(
+        reasons(&v, "tools/cli"),
+        ["configuration changed in ferry.toml"]
+    );
+}
+
+/// `graph --json` of the monorepo, compared with tests/fixtures/detect/graph.json
+/// (FERRY_BLESS=1 rewrites the file).
+#[test]
+fn graph_json_matches_the_golden_file() {
+    let r = monorepo();
+    let o = run_in(r.path(), &["graph", "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/detect/graph.json");
+    let got = String::from_utf8(o.stdout).unwrap();
+    if std::env::var_os("FERRY_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+}
+
+/// `changed --json` after a base-image change, commit ids replaced, against
+/// tests/fixtures/detect/changed.json.
+#[test]
+fn changed_json_matches_the_golden_file() {
+    let r = monorepo();
+    let base = r.git(&["rev-parse", "HEAD"]);
+    r.write("base/python/requirements.txt", "flask\nrequests\n");
+    r.write("etl/weather/src/extra.py", "x\n");
+    let head = r.commit("deps");
+    let o = run_in(r.path(), &["changed", "--json"], &[]);
+    let got = String::from_utf8(o.stdout)
+        .unwrap()
+        .replace(&base, "BASE")
+        .replace(&head, "HEAD")
+        .replace(&base[..12], "BASE12")
+        .replace(&head[..12], "HEAD12");
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/detect/changed.json");
+    if std::env::var_os("FERRY_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
 }

@@ -376,7 +376,10 @@ fn broken_pipe_on_stdout_is_success() {
 
 #[tokio::test]
 async fn tls_registry_needs_the_ca_file() {
-    let reg = Registry::start_with(RegistryOptions { tls: true, ..Default::default() });
+    let reg = Registry::start_with(RegistryOptions {
+        tls: true,
+        ..Default::default()
+    });
     let ca = reg.ca_file();
     let c = ferry_registry::Client::new(ferry_registry::ClientConfig {
         ca_file: Some(ca.clone()),
