@@ -63,6 +63,14 @@ pub enum Error {
         /// The revision as given.
         rev: String,
     },
+    /// A file could not be read or written.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A CI event payload could not be read.
     #[error("event file {file}: {message}")]
     Event {
@@ -77,7 +85,7 @@ impl Error {
     /// Whether this is bad input (a file ferry cannot read correctly, an unknown name) rather
     /// than an operational failure.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Git { .. })
+        !matches!(self, Error::Git { .. } | Error::Io { .. })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::snapshot::Snapshot;
+
 use ferry_core::{Platform, Reference};
 
 /// The optional configuration file at the repository root.
@@ -59,6 +59,17 @@ impl Image {
     }
 }
 
+/// Where image discovery reads files: a commit ([`Snapshot`](crate::snapshot::Snapshot)) or a
+/// work tree ([`WorkTree`](crate::worktree::WorkTree)).
+pub trait FileSource {
+    /// Every file named like a Dockerfile ([`is_dockerfile_name`]), repository-relative, sorted.
+    fn dockerfiles(&self) -> Vec<String>;
+    /// Whether a file exists at `path`.
+    fn exists(&self, path: &str) -> bool;
+    /// The content of the file at `path`, or `None`.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+}
+
 /// Whether a file name is a Dockerfile by ferry's discovery rules.
 pub fn is_dockerfile_name(name: &str) -> bool {
     if name.ends_with(".dockerignore") {
@@ -100,10 +111,9 @@ fn norm_dir(d: &str) -> String {
 
 /// Discover the images in a snapshot: every Dockerfile, then `ferry.toml`'s overrides and
 /// additions.
-pub fn discover(snap: &Snapshot<'_>) -> Result<Vec<Image>> {
+pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
     for f in snap.dockerfiles() {
-        let f = f.to_string();
         let dir = parent_dir(&f);
         let base = &f[dir.len() + usize::from(!dir.is_empty())..];
         let mut name = if base == "Dockerfile" || base == "Containerfile" {
@@ -225,7 +235,7 @@ pub fn discover(snap: &Snapshot<'_>) -> Result<Vec<Image>> {
     Ok(images.into_values().collect())
 }
 
-fn read_config(snap: &Snapshot<'_>) -> Result<Option<ConfigFile>> {
+fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {
     let Some(bytes) = snap.read(CONFIG_FILE)? else {
         return Ok(None);
     };

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bump;
 pub mod changed;
 pub mod ci;
 pub mod dockerfile;
@@ -36,5 +37,6 @@ pub mod images;
 pub mod project;
 pub mod revision;
 pub mod snapshot;
+pub mod worktree;
 
 pub use error::{Error, Result};

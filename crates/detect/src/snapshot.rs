@@ -9,7 +9,7 @@ use git2::{Oid, Tree};
 use crate::error::Result;
 use crate::git::Repo;
 use crate::ignore::{IgnoreRules, PatternError};
-use crate::images::is_dockerfile_name;
+use crate::images::{FileSource, is_dockerfile_name};
 
 /// Whether ferry indexes a file of this name: Dockerfiles and ignore files.
 fn indexed(name: &str) -> bool {
@@ -36,6 +36,24 @@ impl std::fmt::Debug for Snapshot<'_> {
     }
 }
 
+impl FileSource for Snapshot<'_> {
+    fn dockerfiles(&self) -> Vec<String> {
+        self.files
+            .keys()
+            .filter(|p| is_dockerfile_name(p.rsplit('/').next().unwrap_or(p)))
+            .cloned()
+            .collect()
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.repo.entry_id(&self.tree, path).is_some()
+    }
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        Snapshot::read(self, path)
+    }
+}
+
 impl<'r> Snapshot<'r> {
     /// Index the tree of `commit`.
     pub fn new(repo: &'r Repo, commit: Oid) -> Result<Self> {
@@ -58,19 +76,6 @@ impl<'r> Snapshot<'r> {
     /// The root tree.
     pub fn tree(&self) -> &Tree<'r> {
         &self.tree
-    }
-
-    /// Every Dockerfile by ferry's naming rules (path, blob id), sorted.
-    pub fn dockerfiles(&self) -> impl Iterator<Item = &str> {
-        self.files
-            .keys()
-            .filter(|p| is_dockerfile_name(p.rsplit('/').next().unwrap_or(p)))
-            .map(String::as_str)
-    }
-
-    /// Whether a file exists at `path`.
-    pub fn exists(&self, path: &str) -> bool {
-        self.files.contains_key(path) || self.repo.entry_id(&self.tree, path).is_some()
     }
 
     /// The content of the file at `path`, or `None`.

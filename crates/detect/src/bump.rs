@@ -1,0 +1,490 @@
+//! Rewriting image references in Dockerfiles in place: the library side of `ferry-bump`.
+//!
+//! A [`Plan`] is a list of byte-range edits per file, computed from the reference sites that
+//! [`Dockerfile`](crate::dockerfile::Dockerfile) records with their spans. Only the reference
+//! tokens change; everything else — keyword case, whitespace, comments, continuations with either
+//! escape character, CRLF line endings, heredoc bodies — stays byte for byte. Nothing here talks
+//! to a registry: callers pass the digests they resolved.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use ferry_core::{Digest, Reference};
+
+use crate::dockerfile::{Dockerfile, RefKind, RefSite};
+use crate::error::Result;
+use crate::images::{FileSource, Image};
+use crate::worktree::WorkTree;
+
+/// One image reference found in a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefUse {
+    /// Repository-relative Dockerfile path.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// Stage index (`None` for a global ARG default).
+    pub stage: Option<usize>,
+    /// Stage name, if the stage has one.
+    pub stage_name: Option<String>,
+    /// Where it appears.
+    pub kind: RefKind,
+    /// The reference as written (variables and quotes included).
+    pub spelling: String,
+    /// The canonical reference after ARG expansion, when it is one.
+    pub canonical: Option<String>,
+    /// The pinned digest, when the reference has one.
+    pub digest: Option<String>,
+    /// The global ARG it is the default of.
+    pub arg: Option<String>,
+    #[serde(skip)]
+    span: Option<Range<usize>>,
+}
+
+/// A Dockerfile that could not be read or parsed: reported, left untouched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// Repository-relative path.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A reference that matches but cannot be rewritten in place (for example, its tag comes from
+/// a variable); reported so nobody believes it was updated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    /// Repository-relative path.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// The reference as written.
+    pub spelling: String,
+    /// Why it was left alone.
+    pub reason: String,
+}
+
+/// One replaced token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Edit {
+    /// 1-based line.
+    pub line: usize,
+    /// Byte range in the old file.
+    #[serde(skip)]
+    pub range: Range<usize>,
+    /// The old token.
+    pub old: String,
+    /// The new token.
+    pub new: String,
+}
+
+/// All edits of one file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileChange {
+    /// Repository-relative path.
+    pub file: String,
+    /// The edits, in file order.
+    pub edits: Vec<Edit>,
+    /// The file before.
+    #[serde(skip)]
+    pub before: Vec<u8>,
+    /// The file after.
+    #[serde(skip)]
+    pub after: Vec<u8>,
+}
+
+/// What a bump would change.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Plan {
+    /// Files that change.
+    pub changes: Vec<FileChange>,
+    /// Files that could not be parsed (left untouched).
+    pub skipped: Vec<Skipped>,
+    /// Matching references left alone, with the reason.
+    pub notes: Vec<Note>,
+}
+
+impl Plan {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// A unified diff of every change (`a/FILE` → `b/FILE`).
+    pub fn unified_diff(&self) -> String {
+        let mut out = String::new();
+        for c in &self.changes {
+            let before = String::from_utf8_lossy(&c.before);
+            let after = String::from_utf8_lossy(&c.after);
+            let diff = similar::TextDiff::from_lines(before.as_ref(), after.as_ref());
+            out.push_str(
+                &diff
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{}", c.file), &format!("b/{}", c.file))
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// Write every changed file atomically.
+    pub fn apply(&self, tree: &WorkTree) -> Result<()> {
+        for c in &self.changes {
+            tree.write_atomic(&c.file, &c.after)?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed Dockerfile of the work tree.
+struct Parsed {
+    file: String,
+    text: String,
+    refs: Vec<RefSite>,
+    stage_names: Vec<Option<String>>,
+}
+
+/// Parse every distinct Dockerfile of `images`; unparseable ones go to `skipped`.
+fn parse_all(source: &dyn FileSource, images: &[Image], skipped: &mut Vec<Skipped>) -> Result<Vec<Parsed>> {
+    let files: BTreeSet<&str> = images.iter().map(|i| i.dockerfile.as_str()).collect();
+    let mut out = Vec::new();
+    for file in files {
+        let Some(bytes) = source.read(file)? else {
+            skipped.push(Skipped { file: file.into(), line: 1, message: "file not found".into() });
+            continue;
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => {
+                skipped.push(Skipped { file: file.into(), line: 1, message: "not UTF-8".into() });
+                continue;
+            }
+        };
+        match Dockerfile::parse(&text, &BTreeMap::new()) {
+            Ok(d) => out.push(Parsed {
+                file: file.to_string(),
+                stage_names: d.stages.iter().map(|s| s.name.clone()).collect(),
+                refs: d.refs,
+                text,
+            }),
+            Err(e) => skipped.push(Skipped { file: file.into(), line: e.line, message: e.message }),
+        }
+    }
+    Ok(out)
+}
+
+/// Every image reference in every Dockerfile, plus the files that could not be parsed.
+pub fn list(source: &dyn FileSource, images: &[Image]) -> Result<(Vec<RefUse>, Vec<Skipped>)> {
+    let mut skipped = Vec::new();
+    let parsed = parse_all(source, images, &mut skipped)?;
+    let mut uses = Vec::new();
+    for p in &parsed {
+        for r in &p.refs {
+            let (spelling, span) = unquote(&r.raw, r.span.clone());
+            let canonical = Reference::parse(&r.expanded).ok();
+            uses.push(RefUse {
+                file: p.file.clone(),
+                line: r.line,
+                stage: r.stage,
+                stage_name: r.stage.and_then(|s| p.stage_names.get(s).cloned().flatten()),
+                kind: r.kind,
+                spelling,
+                digest: canonical.as_ref().and_then(|c| c.digest().map(ToString::to_string)),
+                canonical: canonical.map(|c| c.to_string()),
+                arg: r.arg.clone(),
+                span,
+            });
+        }
+    }
+    Ok((uses, skipped))
+}
+
+/// `"x"` or `'x'` → `x` with the span narrowed to match.
+fn unquote(raw: &str, span: Option<Range<usize>>) -> (String, Option<Range<usize>>) {
+    let b = raw.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        let inner = raw[1..raw.len() - 1].to_string();
+        let span = span.map(|s| s.start + 1..s.end - 1);
+        return (inner, span);
+    }
+    (raw.to_string(), span)
+}
+
+/// `name[:tag][@digest]` as written → (name, tag, digest).
+fn split_spelling(s: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+fn respell(spelling: &str, tag: Option<&str>, digest: Option<&Digest>) -> String {
+    let (name, old_tag, _) = split_spelling(spelling);
+    let mut s = name.to_string();
+    if let Some(t) = tag.or(old_tag) {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = digest {
+        s.push('@');
+        s.push_str(&d.to_string());
+    }
+    s
+}
+
+/// Whether a site's spelling is a whole variable (`$BASE`, `${BASE}`) whose global ARG
+/// default is itself a rewritable site.
+fn is_plain_variable(spelling: &str) -> Option<&str> {
+    let v = spelling.strip_prefix('$')?;
+    let v = v.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(v);
+    v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then_some(v)
+}
+
+fn build_plan(
+    source: &dyn FileSource,
+    images: &[Image],
+    decide: &dyn Fn(&Reference, &str) -> Option<String>,
+    matches: &dyn Fn(&Reference) -> bool,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let parsed = parse_all(source, images, &mut plan.skipped)?;
+    for p in parsed {
+        let rewritable_args: BTreeSet<&str> = p
+            .refs
+            .iter()
+            .filter(|r| r.kind == RefKind::ArgDefault)
+            .filter_map(|r| r.arg.as_deref())
+            .collect();
+        let mut edits = Vec::new();
+        for r in &p.refs {
+            let Ok(expanded) = Reference::parse(&r.expanded) else { continue };
+            if !matches(&expanded) {
+                continue;
+            }
+            let (spelling, span) = unquote(&r.raw, r.span.clone());
+            if spelling.contains('$') {
+                let covered = is_plain_variable(&spelling).is_some_and(|v| rewritable_args.contains(v));
+                if !covered {
+                    plan.notes.push(Note {
+                        file: p.file.clone(),
+                        line: r.line,
+                        spelling: spelling.clone(),
+                        reason: "the reference is built from variables; edit the ARG it uses".into(),
+                    });
+                }
+                continue;
+            }
+            let Some(span) = span else {
+                plan.notes.push(Note {
+                    file: p.file.clone(),
+                    line: r.line,
+                    spelling,
+                    reason: "the reference is split by a line continuation or escape".into(),
+                });
+                continue;
+            };
+            let Ok(written) = Reference::parse(&spelling) else { continue };
+            if let Some(new) = decide(&written, &spelling) {
+                if new != spelling {
+                    edits.push(Edit { line: r.line, range: span, old: spelling, new });
+                }
+            }
+        }
+        if edits.is_empty() {
+            continue;
+        }
+        edits.sort_by_key(|e| e.range.start);
+        edits.dedup_by_key(|e| e.range.start);
+        let mut after = p.text.clone();
+        for e in edits.iter().rev() {
+            after.replace_range(e.range.clone(), &e.new);
+        }
+        plan.changes.push(FileChange {
+            file: p.file,
+            edits,
+            before: p.text.into_bytes(),
+            after: after.into_bytes(),
+        });
+    }
+    Ok(plan)
+}
+
+/// `ferry-bump set`: every reference to `target`'s repository gets `target`'s tag (kept when
+/// `target` has none) and `digest` (an old digest is dropped when `digest` is `None`).
+pub fn plan_set(source: &dyn FileSource, images: &[Image], target: &Reference, digest: Option<&Digest>) -> Result<Plan> {
+    build_plan(
+        source,
+        images,
+        &|_, spelling| Some(respell(spelling, target.tag(), digest)),
+        &|r| r.same_repository(target),
+    )
+}
+
+/// `ferry-bump refresh`: every pinned reference whose `name:tag` is in `current` with another
+/// digest is re-pinned to it.
+pub fn plan_refresh(source: &dyn FileSource, images: &[Image], current: &BTreeMap<String, Digest>) -> Result<Plan> {
+    build_plan(
+        source,
+        images,
+        &|written, spelling| {
+            let key = tag_key(written)?;
+            let fresh = current.get(&key)?;
+            (written.digest() != Some(fresh)).then(|| respell(spelling, None, Some(fresh)))
+        },
+        &|r| r.digest().is_some() && r.tag().is_some(),
+    )
+}
+
+/// The `name:tag` a pin is checked against (`None` without a tag or digest).
+pub fn tag_key(r: &Reference) -> Option<String> {
+    r.digest()?;
+    r.tag().map(|t| format!("{}:{t}", r.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Mem(BTreeMap<String, String>);
+
+    impl FileSource for Mem {
+        fn dockerfiles(&self) -> Vec<String> {
+            self.0.keys().cloned().collect()
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.0.contains_key(path)
+        }
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(path).map(|s| s.as_bytes().to_vec()))
+        }
+    }
+
+    fn image(file: &str) -> Image {
+        Image {
+            name: file.into(),
+            dockerfile: file.into(),
+            context: ".".into(),
+            repository: None,
+            target: None,
+            platforms: vec![],
+            build_args: BTreeMap::new(),
+            extra_inputs: vec![],
+        }
+    }
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn set(text: &str, target: &str, digest: Option<&str>) -> (String, Plan) {
+        let src = Mem(BTreeMap::from([("Dockerfile".to_string(), text.to_string())]));
+        let t = Reference::parse(target).unwrap();
+        let d = digest.map(|d| Digest::parse(d).unwrap());
+        let plan = plan_set(&src, &[image("Dockerfile")], &t, d.as_ref()).unwrap();
+        let after = plan.changes.first().map_or(text.to_string(), |c| String::from_utf8(c.after.clone()).unwrap());
+        (after, plan)
+    }
+
+    #[test]
+    fn spelling_is_kept_and_only_tokens_change() {
+        let (a, _) = set("from  --platform=$BUILDPLATFORM\tpython:3.11-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.11 /x /y\r\n", "python:3.12-slim", None);
+        assert_eq!(a, "from  --platform=$BUILDPLATFORM\tpython:3.12-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.12-slim /x /y\r\n");
+    }
+
+    #[test]
+    fn pins_and_drops_digests() {
+        let (a, _) = set(&format!("FROM python:3.11@{D}\n"), "python:3.12", None);
+        assert_eq!(a, "FROM python:3.12\n");
+        let (a, _) = set("FROM python:3.11\n", "python:3.12", Some(D));
+        assert_eq!(a, format!("FROM python:3.12@{D}\n"));
+    }
+
+    #[test]
+    fn arg_defaults_heredocs_lookalikes_and_stages() {
+        let text = "ARG BASE=\"python:3.11\" OTHER=pythonista:1\nFROM $BASE AS python\nRUN <<EOF\nFROM python:3.11\nEOF\nFROM python AS final\nFROM ghcr.io/acme/python:3.11\nFROM scratch\nRUN --mount=type=bind,from=python:3.11,source=/a,target=/b true\nFROM python:${PY:-3.11}\n";
+        let (a, plan) = set(text, "python:3.12", None);
+        assert_eq!(a, "ARG BASE=\"python:3.12\" OTHER=pythonista:1\nFROM $BASE AS python\nRUN <<EOF\nFROM python:3.11\nEOF\nFROM python AS final\nFROM ghcr.io/acme/python:3.11\nFROM scratch\nRUN --mount=type=bind,from=python:3.12,source=/a,target=/b true\nFROM python:${PY:-3.11}\n");
+        assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+        assert!(plan.notes[0].spelling.contains("${PY"));
+    }
+
+    #[test]
+    fn refresh_repins_stale_digests_only() {
+        let src = Mem(BTreeMap::from([("Dockerfile".to_string(), format!("FROM python:3.12@{D}\nFROM alpine:3@{D}\nFROM busybox\n"))]));
+        let fresh = Digest::sha256_of(b"new");
+        let current = BTreeMap::from([
+            ("docker.io/library/python:3.12".to_string(), fresh.clone()),
+            ("docker.io/library/alpine:3".to_string(), Digest::parse(D).unwrap()),
+        ]);
+        let plan = plan_refresh(&src, &[image("Dockerfile")], &current).unwrap();
+        assert_eq!(String::from_utf8(plan.changes[0].after.clone()).unwrap(), format!("FROM python:3.12@{fresh}\nFROM alpine:3@{D}\nFROM busybox\n"));
+    }
+
+    #[test]
+    fn unparseable_files_are_skipped_with_their_line() {
+        let src = Mem(BTreeMap::from([
+            ("a/Dockerfile".to_string(), "FROM python:3.11\nCOPY \"x /y\n".to_string()),
+            ("b/Dockerfile".to_string(), "FROM python:3.11\n".to_string()),
+        ]));
+        let plan = plan_set(&src, &[image("a/Dockerfile"), image("b/Dockerfile")], &Reference::parse("python:3.12").unwrap(), None).unwrap();
+        assert_eq!(plan.skipped.len(), 1);
+        assert_eq!(plan.skipped[0].file, "a/Dockerfile");
+        assert_eq!(plan.skipped[0].line, 2);
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].file, "b/Dockerfile");
+    }
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("FROM python:3.11-slim AS build\n".to_string()),
+            Just("from\tpython:3.11\r\n".to_string()),
+            Just("FROM --platform=linux/arm64 docker.io/library/python:3.10 as x\n".to_string()),
+            Just("# FROM python:3.11 in a comment\n".to_string()),
+            Just("RUN echo python:3.11 \\\n  && true\n".to_string()),
+            Just("RUN <<EOF\nFROM python:3.9\nEOF\n".to_string()),
+            Just("COPY --from=python:3.8 /a /b\n".to_string()),
+            Just("FROM pythonista:1\n".to_string()),
+            Just("FROM ghcr.io/acme/python:2\n".to_string()),
+            Just("  \n".to_string()),
+            Just("ENV A=python:3.11\n".to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_rewrite_changes_nothing_but_the_reference_tokens(pieces in proptest::collection::vec(piece(), 1..12)) {
+            let text = format!("FROM alpine\n{}", pieces.concat());
+            let (after, plan) = set(&text, "python:3.12-slim", None);
+            // Rebuild the new text from the old one and the edits: nothing else may differ.
+            let mut rebuilt = String::new();
+            let mut pos = 0;
+            if let Some(c) = plan.changes.first() {
+                for e in &c.edits {
+                    rebuilt.push_str(&text[pos..e.range.start]);
+                    prop_assert_eq!(&text[e.range.clone()], e.old.as_str());
+                    let new = Reference::parse(&e.new).unwrap();
+                    prop_assert_eq!(new.name(), "docker.io/library/python");
+                    prop_assert_eq!(new.tag(), Some("3.12-slim"));
+                    rebuilt.push_str(&e.new);
+                    pos = e.range.end;
+                }
+            }
+            rebuilt.push_str(&text[pos..]);
+            prop_assert_eq!(&rebuilt, &after);
+            // Comments, RUN text, ENV values and heredoc bodies are never touched.
+            prop_assert_eq!(after.matches("# FROM python:3.11").count(), text.matches("# FROM python:3.11").count());
+            prop_assert_eq!(after.matches("FROM python:3.9\n").count(), text.matches("FROM python:3.9\n").count());
+            prop_assert_eq!(after.matches("ENV A=python:3.11").count(), text.matches("ENV A=python:3.11").count());
+            // Rewriting again with the same target changes nothing.
+            let (again, _) = set(&after, "python:3.12-slim", None);
+            prop_assert_eq!(again, after);
+        }
+    }
+}
