@@ -3,11 +3,11 @@
 //! A thin shell over the `ferry-detect` crate: parse flags, open the repository, make one call,
 //! render text / JSON / CI outputs, choose the exit code (`ferry_core::exit`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_cli::Failure;
 use ferry_core::exit;
 use ferry_detect::changed::{ChangedOptions, ChangedReport, ContextMode, changed};
 use ferry_detect::git::Repo;
@@ -116,99 +116,20 @@ enum Cmd {
     },
 }
 
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl From<ferry_detect::Error> for Failure {
-    fn from(e: ferry_detect::Error) -> Self {
-        Failure {
-            code: if e.is_bad_input() {
-                exit::NEGATIVE
-            } else {
-                exit::OPERATIONAL
-            },
-            message: e.to_string(),
-        }
-    }
-}
-
-fn error(message: &str) {
-    let mut err = std::io::stderr().lock();
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        // `file:line: message` becomes an annotation on that line.
-        let (file, line, msg) = split_location(message);
-        match (file, line) {
-            (Some(f), Some(l)) => {
-                let _ = writeln!(
-                    err,
-                    "::error file={f},line={l}::{}",
-                    msg.replace('\n', "%0A")
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    err,
-                    "::error title=ferry-detect::{}",
-                    message.replace('\n', "%0A")
-                );
-            }
-        }
-    } else {
-        let _ = writeln!(err, "ferry-detect: {message}");
-    }
-}
-
-fn split_location(m: &str) -> (Option<&str>, Option<usize>, &str) {
-    let mut parts = m.splitn(3, ':');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(f), Some(l), Some(rest)) if !f.contains(' ') => match l.trim().parse::<usize>() {
-            Ok(n) => (Some(f), Some(n), rest.trim()),
-            Err(_) => (None, None, m),
-        },
-        _ => (None, None, m),
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match ferry_cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    exit::SUCCESS
-                }
-                _ => exit::USAGE,
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("FERRY_LOG").unwrap_or_else(|_| "warn".into()),
-        ))
-        .with_writer(std::io::stderr)
-        .try_init();
+    ferry_cli::init_tracing(0);
     let mut out = String::new();
-    let code = match run(&cli, &mut out) {
+    let code = match run(&cli, &mut out).and_then(|c| ferry_cli::write_stdout(&out).map(|()| c)) {
         Ok(c) => c,
         Err(f) => {
-            error(&f.message);
+            ferry_cli::report_error("ferry-detect", &f.message);
             f.code
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            error(&format!("writing to stdout: {e}"));
-            return ExitCode::from(exit::OPERATIONAL);
-        }
-    }
     ExitCode::from(code)
 }
 
@@ -242,9 +163,8 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             });
             let selection: Selection = match (&event, base) {
                 (Some(file), None) => {
-                    let payload = std::fs::read(file).map_err(|e| Failure {
-                        code: exit::USAGE,
-                        message: format!("cannot read event file {}: {e}", file.display()),
+                    let payload = std::fs::read(file).map_err(|e| {
+                        Failure::usage(format!("cannot read event file {}: {e}", file.display()))
                     })?;
                     let name = std::env::var("GITHUB_EVENT_NAME").ok();
                     revision::from_github_event(
@@ -332,26 +252,11 @@ fn list(out: &mut String, as_json: bool, files: &[String]) {
 }
 
 fn write_github_output(report: &ChangedReport) -> Result<(), Failure> {
-    let path = std::env::var_os("GITHUB_OUTPUT").ok_or_else(|| Failure {
-        code: exit::USAGE,
-        message: "--github-output given but $GITHUB_OUTPUT is not set".into(),
-    })?;
     let mut text = String::new();
     for (k, v) in ferry_detect::ci::github_outputs(report) {
         text.push_str(&ferry_core::ci::github_output(k, &v));
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| Failure {
-            code: exit::OPERATIONAL,
-            message: format!(
-                "cannot write $GITHUB_OUTPUT ({}): {e}",
-                PathBuf::from(&path).display()
-            ),
-        })
+    ferry_cli::append_github_output(&text)
 }
 
 fn render_changed(out: &mut String, r: &ChangedReport) {

@@ -8,12 +8,12 @@ mod output;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ferry_cli::{Failure, RegistryArgs};
 use ferry_core::{Platform, Reference, exit};
-use ferry_registry::{Client, ClientConfig, DockerConfig, WaitOutcome};
+use ferry_registry::{Client, WaitOutcome};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -35,21 +35,8 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct GlobalOpts {
-    /// Registry reached over plain HTTP (HOST or HOST:PORT); repeatable.
-    #[arg(long = "plain-http", value_name = "HOST[:PORT]", global = true)]
-    plain_http: Vec<String>,
-    /// Send requests for REGISTRY to URL instead (e.g. docker.io=http://127.0.0.1:5000); repeatable.
-    #[arg(long, value_name = "REGISTRY=URL", global = true)]
-    mirror: Vec<String>,
-    /// Directory holding Docker's config.json (default: $DOCKER_CONFIG, else ~/.docker).
-    #[arg(long = "docker-config", value_name = "DIR", global = true)]
-    docker_config: Option<PathBuf>,
-    /// Extra PEM CA certificate(s) to trust.
-    #[arg(long = "ca-file", value_name = "FILE", global = true)]
-    ca_file: Option<PathBuf>,
-    /// Per-request timeout (e.g. 2s, 1m); for `wait`, how long to wait in all.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
-    timeout: Option<Duration>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -67,9 +54,6 @@ struct GlobalOpts {
     /// Append results as key=value lines to $GITHUB_OUTPUT.
     #[arg(long = "github-output", global = true)]
     github_output: bool,
-    /// Requests in flight per registry host (default 32).
-    #[arg(long = "max-concurrency", value_name = "N", global = true)]
-    max_concurrency: Option<usize>,
     /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -125,68 +109,17 @@ enum Cmd {
         #[arg(long, value_name = "LIST")]
         platforms: Option<String>,
         /// Time between checks.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+        #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5s")]
         interval: Duration,
     },
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s, 1m, 10m)"))
-}
-
-/// A failure with the exit code it maps to.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-    fn operational(message: impl Into<String>) -> Self {
-        Failure {
-            code: exit::OPERATIONAL,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ferry_registry::Error> for Failure {
-    fn from(e: ferry_registry::Error) -> Self {
-        Failure {
-            code: code_of(&e),
-            message: e.to_string(),
-        }
-    }
-}
-
-fn code_of(e: &ferry_registry::Error) -> u8 {
-    if e.is_negative() {
-        exit::NEGATIVE
-    } else {
-        exit::OPERATIONAL
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match ferry_cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    exit::SUCCESS
-                }
-                _ => exit::USAGE,
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
-    init_tracing(cli.global.verbose);
+    ferry_cli::init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -207,59 +140,11 @@ fn main() -> ExitCode {
     };
     match out.finish() {
         Ok(()) => ExitCode::from(code),
-        Err(msg) => {
-            output::error(&msg);
-            ExitCode::from(if code == exit::SUCCESS {
-                exit::OPERATIONAL
-            } else {
-                code
-            })
+        Err(f) => {
+            output::error(&f.message);
+            ExitCode::from(if code == exit::SUCCESS { f.code } else { code })
         }
     }
-}
-
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = std::env::var("FERRY_LOG").unwrap_or_else(|_| default.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
-fn client(g: &GlobalOpts, request_timeout: Option<Duration>) -> Result<Client, Failure> {
-    let dir = match &g.docker_config {
-        Some(d) => Some(d.clone()),
-        None => std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))),
-    };
-    let mut config = ClientConfig::default();
-    if let Some(dir) = dir {
-        config.credentials = Arc::new(DockerConfig::load_dir(&dir)?);
-    }
-    config.plain_http = g.plain_http.clone();
-    for m in &g.mirror {
-        config
-            .mirrors
-            .push(ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string()))?);
-    }
-    config.ca_file = g.ca_file.clone();
-    if let Some(n) = g.max_concurrency {
-        if n == 0 {
-            return Err(Failure::usage("--max-concurrency must be at least 1"));
-        }
-        config.max_concurrency_per_host = n;
-    }
-    if let Some(t) = request_timeout {
-        config.timeout = t;
-    }
-    Ok(Client::new(config)?)
 }
 
 fn read_refs(args: &[String], file: Option<&PathBuf>) -> Result<Vec<String>, Failure> {
@@ -318,11 +203,11 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
                 .transpose()
                 .map_err(|e| Failure::usage(e.to_string()))?;
             let refs = read_refs(refs, file.as_ref())?;
-            cmd_digest(&client(g, g.timeout)?, &refs, platform.as_ref(), out).await
+            cmd_digest(&g.registry.client(None)?, &refs, platform.as_ref(), out).await
         }
         Cmd::Inspect { reference } => {
             let r = parse_ref(reference)?;
-            let i = client(g, g.timeout)?.inspect(&r).await?;
+            let i = g.registry.client(None)?.inspect(&r).await?;
             out.inspect(&i);
             Ok(exit::SUCCESS)
         }
@@ -332,7 +217,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
         } => {
             let wanted = parse_platforms(platforms)?;
             let r = parse_ref(reference)?;
-            let check = client(g, g.timeout)?.verify(&r, &wanted).await?;
+            let check = g.registry.client(None)?.verify(&r, &wanted).await?;
             out.verify(&r, &check);
             Ok(if check.complete() {
                 exit::SUCCESS
@@ -348,7 +233,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             let opts = ferry_registry::TagsOptions {
                 page_size: *page_size,
             };
-            let tags = client(g, g.timeout)?.tags(&r, &opts).await?;
+            let tags = g.registry.client(None)?.tags(&r, &opts).await?;
             out.tags(&r, &tags);
             Ok(exit::SUCCESS)
         }
@@ -362,9 +247,11 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
                 None => Vec::new(),
             };
             let r = parse_ref(reference)?;
-            let total = g.timeout.unwrap_or(Duration::from_secs(600));
+            let total = g.registry.timeout.unwrap_or(Duration::from_secs(600));
             let per_request = Duration::from_secs(30).min(total.max(Duration::from_secs(1)));
-            let outcome = client(g, Some(per_request))?
+            let outcome = g
+                .registry
+                .client(Some(per_request))?
                 .wait(&r, &wanted, total, *interval)
                 .await?;
             out.wait(&r, &wanted, &outcome);
@@ -452,7 +339,7 @@ async fn cmd_digest(
                 }));
             }
             Err(e) => {
-                code = code.max(code_of(&e));
+                code = code.max(ferry_cli::registry_code(&e));
                 out.text_error(&format!("{input}: {e}"));
                 rows.push(json!({
                     "reference": input,

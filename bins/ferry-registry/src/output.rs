@@ -1,7 +1,6 @@
 //! Everything ferry-registry prints or writes: stdout (text or JSON), stderr, the Airflow XCom
 //! file and `$GITHUB_OUTPUT`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use ferry_core::{Platform, Reference};
@@ -9,19 +8,11 @@ use ferry_registry::{Inspection, PlatformCheck, WaitOutcome};
 use serde_json::{Value, json};
 
 use crate::GlobalOpts;
+use ferry_cli::Failure;
 
 /// Print an error on stderr (as a GitHub annotation under GitHub Actions).
 pub fn error(message: &str) {
-    let mut err = std::io::stderr().lock();
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        let _ = writeln!(
-            err,
-            "::error title=ferry-registry::{}",
-            message.replace('\n', "%0A")
-        );
-    } else {
-        let _ = writeln!(err, "ferry-registry: {message}");
-    }
+    ferry_cli::report_error("ferry-registry", message);
 }
 
 /// Collects what a command produces and writes it once at the end.
@@ -191,7 +182,7 @@ impl Output {
     }
 
     /// Write stdout, the XCom file and `$GITHUB_OUTPUT`. A closed stdout (broken pipe) is fine.
-    pub fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), Failure> {
         let body = if self.json_mode {
             match &self.json {
                 Some(v) => format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default()),
@@ -200,38 +191,19 @@ impl Output {
         } else {
             self.text
         };
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout
-            .write_all(body.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(format!("writing to stdout: {e}"));
-            }
-        }
+        ferry_cli::write_stdout(&body)?;
         if let (Some(path), Some(v)) = (&self.xcom, &self.json) {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::operational(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
-            std::fs::write(path, format!("{v}\n"))
-                .map_err(|e| format!("cannot write XCom file {}: {e}", path.display()))?;
+            std::fs::write(path, format!("{v}\n")).map_err(|e| {
+                Failure::operational(format!("cannot write XCom file {}: {e}", path.display()))
+            })?;
         }
         if self.github_output && !self.github.is_empty() {
-            let path = std::env::var_os("GITHUB_OUTPUT")
-                .ok_or("--github-output given but $GITHUB_OUTPUT is not set")?;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| {
-                    format!(
-                        "cannot open $GITHUB_OUTPUT ({}): {e}",
-                        PathBuf::from(&path).display()
-                    )
-                })?;
-            f.write_all(self.github.as_bytes())
-                .map_err(|e| format!("cannot write $GITHUB_OUTPUT: {e}"))?;
+            ferry_cli::append_github_output(&self.github)?;
         }
         Ok(())
     }

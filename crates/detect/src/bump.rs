@@ -148,18 +148,30 @@ struct Parsed {
 }
 
 /// Parse every distinct Dockerfile of `images`; unparseable ones go to `skipped`.
-fn parse_all(source: &dyn FileSource, images: &[Image], skipped: &mut Vec<Skipped>) -> Result<Vec<Parsed>> {
+fn parse_all(
+    source: &dyn FileSource,
+    images: &[Image],
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Parsed>> {
     let files: BTreeSet<&str> = images.iter().map(|i| i.dockerfile.as_str()).collect();
     let mut out = Vec::new();
     for file in files {
         let Some(bytes) = source.read(file)? else {
-            skipped.push(Skipped { file: file.into(), line: 1, message: "file not found".into() });
+            skipped.push(Skipped {
+                file: file.into(),
+                line: 1,
+                message: "file not found".into(),
+            });
             continue;
         };
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => {
-                skipped.push(Skipped { file: file.into(), line: 1, message: "not UTF-8".into() });
+                skipped.push(Skipped {
+                    file: file.into(),
+                    line: 1,
+                    message: "not UTF-8".into(),
+                });
                 continue;
             }
         };
@@ -170,7 +182,11 @@ fn parse_all(source: &dyn FileSource, images: &[Image], skipped: &mut Vec<Skippe
                 refs: d.refs,
                 text,
             }),
-            Err(e) => skipped.push(Skipped { file: file.into(), line: e.line, message: e.message }),
+            Err(e) => skipped.push(Skipped {
+                file: file.into(),
+                line: e.line,
+                message: e.message,
+            }),
         }
     }
     Ok(out)
@@ -189,10 +205,14 @@ pub fn list(source: &dyn FileSource, images: &[Image]) -> Result<(Vec<RefUse>, V
                 file: p.file.clone(),
                 line: r.line,
                 stage: r.stage,
-                stage_name: r.stage.and_then(|s| p.stage_names.get(s).cloned().flatten()),
+                stage_name: r
+                    .stage
+                    .and_then(|s| p.stage_names.get(s).cloned().flatten()),
                 kind: r.kind,
                 spelling,
-                digest: canonical.as_ref().and_then(|c| c.digest().map(ToString::to_string)),
+                digest: canonical
+                    .as_ref()
+                    .and_then(|c| c.digest().map(ToString::to_string)),
                 canonical: canonical.map(|c| c.to_string()),
                 arg: r.arg.clone(),
                 span,
@@ -221,7 +241,11 @@ fn split_spelling(s: &str) -> (&str, Option<&str>, Option<&str>) {
     };
     let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
     match rest[last_slash..].rfind(':') {
-        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..]), digest),
+        Some(i) => (
+            &rest[..last_slash + i],
+            Some(&rest[last_slash + i + 1..]),
+            digest,
+        ),
         None => (rest, None, digest),
     }
 }
@@ -244,8 +268,13 @@ fn respell(spelling: &str, tag: Option<&str>, digest: Option<&Digest>) -> String
 /// default is itself a rewritable site.
 fn is_plain_variable(spelling: &str) -> Option<&str> {
     let v = spelling.strip_prefix('$')?;
-    let v = v.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(v);
-    v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then_some(v)
+    let v = v
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(v);
+    v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        .then_some(v)
 }
 
 fn build_plan(
@@ -265,19 +294,23 @@ fn build_plan(
             .collect();
         let mut edits = Vec::new();
         for r in &p.refs {
-            let Ok(expanded) = Reference::parse(&r.expanded) else { continue };
+            let Ok(expanded) = Reference::parse(&r.expanded) else {
+                continue;
+            };
             if !matches(&expanded) {
                 continue;
             }
             let (spelling, span) = unquote(&r.raw, r.span.clone());
             if spelling.contains('$') {
-                let covered = is_plain_variable(&spelling).is_some_and(|v| rewritable_args.contains(v));
+                let covered =
+                    is_plain_variable(&spelling).is_some_and(|v| rewritable_args.contains(v));
                 if !covered {
                     plan.notes.push(Note {
                         file: p.file.clone(),
                         line: r.line,
                         spelling: spelling.clone(),
-                        reason: "the reference is built from variables; edit the ARG it uses".into(),
+                        reason: "the reference is built from variables; edit the ARG it uses"
+                            .into(),
                     });
                 }
                 continue;
@@ -291,10 +324,17 @@ fn build_plan(
                 });
                 continue;
             };
-            let Ok(written) = Reference::parse(&spelling) else { continue };
+            let Ok(written) = Reference::parse(&spelling) else {
+                continue;
+            };
             if let Some(new) = decide(&written, &spelling) {
                 if new != spelling {
-                    edits.push(Edit { line: r.line, range: span, old: spelling, new });
+                    edits.push(Edit {
+                        line: r.line,
+                        range: span,
+                        old: spelling,
+                        new,
+                    });
                 }
             }
         }
@@ -319,7 +359,12 @@ fn build_plan(
 
 /// `ferry-bump set`: every reference to `target`'s repository gets `target`'s tag (kept when
 /// `target` has none) and `digest` (an old digest is dropped when `digest` is `None`).
-pub fn plan_set(source: &dyn FileSource, images: &[Image], target: &Reference, digest: Option<&Digest>) -> Result<Plan> {
+pub fn plan_set(
+    source: &dyn FileSource,
+    images: &[Image],
+    target: &Reference,
+    digest: Option<&Digest>,
+) -> Result<Plan> {
     build_plan(
         source,
         images,
@@ -330,7 +375,11 @@ pub fn plan_set(source: &dyn FileSource, images: &[Image], target: &Reference, d
 
 /// `ferry-bump refresh`: every pinned reference whose `name:tag` is in `current` with another
 /// digest is re-pinned to it.
-pub fn plan_refresh(source: &dyn FileSource, images: &[Image], current: &BTreeMap<String, Digest>) -> Result<Plan> {
+pub fn plan_refresh(
+    source: &dyn FileSource,
+    images: &[Image],
+    current: &BTreeMap<String, Digest>,
+) -> Result<Plan> {
     build_plan(
         source,
         images,
@@ -384,18 +433,30 @@ mod tests {
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn set(text: &str, target: &str, digest: Option<&str>) -> (String, Plan) {
-        let src = Mem(BTreeMap::from([("Dockerfile".to_string(), text.to_string())]));
+        let src = Mem(BTreeMap::from([(
+            "Dockerfile".to_string(),
+            text.to_string(),
+        )]));
         let t = Reference::parse(target).unwrap();
         let d = digest.map(|d| Digest::parse(d).unwrap());
         let plan = plan_set(&src, &[image("Dockerfile")], &t, d.as_ref()).unwrap();
-        let after = plan.changes.first().map_or(text.to_string(), |c| String::from_utf8(c.after.clone()).unwrap());
+        let after = plan.changes.first().map_or(text.to_string(), |c| {
+            String::from_utf8(c.after.clone()).unwrap()
+        });
         (after, plan)
     }
 
     #[test]
     fn spelling_is_kept_and_only_tokens_change() {
-        let (a, _) = set("from  --platform=$BUILDPLATFORM\tpython:3.11-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.11 /x /y\r\n", "python:3.12-slim", None);
-        assert_eq!(a, "from  --platform=$BUILDPLATFORM\tpython:3.12-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.12-slim /x /y\r\n");
+        let (a, _) = set(
+            "from  --platform=$BUILDPLATFORM\tpython:3.11-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.11 /x /y\r\n",
+            "python:3.12-slim",
+            None,
+        );
+        assert_eq!(
+            a,
+            "from  --platform=$BUILDPLATFORM\tpython:3.12-slim  As  build\r\nCOPY --from=index.docker.io/library/python:3.12-slim /x /y\r\n"
+        );
     }
 
     #[test]
@@ -410,30 +471,51 @@ mod tests {
     fn arg_defaults_heredocs_lookalikes_and_stages() {
         let text = "ARG BASE=\"python:3.11\" OTHER=pythonista:1\nFROM $BASE AS python\nRUN <<EOF\nFROM python:3.11\nEOF\nFROM python AS final\nFROM ghcr.io/acme/python:3.11\nFROM scratch\nRUN --mount=type=bind,from=python:3.11,source=/a,target=/b true\nFROM python:${PY:-3.11}\n";
         let (a, plan) = set(text, "python:3.12", None);
-        assert_eq!(a, "ARG BASE=\"python:3.12\" OTHER=pythonista:1\nFROM $BASE AS python\nRUN <<EOF\nFROM python:3.11\nEOF\nFROM python AS final\nFROM ghcr.io/acme/python:3.11\nFROM scratch\nRUN --mount=type=bind,from=python:3.12,source=/a,target=/b true\nFROM python:${PY:-3.11}\n");
+        assert_eq!(
+            a,
+            "ARG BASE=\"python:3.12\" OTHER=pythonista:1\nFROM $BASE AS python\nRUN <<EOF\nFROM python:3.11\nEOF\nFROM python AS final\nFROM ghcr.io/acme/python:3.11\nFROM scratch\nRUN --mount=type=bind,from=python:3.12,source=/a,target=/b true\nFROM python:${PY:-3.11}\n"
+        );
         assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
         assert!(plan.notes[0].spelling.contains("${PY"));
     }
 
     #[test]
     fn refresh_repins_stale_digests_only() {
-        let src = Mem(BTreeMap::from([("Dockerfile".to_string(), format!("FROM python:3.12@{D}\nFROM alpine:3@{D}\nFROM busybox\n"))]));
+        let src = Mem(BTreeMap::from([(
+            "Dockerfile".to_string(),
+            format!("FROM python:3.12@{D}\nFROM alpine:3@{D}\nFROM busybox\n"),
+        )]));
         let fresh = Digest::sha256_of(b"new");
         let current = BTreeMap::from([
             ("docker.io/library/python:3.12".to_string(), fresh.clone()),
-            ("docker.io/library/alpine:3".to_string(), Digest::parse(D).unwrap()),
+            (
+                "docker.io/library/alpine:3".to_string(),
+                Digest::parse(D).unwrap(),
+            ),
         ]);
         let plan = plan_refresh(&src, &[image("Dockerfile")], &current).unwrap();
-        assert_eq!(String::from_utf8(plan.changes[0].after.clone()).unwrap(), format!("FROM python:3.12@{fresh}\nFROM alpine:3@{D}\nFROM busybox\n"));
+        assert_eq!(
+            String::from_utf8(plan.changes[0].after.clone()).unwrap(),
+            format!("FROM python:3.12@{fresh}\nFROM alpine:3@{D}\nFROM busybox\n")
+        );
     }
 
     #[test]
     fn unparseable_files_are_skipped_with_their_line() {
         let src = Mem(BTreeMap::from([
-            ("a/Dockerfile".to_string(), "FROM python:3.11\nCOPY \"x /y\n".to_string()),
+            (
+                "a/Dockerfile".to_string(),
+                "FROM python:3.11\nCOPY \"x /y\n".to_string(),
+            ),
             ("b/Dockerfile".to_string(), "FROM python:3.11\n".to_string()),
         ]));
-        let plan = plan_set(&src, &[image("a/Dockerfile"), image("b/Dockerfile")], &Reference::parse("python:3.12").unwrap(), None).unwrap();
+        let plan = plan_set(
+            &src,
+            &[image("a/Dockerfile"), image("b/Dockerfile")],
+            &Reference::parse("python:3.12").unwrap(),
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.skipped.len(), 1);
         assert_eq!(plan.skipped[0].file, "a/Dockerfile");
         assert_eq!(plan.skipped[0].line, 2);

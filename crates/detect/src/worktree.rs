@@ -54,7 +54,10 @@ impl WorkTree {
         let dir = target.parent().unwrap_or(&self.root);
         let tmp = dir.join(format!(
             ".{}.ferry-{}",
-            target.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+            target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file"),
             std::process::id()
         ));
         let perms = std::fs::metadata(&target).map(|m| m.permissions()).ok();
