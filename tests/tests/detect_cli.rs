@@ -606,7 +606,7 @@ fn bad_input_exits_1_naming_file_and_line() {
     let o = run_in(r.path(), &["changed"], &[("GITHUB_ACTIONS", "true")]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("::error file=etl/weather/Dockerfile,line=3::"),
+        err.contains("::error file=etl/weather/Dockerfile,line=3,"),
         "{err}"
     );
 
