@@ -55,6 +55,18 @@ pub enum RefKind {
     ArgDefault,
 }
 
+impl RefKind {
+    /// `from`, `copy_from`, `mount_from`, `arg_default`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefKind::From => "from",
+            RefKind::CopyFrom => "copy_from",
+            RefKind::MountFrom => "mount_from",
+            RefKind::ArgDefault => "arg_default",
+        }
+    }
+}
+
 /// One place in the file that names an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefSite {

@@ -256,6 +256,93 @@ impl Repo {
         Ok(out)
     }
 
+    /// Paths that differ from HEAD in the index or the work tree, untracked files included.
+    pub fn dirty_paths(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .map_err(|e| self.git_err(e))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT)
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect())
+    }
+
+    /// Commit `files` (repository-relative path and new content) on top of HEAD, leaving every
+    /// other path as HEAD has it (other staged changes are not swept into the commit), and
+    /// update the index for those paths. `author` is `(name, email)`; default: git config.
+    pub fn commit_files(
+        &self,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+        author: Option<(&str, &str)>,
+    ) -> Result<Oid> {
+        let head = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(|e| self.git_err(e))?;
+        let mut index = git2::Index::new().map_err(|e| self.git_err(e))?;
+        index
+            .read_tree(&head.tree().map_err(|e| self.git_err(e))?)
+            .map_err(|e| self.git_err(e))?;
+        for (path, content) in files {
+            let id = self.repo.blob(content).map_err(|e| self.git_err(e))?;
+            let mode = index
+                .get_path(Path::new(path), 0)
+                .map_or(0o100644, |e| e.mode);
+            index
+                .add(&git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                    file_size: content.len() as u32,
+                    id,
+                    flags: (path.len().min(0xfff)) as u16,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                })
+                .map_err(|e| self.git_err(e))?;
+        }
+        let tree_id = index
+            .write_tree_to(&self.repo)
+            .map_err(|e| self.git_err(e))?;
+        let tree = self.repo.find_tree(tree_id).map_err(|e| self.git_err(e))?;
+        let sig = match author {
+            Some((name, email)) => git2::Signature::now(name, email),
+            None => self.repo.signature(),
+        }
+        .map_err(|e| Error::Git {
+            path: self.path.clone(),
+            message: format!(
+                "no commit author: {} (set user.name and user.email, or pass an author)",
+                e.message()
+            ),
+        })?;
+        let id = self
+            .repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])
+            .map_err(|e| self.git_err(e))?;
+        // Keep the real index in step for the committed paths.
+        let mut real = self.repo.index().map_err(|e| self.git_err(e))?;
+        for (path, _) in files {
+            if let Some(entry) = index.get_path(Path::new(path), 0) {
+                real.add(&entry).map_err(|e| self.git_err(e))?;
+            }
+        }
+        real.write().map_err(|e| self.git_err(e))?;
+        Ok(id)
+    }
+
     /// Every changed path between two trees. Identical subtrees (same id) are skipped without
     /// being read, so the cost follows the size of the change, not of the repository.
     /// Renames are a deletion plus an addition; mode changes and submodule pointer moves count.
