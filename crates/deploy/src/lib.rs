@@ -1,0 +1,11 @@
+//! `ferry-deploy`: redeploy only the workloads that opted in, pinned to the exact digest.
+//!
+//! * [`policy`] — pure decisions (no IO): annotations (`ferry.dev/policy`, `ferry.dev/containers`,
+//!   `ferry.dev/platforms`), digest and semver policies, baselines, quarantine, Argo CD detection.
+#![deny(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod error;
+pub mod policy;
+
+pub use error::{Error, Result};

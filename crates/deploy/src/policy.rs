@@ -1,0 +1,859 @@
+//! Pure redeploy decisions: no IO. Given a workload's annotations and containers, what the
+//! registry said and what platforms the cluster runs, decide per container: update (to what),
+//! skip (why), or nothing to do.
+//!
+//! The rule above all others: a workload without `ferry.dev/policy`, with `off`, or a container
+//! that `ferry.dev/containers` does not name, is never changed — whatever the registry says.
+
+use std::collections::BTreeMap;
+
+use ferry_core::{Digest, Platform, Reference};
+use semver::{Version, VersionReq};
+
+/// Opt-in and policy: `digest`, `semver:RANGE` or `off` (the default).
+pub const POLICY: &str = "ferry.dev/policy";
+/// Comma-separated container names ferry may change (default: all regular containers).
+pub const CONTAINERS: &str = "ferry.dev/containers";
+/// Platforms a new image must provide (default: the cluster's node platforms).
+pub const PLATFORMS: &str = "ferry.dev/platforms";
+/// Where ferry records the images it replaced (`container=image,…`).
+pub const PREVIOUS_IMAGE: &str = "ferry.dev/previous-image";
+/// Digests rolled back after a failed rollout (`container=digest,…`): never tried again.
+pub const QUARANTINED: &str = "ferry.dev/quarantined";
+/// Digests recorded as the running baseline for containers whose image has no digest.
+pub const BASELINE: &str = "ferry.dev/baseline";
+/// Argo CD's tracking label.
+pub const ARGOCD_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Argo CD's tracking annotation.
+pub const ARGOCD_TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+
+/// A workload kind ferry manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Kind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    StatefulSet,
+    /// apps/v1 DaemonSet.
+    DaemonSet,
+    /// batch/v1 CronJob (its job template).
+    CronJob,
+}
+
+impl Kind {
+    /// The Kubernetes kind name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::CronJob => "CronJob",
+        }
+    }
+}
+
+/// A redeploy policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// Never change the workload.
+    Off,
+    /// Follow the digest of the current tag.
+    Digest,
+    /// Move to the highest tag satisfying the range (never down).
+    Semver(VersionReq),
+}
+
+/// Parse `ferry.dev/policy`; no annotation means [`Policy::Off`].
+pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok(Policy::Off);
+    };
+    match v {
+        "" | "off" => Ok(Policy::Off),
+        "digest" => Ok(Policy::Digest),
+        _ => match v.strip_prefix("semver:") {
+            Some(range) => VersionReq::parse(range.trim())
+                .map(Policy::Semver)
+                .map_err(|e| format!("{v:?}: invalid semver range: {e}")),
+            None => Err(format!("{v:?}: expected digest, semver:RANGE or off")),
+        },
+    }
+}
+
+/// One container of a pod template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerView {
+    /// Container name.
+    pub name: String,
+    /// Image as written in the template.
+    pub image: String,
+    /// Whether it is an init container.
+    pub init: bool,
+}
+
+/// What ferry needs to know about a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadView {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Workload annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Workload labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pod template containers (init containers flagged).
+    pub containers: Vec<ContainerView>,
+    /// Digest the workload's pods run per container (from `status.containerStatuses[].imageID`),
+    /// when all pods agree.
+    pub running: BTreeMap<String, Digest>,
+}
+
+impl WorkloadView {
+    /// `namespace/Kind/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind.as_str(), self.name)
+    }
+
+    /// Whether Argo CD manages it (and would revert a live patch).
+    pub fn argocd_managed(&self) -> bool {
+        self.labels.contains_key(ARGOCD_INSTANCE_LABEL)
+            || self.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION)
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// `container=value,container=value` annotations.
+pub fn parse_pairs(value: Option<&str>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in value.unwrap_or_default().split(',') {
+        if let Some((k, v)) = item.split_once('=') {
+            out.entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Format `container=value` pairs (sorted, deduplicated).
+pub fn format_pairs(pairs: &BTreeMap<String, Vec<String>>) -> String {
+    let mut items = Vec::new();
+    for (k, vs) in pairs {
+        let mut vs = vs.clone();
+        vs.sort();
+        vs.dedup();
+        for v in vs {
+            items.push(format!("{k}={v}"));
+        }
+    }
+    items.join(",")
+}
+
+/// The containers ferry may change, or why none.
+pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, String> {
+    match w
+        .annotation(CONTAINERS)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(w.containers.iter().filter(|c| !c.init).collect()),
+        Some(list) => {
+            let names: Vec<&str> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let unknown: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| !w.containers.iter().any(|c| c.name == *n))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(format!(
+                    "{CONTAINERS} names unknown container(s): {}",
+                    unknown.join(", ")
+                ));
+            }
+            Ok(w.containers
+                .iter()
+                .filter(|c| names.contains(&c.name.as_str()))
+                .collect())
+        }
+    }
+}
+
+/// What the registry said about one `name:tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFacts {
+    /// The digest the tag points at (the index digest for multi-arch images).
+    pub digest: Digest,
+    /// Its platforms, when inspected (only for update candidates).
+    pub platforms: Option<Vec<Platform>>,
+}
+
+/// Registry answers gathered for one cycle. Keys are canonical `name:tag` strings (resolves)
+/// and canonical names (tag lists).
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    /// `name:tag` → facts or error message.
+    pub resolved: BTreeMap<String, Result<TagFacts, String>>,
+    /// `name` → tags or error message.
+    pub tags: BTreeMap<String, Result<Vec<String>, String>>,
+}
+
+/// What to do with one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Write `target` into the pod template.
+    Update,
+    /// Something prevents it (reason says what).
+    Skip,
+    /// Nothing to do.
+    None,
+}
+
+/// The decision for one container (a row of `ferry-deploy plan`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    /// Namespace.
+    pub namespace: String,
+    /// Kind.
+    pub kind: &'static str,
+    /// Workload name.
+    pub name: String,
+    /// Container name (empty when the decision concerns the whole workload).
+    pub container: String,
+    /// The image as written now.
+    pub image: String,
+    /// The digest it runs now (template pin, else pods, else recorded baseline).
+    pub current_digest: Option<String>,
+    /// The full new image reference, when there is one.
+    pub target: Option<String>,
+    /// update, skip or none.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// For `none` decisions that record a baseline: the digest to record.
+    #[serde(skip)]
+    pub record_baseline: Option<Digest>,
+}
+
+/// What has to be asked of the registry for a workload (before deciding).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Canonical `name:tag` references to resolve (HEAD).
+    pub resolve: Vec<String>,
+    /// Canonical repository names whose tags to list.
+    pub tags: Vec<String>,
+}
+
+/// Parse a tag as a version, allowing a leading `v`.
+pub fn tag_version(tag: &str) -> Option<Version> {
+    Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
+}
+
+/// The highest tag satisfying `req` (pre-releases only where `req` admits them).
+pub fn best_tag<'t>(req: &VersionReq, tags: &'t [String]) -> Option<(&'t str, Version)> {
+    tags.iter()
+        .filter_map(|t| tag_version(t).map(|v| (t.as_str(), v)))
+        .filter(|(_, v)| req.matches(v))
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))
+}
+
+/// What `w` needs from the registry (empty for workloads ferry leaves alone).
+pub fn needs(w: &WorkloadView) -> Needs {
+    let mut n = Needs::default();
+    let Ok(policy) = parse_policy(w.annotation(POLICY)) else {
+        return n;
+    };
+    let Ok(containers) = managed_containers(w) else {
+        return n;
+    };
+    for c in containers {
+        let Ok(r) = Reference::parse(&c.image) else {
+            continue;
+        };
+        match &policy {
+            Policy::Off => {}
+            Policy::Digest => n.resolve.push(tag_ref(&r)),
+            Policy::Semver(_) => n.tags.push(r.name()),
+        }
+    }
+    n
+}
+
+/// `name:tag` (tag or `latest`), canonical.
+pub fn tag_ref(r: &Reference) -> String {
+    format!(
+        "{}:{}",
+        r.name(),
+        r.tag().unwrap_or(ferry_core::reference::DEFAULT_TAG)
+    )
+}
+
+/// For semver workloads: the `name:tag` of the candidate each container would move to, so its
+/// digest can be resolved.
+pub fn semver_candidates(w: &WorkloadView, answers: &Answers) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(Policy::Semver(req)) = parse_policy(w.annotation(POLICY)) else {
+        return out;
+    };
+    let Ok(containers) = managed_containers(w) else {
+        return out;
+    };
+    for c in containers {
+        let Ok(r) = Reference::parse(&c.image) else {
+            continue;
+        };
+        if let Some(Ok(tags)) = answers.tags.get(&r.name()) {
+            if let Some((t, _)) = best_tag(&req, tags) {
+                out.push(format!("{}:{t}", r.name()));
+            }
+        }
+    }
+    out
+}
+
+/// Decide every container of `w`. `node_platforms` is what the cluster's schedulable nodes run.
+pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) -> Vec<Decision> {
+    let row = |container: &str, image: &str, action: Action, reason: String| Decision {
+        namespace: w.namespace.clone(),
+        kind: w.kind.as_str(),
+        name: w.name.clone(),
+        container: container.to_string(),
+        image: image.to_string(),
+        current_digest: None,
+        target: None,
+        action,
+        reason,
+        record_baseline: None,
+    };
+    let policy = match parse_policy(w.annotation(POLICY)) {
+        Ok(p) => p,
+        Err(e) => return vec![row("", "", Action::Skip, format!("{POLICY}: {e}"))],
+    };
+    if policy == Policy::Off {
+        return w
+            .containers
+            .iter()
+            .map(|c| {
+                let why = if w.annotations.contains_key(POLICY) {
+                    "policy is off"
+                } else {
+                    "not opted in (no ferry.dev/policy)"
+                };
+                row(&c.name, &c.image, Action::None, why.into())
+            })
+            .collect();
+    }
+    let managed = match managed_containers(w) {
+        Ok(m) => m,
+        Err(e) => return vec![row("", "", Action::Skip, e)],
+    };
+    let required: Vec<Platform> = match w.annotation(PLATFORMS) {
+        Some(p) => match Platform::parse_list(p) {
+            Ok(list) => list,
+            Err(e) => return vec![row("", "", Action::Skip, format!("{PLATFORMS}: {e}"))],
+        },
+        None => node_platforms.to_vec(),
+    };
+    let quarantined = parse_pairs(w.annotation(QUARANTINED));
+    let baselines = parse_pairs(w.annotation(BASELINE));
+    let mut out = Vec::new();
+    for c in &w.containers {
+        if !managed.iter().any(|m| m.name == c.name) {
+            out.push(row(
+                &c.name,
+                &c.image,
+                Action::None,
+                format!("container not named in {CONTAINERS}"),
+            ));
+            continue;
+        }
+        let mut d = row(&c.name, &c.image, Action::None, String::new());
+        let r = match Reference::parse(&c.image) {
+            Ok(r) => r,
+            Err(e) => {
+                d.action = Action::Skip;
+                d.reason = e.to_string();
+                out.push(d);
+                continue;
+            }
+        };
+        let current = r
+            .digest()
+            .cloned()
+            .or_else(|| w.running.get(&c.name).cloned())
+            .or_else(|| {
+                baselines
+                    .get(&c.name)
+                    .and_then(|v| v.last())
+                    .and_then(|s| Digest::parse(s).ok())
+            });
+        d.current_digest = current.as_ref().map(ToString::to_string);
+        // Where to go: same tag (digest policy) or the best tag in range (semver).
+        let (tag, key) = match &policy {
+            Policy::Off => unreachable!("handled above"),
+            Policy::Digest => (
+                r.tag_or_default().unwrap_or("latest").to_string(),
+                tag_ref(&r),
+            ),
+            Policy::Semver(req) => {
+                let Some(cur) = r.tag().and_then(tag_version) else {
+                    d.action = Action::Skip;
+                    d.reason = format!("tag {:?} is not a semantic version", r.tag().unwrap_or(""));
+                    out.push(d);
+                    continue;
+                };
+                let tags = match answers.tags.get(&r.name()) {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => {
+                        d.action = Action::Skip;
+                        d.reason = format!("cannot list tags: {e}");
+                        out.push(d);
+                        continue;
+                    }
+                    None => {
+                        d.action = Action::Skip;
+                        d.reason = "tags were not listed".into();
+                        out.push(d);
+                        continue;
+                    }
+                };
+                match best_tag(req, tags) {
+                    Some((t, v)) if v > cur => (t.to_string(), format!("{}:{t}", r.name())),
+                    Some((t, v)) if v == cur => (t.to_string(), format!("{}:{t}", r.name())),
+                    Some((t, _)) => {
+                        d.reason = format!(
+                            "highest tag in range is {t}, older than the running {}: never a downgrade",
+                            r.tag().unwrap_or("")
+                        );
+                        out.push(d);
+                        continue;
+                    }
+                    None => {
+                        d.reason = format!("no tag satisfies {req}");
+                        out.push(d);
+                        continue;
+                    }
+                }
+            }
+        };
+        let facts = match answers.resolved.get(&key) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                d.action = Action::Skip;
+                d.reason = format!("registry: {e}");
+                out.push(d);
+                continue;
+            }
+            None => {
+                d.action = Action::Skip;
+                d.reason = format!("{key} was not resolved");
+                out.push(d);
+                continue;
+            }
+        };
+        let same_tag = r.tag_or_default() == Some(tag.as_str());
+        let target = format!("{}:{tag}@{}", r.familiar_name(), facts.digest);
+        let Some(cur) = current else {
+            d.reason = format!(
+                "no baseline digest (image has none and its pods report none): recorded {} as the baseline",
+                facts.digest
+            );
+            d.record_baseline = Some(facts.digest.clone());
+            out.push(d);
+            continue;
+        };
+        if cur == facts.digest && same_tag {
+            if r.digest().is_none() {
+                // Runs the target bytes already; pinning would restart it for nothing.
+                d.reason = format!("runs {} already", facts.digest);
+            } else {
+                d.reason = "already at the target".into();
+            }
+            out.push(d);
+            continue;
+        }
+        d.target = Some(target);
+        if quarantined
+            .get(&c.name)
+            .is_some_and(|q| q.iter().any(|x| *x == facts.digest.to_string()))
+        {
+            d.action = Action::Skip;
+            d.reason = format!(
+                "{} is quarantined after a failed rollout; waiting for the tag to move",
+                facts.digest
+            );
+            out.push(d);
+            continue;
+        }
+        match &facts.platforms {
+            Some(have) => {
+                let missing: Vec<String> = required
+                    .iter()
+                    .filter(|p| !have.iter().any(|h| h.matches(p)))
+                    .map(ToString::to_string)
+                    .collect();
+                if !missing.is_empty() {
+                    d.action = Action::Skip;
+                    d.reason = format!("{} lacks platform(s) {}", facts.digest, missing.join(", "));
+                    out.push(d);
+                    continue;
+                }
+            }
+            None if !required.is_empty() => {
+                d.action = Action::Skip;
+                d.reason = "platforms of the new image were not inspected".into();
+                out.push(d);
+                continue;
+            }
+            None => {}
+        }
+        if w.argocd_managed() {
+            d.action = Action::Skip;
+            d.reason =
+                "managed by Argo CD: a live patch would be reverted; configure git write-back"
+                    .into();
+            out.push(d);
+            continue;
+        }
+        d.action = Action::Update;
+        d.reason = if same_tag {
+            format!("tag {tag} moved to {}", facts.digest)
+        } else {
+            format!("newer tag {tag} in range")
+        };
+        out.push(d);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn digest(s: &str) -> Digest {
+        Digest::sha256_of(s.as_bytes())
+    }
+
+    fn workload(annotations: &[(&str, &str)], containers: &[(&str, &str, bool)]) -> WorkloadView {
+        WorkloadView {
+            kind: Kind::Deployment,
+            namespace: "iot".into(),
+            name: "sensor".into(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            labels: BTreeMap::new(),
+            containers: containers
+                .iter()
+                .map(|(n, i, init)| ContainerView {
+                    name: n.to_string(),
+                    image: i.to_string(),
+                    init: *init,
+                })
+                .collect(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn plats() -> Vec<Platform> {
+        Platform::parse_list("linux/amd64,linux/arm64").unwrap()
+    }
+
+    fn answers(key: &str, d: &Digest, platforms: Option<&str>) -> Answers {
+        let mut a = Answers::default();
+        a.resolved.insert(
+            key.into(),
+            Ok(TagFacts {
+                digest: d.clone(),
+                platforms: platforms.map(|p| Platform::parse_list(p).unwrap()),
+            }),
+        );
+        a
+    }
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!(parse_policy(None).unwrap(), Policy::Off);
+        assert_eq!(parse_policy(Some("off")).unwrap(), Policy::Off);
+        assert_eq!(parse_policy(Some("digest")).unwrap(), Policy::Digest);
+        assert!(matches!(
+            parse_policy(Some("semver:^1.2")).unwrap(),
+            Policy::Semver(_)
+        ));
+        assert!(parse_policy(Some("semver:not a range")).is_err());
+        assert!(parse_policy(Some("always")).is_err());
+    }
+
+    #[test]
+    fn digest_policy_pins_the_new_index_digest() {
+        let old = digest("old");
+        let new = digest("new");
+        let w = workload(
+            &[(POLICY, "digest")],
+            &[("app", &format!("acme/sensor:latest@{old}"), false)],
+        );
+        let a = answers(
+            "docker.io/acme/sensor:latest",
+            &new,
+            Some("linux/amd64,linux/arm64/v8"),
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Update, "{}", d[0].reason);
+        assert_eq!(
+            d[0].target.as_deref(),
+            Some(format!("acme/sensor:latest@{new}").as_str())
+        );
+        assert_eq!(
+            d[0].current_digest.as_deref(),
+            Some(old.to_string().as_str())
+        );
+        // Second pass: the template now holds the target.
+        let w2 = workload(
+            &[(POLICY, "digest")],
+            &[("app", &format!("acme/sensor:latest@{new}"), false)],
+        );
+        let d = decide(&w2, &a, &plats());
+        assert_eq!(d[0].action, Action::None);
+    }
+
+    #[test]
+    fn missing_platforms_quarantine_and_argocd_skip() {
+        let old = digest("old");
+        let new = digest("new");
+        let img = format!("acme/sensor:latest@{old}");
+        let w = workload(&[(POLICY, "digest")], &[("app", &img, false)]);
+        let a = answers("docker.io/acme/sensor:latest", &new, Some("linux/amd64"));
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(d[0].reason.contains("linux/arm64"), "{}", d[0].reason);
+        let a = answers(
+            "docker.io/acme/sensor:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let q = format!("app={new}");
+        let w = workload(
+            &[(POLICY, "digest"), (QUARANTINED, &q)],
+            &[("app", &img, false)],
+        );
+        assert!(decide(&w, &a, &plats())[0].reason.contains("quarantined"));
+        let mut w = workload(&[(POLICY, "digest")], &[("app", &img, false)]);
+        w.labels
+            .insert(ARGOCD_INSTANCE_LABEL.into(), "sensors".into());
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(d[0].reason.contains("Argo CD"));
+        assert!(
+            d[0].target.is_some(),
+            "the plan still shows where it would go"
+        );
+    }
+
+    #[test]
+    fn baseline_from_pods_or_recorded() {
+        let new = digest("new");
+        let a = answers(
+            "docker.io/acme/sensor:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let mut w = workload(&[(POLICY, "digest")], &[("app", "acme/sensor", false)]);
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::None);
+        assert_eq!(d[0].record_baseline.as_ref(), Some(&new));
+        w.running.insert("app".into(), new.clone());
+        assert_eq!(
+            decide(&w, &a, &plats())[0].action,
+            Action::None,
+            "pods run the target already"
+        );
+        w.running.insert("app".into(), digest("older"));
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Update);
+        assert_eq!(
+            d[0].target.as_deref(),
+            Some(format!("acme/sensor:latest@{new}").as_str())
+        );
+    }
+
+    #[test]
+    fn containers_annotation_limits_and_init_containers_need_naming() {
+        let old = digest("old");
+        let new = digest("new");
+        let img = format!("acme/sensor:1@{old}");
+        let w = workload(
+            &[(POLICY, "digest")],
+            &[("app", &img, false), ("migrate", &img, true)],
+        );
+        let a = answers(
+            "docker.io/acme/sensor:1",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Update);
+        assert_eq!(d[1].action, Action::None, "init containers only when named");
+        let w = workload(
+            &[(POLICY, "digest"), (CONTAINERS, "migrate")],
+            &[("app", &img, false), ("migrate", &img, true)],
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::None);
+        assert_eq!(d[1].action, Action::Update);
+        let w = workload(
+            &[(POLICY, "digest"), (CONTAINERS, "nope")],
+            &[("app", &img, false)],
+        );
+        assert!(
+            decide(&w, &a, &plats())[0]
+                .reason
+                .contains("unknown container")
+        );
+    }
+
+    #[test]
+    fn semver_moves_up_only_within_range() {
+        let d1 = digest("1.4.0");
+        let cur = format!("acme/api:v1.2.0@{}", digest("1.2.0"));
+        let w = workload(&[(POLICY, "semver:^1.2")], &[("api", &cur, false)]);
+        let mut a = answers(
+            "docker.io/acme/api:v1.4.0",
+            &d1,
+            Some("linux/amd64,linux/arm64"),
+        );
+        a.tags.insert(
+            "docker.io/acme/api".into(),
+            Ok([
+                "v1.2.0",
+                "v1.3.0",
+                "v1.4.0",
+                "v2.0.0",
+                "1.5.0-rc.1",
+                "latest",
+                "sha-abc",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()),
+        );
+        assert_eq!(semver_candidates(&w, &a), ["docker.io/acme/api:v1.4.0"]);
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Update, "{}", d[0].reason);
+        assert_eq!(
+            d[0].target.as_deref(),
+            Some(format!("acme/api:v1.4.0@{d1}").as_str())
+        );
+        // Running something newer than the range's best: never a downgrade.
+        let w = workload(
+            &[(POLICY, "semver:^1.2")],
+            &[("api", "acme/api:1.9.0", false)],
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::None);
+        assert!(d[0].reason.contains("never a downgrade"));
+        // Pre-releases only when the range names one.
+        let req = VersionReq::parse(">=1.5.0-rc.0, <1.6.0").unwrap();
+        let tags: Vec<String> = ["1.4.0", "1.5.0-rc.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(best_tag(&req, &tags).unwrap().0, "1.5.0-rc.1");
+        assert_eq!(
+            best_tag(&VersionReq::parse("^1").unwrap(), &tags)
+                .unwrap()
+                .0,
+            "1.4.0"
+        );
+    }
+
+    fn any_answers() -> impl Strategy<Value = Answers> {
+        let facts = prop_oneof![
+            "[a-z]{1,5}".prop_map(|s| Ok(TagFacts {
+                digest: Digest::sha256_of(s.as_bytes()),
+                platforms: Some(Platform::parse_list("linux/amd64,linux/arm64").unwrap())
+            })),
+            "[a-z]{1,5}".prop_map(|s| Ok(TagFacts {
+                digest: Digest::sha256_of(s.as_bytes()),
+                platforms: None
+            })),
+            "[a-z ]{1,10}".prop_map(Err),
+        ];
+        (
+            proptest::collection::btree_map(
+                "docker\\.io/acme/(a|b|c):(1|latest|v1\\.[0-9]\\.0)",
+                facts,
+                0..6,
+            ),
+            proptest::collection::btree_map(
+                "docker\\.io/acme/(a|b|c)",
+                proptest::collection::vec("v?1\\.[0-9]\\.[0-9]|latest", 0..5).prop_map(Ok),
+                0..3,
+            ),
+        )
+            .prop_map(|(resolved, tags)| Answers { resolved, tags })
+    }
+
+    proptest! {
+        #[test]
+        fn without_opt_in_nothing_is_ever_changed(
+            policy in proptest::option::of("off|OFF|"),
+            images in proptest::collection::vec("acme/(a|b|c):(1|latest|v1\\.2\\.0)", 1..4),
+            answers in any_answers(),
+        ) {
+            let mut ann = vec![];
+            if let Some(p) = &policy { ann.push((POLICY, p.as_str())); }
+            let cs: Vec<(String, String, bool)> = images.iter().enumerate().map(|(i, im)| (format!("c{i}"), im.clone(), i % 2 == 1)).collect();
+            let cs_ref: Vec<(&str, &str, bool)> = cs.iter().map(|(n, i, b)| (n.as_str(), i.as_str(), *b)).collect();
+            let w = workload(&ann, &cs_ref);
+            for d in decide(&w, &answers, &plats()) {
+                prop_assert_ne!(d.action, Action::Update, "{:?}", d);
+            }
+            prop_assert!(needs(&w).resolve.is_empty() || policy.as_deref() == Some("OFF"));
+        }
+
+        #[test]
+        fn containers_not_named_are_never_changed(
+            images in proptest::collection::vec("acme/(a|b|c):(1|latest|v1\\.2\\.0)", 2..5),
+            named in 0usize..4,
+            policy in "digest|semver:\\^1",
+            answers in any_answers(),
+        ) {
+            let cs: Vec<(String, String, bool)> = images.iter().enumerate().map(|(i, im)| (format!("c{i}"), im.clone(), false)).collect();
+            let cs_ref: Vec<(&str, &str, bool)> = cs.iter().map(|(n, i, b)| (n.as_str(), i.as_str(), *b)).collect();
+            let chosen = format!("c{}", named % cs.len());
+            let w = workload(&[(POLICY, policy.as_str()), (CONTAINERS, chosen.as_str())], &cs_ref);
+            for d in decide(&w, &answers, &plats()) {
+                if d.container != chosen {
+                    prop_assert_ne!(d.action, Action::Update, "{:?}", d);
+                }
+            }
+        }
+
+        #[test]
+        fn an_update_always_pins_a_digest_and_changes_something(
+            image in "acme/(a|b|c):(1|latest)(@sha256:[0-9a-f]{64})?",
+            answers in any_answers(),
+        ) {
+            let w = workload(&[(POLICY, "digest")], &[("app", image.as_str(), false)]);
+            for d in decide(&w, &answers, &plats()) {
+                if d.action == Action::Update {
+                    let t = Reference::parse(d.target.as_deref().unwrap()).unwrap();
+                    prop_assert!(t.digest().is_some());
+                    prop_assert_ne!(d.target.as_deref(), Some(image.as_str()));
+                }
+            }
+        }
+    }
+}
