@@ -6,6 +6,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod error;
+pub mod cluster;
+pub mod controller;
 pub mod policy;
 
 pub use error::{Error, Result};

@@ -243,6 +243,9 @@ pub struct Decision {
     /// For `none` decisions that record a baseline: the digest to record.
     #[serde(skip)]
     pub record_baseline: Option<Digest>,
+    /// An update candidate whose new image's platforms must be inspected first (`name@digest`).
+    #[serde(skip)]
+    pub inspect: Option<String>,
 }
 
 /// What has to be asked of the registry for a workload (before deciding).
@@ -334,6 +337,7 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
         action,
         reason,
         record_baseline: None,
+        inspect: None,
     };
     let policy = match parse_policy(w.annotation(POLICY)) {
         Ok(p) => p,
@@ -511,6 +515,7 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
             }
             None if !required.is_empty() => {
                 d.action = Action::Skip;
+                d.inspect = Some(format!("{}@{}", r.name(), facts.digest));
                 d.reason = "platforms of the new image were not inspected".into();
                 out.push(d);
                 continue;

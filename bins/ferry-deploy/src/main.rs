@@ -1,0 +1,173 @@
+//! `ferry-deploy`: redeploy only the workloads that opted in, pinned to the exact digest.
+//!
+//! `plan` reads and decides (no writes of any kind); `once` applies one pass (for a CronJob or
+//! an Airflow task), `--wait` watches each rollout and rolls a failed one back.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ferry_cli::{Failure, RegistryArgs};
+use ferry_core::exit;
+use ferry_deploy::cluster::Namespaces;
+use ferry_deploy::controller::{self, ApplyOptions, Context};
+use ferry_deploy::policy::Action;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-deploy",
+    version,
+    about = "Redeploy only the workloads that opted in (ferry.dev/policy), pinned to the exact digest.",
+    after_help = "Exit codes: 0 success; 1 a rollout failed and was rolled back; 2 usage error; 3 Kubernetes or registry error."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args)]
+struct Global {
+    /// kubeconfig file (default: $KUBECONFIG, else in-cluster, else ~/.kube/config).
+    #[arg(long, value_name = "FILE", global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// Namespace to manage (repeatable; default: all the credentials can see).
+    #[arg(long, short = 'n', value_name = "NS", global = true)]
+    namespace: Vec<String>,
+    /// All namespaces (the default).
+    #[arg(long = "all-namespaces", short = 'A', global = true)]
+    all_namespaces: bool,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// What would happen; changes nothing.
+    Plan,
+    /// One pass that applies the plan.
+    Once {
+        /// Watch each rollout; roll a failed one back and quarantine its digest.
+        #[arg(long)]
+        wait: bool,
+        /// Give up on a rollout after this long.
+        #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
+        rollout_timeout: Duration,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = match ferry_cli::parse_args() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    ferry_cli::init_tracing(0);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            ferry_cli::report_error("ferry-deploy", &format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(exit::OPERATIONAL);
+        }
+    };
+    let mut out = String::new();
+    let code = match runtime
+        .block_on(run(&cli, &mut out))
+        .and_then(|c| ferry_cli::write_stdout(&out).map(|()| c))
+    {
+        Ok(c) => c,
+        Err(f) => {
+            ferry_cli::report_error("ferry-deploy", &f.message);
+            f.code
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn kube_err(e: impl std::fmt::Display) -> Failure {
+    Failure::operational(format!("kubernetes: {e}"))
+}
+
+async fn kube_client(g: &Global) -> Result<kube::Client, Failure> {
+    let path = g.kubeconfig.clone().or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+    let config = match path {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(&p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?
+        }
+        None => kube::Config::infer().await.map_err(kube_err)?,
+    };
+    kube::Client::try_from(config).map_err(kube_err)
+}
+
+async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
+    let g = &cli.global;
+    if g.all_namespaces && !g.namespace.is_empty() {
+        return Err(Failure::usage("--namespace and --all-namespaces exclude each other"));
+    }
+    let ctx = Context {
+        client: kube_client(g).await?,
+        registry: g.registry.client(None)?,
+        namespaces: if g.namespace.is_empty() { Namespaces::All } else { Namespaces::Only(g.namespace.clone()) },
+        registry_concurrency: 16,
+    };
+    let plan = controller::plan(&ctx).await.map_err(|e| Failure::operational(e.to_string()))?;
+    match &cli.cmd {
+        Cmd::Plan => {
+            if g.json {
+                out.push_str(&serde_json::to_string_pretty(&plan.decisions).unwrap_or_default());
+                out.push('\n');
+            } else {
+                render(out, &plan.decisions);
+            }
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Once { wait, rollout_timeout } => {
+            let options = ApplyOptions { wait: *wait, rollout_timeout: Some(*rollout_timeout), poll: None };
+            let applied = controller::apply(&ctx, &plan, &options)
+                .await
+                .map_err(|e| Failure::operational(e.to_string()))?;
+            if g.json {
+                let v = json!({"decisions": plan.decisions, "applied": applied});
+                out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
+                out.push('\n');
+            } else {
+                render(out, &plan.decisions);
+                for u in &applied.updated {
+                    out.push_str(&format!("updated {u}\n"));
+                }
+                for (w, why) in &applied.rolled_back {
+                    out.push_str(&format!("rolled back {w}: {why}\n"));
+                }
+            }
+            Ok(if applied.rolled_back.is_empty() { exit::SUCCESS } else { exit::NEGATIVE })
+        }
+    }
+}
+
+fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
+    for d in decisions {
+        let action = match d.action {
+            Action::Update => "update",
+            Action::Skip => "skip",
+            Action::None => "none",
+        };
+        out.push_str(&format!(
+            "{:<6} {}/{}/{} {}: {}{}\n",
+            action,
+            d.namespace,
+            d.kind,
+            d.name,
+            if d.container.is_empty() { "-" } else { &d.container },
+            d.target.as_deref().map(|t| format!("→ {t} ")).unwrap_or_default(),
+            format_args!("({})", d.reason),
+        ));
+    }
+}

@@ -1,0 +1,234 @@
+//! Reading workloads, nodes and pods from the Kubernetes API, and the minimal patches ferry
+//! writes. The IO seam is `kube::Client`: tests build it on a tower-test mock or point it at a
+//! fake HTTP API server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::{Digest, Platform};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+
+use crate::error::Result;
+use crate::policy::{ContainerView, Kind, WorkloadView};
+
+/// The field manager ferry patches with.
+pub const FIELD_MANAGER: &str = "ferry";
+
+/// Which namespaces to look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// Every namespace the credentials can list.
+    #[default]
+    All,
+    /// These namespaces.
+    Only(Vec<String>),
+}
+
+/// A workload as read, with what is needed to write it back.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The view the policy works on.
+    pub view: WorkloadView,
+    /// `spec.selector.matchLabels` (to find its pods).
+    pub selector: BTreeMap<String, String>,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `metadata.uid`, for Events.
+    pub uid: Option<String>,
+    /// `metadata.resourceVersion`.
+    pub resource_version: Option<String>,
+}
+
+fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView {
+    let mut containers = Vec::new();
+    if let Some(spec) = pod {
+        for c in spec.init_containers.iter().flatten() {
+            containers.push(ContainerView { name: c.name.clone(), image: c.image.clone().unwrap_or_default(), init: true });
+        }
+        for c in &spec.containers {
+            containers.push(ContainerView { name: c.name.clone(), image: c.image.clone().unwrap_or_default(), init: false });
+        }
+    }
+    WorkloadView {
+        kind,
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        containers,
+        running: BTreeMap::new(),
+    }
+}
+
+fn workload(kind: Kind, meta: &ObjectMeta, template: Option<&PodTemplateSpec>, selector: Option<&LabelSelector>) -> Workload {
+    Workload {
+        view: view_of(kind, meta, template.and_then(|t| t.spec.as_ref())),
+        selector: selector.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
+        generation: meta.generation,
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+    }
+}
+
+async fn list_kind<K>(client: &Client, ns: &Namespaces) -> Result<Vec<K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let lp = ListParams::default();
+    match ns {
+        Namespaces::All => Ok(Api::<K>::all(client.clone()).list(&lp).await?.items),
+        Namespaces::Only(list) => {
+            let mut out = Vec::new();
+            for n in list {
+                out.extend(Api::<K>::namespaced(client.clone(), n).list(&lp).await?.items);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Every Deployment, StatefulSet, DaemonSet and CronJob in `ns`.
+pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Workload>> {
+    let mut out = Vec::new();
+    for d in list_kind::<Deployment>(client, ns).await? {
+        let spec = d.spec.as_ref();
+        out.push(workload(Kind::Deployment, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+    }
+    for d in list_kind::<StatefulSet>(client, ns).await? {
+        let spec = d.spec.as_ref();
+        out.push(workload(Kind::StatefulSet, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+    }
+    for d in list_kind::<DaemonSet>(client, ns).await? {
+        let spec = d.spec.as_ref();
+        out.push(workload(Kind::DaemonSet, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+    }
+    for c in list_kind::<CronJob>(client, ns).await? {
+        let template = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref()).map(|j| &j.template);
+        out.push(workload(Kind::CronJob, &c.metadata, template, None));
+    }
+    out.sort_by(|a, b| a.view.id().cmp(&b.view.id()));
+    Ok(out)
+}
+
+/// The platforms of the schedulable nodes (`kubernetes.io/os` / `kubernetes.io/arch` labels,
+/// else `status.nodeInfo`).
+pub async fn node_platforms(client: &Client) -> Result<Vec<Platform>> {
+    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?.items;
+    let mut set: BTreeSet<(String, String)> = BTreeSet::new();
+    for n in nodes {
+        if n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+            continue;
+        }
+        let labels = n.metadata.labels.clone().unwrap_or_default();
+        let info = n.status.as_ref().and_then(|s| s.node_info.as_ref());
+        let os = labels.get("kubernetes.io/os").cloned().or_else(|| info.map(|i| i.operating_system.clone()));
+        let arch = labels.get("kubernetes.io/arch").cloned().or_else(|| info.map(|i| i.architecture.clone()));
+        if let (Some(os), Some(arch)) = (os, arch) {
+            set.insert((os, arch));
+        }
+    }
+    Ok(set.into_iter().map(|(os, arch)| Platform::new(&os, &arch, None)).collect())
+}
+
+/// Fill `running` for workloads with unpinned managed images: the digest each container's pods
+/// report (`imageID`), when all of them agree. One pod list per namespace.
+pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result<()> {
+    let mut namespaces: BTreeSet<String> = BTreeSet::new();
+    for w in workloads.iter() {
+        if !w.selector.is_empty() && w.view.containers.iter().any(|c| !c.image.contains('@')) {
+            namespaces.insert(w.view.namespace.clone());
+        }
+    }
+    for ns in namespaces {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await?.items;
+        for w in workloads.iter_mut().filter(|w| w.view.namespace == ns && !w.selector.is_empty()) {
+            let mine: Vec<&Pod> = pods
+                .iter()
+                .filter(|p| {
+                    let labels = p.metadata.labels.as_ref();
+                    w.selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+                })
+                .collect();
+            let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for p in &mine {
+                let status = p.status.as_ref();
+                let all = status.and_then(|s| s.container_statuses.clone()).into_iter().flatten()
+                    .chain(status.and_then(|s| s.init_container_statuses.clone()).into_iter().flatten());
+                for cs in all {
+                    if let Some((_, d)) = cs.image_id.rsplit_once('@') {
+                        seen.entry(cs.name.clone()).or_default().insert(d.to_string());
+                    }
+                }
+            }
+            for (name, digests) in seen {
+                if digests.len() == 1 {
+                    if let Some(d) = digests.iter().next().and_then(|d| Digest::parse(d).ok()) {
+                        w.view.running.insert(name, d);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The strategic-merge patch that sets `images` (container → image) in the pod template and the
+/// given workload annotations. Nothing else is sent.
+pub fn image_patch(kind: Kind, view: &WorkloadView, images: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Value {
+    let mut containers = Vec::new();
+    let mut init = Vec::new();
+    for c in &view.containers {
+        if let Some(img) = images.get(&c.name) {
+            let entry = json!({"name": c.name, "image": img});
+            if c.init { init.push(entry) } else { containers.push(entry) }
+        }
+    }
+    let mut pod_spec = serde_json::Map::new();
+    if !containers.is_empty() {
+        pod_spec.insert("containers".into(), Value::Array(containers));
+    }
+    if !init.is_empty() {
+        pod_spec.insert("initContainers".into(), Value::Array(init));
+    }
+    let template = json!({"spec": Value::Object(pod_spec)});
+    let spec = match kind {
+        Kind::CronJob => json!({"jobTemplate": {"spec": {"template": template}}}),
+        _ => json!({"template": template}),
+    };
+    let mut patch = serde_json::Map::new();
+    if !annotations.is_empty() {
+        patch.insert("metadata".into(), json!({"annotations": annotations}));
+    }
+    if !images.is_empty() {
+        patch.insert("spec".into(), spec);
+    }
+    Value::Object(patch)
+}
+
+/// Apply a strategic-merge patch to a workload with field manager `ferry`.
+pub async fn patch_workload(client: &Client, kind: Kind, namespace: &str, name: &str, patch: &Value) -> Result<()> {
+    let pp = PatchParams::apply(FIELD_MANAGER);
+    let pp = PatchParams { force: false, ..pp };
+    let p = Patch::Strategic(patch);
+    match kind {
+        Kind::Deployment => {
+            Api::<Deployment>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+        }
+        Kind::StatefulSet => {
+            Api::<StatefulSet>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+        }
+        Kind::DaemonSet => {
+            Api::<DaemonSet>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+        }
+        Kind::CronJob => {
+            Api::<CronJob>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+        }
+    }
+    Ok(())
+}

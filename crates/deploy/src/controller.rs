@@ -1,0 +1,355 @@
+//! One pass of the redeploy controller: read the cluster, ask the registry (one HEAD per unique
+//! reference), decide, and — unless planning — patch, record Events, and optionally watch the
+//! rollout and roll a failed one back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ferry_core::{Platform, Reference};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use crate::cluster::{self, Namespaces, Workload};
+use crate::error::Result;
+use crate::policy::{
+    self, Action, Answers, BASELINE, Decision, Kind, PREVIOUS_IMAGE, QUARANTINED, TagFacts,
+};
+
+/// What a pass works with (the kube-rs controller `Context` shape).
+#[derive(Clone)]
+pub struct Context {
+    /// The Kubernetes API.
+    pub client: Client,
+    /// The registry.
+    pub registry: ferry_registry::Client,
+    /// Where to look.
+    pub namespaces: Namespaces,
+    /// Concurrent registry queries.
+    pub registry_concurrency: usize,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("namespaces", &self.namespaces).finish()
+    }
+}
+
+/// The result of planning.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every workload read.
+    pub workloads: Vec<Workload>,
+    /// One decision per container of every workload.
+    pub decisions: Vec<Decision>,
+    /// Registry requests made (HEADs, tag lists, inspections).
+    pub registry_requests: usize,
+}
+
+/// Read the cluster and the registry and decide, writing nothing.
+pub async fn plan(ctx: &Context) -> Result<Plan> {
+    let mut workloads = cluster::list_workloads(&ctx.client, &ctx.namespaces).await?;
+    // Pods are only read for opted-in workloads with unpinned images.
+    let mut opted: Vec<Workload> = workloads
+        .iter()
+        .filter(|w| !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty())
+        .cloned()
+        .collect();
+    cluster::fill_running(&ctx.client, &mut opted).await?;
+    for o in opted {
+        if let Some(w) = workloads.iter_mut().find(|w| w.view.id() == o.view.id()) {
+            w.view.running = o.view.running;
+        }
+    }
+    let platforms = if workloads.iter().any(|w| !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()) {
+        cluster::node_platforms(&ctx.client).await?
+    } else {
+        Vec::new()
+    };
+    let (answers, requests) = gather(ctx, &workloads, &platforms).await;
+    let decisions = workloads
+        .iter()
+        .flat_map(|w| policy::decide(&w.view, &answers, &platforms))
+        .collect();
+    Ok(Plan { workloads, decisions, registry_requests: requests })
+}
+
+/// Ask the registry everything the workloads need: tag lists, one HEAD per unique `name:tag`,
+/// then an inspection of each update candidate's new digest (platforms).
+async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -> (Answers, usize) {
+    let mut answers = Answers::default();
+    let mut requests = 0;
+    let mut resolve: BTreeSet<String> = BTreeSet::new();
+    let mut tags: BTreeSet<String> = BTreeSet::new();
+    for w in workloads {
+        let n = policy::needs(&w.view);
+        resolve.extend(n.resolve);
+        tags.extend(n.tags);
+    }
+    let conc = ctx.registry_concurrency.max(1);
+    let listed: Vec<(String, std::result::Result<Vec<String>, String>)> = futures::stream::iter(tags.into_iter().map(|name| {
+        let reg = ctx.registry.clone();
+        async move {
+            let r = Reference::parse(&name).map_err(|e| e.to_string());
+            let res = match r {
+                Ok(r) => reg.tags(&r, &ferry_registry::TagsOptions::default()).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            (name, res)
+        }
+    }))
+    .buffer_unordered(conc)
+    .collect()
+    .await;
+    requests += listed.len();
+    answers.tags.extend(listed);
+    for w in workloads {
+        resolve.extend(policy::semver_candidates(&w.view, &answers));
+    }
+    let resolved: Vec<(String, std::result::Result<TagFacts, String>)> = futures::stream::iter(resolve.into_iter().map(|key| {
+        let reg = ctx.registry.clone();
+        async move {
+            let res = match Reference::parse(&key) {
+                Ok(r) => reg
+                    .resolve(&r)
+                    .await
+                    .map(|x| TagFacts { digest: x.digest, platforms: None })
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (key, res)
+        }
+    }))
+    .buffer_unordered(conc)
+    .collect()
+    .await;
+    requests += resolved.len();
+    answers.resolved.extend(resolved);
+    // Update candidates: inspect the new digests' platforms (a GET each, only when moving).
+    let mut inspect: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for w in workloads {
+        for d in policy::decide(&w.view, &answers, platforms) {
+            if let Some(target) = d.inspect {
+                let key = answers
+                    .resolved
+                    .iter()
+                    .find(|(_, v)| v.as_ref().is_ok_and(|f| target.ends_with(&f.digest.to_string())))
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = key {
+                    inspect.entry(target).or_default().push(k);
+                }
+            }
+        }
+    }
+    let inspected: Vec<(Vec<String>, std::result::Result<Vec<Platform>, String>)> = futures::stream::iter(inspect.into_iter().map(|(target, keys)| {
+        let reg = ctx.registry.clone();
+        async move {
+            let res = match Reference::parse(&target) {
+                Ok(r) => reg
+                    .inspect(&r)
+                    .await
+                    .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (keys, res)
+        }
+    }))
+    .buffer_unordered(conc)
+    .collect()
+    .await;
+    requests += inspected.len();
+    for (keys, res) in inspected {
+        for k in keys {
+            let entry = answers.resolved.get_mut(&k);
+            match (&res, entry) {
+                (Ok(p), Some(Ok(f))) => f.platforms = Some(p.clone()),
+                (Err(e), Some(slot)) => *slot = Err(format!("inspecting the new image: {e}")),
+                _ => {}
+            }
+        }
+    }
+    (answers, requests)
+}
+
+/// What applying a plan did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Applied {
+    /// `namespace/Kind/name` of every patched workload.
+    pub updated: Vec<String>,
+    /// Workloads rolled back after a failed rollout, with the reason.
+    pub rolled_back: Vec<(String, String)>,
+    /// Workloads whose baseline was recorded.
+    pub baselines: Vec<String>,
+}
+
+/// Options of [`apply`].
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Watch each rollout and roll back a failed one.
+    pub wait: bool,
+    /// Give up on a rollout after this long (then roll back).
+    pub rollout_timeout: Option<Duration>,
+    /// How often to look at a rollout.
+    pub poll: Option<Duration>,
+}
+
+fn reporter() -> Reporter {
+    Reporter { controller: "ferry".into(), instance: None }
+}
+
+fn object_ref(w: &Workload) -> ObjectReference {
+    let (api_version, kind) = match w.view.kind {
+        Kind::CronJob => ("batch/v1", "CronJob"),
+        k => ("apps/v1", k.as_str()),
+    };
+    ObjectReference {
+        api_version: Some(api_version.into()),
+        kind: Some(kind.into()),
+        name: Some(w.view.name.clone()),
+        namespace: Some(w.view.namespace.clone()),
+        uid: w.uid.clone(),
+        resource_version: w.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+async fn event(recorder: &Recorder, w: &Workload, warning: bool, reason: &str, note: String) {
+    let ev = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Redeploy".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &object_ref(w)).await {
+        tracing::warn!(workload = %w.view.id(), error = %e, "cannot record Event");
+    }
+}
+
+/// Patch every update (one patch per workload), record baselines, publish Events, and with
+/// `wait` watch each rollout, rolling a failed one back and quarantining its digest.
+pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result<Applied> {
+    let recorder = Recorder::new(ctx.client.clone(), reporter());
+    let mut applied = Applied::default();
+    for w in &plan.workloads {
+        let mine: Vec<&Decision> = plan
+            .decisions
+            .iter()
+            .filter(|d| d.namespace == w.view.namespace && d.kind == w.view.kind.as_str() && d.name == w.view.name)
+            .collect();
+        let updates: Vec<&&Decision> = mine.iter().filter(|d| d.action == Action::Update).collect();
+        let baselines: Vec<&&Decision> = mine.iter().filter(|d| d.record_baseline.is_some()).collect();
+        for d in mine.iter().filter(|d| d.action == Action::Skip && d.target.is_some()) {
+            event(&recorder, w, true, "RedeploySkipped", format!("{}: {}", d.container, d.reason)).await;
+        }
+        if updates.is_empty() && baselines.is_empty() {
+            continue;
+        }
+        let mut annotations = BTreeMap::new();
+        let mut images = BTreeMap::new();
+        if !updates.is_empty() {
+            let mut prev = policy::parse_pairs(w.view.annotations.get(PREVIOUS_IMAGE).map(String::as_str));
+            for d in &updates {
+                prev.insert(d.container.clone(), vec![d.image.clone()]);
+                images.insert(d.container.clone(), d.target.clone().unwrap_or_default());
+            }
+            annotations.insert(PREVIOUS_IMAGE.to_string(), policy::format_pairs(&prev));
+        }
+        if !baselines.is_empty() {
+            let mut base = policy::parse_pairs(w.view.annotations.get(BASELINE).map(String::as_str));
+            for d in &baselines {
+                if let Some(b) = &d.record_baseline {
+                    base.insert(d.container.clone(), vec![b.to_string()]);
+                }
+            }
+            annotations.insert(BASELINE.to_string(), policy::format_pairs(&base));
+        }
+        let patch = cluster::image_patch(w.view.kind, &w.view, &images, &annotations);
+        cluster::patch_workload(&ctx.client, w.view.kind, &w.view.namespace, &w.view.name, &patch).await?;
+        if updates.is_empty() {
+            applied.baselines.push(w.view.id());
+            continue;
+        }
+        let summary: Vec<String> = updates
+            .iter()
+            .map(|d| format!("{}: {} → {}", d.container, d.image, d.target.as_deref().unwrap_or("")))
+            .collect();
+        event(&recorder, w, false, "Redeployed", summary.join("; ")).await;
+        applied.updated.push(w.view.id());
+        if options.wait {
+            if let Err(why) = wait_rollout(ctx, w, options).await {
+                // Roll back: previous images, and quarantine the digests that failed.
+                let mut back = BTreeMap::new();
+                let mut quarantine = policy::parse_pairs(w.view.annotations.get(QUARANTINED).map(String::as_str));
+                for d in &updates {
+                    back.insert(d.container.clone(), d.image.clone());
+                    if let Some(t) = d.target.as_deref().and_then(|t| Reference::parse(t).ok()).and_then(|r| r.digest().cloned()) {
+                        quarantine.entry(d.container.clone()).or_default().push(t.to_string());
+                    }
+                }
+                let ann = BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
+                let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
+                cluster::patch_workload(&ctx.client, w.view.kind, &w.view.namespace, &w.view.name, &patch).await?;
+                event(&recorder, w, true, "RolledBack", format!("{why}; restored {}", back.iter().map(|(c, i)| format!("{c}={i}")).collect::<Vec<_>>().join(", "))).await;
+                applied.rolled_back.push((w.view.id(), why));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Wait until the rollout of `w` completes; `Err(reason)` when it fails or times out.
+async fn wait_rollout(ctx: &Context, w: &Workload, options: &ApplyOptions) -> std::result::Result<(), String> {
+    let timeout = options.rollout_timeout.unwrap_or(Duration::from_secs(600));
+    let poll = options.poll.unwrap_or(Duration::from_secs(2));
+    let start = tokio::time::Instant::now();
+    let ns = &w.view.namespace;
+    let name = &w.view.name;
+    loop {
+        let state = match w.view.kind {
+            Kind::Deployment => {
+                let d = Api::<Deployment>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let generation = d.metadata.generation.unwrap_or(0);
+                let st = d.status.unwrap_or_default();
+                let want = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+                if st.conditions.iter().flatten().any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
+                    return Err("rollout failed: ProgressDeadlineExceeded".into());
+                }
+                st.observed_generation.unwrap_or(0) >= generation
+                    && st.updated_replicas.unwrap_or(0) >= want
+                    && st.available_replicas.unwrap_or(0) >= want
+                    && st.replicas.unwrap_or(0) <= want
+            }
+            Kind::StatefulSet => {
+                let s = Api::<StatefulSet>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let generation = s.metadata.generation.unwrap_or(0);
+                let st = s.status.unwrap_or_default();
+                let want = s.spec.and_then(|s| s.replicas).unwrap_or(1);
+                st.observed_generation.unwrap_or(0) >= generation
+                    && st.updated_replicas.unwrap_or(0) >= want
+                    && st.available_replicas.unwrap_or(0) >= want
+            }
+            Kind::DaemonSet => {
+                let d = Api::<DaemonSet>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let generation = d.metadata.generation.unwrap_or(0);
+                let st = d.status.unwrap_or_default();
+                st.observed_generation.unwrap_or(0) >= generation
+                    && st.updated_number_scheduled.unwrap_or(0) >= st.desired_number_scheduled
+                    && st.number_available.unwrap_or(0) >= st.desired_number_scheduled
+            }
+            // A CronJob's next Job uses the new template; there is no rollout to watch.
+            Kind::CronJob => true,
+        };
+        if state {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!("rollout did not complete within {timeout:?}"));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
