@@ -26,14 +26,33 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 
 async fn fake_api(deployments: Vec<Value>, cronjobs: Vec<Value>) -> MockServer {
     let s = MockServer::start().await;
-    let get = |p: &str, body: Value| Mock::given(method("GET")).and(path(p.to_string())).respond_with(ResponseTemplate::new(200).set_body_json(body));
-    get("/apis/apps/v1/deployments", list("Deployment", deployments)).mount(&s).await;
-    get("/apis/apps/v1/statefulsets", list("StatefulSet", vec![])).mount(&s).await;
-    get("/apis/apps/v1/daemonsets", list("DaemonSet", vec![])).mount(&s).await;
-    get("/apis/batch/v1/cronjobs", list("CronJob", cronjobs)).mount(&s).await;
+    let get = |p: &str, body: Value| {
+        Mock::given(method("GET"))
+            .and(path(p.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    get("/apis/apps/v1/deployments", list("Deployment", deployments))
+        .mount(&s)
+        .await;
+    get("/apis/apps/v1/statefulsets", list("StatefulSet", vec![]))
+        .mount(&s)
+        .await;
+    get("/apis/apps/v1/daemonsets", list("DaemonSet", vec![]))
+        .mount(&s)
+        .await;
+    get("/apis/batch/v1/cronjobs", list("CronJob", cronjobs))
+        .mount(&s)
+        .await;
     let node = |name: &str, arch: &str| json!({"metadata": {"name": name, "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": arch}}});
-    get("/api/v1/nodes", list("Node", vec![node("pi-1", "arm64"), node("nuc-1", "amd64")])).mount(&s).await;
-    get("/api/v1/namespaces/iot/pods", list("Pod", vec![])).mount(&s).await;
+    get(
+        "/api/v1/nodes",
+        list("Node", vec![node("pi-1", "arm64"), node("nuc-1", "amd64")]),
+    )
+    .mount(&s)
+    .await;
+    get("/api/v1/namespaces/iot/pods", list("Pod", vec![]))
+        .mount(&s)
+        .await;
     Mock::given(method("POST"))
         .and(path("/apis/events.k8s.io/v1/namespaces/iot/events"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e", "namespace": "iot"}, "eventTime": "2026-01-01T00:00:00.000000Z"})))
@@ -69,21 +88,59 @@ async fn plan_and_once_touch_only_what_opted_in() {
     let reg = Registry::start();
     let c = plain_client(&reg.addr);
     let r = |n: &str| reg.reference(n).to_string();
-    let new = push_image(&c, &reg.reference("acme/sensor:latest"), &["linux/amd64", "linux/arm64"], Flavor::Oci, false, true, "new").await;
-    let amd = push_image(&c, &reg.reference("acme/amd-only:latest"), &["linux/amd64"], Flavor::Oci, false, false, "amd").await;
+    let new = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        true,
+        "new",
+    )
+    .await;
+    let amd = push_image(
+        &c,
+        &reg.reference("acme/amd-only:latest"),
+        &["linux/amd64"],
+        Flavor::Oci,
+        false,
+        false,
+        "amd",
+    )
+    .await;
     let old = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     let sensor_old = format!("{}@{old}", r("acme/sensor:latest"));
     let deployments = vec![
-        deployment("sensor", json!({"ferry.dev/policy": "digest"}), json!({}), json!([{"name": "app", "image": sensor_old}])),
-        deployment("influxdb", json!({}), json!({}), json!([{"name": "db", "image": sensor_old}])),
+        deployment(
+            "sensor",
+            json!({"ferry.dev/policy": "digest"}),
+            json!({}),
+            json!([{"name": "app", "image": sensor_old}]),
+        ),
+        deployment(
+            "influxdb",
+            json!({}),
+            json!({}),
+            json!([{"name": "db", "image": sensor_old}]),
+        ),
         deployment(
             "gateway",
             json!({"ferry.dev/policy": "digest", "ferry.dev/containers": "app"}),
             json!({}),
             json!([{"name": "app", "image": sensor_old}, {"name": "proxy", "image": sensor_old}]),
         ),
-        deployment("argo", json!({"ferry.dev/policy": "digest"}), json!({"app.kubernetes.io/instance": "sensors"}), json!([{"name": "app", "image": sensor_old}])),
-        deployment("amd", json!({"ferry.dev/policy": "digest"}), json!({}), json!([{"name": "app", "image": format!("{}@{old}", r("acme/amd-only:latest"))}])),
+        deployment(
+            "argo",
+            json!({"ferry.dev/policy": "digest"}),
+            json!({"app.kubernetes.io/instance": "sensors"}),
+            json!([{"name": "app", "image": sensor_old}]),
+        ),
+        deployment(
+            "amd",
+            json!({"ferry.dev/policy": "digest"}),
+            json!({}),
+            json!([{"name": "app", "image": format!("{}@{old}", r("acme/amd-only:latest"))}]),
+        ),
     ];
     let cron = json!({
         "apiVersion": "batch/v1", "kind": "CronJob",
@@ -93,8 +150,15 @@ async fn plan_and_once_touch_only_what_opted_in() {
     let api = fake_api(deployments, vec![cron]).await;
     for name in ["sensor", "gateway"] {
         Mock::given(method("PATCH"))
-            .and(path(format!("/apis/apps/v1/namespaces/iot/deployments/{name}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(deployment(name, json!({}), json!({}), json!([{"name": "app", "image": "x"}]))))
+            .and(path(format!(
+                "/apis/apps/v1/namespaces/iot/deployments/{name}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(deployment(
+                name,
+                json!({}),
+                json!({}),
+                json!([{"name": "app", "image": "x"}]),
+            )))
             .expect(1)
             .mount(&api)
             .await;
@@ -110,10 +174,20 @@ async fn plan_and_once_touch_only_what_opted_in() {
 
     // plan: no writes of any kind.
     let o = run(&kc, &reg.addr, &["plan", "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = |name: &str, container: &str| -> Value {
-        v.as_array().unwrap().iter().find(|d| d["name"] == name && d["container"] == container).cloned().unwrap_or_else(|| panic!("{name}/{container} in {v}"))
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name && d["container"] == container)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}/{container} in {v}"))
     };
     let target = format!("{}@{}", r("acme/sensor:latest"), new.digest);
     assert_eq!(row("sensor", "app")["action"], "update");
@@ -123,27 +197,68 @@ async fn plan_and_once_touch_only_what_opted_in() {
     assert_eq!(row("sensor", "app")["kind"], "Deployment");
     assert_eq!(row("sensor", "app")["image"], sensor_old.as_str());
     assert_eq!(row("influxdb", "db")["action"], "none");
-    assert!(row("influxdb", "db")["reason"].as_str().unwrap().contains("not opted in"));
+    assert!(
+        row("influxdb", "db")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not opted in")
+    );
     assert_eq!(row("gateway", "app")["action"], "update");
     assert_eq!(row("gateway", "proxy")["action"], "none");
     assert_eq!(row("argo", "app")["action"], "skip");
-    assert!(row("argo", "app")["reason"].as_str().unwrap().contains("Argo CD"));
+    assert!(
+        row("argo", "app")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Argo CD")
+    );
     assert_eq!(row("amd", "app")["action"], "skip");
-    assert!(row("amd", "app")["reason"].as_str().unwrap().contains("linux/arm64"), "{}", row("amd", "app"));
+    assert!(
+        row("amd", "app")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("linux/arm64"),
+        "{}",
+        row("amd", "app")
+    );
     assert_eq!(row("etl", "etl")["kind"], "CronJob");
     assert_eq!(row("etl", "etl")["action"], "update");
     let _ = amd;
-    let writes: Vec<_> = api.received_requests().await.unwrap().into_iter().filter(|r| r.method.as_str() != "GET").collect();
+    let writes: Vec<_> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() != "GET")
+        .collect();
     assert!(writes.is_empty(), "plan wrote: {writes:?}");
 
     // once: exactly the opted-in containers, one minimal patch per workload.
     let o = run(&kc, &reg.addr, &["once"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let reqs = api.received_requests().await.unwrap();
     let patch = |p: &str| -> Value {
-        let req = reqs.iter().find(|r| r.method.as_str() == "PATCH" && r.url.path() == p).unwrap_or_else(|| panic!("no PATCH {p}"));
-        assert_eq!(req.headers.get("content-type").unwrap(), "application/strategic-merge-patch+json");
-        assert_eq!(req.url.query_pairs().find(|(k, _)| k == "fieldManager").map(|(_, v)| v.to_string()).as_deref(), Some("ferry"));
+        let req = reqs
+            .iter()
+            .find(|r| r.method.as_str() == "PATCH" && r.url.path() == p)
+            .unwrap_or_else(|| panic!("no PATCH {p}"));
+        assert_eq!(
+            req.headers.get("content-type").unwrap(),
+            "application/strategic-merge-patch+json"
+        );
+        assert_eq!(
+            req.url
+                .query_pairs()
+                .find(|(k, _)| k == "fieldManager")
+                .map(|(_, v)| v.to_string())
+                .as_deref(),
+            Some("ferry")
+        );
         serde_json::from_slice(&req.body).unwrap()
     };
     assert_eq!(
@@ -157,13 +272,33 @@ async fn plan_and_once_touch_only_what_opted_in() {
         "the proxy sidecar is not named and not touched"
     );
     assert_eq!(
-        patch("/apis/batch/v1/namespaces/iot/cronjobs/etl")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"],
+        patch("/apis/batch/v1/namespaces/iot/cronjobs/etl")["spec"]["jobTemplate"]["spec"]["template"]
+            ["spec"]["containers"],
         json!([{"name": "etl", "image": target}])
     );
     for untouched in ["influxdb", "argo", "amd"] {
-        assert!(!reqs.iter().any(|r| r.method.as_str() == "PATCH" && r.url.path().ends_with(untouched)), "{untouched} was patched");
+        assert!(
+            !reqs
+                .iter()
+                .any(|r| r.method.as_str() == "PATCH" && r.url.path().ends_with(untouched)),
+            "{untouched} was patched"
+        );
     }
-    let events: Vec<Value> = reqs.iter().filter(|r| r.method.as_str() == "POST").map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
-    assert!(events.iter().any(|e| e["reason"] == "Redeployed" && e["regarding"]["name"] == "sensor"), "{events:?}");
-    assert!(events.iter().any(|e| e["reason"] == "RedeploySkipped" && e["regarding"]["name"] == "argo" && e["type"] == "Warning"), "{events:?}");
+    let events: Vec<Value> = reqs
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["reason"] == "Redeployed" && e["regarding"]["name"] == "sensor"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["reason"] == "RedeploySkipped"
+            && e["regarding"]["name"] == "argo"
+            && e["type"] == "Warning"),
+        "{events:?}"
+    );
 }

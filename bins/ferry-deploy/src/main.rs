@@ -68,10 +68,17 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_tracing(0);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
-            ferry_cli::report_error("ferry-deploy", &format!("cannot start the async runtime: {e}"));
+            ferry_cli::report_error(
+                "ferry-deploy",
+                &format!("cannot start the async runtime: {e}"),
+            );
             return ExitCode::from(exit::OPERATIONAL);
         }
     };
@@ -94,10 +101,14 @@ fn kube_err(e: impl std::fmt::Display) -> Failure {
 }
 
 async fn kube_client(g: &Global) -> Result<kube::Client, Failure> {
-    let path = g.kubeconfig.clone().or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+    let path = g
+        .kubeconfig
+        .clone()
+        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
     let config = match path {
         Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(&p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+            let kc = kube::config::Kubeconfig::read_from(&p)
+                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?
@@ -110,15 +121,23 @@ async fn kube_client(g: &Global) -> Result<kube::Client, Failure> {
 async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     let g = &cli.global;
     if g.all_namespaces && !g.namespace.is_empty() {
-        return Err(Failure::usage("--namespace and --all-namespaces exclude each other"));
+        return Err(Failure::usage(
+            "--namespace and --all-namespaces exclude each other",
+        ));
     }
     let ctx = Context {
         client: kube_client(g).await?,
         registry: g.registry.client(None)?,
-        namespaces: if g.namespace.is_empty() { Namespaces::All } else { Namespaces::Only(g.namespace.clone()) },
+        namespaces: if g.namespace.is_empty() {
+            Namespaces::All
+        } else {
+            Namespaces::Only(g.namespace.clone())
+        },
         registry_concurrency: 16,
     };
-    let plan = controller::plan(&ctx).await.map_err(|e| Failure::operational(e.to_string()))?;
+    let plan = controller::plan(&ctx)
+        .await
+        .map_err(|e| Failure::operational(e.to_string()))?;
     match &cli.cmd {
         Cmd::Plan => {
             if g.json {
@@ -129,8 +148,15 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             }
             Ok(exit::SUCCESS)
         }
-        Cmd::Once { wait, rollout_timeout } => {
-            let options = ApplyOptions { wait: *wait, rollout_timeout: Some(*rollout_timeout), poll: None };
+        Cmd::Once {
+            wait,
+            rollout_timeout,
+        } => {
+            let options = ApplyOptions {
+                wait: *wait,
+                rollout_timeout: Some(*rollout_timeout),
+                poll: None,
+            };
             let applied = controller::apply(&ctx, &plan, &options)
                 .await
                 .map_err(|e| Failure::operational(e.to_string()))?;
@@ -147,7 +173,11 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                     out.push_str(&format!("rolled back {w}: {why}\n"));
                 }
             }
-            Ok(if applied.rolled_back.is_empty() { exit::SUCCESS } else { exit::NEGATIVE })
+            Ok(if applied.rolled_back.is_empty() {
+                exit::SUCCESS
+            } else {
+                exit::NEGATIVE
+            })
         }
     }
 }
@@ -165,8 +195,15 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
             d.namespace,
             d.kind,
             d.name,
-            if d.container.is_empty() { "-" } else { &d.container },
-            d.target.as_deref().map(|t| format!("→ {t} ")).unwrap_or_default(),
+            if d.container.is_empty() {
+                "-"
+            } else {
+                &d.container
+            },
+            d.target
+                .as_deref()
+                .map(|t| format!("→ {t} "))
+                .unwrap_or_default(),
             format_args!("({})", d.reason),
         ));
     }

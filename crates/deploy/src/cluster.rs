@@ -48,10 +48,18 @@ fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView
     let mut containers = Vec::new();
     if let Some(spec) = pod {
         for c in spec.init_containers.iter().flatten() {
-            containers.push(ContainerView { name: c.name.clone(), image: c.image.clone().unwrap_or_default(), init: true });
+            containers.push(ContainerView {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                init: true,
+            });
         }
         for c in &spec.containers {
-            containers.push(ContainerView { name: c.name.clone(), image: c.image.clone().unwrap_or_default(), init: false });
+            containers.push(ContainerView {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                init: false,
+            });
         }
     }
     WorkloadView {
@@ -65,10 +73,17 @@ fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView
     }
 }
 
-fn workload(kind: Kind, meta: &ObjectMeta, template: Option<&PodTemplateSpec>, selector: Option<&LabelSelector>) -> Workload {
+fn workload(
+    kind: Kind,
+    meta: &ObjectMeta,
+    template: Option<&PodTemplateSpec>,
+    selector: Option<&LabelSelector>,
+) -> Workload {
     Workload {
         view: view_of(kind, meta, template.and_then(|t| t.spec.as_ref())),
-        selector: selector.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
+        selector: selector
+            .and_then(|s| s.match_labels.clone())
+            .unwrap_or_default(),
         generation: meta.generation,
         uid: meta.uid.clone(),
         resource_version: meta.resource_version.clone(),
@@ -77,7 +92,10 @@ fn workload(kind: Kind, meta: &ObjectMeta, template: Option<&PodTemplateSpec>, s
 
 async fn list_kind<K>(client: &Client, ns: &Namespaces) -> Result<Vec<K>>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let lp = ListParams::default();
@@ -86,7 +104,12 @@ where
         Namespaces::Only(list) => {
             let mut out = Vec::new();
             for n in list {
-                out.extend(Api::<K>::namespaced(client.clone(), n).list(&lp).await?.items);
+                out.extend(
+                    Api::<K>::namespaced(client.clone(), n)
+                        .list(&lp)
+                        .await?
+                        .items,
+                );
             }
             Ok(out)
         }
@@ -98,18 +121,37 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
     let mut out = Vec::new();
     for d in list_kind::<Deployment>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(Kind::Deployment, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+        out.push(workload(
+            Kind::Deployment,
+            &d.metadata,
+            spec.map(|s| &s.template),
+            spec.map(|s| &s.selector),
+        ));
     }
     for d in list_kind::<StatefulSet>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(Kind::StatefulSet, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+        out.push(workload(
+            Kind::StatefulSet,
+            &d.metadata,
+            spec.map(|s| &s.template),
+            spec.map(|s| &s.selector),
+        ));
     }
     for d in list_kind::<DaemonSet>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(Kind::DaemonSet, &d.metadata, spec.map(|s| &s.template), spec.map(|s| &s.selector)));
+        out.push(workload(
+            Kind::DaemonSet,
+            &d.metadata,
+            spec.map(|s| &s.template),
+            spec.map(|s| &s.selector),
+        ));
     }
     for c in list_kind::<CronJob>(client, ns).await? {
-        let template = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref()).map(|j| &j.template);
+        let template = c
+            .spec
+            .as_ref()
+            .and_then(|s| s.job_template.spec.as_ref())
+            .map(|j| &j.template);
         out.push(workload(Kind::CronJob, &c.metadata, template, None));
     }
     out.sort_by(|a, b| a.view.id().cmp(&b.view.id()));
@@ -119,21 +161,37 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
 /// The platforms of the schedulable nodes (`kubernetes.io/os` / `kubernetes.io/arch` labels,
 /// else `status.nodeInfo`).
 pub async fn node_platforms(client: &Client) -> Result<Vec<Platform>> {
-    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?.items;
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
     let mut set: BTreeSet<(String, String)> = BTreeSet::new();
     for n in nodes {
-        if n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        if n.spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false)
+        {
             continue;
         }
         let labels = n.metadata.labels.clone().unwrap_or_default();
         let info = n.status.as_ref().and_then(|s| s.node_info.as_ref());
-        let os = labels.get("kubernetes.io/os").cloned().or_else(|| info.map(|i| i.operating_system.clone()));
-        let arch = labels.get("kubernetes.io/arch").cloned().or_else(|| info.map(|i| i.architecture.clone()));
+        let os = labels
+            .get("kubernetes.io/os")
+            .cloned()
+            .or_else(|| info.map(|i| i.operating_system.clone()));
+        let arch = labels
+            .get("kubernetes.io/arch")
+            .cloned()
+            .or_else(|| info.map(|i| i.architecture.clone()));
         if let (Some(os), Some(arch)) = (os, arch) {
             set.insert((os, arch));
         }
     }
-    Ok(set.into_iter().map(|(os, arch)| Platform::new(&os, &arch, None)).collect())
+    Ok(set
+        .into_iter()
+        .map(|(os, arch)| Platform::new(&os, &arch, None))
+        .collect())
 }
 
 /// Fill `running` for workloads with unpinned managed images: the digest each container's pods
@@ -146,23 +204,41 @@ pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result
         }
     }
     for ns in namespaces {
-        let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await?.items;
-        for w in workloads.iter_mut().filter(|w| w.view.namespace == ns && !w.selector.is_empty()) {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+            .list(&ListParams::default())
+            .await?
+            .items;
+        for w in workloads
+            .iter_mut()
+            .filter(|w| w.view.namespace == ns && !w.selector.is_empty())
+        {
             let mine: Vec<&Pod> = pods
                 .iter()
                 .filter(|p| {
                     let labels = p.metadata.labels.as_ref();
-                    w.selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+                    w.selector
+                        .iter()
+                        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
                 })
                 .collect();
             let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for p in &mine {
                 let status = p.status.as_ref();
-                let all = status.and_then(|s| s.container_statuses.clone()).into_iter().flatten()
-                    .chain(status.and_then(|s| s.init_container_statuses.clone()).into_iter().flatten());
+                let all = status
+                    .and_then(|s| s.container_statuses.clone())
+                    .into_iter()
+                    .flatten()
+                    .chain(
+                        status
+                            .and_then(|s| s.init_container_statuses.clone())
+                            .into_iter()
+                            .flatten(),
+                    );
                 for cs in all {
                     if let Some((_, d)) = cs.image_id.rsplit_once('@') {
-                        seen.entry(cs.name.clone()).or_default().insert(d.to_string());
+                        seen.entry(cs.name.clone())
+                            .or_default()
+                            .insert(d.to_string());
                     }
                 }
             }
@@ -180,13 +256,22 @@ pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result
 
 /// The strategic-merge patch that sets `images` (container → image) in the pod template and the
 /// given workload annotations. Nothing else is sent.
-pub fn image_patch(kind: Kind, view: &WorkloadView, images: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Value {
+pub fn image_patch(
+    kind: Kind,
+    view: &WorkloadView,
+    images: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Value {
     let mut containers = Vec::new();
     let mut init = Vec::new();
     for c in &view.containers {
         if let Some(img) = images.get(&c.name) {
             let entry = json!({"name": c.name, "image": img});
-            if c.init { init.push(entry) } else { containers.push(entry) }
+            if c.init {
+                init.push(entry)
+            } else {
+                containers.push(entry)
+            }
         }
     }
     let mut pod_spec = serde_json::Map::new();
@@ -212,22 +297,36 @@ pub fn image_patch(kind: Kind, view: &WorkloadView, images: &BTreeMap<String, St
 }
 
 /// Apply a strategic-merge patch to a workload with field manager `ferry`.
-pub async fn patch_workload(client: &Client, kind: Kind, namespace: &str, name: &str, patch: &Value) -> Result<()> {
+pub async fn patch_workload(
+    client: &Client,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<()> {
     let pp = PatchParams::apply(FIELD_MANAGER);
     let pp = PatchParams { force: false, ..pp };
     let p = Patch::Strategic(patch);
     match kind {
         Kind::Deployment => {
-            Api::<Deployment>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+            Api::<Deployment>::namespaced(client.clone(), namespace)
+                .patch(name, &pp, &p)
+                .await?;
         }
         Kind::StatefulSet => {
-            Api::<StatefulSet>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+            Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .patch(name, &pp, &p)
+                .await?;
         }
         Kind::DaemonSet => {
-            Api::<DaemonSet>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+            Api::<DaemonSet>::namespaced(client.clone(), namespace)
+                .patch(name, &pp, &p)
+                .await?;
         }
         Kind::CronJob => {
-            Api::<CronJob>::namespaced(client.clone(), namespace).patch(name, &pp, &p).await?;
+            Api::<CronJob>::namespaced(client.clone(), namespace)
+                .patch(name, &pp, &p)
+                .await?;
         }
     }
     Ok(())

@@ -34,7 +34,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("namespaces", &self.namespaces).finish()
+        f.debug_struct("Context")
+            .field("namespaces", &self.namespaces)
+            .finish()
     }
 }
 
@@ -55,7 +57,9 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
     // Pods are only read for opted-in workloads with unpinned images.
     let mut opted: Vec<Workload> = workloads
         .iter()
-        .filter(|w| !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty())
+        .filter(|w| {
+            !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
+        })
         .cloned()
         .collect();
     cluster::fill_running(&ctx.client, &mut opted).await?;
@@ -64,7 +68,9 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
             w.view.running = o.view.running;
         }
     }
-    let platforms = if workloads.iter().any(|w| !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()) {
+    let platforms = if workloads.iter().any(|w| {
+        !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
+    }) {
         cluster::node_platforms(&ctx.client).await?
     } else {
         Vec::new()
@@ -74,7 +80,11 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         .iter()
         .flat_map(|w| policy::decide(&w.view, &answers, &platforms))
         .collect();
-    Ok(Plan { workloads, decisions, registry_requests: requests })
+    Ok(Plan {
+        workloads,
+        decisions,
+        registry_requests: requests,
+    })
 }
 
 /// Ask the registry everything the workloads need: tag lists, one HEAD per unique `name:tag`,
@@ -90,42 +100,50 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
         tags.extend(n.tags);
     }
     let conc = ctx.registry_concurrency.max(1);
-    let listed: Vec<(String, std::result::Result<Vec<String>, String>)> = futures::stream::iter(tags.into_iter().map(|name| {
-        let reg = ctx.registry.clone();
-        async move {
-            let r = Reference::parse(&name).map_err(|e| e.to_string());
-            let res = match r {
-                Ok(r) => reg.tags(&r, &ferry_registry::TagsOptions::default()).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            (name, res)
-        }
-    }))
-    .buffer_unordered(conc)
-    .collect()
-    .await;
+    let listed: Vec<(String, std::result::Result<Vec<String>, String>)> =
+        futures::stream::iter(tags.into_iter().map(|name| {
+            let reg = ctx.registry.clone();
+            async move {
+                let r = Reference::parse(&name).map_err(|e| e.to_string());
+                let res = match r {
+                    Ok(r) => reg
+                        .tags(&r, &ferry_registry::TagsOptions::default())
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                (name, res)
+            }
+        }))
+        .buffer_unordered(conc)
+        .collect()
+        .await;
     requests += listed.len();
     answers.tags.extend(listed);
     for w in workloads {
         resolve.extend(policy::semver_candidates(&w.view, &answers));
     }
-    let resolved: Vec<(String, std::result::Result<TagFacts, String>)> = futures::stream::iter(resolve.into_iter().map(|key| {
-        let reg = ctx.registry.clone();
-        async move {
-            let res = match Reference::parse(&key) {
-                Ok(r) => reg
-                    .resolve(&r)
-                    .await
-                    .map(|x| TagFacts { digest: x.digest, platforms: None })
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            (key, res)
-        }
-    }))
-    .buffer_unordered(conc)
-    .collect()
-    .await;
+    let resolved: Vec<(String, std::result::Result<TagFacts, String>)> =
+        futures::stream::iter(resolve.into_iter().map(|key| {
+            let reg = ctx.registry.clone();
+            async move {
+                let res = match Reference::parse(&key) {
+                    Ok(r) => reg
+                        .resolve(&r)
+                        .await
+                        .map(|x| TagFacts {
+                            digest: x.digest,
+                            platforms: None,
+                        })
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (key, res)
+            }
+        }))
+        .buffer_unordered(conc)
+        .collect()
+        .await;
     requests += resolved.len();
     answers.resolved.extend(resolved);
     // Update candidates: inspect the new digests' platforms (a GET each, only when moving).
@@ -136,7 +154,10 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
                 let key = answers
                     .resolved
                     .iter()
-                    .find(|(_, v)| v.as_ref().is_ok_and(|f| target.ends_with(&f.digest.to_string())))
+                    .find(|(_, v)| {
+                        v.as_ref()
+                            .is_ok_and(|f| target.ends_with(&f.digest.to_string()))
+                    })
                     .map(|(k, _)| k.clone());
                 if let Some(k) = key {
                     inspect.entry(target).or_default().push(k);
@@ -144,23 +165,24 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
             }
         }
     }
-    let inspected: Vec<(Vec<String>, std::result::Result<Vec<Platform>, String>)> = futures::stream::iter(inspect.into_iter().map(|(target, keys)| {
-        let reg = ctx.registry.clone();
-        async move {
-            let res = match Reference::parse(&target) {
-                Ok(r) => reg
-                    .inspect(&r)
-                    .await
-                    .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            (keys, res)
-        }
-    }))
-    .buffer_unordered(conc)
-    .collect()
-    .await;
+    let inspected: Vec<(Vec<String>, std::result::Result<Vec<Platform>, String>)> =
+        futures::stream::iter(inspect.into_iter().map(|(target, keys)| {
+            let reg = ctx.registry.clone();
+            async move {
+                let res = match Reference::parse(&target) {
+                    Ok(r) => reg
+                        .inspect(&r)
+                        .await
+                        .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (keys, res)
+            }
+        }))
+        .buffer_unordered(conc)
+        .collect()
+        .await;
     requests += inspected.len();
     for (keys, res) in inspected {
         for k in keys {
@@ -198,7 +220,10 @@ pub struct ApplyOptions {
 }
 
 fn reporter() -> Reporter {
-    Reporter { controller: "ferry".into(), instance: None }
+    Reporter {
+        controller: "ferry".into(),
+        instance: None,
+    }
 }
 
 fn object_ref(w: &Workload) -> ObjectReference {
@@ -219,7 +244,11 @@ fn object_ref(w: &Workload) -> ObjectReference {
 
 async fn event(recorder: &Recorder, w: &Workload, warning: bool, reason: &str, note: String) {
     let ev = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
         action: "Redeploy".into(),
@@ -239,12 +268,29 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
         let mine: Vec<&Decision> = plan
             .decisions
             .iter()
-            .filter(|d| d.namespace == w.view.namespace && d.kind == w.view.kind.as_str() && d.name == w.view.name)
+            .filter(|d| {
+                d.namespace == w.view.namespace
+                    && d.kind == w.view.kind.as_str()
+                    && d.name == w.view.name
+            })
             .collect();
         let updates: Vec<&&Decision> = mine.iter().filter(|d| d.action == Action::Update).collect();
-        let baselines: Vec<&&Decision> = mine.iter().filter(|d| d.record_baseline.is_some()).collect();
-        for d in mine.iter().filter(|d| d.action == Action::Skip && d.target.is_some()) {
-            event(&recorder, w, true, "RedeploySkipped", format!("{}: {}", d.container, d.reason)).await;
+        let baselines: Vec<&&Decision> = mine
+            .iter()
+            .filter(|d| d.record_baseline.is_some())
+            .collect();
+        for d in mine
+            .iter()
+            .filter(|d| d.action == Action::Skip && d.target.is_some())
+        {
+            event(
+                &recorder,
+                w,
+                true,
+                "RedeploySkipped",
+                format!("{}: {}", d.container, d.reason),
+            )
+            .await;
         }
         if updates.is_empty() && baselines.is_empty() {
             continue;
@@ -252,7 +298,8 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
         let mut annotations = BTreeMap::new();
         let mut images = BTreeMap::new();
         if !updates.is_empty() {
-            let mut prev = policy::parse_pairs(w.view.annotations.get(PREVIOUS_IMAGE).map(String::as_str));
+            let mut prev =
+                policy::parse_pairs(w.view.annotations.get(PREVIOUS_IMAGE).map(String::as_str));
             for d in &updates {
                 prev.insert(d.container.clone(), vec![d.image.clone()]);
                 images.insert(d.container.clone(), d.target.clone().unwrap_or_default());
@@ -260,7 +307,8 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             annotations.insert(PREVIOUS_IMAGE.to_string(), policy::format_pairs(&prev));
         }
         if !baselines.is_empty() {
-            let mut base = policy::parse_pairs(w.view.annotations.get(BASELINE).map(String::as_str));
+            let mut base =
+                policy::parse_pairs(w.view.annotations.get(BASELINE).map(String::as_str));
             for d in &baselines {
                 if let Some(b) = &d.record_baseline {
                     base.insert(d.container.clone(), vec![b.to_string()]);
@@ -269,14 +317,28 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             annotations.insert(BASELINE.to_string(), policy::format_pairs(&base));
         }
         let patch = cluster::image_patch(w.view.kind, &w.view, &images, &annotations);
-        cluster::patch_workload(&ctx.client, w.view.kind, &w.view.namespace, &w.view.name, &patch).await?;
+        cluster::patch_workload(
+            &ctx.client,
+            w.view.kind,
+            &w.view.namespace,
+            &w.view.name,
+            &patch,
+        )
+        .await?;
         if updates.is_empty() {
             applied.baselines.push(w.view.id());
             continue;
         }
         let summary: Vec<String> = updates
             .iter()
-            .map(|d| format!("{}: {} → {}", d.container, d.image, d.target.as_deref().unwrap_or("")))
+            .map(|d| {
+                format!(
+                    "{}: {} → {}",
+                    d.container,
+                    d.image,
+                    d.target.as_deref().unwrap_or("")
+                )
+            })
             .collect();
         event(&recorder, w, false, "Redeployed", summary.join("; ")).await;
         applied.updated.push(w.view.id());
@@ -284,17 +346,47 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             if let Err(why) = wait_rollout(ctx, w, options).await {
                 // Roll back: previous images, and quarantine the digests that failed.
                 let mut back = BTreeMap::new();
-                let mut quarantine = policy::parse_pairs(w.view.annotations.get(QUARANTINED).map(String::as_str));
+                let mut quarantine =
+                    policy::parse_pairs(w.view.annotations.get(QUARANTINED).map(String::as_str));
                 for d in &updates {
                     back.insert(d.container.clone(), d.image.clone());
-                    if let Some(t) = d.target.as_deref().and_then(|t| Reference::parse(t).ok()).and_then(|r| r.digest().cloned()) {
-                        quarantine.entry(d.container.clone()).or_default().push(t.to_string());
+                    if let Some(t) = d
+                        .target
+                        .as_deref()
+                        .and_then(|t| Reference::parse(t).ok())
+                        .and_then(|r| r.digest().cloned())
+                    {
+                        quarantine
+                            .entry(d.container.clone())
+                            .or_default()
+                            .push(t.to_string());
                     }
                 }
-                let ann = BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
+                let ann =
+                    BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
                 let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
-                cluster::patch_workload(&ctx.client, w.view.kind, &w.view.namespace, &w.view.name, &patch).await?;
-                event(&recorder, w, true, "RolledBack", format!("{why}; restored {}", back.iter().map(|(c, i)| format!("{c}={i}")).collect::<Vec<_>>().join(", "))).await;
+                cluster::patch_workload(
+                    &ctx.client,
+                    w.view.kind,
+                    &w.view.namespace,
+                    &w.view.name,
+                    &patch,
+                )
+                .await?;
+                event(
+                    &recorder,
+                    w,
+                    true,
+                    "RolledBack",
+                    format!(
+                        "{why}; restored {}",
+                        back.iter()
+                            .map(|(c, i)| format!("{c}={i}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .await;
                 applied.rolled_back.push((w.view.id(), why));
             }
         }
@@ -303,7 +395,11 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
 }
 
 /// Wait until the rollout of `w` completes; `Err(reason)` when it fails or times out.
-async fn wait_rollout(ctx: &Context, w: &Workload, options: &ApplyOptions) -> std::result::Result<(), String> {
+async fn wait_rollout(
+    ctx: &Context,
+    w: &Workload,
+    options: &ApplyOptions,
+) -> std::result::Result<(), String> {
     let timeout = options.rollout_timeout.unwrap_or(Duration::from_secs(600));
     let poll = options.poll.unwrap_or(Duration::from_secs(2));
     let start = tokio::time::Instant::now();
@@ -312,11 +408,17 @@ async fn wait_rollout(ctx: &Context, w: &Workload, options: &ApplyOptions) -> st
     loop {
         let state = match w.view.kind {
             Kind::Deployment => {
-                let d = Api::<Deployment>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let d = Api::<Deployment>::namespaced(ctx.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let generation = d.metadata.generation.unwrap_or(0);
                 let st = d.status.unwrap_or_default();
                 let want = d.spec.and_then(|s| s.replicas).unwrap_or(1);
-                if st.conditions.iter().flatten().any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
+                if st.conditions.iter().flatten().any(|c| {
+                    c.type_ == "Progressing"
+                        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                }) {
                     return Err("rollout failed: ProgressDeadlineExceeded".into());
                 }
                 st.observed_generation.unwrap_or(0) >= generation
@@ -325,7 +427,10 @@ async fn wait_rollout(ctx: &Context, w: &Workload, options: &ApplyOptions) -> st
                     && st.replicas.unwrap_or(0) <= want
             }
             Kind::StatefulSet => {
-                let s = Api::<StatefulSet>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let s = Api::<StatefulSet>::namespaced(ctx.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let generation = s.metadata.generation.unwrap_or(0);
                 let st = s.status.unwrap_or_default();
                 let want = s.spec.and_then(|s| s.replicas).unwrap_or(1);
@@ -334,7 +439,10 @@ async fn wait_rollout(ctx: &Context, w: &Workload, options: &ApplyOptions) -> st
                     && st.available_replicas.unwrap_or(0) >= want
             }
             Kind::DaemonSet => {
-                let d = Api::<DaemonSet>::namespaced(ctx.client.clone(), ns).get(name).await.map_err(|e| e.to_string())?;
+                let d = Api::<DaemonSet>::namespaced(ctx.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let generation = d.metadata.generation.unwrap_or(0);
                 let st = d.status.unwrap_or_default();
                 st.observed_generation.unwrap_or(0) >= generation

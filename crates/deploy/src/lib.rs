@@ -5,9 +5,9 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-mod error;
 pub mod cluster;
 pub mod controller;
+mod error;
 pub mod policy;
 
 pub use error::{Error, Result};
