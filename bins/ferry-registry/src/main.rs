@@ -353,10 +353,8 @@ async fn cmd_digest(
             }
         }
     }
-    if single {
-        if let Some(d) = rows[0]["digest"].as_str() {
-            out.github("digest", d);
-        }
+    if single && let Some(d) = rows[0]["digest"].as_str() {
+        out.github("digest", d);
     }
     out.github("json", &Value::Array(rows.clone()).to_string());
     out.set_json(Value::Array(rows));

@@ -154,7 +154,7 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
             .map(|j| &j.template);
         out.push(workload(Kind::CronJob, &c.metadata, template, None));
     }
-    out.sort_by(|a, b| a.view.id().cmp(&b.view.id()));
+    out.sort_by_key(|a| a.view.id());
     Ok(out)
 }
 
@@ -243,10 +243,10 @@ pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result
                 }
             }
             for (name, digests) in seen {
-                if digests.len() == 1 {
-                    if let Some(d) = digests.iter().next().and_then(|d| Digest::parse(d).ok()) {
-                        w.view.running.insert(name, d);
-                    }
+                if digests.len() == 1
+                    && let Some(d) = digests.iter().next().and_then(|d| Digest::parse(d).ok())
+                {
+                    w.view.running.insert(name, d);
                 }
             }
         }

@@ -87,6 +87,9 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
     })
 }
 
+/// Platforms of an inspected image, or why they could not be read.
+type Inspected = std::result::Result<Vec<Platform>, String>;
+
 /// Ask the registry everything the workloads need: tag lists, one HEAD per unique `name:tag`,
 /// then an inspection of each update candidate's new digest (platforms).
 async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -> (Answers, usize) {
@@ -165,7 +168,7 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
             }
         }
     }
-    let inspected: Vec<(Vec<String>, std::result::Result<Vec<Platform>, String>)> =
+    let inspected: Vec<(Vec<String>, Inspected)> =
         futures::stream::iter(inspect.into_iter().map(|(target, keys)| {
             let reg = ctx.registry.clone();
             async move {
@@ -342,53 +345,53 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             .collect();
         event(&recorder, w, false, "Redeployed", summary.join("; ")).await;
         applied.updated.push(w.view.id());
-        if options.wait {
-            if let Err(why) = wait_rollout(ctx, w, options).await {
-                // Roll back: previous images, and quarantine the digests that failed.
-                let mut back = BTreeMap::new();
-                let mut quarantine =
-                    policy::parse_pairs(w.view.annotations.get(QUARANTINED).map(String::as_str));
-                for d in &updates {
-                    back.insert(d.container.clone(), d.image.clone());
-                    if let Some(t) = d
-                        .target
-                        .as_deref()
-                        .and_then(|t| Reference::parse(t).ok())
-                        .and_then(|r| r.digest().cloned())
-                    {
-                        quarantine
-                            .entry(d.container.clone())
-                            .or_default()
-                            .push(t.to_string());
-                    }
+        if options.wait
+            && let Err(why) = wait_rollout(ctx, w, options).await
+        {
+            // Roll back: previous images, and quarantine the digests that failed.
+            let mut back = BTreeMap::new();
+            let mut quarantine =
+                policy::parse_pairs(w.view.annotations.get(QUARANTINED).map(String::as_str));
+            for d in &updates {
+                back.insert(d.container.clone(), d.image.clone());
+                if let Some(t) = d
+                    .target
+                    .as_deref()
+                    .and_then(|t| Reference::parse(t).ok())
+                    .and_then(|r| r.digest().cloned())
+                {
+                    quarantine
+                        .entry(d.container.clone())
+                        .or_default()
+                        .push(t.to_string());
                 }
-                let ann =
-                    BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
-                let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
-                cluster::patch_workload(
-                    &ctx.client,
-                    w.view.kind,
-                    &w.view.namespace,
-                    &w.view.name,
-                    &patch,
-                )
-                .await?;
-                event(
-                    &recorder,
-                    w,
-                    true,
-                    "RolledBack",
-                    format!(
-                        "{why}; restored {}",
-                        back.iter()
-                            .map(|(c, i)| format!("{c}={i}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .await;
-                applied.rolled_back.push((w.view.id(), why));
             }
+            let ann =
+                BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
+            let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
+            cluster::patch_workload(
+                &ctx.client,
+                w.view.kind,
+                &w.view.namespace,
+                &w.view.name,
+                &patch,
+            )
+            .await?;
+            event(
+                &recorder,
+                w,
+                true,
+                "RolledBack",
+                format!(
+                    "{why}; restored {}",
+                    back.iter()
+                        .map(|(c, i)| format!("{c}={i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .await;
+            applied.rolled_back.push((w.view.id(), why));
         }
     }
     Ok(applied)

@@ -315,10 +315,10 @@ pub fn semver_candidates(w: &WorkloadView, answers: &Answers) -> Vec<String> {
         let Ok(r) = Reference::parse(&c.image) else {
             continue;
         };
-        if let Some(Ok(tags)) = answers.tags.get(&r.name()) {
-            if let Some((t, _)) = best_tag(&req, tags) {
-                out.push(format!("{}:{t}", r.name()));
-            }
+        if let Some(Ok(tags)) = answers.tags.get(&r.name())
+            && let Some((t, _)) = best_tag(&req, tags)
+        {
+            out.push(format!("{}:{t}", r.name()));
         }
     }
     out

@@ -327,15 +327,15 @@ fn build_plan(
             let Ok(written) = Reference::parse(&spelling) else {
                 continue;
             };
-            if let Some(new) = decide(&written, &spelling) {
-                if new != spelling {
-                    edits.push(Edit {
-                        line: r.line,
-                        range: span,
-                        old: spelling,
-                        new,
-                    });
-                }
+            if let Some(new) = decide(&written, &spelling)
+                && new != spelling
+            {
+                edits.push(Edit {
+                    line: r.line,
+                    range: span,
+                    old: spelling,
+                    new,
+                });
             }
         }
         if edits.is_empty() {

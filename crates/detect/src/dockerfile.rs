@@ -329,13 +329,13 @@ impl Dockerfile {
                     if matches!(base, Base::Image(_)) {
                         // A FROM that takes its image from global ARGs: record those ARG defaults.
                         for var in vars_in(&image_raw) {
-                            if let Some(site) = global_arg_sites.get(&var) {
-                                if !refs.iter().any(|r| {
+                            if let Some(site) = global_arg_sites.get(&var)
+                                && !refs.iter().any(|r| {
                                     r.kind == RefKind::ArgDefault
                                         && r.arg.as_deref() == Some(var.as_str())
-                                }) {
-                                    refs.push(site.clone());
-                                }
+                                })
+                            {
+                                refs.push(site.clone());
                             }
                         }
                         refs.push(RefSite {

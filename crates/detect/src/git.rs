@@ -221,10 +221,10 @@ impl Repo {
         };
         let mut out = Vec::new();
         t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() != Some(ObjectType::Tree) {
-                if let Ok(name) = entry.name() {
-                    out.push(format!("{dir}{name}"));
-                }
+            if entry.kind() != Some(ObjectType::Tree)
+                && let Ok(name) = entry.name()
+            {
+                out.push(format!("{dir}{name}"));
             }
             git2::TreeWalkResult::Ok
         })
@@ -242,12 +242,11 @@ impl Repo {
     ) -> Result<Vec<(String, Oid)>> {
         let mut out = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(ObjectType::Blob) {
-                if let Ok(name) = entry.name() {
-                    if keep(name) {
-                        out.push((format!("{dir}{name}"), entry.id()));
-                    }
-                }
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+                && keep(name)
+            {
+                out.push((format!("{dir}{name}"), entry.id()));
             }
             git2::TreeWalkResult::Ok
         })
@@ -360,10 +359,10 @@ impl Repo {
         prefix: &str,
         out: &mut Vec<Change>,
     ) -> Result<()> {
-        if let (Some(a), Some(b)) = (a, b) {
-            if a.id() == b.id() {
-                return Ok(());
-            }
+        if let (Some(a), Some(b)) = (a, b)
+            && a.id() == b.id()
+        {
+            return Ok(());
         }
         let mut names: Vec<Vec<u8>> = Vec::new();
         for t in [a, b].into_iter().flatten() {

@@ -358,12 +358,12 @@ fn glob_rec(p: &[char], n: &[char]) -> bool {
                     continue;
                 }
                 '[' if n[ni] != '/' => {
-                    if let Some((ok, len)) = class_match(&p[pi..], n[ni]) {
-                        if ok {
-                            pi += len;
-                            ni += 1;
-                            continue;
-                        }
+                    if let Some((ok, len)) = class_match(&p[pi..], n[ni])
+                        && ok
+                    {
+                        pi += len;
+                        ni += 1;
+                        continue;
                     }
                 }
                 '\\' if pi + 1 < p.len() && p[pi + 1] == n[ni] => {

@@ -157,17 +157,16 @@ pub fn from_github_event(
                 format!("refs/remotes/origin/{branch}"),
                 format!("refs/heads/{branch}"),
             ] {
-                if let Some(d) = repo.commit_id(&rev)? {
-                    if d != head {
-                        if let Some(mb) = repo.merge_base(d, head) {
-                            return Ok(Selection {
-                                base: Some(mb),
-                                head,
-                                rebuild_all: None,
-                                how: format!("new branch: merge-base with {branch}"),
-                            });
-                        }
-                    }
+                if let Some(d) = repo.commit_id(&rev)?
+                    && d != head
+                    && let Some(mb) = repo.merge_base(d, head)
+                {
+                    return Ok(Selection {
+                        base: Some(mb),
+                        head,
+                        rebuild_all: None,
+                        how: format!("new branch: merge-base with {branch}"),
+                    });
                 }
             }
         }

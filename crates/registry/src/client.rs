@@ -224,14 +224,14 @@ impl Client {
             tracing::debug!(url = %reply.url, "no usable Docker-Content-Digest on HEAD; using GET");
             return self.resolve_by_get(reference).await;
         };
-        if let Some(want) = reference.digest() {
-            if *want != digest {
-                return Err(Error::DigestMismatch {
-                    url: reply.url,
-                    expected: want.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(want) = reference.digest()
+            && *want != digest
+        {
+            return Err(Error::DigestMismatch {
+                url: reply.url,
+                expected: want.clone(),
+                actual: digest,
+            });
         }
         Ok(Resolved {
             reference: reference.clone(),
@@ -496,14 +496,13 @@ impl Client {
                 .headers
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
+                && let Some(target) = next_link(link)
             {
-                if let Some(target) = next_link(link) {
-                    next = Some(url.join(&target).map_err(|e| Error::Invalid {
-                        what: "tag list",
-                        url: reply.url.clone(),
-                        reason: format!("bad Link target {target:?}: {e}"),
-                    })?);
-                }
+                next = Some(url.join(&target).map_err(|e| Error::Invalid {
+                    what: "tag list",
+                    url: reply.url.clone(),
+                    reason: format!("bad Link target {target:?}: {e}"),
+                })?);
             }
         }
         Ok(tags)
@@ -677,14 +676,13 @@ impl Client {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| Digest::parse(v).ok())
+            && h != digest
         {
-            if h != digest {
-                return Err(Error::DigestMismatch {
-                    url: reply.url,
-                    expected: digest,
-                    actual: h,
-                });
-            }
+            return Err(Error::DigestMismatch {
+                url: reply.url,
+                expected: digest,
+                actual: h,
+            });
         }
         Ok(digest)
     }
@@ -846,13 +844,14 @@ impl Client {
             } else {
                 limit.clamp(16 * 1024, 64 * 1024)
             };
-            if let Some(len) = resp.content_length() {
-                if len as usize > cap && status.is_success() {
-                    return Err(Error::TooLarge {
-                        url: url_s.clone(),
-                        limit: cap,
-                    });
-                }
+            if let Some(len) = resp.content_length()
+                && len as usize > cap
+                && status.is_success()
+            {
+                return Err(Error::TooLarge {
+                    url: url_s.clone(),
+                    limit: cap,
+                });
             }
             let mut buf = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|source| Error::Transport {
