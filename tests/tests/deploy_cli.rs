@@ -302,3 +302,141 @@ async fn plan_and_once_touch_only_what_opted_in() {
         "{events:?}"
     );
 }
+
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+#[tokio::test]
+async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
+    let reg = Registry::start();
+    let c = plain_client(&reg.addr);
+    let pushed = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "run",
+    )
+    .await;
+    let at_target = format!("{}@{}", reg.reference("acme/sensor:latest"), pushed.digest);
+    let api = fake_api(
+        vec![deployment(
+            "sensor",
+            json!({"ferry.dev/policy": "digest"}),
+            json!({}),
+            json!([{"name": "app", "image": at_target}]),
+        )],
+        vec![],
+    )
+    .await;
+    let lease_path = "/apis/coordination.k8s.io/v1/namespaces/ferry/leases/ferry-deploy";
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "ferry-deploy", "namespace": "ferry", "resourceVersion": "5"},
+        "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15, "renewTime": "2099-01-01T00:00:00.000000Z"}});
+    Mock::given(method("GET"))
+        .and(path(lease_path))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})))
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/apis/coordination.k8s.io/v1/namespaces/ferry/leases"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(lease.clone()))
+        .expect(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(lease_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(lease.clone()))
+        .mount(&api)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(lease_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(lease))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let metrics_addr = format!("127.0.0.1:{}", ferry_tests::free_port());
+    let mut child = Command::new(bin("ferry-deploy"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args([
+            "--plain-http",
+            &reg.addr,
+            "run",
+            "--interval",
+            "300ms",
+            "--metrics-addr",
+            &metrics_addr,
+            "--lease-namespace",
+            "ferry",
+        ])
+        .env("POD_NAME", "pod-a")
+        .env("DOCKER_CONFIG", "/nonexistent-ferry-test")
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Some((200, _)) = http_get(&metrics_addr, "/readyz") {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "/readyz never became ready");
+    assert_eq!(http_get(&metrics_addr, "/healthz").unwrap().0, 200);
+    assert_eq!(http_get(&metrics_addr, "/nope").unwrap().0, 404);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (code, body) = http_get(&metrics_addr, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let passes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("ferry_passes_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(passes >= 2, "{body}");
+    assert!(body.contains("ferry_leader 1\n"), "{body}");
+    assert!(
+        body.contains("ferry_updates_total 0\n"),
+        "already at the target: {body}"
+    );
+    let reqs = api.received_requests().await.unwrap();
+    assert!(
+        !reqs.iter().any(|r| r.method.as_str() == "PATCH"),
+        "nothing to change, nothing patched"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let exited = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("ferry-deploy run did not stop on SIGTERM")
+    });
+    assert_eq!(exited.code(), Some(0));
+}

@@ -12,6 +12,8 @@ use ferry_cli::{Failure, RegistryArgs};
 use ferry_core::exit;
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, ApplyOptions, Context};
+use ferry_deploy::lease::LeaseLock;
+use ferry_deploy::metrics::{self, Metrics};
 use ferry_deploy::policy::Action;
 use serde_json::json;
 
@@ -59,6 +61,37 @@ enum Cmd {
         /// Give up on a rollout after this long.
         #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
         rollout_timeout: Duration,
+    },
+    /// The controller: a pass every interval (jittered), rollouts watched and failed ones
+    /// rolled back, Prometheus /metrics and /healthz, /readyz, leader election on a Lease,
+    /// graceful shutdown on SIGTERM.
+    Run {
+        /// Time between passes.
+        #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5m")]
+        interval: Duration,
+        /// Where to serve /metrics, /healthz and /readyz.
+        #[arg(
+            long = "metrics-addr",
+            value_name = "ADDR",
+            default_value = "0.0.0.0:9090"
+        )]
+        metrics_addr: String,
+        /// Give up on a rollout after this long (then roll back).
+        #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
+        rollout_timeout: Duration,
+        /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default).
+        #[arg(long = "lease-namespace", value_name = "NS")]
+        lease_namespace: Option<String>,
+        /// Name of the leader-election Lease.
+        #[arg(
+            long = "lease-name",
+            value_name = "NAME",
+            default_value = "ferry-deploy"
+        )]
+        lease_name: String,
+        /// Act without a Lease (one replica only).
+        #[arg(long = "no-leader-election")]
+        no_leader_election: bool,
     },
 }
 
@@ -135,6 +168,28 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         },
         registry_concurrency: 16,
     };
+    if let Cmd::Run {
+        interval,
+        metrics_addr,
+        rollout_timeout,
+        lease_namespace,
+        lease_name,
+        no_leader_election,
+    } = &cli.cmd
+    {
+        let lock = (!no_leader_election).then(|| LeaseLock {
+            namespace: lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into()),
+            name: lease_name.clone(),
+            identity: std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("ferry-{}", std::process::id())),
+            duration: Duration::from_secs(15),
+        });
+        return run_controller(&ctx, *interval, metrics_addr, *rollout_timeout, lock).await;
+    }
     let plan = controller::plan(&ctx)
         .await
         .map_err(|e| Failure::operational(e.to_string()))?;
@@ -179,6 +234,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 exit::NEGATIVE
             })
         }
+        Cmd::Run { .. } => unreachable!("handled above"),
     }
 }
 
@@ -207,4 +263,118 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
             format_args!("({})", d.reason),
         ));
     }
+}
+
+/// `interval` ± 10 %, from the clock's nanoseconds (no need for a random generator here).
+fn jittered(interval: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let f = 0.9 + f64::from(nanos % 1000) / 1000.0 * 0.2;
+    interval.mul_f64(f)
+}
+
+fn warn(msg: &str) {
+    ferry_cli::report_error("ferry-deploy", msg);
+}
+
+async fn run_controller(
+    ctx: &Context,
+    interval: Duration,
+    metrics_addr: &str,
+    rollout_timeout: Duration,
+    lock: Option<LeaseLock>,
+) -> Result<u8, Failure> {
+    let metrics = Metrics::default();
+    let listener = tokio::net::TcpListener::bind(metrics_addr)
+        .await
+        .map_err(|e| Failure::operational(format!("cannot listen on {metrics_addr}: {e}")))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(metrics::serve(listener, metrics.clone(), async move {
+            let _ = rx.changed().await;
+        }))
+    };
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let stopping = || *stop_rx.borrow();
+    let options = ApplyOptions {
+        wait: true,
+        rollout_timeout: Some(rollout_timeout),
+        poll: None,
+    };
+    while !stopping() {
+        let leader = match &lock {
+            None => true,
+            Some(l) => l.try_acquire(&ctx.client).await.unwrap_or_else(|e| {
+                warn(&format!("leader election: {e}"));
+                false
+            }),
+        };
+        metrics.set_leader(leader);
+        let wait = if leader {
+            // A pass runs to its end: a rollback is never abandoned half-way by a shutdown.
+            match controller::plan(ctx).await {
+                Ok(plan) => match controller::apply(ctx, &plan, &options).await {
+                    Ok(applied) => {
+                        let count = |a: Action| {
+                            plan.decisions.iter().filter(|d| d.action == a).count() as u64
+                        };
+                        metrics.pass(
+                            count(Action::Update),
+                            count(Action::Skip),
+                            applied.rolled_back.len() as u64,
+                            plan.registry_requests as u64,
+                        );
+                    }
+                    Err(e) => {
+                        metrics.pass_error();
+                        warn(&format!("pass failed while applying: {e}"));
+                    }
+                },
+                Err(e) => {
+                    metrics.pass_error();
+                    warn(&format!("pass failed while planning: {e}"));
+                }
+            }
+            jittered(interval)
+        } else {
+            Duration::from_secs(5)
+        };
+        // Sleep in slices, renewing the lease, until the next pass or a shutdown.
+        let until = tokio::time::Instant::now() + wait;
+        while !stopping() && tokio::time::Instant::now() < until {
+            let slice = (until - tokio::time::Instant::now()).min(Duration::from_secs(5));
+            let mut rx = stop_rx.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(slice) => {}
+                _ = rx.changed() => {}
+            }
+            if let (Some(l), true) = (&lock, leader)
+                && !stopping()
+                && !l.try_acquire(&ctx.client).await.unwrap_or(false)
+            {
+                metrics.set_leader(false);
+                break;
+            }
+        }
+    }
+    let _ = server.await;
+    Ok(exit::SUCCESS)
 }

@@ -8,6 +8,8 @@
 pub mod cluster;
 pub mod controller;
 mod error;
+pub mod lease;
+pub mod metrics;
 pub mod policy;
 
 pub use error::{Error, Result};

@@ -1,0 +1,196 @@
+//! Counters of the controller and a tiny HTTP endpoint for Prometheus (`/metrics`) and probes
+//! (`/healthz`, `/readyz`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Controller counters (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    passes: AtomicU64,
+    pass_errors: AtomicU64,
+    updates: AtomicU64,
+    skips: AtomicU64,
+    rollbacks: AtomicU64,
+    registry_requests: AtomicU64,
+    last_pass_unix: AtomicU64,
+    ready: AtomicBool,
+    leader: AtomicBool,
+}
+
+impl Metrics {
+    /// Record a finished pass.
+    pub fn pass(&self, updates: u64, skips: u64, rollbacks: u64, registry_requests: u64) {
+        let i = &self.inner;
+        i.passes.fetch_add(1, Ordering::Relaxed);
+        i.updates.fetch_add(updates, Ordering::Relaxed);
+        i.skips.fetch_add(skips, Ordering::Relaxed);
+        i.rollbacks.fetch_add(rollbacks, Ordering::Relaxed);
+        i.registry_requests
+            .fetch_add(registry_requests, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        i.last_pass_unix.store(now, Ordering::Relaxed);
+        i.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Record a failed pass.
+    pub fn pass_error(&self) {
+        self.inner.pass_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether this replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.inner.leader.store(leader, Ordering::Relaxed);
+        if !leader {
+            // A follower is ready as soon as it runs: it serves probes and waits.
+            self.inner.ready.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a pass has completed (or this replica follows).
+    pub fn ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let i = &self.inner;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = String::new();
+        for (name, help, kind, v) in [
+            (
+                "ferry_passes_total",
+                "Completed controller passes.",
+                "counter",
+                g(&i.passes),
+            ),
+            (
+                "ferry_pass_errors_total",
+                "Passes that failed.",
+                "counter",
+                g(&i.pass_errors),
+            ),
+            (
+                "ferry_updates_total",
+                "Containers updated.",
+                "counter",
+                g(&i.updates),
+            ),
+            (
+                "ferry_skips_total",
+                "Update candidates skipped (platforms, Argo CD, quarantine, registry).",
+                "counter",
+                g(&i.skips),
+            ),
+            (
+                "ferry_rollbacks_total",
+                "Rollouts rolled back.",
+                "counter",
+                g(&i.rollbacks),
+            ),
+            (
+                "ferry_registry_requests_total",
+                "Registry requests made by passes.",
+                "counter",
+                g(&i.registry_requests),
+            ),
+            (
+                "ferry_last_pass_timestamp_seconds",
+                "Unix time of the last completed pass.",
+                "gauge",
+                g(&i.last_pass_unix),
+            ),
+            (
+                "ferry_leader",
+                "1 when this replica holds the lease.",
+                "gauge",
+                u64::from(i.leader.load(Ordering::Relaxed)),
+            ),
+        ] {
+            s.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        s
+    }
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => return,
+            a = listener.accept() => a,
+        };
+        let Ok((mut stream, _)) = accepted else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                stream.read(&mut buf),
+            )
+            .await
+            {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body, ctype) = match path {
+                "/metrics" => ("200 OK", metrics.render(), "text/plain; version=0.0.4"),
+                "/healthz" => ("200 OK", "ok\n".to_string(), "text/plain"),
+                "/readyz" if metrics.ready() => ("200 OK", "ready\n".to_string(), "text/plain"),
+                "/readyz" => (
+                    "503 Service Unavailable",
+                    "no pass completed yet\n".to_string(),
+                    "text/plain",
+                ),
+                _ => ("404 Not Found", "not found\n".to_string(), "text/plain"),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(resp.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        assert!(!m.ready());
+        m.pass(2, 1, 0, 200);
+        m.pass(0, 0, 1, 200);
+        let t = m.render();
+        assert!(t.contains("ferry_passes_total 2\n"));
+        assert!(t.contains("ferry_updates_total 2\n"));
+        assert!(t.contains("ferry_rollbacks_total 1\n"));
+        assert!(t.contains("ferry_registry_requests_total 400\n"));
+        assert!(t.contains("# TYPE ferry_leader gauge\n"));
+        assert!(m.ready());
+    }
+}
