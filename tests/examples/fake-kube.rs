@@ -17,7 +17,11 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let refs: Vec<String> = std::fs::read_to_string(&args[1]).unwrap().lines().map(str::to_string).collect();
+    let refs: Vec<String> = std::fs::read_to_string(&args[1])
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let n: usize = args[2].parse().unwrap();
     let items: Vec<Value> = (0..n)
         .map(|i| {
@@ -31,14 +35,33 @@ async fn main() {
         })
         .collect();
     let s = MockServer::start().await;
-    let get = |p: &str, body: Value| Mock::given(method("GET")).and(path(p.to_string())).respond_with(ResponseTemplate::new(200).set_body_json(body));
-    get("/apis/apps/v1/deployments", list("Deployment", items)).mount(&s).await;
-    get("/apis/apps/v1/statefulsets", list("StatefulSet", vec![])).mount(&s).await;
-    get("/apis/apps/v1/daemonsets", list("DaemonSet", vec![])).mount(&s).await;
-    get("/apis/batch/v1/cronjobs", list("CronJob", vec![])).mount(&s).await;
+    let get = |p: &str, body: Value| {
+        Mock::given(method("GET"))
+            .and(path(p.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    get("/apis/apps/v1/deployments", list("Deployment", items))
+        .mount(&s)
+        .await;
+    get("/apis/apps/v1/statefulsets", list("StatefulSet", vec![]))
+        .mount(&s)
+        .await;
+    get("/apis/apps/v1/daemonsets", list("DaemonSet", vec![]))
+        .mount(&s)
+        .await;
+    get("/apis/batch/v1/cronjobs", list("CronJob", vec![]))
+        .mount(&s)
+        .await;
     let node = |name: &str, arch: &str| json!({"metadata": {"name": name, "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": arch}}});
-    get("/api/v1/nodes", list("Node", vec![node("a", "amd64"), node("b", "arm64")])).mount(&s).await;
-    get("/api/v1/namespaces/bench/pods", list("Pod", vec![])).mount(&s).await;
+    get(
+        "/api/v1/nodes",
+        list("Node", vec![node("a", "amd64"), node("b", "arm64")]),
+    )
+    .mount(&s)
+    .await;
+    get("/api/v1/namespaces/bench/pods", list("Pod", vec![]))
+        .mount(&s)
+        .await;
     println!("{}", s.uri());
     let stdin = std::io::stdin();
     for _ in stdin.lock().lines() {}

@@ -440,3 +440,133 @@ async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
     });
     assert_eq!(exited.code(), Some(0));
 }
+
+#[tokio::test]
+async fn pull_secrets_of_the_workload_reach_a_private_registry() {
+    use ferry_tests::RegistryOptions;
+    let reg = Registry::start_with(RegistryOptions {
+        basic_auth: Some(("puller".into(), "pw".into())),
+        ..Default::default()
+    });
+    let creds = std::collections::HashMap::from([(
+        reg.addr.clone(),
+        ferry_registry::Credential::Basic {
+            username: "puller".into(),
+            password: "pw".into(),
+        },
+    )]);
+    let c = ferry_registry::Client::new(ferry_registry::ClientConfig {
+        plain_http: vec![reg.addr.clone()],
+        credentials: std::sync::Arc::new(ferry_registry::StaticCredentials(creds)),
+        ..Default::default()
+    })
+    .unwrap();
+    let pushed = push_image(
+        &c,
+        &reg.reference("private/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "p",
+    )
+    .await;
+    let old = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let image = format!("{}@{old}", reg.reference("private/sensor:latest"));
+    let mut with_secret = deployment(
+        "private",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": image}]),
+    );
+    with_secret["spec"]["template"]["spec"]["imagePullSecrets"] = json!([{"name": "regcred"}]);
+    let without = deployment(
+        "nosecret",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": format!("{}@{old}", reg.reference("private/other:latest"))}]),
+    );
+    let api = fake_api(vec![with_secret, without], vec![]).await;
+    // base64 of {"auths":{"ADDR":{"auth":"cHVsbGVyOnB3"}}} — cHVsbGVyOnB3 is base64("puller:pw").
+    let cfg = format!(
+        r#"{{"auths":{{"{}":{{"auth":"cHVsbGVyOnB3"}}}}}}"#,
+        reg.addr
+    );
+    let encoded = {
+        use std::io::Write;
+        let mut child = Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(cfg.as_bytes())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/iot/secrets/regcred"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "regcred", "namespace": "iot"}, "data": {".dockerconfigjson": encoded}})))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let o = run(&kc, &reg.addr, &["plan", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let private = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "private")
+        .unwrap();
+    assert_eq!(private["action"], "update", "{private}");
+    assert!(
+        private["target"]
+            .as_str()
+            .unwrap()
+            .ends_with(&pushed.digest.to_string())
+    );
+    // The pass's credentials are per registry: the other workload's secret let this query in,
+    // and the registry answered that the image does not exist.
+    let nosecret = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "nosecret")
+        .unwrap();
+    assert_eq!(nosecret["action"], "skip");
+    assert!(
+        nosecret["reason"].as_str().unwrap().contains("not found"),
+        "{nosecret}"
+    );
+
+    // With no pull secret at all, the private registry refuses: skipped, with the reason.
+    let lonely = deployment(
+        "lonely",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": image}]),
+    );
+    let api = fake_api(vec![lonely], vec![]).await;
+    let kc = kubeconfig(&api, dir.path());
+    let o = run(&kc, &reg.addr, &["plan", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["action"], "skip");
+    assert!(
+        v[0]["reason"].as_str().unwrap().contains("authentication"),
+        "{}",
+        v[0]
+    );
+}

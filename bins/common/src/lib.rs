@@ -211,11 +211,15 @@ pub fn append_github_output(text: &str) -> Result<(), Failure> {
 
 /// Logs on stderr: warnings by default, `-v` debug, `-vv` trace; `FERRY_LOG` takes a filter.
 pub fn init_tracing(verbose: u8) {
-    let default = match verbose {
+    init_tracing_with(match verbose {
         0 => "warn",
         1 => "debug",
         _ => "trace",
-    };
+    });
+}
+
+/// Logs on stderr with `default` as the filter unless `FERRY_LOG` is set.
+pub fn init_tracing_with(default: &str) {
     let filter = std::env::var("FERRY_LOG").unwrap_or_else(|_| default.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -45,6 +45,14 @@ struct Global {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Stop polling a registry whose ratelimit-remaining falls below N (until its window ends).
+    #[arg(
+        long = "ratelimit-floor",
+        value_name = "N",
+        default_value_t = 10,
+        global = true
+    )]
+    ratelimit_floor: u64,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -100,7 +108,12 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(0);
+    // The controller logs every decision (info); one-shot commands only warnings.
+    ferry_cli::init_tracing_with(if matches!(cli.cmd, Cmd::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -167,6 +180,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             Namespaces::Only(g.namespace.clone())
         },
         registry_concurrency: 16,
+        rate_gate: controller::RateGate::new(Some(g.ratelimit_floor)),
     };
     if let Cmd::Run {
         interval,

@@ -42,6 +42,8 @@ pub struct Workload {
     pub uid: Option<String>,
     /// `metadata.resourceVersion`.
     pub resource_version: Option<String>,
+    /// `imagePullSecrets` of the pod template.
+    pub pull_secrets: Vec<String>,
 }
 
 fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView {
@@ -87,6 +89,16 @@ fn workload(
         generation: meta.generation,
         uid: meta.uid.clone(),
         resource_version: meta.resource_version.clone(),
+        pull_secrets: template
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.image_pull_secrets.as_ref())
+            .map(|v| {
+                v.iter()
+                    .map(|r| r.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -252,6 +264,45 @@ pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result
         }
     }
     Ok(())
+}
+
+/// Registry credentials from `kubernetes.io/dockerconfigjson` pull secrets (`namespace`,
+/// `name`). A secret that is missing or unreadable is logged and left out: public images must
+/// keep working.
+pub async fn pull_secret_credentials(
+    client: &Client,
+    secrets: &BTreeSet<(String, String)>,
+) -> Vec<ferry_registry::DockerConfig> {
+    let mut out = Vec::new();
+    for (ns, name) in secrets {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        let secret = match api.get_opt(name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::warn!(namespace = %ns, secret = %name, "imagePullSecret not found");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %ns, secret = %name, error = %e, "cannot read imagePullSecret");
+                continue;
+            }
+        };
+        let Some(bytes) = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(".dockerconfigjson"))
+        else {
+            tracing::warn!(namespace = %ns, secret = %name, "imagePullSecret has no .dockerconfigjson");
+            continue;
+        };
+        match ferry_registry::DockerConfig::from_json(&bytes.0) {
+            Ok(c) => out.push(c),
+            Err(e) => {
+                tracing::warn!(namespace = %ns, secret = %name, error = %e, "imagePullSecret is not a docker config")
+            }
+        }
+    }
+    out
 }
 
 /// The strategic-merge patch that sets `images` (container → image) in the pod template and the

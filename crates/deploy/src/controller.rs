@@ -24,12 +24,64 @@ use crate::policy::{
 pub struct Context {
     /// The Kubernetes API.
     pub client: Client,
-    /// The registry.
+    /// The registry (its credentials are combined with the workloads' pull secrets per pass).
     pub registry: ferry_registry::Client,
     /// Where to look.
     pub namespaces: Namespaces,
     /// Concurrent registry queries.
     pub registry_concurrency: usize,
+    /// Stop asking a registry whose `ratelimit-remaining` fell below this, until its window ends.
+    pub rate_gate: RateGate,
+}
+
+/// What a registry last said: requests remaining, when, and its window.
+type Observed = (u64, std::time::Instant, Duration);
+
+/// Remembers registries whose rate limit is nearly spent, across passes.
+#[derive(Debug, Clone, Default)]
+pub struct RateGate {
+    floor: Option<u64>,
+    seen: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Observed>>>,
+}
+
+impl RateGate {
+    /// A gate that closes a registry when fewer than `floor` requests remain (`None`: never).
+    pub fn new(floor: Option<u64>) -> Self {
+        RateGate {
+            floor,
+            seen: Default::default(),
+        }
+    }
+
+    /// `Err(reason)` while `registry` is below the floor and its window has not passed.
+    pub fn check(&self, registry: &str) -> std::result::Result<(), String> {
+        let Some(floor) = self.floor else {
+            return Ok(());
+        };
+        let mut seen = self.seen.lock().expect("rate gate lock");
+        if let Some((remaining, at, window)) = seen.get(registry).copied() {
+            if at.elapsed() >= window {
+                seen.remove(registry);
+            } else if remaining < floor {
+                return Err(format!(
+                    "not polled: {registry} reported ratelimit-remaining {remaining}, below the floor of {floor}; waiting {}s for its window",
+                    (window.saturating_sub(at.elapsed())).as_secs()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Record what a registry said.
+    pub fn observe(&self, registry: &str, rate: Option<&ferry_registry::RateLimit>) {
+        let Some(r) = rate else { return };
+        let Some(remaining) = r.remaining else { return };
+        let window = Duration::from_secs(r.window_seconds.unwrap_or(3600));
+        self.seen.lock().expect("rate gate lock").insert(
+            registry.to_string(),
+            (remaining, std::time::Instant::now(), window),
+        );
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -74,6 +126,39 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         cluster::node_platforms(&ctx.client).await?
     } else {
         Vec::new()
+    };
+    // Pull secrets of opted-in workloads join ferry's own credentials for this pass.
+    let secrets: BTreeSet<(String, String)> = workloads
+        .iter()
+        .filter(|w| {
+            !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
+        })
+        .flat_map(|w| {
+            w.pull_secrets
+                .iter()
+                .map(|s| (w.view.namespace.clone(), s.clone()))
+        })
+        .collect();
+    let pass_ctx;
+    let ctx = if secrets.is_empty() {
+        ctx
+    } else {
+        let mut stores: Vec<std::sync::Arc<dyn ferry_registry::CredentialStore>> =
+            cluster::pull_secret_credentials(&ctx.client, &secrets)
+                .await
+                .into_iter()
+                .map(|c| {
+                    std::sync::Arc::new(c) as std::sync::Arc<dyn ferry_registry::CredentialStore>
+                })
+                .collect();
+        let mut config = ctx.registry.config().clone();
+        stores.push(config.credentials.clone());
+        config.credentials = std::sync::Arc::new(ferry_registry::ChainCredentials(stores));
+        pass_ctx = Context {
+            registry: ferry_registry::Client::new(config)?,
+            ..ctx.clone()
+        };
+        &pass_ctx
     };
     let (answers, requests) = gather(ctx, &workloads, &platforms).await;
     let decisions = workloads
@@ -147,7 +232,10 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
         .buffer_unordered(conc)
         .collect()
         .await;
-    requests += resolved.len();
+    requests += resolved
+        .iter()
+        .filter(|(_, r)| !matches!(r, Err(e) if e.starts_with("not polled")))
+        .count();
     answers.resolved.extend(resolved);
     // Update candidates: inspect the new digests' platforms (a GET each, only when moving).
     let mut inspect: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -277,6 +365,20 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
                     && d.name == w.view.name
             })
             .collect();
+        for d in mine
+            .iter()
+            .filter(|d| d.action != Action::None || d.record_baseline.is_some())
+        {
+            tracing::info!(
+                workload = %w.view.id(),
+                container = %d.container,
+                action = ?d.action,
+                image = %d.image,
+                target = d.target.as_deref().unwrap_or(""),
+                reason = %d.reason,
+                "decision"
+            );
+        }
         let updates: Vec<&&Decision> = mine.iter().filter(|d| d.action == Action::Update).collect();
         let baselines: Vec<&&Decision> = mine
             .iter()
@@ -462,5 +564,42 @@ async fn wait_rollout(
             return Err(format!("rollout did not complete within {timeout:?}"));
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(remaining: u64, window: u64) -> ferry_registry::RateLimit {
+        ferry_registry::RateLimit {
+            limit: Some(100),
+            remaining: Some(remaining),
+            window_seconds: Some(window),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn the_rate_gate_closes_below_the_floor_until_the_window_passes() {
+        let gate = RateGate::new(Some(10));
+        assert!(gate.check("docker.io").is_ok());
+        gate.observe("docker.io", Some(&rate(50, 3600)));
+        assert!(gate.check("docker.io").is_ok());
+        gate.observe("docker.io", Some(&rate(9, 3600)));
+        let why = gate.check("docker.io").unwrap_err();
+        assert!(why.contains("below the floor of 10"), "{why}");
+        assert!(
+            gate.check("ghcr.io").is_ok(),
+            "other registries are not affected"
+        );
+        gate.observe("quay.io", Some(&rate(0, 0)));
+        assert!(
+            gate.check("quay.io").is_ok(),
+            "a window of 0 s has already passed"
+        );
+        let open = RateGate::new(None);
+        open.observe("docker.io", Some(&rate(0, 3600)));
+        assert!(open.check("docker.io").is_ok());
     }
 }

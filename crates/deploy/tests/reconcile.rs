@@ -55,6 +55,7 @@ fn context() -> (Context, Verifier) {
         registry: ferry_registry::Client::new(ferry_registry::ClientConfig::default()).unwrap(),
         namespaces: Namespaces::All,
         registry_concurrency: 1,
+        rate_gate: Default::default(),
     };
     (ctx, Verifier(handle))
 }
@@ -99,6 +100,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         generation: Some(1),
         uid: Some("u1".into()),
         resource_version: Some("7".into()),
+        pull_secrets: vec![],
     };
     (
         Plan {

@@ -77,6 +77,21 @@ impl CredentialStore for StaticCredentials {
     }
 }
 
+/// Several stores asked in order; the first that has credentials for a registry wins.
+#[derive(Debug, Clone, Default)]
+pub struct ChainCredentials(pub Vec<std::sync::Arc<dyn CredentialStore>>);
+
+impl CredentialStore for ChainCredentials {
+    fn get(&self, registry: &str) -> Result<Option<Credential>> {
+        for store in &self.0 {
+            if let Some(c) = store.get(registry)? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Docker Hub's key in config.json.
 pub const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
 
@@ -454,6 +469,31 @@ mod tests {
                 .contains("user:password")
         );
         assert!(DockerConfig::from_json(b"{not json").is_err());
+    }
+
+    #[test]
+    fn chains_ask_in_order() {
+        let a = DockerConfig::from_json(
+            format!(r#"{{"auths":{{"r.io":{{"auth":"{}"}}}}}}"#, b64("a:1")).as_bytes(),
+        )
+        .unwrap();
+        let b = DockerConfig::from_json(
+            format!(
+                r#"{{"auths":{{"r.io":{{"auth":"{}"}},"s.io":{{"auth":"{}"}}}}}}"#,
+                b64("b:2"),
+                b64("b:3")
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let chain = ChainCredentials(vec![std::sync::Arc::new(a), std::sync::Arc::new(b)]);
+        assert!(
+            matches!(chain.get("r.io").unwrap(), Some(Credential::Basic { username, .. }) if username == "a")
+        );
+        assert!(
+            matches!(chain.get("s.io").unwrap(), Some(Credential::Basic { password, .. }) if password == "3")
+        );
+        assert_eq!(chain.get("t.io").unwrap(), None);
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub mod ratelimit;
 
 pub use client::{Client, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
-pub use credentials::{Anonymous, Credential, CredentialStore, DockerConfig, StaticCredentials};
+pub use credentials::{
+    Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
+};
 pub use error::{Error, Result};
 pub use manifest::{
     Attestation, FetchedManifest, Inspection, PlatformCheck, PlatformManifest, Resolved,
