@@ -11,5 +11,6 @@ mod error;
 pub mod lease;
 pub mod metrics;
 pub mod policy;
+pub mod yamledit;
 
 pub use error::{Error, Result};
