@@ -331,14 +331,15 @@ pub fn set_kustomize_image(
 }
 
 /// Set the `image:` of container `container` of the workload `kind`/`name` in a (multi-document)
-/// manifest file. Returns `Ok(false)` when that workload is not in the file, or is already set.
+/// manifest file: `Ok(Some(true))` changed, `Ok(Some(false))` already set, `Ok(None)` that
+/// workload is not in this file.
 pub fn set_container_image(
     text: &mut String,
     kind: &str,
     name: &str,
     container: &str,
     image: &str,
-) -> Result<bool, EditError> {
+) -> Result<Option<bool>, EditError> {
     for doc in documents(text) {
         let lines = scan(text, doc.clone());
         let top = 0..lines.len();
@@ -392,7 +393,7 @@ pub fn set_container_image(
                     )));
                 };
                 if &text[r.clone()] == image {
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
                 let quoted = r.start > 0 && matches!(text.as_bytes()[r.start - 1], b'"' | b'\'');
                 let new = if quoted {
@@ -401,14 +402,14 @@ pub fn set_container_image(
                     scalar(image)
                 };
                 replace(text, r, &new);
-                return Ok(true);
+                return Ok(Some(true));
             }
         }
         return Err(EditError(format!(
             "{kind}/{name} has no container named {container}"
         )));
     }
-    Ok(false)
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -466,7 +467,7 @@ mod tests {
     fn container_image_in_a_multi_document_file() {
         let doc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: sensor\n---\n# the app\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sensor\n  labels: {app: sensor}\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: busybox:1\n      containers:\n        - name: app # main\n          image: \"ghcr.io/acme/sensor:1.0\" # pinned by ferry\n          ports:\n            - containerPort: 80\n        - image: envoy:1\n          name: proxy\n---\nkind: Deployment\nmetadata:\n  name: other\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: ghcr.io/acme/sensor:1.0\n";
         let mut t = doc.to_string();
-        assert!(
+        assert_eq!(
             set_container_image(
                 &mut t,
                 "Deployment",
@@ -474,7 +475,8 @@ mod tests {
                 "app",
                 "ghcr.io/acme/sensor:1.1@sha256:ab"
             )
-            .unwrap()
+            .unwrap(),
+            Some(true)
         );
         assert_eq!(
             t,
@@ -484,20 +486,36 @@ mod tests {
             )
         );
         let mut t2 = t.clone();
-        assert!(set_container_image(&mut t2, "Deployment", "sensor", "proxy", "envoy:2").unwrap());
+        assert_eq!(
+            set_container_image(&mut t2, "Deployment", "sensor", "proxy", "envoy:2").unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            set_container_image(&mut t2, "Deployment", "sensor", "proxy", "envoy:2").unwrap(),
+            Some(false)
+        );
         assert_eq!(t2, t.replace("image: envoy:1", "image: \"envoy:2\""));
         let mut t3 = doc.to_string();
-        assert!(set_container_image(&mut t3, "Deployment", "other", "app", "x:2").unwrap());
+        assert_eq!(
+            set_container_image(&mut t3, "Deployment", "other", "app", "x:2").unwrap(),
+            Some(true)
+        );
         assert!(t3.ends_with("        image: \"x:2\"\n"), "{t3}");
         assert!(
             t3.contains("image: \"ghcr.io/acme/sensor:1.0\" # pinned"),
             "the other Deployment is untouched"
         );
         let mut t4 = doc.to_string();
-        assert!(!set_container_image(&mut t4, "StatefulSet", "sensor", "app", "x").unwrap());
+        assert_eq!(
+            set_container_image(&mut t4, "StatefulSet", "sensor", "app", "x").unwrap(),
+            None
+        );
         assert!(set_container_image(&mut t4, "Deployment", "sensor", "nope", "x").is_err());
         let mut crlf = "kind: Deployment\r\nmetadata:\r\n  name: a\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: c\r\n        image: old:1\r\n".to_string();
-        assert!(set_container_image(&mut crlf, "Deployment", "a", "c", "new:2").unwrap());
+        assert_eq!(
+            set_container_image(&mut crlf, "Deployment", "a", "c", "new:2").unwrap(),
+            Some(true)
+        );
         assert_eq!(
             crlf,
             "kind: Deployment\r\nmetadata:\r\n  name: a\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: c\r\n        image: \"new:2\"\r\n"
@@ -511,7 +529,7 @@ mod tests {
         ) {
             let original = format!("{other}kind: Deployment\nmetadata:\n  name: w\nspec:\n  template:\n    spec:\n      containers:\n{pad}- name: c\n{pad}  image: {quote}old:1{quote}{comment}\n");
             let mut t = original.clone();
-            if set_container_image(&mut t, "Deployment", "w", "c", "new:2").unwrap() {
+            if set_container_image(&mut t, "Deployment", "w", "c", "new:2").unwrap() == Some(true) {
                 let before: Vec<&str> = original.lines().collect();
                 let after: Vec<&str> = t.lines().collect();
                 prop_assert_eq!(before.len(), after.len());
