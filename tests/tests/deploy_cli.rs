@@ -570,3 +570,139 @@ async fn pull_secrets_of_the_workload_reach_a_private_registry() {
         v[0]
     );
 }
+
+#[tokio::test]
+async fn argocd_workloads_are_updated_through_git() {
+    use ferry_tests::{GitDaemon, GitRepo, git_in};
+    let reg = Registry::start();
+    let c = plain_client(&reg.addr);
+    let pushed = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "git",
+    )
+    .await;
+    let old = format!(
+        "{}@sha256:3333333333333333333333333333333333333333333333333333333333333333",
+        reg.reference("acme/sensor:latest")
+    );
+    let target = format!("{}@{}", reg.reference("acme/sensor:latest"), pushed.digest);
+    // The config repository Argo CD syncs from.
+    let daemon = GitDaemon::start();
+    let url = daemon.create("cluster-config.git");
+    let r = GitRepo::new();
+    let manifest = format!(
+        "# sensors\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sensor\n  namespace: iot\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {old}  # managed by ferry\n"
+    );
+    r.write("clusters/home/iot/sensor.yaml", &manifest);
+    r.commit("initial");
+    r.git(&["push", "-q", &url, "main"]);
+    let argo = deployment(
+        "sensor",
+        json!({"ferry.dev/policy": "digest", "argocd.argoproj.io/tracking-id": "iot-apps:apps/Deployment:iot/sensor"}),
+        json!({}),
+        json!([{"name": "app", "image": old}]),
+    );
+    let api = fake_api(vec![argo], vec![]).await;
+    Mock::given(method("GET"))
+        .and(path("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/iot-apps"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "iot-apps", "namespace": "argocd"},
+            "spec": {"source": {"repoURL": url, "path": "clusters/home/iot", "targetRevision": "main"}, "destination": {"namespace": "iot"}}})))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let cache = dir.path().join("git-cache");
+    let args = |cmd: &'static str| {
+        vec![
+            cmd,
+            "--git-write-back",
+            "--git-cache",
+            cache.to_str().unwrap(),
+            "--git-author",
+            "ferry-bot <bot@example.invalid>",
+        ]
+    };
+
+    // Without write-back: skipped because Argo CD would revert a patch.
+    let o = run(&kc, &reg.addr, &["plan", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["action"], "skip");
+    assert!(v[0]["reason"].as_str().unwrap().contains("Argo CD"));
+
+    let mut plan = args("plan");
+    plan.push("--json");
+    let o = run(&kc, &reg.addr, &plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["action"], "update", "{v}");
+    assert_eq!(v[0]["via"], "git");
+    assert_eq!(v[0]["repo"], url.as_str());
+    assert_eq!(v[0]["branch"], "main");
+    assert_eq!(v[0]["file"], "clusters/home/iot/sensor.yaml");
+    assert_eq!(v[0]["target"], target.as_str());
+
+    let o = run(&kc, &reg.addr, &args("once"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let reqs = api.received_requests().await.unwrap();
+    assert!(
+        !reqs.iter().any(|r| r.method.as_str() == "PATCH"),
+        "an Argo CD workload is never patched live"
+    );
+    assert!(reqs.iter().any(|r| r.method.as_str() == "POST"
+        && String::from_utf8_lossy(&r.body).contains("CommittedToGit")));
+    let clone = tempfile::tempdir().unwrap();
+    git_in(clone.path(), &["clone", "-q", &url, "c"]);
+    let got =
+        std::fs::read_to_string(clone.path().join("c/clusters/home/iot/sensor.yaml")).unwrap();
+    assert_eq!(
+        got,
+        manifest.replace(&old, &format!("\"{target}\"")),
+        "only the image value changes"
+    );
+    assert_eq!(
+        git_in(&clone.path().join("c"), &["log", "-1", "--format=%an"]),
+        "ferry-bot"
+    );
+
+    // Argo CD has not synced yet: a second pass sees the change in git and does nothing.
+    let o = run(&kc, &reg.addr, &plan);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["action"], "none", "{v}");
+    assert!(v[0]["reason"].as_str().unwrap().contains("already written"));
+
+    // A human reverts ferry's commit: the digest is quarantined.
+    git_in(
+        &clone.path().join("c"),
+        &["config", "user.email", "ops@example.invalid"],
+    );
+    git_in(&clone.path().join("c"), &["config", "user.name", "ops"]);
+    git_in(&clone.path().join("c"), &["revert", "--no-edit", "HEAD"]);
+    git_in(&clone.path().join("c"), &["push", "-q", "origin", "main"]);
+    let o = run(&kc, &reg.addr, &plan);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["action"], "skip", "{v}");
+    assert!(
+        v[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reverted in git by ops"),
+        "{v}"
+    );
+}

@@ -45,6 +45,51 @@ struct Global {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Write updates of Argo CD-managed workloads (and of workloads with ferry.dev/git-repo)
+    /// to git instead of patching the cluster.
+    #[arg(long = "git-write-back", global = true)]
+    git_write_back: bool,
+    /// Namespace of Argo CD's Applications.
+    #[arg(
+        long = "argocd-namespace",
+        value_name = "NS",
+        default_value = "argocd",
+        global = true
+    )]
+    argocd_namespace: String,
+    /// Local clone cache for write-back (default: $XDG_CACHE_HOME/ferry/git or ~/.cache/ferry/git).
+    #[arg(long = "git-cache", value_name = "DIR", global = true)]
+    git_cache: Option<PathBuf>,
+    /// File holding a token for http(s) git remotes (default: $FERRY_GIT_TOKEN).
+    #[arg(long = "git-token-file", value_name = "FILE", global = true)]
+    git_token_file: Option<PathBuf>,
+    /// User name sent with the token.
+    #[arg(
+        long = "git-user",
+        value_name = "NAME",
+        default_value = "x-access-token",
+        global = true
+    )]
+    git_user: String,
+    /// Private key file for ssh git remotes.
+    #[arg(long = "git-ssh-key", value_name = "FILE", global = true)]
+    git_ssh_key: Option<PathBuf>,
+    /// Commit author as "Name <email>".
+    #[arg(
+        long = "git-author",
+        value_name = "NAME <EMAIL>",
+        default_value = "ferry <ferry@localhost>",
+        global = true
+    )]
+    git_author: String,
+    /// Commit subject ({count} = number of changes).
+    #[arg(
+        long = "git-message",
+        value_name = "TEXT",
+        default_value = "ferry: update {count} image(s)",
+        global = true
+    )]
+    git_message: String,
     /// Stop polling a registry whose ratelimit-remaining falls below N (until its window ends).
     #[arg(
         long = "ratelimit-floor",
@@ -142,6 +187,59 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
+    if !g.git_write_back {
+        return Ok(None);
+    }
+    let token = match &g.git_token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("FERRY_GIT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let (name, email) = g
+        .git_author
+        .split_once('<')
+        .and_then(|(n, e)| {
+            e.strip_suffix('>')
+                .map(|e| (n.trim().to_string(), e.trim().to_string()))
+        })
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--git-author {:?}: expected \"Name <email>\"",
+                g.git_author
+            ))
+        })?;
+    let cache = g.git_cache.clone().unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("ferry")
+            .join("git")
+    });
+    Ok(Some(controller::GitOps {
+        config: ferry_deploy::gitops::WriteBackConfig {
+            cache_dir: cache,
+            auth: ferry_deploy::gitops::GitAuth {
+                user: Some(g.git_user.clone()),
+                token,
+                ssh_key: g.git_ssh_key.clone(),
+            },
+            author_name: name,
+            author_email: email,
+            subject: g.git_message.clone(),
+            max_attempts: 5,
+        },
+        argocd_namespace: g.argocd_namespace.clone(),
+    }))
+}
+
 fn kube_err(e: impl std::fmt::Display) -> Failure {
     Failure::operational(format!("kubernetes: {e}"))
 }
@@ -181,6 +279,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         },
         registry_concurrency: 16,
         rate_gate: controller::RateGate::new(Some(g.ratelimit_floor)),
+        gitops: gitops(g)?,
     };
     if let Cmd::Run {
         interval,
@@ -241,12 +340,20 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 for (w, why) in &applied.rolled_back {
                     out.push_str(&format!("rolled back {w}: {why}\n"));
                 }
+                for c in &applied.committed {
+                    out.push_str(&format!("committed to git: {c}\n"));
+                }
+                for (w, why) in &applied.failed {
+                    out.push_str(&format!("git write-back failed for {w}: {why}\n"));
+                }
             }
-            Ok(if applied.rolled_back.is_empty() {
-                exit::SUCCESS
-            } else {
-                exit::NEGATIVE
-            })
+            Ok(
+                if applied.rolled_back.is_empty() && applied.failed.is_empty() {
+                    exit::SUCCESS
+                } else {
+                    exit::NEGATIVE
+                },
+            )
         }
         Cmd::Run { .. } => unreachable!("handled above"),
     }
@@ -276,6 +383,14 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
                 .unwrap_or_default(),
             format_args!("({})", d.reason),
         ));
+        if d.via == Some("git") {
+            out.push_str(&format!(
+                "       via git: {} ({}) {}\n",
+                d.repo.as_deref().unwrap_or(""),
+                d.branch.as_deref().unwrap_or(""),
+                d.file.as_deref().unwrap_or("")
+            ));
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::cluster::{self, Namespaces, Workload};
 use crate::error::Result;
+use crate::gitops::{self, GitTarget};
 use crate::policy::{
     self, Action, Answers, BASELINE, Decision, Kind, PREVIOUS_IMAGE, QUARANTINED, TagFacts,
 };
@@ -32,6 +33,81 @@ pub struct Context {
     pub registry_concurrency: usize,
     /// Stop asking a registry whose `ratelimit-remaining` fell below this, until its window ends.
     pub rate_gate: RateGate,
+    /// Git write-back (Argo CD Applications, `ferry.dev/git-*` annotations); `None`: off, and
+    /// Argo CD-managed workloads are skipped.
+    pub gitops: Option<GitOps>,
+}
+
+/// Git write-back settings.
+#[derive(Debug, Clone)]
+pub struct GitOps {
+    /// How to clone, commit and push.
+    pub config: gitops::WriteBackConfig,
+    /// Where Argo CD's Applications live.
+    pub argocd_namespace: String,
+}
+
+/// Where `w`'s manifests live: its `ferry.dev/git-*` annotations, else its Argo CD
+/// Application's `spec.source` (`repoURL`, `path`, `targetRevision`).
+async fn git_target(
+    client: &Client,
+    argocd_ns: &str,
+    w: &Workload,
+) -> std::result::Result<Option<GitTarget>, String> {
+    let v = &w.view;
+    if let Some(repo) = v.annotation(policy::GIT_REPO) {
+        return Ok(Some(GitTarget {
+            repo: repo.to_string(),
+            branch: v
+                .annotation(policy::GIT_BRANCH)
+                .unwrap_or("main")
+                .to_string(),
+            path: v.annotation(policy::GIT_PATH).unwrap_or("").to_string(),
+        }));
+    }
+    let Some(app) = v.argocd_application() else {
+        return Ok(None);
+    };
+    let gvk = kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), argocd_ns, &ar);
+    let obj = match api.get_opt(&app).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return Err(format!("Argo CD Application {argocd_ns}/{app} not found")),
+        Err(e) => {
+            return Err(format!(
+                "cannot read Argo CD Application {argocd_ns}/{app}: {e}"
+            ));
+        }
+    };
+    let spec = obj.data.get("spec");
+    let source = spec
+        .and_then(|s| s.get("source"))
+        .or_else(|| spec.and_then(|s| s.get("sources")).and_then(|s| s.get(0)));
+    let Some(source) = source else {
+        return Err(format!("Application {app} has no spec.source"));
+    };
+    let field = |k: &str| {
+        source
+            .get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let repo = field("repoURL");
+    if repo.is_empty() {
+        return Err(format!("Application {app} has no spec.source.repoURL"));
+    }
+    if source.get("chart").is_some() {
+        return Err(format!(
+            "Application {app} deploys a Helm chart from a chart repository; write-back needs a git source"
+        ));
+    }
+    Ok(Some(GitTarget {
+        repo,
+        branch: field("targetRevision"),
+        path: field("path"),
+    }))
 }
 
 /// What a registry last said: requests remaining, when, and its window.
@@ -161,15 +237,138 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         &pass_ctx
     };
     let (answers, requests) = gather(ctx, &workloads, &platforms).await;
-    let decisions = workloads
+    let mut decisions: Vec<Decision> = workloads
         .iter()
         .flat_map(|w| policy::decide(&w.view, &answers, &platforms))
         .collect();
+    if let Some(g) = &ctx.gitops {
+        route_through_git(ctx, g, &workloads, &mut decisions).await;
+    }
     Ok(Plan {
         workloads,
         decisions,
         registry_requests: requests,
     })
+}
+
+fn belongs(d: &Decision, w: &Workload) -> bool {
+    d.namespace == w.view.namespace && d.kind == w.view.kind.as_str() && d.name == w.view.name
+}
+
+fn change_of(d: &Decision) -> gitops::ImageChange {
+    gitops::ImageChange {
+        workload: format!("{}/{}/{}", d.namespace, d.kind, d.name),
+        kind: d.kind.to_string(),
+        name: d.name.clone(),
+        container: d.container.clone(),
+        old_image: d.image.clone(),
+        new_image: d.target.clone().unwrap_or_default(),
+    }
+}
+
+/// Per change: the file the edit lands in, or why it cannot be written.
+type Placement = std::result::Result<String, String>;
+
+/// Turn updates of workloads with a git target into git updates (`via: git`, repo, branch,
+/// file), or skips with the reason (no manifest found, a human reverted that digest…).
+async fn route_through_git(
+    ctx: &Context,
+    g: &GitOps,
+    workloads: &[Workload],
+    decisions: &mut [Decision],
+) {
+    let mut by_target: BTreeMap<GitTarget, Vec<usize>> = BTreeMap::new();
+    for w in workloads {
+        let wants = decisions.iter().any(|d| {
+            belongs(d, w)
+                && (d.argocd_blocked
+                    || (d.action == Action::Update
+                        && w.view.annotation(policy::GIT_REPO).is_some()))
+        });
+        if !wants {
+            continue;
+        }
+        let target = git_target(&ctx.client, &g.argocd_namespace, w).await;
+        for (i, d) in decisions
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, d)| belongs(d, w))
+        {
+            if !(d.argocd_blocked || d.action == Action::Update) {
+                continue;
+            }
+            match &target {
+                Ok(Some(t)) => by_target.entry(t.clone()).or_default().push(i),
+                Ok(None) => {}
+                Err(e) => {
+                    d.action = Action::Skip;
+                    d.reason = format!("git write-back: {e}");
+                }
+            }
+        }
+    }
+    for (target, idx) in by_target {
+        let changes: Vec<gitops::ImageChange> =
+            idx.iter().map(|i| change_of(&decisions[*i])).collect();
+        let config = g.config.clone();
+        let t = target.clone();
+        let placed = tokio::task::spawn_blocking(move || -> std::result::Result<Vec<Placement>, String> {
+            let (repo, tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
+            let tree = repo.find_commit(tip).and_then(|c| c.tree()).map_err(|e| e.message().to_string())?;
+            Ok(changes
+                .iter()
+                .map(|c| {
+                    if let Some((_, d)) = c.new_image.rsplit_once('@')
+                        && let Some((commit, author)) = gitops::reverted(&repo, tip, d)
+                    {
+                        return Err(format!(
+                            "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
+                            &commit[..12.min(commit.len())]
+                        ));
+                    }
+                    let (files, problems) = gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c));
+                    match (files.keys().next(), problems.first()) {
+                        (Some(f), _) => Ok(f.clone()),
+                        (None, Some(p)) => Err(p.clone()),
+                        (None, None) => Err("already written in git; waiting for Argo CD to sync".into()),
+                    }
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        for (n, i) in idx.iter().enumerate() {
+            let d = &mut decisions[*i];
+            d.via = Some("git");
+            d.repo = Some(target.repo.clone());
+            d.branch = Some(target.branch.clone());
+            match &placed {
+                Ok(results) => match &results[n] {
+                    Ok(file) => {
+                        d.action = Action::Update;
+                        d.file = Some(file.clone());
+                        if d.argocd_blocked {
+                            d.reason =
+                                "managed by Argo CD: written to git for Argo CD to sync".into();
+                        }
+                    }
+                    Err(e) if e.starts_with("already written") => {
+                        d.action = Action::None;
+                        d.reason = e.clone();
+                    }
+                    Err(e) => {
+                        d.action = Action::Skip;
+                        d.reason = format!("git write-back: {e}");
+                    }
+                },
+                Err(e) => {
+                    d.action = Action::Skip;
+                    d.reason = format!("git write-back: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// Platforms of an inspected image, or why they could not be read.
@@ -297,6 +496,10 @@ pub struct Applied {
     pub rolled_back: Vec<(String, String)>,
     /// Workloads whose baseline was recorded.
     pub baselines: Vec<String>,
+    /// Git write-backs: `workload commit`.
+    pub committed: Vec<String>,
+    /// Write-backs that failed, with the reason.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Options of [`apply`].
@@ -355,6 +558,84 @@ async fn event(recorder: &Recorder, w: &Workload, warning: bool, reason: &str, n
 pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result<Applied> {
     let recorder = Recorder::new(ctx.client.clone(), reporter());
     let mut applied = Applied::default();
+    // Git write-back first: one commit per repository (and branch) per pass.
+    if let Some(g) = &ctx.gitops {
+        let mut groups: BTreeMap<GitTarget, Vec<&Decision>> = BTreeMap::new();
+        for d in plan
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::Update && d.via == Some("git"))
+        {
+            let t = GitTarget {
+                repo: d.repo.clone().unwrap_or_default(),
+                branch: d.branch.clone().unwrap_or_default(),
+                path: String::new(),
+            };
+            groups.entry(t).or_default().push(d);
+        }
+        for (t, ds) in groups {
+            // Each workload keeps its own path; group the changes per path for the edit.
+            let mut by_path: BTreeMap<String, Vec<gitops::ImageChange>> = BTreeMap::new();
+            for d in &ds {
+                let w = plan.workloads.iter().find(|w| belongs(d, w));
+                let path = match w {
+                    Some(w) => git_target(&ctx.client, &g.argocd_namespace, w)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|x| x.path)
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                by_path.entry(path).or_default().push(change_of(d));
+            }
+            for (path, changes) in by_path {
+                let target = GitTarget { path, ..t.clone() };
+                let config = g.config.clone();
+                let tc = target.clone();
+                let ch = changes.clone();
+                let res =
+                    tokio::task::spawn_blocking(move || gitops::write_back(&config, &tc, &ch))
+                        .await;
+                let outcome = match res {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                for c in &changes {
+                    let Some(w) = plan.workloads.iter().find(|w| w.view.id() == c.workload) else {
+                        continue;
+                    };
+                    match &outcome {
+                        Ok(wb) => {
+                            if let Some(commit) = &wb.commit {
+                                event(
+                                    &recorder,
+                                    w,
+                                    false,
+                                    "CommittedToGit",
+                                    format!(
+                                        "{}: {} → {} in {} ({}) commit {}",
+                                        c.container,
+                                        c.old_image,
+                                        c.new_image,
+                                        target.repo,
+                                        target.branch,
+                                        &commit[..12.min(commit.len())]
+                                    ),
+                                )
+                                .await;
+                                applied.committed.push(format!("{} {}", c.workload, commit));
+                            }
+                        }
+                        Err(e) => {
+                            event(&recorder, w, true, "GitWriteBackFailed", e.clone()).await;
+                            applied.failed.push((c.workload.clone(), e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
     for w in &plan.workloads {
         let mine: Vec<&Decision> = plan
             .decisions
@@ -379,7 +660,10 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
                 "decision"
             );
         }
-        let updates: Vec<&&Decision> = mine.iter().filter(|d| d.action == Action::Update).collect();
+        let updates: Vec<&&Decision> = mine
+            .iter()
+            .filter(|d| d.action == Action::Update && d.via.is_none())
+            .collect();
         let baselines: Vec<&&Decision> = mine
             .iter()
             .filter(|d| d.record_baseline.is_some())

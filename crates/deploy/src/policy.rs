@@ -22,6 +22,12 @@ pub const PREVIOUS_IMAGE: &str = "ferry.dev/previous-image";
 pub const QUARANTINED: &str = "ferry.dev/quarantined";
 /// Digests recorded as the running baseline for containers whose image has no digest.
 pub const BASELINE: &str = "ferry.dev/baseline";
+/// Explicit git write-back: repository URL.
+pub const GIT_REPO: &str = "ferry.dev/git-repo";
+/// Explicit git write-back: branch (default `main`).
+pub const GIT_BRANCH: &str = "ferry.dev/git-branch";
+/// Explicit git write-back: directory or file in the repository (default the root).
+pub const GIT_PATH: &str = "ferry.dev/git-path";
 /// Argo CD's tracking label.
 pub const ARGOCD_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Argo CD's tracking annotation.
@@ -123,7 +129,19 @@ impl WorkloadView {
             || self.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION)
     }
 
-    fn annotation(&self, key: &str) -> Option<&str> {
+    /// The Argo CD Application that manages it (tracking label, or the tracking-id annotation
+    /// `app:group/kind:namespace/name`).
+    pub fn argocd_application(&self) -> Option<String> {
+        if let Some(id) = self.annotations.get(ARGOCD_TRACKING_ANNOTATION)
+            && let Some((app, _)) = id.split_once(':')
+        {
+            return Some(app.rsplit('_').next().unwrap_or(app).to_string());
+        }
+        self.labels.get(ARGOCD_INSTANCE_LABEL).cloned()
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
     }
 }
@@ -246,6 +264,21 @@ pub struct Decision {
     /// An update candidate whose new image's platforms must be inspected first (`name@digest`).
     #[serde(skip)]
     pub inspect: Option<String>,
+    /// Refused only because Argo CD manages the workload (git write-back can still do it).
+    #[serde(skip)]
+    pub argocd_blocked: bool,
+    /// `git` when the update is written to git instead of patched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
+    /// Git repository of a write-back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Branch of a write-back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// File a write-back edits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// What has to be asked of the registry for a workload (before deciding).
@@ -338,6 +371,11 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
         reason,
         record_baseline: None,
         inspect: None,
+        argocd_blocked: false,
+        via: None,
+        repo: None,
+        branch: None,
+        file: None,
     };
     let policy = match parse_policy(w.annotation(POLICY)) {
         Ok(p) => p,
@@ -524,6 +562,7 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
         }
         if w.argocd_managed() {
             d.action = Action::Skip;
+            d.argocd_blocked = true;
             d.reason =
                 "managed by Argo CD: a live patch would be reverted; configure git write-back"
                     .into();

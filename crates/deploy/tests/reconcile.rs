@@ -56,6 +56,7 @@ fn context() -> (Context, Verifier) {
         namespaces: Namespaces::All,
         registry_concurrency: 1,
         rate_gate: Default::default(),
+        gitops: None,
     };
     (ctx, Verifier(handle))
 }
@@ -93,6 +94,11 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         reason: "tag latest moved".into(),
         record_baseline: None,
         inspect: None,
+        argocd_blocked: false,
+        via: None,
+        repo: None,
+        branch: None,
+        file: None,
     };
     let w = Workload {
         view,
