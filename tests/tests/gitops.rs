@@ -212,3 +212,24 @@ fn a_human_revert_quarantines_the_digest() {
     };
     assert!(e.to_string().contains("does not exist"), "{e}");
 }
+
+#[test]
+fn head_means_the_default_branch_of_the_remote() {
+    let (_daemon, url, _r) = setup();
+    let cache = tempfile::tempdir().unwrap();
+    let target = GitTarget {
+        repo: url.clone(),
+        branch: "HEAD".into(),
+        path: "apps/other/all.yaml".into(),
+    };
+    let resolved = gitops::resolve_branch(&config(cache.path()), &target).unwrap();
+    assert_eq!(resolved.branch, "main");
+    let wb = gitops::write_back(
+        &config(cache.path()),
+        &target,
+        &[change("Deployment", "other", "proxy")],
+    )
+    .unwrap();
+    assert!(wb.commit.is_some());
+    assert!(remote_file(&url, "apps/other/all.yaml").contains(&format!("image: \"{NEW}\"\n")));
+}

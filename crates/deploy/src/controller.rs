@@ -313,6 +313,7 @@ async fn route_through_git(
         let config = g.config.clone();
         let t = target.clone();
         let placed = tokio::task::spawn_blocking(move || -> std::result::Result<Vec<Placement>, String> {
+            let t = gitops::resolve_branch(&config, &t).map_err(|e| e.to_string())?;
             let (repo, tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
             let tree = repo.find_commit(tip).and_then(|c| c.tree()).map_err(|e| e.message().to_string())?;
             Ok(changes

@@ -160,6 +160,42 @@ fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
     cb
 }
 
+/// `target` with `HEAD` (or an empty revision, Argo CD's default) replaced by the remote's
+/// default branch.
+pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<GitTarget, GitError> {
+    if !(target.branch.is_empty() || target.branch == "HEAD") {
+        return Ok(target.clone());
+    }
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let mut remote = git2::Remote::create_detached(target.repo.as_str())
+        .map_err(|e| err(e.message().to_string()))?;
+    let conn = remote
+        .connect_auth(git2::Direction::Fetch, Some(callbacks(&config.auth)), None)
+        .map_err(|e| err(format!("cannot reach the remote: {}", e.message())))?;
+    let head = conn.default_branch().map_err(|e| {
+        err(format!(
+            "the remote names no default branch: {}",
+            e.message()
+        ))
+    })?;
+    let name = head
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("refs/heads/")
+        .to_string();
+    if name.is_empty() {
+        return Err(err("the remote names no default branch".into()));
+    }
+    Ok(GitTarget {
+        branch: name,
+        ..target.clone()
+    })
+}
+
 /// The cached bare clone of `target.repo`, fetched: returns it and the branch tip.
 pub fn fetch(config: &WriteBackConfig, target: &GitTarget) -> Result<(Repository, Oid), GitError> {
     let err = |message: String| GitError {
@@ -403,6 +439,7 @@ pub fn write_back(
     target: &GitTarget,
     changes: &[ImageChange],
 ) -> Result<WriteBack, GitError> {
+    let target = &resolve_branch(config, target)?;
     let err = |message: String| GitError {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
