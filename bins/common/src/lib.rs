@@ -228,6 +228,36 @@ pub fn init_tracing_with(default: &str) {
         .try_init();
 }
 
+/// The async runtime of a binary: current-thread for one-shot commands (cheaper to start),
+/// multi-thread for the controller. On failure the error is reported and the exit code returned.
+pub fn runtime(tool: &str, multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let built = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    built.map_err(|e| {
+        report_error(tool, &format!("cannot start the async runtime: {e}"));
+        ExitCode::from(exit::OPERATIONAL)
+    })
+}
+
+/// Write `out` to stdout and turn `result` into the exit code, reporting a failure on stderr.
+pub fn finish(tool: &str, result: Result<u8, Failure>, out: &str) -> ExitCode {
+    match result.and_then(|code| write_stdout(out).map(|()| code)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            report_error(tool, &f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
 /// Parse the command line; on `--help`/`--version` print and exit 0, on errors exit 2.
 pub fn parse_args<P: clap::Parser>() -> Result<P, ExitCode> {
     P::try_parse().map_err(|e| {

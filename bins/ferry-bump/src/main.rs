@@ -82,31 +82,13 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_tracing(0);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match ferry_cli::runtime("ferry-bump", false) {
         Ok(r) => r,
-        Err(e) => {
-            ferry_cli::report_error(
-                "ferry-bump",
-                &format!("cannot start the async runtime: {e}"),
-            );
-            return ExitCode::from(exit::OPERATIONAL);
-        }
+        Err(code) => return code,
     };
     let mut out = String::new();
-    let code = match runtime
-        .block_on(run(&cli, &mut out))
-        .and_then(|c| ferry_cli::write_stdout(&out).map(|()| c))
-    {
-        Ok(c) => c,
-        Err(f) => {
-            ferry_cli::report_error("ferry-bump", &f.message);
-            f.code
-        }
-    };
-    ExitCode::from(code)
+    let result = runtime.block_on(run(&cli, &mut out));
+    ferry_cli::finish("ferry-bump", result, &out)
 }
 
 async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {

@@ -159,32 +159,13 @@ fn main() -> ExitCode {
     } else {
         "warn"
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match ferry_cli::runtime("ferry-deploy", true) {
         Ok(r) => r,
-        Err(e) => {
-            ferry_cli::report_error(
-                "ferry-deploy",
-                &format!("cannot start the async runtime: {e}"),
-            );
-            return ExitCode::from(exit::OPERATIONAL);
-        }
+        Err(code) => return code,
     };
     let mut out = String::new();
-    let code = match runtime
-        .block_on(run(&cli, &mut out))
-        .and_then(|c| ferry_cli::write_stdout(&out).map(|()| c))
-    {
-        Ok(c) => c,
-        Err(f) => {
-            ferry_cli::report_error("ferry-deploy", &f.message);
-            f.code
-        }
-    };
-    ExitCode::from(code)
+    let result = runtime.block_on(run(&cli, &mut out));
+    ferry_cli::finish("ferry-deploy", result, &out)
 }
 
 fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {

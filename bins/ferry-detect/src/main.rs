@@ -123,14 +123,8 @@ fn main() -> ExitCode {
     };
     ferry_cli::init_tracing(0);
     let mut out = String::new();
-    let code = match run(&cli, &mut out).and_then(|c| ferry_cli::write_stdout(&out).map(|()| c)) {
-        Ok(c) => c,
-        Err(f) => {
-            ferry_cli::report_error("ferry-detect", &f.message);
-            f.code
-        }
-    };
-    ExitCode::from(code)
+    let result = run(&cli, &mut out);
+    ferry_cli::finish("ferry-detect", result, &out)
 }
 
 fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {

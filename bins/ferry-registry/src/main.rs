@@ -120,15 +120,9 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match ferry_cli::runtime("ferry-registry", false) {
         Ok(r) => r,
-        Err(e) => {
-            output::error(&format!("cannot start the async runtime: {e}"));
-            return ExitCode::from(exit::OPERATIONAL);
-        }
+        Err(code) => return code,
     };
     let mut out = Output::new(&cli.global);
     let code = match runtime.block_on(run(&cli, &mut out)) {
