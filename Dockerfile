@@ -27,5 +27,4 @@ RUN apt-get update \
  && useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin ferry
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
-ENTRYPOINT []
 CMD ["ferry-registry", "--help"]
