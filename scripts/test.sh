@@ -16,3 +16,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The Airflow stage: a real `airflow dags test` of docs/examples/airflow/ferry_etl_bash.py.
+bash scripts/test-airflow.sh

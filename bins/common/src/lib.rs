@@ -258,6 +258,28 @@ pub fn finish(tool: &str, result: Result<u8, Failure>, out: &str) -> ExitCode {
     }
 }
 
+/// A progress bar on stderr for long operations (`total` steps) — only on an interactive
+/// terminal, never in CI (`CI` set) or when stderr is redirected, and never for small jobs.
+/// Otherwise a hidden bar that costs nothing.
+pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let interactive =
+        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !in_github_actions();
+    if !interactive || total < 50 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {what} ({{elapsed}})"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// Parse the command line; on `--help`/`--version` print and exit 0, on errors exit 2.
 pub fn parse_args<P: clap::Parser>() -> Result<P, ExitCode> {
     P::try_parse().map_err(|e| {

@@ -300,16 +300,21 @@ async fn cmd_digest(
     platform: Option<&Platform>,
     out: &mut Output,
 ) -> Result<u8, Failure> {
+    let progress = ferry_cli::progress(refs.len() as u64, "digests");
     let results: Vec<_> = futures::stream::iter(refs.iter().map(|input| {
         let client = client.clone();
+        let progress = progress.clone();
         async move {
             let r = Reference::parse(input).map_err(ferry_registry::Error::from)?;
-            client.digest(&r, platform).await
+            let res = client.digest(&r, platform).await;
+            progress.inc(1);
+            res
         }
     }))
     .buffered(256)
     .collect()
     .await;
+    progress.finish_and_clear();
     let mut code = exit::SUCCESS;
     let mut rows = Vec::new();
     let single = refs.len() == 1;
