@@ -235,6 +235,31 @@ pub async fn push_image(
     attest: bool,
     salt: &str,
 ) -> Pushed {
+    push_image_created(
+        client,
+        reference,
+        platforms,
+        flavor,
+        single,
+        attest,
+        salt,
+        "2026-01-02T03:04:05Z",
+    )
+    .await
+}
+
+/// [`push_image`] with the images' `created` time chosen (RFC 3339).
+#[allow(clippy::too_many_arguments)]
+pub async fn push_image_created(
+    client: &Client,
+    reference: &Reference,
+    platforms: &[&str],
+    flavor: Flavor,
+    single: bool,
+    attest: bool,
+    salt: &str,
+    created: &str,
+) -> Pushed {
     let (manifest_type, index_type, config_type, layer_type) = match flavor {
         Flavor::Oci => (
             "application/vnd.oci.image.manifest.v1+json",
@@ -257,7 +282,7 @@ pub async fn push_image(
         let layer = Bytes::from(format!("layer of {p} {salt}"));
         let layer_d = client.push_blob(reference, layer.clone()).await.unwrap();
         let mut cfg = json!({"architecture": parts[1], "os": parts[0],
-            "created": "2026-01-02T03:04:05Z",
+            "created": created,
             "rootfs": {"type": "layers", "diff_ids": [layer_d.to_string()]}});
         if let Some(v) = parts.get(2) {
             cfg["variant"] = json!(v);

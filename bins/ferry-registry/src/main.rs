@@ -101,6 +101,28 @@ enum Cmd {
         #[arg(long = "page-size", value_name = "N")]
         page_size: Option<usize>,
     },
+    /// Copy a manifest (or an index with its children) to another tag or repository of the same
+    /// registry, mounting blobs instead of pulling them.
+    Tag {
+        /// Source reference.
+        source: String,
+        /// Destination reference (tag or repository:tag).
+        destination: String,
+    },
+    /// Like `tag`, only when the source has soaked long enough and loses no platform the
+    /// destination has; exit 1 when refused, 0 when promoted or already there.
+    Promote {
+        /// Source reference.
+        source: String,
+        /// Destination reference.
+        destination: String,
+        /// How old the source must be (e.g. 72h).
+        #[arg(long = "min-age", value_name = "DURATION", value_parser = ferry_cli::parse_duration)]
+        min_age: Option<Duration>,
+        /// When the source was first seen (RFC 3339), instead of its images' created times.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
     Wait {
         /// Reference.
@@ -230,6 +252,73 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             let tags = g.registry.client(None)?.tags(&r, &opts).await?;
             out.tags(&r, &tags);
             Ok(exit::SUCCESS)
+        }
+        Cmd::Tag {
+            source,
+            destination,
+        } => {
+            let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
+            let c = g.registry.client(None)?.copy(&src, &dst).await?;
+            out.text_line(&format!(
+                "{} → {}: {} ({} blob(s) mounted, {} copied, {} manifest(s))",
+                src, dst, c.digest, c.mounted_blobs, c.copied_blobs, c.manifests
+            ));
+            out.github("digest", &c.digest.to_string());
+            out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "digest": c.digest.to_string(),
+                "media_type": c.media_type, "mounted_blobs": c.mounted_blobs, "copied_blobs": c.copied_blobs, "manifests": c.manifests}));
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Promote {
+            source,
+            destination,
+            min_age,
+            since,
+        } => {
+            let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
+            let since = since
+                .as_deref()
+                .map(|s| {
+                    humantime::parse_rfc3339_weak(s)
+                        .map_err(|e| Failure::usage(format!("--since {s:?}: {e}")))
+                        .map(|t| {
+                            t.duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs())
+                        })
+                })
+                .transpose()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let client = g.registry.client(None)?;
+            let p = ferry_registry::promote::promote(
+                &client,
+                &src,
+                &dst,
+                min_age.unwrap_or_default(),
+                since,
+                now,
+            )
+            .await?;
+            use ferry_registry::promote::PromotionAction as A;
+            let action = match p.action {
+                A::Promoted => "promoted",
+                A::Unchanged => "unchanged",
+                A::Refused => "refused",
+            };
+            out.text_line(&format!(
+                "{action}: {src} → {dst} ({}): {}",
+                p.digest, p.reason
+            ));
+            out.github("action", action);
+            out.github("digest", &p.digest.to_string());
+            out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "action": action,
+                "digest": p.digest.to_string(), "previous": p.previous.as_ref().map(ToString::to_string),
+                "reason": p.reason, "age_seconds": p.age_seconds}));
+            Ok(if p.action == A::Refused {
+                exit::NEGATIVE
+            } else {
+                exit::SUCCESS
+            })
         }
         Cmd::Wait {
             reference,

@@ -129,6 +129,21 @@ pub enum WaitOutcome {
     },
 }
 
+/// What [`Client::copy`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopyOutcome {
+    /// The digest copied (unchanged).
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Blobs mounted (or already in place).
+    pub mounted_blobs: usize,
+    /// Blobs copied through ferry because the registry would not mount them.
+    pub copied_blobs: usize,
+    /// Manifests written.
+    pub manifests: usize,
+}
+
 /// Options for listing tags.
 #[derive(Debug, Clone, Default)]
 pub struct TagsOptions {
@@ -687,6 +702,160 @@ impl Client {
         Ok(digest)
     }
 
+    /// Mount `digest` from repository `from` into `dst`'s repository (same registry) without
+    /// transferring it. `Ok(false)` when the registry declined to mount (then the caller copies).
+    pub async fn mount_blob(&self, from: &str, dst: &Reference, digest: &Digest) -> Result<bool> {
+        let ep = self.endpoint(dst.registry())?;
+        let repo = dst.repository();
+        let mut url = self.url(&ep, &format!("/v2/{repo}/blobs/uploads/"))?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let reply = self
+            .execute(Request {
+                method: Method::POST,
+                url,
+                ep: &ep,
+                scope: format!("{} repository:{from}:pull", push_scope(repo)),
+                accept: None,
+                content_type: None,
+                body: Some(Bytes::new()),
+                limit: 64 * 1024,
+            })
+            .await?;
+        match reply.status {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => Ok(false),
+            _ => Err(status_error(&reply)),
+        }
+    }
+
+    /// Make `blob` available in `dst`'s repository: mount it from `src`'s repository, or copy it
+    /// (GET then PUT) when the registry will not mount. Returns whether it was mounted.
+    async fn transfer_blob(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        digest: &Digest,
+    ) -> Result<bool> {
+        if src.name() == dst.name() {
+            return Ok(true);
+        }
+        if src.registry() == dst.registry()
+            && self.mount_blob(src.repository(), dst, digest).await?
+        {
+            return Ok(true);
+        }
+        tracing::warn!(%digest, "blob could not be mounted; copying it");
+        let data = self.blob(src, digest, self.inner.config.blob_limit).await?;
+        self.push_blob(dst, data).await?;
+        Ok(false)
+    }
+
+    /// Copy what `src` points at (a manifest, or an index with every child) to `dst` — another
+    /// tag, or another repository of the same registry (blobs are mounted, never pulled when
+    /// the registry allows mounting). The digest stays the same.
+    pub async fn copy(&self, src: &Reference, dst: &Reference) -> Result<CopyOutcome> {
+        let top = self.manifest(src).await?;
+        let at = |d: &Digest| Reference::parse(&format!("{}@{d}", src.name()));
+        let mut outcome = CopyOutcome {
+            digest: top.digest.clone(),
+            media_type: top.media_type.clone(),
+            mounted_blobs: 0,
+            copied_blobs: 0,
+            manifests: 0,
+        };
+        let children: Vec<FetchedManifest> = match &top.content {
+            ManifestContent::Index(index) => {
+                let mut v = Vec::new();
+                for d in index.manifests() {
+                    let cd = manifest::descriptor_digest(d, &src.to_string())?;
+                    v.push(self.manifest(&at(&cd)?).await?);
+                }
+                v
+            }
+            ManifestContent::Image(_) => vec![top.clone()],
+        };
+        for m in &children {
+            if let ManifestContent::Image(img) = &m.content {
+                let mut blobs = vec![manifest::descriptor_digest(img.config(), &src.to_string())?];
+                for l in img.layers() {
+                    blobs.push(manifest::descriptor_digest(l, &src.to_string())?);
+                }
+                for b in blobs {
+                    if self.transfer_blob(src, dst, &b).await? {
+                        outcome.mounted_blobs += 1;
+                    } else {
+                        outcome.copied_blobs += 1;
+                    }
+                }
+            }
+            if m.digest != top.digest {
+                let by_digest = Reference::parse(&format!("{}@{}", dst.name(), m.digest))?;
+                self.put_manifest(&by_digest, &m.media_type, m.body.clone())
+                    .await?;
+                outcome.manifests += 1;
+            }
+        }
+        let written = self
+            .put_manifest(dst, &top.media_type, top.body.clone())
+            .await?;
+        outcome.manifests += 1;
+        if written != top.digest {
+            return Err(Error::DigestMismatch {
+                url: dst.to_string(),
+                expected: top.digest,
+                actual: written,
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// The newest `created` time among the platform images of `reference` (attestations
+    /// ignored), as seconds since the Unix epoch; `None` when no config records one.
+    pub async fn created(&self, reference: &Reference) -> Result<Option<u64>> {
+        let top = self.manifest(reference).await?;
+        let name = reference.name();
+        let configs: Vec<(Reference, Digest)> = match &top.content {
+            ManifestContent::Image(img) => vec![(
+                reference.clone(),
+                manifest::descriptor_digest(img.config(), &name)?,
+            )],
+            ManifestContent::Index(index) => {
+                let (platforms, _) = manifest::index_entries(index, &name)?;
+                let mut v = Vec::new();
+                for p in platforms {
+                    let child = Reference::parse(&format!("{name}@{}", p.digest))?;
+                    let m = self.manifest(&child).await?;
+                    if let ManifestContent::Image(img) = &m.content {
+                        v.push((child, manifest::descriptor_digest(img.config(), &name)?));
+                    }
+                }
+                v
+            }
+        };
+        let mut newest: Option<u64> = None;
+        for (r, d) in configs {
+            let cfg = self.image_config(&r, &d).await?;
+            if let Some(c) = cfg.created.as_deref() {
+                let t = humantime::parse_rfc3339_weak(
+                    c.trim_end_matches('Z').split('.').next().unwrap_or(c),
+                )
+                .or_else(|_| humantime::parse_rfc3339_weak(c))
+                .map_err(|e| Error::Invalid {
+                    what: "image config",
+                    url: format!("{}@{d}", r.name()),
+                    reason: format!("created {c:?}: {e}"),
+                })?;
+                let secs = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                newest = Some(newest.map_or(secs, |n: u64| n.max(secs)));
+            }
+        }
+        Ok(newest)
+    }
+
     // ---------------------------------------------------------------- endpoints
 
     fn endpoint(&self, registry: &str) -> Result<Endpoint> {
@@ -1114,7 +1283,9 @@ impl Client {
                     if let Some(s) = service {
                         form.append_pair("service", s);
                     }
-                    form.append_pair("scope", scope);
+                    for sc in scope.split(' ') {
+                        form.append_pair("scope", sc);
+                    }
                     self.inner
                         .http
                         .post(realm.clone())
@@ -1128,7 +1299,10 @@ impl Client {
                         if let Some(s) = service {
                             q.append_pair("service", s);
                         }
-                        q.append_pair("scope", scope);
+                        // Several scopes (a cross-repository mount) go as repeated parameters.
+                        for sc in scope.split(' ') {
+                            q.append_pair("scope", sc);
+                        }
                     }
                     let rb = self.inner.http.get(url);
                     match other {

@@ -36,9 +36,10 @@ pub mod config;
 pub mod credentials;
 mod error;
 pub mod manifest;
+pub mod promote;
 pub mod ratelimit;
 
-pub use client::{Client, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
+pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
