@@ -261,8 +261,22 @@ async fn plan_and_once_touch_only_what_opted_in() {
         );
         serde_json::from_slice(&req.body).unwrap()
     };
+    let mut sensor = patch("/apis/apps/v1/namespaces/iot/deployments/sensor");
+    // When ferry rolled it (for soak gates): `app=<digest>@<unix time>`.
+    let rolled = sensor["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ferry.dev/rolled-at")
+        .unwrap();
+    assert!(
+        rolled
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("app={}@", new.digest)),
+        "{rolled}"
+    );
     assert_eq!(
-        patch("/apis/apps/v1/namespaces/iot/deployments/sensor"),
+        sensor,
         json!({"metadata": {"annotations": {"ferry.dev/previous-image": format!("app={sensor_old}")}},
                "spec": {"template": {"spec": {"containers": [{"name": "app", "image": target}]}}}})
     );
@@ -704,5 +718,141 @@ async fn argocd_workloads_are_updated_through_git() {
             .unwrap()
             .contains("reverted in git by ops"),
         "{v}"
+    );
+}
+
+#[tokio::test]
+async fn beta_to_production_promotion_waits_for_the_soak() {
+    let reg = Registry::start();
+    let c = plain_client(&reg.addr);
+    let beta_img = push_image(
+        &c,
+        &reg.reference("acme/svc:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "beta",
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let pinned = format!("{}@{}", reg.reference("acme/svc:latest"), beta_img.digest);
+    let prod_old = format!(
+        "{}@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+        reg.reference("acme/svc:latest")
+    );
+    let mut beta = deployment(
+        "svc-beta",
+        json!({"ferry.dev/policy": "digest", "ferry.dev/rolled-at": format!("app={}@{}", beta_img.digest, now - 3 * 86_400)}),
+        json!({}),
+        json!([{"name": "app", "image": pinned}]),
+    );
+    beta["metadata"]["namespace"] = json!("iot");
+    beta["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
+    let prod = deployment(
+        "svc",
+        json!({"ferry.dev/policy": "digest", "ferry.dev/min-age": "72h", "ferry.dev/promote-from": "iot/Deployment/svc-beta"}),
+        json!({}),
+        json!([{"name": "app", "image": prod_old}]),
+    );
+    let slow = deployment(
+        "svc-slow",
+        json!({"ferry.dev/policy": "digest", "ferry.dev/min-age": "30d", "ferry.dev/promote-from": "iot/Deployment/svc-beta"}),
+        json!({}),
+        json!([{"name": "app", "image": prod_old}]),
+    );
+    let fresh = deployment(
+        "edge",
+        json!({"ferry.dev/policy": "digest", "ferry.dev/min-age": "2h"}),
+        json!({}),
+        json!([{"name": "app", "image": prod_old}]),
+    );
+    let api = fake_api(vec![beta, prod, slow, fresh], vec![]).await;
+    for name in ["edge", "svc"] {
+        Mock::given(method("PATCH"))
+            .and(path(format!(
+                "/apis/apps/v1/namespaces/iot/deployments/{name}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(deployment(
+                name,
+                json!({}),
+                json!({}),
+                json!([{"name": "app", "image": "x"}]),
+            )))
+            .expect(1)
+            .mount(&api)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let o = run(&kc, &reg.addr, &["plan", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |name: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("svc")["action"], "update", "{}", row("svc"));
+    assert_eq!(
+        row("svc")["target"],
+        pinned.as_str(),
+        "production gets exactly what beta ran"
+    );
+    assert_eq!(row("svc-slow")["action"], "skip");
+    let left = row("svc-slow")["soak_remaining_seconds"].as_u64().unwrap();
+    assert!(
+        (26 * 86_400..=27 * 86_400).contains(&left),
+        "{}",
+        row("svc-slow")
+    );
+    assert!(
+        row("svc-slow")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("soaking")
+    );
+    assert_eq!(row("edge")["action"], "skip");
+    assert!(
+        row("edge")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("first seen now")
+    );
+    // once records the first sighting on `edge` (metadata only, no rollout).
+    let o = run(&kc, &reg.addr, &["once", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let reqs = api.received_requests().await.unwrap();
+    let edge = reqs
+        .iter()
+        .find(|r| r.method.as_str() == "PATCH" && r.url.path().ends_with("/edge"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(&edge.body).unwrap();
+    assert!(
+        body["metadata"]["annotations"]["ferry.dev/first-seen"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("app={}@", beta_img.digest)),
+        "{body}"
+    );
+    assert!(
+        body.get("spec").is_none(),
+        "no image change while soaking: {body}"
     );
 }

@@ -72,7 +72,23 @@ fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView
         labels: meta.labels.clone().unwrap_or_default(),
         containers,
         running: BTreeMap::new(),
+        healthy: None,
     }
+}
+
+/// Complete and available: every wanted replica updated and available, status current.
+fn healthy(
+    generation: Option<i64>,
+    observed: Option<i64>,
+    want: i32,
+    updated: Option<i32>,
+    available: Option<i32>,
+) -> Option<bool> {
+    Some(
+        observed.unwrap_or(0) >= generation.unwrap_or(0)
+            && updated.unwrap_or(0) >= want
+            && available.unwrap_or(0) >= want,
+    )
 }
 
 fn workload(
@@ -133,30 +149,63 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
     let mut out = Vec::new();
     for d in list_kind::<Deployment>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(
+        let mut w = workload(
             Kind::Deployment,
             &d.metadata,
             spec.map(|s| &s.template),
             spec.map(|s| &s.selector),
-        ));
+        );
+        if let Some(st) = &d.status {
+            let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+            w.view.healthy = healthy(
+                d.metadata.generation,
+                st.observed_generation,
+                want,
+                st.updated_replicas,
+                st.available_replicas,
+            );
+        }
+        out.push(w);
     }
     for d in list_kind::<StatefulSet>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(
+        let mut w = workload(
             Kind::StatefulSet,
             &d.metadata,
             spec.map(|s| &s.template),
             spec.map(|s| &s.selector),
-        ));
+        );
+        if let Some(st) = &d.status {
+            let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+            w.view.healthy = healthy(
+                d.metadata.generation,
+                st.observed_generation,
+                want,
+                st.updated_replicas,
+                st.available_replicas,
+            );
+        }
+        out.push(w);
     }
     for d in list_kind::<DaemonSet>(client, ns).await? {
         let spec = d.spec.as_ref();
-        out.push(workload(
+        let mut w = workload(
             Kind::DaemonSet,
             &d.metadata,
             spec.map(|s| &s.template),
             spec.map(|s| &s.selector),
-        ));
+        );
+        if let Some(st) = &d.status {
+            let want = st.desired_number_scheduled;
+            w.view.healthy = healthy(
+                d.metadata.generation,
+                st.observed_generation,
+                want,
+                st.updated_number_scheduled,
+                st.number_available,
+            );
+        }
+        out.push(w);
     }
     for c in list_kind::<CronJob>(client, ns).await? {
         let template = c

@@ -237,9 +237,14 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         &pass_ctx
     };
     let (answers, requests) = gather(ctx, &workloads, &platforms).await;
+    let views: Vec<policy::WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
+    let gate = policy::Gate {
+        now: unix_now(),
+        workloads: &views,
+    };
     let mut decisions: Vec<Decision> = workloads
         .iter()
-        .flat_map(|w| policy::decide(&w.view, &answers, &platforms))
+        .flat_map(|w| policy::decide_gated(&w.view, &answers, &platforms, &gate))
         .collect();
     if let Some(g) = &ctx.gitops {
         route_through_git(ctx, g, &workloads, &mut decisions).await;
@@ -249,6 +254,13 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         decisions,
         registry_requests: requests,
     })
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn belongs(d: &Decision, w: &Workload) -> bool {
@@ -437,53 +449,91 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
         .filter(|(_, r)| !matches!(r, Err(e) if e.starts_with("not polled")))
         .count();
     answers.resolved.extend(resolved);
-    // Update candidates: inspect the new digests' platforms (a GET each, only when moving).
-    let mut inspect: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for w in workloads {
-        for d in policy::decide(&w.view, &answers, platforms) {
-            if let Some(target) = d.inspect {
-                let key = answers
-                    .resolved
-                    .iter()
-                    .find(|(_, v)| {
-                        v.as_ref()
-                            .is_ok_and(|f| target.ends_with(&f.digest.to_string()))
-                    })
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = key {
-                    inspect.entry(target).or_default().push(k);
+    // Update candidates: inspect the new digests' platforms (a GET each, only when moving), and
+    // read created times where a soak gate counts from them. Repeat while a pass finds more
+    // (a created time can only be asked for once the platforms passed).
+    let views: Vec<policy::WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
+    let gate = policy::Gate {
+        now: unix_now(),
+        workloads: &views,
+    };
+    for _ in 0..2 {
+        let mut inspect: BTreeSet<String> = BTreeSet::new();
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        for w in workloads {
+            for d in policy::decide_gated(&w.view, &answers, platforms, &gate) {
+                if let Some(k) = d.inspect.filter(|k| !answers.platforms.contains_key(k)) {
+                    inspect.insert(k);
+                }
+                if let Some(k) = d
+                    .created_needed
+                    .filter(|k| !answers.created.contains_key(k))
+                {
+                    created.insert(k);
                 }
             }
         }
-    }
-    let inspected: Vec<(Vec<String>, Inspected)> =
-        futures::stream::iter(inspect.into_iter().map(|(target, keys)| {
-            let reg = ctx.registry.clone();
-            async move {
-                let res = match Reference::parse(&target) {
-                    Ok(r) => reg
-                        .inspect(&r)
-                        .await
-                        .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                (keys, res)
-            }
-        }))
-        .buffer_unordered(conc)
-        .collect()
-        .await;
-    requests += inspected.len();
-    for (keys, res) in inspected {
-        for k in keys {
-            let entry = answers.resolved.get_mut(&k);
-            match (&res, entry) {
-                (Ok(p), Some(Ok(f))) => f.platforms = Some(p.clone()),
-                (Err(e), Some(slot)) => *slot = Err(format!("inspecting the new image: {e}")),
-                _ => {}
+        if inspect.is_empty() && created.is_empty() {
+            break;
+        }
+        let inspected: Vec<(String, Inspected)> =
+            futures::stream::iter(inspect.into_iter().map(|target| {
+                let reg = ctx.registry.clone();
+                async move {
+                    let res = match Reference::parse(&target) {
+                        Ok(r) => reg
+                            .inspect(&r)
+                            .await
+                            .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (target, res)
+                }
+            }))
+            .buffer_unordered(conc)
+            .collect()
+            .await;
+        requests += inspected.len();
+        for (target, res) in inspected {
+            match res {
+                Ok(p) => {
+                    answers.platforms.insert(target, p);
+                }
+                Err(e) => {
+                    // Make every candidate on that digest a skip with the reason.
+                    let digest = target
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_string())
+                        .unwrap_or_default();
+                    for slot in answers.resolved.values_mut() {
+                        if slot.as_ref().is_ok_and(|f| f.digest.to_string() == digest) {
+                            *slot = Err(format!("inspecting the new image: {e}"));
+                        }
+                    }
+                    answers.platforms.insert(target, Vec::new());
+                }
             }
         }
+        let times: Vec<(String, Option<u64>)> =
+            futures::stream::iter(created.into_iter().map(|key| {
+                let reg = ctx.registry.clone();
+                async move {
+                    let t = match Reference::parse(&key) {
+                        Ok(r) => reg.created(&r).await.unwrap_or_else(|e| {
+                            tracing::warn!(image = %key, error = %e, "cannot read created time");
+                            None
+                        }),
+                        Err(_) => None,
+                    };
+                    (key, t)
+                }
+            }))
+            .buffer_unordered(conc)
+            .collect()
+            .await;
+        requests += times.len();
+        answers.created.extend(times);
     }
     (answers, requests)
 }
@@ -669,6 +719,10 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             .iter()
             .filter(|d| d.record_baseline.is_some())
             .collect();
+        let first_seen: Vec<&&Decision> = mine
+            .iter()
+            .filter(|d| d.record_first_seen.is_some())
+            .collect();
         for d in mine
             .iter()
             .filter(|d| d.action == Action::Skip && d.target.is_some())
@@ -682,7 +736,7 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             )
             .await;
         }
-        if updates.is_empty() && baselines.is_empty() {
+        if updates.is_empty() && baselines.is_empty() && first_seen.is_empty() {
             continue;
         }
         let mut annotations = BTreeMap::new();
@@ -705,6 +759,35 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
                 }
             }
             annotations.insert(BASELINE.to_string(), policy::format_pairs(&base));
+        }
+        if !first_seen.is_empty() {
+            let mut seen = policy::parse_pairs(
+                w.view
+                    .annotations
+                    .get(policy::FIRST_SEEN)
+                    .map(String::as_str),
+            );
+            for d in &first_seen {
+                if let Some(v) = &d.record_first_seen {
+                    seen.insert(d.container.clone(), vec![v.clone()]);
+                }
+            }
+            annotations.insert(policy::FIRST_SEEN.to_string(), policy::format_pairs(&seen));
+        }
+        if !updates.is_empty() {
+            let now = unix_now();
+            let mut rolled = policy::parse_pairs(
+                w.view
+                    .annotations
+                    .get(policy::ROLLED_AT)
+                    .map(String::as_str),
+            );
+            for d in &updates {
+                if let Some((_, digest)) = d.target.as_deref().and_then(|t| t.rsplit_once('@')) {
+                    rolled.insert(d.container.clone(), vec![format!("{digest}@{now}")]);
+                }
+            }
+            annotations.insert(policy::ROLLED_AT.to_string(), policy::format_pairs(&rolled));
         }
         let patch = cluster::image_patch(w.view.kind, &w.view, &images, &annotations);
         cluster::patch_workload(

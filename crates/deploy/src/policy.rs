@@ -22,6 +22,16 @@ pub const PREVIOUS_IMAGE: &str = "ferry.dev/previous-image";
 pub const QUARANTINED: &str = "ferry.dev/quarantined";
 /// Digests recorded as the running baseline for containers whose image has no digest.
 pub const BASELINE: &str = "ferry.dev/baseline";
+/// Soak gate: a new digest is rolled only once it is this old (`72h`).
+pub const MIN_AGE: &str = "ferry.dev/min-age";
+/// Where the age comes from: `first-seen` (default, recorded by ferry) or `created`.
+pub const AGE_SOURCE: &str = "ferry.dev/age-source";
+/// When ferry first saw a digest as a candidate (`container=digest@unixtime,…`).
+pub const FIRST_SEEN: &str = "ferry.dev/first-seen";
+/// Roll only what this beta workload (`namespace/Kind/name`) has run, healthy, for `min-age`.
+pub const PROMOTE_FROM: &str = "ferry.dev/promote-from";
+/// When ferry rolled a digest out on this workload (`container=digest@unixtime,…`).
+pub const ROLLED_AT: &str = "ferry.dev/rolled-at";
 /// Explicit git write-back: repository URL.
 pub const GIT_REPO: &str = "ferry.dev/git-repo";
 /// Explicit git write-back: branch (default `main`).
@@ -115,6 +125,8 @@ pub struct WorkloadView {
     /// Digest the workload's pods run per container (from `status.containerStatuses[].imageID`),
     /// when all pods agree.
     pub running: BTreeMap<String, Digest>,
+    /// Whether its rollout is complete and available (`None`: unknown, e.g. a CronJob).
+    pub healthy: Option<bool>,
 }
 
 impl WorkloadView {
@@ -143,6 +155,37 @@ impl WorkloadView {
     /// An annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// `72h`, `3d`, `90m`, `45s`, or plain seconds → seconds.
+pub fn parse_age(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration like 72h or 3d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d, w)")),
+    };
+    Ok(n * mult)
+}
+
+/// Seconds → `2d 3h`.
+pub fn human_age(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -223,6 +266,10 @@ pub struct Answers {
     pub resolved: BTreeMap<String, Result<TagFacts, String>>,
     /// `name` → tags or error message.
     pub tags: BTreeMap<String, Result<Vec<String>, String>>,
+    /// `name@digest` → platforms of inspected candidates.
+    pub platforms: BTreeMap<String, Vec<Platform>>,
+    /// `name@digest` → newest `created` time (Unix seconds), for `age-source: created`.
+    pub created: BTreeMap<String, Option<u64>>,
 }
 
 /// What to do with one container.
@@ -267,6 +314,15 @@ pub struct Decision {
     /// Refused only because Argo CD manages the workload (git write-back can still do it).
     #[serde(skip)]
     pub argocd_blocked: bool,
+    /// A candidate whose `created` time must be read first (`name@digest`).
+    #[serde(skip)]
+    pub created_needed: Option<String>,
+    /// Record `digest@unixtime` as first seen for this container.
+    #[serde(skip)]
+    pub record_first_seen: Option<String>,
+    /// Seconds the candidate still has to soak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak_remaining_seconds: Option<u64>,
     /// `git` when the update is written to git instead of patched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<&'static str>,
@@ -357,8 +413,99 @@ pub fn semver_candidates(w: &WorkloadView, answers: &Answers) -> Vec<String> {
     out
 }
 
-/// Decide every container of `w`. `node_platforms` is what the cluster's schedulable nodes run.
+/// The clock and the other workloads, for the soak gates (`min-age`, `promote-from`).
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    /// Now, in Unix seconds (injected: tests and restarts see the same rules).
+    pub now: u64,
+    /// Every workload of the pass (to find a `promote-from` beta workload).
+    pub workloads: &'a [WorkloadView],
+}
+
+/// `container=digest@unixtime` pairs → container → (digest, time).
+pub fn parse_stamps(value: Option<&str>) -> BTreeMap<String, (String, u64)> {
+    parse_pairs(value)
+        .into_iter()
+        .filter_map(|(c, vs)| {
+            let v = vs.last()?;
+            let (d, t) = v.rsplit_once('@')?;
+            Some((c, (d.to_string(), t.parse().ok()?)))
+        })
+        .collect()
+}
+
+/// Decide every container of `w` with the wall clock and no other workloads.
 pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) -> Vec<Decision> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    decide_gated(
+        w,
+        answers,
+        node_platforms,
+        &Gate {
+            now,
+            workloads: &[],
+        },
+    )
+}
+
+/// What a `promote-from` beta workload offers for a repository: its digest and since when it
+/// has run it (`None`: ferry did not roll it; the caller's first-seen record counts).
+fn beta_offer(
+    gate: &Gate<'_>,
+    from: &str,
+    repo: &Reference,
+) -> Result<(Digest, Option<u64>), String> {
+    let beta = gate
+        .workloads
+        .iter()
+        .find(|b| {
+            b.id() == from
+                || format!(
+                    "{}/{}/{}",
+                    b.namespace,
+                    b.kind.as_str().to_lowercase(),
+                    b.name
+                ) == from.to_lowercase()
+        })
+        .ok_or_else(|| format!("promote-from workload {from} not found"))?;
+    let c = beta
+        .containers
+        .iter()
+        .find(|c| Reference::parse(&c.image).is_ok_and(|r| r.same_repository(repo)))
+        .ok_or_else(|| format!("{from} runs no {} image", repo.name()))?;
+    let digest = Reference::parse(&c.image)
+        .ok()
+        .and_then(|r| r.digest().cloned())
+        .or_else(|| beta.running.get(&c.name).cloned())
+        .ok_or_else(|| format!("{from} runs {} without a known digest", c.image))?;
+    if beta.healthy != Some(true) {
+        return Err(format!(
+            "{from} is not healthy (rollout not complete and available)"
+        ));
+    }
+    let quarantined = parse_pairs(beta.annotation(QUARANTINED));
+    if quarantined
+        .get(&c.name)
+        .is_some_and(|q| q.iter().any(|x| *x == digest.to_string()))
+    {
+        return Err(format!("{digest} was rolled back in {from}: not soaked"));
+    }
+    let since = parse_stamps(beta.annotation(ROLLED_AT))
+        .get(&c.name)
+        .filter(|(d, _)| *d == digest.to_string())
+        .map(|(_, t)| *t);
+    Ok((digest, since))
+}
+
+/// Decide every container of `w`. `node_platforms` is what the cluster's schedulable nodes run.
+pub fn decide_gated(
+    w: &WorkloadView,
+    answers: &Answers,
+    node_platforms: &[Platform],
+    gate: &Gate<'_>,
+) -> Vec<Decision> {
     let row = |container: &str, image: &str, action: Action, reason: String| Decision {
         namespace: w.namespace.clone(),
         kind: w.kind.as_str(),
@@ -372,6 +519,9 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
         record_baseline: None,
         inspect: None,
         argocd_blocked: false,
+        created_needed: None,
+        record_first_seen: None,
+        soak_remaining_seconds: None,
         via: None,
         repo: None,
         branch: None,
@@ -503,6 +653,33 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
                 continue;
             }
         };
+        // What to move to: the tag's digest, or what the beta workload has been running.
+        let mut goal = facts.digest.clone();
+        let mut beta_since: Option<u64> = None;
+        if let Some(from) = w.annotation(PROMOTE_FROM) {
+            match beta_offer(gate, from, &r) {
+                Ok((d, since)) => {
+                    goal = d;
+                    beta_since = since;
+                }
+                Err(e) => {
+                    d.action = Action::Skip;
+                    d.reason = e;
+                    out.push(d);
+                    continue;
+                }
+            }
+        }
+        let goal_key = format!("{}@{goal}", r.name());
+        let goal_platforms = answers.platforms.get(&goal_key).cloned().or_else(|| {
+            (goal == facts.digest)
+                .then(|| facts.platforms.clone())
+                .flatten()
+        });
+        let facts = &TagFacts {
+            digest: goal.clone(),
+            platforms: goal_platforms,
+        };
         let same_tag = r.tag_or_default() == Some(tag.as_str());
         let target = format!("{}:{tag}@{}", r.familiar_name(), facts.digest);
         let Some(cur) = current else {
@@ -560,6 +737,71 @@ pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) 
             }
             None => {}
         }
+        if let Some(min) = w.annotation(MIN_AGE) {
+            let min = match parse_age(min) {
+                Ok(m) => m,
+                Err(e) => {
+                    d.action = Action::Skip;
+                    d.reason = format!("{MIN_AGE}: {e}");
+                    out.push(d);
+                    continue;
+                }
+            };
+            let first_seen = parse_stamps(w.annotation(FIRST_SEEN))
+                .get(&c.name)
+                .filter(|(dg, _)| *dg == facts.digest.to_string())
+                .map(|(_, t)| *t);
+            let born = if w.annotation(AGE_SOURCE) == Some("created") {
+                match answers.created.get(&goal_key) {
+                    Some(Some(t)) => Some(*t),
+                    Some(None) => {
+                        d.action = Action::Skip;
+                        d.reason = format!(
+                            "{} records no created time; cannot judge its age",
+                            facts.digest
+                        );
+                        out.push(d);
+                        continue;
+                    }
+                    None => {
+                        d.action = Action::Skip;
+                        d.created_needed = Some(goal_key.clone());
+                        d.reason = "the created time of the new image was not read".into();
+                        out.push(d);
+                        continue;
+                    }
+                }
+            } else {
+                beta_since.or(first_seen)
+            };
+            match born {
+                None => {
+                    d.action = Action::Skip;
+                    d.record_first_seen = Some(format!("{}@{}", facts.digest, gate.now));
+                    d.soak_remaining_seconds = Some(min);
+                    d.reason = format!(
+                        "soaking: first seen now, {} to go (min-age {})",
+                        human_age(min),
+                        human_age(min)
+                    );
+                    out.push(d);
+                    continue;
+                }
+                Some(b) if gate.now.saturating_sub(b) < min => {
+                    let left = min - gate.now.saturating_sub(b);
+                    d.action = Action::Skip;
+                    d.soak_remaining_seconds = Some(left);
+                    d.reason = format!(
+                        "soaking: {} to go (min-age {})",
+                        human_age(left),
+                        human_age(min)
+                    );
+                    out.push(d);
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
         if w.argocd_managed() {
             d.action = Action::Skip;
             d.argocd_blocked = true;
@@ -608,6 +850,7 @@ mod tests {
                 })
                 .collect(),
             running: BTreeMap::new(),
+            healthy: None,
         }
     }
 
@@ -822,6 +1065,179 @@ mod tests {
         );
     }
 
+    fn gated(w: &WorkloadView, a: &Answers, now: u64, others: &[WorkloadView]) -> Vec<Decision> {
+        decide_gated(
+            w,
+            a,
+            &plats(),
+            &Gate {
+                now,
+                workloads: others,
+            },
+        )
+    }
+
+    #[test]
+    fn min_age_counts_from_first_seen_and_survives_restarts() {
+        let old = digest("old");
+        let new = digest("new");
+        let img = format!("acme/etl:latest@{old}");
+        let a = answers(
+            "docker.io/acme/etl:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let w = workload(
+            &[(POLICY, "digest"), (MIN_AGE, "72h")],
+            &[("etl", &img, false)],
+        );
+        let d = gated(&w, &a, 1_000, &[]);
+        assert_eq!(d[0].action, Action::Skip);
+        assert_eq!(
+            d[0].record_first_seen.as_deref(),
+            Some(format!("{new}@1000").as_str())
+        );
+        assert_eq!(d[0].soak_remaining_seconds, Some(72 * 3600));
+        // Later passes (a restarted controller reads the same annotation): the soak continues.
+        let stamp = format!("etl={new}@1000");
+        let w = workload(
+            &[(POLICY, "digest"), (MIN_AGE, "72h"), (FIRST_SEEN, &stamp)],
+            &[("etl", &img, false)],
+        );
+        let d = gated(&w, &a, 1_000 + 71 * 3600, &[]);
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(
+            d[0].record_first_seen.is_none(),
+            "never re-recorded: a restart cannot shorten the soak"
+        );
+        assert_eq!(d[0].soak_remaining_seconds, Some(3600));
+        assert!(d[0].reason.contains("1h to go"), "{}", d[0].reason);
+        let d = gated(&w, &a, 1_000 + 72 * 3600, &[]);
+        assert_eq!(d[0].action, Action::Update);
+        // The tag moved again: the new digest starts its own soak.
+        let newer = digest("newer");
+        let a2 = answers(
+            "docker.io/acme/etl:latest",
+            &newer,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let d = gated(&w, &a2, 1_000 + 100 * 3600, &[]);
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(
+            d[0].record_first_seen
+                .as_deref()
+                .unwrap()
+                .starts_with(&newer.to_string())
+        );
+    }
+
+    #[test]
+    fn created_age_source_asks_for_the_created_time() {
+        let new = digest("new");
+        let img = format!("acme/etl:latest@{}", digest("old"));
+        let mut a = answers(
+            "docker.io/acme/etl:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let w = workload(
+            &[(POLICY, "digest"), (MIN_AGE, "1d"), (AGE_SOURCE, "created")],
+            &[("etl", &img, false)],
+        );
+        let d = gated(&w, &a, 100_000, &[]);
+        assert_eq!(
+            d[0].created_needed.as_deref(),
+            Some(format!("docker.io/acme/etl@{new}").as_str())
+        );
+        a.created
+            .insert(format!("docker.io/acme/etl@{new}"), Some(100_000 - 3600));
+        assert!(gated(&w, &a, 100_000, &[])[0].reason.contains("23h to go"));
+        a.created
+            .insert(format!("docker.io/acme/etl@{new}"), Some(0));
+        assert_eq!(gated(&w, &a, 100_000, &[])[0].action, Action::Update);
+    }
+
+    #[test]
+    fn promote_from_rolls_what_beta_ran_healthy_long_enough() {
+        let beta_digest = digest("beta");
+        let tag_digest = digest("tag-moved-on");
+        let prod_img = format!("acme/svc:latest@{}", digest("prod"));
+        let mut beta = workload(
+            &[(POLICY, "digest")],
+            &[("svc", &format!("acme/svc:latest@{beta_digest}"), false)],
+        );
+        beta.namespace = "beta".into();
+        beta.name = "svc".into();
+        beta.healthy = Some(true);
+        let rolled = format!("svc={beta_digest}@5000");
+        beta.annotations.insert(ROLLED_AT.into(), rolled);
+        let mut a = answers(
+            "docker.io/acme/svc:latest",
+            &tag_digest,
+            Some("linux/amd64,linux/arm64"),
+        );
+        a.platforms
+            .insert(format!("docker.io/acme/svc@{beta_digest}"), plats());
+        let prod = workload(
+            &[
+                (POLICY, "digest"),
+                (MIN_AGE, "2h"),
+                (PROMOTE_FROM, "beta/Deployment/svc"),
+            ],
+            &[("svc", &prod_img, false)],
+        );
+        let d = gated(&prod, &a, 5_000 + 3600, std::slice::from_ref(&beta));
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(d[0].reason.contains("1h to go"), "{}", d[0].reason);
+        let d = gated(&prod, &a, 5_000 + 7200, std::slice::from_ref(&beta));
+        assert_eq!(d[0].action, Action::Update, "{}", d[0].reason);
+        assert_eq!(
+            d[0].target.as_deref(),
+            Some(format!("acme/svc:latest@{beta_digest}").as_str()),
+            "beta's digest, not the tag's"
+        );
+        // Unhealthy beta, or a digest rolled back in beta: not soaked.
+        let mut sick = beta.clone();
+        sick.healthy = Some(false);
+        assert!(
+            gated(&prod, &a, 1_000_000, std::slice::from_ref(&sick))[0]
+                .reason
+                .contains("not healthy")
+        );
+        let mut rolled_back = beta.clone();
+        rolled_back
+            .annotations
+            .insert(QUARANTINED.into(), format!("svc={beta_digest}"));
+        assert!(
+            gated(&prod, &a, 1_000_000, std::slice::from_ref(&rolled_back))[0]
+                .reason
+                .contains("not soaked")
+        );
+        assert!(
+            gated(&prod, &a, 1_000_000, &[])[0]
+                .reason
+                .contains("not found")
+        );
+        // Beta not rolled by ferry: prod's own first-seen record starts the clock.
+        let mut manual = beta.clone();
+        manual.annotations.remove(ROLLED_AT);
+        let d = gated(&prod, &a, 9_000, std::slice::from_ref(&manual));
+        assert_eq!(
+            d[0].record_first_seen.as_deref(),
+            Some(format!("{beta_digest}@9000").as_str())
+        );
+    }
+
+    #[test]
+    fn ages_parse() {
+        assert_eq!(parse_age("72h").unwrap(), 72 * 3600);
+        assert_eq!(parse_age("3d").unwrap(), 3 * 86_400);
+        assert_eq!(parse_age("90").unwrap(), 90);
+        assert!(parse_age("soon").is_err());
+        assert!(parse_age("3y").is_err());
+        assert_eq!(human_age(90_000), "1d 1h");
+    }
+
     fn any_answers() -> impl Strategy<Value = Answers> {
         let facts = prop_oneof![
             "[a-z]{1,5}".prop_map(|s| Ok(TagFacts {
@@ -846,7 +1262,11 @@ mod tests {
                 0..3,
             ),
         )
-            .prop_map(|(resolved, tags)| Answers { resolved, tags })
+            .prop_map(|(resolved, tags)| Answers {
+                resolved,
+                tags,
+                ..Default::default()
+            })
     }
 
     proptest! {

@@ -81,6 +81,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
             init: false,
         }],
         running: BTreeMap::new(),
+        healthy: None,
     };
     let decision = Decision {
         namespace: "iot".into(),
@@ -95,6 +96,9 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         record_baseline: None,
         inspect: None,
         argocd_blocked: false,
+        created_needed: None,
+        record_first_seen: None,
+        soak_remaining_seconds: None,
         via: None,
         repo: None,
         branch: None,
@@ -141,13 +145,26 @@ async fn an_update_is_one_minimal_patch_and_one_event() {
             .await
             .unwrap()
     });
-    let patch = v
+    let mut patch = v
         .expect(
             "PATCH",
             "/apis/apps/v1/namespaces/iot/deployments/sensor",
             deployment(json!({})),
         )
         .await;
+    let rolled = patch["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ferry.dev/rolled-at")
+        .unwrap();
+    let rolled_digest = target.rsplit_once('@').unwrap().1;
+    assert!(
+        rolled
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("app={rolled_digest}@")),
+        "{rolled}"
+    );
     assert_eq!(
         patch,
         json!({"metadata": {"annotations": {"ferry.dev/previous-image": format!("app={OLD},sidecar=busybox:1")}},
