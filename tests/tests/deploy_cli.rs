@@ -383,6 +383,31 @@ async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
         .respond_with(ResponseTemplate::new(200).set_body_json(lease))
         .mount(&api)
         .await;
+    // Watches: one change to a Deployment shortly after the watch starts, then the long poll a
+    // real API server does (it hangs until the test ends).
+    let changed = json!({"type": "MODIFIED", "object": deployment("sensor", json!({"ferry.dev/policy": "digest"}), json!({}), json!([{"name": "app", "image": at_target}]))});
+    Mock::given(method("GET"))
+        .and(path("/apis/apps/v1/deployments"))
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(format!("{changed}\n"))
+                .set_delay(std::time::Duration::from_millis(500)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("")
+                .set_delay(std::time::Duration::from_secs(600)),
+        )
+        .with_priority(2)
+        .mount(&api)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(&api, dir.path());
     let metrics_addr = format!("127.0.0.1:{}", ferry_tests::free_port());
@@ -394,7 +419,7 @@ async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
             &reg.addr,
             "run",
             "--interval",
-            "300ms",
+            "1h",
             "--metrics-addr",
             &metrics_addr,
             "--lease-namespace",
@@ -415,16 +440,25 @@ async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
     assert!(ready, "/readyz never became ready");
     assert_eq!(http_get(&metrics_addr, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(&metrics_addr, "/nope").unwrap().0, 404);
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let (code, body) = http_get(&metrics_addr, "/metrics").unwrap();
-    assert_eq!(code, 200);
-    let passes: u64 = body
-        .lines()
-        .find_map(|l| l.strip_prefix("ferry_passes_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(passes >= 2, "{body}");
+    // The interval is an hour: a second pass can only come from the watched change.
+    let mut body = String::new();
+    let mut passes = 0u64;
+    for _ in 0..100 {
+        let (code, b) = http_get(&metrics_addr, "/metrics").unwrap();
+        assert_eq!(code, 200);
+        passes = b
+            .lines()
+            .find_map(|l| l.strip_prefix("ferry_passes_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        body = b;
+        if passes >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(passes >= 2, "a watched change triggers a pass: {body}");
     assert!(body.contains("ferry_leader 1\n"), "{body}");
     assert!(
         body.contains("ferry_updates_total 0\n"),
@@ -770,8 +804,43 @@ async fn beta_to_production_promotion_waits_for_the_soak() {
         json!({}),
         json!([{"name": "app", "image": prod_old}]),
     );
-    let api = fake_api(vec![beta, prod, slow, fresh], vec![]).await;
-    for name in ["edge", "svc"] {
+    // Unpinned images: the digest the pods run (imageID) is the baseline.
+    let plain = reg.reference("acme/svc:latest").to_string();
+    let behind = deployment(
+        "behind",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": plain}]),
+    );
+    let current = deployment(
+        "current",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": plain}]),
+    );
+    let api = fake_api(vec![beta, prod, slow, fresh, behind, current], vec![]).await;
+    let pod = |name: &str, app: &str, digest: &str| {
+        json!({"metadata": {"name": name, "namespace": "iot", "labels": {"app": app}},
+        "status": {"containerStatuses": [{"name": "app", "image": plain, "imageID": format!("{}@{digest}", reg.reference("acme/svc").name()), "ready": true, "restartCount": 0}]}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/iot/pods"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(
+            "Pod",
+            vec![
+                pod(
+                    "behind-1",
+                    "behind",
+                    "sha256:5555555555555555555555555555555555555555555555555555555555555555",
+                ),
+                pod("current-1", "current", &beta_img.digest.to_string()),
+                pod("current-2", "current", &beta_img.digest.to_string()),
+            ],
+        )))
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    for name in ["edge", "svc", "behind"] {
         Mock::given(method("PATCH"))
             .and(path(format!(
                 "/apis/apps/v1/namespaces/iot/deployments/{name}"
@@ -822,6 +891,17 @@ async fn beta_to_production_promotion_waits_for_the_soak() {
             .as_str()
             .unwrap()
             .contains("soaking")
+    );
+    assert_eq!(row("behind")["action"], "update", "{}", row("behind"));
+    assert_eq!(
+        row("behind")["current_digest"],
+        "sha256:5555555555555555555555555555555555555555555555555555555555555555"
+    );
+    assert_eq!(row("current")["action"], "none", "{}", row("current"));
+    assert!(
+        row("current")["reason"].as_str().unwrap().contains("runs"),
+        "{}",
+        row("current")
     );
     assert_eq!(row("edge")["action"], "skip");
     assert!(

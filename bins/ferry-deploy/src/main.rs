@@ -424,6 +424,9 @@ async fn run_controller(
         let _ = stop_tx.send(true);
     });
     let stopping = || *stop_rx.borrow();
+    // Workload changes (a new opt-in, an edited image) wake the loop before the interval ends.
+    let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let watchers = controller::spawn_watchers(&ctx.client, &ctx.namespaces, changed.clone());
     let options = ApplyOptions {
         wait: true,
         rollout_timeout: Some(rollout_timeout),
@@ -472,9 +475,16 @@ async fn run_controller(
         while !stopping() && tokio::time::Instant::now() < until {
             let slice = (until - tokio::time::Instant::now()).min(Duration::from_secs(5));
             let mut rx = stop_rx.clone();
+            let mut woken = false;
             tokio::select! {
                 _ = tokio::time::sleep(slice) => {}
                 _ = rx.changed() => {}
+                _ = changed.notified(), if leader => woken = true,
+            }
+            if woken {
+                // A workload changed: run a pass soon (a short pause gathers a burst of events).
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                break;
             }
             if let (Some(l), true) = (&lock, leader)
                 && !stopping()
@@ -484,6 +494,9 @@ async fn run_controller(
                 break;
             }
         }
+    }
+    for w in watchers {
+        w.abort();
     }
     let _ = server.await;
     Ok(exit::SUCCESS)

@@ -935,6 +935,65 @@ async fn wait_rollout(
     }
 }
 
+/// Watch the four workload kinds and wake `notify` whenever one of them is added, changed or
+/// deleted (after the initial listing), so the controller reacts to a new opt-in or a changed
+/// image without waiting for the next interval. Errors are retried with kube-runtime's backoff.
+pub fn spawn_watchers(
+    client: &Client,
+    namespaces: &Namespaces,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use kube::runtime::{WatchStreamExt, watcher};
+    fn watch<K>(
+        api: Api<K>,
+        notify: std::sync::Arc<tokio::sync::Notify>,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        K: kube::Resource
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        tokio::spawn(async move {
+            let mut stream =
+                std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => notify.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "watch interrupted; retrying"),
+                }
+            }
+        })
+    }
+    let mut handles = Vec::new();
+    let scopes: Vec<Option<String>> = match namespaces {
+        Namespaces::All => vec![None],
+        Namespaces::Only(list) => list.iter().cloned().map(Some).collect(),
+    };
+    for ns in scopes {
+        macro_rules! api {
+            ($k:ty) => {
+                match &ns {
+                    None => Api::<$k>::all(client.clone()),
+                    Some(n) => Api::<$k>::namespaced(client.clone(), n),
+                }
+            };
+        }
+        handles.push(watch(api!(Deployment), notify.clone()));
+        handles.push(watch(api!(StatefulSet), notify.clone()));
+        handles.push(watch(api!(DaemonSet), notify.clone()));
+        handles.push(watch(
+            api!(k8s_openapi::api::batch::v1::CronJob),
+            notify.clone(),
+        ));
+    }
+    handles
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
