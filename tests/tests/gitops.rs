@@ -44,6 +44,7 @@ fn change(kind: &str, name: &str, container: &str) -> ImageChange {
         container: container.into(),
         old_image: OLD.into(),
         new_image: NEW.into(),
+        path: None,
     }
 }
 
@@ -232,4 +233,42 @@ fn head_means_the_default_branch_of_the_remote() {
     .unwrap();
     assert!(wb.commit.is_some());
     assert!(remote_file(&url, "apps/other/all.yaml").contains(&format!("image: \"{NEW}\"\n")));
+}
+
+#[test]
+fn two_applications_in_one_repository_get_one_commit() {
+    let (_daemon, url, _r) = setup();
+    let cache = tempfile::tempdir().unwrap();
+    let target = GitTarget {
+        repo: url.clone(),
+        branch: "main".into(),
+        path: String::new(),
+    };
+    let changes = [
+        ImageChange {
+            path: Some("apps/sensor".into()),
+            ..change("Deployment", "sensor", "app")
+        },
+        ImageChange {
+            path: Some("apps/other".into()),
+            ..change("Deployment", "other", "app")
+        },
+    ];
+    let wb = gitops::write_back(&config(cache.path()), &target, &changes).unwrap();
+    assert_eq!(
+        wb.files,
+        ["apps/other/all.yaml", "apps/sensor/kustomization.yaml"]
+    );
+    let d = tempfile::tempdir().unwrap();
+    git_in(d.path(), &["clone", "-q", &url, "c"]);
+    let c = d.path().join("c");
+    assert_eq!(
+        git_in(&c, &["rev-list", "--count", "HEAD"]),
+        "2",
+        "initial + one ferry commit"
+    );
+    assert_eq!(
+        git_in(&c, &["show", "--name-only", "--format=", "HEAD"]),
+        "apps/other/all.yaml\napps/sensor/kustomization.yaml"
+    );
 }

@@ -275,6 +275,7 @@ fn change_of(d: &Decision) -> gitops::ImageChange {
         container: d.container.clone(),
         old_image: d.image.clone(),
         new_image: d.target.clone().unwrap_or_default(),
+        path: None,
     }
 }
 
@@ -625,8 +626,8 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
             groups.entry(t).or_default().push(d);
         }
         for (t, ds) in groups {
-            // Each workload keeps its own path; group the changes per path for the edit.
-            let mut by_path: BTreeMap<String, Vec<gitops::ImageChange>> = BTreeMap::new();
+            // Each workload keeps its own path; one commit for the whole repository and branch.
+            let mut changes: Vec<gitops::ImageChange> = Vec::new();
             for d in &ds {
                 let w = plan.workloads.iter().find(|w| belongs(d, w));
                 let path = match w {
@@ -638,10 +639,13 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
                         .unwrap_or_default(),
                     None => String::new(),
                 };
-                by_path.entry(path).or_default().push(change_of(d));
+                changes.push(gitops::ImageChange {
+                    path: Some(path),
+                    ..change_of(d)
+                });
             }
-            for (path, changes) in by_path {
-                let target = GitTarget { path, ..t.clone() };
+            {
+                let target = t.clone();
                 let config = g.config.clone();
                 let tc = target.clone();
                 let ch = changes.clone();

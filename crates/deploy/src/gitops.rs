@@ -88,6 +88,10 @@ pub struct ImageChange {
     pub old_image: String,
     /// The new image (`repository:tag@digest`).
     pub new_image: String,
+    /// Directory or file of this workload's manifests, when it differs from the target's
+    /// (several Applications in one repository: still one commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// What a write-back did.
@@ -278,8 +282,34 @@ pub fn plan_edits(
     target: &GitTarget,
     changes: &[ImageChange],
 ) -> (BTreeMap<String, String>, Vec<String>) {
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut files = BTreeMap::new();
     let mut problems = Vec::new();
+    let mut groups: BTreeMap<String, Vec<ImageChange>> = BTreeMap::new();
+    for c in changes {
+        groups
+            .entry(c.path.clone().unwrap_or_else(|| target.path.clone()))
+            .or_default()
+            .push(c.clone());
+    }
+    for (path, group) in groups {
+        let t = GitTarget {
+            path,
+            ..target.clone()
+        };
+        plan_edits_into(repo, tree, &t, &group, &mut files, &mut problems);
+    }
+    (files, problems)
+}
+
+/// [`plan_edits`] for one path, on top of the edits already in `files`.
+fn plan_edits_into(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    target: &GitTarget,
+    changes: &[ImageChange],
+    files: &mut BTreeMap<String, String>,
+    problems: &mut Vec<String>,
+) {
     let path = norm(&target.path);
     let join = |name: &str| {
         if path.is_empty() {
@@ -293,7 +323,11 @@ pub fn plan_edits(
         .map(join)
         .find(|p| read(repo, tree, p).is_some());
     if let Some(k) = kustomization {
-        let mut text = read(repo, tree, &k).unwrap_or_default();
+        let mut text = files
+            .get(&k)
+            .cloned()
+            .or_else(|| read(repo, tree, &k))
+            .unwrap_or_default();
         let before = text.clone();
         for c in changes {
             let Ok(r) = ferry_core::Reference::parse(&c.new_image) else {
@@ -319,7 +353,7 @@ pub fn plan_edits(
         if text != before {
             files.insert(k, text);
         }
-        return (files, problems);
+        return;
     }
     // Manifests: the file itself, or every YAML file under the directory.
     let candidates: Vec<String> = match tree.get_path(Path::new(&path)) {
@@ -387,7 +421,6 @@ pub fn plan_edits(
             ));
         }
     }
-    (files, problems)
 }
 
 /// The repository part of an image as written (`ghcr.io/acme/sensor` of `ghcr.io/acme/sensor:1@…`).

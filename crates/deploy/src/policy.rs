@@ -1288,6 +1288,33 @@ mod tests {
         }
 
         #[test]
+        fn a_soak_gate_never_rolls_before_min_age(
+            min_hours in 1u64..200,
+            seen in 0u64..2_000_000,
+            elapsed in 0u64..2_000_000,
+            recorded in proptest::bool::ANY,
+        ) {
+            let new = digest("new");
+            let img = format!("acme/etl:latest@{}", digest("old"));
+            let a = answers("docker.io/acme/etl:latest", &new, Some("linux/amd64,linux/arm64"));
+            let stamp = format!("etl={new}@{seen}");
+            let min = format!("{min_hours}h");
+            let mut ann = vec![(POLICY, "digest"), (MIN_AGE, min.as_str())];
+            if recorded {
+                ann.push((FIRST_SEEN, stamp.as_str()));
+            }
+            let w = workload(&ann, &[("etl", img.as_str(), false)]);
+            let now = seen + elapsed;
+            let d = &decide_gated(&w, &a, &plats(), &Gate { now, workloads: &[] })[0];
+            let soaked = recorded && elapsed >= min_hours * 3600;
+            prop_assert_eq!(d.action == Action::Update, soaked, "{:?}", d);
+            if !recorded {
+                // First sight is recorded, never an earlier time.
+                prop_assert_eq!(d.record_first_seen.clone(), Some(format!("{new}@{now}")));
+            }
+        }
+
+        #[test]
         fn containers_not_named_are_never_changed(
             images in proptest::collection::vec("acme/(a|b|c):(1|latest|v1\\.2\\.0)", 2..5),
             named in 0usize..4,
