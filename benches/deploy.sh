@@ -19,17 +19,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr="127.0.0.1:$port"
-cat >"$work/config.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: false}}
-storage: {filesystem: {rootdirectory: $work/data}}
-http: {addr: "$addr"}
-YAML
-docker-registry serve "$work/config.yml" >"$work/access.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 1 100); do curl -fs "http://$addr/v2/" >/dev/null && break; sleep 0.1; done
+. scripts/lib/registry.sh
+start_registry "$work" accesslog
+registry_pid=$REGISTRY_PID
+addr=$REGISTRY_ADDR
 target/release/examples/bench-fixture "$addr" "$repos" "$tags" >"$work/refs.txt"
 # Pin every reference at its current digest: a steady cluster, nothing to roll.
 "$PWD/target/release/ferry-registry" digest -f "$work/refs.txt" --plain-http "$addr" | awk '{print $2"@"$1}' >"$work/pinned.txt"
@@ -47,11 +40,11 @@ contexts: [{name: fake, context: {cluster: fake, user: fake}}]
 current-context: fake
 users: [{name: fake, user: {}}]
 YAML
-before=$(grep -c '"HEAD /v2/\|"GET /v2/' "$work/access.log" || true)
-heads_before=$(grep -c '"HEAD /v2/' "$work/access.log" || true)
+before=$(grep -c '"HEAD /v2/\|"GET /v2/' "$work/registry.log" || true)
+heads_before=$(grep -c '"HEAD /v2/' "$work/registry.log" || true)
 "$ferry" --kubeconfig "$work/kubeconfig" --plain-http "$addr" plan --json >"$work/plan.json"
-after=$(grep -c '"HEAD /v2/\|"GET /v2/' "$work/access.log" || true)
-heads=$(grep -c '"HEAD /v2/' "$work/access.log" || true)
+after=$(grep -c '"HEAD /v2/\|"GET /v2/' "$work/registry.log" || true)
+heads=$(grep -c '"HEAD /v2/' "$work/registry.log" || true)
 python3 - "$work/plan.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -16,21 +16,10 @@ work=$(mktemp -d)
 registry_pid=""
 cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-# A fixed free port and log level "error": the registry logs every request at "info", which
-# would make the registry, not the clients, the thing measured.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr="127.0.0.1:$port"
-cat >"$work/config.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/data}, delete: {enabled: true}}
-http: {addr: "$addr"}
-YAML
-docker-registry serve "$work/config.yml" 2>"$work/registry.log" &
-registry_pid=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://$addr/v2/" >/dev/null && break; sleep 0.1
-done
+. scripts/lib/registry.sh
+start_registry "$work"
+registry_pid=$REGISTRY_PID
+addr=$REGISTRY_ADDR
 echo "registry: $addr ($(docker-registry --version | awk '{print $3}'))"
 
 target/release/examples/bench-fixture "$addr" 50 10 >"$work/refs.txt"

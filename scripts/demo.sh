@@ -43,20 +43,10 @@ echo; echo "\$ ferry-detect changed    # the in-repo base image changed"
 echo
 
 # A throw-away registry on a random loopback port.
-cat >"$work/config.yml" <<YAML
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/data}, delete: {enabled: true}}
-http: {addr: "127.0.0.1:0"}
-YAML
-docker-registry serve "$work/config.yml" 2>"$work/registry.log" &
-registry_pid=$!
-for _ in $(seq 1 100); do
-  addr=$(grep -o 'listening on [0-9.:]*' "$work/registry.log" | head -1 | cut -d' ' -f3 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "${addr:-}" ] || { echo "registry did not start" >&2; cat "$work/registry.log" >&2; exit 3; }
+. scripts/lib/registry.sh
+start_registry "$work"
+registry_pid=$REGISTRY_PID
+addr=$REGISTRY_ADDR
 echo "# registry listening on $addr"
 
 target/debug/examples/push-demo-image "$addr" acme/etl:1.0 >/dev/null

@@ -25,17 +25,10 @@ trap cleanup EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr="127.0.0.1:$port"
-cat >"$work/registry.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/data}}
-http: {addr: "$addr"}
-YAML
-docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
-registry_pid=$!
-for _ in $(seq 1 100); do curl -fs "http://$addr/v2/" >/dev/null && break; sleep 0.1; done
+. scripts/lib/registry.sh
+start_registry "$work"
+registry_pid=$REGISTRY_PID
+addr=$REGISTRY_ADDR
 expected=$(target/debug/examples/push-demo-image "$addr" acme/etl:latest | cut -d' ' -f1)
 # CI pushes the commit's image a few seconds after the DAG run starts waiting for it.
 ( sleep 6; target/debug/examples/push-demo-image "$addr" acme/etl:sha-1234 >/dev/null ) &
