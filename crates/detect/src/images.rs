@@ -252,6 +252,62 @@ fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    struct Mem(BTreeMap<String, String>);
+
+    impl FileSource for Mem {
+        fn dockerfiles(&self) -> Vec<String> {
+            self.0
+                .keys()
+                .filter(|k| is_dockerfile_name(k.rsplit('/').next().unwrap_or(k)))
+                .cloned()
+                .collect()
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.0.contains_key(path)
+        }
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(path).map(|s| s.as_bytes().to_vec()))
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_image() {
+        let src = Mem(BTreeMap::from([
+            ("a/Dockerfile".to_string(), "FROM x\n".to_string()),
+            (
+                CONFIG_FILE.to_string(),
+                "[images.\"a\"]\nrepository = \"Not A Ref\"\n".to_string(),
+            ),
+        ]));
+        let e = discover(&src).unwrap_err().to_string();
+        assert!(
+            e.contains("ferry.toml") && e.contains("\"a\"") && e.contains("repository"),
+            "{e}"
+        );
+        let src = Mem(BTreeMap::from([(
+            CONFIG_FILE.to_string(),
+            "[images.x]\nplatforms = [\"linux\"]\ndockerfile = \"x/Dockerfile\"\n".to_string(),
+        )]));
+        assert!(
+            discover(&src)
+                .unwrap_err()
+                .to_string()
+                .contains("platforms")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_ferry_toml_is_an_answer_or_an_error_never_a_panic(toml in "(\\[images\\.\"[a-z/]{1,6}\"\\]\n|dockerfile = \"[a-z/]{0,8}\"\n|context = \"[a-z./]{0,8}\"\n|repository = \"[a-z:./]{0,10}\"\n|platforms = \\[\"[a-z/0-9]{0,10}\"\\]\n|extra_inputs = \\[\"[a-z*!\\[/]{0,6}\"\\]\n|target = \"x\"\n|[a-z =\"\\[\\]]{0,10}\n){0,8}") {
+            let src = Mem(BTreeMap::from([
+                ("a/Dockerfile".to_string(), "FROM x\n".to_string()),
+                (CONFIG_FILE.to_string(), toml),
+            ]));
+            let _ = discover(&src);
+        }
+    }
 
     #[test]
     fn dockerfile_names() {

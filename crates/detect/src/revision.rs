@@ -208,3 +208,36 @@ pub fn from_github_event(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn repo() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = git2::Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = r
+            .find_tree(r.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        r.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+            .unwrap();
+        let repo = Repo::open(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_event_payload_is_a_selection_or_an_error(
+            payload in "\\{(\"(before|after|forced|created|pull_request|base|head|sha|repository|default_branch)\": ?(\"[0-9a-f]{0,40}\"|true|false|null|\\{\\}|[0-9]{1,3}),? ?){0,6}\\}|\\PC{0,40}",
+        ) {
+            let (_d, r) = repo();
+            match from_github_event(&r, Some("push"), payload.as_bytes(), "event.json") {
+                Ok(sel) => prop_assert!(sel.base.is_some() || sel.rebuild_all.is_some(), "never a silent nothing"),
+                Err(e) => prop_assert!(e.to_string().contains("event.json") || e.to_string().contains("revision")),
+            }
+        }
+    }
+}

@@ -471,6 +471,22 @@ mod tests {
         assert!(DockerConfig::from_json(b"{not json").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn config_json_parsing_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Ok(cfg) = DockerConfig::from_json(&bytes) {
+                let _ = cfg.get("docker.io");
+            }
+        }
+
+        #[test]
+        fn auth_entries_never_panic(auth in "[A-Za-z0-9+/=:!]{0,40}", user in "[a-z]{0,5}", pass in "[a-z]{0,5}") {
+            let json = format!(r#"{{"auths":{{"r.io":{{"auth":"{auth}","username":"{user}","password":"{pass}"}}}}}}"#);
+            let cfg = DockerConfig::from_json(json.as_bytes()).unwrap();
+            let _ = cfg.get("r.io");
+        }
+    }
+
     #[test]
     fn chains_ask_in_order() {
         let a = DockerConfig::from_json(
