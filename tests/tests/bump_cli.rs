@@ -61,6 +61,24 @@ fn golden_before_after_files() {
 }
 
 #[test]
+fn directories_git_ignores_are_not_scanned() {
+    let r = GitRepo::new();
+    r.write(".gitignore", "target/\n");
+    r.write("app/Dockerfile", "FROM python:3.11\n");
+    r.write("target/vendored/Dockerfile", "FROM python:3.11\n");
+    r.commit("init");
+    ok(&bump(r.path(), &["set", "python:3.12"]));
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("app/Dockerfile")).unwrap(),
+        "FROM python:3.12\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("target/vendored/Dockerfile")).unwrap(),
+        "FROM python:3.11\n"
+    );
+}
+
+#[test]
 fn dry_run_prints_a_diff_and_changes_nothing() {
     let r = GitRepo::new();
     r.write("app/Dockerfile", "FROM python:3.11-slim\nRUN true\n");

@@ -13,8 +13,12 @@ pub struct WorkTree {
 }
 
 impl WorkTree {
-    /// Scan `root` for Dockerfiles.
+    /// Scan `root` for Dockerfiles. In a git work tree, directories git ignores (`target/`,
+    /// `node_modules/`…) are skipped, as ferry-detect would never see them either.
     pub fn scan(root: &Path) -> Result<Self> {
+        let git = git2::Repository::open(root)
+            .ok()
+            .filter(|r| r.workdir().is_some());
         let mut dockerfiles = Vec::new();
         let mut todo = vec![PathBuf::new()];
         while let Some(rel) = todo.pop() {
@@ -27,7 +31,10 @@ impl WorkTree {
                 let ty = entry.file_type().map_err(|e| io_err(&entry.path(), e))?;
                 let child = rel.join(name);
                 if ty.is_dir() {
-                    if name != ".git" {
+                    let ignored = git
+                        .as_ref()
+                        .is_some_and(|g| g.is_path_ignored(&child).unwrap_or(false));
+                    if name != ".git" && !ignored {
                         todo.push(child);
                     }
                 } else if ty.is_file() && is_dockerfile_name(name) {
