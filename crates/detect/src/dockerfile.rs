@@ -179,6 +179,34 @@ impl Lookup for Scope<'_> {
     }
 }
 
+/// `text` with `CMD []`/`ENTRYPOINT []` lines rewritten as `CMD ""` (same length), or `None`
+/// when there are none.
+fn empty_exec_forms(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let t = body.trim_start();
+        let word_end = t.find(|c: char| c.is_whitespace()).unwrap_or(t.len());
+        let (word, rest) = t.split_at(word_end);
+        if (word.eq_ignore_ascii_case("CMD") || word.eq_ignore_ascii_case("ENTRYPOINT"))
+            && rest.trim().replace(' ', "") == "[]"
+        {
+            if let Some(pos) = line.rfind(']') {
+                let open = line[..pos].rfind('[').unwrap_or(pos);
+                let mut l = line.to_string();
+                l.replace_range(open..=open, "\"");
+                l.replace_range(pos..=pos, "\"");
+                out.push_str(&l);
+                changed = true;
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    changed.then_some(out)
+}
+
 /// `span` when the source text there is exactly `value` (no continuation or escape inside).
 fn span_in(text: &str, value: &str, span: &Range<usize>) -> Option<Range<usize>> {
     (text.get(span.clone()) == Some(value)).then(|| span.clone())
@@ -198,9 +226,15 @@ impl Dockerfile {
         text: &str,
         build_args: &BTreeMap<String, String>,
     ) -> Result<Self, DockerfileError> {
-        let parsed = parse_dockerfile::parse(text).map_err(|e| DockerfileError {
-            line: e.line().max(1),
-            message: e.to_string(),
+        // BuildKit accepts `CMD []` / `ENTRYPOINT []` (reset to nothing); parse-dockerfile wants an
+        // argument. Neither instruction matters to ferry, so the `[]` is swapped for `""` of the
+        // same length: every byte span of the file stays valid.
+        let patched = empty_exec_forms(text);
+        let parsed = parse_dockerfile::parse(patched.as_deref().unwrap_or(text)).map_err(|e| {
+            DockerfileError {
+                line: e.line().max(1),
+                message: e.to_string(),
+            }
         })?;
         let escape = parsed
             .parser_directives
@@ -872,6 +906,15 @@ mod tests {
             let e = Dockerfile::parse(t, &BTreeMap::new()).unwrap_err();
             assert_eq!(e.line, line, "{t:?}: {e}");
         }
+    }
+
+    #[test]
+    fn empty_exec_forms_are_accepted_and_spans_stay_exact() {
+        let text = "FROM python:3.11 AS base\nENTRYPOINT []\ncmd [ ]\nFROM base\nCOPY --from=busybox:1 /a /b\n";
+        let d = parse(text);
+        assert_eq!(d.stages.len(), 2);
+        let r = d.refs.iter().find(|r| r.kind == RefKind::CopyFrom).unwrap();
+        assert_eq!(&text[r.span.clone().unwrap()], "busybox:1");
     }
 
     #[test]
