@@ -191,16 +191,15 @@ fn empty_exec_forms(text: &str) -> Option<String> {
         let (word, rest) = t.split_at(word_end);
         if (word.eq_ignore_ascii_case("CMD") || word.eq_ignore_ascii_case("ENTRYPOINT"))
             && rest.trim().replace(' ', "") == "[]"
+            && let Some(pos) = line.rfind(']')
         {
-            if let Some(pos) = line.rfind(']') {
-                let open = line[..pos].rfind('[').unwrap_or(pos);
-                let mut l = line.to_string();
-                l.replace_range(open..=open, "\"");
-                l.replace_range(pos..=pos, "\"");
-                out.push_str(&l);
-                changed = true;
-                continue;
-            }
+            let open = line[..pos].rfind('[').unwrap_or(pos);
+            let mut l = line.to_string();
+            l.replace_range(open..=open, "\"");
+            l.replace_range(pos..=pos, "\"");
+            out.push_str(&l);
+            changed = true;
+            continue;
         }
         out.push_str(line);
     }
