@@ -284,28 +284,7 @@ fn rebuilds(repo: Option<&Repo>, plan: &Plan) -> Vec<String> {
         return Vec::new();
     };
     let files: BTreeSet<&str> = plan.changes.iter().map(|c| c.file.as_str()).collect();
-    let mut set: BTreeSet<String> = project
-        .images
-        .iter()
-        .filter(|i| files.contains(i.dockerfile.as_str()))
-        .map(|i| i.name.clone())
-        .collect();
-    loop {
-        let more: Vec<String> = project
-            .images
-            .iter()
-            .filter(|i| {
-                !set.contains(&i.name)
-                    && project.depends_on(&i.name).iter().any(|d| set.contains(d))
-            })
-            .map(|i| i.name.clone())
-            .collect();
-        if more.is_empty() {
-            break;
-        }
-        set.extend(more);
-    }
-    set.into_iter().collect()
+    project.rebuilt_with(&files)
 }
 
 fn parse_author(a: &str) -> Result<(String, String), Failure> {

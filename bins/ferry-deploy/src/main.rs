@@ -376,18 +376,6 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
 }
 
 /// `interval` ± 10 %, from the clock's nanoseconds (no need for a random generator here).
-fn jittered(interval: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let f = 0.9 + f64::from(nanos % 1000) / 1000.0 * 0.2;
-    interval.mul_f64(f)
-}
-
-fn warn(msg: &str) {
-    ferry_cli::report_error("ferry-deploy", msg);
-}
-
 async fn run_controller(
     ctx: &Context,
     interval: Duration,
@@ -423,81 +411,12 @@ async fn run_controller(
         }
         let _ = stop_tx.send(true);
     });
-    let stopping = || *stop_rx.borrow();
-    // Workload changes (a new opt-in, an edited image) wake the loop before the interval ends.
-    let changed = std::sync::Arc::new(tokio::sync::Notify::new());
-    let watchers = controller::spawn_watchers(&ctx.client, &ctx.namespaces, changed.clone());
-    let options = ApplyOptions {
-        wait: true,
-        rollout_timeout: Some(rollout_timeout),
-        poll: None,
+    let options = controller::RunOptions {
+        interval,
+        rollout_timeout,
+        lease: lock,
     };
-    while !stopping() {
-        let leader = match &lock {
-            None => true,
-            Some(l) => l.try_acquire(&ctx.client).await.unwrap_or_else(|e| {
-                warn(&format!("leader election: {e}"));
-                false
-            }),
-        };
-        metrics.set_leader(leader);
-        let wait = if leader {
-            // A pass runs to its end: a rollback is never abandoned half-way by a shutdown.
-            match controller::plan(ctx).await {
-                Ok(plan) => match controller::apply(ctx, &plan, &options).await {
-                    Ok(applied) => {
-                        let count = |a: Action| {
-                            plan.decisions.iter().filter(|d| d.action == a).count() as u64
-                        };
-                        metrics.pass(
-                            count(Action::Update),
-                            count(Action::Skip),
-                            applied.rolled_back.len() as u64,
-                            plan.registry_requests as u64,
-                        );
-                    }
-                    Err(e) => {
-                        metrics.pass_error();
-                        warn(&format!("pass failed while applying: {e}"));
-                    }
-                },
-                Err(e) => {
-                    metrics.pass_error();
-                    warn(&format!("pass failed while planning: {e}"));
-                }
-            }
-            jittered(interval)
-        } else {
-            Duration::from_secs(5)
-        };
-        // Sleep in slices, renewing the lease, until the next pass or a shutdown.
-        let until = tokio::time::Instant::now() + wait;
-        while !stopping() && tokio::time::Instant::now() < until {
-            let slice = (until - tokio::time::Instant::now()).min(Duration::from_secs(5));
-            let mut rx = stop_rx.clone();
-            let mut woken = false;
-            tokio::select! {
-                _ = tokio::time::sleep(slice) => {}
-                _ = rx.changed() => {}
-                _ = changed.notified(), if leader => woken = true,
-            }
-            if woken {
-                // A workload changed: run a pass soon (a short pause gathers a burst of events).
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                break;
-            }
-            if let (Some(l), true) = (&lock, leader)
-                && !stopping()
-                && !l.try_acquire(&ctx.client).await.unwrap_or(false)
-            {
-                metrics.set_leader(false);
-                break;
-            }
-        }
-    }
-    for w in watchers {
-        w.abort();
-    }
+    controller::run(ctx, &options, &metrics, stop_rx).await;
     let _ = server.await;
     Ok(exit::SUCCESS)
 }

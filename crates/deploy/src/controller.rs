@@ -1034,3 +1034,107 @@ mod tests {
         assert!(open.check("docker.io").is_ok());
     }
 }
+
+/// Options of [`run`].
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Time between passes (jittered by ±10 %).
+    pub interval: Duration,
+    /// Give up on a rollout after this long (then roll back).
+    pub rollout_timeout: Duration,
+    /// Leader election; `None` acts without a Lease (one replica only).
+    pub lease: Option<crate::lease::LeaseLock>,
+}
+
+/// `interval` ± 10 %, from the clock's nanoseconds (no random generator needed).
+fn jittered(interval: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    interval.mul_f64(0.9 + f64::from(nanos % 1000) / 1000.0 * 0.2)
+}
+
+/// The controller loop: while this replica holds the lease, a pass (plan, apply with the
+/// health gate) every `interval`, or two seconds after a watched workload changed; the lease is
+/// renewed while waiting. Returns when `stop` becomes true; a running pass — a rollback
+/// included — always finishes first.
+pub async fn run(
+    ctx: &Context,
+    options: &RunOptions,
+    metrics: &crate::metrics::Metrics,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopping = || *stop.borrow();
+    // Workload changes (a new opt-in, an edited image) wake the loop before the interval ends.
+    let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let watchers = spawn_watchers(&ctx.client, &ctx.namespaces, changed.clone());
+    let apply_options = ApplyOptions {
+        wait: true,
+        rollout_timeout: Some(options.rollout_timeout),
+        poll: None,
+    };
+    while !stopping() {
+        let leader = match &options.lease {
+            None => true,
+            Some(l) => l.try_acquire(&ctx.client).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "leader election failed");
+                false
+            }),
+        };
+        metrics.set_leader(leader);
+        let wait = if leader {
+            match plan(ctx).await {
+                Ok(p) => match apply(ctx, &p, &apply_options).await {
+                    Ok(applied) => {
+                        let count =
+                            |a: Action| p.decisions.iter().filter(|d| d.action == a).count() as u64;
+                        metrics.pass(
+                            count(Action::Update),
+                            count(Action::Skip),
+                            applied.rolled_back.len() as u64,
+                            p.registry_requests as u64,
+                        );
+                    }
+                    Err(e) => {
+                        metrics.pass_error();
+                        tracing::warn!(error = %e, "pass failed while applying");
+                    }
+                },
+                Err(e) => {
+                    metrics.pass_error();
+                    tracing::warn!(error = %e, "pass failed while planning");
+                }
+            }
+            jittered(options.interval)
+        } else {
+            Duration::from_secs(5)
+        };
+        // Sleep in slices, renewing the lease, until the next pass, a change, or a shutdown.
+        let until = tokio::time::Instant::now() + wait;
+        while !stopping() && tokio::time::Instant::now() < until {
+            let slice = (until - tokio::time::Instant::now()).min(Duration::from_secs(5));
+            let mut rx = stop.clone();
+            let mut woken = false;
+            tokio::select! {
+                _ = tokio::time::sleep(slice) => {}
+                _ = rx.changed() => {}
+                _ = changed.notified(), if leader => woken = true,
+            }
+            if woken {
+                // A short pause gathers a burst of events into one pass.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                break;
+            }
+            if let (Some(l), true) = (&options.lease, leader)
+                && !stopping()
+                && !l.try_acquire(&ctx.client).await.unwrap_or(false)
+            {
+                metrics.set_leader(false);
+                break;
+            }
+        }
+    }
+    for w in watchers {
+        w.abort();
+    }
+}

@@ -243,6 +243,33 @@ impl<'r> Project<'r> {
         self.deps.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The images built from any of `dockerfiles` (repository-relative) and every image built
+    /// on them, transitively: what rebuilds when those Dockerfiles change. Sorted.
+    pub fn rebuilt_with(&self, dockerfiles: &BTreeSet<&str>) -> Vec<String> {
+        let mut set: BTreeSet<String> = self
+            .images
+            .iter()
+            .filter(|i| dockerfiles.contains(i.dockerfile.as_str()))
+            .map(|i| i.name.clone())
+            .collect();
+        loop {
+            let more: Vec<String> = self
+                .images
+                .iter()
+                .filter(|i| {
+                    !set.contains(&i.name)
+                        && self.depends_on(&i.name).iter().any(|d| set.contains(d))
+                })
+                .map(|i| i.name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            set.extend(more);
+        }
+        set.into_iter().collect()
+    }
+
     /// The image graph with waves (`max_parallel` splits large waves).
     pub fn graph(&self, max_parallel: usize) -> Result<Graph> {
         let all: BTreeSet<String> = self.images.iter().map(|i| i.name.clone()).collect();
