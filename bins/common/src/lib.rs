@@ -299,6 +299,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn github_annotations_never_break_on_odd_messages() {
+        for m in ["", ":", "a:b:c", "file:12:", "x\ny:3: z", "100%:1: done"] {
+            let _ = split_location(m);
+        }
+        assert_eq!(
+            split_location("Dockerfile:3: bad"),
+            Some(("Dockerfile", 3, "bad"))
+        );
+    }
+
+    #[test]
     fn locations_are_split_only_when_they_look_like_file_line() {
         assert_eq!(
             split_location("a/Dockerfile:3: bad"),

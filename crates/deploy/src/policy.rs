@@ -1288,6 +1288,30 @@ mod tests {
         }
 
         #[test]
+        fn annotation_parsers_never_panic(v in "\\PC{0,60}") {
+            let _ = parse_policy(Some(&v));
+            let _ = parse_pairs(Some(&v));
+            let _ = parse_stamps(Some(&v));
+            let _ = parse_age(&v);
+            let _ = Platform::parse_list(&v);
+        }
+
+        #[test]
+        fn any_annotations_give_decisions_never_a_panic(
+            policy in "(digest|off|semver:[\\^~>=<0-9., *a-z]{0,8}|[a-z:]{0,8})",
+            containers in "[a-z, ]{0,10}",
+            platforms in "[a-z/0-9, ]{0,20}",
+            min_age in "[0-9]{0,4}[smhdwy]?",
+            answers in any_answers(),
+        ) {
+            let w = workload(
+                &[(POLICY, policy.as_str()), (CONTAINERS, containers.as_str()), (PLATFORMS, platforms.as_str()), (MIN_AGE, min_age.as_str())],
+                &[("a", "acme/a:1", false), ("b", "acme/b:latest", true)],
+            );
+            let _ = decide_gated(&w, &answers, &plats(), &Gate { now: 1_000_000, workloads: &[] });
+        }
+
+        #[test]
         fn a_soak_gate_never_rolls_before_min_age(
             min_hours in 1u64..200,
             seen in 0u64..2_000_000,
