@@ -182,33 +182,26 @@ pub struct Plan {
 /// Read the cluster and the registry and decide, writing nothing.
 pub async fn plan(ctx: &Context) -> Result<Plan> {
     let mut workloads = cluster::list_workloads(&ctx.client, &ctx.namespaces).await?;
-    // Pods are only read for opted-in workloads with unpinned images.
+    // Pods, nodes and pull secrets are only read for workloads that opted in.
     let mut opted: Vec<Workload> = workloads
         .iter()
-        .filter(|w| {
-            !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
-        })
+        .filter(|w| policy::opted_in(&w.view))
         .cloned()
         .collect();
     cluster::fill_running(&ctx.client, &mut opted).await?;
-    for o in opted {
+    for o in &opted {
         if let Some(w) = workloads.iter_mut().find(|w| w.view.id() == o.view.id()) {
-            w.view.running = o.view.running;
+            w.view.running = o.view.running.clone();
         }
     }
-    let platforms = if workloads.iter().any(|w| {
-        !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
-    }) {
-        cluster::node_platforms(&ctx.client).await?
-    } else {
+    let platforms = if opted.is_empty() {
         Vec::new()
+    } else {
+        cluster::node_platforms(&ctx.client).await?
     };
     // Pull secrets of opted-in workloads join ferry's own credentials for this pass.
-    let secrets: BTreeSet<(String, String)> = workloads
+    let secrets: BTreeSet<(String, String)> = opted
         .iter()
-        .filter(|w| {
-            !policy::needs(&w.view).resolve.is_empty() || !policy::needs(&w.view).tags.is_empty()
-        })
         .flat_map(|w| {
             w.pull_secrets
                 .iter()
@@ -279,8 +272,15 @@ fn change_of(d: &Decision) -> gitops::ImageChange {
     }
 }
 
-/// Per change: the file the edit lands in, or why it cannot be written.
-type Placement = std::result::Result<String, String>;
+/// Where one change lands in git.
+enum Placement {
+    /// This file gets the edit.
+    File(String),
+    /// The repository already holds the target (Argo CD has not synced yet).
+    AlreadyWritten,
+    /// It cannot be written, and why.
+    Refused(String),
+}
 
 /// Turn updates of workloads with a git target into git updates (`via: git`, repo, branch,
 /// file), or skips with the reason (no manifest found, a human reverted that digest…).
@@ -335,16 +335,16 @@ async fn route_through_git(
                     if let Some((_, d)) = c.new_image.rsplit_once('@')
                         && let Some((commit, author)) = gitops::reverted(&repo, tip, d)
                     {
-                        return Err(format!(
+                        return Placement::Refused(format!(
                             "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
                             &commit[..12.min(commit.len())]
                         ));
                     }
                     let (files, problems) = gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c));
                     match (files.keys().next(), problems.first()) {
-                        (Some(f), _) => Ok(f.clone()),
-                        (None, Some(p)) => Err(p.clone()),
-                        (None, None) => Err("already written in git; waiting for Argo CD to sync".into()),
+                        (Some(f), _) => Placement::File(f.clone()),
+                        (None, Some(p)) => Placement::Refused(p.clone()),
+                        (None, None) => Placement::AlreadyWritten,
                     }
                 })
                 .collect())
@@ -357,9 +357,10 @@ async fn route_through_git(
             d.via = Some("git");
             d.repo = Some(target.repo.clone());
             d.branch = Some(target.branch.clone());
+            d.git_path = Some(target.path.clone());
             match &placed {
                 Ok(results) => match &results[n] {
-                    Ok(file) => {
+                    Placement::File(file) => {
                         d.action = Action::Update;
                         d.file = Some(file.clone());
                         if d.argocd_blocked {
@@ -367,11 +368,11 @@ async fn route_through_git(
                                 "managed by Argo CD: written to git for Argo CD to sync".into();
                         }
                     }
-                    Err(e) if e.starts_with("already written") => {
+                    Placement::AlreadyWritten => {
                         d.action = Action::None;
-                        d.reason = e.clone();
+                        d.reason = "already written in git; waiting for Argo CD to sync".into();
                     }
-                    Err(e) => {
+                    Placement::Refused(e) => {
                         d.action = Action::Skip;
                         d.reason = format!("git write-back: {e}");
                     }
@@ -424,32 +425,54 @@ async fn gather(ctx: &Context, workloads: &[Workload], platforms: &[Platform]) -
     for w in workloads {
         resolve.extend(policy::semver_candidates(&w.view, &answers));
     }
-    let resolved: Vec<(String, std::result::Result<TagFacts, String>)> =
+    // (key, answer, whether the registry was actually asked)
+    let resolved: Vec<(String, std::result::Result<TagFacts, String>, bool)> =
         futures::stream::iter(resolve.into_iter().map(|key| {
             let reg = ctx.registry.clone();
+            let gate = ctx.rate_gate.clone();
             async move {
-                let res = match Reference::parse(&key) {
-                    Ok(r) => reg
-                        .resolve(&r)
-                        .await
-                        .map(|x| TagFacts {
+                let r = match Reference::parse(&key) {
+                    Ok(r) => r,
+                    Err(e) => return (key, Err(e.to_string()), false),
+                };
+                if let Err(why) = gate.check(r.registry()) {
+                    return (key, Err(why), false);
+                }
+                let res = match reg.resolve(&r).await {
+                    Ok(x) => {
+                        gate.observe(r.registry(), x.rate_limit.as_ref());
+                        Ok(TagFacts {
                             digest: x.digest,
                             platforms: None,
                         })
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                    }
+                    Err(e) => {
+                        if let ferry_registry::Error::RateLimited { rate_limit, .. } = &e {
+                            // A 429 means nothing is left, whatever the headers said.
+                            let spent = ferry_registry::RateLimit {
+                                remaining: Some(0),
+                                ..rate_limit.clone().unwrap_or(ferry_registry::RateLimit {
+                                    limit: None,
+                                    remaining: None,
+                                    window_seconds: None,
+                                    source: None,
+                                })
+                            };
+                            gate.observe(r.registry(), Some(&spent));
+                        }
+                        Err(e.to_string())
+                    }
                 };
-                (key, res)
+                (key, res, true)
             }
         }))
         .buffer_unordered(conc)
         .collect()
         .await;
-    requests += resolved
-        .iter()
-        .filter(|(_, r)| !matches!(r, Err(e) if e.starts_with("not polled")))
-        .count();
-    answers.resolved.extend(resolved);
+    requests += resolved.iter().filter(|(_, _, asked)| *asked).count();
+    answers
+        .resolved
+        .extend(resolved.into_iter().map(|(k, r, _)| (k, r)));
     // Update candidates: inspect the new digests' platforms (a GET each, only when moving), and
     // read created times where a soak gate counts from them. Repeat while a pass finds more
     // (a created time can only be asked for once the platforms passed).
@@ -627,23 +650,13 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
         }
         for (t, ds) in groups {
             // Each workload keeps its own path; one commit for the whole repository and branch.
-            let mut changes: Vec<gitops::ImageChange> = Vec::new();
-            for d in &ds {
-                let w = plan.workloads.iter().find(|w| belongs(d, w));
-                let path = match w {
-                    Some(w) => git_target(&ctx.client, &g.argocd_namespace, w)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|x| x.path)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
-                changes.push(gitops::ImageChange {
-                    path: Some(path),
+            let changes: Vec<gitops::ImageChange> = ds
+                .iter()
+                .map(|d| gitops::ImageChange {
+                    path: Some(d.git_path.clone().unwrap_or_default()),
                     ..change_of(d)
-                });
-            }
+                })
+                .collect();
             {
                 let target = t.clone();
                 let config = g.config.clone();

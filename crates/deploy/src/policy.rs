@@ -335,6 +335,10 @@ pub struct Decision {
     /// File a write-back edits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Directory or file of the workload's manifests in that repository (from its Application
+    /// or annotations), so applying does not look it up again.
+    #[serde(skip)]
+    pub git_path: Option<String>,
 }
 
 /// What has to be asked of the registry for a workload (before deciding).
@@ -357,6 +361,13 @@ pub fn best_tag<'t>(req: &VersionReq, tags: &'t [String]) -> Option<(&'t str, Ve
         .filter_map(|t| tag_version(t).map(|v| (t.as_str(), v)))
         .filter(|(_, v)| req.matches(v))
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))
+}
+
+/// Whether ferry has anything to ask the registry for `w` (it opted in with a valid policy and
+/// names containers ferry can read).
+pub fn opted_in(w: &WorkloadView) -> bool {
+    let n = needs(w);
+    !n.resolve.is_empty() || !n.tags.is_empty()
 }
 
 /// What `w` needs from the registry (empty for workloads ferry leaves alone).
@@ -526,6 +537,7 @@ pub fn decide_gated(
         repo: None,
         branch: None,
         file: None,
+        git_path: None,
     };
     let policy = match parse_policy(w.annotation(POLICY)) {
         Ok(p) => p,

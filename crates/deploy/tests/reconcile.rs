@@ -103,6 +103,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         repo: None,
         branch: None,
         file: None,
+        git_path: None,
     };
     let w = Workload {
         view,
