@@ -187,11 +187,7 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 ChangedFormat::Json => push_json(out, &report),
                 ChangedFormat::Text => render_changed(out, &report),
                 ChangedFormat::Gitlab => {
-                    let project = Project::load(&repo, selection.head)?;
-                    let doc = ferry_detect::ci::gitlab_pipeline(&report, &|n| {
-                        project.depends_on(n).to_vec()
-                    });
-                    push_json(out, &doc);
+                    push_json(out, &ferry_detect::ci::gitlab_pipeline(&report))
                 }
             }
             Ok(exit::SUCCESS)

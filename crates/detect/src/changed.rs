@@ -60,6 +60,9 @@ pub struct ChangedImage {
     pub platforms: Vec<String>,
     /// Why it is rebuilt.
     pub reasons: Vec<String>,
+    /// In-repo images it builds on that are rebuilt too (what CI must wait for).
+    #[serde(skip)]
+    pub rebuilt_bases: Vec<String>,
 }
 
 /// The answer of [`changed`].
@@ -164,6 +167,12 @@ pub fn changed(
                 target: i.target.clone(),
                 platforms: i.platforms.clone(),
                 reasons: reasons.remove(n).unwrap_or_default(),
+                rebuilt_bases: head
+                    .depends_on(n)
+                    .iter()
+                    .filter(|d| selected.contains(*d))
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();

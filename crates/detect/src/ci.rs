@@ -44,7 +44,7 @@ pub fn github_outputs(report: &ChangedReport) -> Vec<(&'static str, String)> {
 /// in-repo bases that are rebuilt too. Emitted as JSON, which is valid YAML for GitLab.
 /// Jobs extend `.ferry-build`, defined here with docker buildx; override it by including your
 /// own definition after this file.
-pub fn gitlab_pipeline(report: &ChangedReport, depends_on: &dyn Fn(&str) -> Vec<String>) -> Value {
+pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
     let job = |n: &str| format!("build {n}");
     let mut doc = serde_json::Map::new();
     let stages: Vec<String> = (1..=report.waves.len().max(1))
@@ -71,18 +71,12 @@ pub fn gitlab_pipeline(report: &ChangedReport, depends_on: &dyn Fn(&str) -> Vec<
         );
         return Value::Object(doc);
     }
-    let selected: std::collections::BTreeSet<&str> =
-        report.images.iter().map(|i| i.name.as_str()).collect();
     for (w, wave) in report.waves.iter().enumerate() {
         for n in wave {
             let Some(i) = report.images.iter().find(|i| &i.name == n) else {
                 continue;
             };
-            let needs: Vec<String> = depends_on(n)
-                .iter()
-                .filter(|d| selected.contains(d.as_str()))
-                .map(|d| job(d))
-                .collect();
+            let needs: Vec<String> = i.rebuilt_bases.iter().map(|d| job(d)).collect();
             doc.insert(
                 job(n),
                 json!({
