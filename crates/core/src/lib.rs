@@ -24,6 +24,7 @@
 
 pub mod ci;
 pub mod digest;
+pub mod duration;
 mod error;
 pub mod exit;
 pub mod platform;

@@ -158,37 +158,6 @@ impl WorkloadView {
     }
 }
 
-/// `72h`, `3d`, `90m`, `45s`, or plain seconds → seconds.
-pub fn parse_age(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a duration like 72h or 3d"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d, w)")),
-    };
-    Ok(n * mult)
-}
-
-/// Seconds → `2d 3h`.
-pub fn human_age(secs: u64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{secs}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
 /// `container=value,container=value` annotations.
 pub fn parse_pairs(value: Option<&str>) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -750,7 +719,7 @@ pub fn decide_gated(
             None => {}
         }
         if let Some(min) = w.annotation(MIN_AGE) {
-            let min = match parse_age(min) {
+            let min = match ferry_core::duration::parse_secs(min) {
                 Ok(m) => m,
                 Err(e) => {
                     d.action = Action::Skip;
@@ -793,8 +762,8 @@ pub fn decide_gated(
                     d.soak_remaining_seconds = Some(min);
                     d.reason = format!(
                         "soaking: first seen now, {} to go (min-age {})",
-                        human_age(min),
-                        human_age(min)
+                        ferry_core::duration::human(min),
+                        ferry_core::duration::human(min)
                     );
                     out.push(d);
                     continue;
@@ -805,8 +774,8 @@ pub fn decide_gated(
                     d.soak_remaining_seconds = Some(left);
                     d.reason = format!(
                         "soaking: {} to go (min-age {})",
-                        human_age(left),
-                        human_age(min)
+                        ferry_core::duration::human(left),
+                        ferry_core::duration::human(min)
                     );
                     out.push(d);
                     continue;
@@ -1240,16 +1209,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ages_parse() {
-        assert_eq!(parse_age("72h").unwrap(), 72 * 3600);
-        assert_eq!(parse_age("3d").unwrap(), 3 * 86_400);
-        assert_eq!(parse_age("90").unwrap(), 90);
-        assert!(parse_age("soon").is_err());
-        assert!(parse_age("3y").is_err());
-        assert_eq!(human_age(90_000), "1d 1h");
-    }
-
     fn any_answers() -> impl Strategy<Value = Answers> {
         let facts = prop_oneof![
             "[a-z]{1,5}".prop_map(|s| Ok(TagFacts {
@@ -1304,7 +1263,7 @@ mod tests {
             let _ = parse_policy(Some(&v));
             let _ = parse_pairs(Some(&v));
             let _ = parse_stamps(Some(&v));
-            let _ = parse_age(&v);
+            let _ = ferry_core::duration::parse_secs(&v);
             let _ = Platform::parse_list(&v);
         }
 
