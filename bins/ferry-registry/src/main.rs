@@ -286,9 +286,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
                         })
                 })
                 .transpose()?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now = ferry_core::duration::unix_now();
             let client = g.registry.client(None)?;
             let p = ferry_registry::promote::promote(
                 &client,

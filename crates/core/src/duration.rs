@@ -1,5 +1,12 @@
 //! Whole-second durations as people write them in annotations and read them in messages.
 
+/// Now, in whole seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `72h`, `3d`, `90m`, `45s`, `2w`, or plain seconds → seconds.
 pub fn parse_secs(s: &str) -> Result<u64, String> {
     let s = s.trim();

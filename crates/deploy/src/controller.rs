@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use ferry_core::duration::unix_now;
 use ferry_core::{Platform, Reference};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -247,13 +248,6 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         decisions,
         registry_requests: requests,
     })
-}
-
-/// Now, in Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn belongs(d: &Decision, w: &Workload) -> bool {

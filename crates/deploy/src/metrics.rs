@@ -36,9 +36,7 @@ impl Metrics {
         i.rollbacks.fetch_add(rollbacks, Ordering::Relaxed);
         i.registry_requests
             .fetch_add(registry_requests, Ordering::Relaxed);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = ferry_core::duration::unix_now();
         i.last_pass_unix.store(now, Ordering::Relaxed);
         i.ready.store(true, Ordering::Relaxed);
     }

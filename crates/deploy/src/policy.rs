@@ -416,9 +416,7 @@ pub fn parse_stamps(value: Option<&str>) -> BTreeMap<String, (String, u64)> {
 
 /// Decide every container of `w` with the wall clock and no other workloads.
 pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) -> Vec<Decision> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = ferry_core::duration::unix_now();
     decide_gated(
         w,
         answers,
