@@ -208,20 +208,7 @@ impl Client {
     /// (Docker Hub does not count HEADs against pull limits), falling back to GET + hashing when
     /// the registry sends no usable `Docker-Content-Digest`.
     pub async fn resolve(&self, reference: &Reference) -> Result<Resolved> {
-        let ep = self.endpoint(reference.registry())?;
-        let url = self.manifest_url(&ep, reference.repository(), &reference.manifest_selector())?;
-        let reply = self
-            .execute(Request {
-                method: Method::HEAD,
-                url,
-                ep: &ep,
-                scope: pull_scope(reference.repository()),
-                accept: Some(ACCEPT_MANIFESTS),
-                content_type: None,
-                body: None,
-                limit: 0,
-            })
-            .await?;
+        let reply = self.fetch_manifest(reference, Method::HEAD).await?;
         match reply.status {
             s if s.is_success() => {}
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => {
@@ -304,20 +291,7 @@ impl Client {
     /// GET the manifest for `reference`, capped, hashed and verified against the requested
     /// digest and the `Docker-Content-Digest` header.
     pub async fn manifest(&self, reference: &Reference) -> Result<FetchedManifest> {
-        let ep = self.endpoint(reference.registry())?;
-        let url = self.manifest_url(&ep, reference.repository(), &reference.manifest_selector())?;
-        let reply = self
-            .execute(Request {
-                method: Method::GET,
-                url,
-                ep: &ep,
-                scope: pull_scope(reference.repository()),
-                accept: Some(ACCEPT_MANIFESTS),
-                content_type: None,
-                body: None,
-                limit: self.inner.config.manifest_limit,
-            })
-            .await?;
+        let reply = self.fetch_manifest(reference, Method::GET).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(not_found("manifest", reference, &reply));
         }
@@ -854,6 +828,29 @@ impl Client {
             }
         }
         Ok(newest)
+    }
+
+    /// HEAD or GET `reference`'s manifest with every manifest media type accepted (GET bodies
+    /// capped at the manifest limit).
+    async fn fetch_manifest(&self, reference: &Reference, method: Method) -> Result<Reply> {
+        let ep = self.endpoint(reference.registry())?;
+        let url = self.manifest_url(&ep, reference.repository(), &reference.manifest_selector())?;
+        let limit = if method == Method::HEAD {
+            0
+        } else {
+            self.inner.config.manifest_limit
+        };
+        self.execute(Request {
+            method,
+            url,
+            ep: &ep,
+            scope: pull_scope(reference.repository()),
+            accept: Some(ACCEPT_MANIFESTS),
+            content_type: None,
+            body: None,
+            limit,
+        })
+        .await
     }
 
     // ---------------------------------------------------------------- endpoints
