@@ -22,7 +22,7 @@ use serde_json::json;
     name = "ferry-deploy",
     version,
     about = "Redeploy only the workloads that opted in (ferry.dev/policy), pinned to the exact digest.",
-    after_help = "Exit codes: 0 success; 1 a rollout failed and was rolled back; 2 usage error; 3 Kubernetes or registry error."
+    after_help = "Exit codes: 0 success; 1 a rollout failed and was rolled back; 2 usage error; 3 Kubernetes or registry error, or a patch, rollback or git write failed (the other workloads were still handled)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// kubeconfig file (default: $KUBECONFIG, else in-cluster, else ~/.kube/config).
+    /// kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the in-cluster
+    /// service account — the order of kube's Config::infer).
     #[arg(long, value_name = "FILE", global = true)]
     kubeconfig: Option<PathBuf>,
     /// Namespace to manage (repeatable; default: all the credentials can see).
@@ -142,6 +143,10 @@ enum Cmd {
             default_value = "ferry-deploy"
         )]
         lease_name: String,
+        /// How long a Lease holder keeps it without renewing; the leader renews every third
+        /// of it and stops writing two thirds after its last successful renewal.
+        #[arg(long = "lease-duration", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "15s")]
+        lease_duration: Duration,
         /// Act without a Lease (one replica only).
         #[arg(long = "no-leader-election")]
         no_leader_election: bool,
@@ -217,8 +222,16 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
             subject: g.git_message.clone(),
             max_attempts: 5,
         },
-        argocd_namespace: g.argocd_namespace.clone(),
     }))
+}
+
+/// The host name: `$HOSTNAME`, else the kernel's.
+fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 fn kube_err(e: impl std::fmt::Display) -> Failure {
@@ -261,6 +274,8 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         registry_concurrency: 16,
         rate_gate: controller::RateGate::new(Some(g.ratelimit_floor)),
         gitops: gitops(g)?,
+        argocd_namespace: g.argocd_namespace.clone(),
+        events: Default::default(),
     };
     if let Cmd::Run {
         interval,
@@ -268,6 +283,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         rollout_timeout,
         lease_namespace,
         lease_name,
+        lease_duration,
         no_leader_election,
     } = &cli.cmd
     {
@@ -278,9 +294,11 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 .unwrap_or_else(|| "default".into()),
             name: lease_name.clone(),
             identity: std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| format!("ferry-{}", std::process::id())),
-            duration: Duration::from_secs(15),
+                .ok()
+                .filter(|n| !n.is_empty())
+                .or_else(hostname)
+                .unwrap_or_else(|| format!("ferry-{}", std::process::id())),
+            duration: *lease_duration,
         });
         return run_controller(&ctx, *interval, metrics_addr, *rollout_timeout, lock).await;
     }
@@ -304,7 +322,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             let options = ApplyOptions {
                 wait: *wait,
                 rollout_timeout: Some(*rollout_timeout),
-                poll: None,
+                ..Default::default()
             };
             let applied = controller::apply(&ctx, &plan, &options)
                 .await
@@ -324,17 +342,26 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 for c in &applied.committed {
                     out.push_str(&format!("committed to git: {c}\n"));
                 }
-                for (w, why) in &applied.failed {
-                    out.push_str(&format!("git write-back failed for {w}: {why}\n"));
+                for f in &applied.failures {
+                    out.push_str(&format!(
+                        "failed ({}) {}: {}\n",
+                        f.stage.as_str(),
+                        f.workload,
+                        f.message
+                    ));
+                }
+                for (w, why) in &applied.unsynced {
+                    out.push_str(&format!("not synced {w}: {why}\n"));
                 }
             }
-            Ok(
-                if applied.rolled_back.is_empty() && applied.failed.is_empty() {
-                    exit::SUCCESS
-                } else {
-                    exit::NEGATIVE
-                },
-            )
+            // Failures win over rollbacks: something could not be done at all.
+            Ok(if !applied.failures.is_empty() {
+                exit::OPERATIONAL
+            } else if !applied.rolled_back.is_empty() {
+                exit::NEGATIVE
+            } else {
+                exit::SUCCESS
+            })
         }
         Cmd::Run { .. } => unreachable!("handled above"),
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
 
+use crate::lease::Fence;
 use crate::yamledit;
 
 /// Where a workload's manifests live.
@@ -472,6 +473,16 @@ pub fn write_back(
     target: &GitTarget,
     changes: &[ImageChange],
 ) -> Result<WriteBack, GitError> {
+    write_back_fenced(config, target, changes, &Fence::unfenced())
+}
+
+/// [`write_back`], pushing only while `fence` allows writes (checked before every push).
+pub fn write_back_fenced(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[ImageChange],
+    fence: &Fence,
+) -> Result<WriteBack, GitError> {
     let target = &resolve_branch(config, target)?;
     let err = |message: String| GitError {
         repo: target.repo.clone(),
@@ -526,6 +537,7 @@ pub fn write_back(
         let commit = repo
             .commit(None, &sig, &sig, &message, &new_tree, &[&tip_commit])
             .map_err(|e| err(e.message().to_string()))?;
+        fence.check().map_err(|e| err(e.to_string()))?;
         match push(config, &repo, target, commit) {
             Ok(()) => {
                 result.commit = Some(commit.to_string());
@@ -607,6 +619,91 @@ pub fn reverted(repo: &Repository, tip: Oid, digest: &str) -> Option<(String, St
         newer_without = Some((id.to_string(), c.author().name().unwrap_or("?").to_string()));
     }
     None
+}
+
+/// Push a revert of ferry's own `commit` on `target.branch` (a new commit on the current tip,
+/// never a force-push), because the rollout it caused failed. Re-applied on the new tip when the
+/// branch moved during the push. Fails when the files changed since and the revert does not
+/// apply cleanly.
+pub fn revert(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    commit: &str,
+    reason: &str,
+    fence: &Fence,
+) -> Result<String, GitError> {
+    let target = &resolve_branch(config, target)?;
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let bad = Oid::from_str(commit).map_err(|e| err(format!("{commit}: {}", e.message())))?;
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=config.max_attempts.max(1) {
+        let (repo, tip) = fetch(config, target)?;
+        let id = revert_commit(config, &repo, tip, bad, reason).map_err(err)?;
+        fence.check().map_err(|e| err(e.to_string()))?;
+        match push(config, &repo, target, id) {
+            Ok(()) => return Ok(id.to_string()),
+            Err(rejection) => {
+                let (_, new_tip) = fetch(config, target)?;
+                if new_tip == tip {
+                    return Err(err(format!("push of the revert rejected: {rejection}")));
+                }
+                tracing::info!(repo = %target.repo, attempt, "branch moved during the revert push; re-applying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(err(format!(
+        "the branch kept moving; gave up reverting after {} attempts",
+        config.max_attempts
+    )))
+}
+
+/// A commit on `tip` undoing `bad`, or why it cannot be made.
+fn revert_commit(
+    config: &WriteBackConfig,
+    repo: &Repository,
+    tip: Oid,
+    bad: Oid,
+    reason: &str,
+) -> Result<Oid, String> {
+    let m = |e: git2::Error| e.message().to_string();
+    let bad_commit = repo
+        .find_commit(bad)
+        .map_err(|e| format!("commit {bad} not found on the branch: {}", e.message()))?;
+    let tip_commit = repo.find_commit(tip).map_err(m)?;
+    let mut index = repo
+        .revert_commit(&bad_commit, &tip_commit, 0, None)
+        .map_err(m)?;
+    if index.has_conflicts() {
+        return Err(format!(
+            "cannot revert {}: the files it changed were changed since",
+            short(&bad.to_string())
+        ));
+    }
+    let tree = repo
+        .find_tree(index.write_tree_to(repo).map_err(m)?)
+        .map_err(m)?;
+    let sig = Signature::now(&config.author_name, &config.author_email).map_err(m)?;
+    let subject = bad_commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or("ferry commit");
+    let message = format!(
+        "Revert \"{subject}\"\n\nThis reverts commit {bad}.\n{reason}\n\n{COMMIT_MARKER}\n"
+    );
+    repo.commit(None, &sig, &sig, &message, &tree, &[&tip_commit])
+        .map_err(m)
+}
+
+/// The first 12 characters of a commit id, for messages (never slices inside a character).
+pub fn short(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 fn tree_mentions(repo: &Repository, tree: &Tree<'_>, needle: &str) -> bool {

@@ -24,6 +24,9 @@ struct Inner {
     last_pass_unix: AtomicU64,
     ready: AtomicBool,
     leader: AtomicBool,
+    leadership_lost: AtomicU64,
+    unsynced: AtomicU64,
+    failures: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -53,6 +56,26 @@ impl Metrics {
             // A follower is ready as soon as it runs: it serves probes and waits.
             self.inner.ready.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Count a lost Lease (`ferry_leadership_lost_total`).
+    pub fn leadership_lost(&self) {
+        self.inner.leadership_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a failure at `stage` (`ferry_failures_total{stage}`).
+    pub fn failure(&self, stage: &'static str) {
+        let mut f = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *f.entry(stage).or_default() += 1;
+    }
+
+    /// Count a git update Argo CD did not sync in time (`ferry_writeback_unsynced_total`).
+    pub fn unsynced(&self) {
+        self.inner.unsynced.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a pass has completed (or this replica follows).
@@ -114,10 +137,28 @@ impl Metrics {
                 "gauge",
                 u64::from(i.leader.load(Ordering::Relaxed)),
             ),
+            (
+                "ferry_leadership_lost_total",
+                "Times this replica lost the Lease (and stopped writing).",
+                "counter",
+                g(&i.leadership_lost),
+            ),
+            (
+                "ferry_writeback_unsynced_total",
+                "Git updates Argo CD did not sync within the rollout timeout.",
+                "counter",
+                g(&i.unsynced),
+            ),
         ] {
             s.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
             ));
+        }
+        s.push_str("# HELP ferry_failures_total Failed writes by stage (patch, rollback, git_write, git_revert).\n# TYPE ferry_failures_total counter\n");
+        let failures = i.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for stage in ["patch", "rollback", "git_write", "git_revert"] {
+            let n = failures.get(stage).copied().unwrap_or(0);
+            s.push_str(&format!("ferry_failures_total{{stage=\"{stage}\"}} {n}\n"));
         }
         s
     }

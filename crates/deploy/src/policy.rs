@@ -135,12 +135,6 @@ impl WorkloadView {
         format!("{}/{}/{}", self.namespace, self.kind.as_str(), self.name)
     }
 
-    /// Whether Argo CD manages it (and would revert a live patch).
-    pub fn argocd_managed(&self) -> bool {
-        self.labels.contains_key(ARGOCD_INSTANCE_LABEL)
-            || self.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION)
-    }
-
     /// The Argo CD Application that manages it (tracking label, or the tracking-id annotation
     /// `app:group/kind:namespace/name`).
     pub fn argocd_application(&self) -> Option<String> {
@@ -155,6 +149,52 @@ impl WorkloadView {
     /// An annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// The Argo CD Applications a pass could see, to tell Argo CD's tracking label from Helm's
+/// (both set `app.kubernetes.io/instance`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ArgoApps {
+    /// Nobody looked (planning without the cluster): a label-only workload is not guessed at.
+    #[default]
+    NotRead,
+    /// The names of the Applications in the Argo CD namespace (empty: Argo CD not installed).
+    Known(std::collections::BTreeSet<String>),
+    /// They could not be read (RBAC, API error), and why.
+    Unreadable(String),
+}
+
+/// Whether Argo CD manages a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgoCd {
+    /// It does not (no tracking annotation; no Application of its instance label's name).
+    NotManaged,
+    /// This Application manages it: a live patch would be reverted.
+    Managed(String),
+    /// Only the instance label says so and the Applications could not be read: never patched
+    /// on a guess.
+    Unknown(String),
+}
+
+/// Argo CD management of `w`: the tracking annotation proves it; the instance label only when an
+/// Application of that name exists (Helm sets the same label on everything it installs).
+pub fn argocd(w: &WorkloadView, apps: &ArgoApps) -> ArgoCd {
+    if w.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION) {
+        return ArgoCd::Managed(w.argocd_application().unwrap_or_default());
+    }
+    let Some(instance) = w.labels.get(ARGOCD_INSTANCE_LABEL) else {
+        return ArgoCd::NotManaged;
+    };
+    match apps {
+        ArgoApps::Known(names) if names.contains(instance) => ArgoCd::Managed(instance.clone()),
+        ArgoApps::Known(_) => ArgoCd::NotManaged,
+        ArgoApps::Unreadable(why) => ArgoCd::Unknown(format!(
+            "label {ARGOCD_INSTANCE_LABEL}={instance} may be Argo CD's or Helm's, and Argo CD Applications cannot be read ({why}): not patched on a guess"
+        )),
+        ArgoApps::NotRead => ArgoCd::Unknown(format!(
+            "label {ARGOCD_INSTANCE_LABEL}={instance} may be Argo CD's or Helm's, and Argo CD Applications were not read: not patched on a guess"
+        )),
     }
 }
 
@@ -400,6 +440,25 @@ pub struct Gate<'a> {
     pub now: u64,
     /// Every workload of the pass (to find a `promote-from` beta workload).
     pub workloads: &'a [WorkloadView],
+    /// The Argo CD Applications the pass could see.
+    pub argocd: &'a ArgoApps,
+    /// Whether git write-back is configured (`--git-write-back`); without it a workload that
+    /// asks for git (`ferry.dev/git-repo`) is skipped, never patched live.
+    pub git_write_back: bool,
+}
+
+static NOT_READ: ArgoApps = ArgoApps::NotRead;
+
+impl<'a> Gate<'a> {
+    /// A gate at `now` over `workloads`, Applications not read, write-back off.
+    pub fn new(now: u64, workloads: &'a [WorkloadView]) -> Self {
+        Gate {
+            now,
+            workloads,
+            argocd: &NOT_READ,
+            git_write_back: false,
+        }
+    }
 }
 
 /// `container=digest@unixtime` pairs → container → (digest, time).
@@ -417,15 +476,7 @@ pub fn parse_stamps(value: Option<&str>) -> BTreeMap<String, (String, u64)> {
 /// Decide every container of `w` with the wall clock and no other workloads.
 pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) -> Vec<Decision> {
     let now = ferry_core::duration::unix_now();
-    decide_gated(
-        w,
-        answers,
-        node_platforms,
-        &Gate {
-            now,
-            workloads: &[],
-        },
-    )
+    decide_gated(w, answers, node_platforms, &Gate::new(now, &[]))
 }
 
 /// What a `promote-from` beta workload offers for a repository: its digest and since when it
@@ -475,6 +526,45 @@ fn beta_offer(
         .filter(|(d, _)| *d == digest.to_string())
         .map(|(_, t)| *t);
     Ok((digest, since))
+}
+
+/// Why an update may not be patched into the cluster.
+enum LiveRefusal {
+    /// Argo CD manages the workload (git write-back can still do it).
+    ArgoCd,
+    /// It might be Argo CD's; the Applications could not be read.
+    ArgoUnknown(String),
+    /// The workload asks for git (`ferry.dev/git-repo`) and write-back is off.
+    GitWithoutWriteBack,
+}
+
+impl LiveRefusal {
+    fn reason(&self, w: &WorkloadView) -> String {
+        match self {
+            LiveRefusal::ArgoCd => {
+                "managed by Argo CD: a live patch would be reverted; configure git write-back"
+                    .into()
+            }
+            LiveRefusal::ArgoUnknown(why) => why.clone(),
+            LiveRefusal::GitWithoutWriteBack => format!(
+                "{GIT_REPO}={} asks for updates through git, and git write-back is off: run with --git-write-back (never patched live)",
+                w.annotation(GIT_REPO).unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// Whether an update must not be patched live. Updates that git write-back routes
+/// (`ferry.dev/git-repo` with write-back on) are not refused here.
+fn live_patch_refusal(w: &WorkloadView, gate: &Gate<'_>) -> Option<LiveRefusal> {
+    if w.annotations.contains_key(GIT_REPO) {
+        return (!gate.git_write_back).then_some(LiveRefusal::GitWithoutWriteBack);
+    }
+    match argocd(w, gate.argocd) {
+        ArgoCd::NotManaged => None,
+        ArgoCd::Managed(_) => Some(LiveRefusal::ArgoCd),
+        ArgoCd::Unknown(why) => Some(LiveRefusal::ArgoUnknown(why)),
+    }
 }
 
 /// Decide every container of `w`. `node_platforms` is what the cluster's schedulable nodes run.
@@ -610,6 +700,7 @@ pub fn decide_gated(
                         continue;
                     }
                     None => {
+                        d.action = Action::Skip;
                         d.reason = format!("no tag satisfies {req}");
                         out.push(d);
                         continue;
@@ -661,16 +752,22 @@ pub fn decide_gated(
         };
         let same_tag = r.tag_or_default() == Some(tag.as_str());
         let target = format!("{}:{tag}@{}", r.familiar_name(), facts.digest);
-        let Some(cur) = current else {
-            d.reason = format!(
-                "no baseline digest (image has none and its pods report none): recorded {} as the baseline",
-                facts.digest
-            );
-            d.record_baseline = Some(facts.digest.clone());
-            out.push(d);
-            continue;
+        // semver moves to another tag: no baseline is needed to know it is newer. The
+        // baseline rule is for `digest` policies, which follow one tag's digest.
+        let current = match current {
+            None if !same_tag && matches!(policy, Policy::Semver(_)) => None,
+            None => {
+                d.reason = format!(
+                    "no baseline digest (image has none and its pods report none): recorded {} as the baseline",
+                    facts.digest
+                );
+                d.record_baseline = Some(facts.digest.clone());
+                out.push(d);
+                continue;
+            }
+            Some(cur) => Some(cur),
         };
-        if cur == facts.digest && same_tag {
+        if current.as_ref() == Some(&facts.digest) && same_tag {
             if r.digest().is_none() {
                 // Runs the target bytes already; pinning would restart it for nothing.
                 d.reason = format!("runs {} already", facts.digest);
@@ -781,12 +878,10 @@ pub fn decide_gated(
                 Some(_) => {}
             }
         }
-        if w.argocd_managed() {
+        if let Some(why) = live_patch_refusal(w, gate) {
             d.action = Action::Skip;
-            d.argocd_blocked = true;
-            d.reason =
-                "managed by Argo CD: a live patch would be reverted; configure git write-back"
-                    .into();
+            d.argocd_blocked = matches!(why, LiveRefusal::ArgoCd);
+            d.reason = why.reason(w);
             out.push(d);
             continue;
         }
@@ -1045,15 +1140,7 @@ mod tests {
     }
 
     fn gated(w: &WorkloadView, a: &Answers, now: u64, others: &[WorkloadView]) -> Vec<Decision> {
-        decide_gated(
-            w,
-            a,
-            &plats(),
-            &Gate {
-                now,
-                workloads: others,
-            },
-        )
+        decide_gated(w, a, &plats(), &Gate::new(now, others))
     }
 
     #[test]
@@ -1277,7 +1364,7 @@ mod tests {
                 &[(POLICY, policy.as_str()), (CONTAINERS, containers.as_str()), (PLATFORMS, platforms.as_str()), (MIN_AGE, min_age.as_str())],
                 &[("a", "acme/a:1", false), ("b", "acme/b:latest", true)],
             );
-            let _ = decide_gated(&w, &answers, &plats(), &Gate { now: 1_000_000, workloads: &[] });
+            let _ = decide_gated(&w, &answers, &plats(), &Gate::new(1_000_000, &[]));
         }
 
         #[test]
@@ -1298,7 +1385,7 @@ mod tests {
             }
             let w = workload(&ann, &[("etl", img.as_str(), false)]);
             let now = seen + elapsed;
-            let d = &decide_gated(&w, &a, &plats(), &Gate { now, workloads: &[] })[0];
+            let d = &decide_gated(&w, &a, &plats(), &Gate::new(now, &[]))[0];
             let soaked = recorded && elapsed >= min_hours * 3600;
             prop_assert_eq!(d.action == Action::Update, soaked, "{:?}", d);
             if !recorded {

@@ -62,6 +62,8 @@ async fn a_registry_below_the_floor_is_not_polled_again() {
         registry_concurrency: 4,
         rate_gate: RateGate::new(Some(10)),
         gitops: None,
+        argocd_namespace: "argocd".into(),
+        events: Default::default(),
     };
     let first = controller::plan(&ctx).await.unwrap();
     assert_eq!(first.registry_requests, 1);

@@ -57,6 +57,8 @@ fn context() -> (Context, Verifier) {
         registry_concurrency: 1,
         rate_gate: Default::default(),
         gitops: None,
+        argocd_namespace: "argocd".into(),
+        events: Default::default(),
     };
     (ctx, Verifier(handle))
 }
@@ -195,6 +197,7 @@ async fn a_rollout_that_never_becomes_available_is_rolled_back_and_quarantined()
         wait: true,
         rollout_timeout: Some(Duration::from_millis(300)),
         poll: Some(Duration::from_millis(100)),
+        ..Default::default()
     };
     let task = tokio::spawn(async move { controller::apply(&ctx, &plan, &options).await.unwrap() });
     v.expect(
@@ -271,6 +274,7 @@ async fn progress_deadline_exceeded_rolls_back_at_once() {
         wait: true,
         rollout_timeout: Some(Duration::from_secs(60)),
         poll: Some(Duration::from_millis(50)),
+        ..Default::default()
     };
     let task = tokio::spawn(async move { controller::apply(&ctx, &plan, &options).await.unwrap() });
     v.expect(
@@ -326,6 +330,7 @@ async fn a_healthy_rollout_is_kept() {
         wait: true,
         rollout_timeout: Some(Duration::from_secs(60)),
         poll: Some(Duration::from_millis(50)),
+        ..Default::default()
     };
     let task = tokio::spawn(async move { controller::apply(&ctx, &plan, &options).await.unwrap() });
     v.expect(

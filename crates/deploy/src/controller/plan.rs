@@ -1,0 +1,168 @@
+//! Planning a pass: read the cluster, gather registry answers (per set of pull secrets, on the
+//! controller's one registry client), decide, route git updates. Writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ferry_core::duration::unix_now;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+
+use super::gather::gather;
+use super::{Context, writeback};
+use crate::cluster::{self, Workload};
+use crate::error::Result;
+use crate::policy::{self, ArgoApps, Decision, Gate, WorkloadView};
+
+/// The result of planning.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every workload read.
+    pub workloads: Vec<Workload>,
+    /// One decision per container of every workload.
+    pub decisions: Vec<Decision>,
+    /// Registry requests made (HEADs, tag lists, inspections).
+    pub registry_requests: usize,
+}
+
+/// A workload's pull secrets as (namespace, name); empty for workloads that did not opt in
+/// (their secrets are never read).
+type SecretSet = Vec<(String, String)>;
+
+/// Read the cluster and the registry and decide, writing nothing.
+pub async fn plan(ctx: &Context) -> Result<Plan> {
+    let mut workloads = cluster::list_workloads(&ctx.client, &ctx.namespaces).await?;
+    let opted: BTreeSet<String> = workloads
+        .iter()
+        .filter(|w| policy::opted_in(&w.view))
+        .map(|w| w.view.id())
+        .collect();
+    // Pods, nodes and pull secrets are only read for workloads that opted in.
+    let mut running: Vec<Workload> = workloads
+        .iter()
+        .filter(|w| opted.contains(&w.view.id()))
+        .cloned()
+        .collect();
+    cluster::fill_running(&ctx.client, &mut running).await?;
+    for o in running {
+        if let Some(w) = workloads.iter_mut().find(|w| w.view.id() == o.view.id()) {
+            w.view.running = o.view.running;
+        }
+    }
+    let platforms = if opted.is_empty() {
+        Vec::new()
+    } else {
+        cluster::node_platforms(&ctx.client).await?
+    };
+    let argocd = argo_applications(ctx, &workloads, &opted).await;
+    let views: Vec<WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
+    let gate = Gate {
+        now: unix_now(),
+        workloads: &views,
+        argocd: &argocd,
+        git_write_back: ctx.gitops.is_some(),
+    };
+    let mut groups: BTreeMap<SecretSet, Vec<Workload>> = BTreeMap::new();
+    for w in &workloads {
+        let key = if opted.contains(&w.view.id()) {
+            secret_set(w)
+        } else {
+            Vec::new()
+        };
+        groups.entry(key).or_default().push(w.clone());
+    }
+    let mut requests = 0;
+    let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
+    for (secrets, members) in groups {
+        let registry = registry_for(ctx, &secrets).await;
+        let conc = ctx.registry_concurrency;
+        let got = gather(&registry, &ctx.rate_gate, conc, &members, &platforms, &gate).await;
+        requests += got.requests;
+        for w in &members {
+            let d = policy::decide_gated(&w.view, &got.answers, &platforms, &gate);
+            by_workload.insert(w.view.id(), d);
+        }
+    }
+    let mut decisions: Vec<Decision> = workloads
+        .iter()
+        .flat_map(|w| by_workload.remove(&w.view.id()).unwrap_or_default())
+        .collect();
+    if let Some(g) = &ctx.gitops {
+        writeback::route_through_git(ctx, g, &workloads, &mut decisions).await;
+    }
+    Ok(Plan {
+        workloads,
+        decisions,
+        registry_requests: requests,
+    })
+}
+
+fn secret_set(w: &Workload) -> SecretSet {
+    let set: BTreeSet<(String, String)> = w
+        .pull_secrets
+        .iter()
+        .map(|s| (w.view.namespace.clone(), s.clone()))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// The controller's registry client with `secrets` applied to its requests (ferry's own
+/// credentials stay behind them).
+async fn registry_for(ctx: &Context, secrets: &SecretSet) -> ferry_registry::Client {
+    if secrets.is_empty() {
+        return ctx.registry.clone();
+    }
+    let wanted: BTreeSet<(String, String)> = secrets.iter().cloned().collect();
+    let stores: Vec<Arc<dyn ferry_registry::CredentialStore>> =
+        cluster::pull_secret_credentials(&ctx.client, &wanted)
+            .await
+            .into_iter()
+            .map(|c| Arc::new(c) as Arc<dyn ferry_registry::CredentialStore>)
+            .collect();
+    if stores.is_empty() {
+        return ctx.registry.clone();
+    }
+    // TODO(issue 11.7): share the controller client's caches (with_credentials) instead.
+    let mut config = ctx.registry.config().clone();
+    let mut stores = stores;
+    stores.push(config.credentials.clone());
+    config.credentials = Arc::new(ferry_registry::ChainCredentials(stores));
+    ferry_registry::Client::new(config).unwrap_or_else(|_| ctx.registry.clone())
+}
+
+/// The Argo CD Applications, read only when an opted-in workload carries the instance label
+/// without the tracking annotation (the label alone may be Helm's). Argo CD not installed (the
+/// resource is unknown: 404) means none; any other error is kept as the reason.
+async fn argo_applications(
+    ctx: &Context,
+    workloads: &[Workload],
+    opted: &BTreeSet<String>,
+) -> ArgoApps {
+    let label_only = workloads.iter().any(|w| {
+        opted.contains(&w.view.id())
+            && w.view.labels.contains_key(policy::ARGOCD_INSTANCE_LABEL)
+            && !w
+                .view
+                .annotations
+                .contains_key(policy::ARGOCD_TRACKING_ANNOTATION)
+    });
+    if !label_only {
+        return ArgoApps::NotRead;
+    }
+    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
+    let ar = ApiResource::from_gvk(&gvk);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.argocd_namespace, &ar);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => ArgoApps::Known(
+            list.items
+                .into_iter()
+                .filter_map(|a| a.metadata.name)
+                .collect(),
+        ),
+        Err(kube::Error::Api(e)) if e.code == 404 => ArgoApps::Known(BTreeSet::new()),
+        Err(e) => ArgoApps::Unreadable(format!(
+            "listing applications.argoproj.io in {}: {e}",
+            ctx.argocd_namespace
+        )),
+    }
+}

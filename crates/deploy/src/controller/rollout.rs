@@ -1,0 +1,188 @@
+//! Watching a workload after a change: is its rollout complete and available, and — after a git
+//! write-back — has Argo CD synced the new image into the pod template yet?
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::PodSpec;
+use kube::Client;
+use kube::api::Api;
+
+use crate::cluster::Workload;
+use crate::lease::Fence;
+use crate::policy::Kind;
+
+/// How a watch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// The condition holds.
+    Done,
+    /// It failed or timed out, and why.
+    Failed(String),
+    /// This replica lost the Lease while watching: it must not act on the outcome.
+    LeadershipLost,
+}
+
+/// What one read of a workload showed.
+struct Observed {
+    /// Container → image in the pod template.
+    images: BTreeMap<String, String>,
+    /// `Ok(true)` complete and available, `Ok(false)` not yet, `Err` failed for good.
+    rollout: Result<bool, String>,
+}
+
+/// Poll `w` every `poll` until `done` says so, the rollout fails, `timeout` passes or the
+/// fence reports a lost Lease.
+async fn watch(
+    client: &Client,
+    w: &Workload,
+    timeout: Duration,
+    poll: Duration,
+    fence: &Fence,
+    what: &str,
+    done: impl Fn(&Observed) -> Result<bool, String>,
+) -> Watched {
+    let start = tokio::time::Instant::now();
+    loop {
+        if fence.is_lost() {
+            return Watched::LeadershipLost;
+        }
+        match observe(client, w).await.and_then(|o| done(&o)) {
+            Ok(true) => return Watched::Done,
+            Ok(false) => {}
+            Err(why) => return Watched::Failed(why),
+        }
+        if start.elapsed() >= timeout {
+            return Watched::Failed(format!("{what} within {}", humanize(timeout)));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = fence.lost() => return Watched::LeadershipLost,
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    ferry_core::duration::human(d.as_secs())
+}
+
+/// Wait until the rollout of `w` is complete and available.
+pub async fn rollout(
+    client: &Client,
+    w: &Workload,
+    timeout: Duration,
+    poll: Duration,
+    fence: &Fence,
+) -> Watched {
+    let what = "rollout did not complete";
+    watch(client, w, timeout, poll, fence, what, |o| o.rollout.clone()).await
+}
+
+/// Wait until the pod template of `w` carries `images` (container → image): Argo CD synced
+/// the commit. A failed rollout on the way is not this wait's business.
+pub async fn synced(
+    client: &Client,
+    w: &Workload,
+    images: &BTreeMap<String, String>,
+    timeout: Duration,
+    poll: Duration,
+    fence: &Fence,
+) -> Watched {
+    let what = "Argo CD did not sync the new image";
+    watch(client, w, timeout, poll, fence, what, |o| {
+        Ok(images.iter().all(|(c, i)| o.images.get(c) == Some(i)))
+    })
+    .await
+}
+
+fn images_of(spec: Option<&PodSpec>) -> BTreeMap<String, String> {
+    spec.map(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .chain(&s.containers)
+            .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn observe(client: &Client, w: &Workload) -> Result<Observed, String> {
+    let (ns, name) = (&w.view.namespace, &w.view.name);
+    let err = |e: kube::Error| format!("cannot read {}: {e}", w.view.id());
+    match w.view.kind {
+        Kind::Deployment => {
+            let d = Api::<Deployment>::namespaced(client.clone(), ns)
+                .get(name)
+                .await
+                .map_err(err)?;
+            let spec = d.spec.unwrap_or_default();
+            let st = d.status.unwrap_or_default();
+            let want = spec.replicas.unwrap_or(1);
+            let deadline = st.conditions.iter().flatten().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            });
+            Ok(Observed {
+                images: images_of(spec.template.spec.as_ref()),
+                rollout: if deadline {
+                    Err("rollout failed: ProgressDeadlineExceeded".into())
+                } else {
+                    Ok(
+                        st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+                            && st.updated_replicas.unwrap_or(0) >= want
+                            && st.available_replicas.unwrap_or(0) >= want
+                            && st.replicas.unwrap_or(0) <= want,
+                    )
+                },
+            })
+        }
+        Kind::StatefulSet => {
+            let s = Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .get(name)
+                .await
+                .map_err(err)?;
+            let spec = s.spec.unwrap_or_default();
+            let st = s.status.unwrap_or_default();
+            let want = spec.replicas.unwrap_or(1);
+            Ok(Observed {
+                images: images_of(spec.template.spec.as_ref()),
+                rollout: Ok(st.observed_generation.unwrap_or(0)
+                    >= s.metadata.generation.unwrap_or(0)
+                    && st.updated_replicas.unwrap_or(0) >= want
+                    && st.available_replicas.unwrap_or(0) >= want),
+            })
+        }
+        Kind::DaemonSet => {
+            let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
+                .get(name)
+                .await
+                .map_err(err)?;
+            let spec = d.spec.unwrap_or_default();
+            let st = d.status.unwrap_or_default();
+            Ok(Observed {
+                images: images_of(spec.template.spec.as_ref()),
+                rollout: Ok(st.observed_generation.unwrap_or(0)
+                    >= d.metadata.generation.unwrap_or(0)
+                    && st.updated_number_scheduled.unwrap_or(0) >= st.desired_number_scheduled
+                    && st.number_available.unwrap_or(0) >= st.desired_number_scheduled),
+            })
+        }
+        // A CronJob's next Job uses the new template; there is no rollout to watch.
+        Kind::CronJob => {
+            let c = Api::<CronJob>::namespaced(client.clone(), ns)
+                .get(name)
+                .await
+                .map_err(err)?;
+            let spec = c
+                .spec
+                .and_then(|s| s.job_template.spec)
+                .and_then(|j| j.template.spec);
+            Ok(Observed {
+                images: images_of(spec.as_ref()),
+                rollout: Ok(true),
+            })
+        }
+    }
+}
