@@ -987,3 +987,57 @@ async fn beta_to_production_promotion_waits_for_the_soak() {
         "no image change while soaking: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_helm_label_is_not_guessed_at_when_applications_are_forbidden() {
+    let reg = Registry::start();
+    let c = plain_client(&reg.addr);
+    let pushed = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        true,
+        "new",
+    )
+    .await;
+    let old = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let image = format!("{}@{old}", reg.reference("acme/sensor:latest"));
+    let helm = deployment(
+        "grafana",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({"app.kubernetes.io/instance": "grafana"}),
+        json!([{"name": "app", "image": image}]),
+    );
+    let api = fake_api(vec![helm], vec![]).await;
+    Mock::given(method("GET"))
+        .and(path("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+            "message": "applications.argoproj.io is forbidden: User \"system:serviceaccount:ferry:ferry-deploy\" cannot list resource \"applications\""
+        })))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let o = run(&kc, &reg.addr, &["once"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("skip") && out.contains("cannot be read"),
+        "{out}"
+    );
+    assert!(out.contains("forbidden"), "the reason says why: {out}");
+    let reqs = api.received_requests().await.unwrap();
+    assert!(
+        !reqs.iter().any(|r| r.method.as_str() == "PATCH"),
+        "never patched on a guess"
+    );
+    let _ = pushed;
+}

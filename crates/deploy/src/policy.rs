@@ -1085,6 +1085,154 @@ mod tests {
     }
 
     #[test]
+    fn semver_moves_from_a_tag_without_a_digest_or_baseline() {
+        let d3 = digest("1.4.3");
+        let w = workload(
+            &[(POLICY, "semver:~1.4")],
+            &[("meter", "acme/meter:1.4.0", false)],
+        );
+        let mut a = answers(
+            "docker.io/acme/meter:1.4.3",
+            &d3,
+            Some("linux/amd64,linux/arm64"),
+        );
+        a.tags.insert(
+            "docker.io/acme/meter".into(),
+            Ok(vec!["1.4.0".into(), "1.4.3".into(), "1.5.0".into()]),
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Update, "{}", d[0].reason);
+        assert_eq!(
+            d[0].target.as_deref(),
+            Some(format!("acme/meter:1.4.3@{d3}").as_str())
+        );
+        assert_eq!(d[0].current_digest, None);
+        // The same tag without a digest still records a baseline (digest semantics).
+        let w = workload(
+            &[(POLICY, "semver:~1.4")],
+            &[("meter", "acme/meter:1.4.3", false)],
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::None);
+        assert_eq!(d[0].record_baseline.as_ref(), Some(&d3));
+        // A digest policy without a baseline never moves on a guess.
+        let w = workload(
+            &[(POLICY, "digest")],
+            &[("meter", "acme/meter:1.4.0", false)],
+        );
+        let a = answers(
+            "docker.io/acme/meter:1.4.0",
+            &d3,
+            Some("linux/amd64,linux/arm64"),
+        );
+        assert_eq!(decide(&w, &a, &plats())[0].action, Action::None);
+    }
+
+    #[test]
+    fn no_tag_in_range_is_a_refusal() {
+        let w = workload(
+            &[(POLICY, "semver:^3")],
+            &[("api", "acme/api:2.0.0", false)],
+        );
+        let mut a = Answers::default();
+        a.tags.insert(
+            "docker.io/acme/api".into(),
+            Ok(vec!["2.0.0".into(), "2.1.0".into()]),
+        );
+        let d = decide(&w, &a, &plats());
+        assert_eq!(d[0].action, Action::Skip);
+        assert!(d[0].reason.contains("no tag satisfies"), "{}", d[0].reason);
+    }
+
+    fn labelled(instance: &str, extra: &[(&str, &str)]) -> WorkloadView {
+        let old = digest("old");
+        let mut annotations = vec![(POLICY, "digest")];
+        annotations.extend_from_slice(extra);
+        let mut w = workload(
+            &annotations,
+            &[("app", &format!("acme/sensor:latest@{old}"), false)],
+        );
+        w.labels
+            .insert(ARGOCD_INSTANCE_LABEL.into(), instance.into());
+        w
+    }
+
+    #[test]
+    fn argo_cd_is_the_tracking_annotation_or_a_real_application() {
+        let known = ArgoApps::Known(["sensors".to_string()].into());
+        let helm = labelled("grafana", &[]);
+        assert_eq!(
+            argocd(&helm, &known),
+            ArgoCd::NotManaged,
+            "Helm's label alone"
+        );
+        let argo = labelled("sensors", &[]);
+        assert_eq!(argocd(&argo, &known), ArgoCd::Managed("sensors".into()));
+        let forbidden = ArgoApps::Unreadable("403 Forbidden".into());
+        assert!(
+            matches!(argocd(&helm, &forbidden), ArgoCd::Unknown(why) if why.contains("403 Forbidden"))
+        );
+        let tracked = labelled(
+            "x",
+            &[(
+                ARGOCD_TRACKING_ANNOTATION,
+                "sensors:apps/Deployment:iot/sensor",
+            )],
+        );
+        assert_eq!(
+            argocd(&tracked, &ArgoApps::Known(Default::default())),
+            ArgoCd::Managed("sensors".into())
+        );
+        // Decisions: Helm updates, Argo CD and unreadable skip (never patched on a guess).
+        let new = digest("new");
+        let a = answers(
+            "docker.io/acme/sensor:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let decide_with = |w: &WorkloadView, apps: &ArgoApps| {
+            let gate = Gate {
+                argocd: apps,
+                ..Gate::new(1, &[])
+            };
+            decide_gated(w, &a, &plats(), &gate).remove(0)
+        };
+        assert_eq!(decide_with(&helm, &known).action, Action::Update);
+        let d = decide_with(&argo, &known);
+        assert!(d.action == Action::Skip && d.argocd_blocked, "{d:?}");
+        let d = decide_with(&helm, &forbidden);
+        assert!(d.action == Action::Skip && !d.argocd_blocked, "{d:?}");
+        assert!(d.reason.contains("cannot be read"), "{}", d.reason);
+    }
+
+    #[test]
+    fn git_annotations_are_never_patched_live() {
+        let old = digest("old");
+        let new = digest("new");
+        let w = workload(
+            &[
+                (POLICY, "digest"),
+                (GIT_REPO, "https://git.example.invalid/cfg.git"),
+            ],
+            &[("app", &format!("acme/sensor:latest@{old}"), false)],
+        );
+        let a = answers(
+            "docker.io/acme/sensor:latest",
+            &new,
+            Some("linux/amd64,linux/arm64"),
+        );
+        let d = decide(&w, &a, &plats()).remove(0);
+        assert_eq!(d.action, Action::Skip);
+        assert!(d.reason.contains("--git-write-back"), "{}", d.reason);
+        let gate = Gate {
+            git_write_back: true,
+            ..Gate::new(1, &[])
+        };
+        let d = decide_gated(&w, &a, &plats(), &gate).remove(0);
+        assert_eq!(d.action, Action::Update, "write-back routes it to git");
+    }
+
+    #[test]
     fn semver_moves_up_only_within_range() {
         let d1 = digest("1.4.0");
         let cur = format!("acme/api:v1.2.0@{}", digest("1.2.0"));
