@@ -502,18 +502,86 @@ async fn a_failed_rollback_is_an_event_and_a_failure() {
 const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sensor\n  namespace: iot\nspec:\n  template:\n    spec:\n      containers:\n        - name: app   # the app\n          image: IMAGE\n";
 
 fn git_plan(url: &str) -> Plan {
-    let mut p = plan(&["sensor"]);
-    p.workloads[0]
-        .view
-        .annotations
-        .insert("ferry.dev/git-repo".into(), url.into());
-    let d = &mut p.decisions[0];
-    d.via = Some("git");
-    d.repo = Some(url.into());
-    d.branch = Some("main".into());
-    d.git_path = Some("apps".into());
-    d.file = Some("apps/sensor.yaml".into());
+    git_plan_of(url, &["sensor"])
+}
+
+fn git_plan_of(url: &str, names: &[&str]) -> Plan {
+    let mut p = plan(names);
+    for (w, d) in p.workloads.iter_mut().zip(p.decisions.iter_mut()) {
+        w.view
+            .annotations
+            .insert("ferry.dev/git-repo".into(), url.into());
+        d.via = Some("git");
+        d.repo = Some(url.into());
+        d.branch = Some("main".into());
+        d.git_path = Some("apps".into());
+        d.file = Some(format!("apps/{}.yaml", d.name));
+    }
     p
+}
+
+fn manifest(name: &str, image: &str) -> String {
+    MANIFEST
+        .replace("name: sensor", &format!("name: {name}"))
+        .replace("IMAGE", image)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_failed_workload_of_a_shared_commit_is_restored() {
+    let daemon = GitDaemon::start();
+    let url = daemon.create("config.git");
+    let repo = GitRepo::new();
+    for n in ["sensor", "meter"] {
+        repo.write(&format!("apps/{n}.yaml"), &manifest(n, &old_image(n)));
+    }
+    repo.commit("initial");
+    repo.git(&["push", "-q", &url, "main"]);
+    let api = FakeApi::default();
+    for n in ["sensor", "meter"] {
+        api.state()
+            .template
+            .insert(n.into(), BTreeMap::from([("app".into(), new_image(n))]));
+    }
+    api.set_status("sensor", failed());
+    api.set_status("meter", ready());
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = context(api.client("solo"));
+    ctx.gitops = Some(GitOps {
+        config: WriteBackConfig {
+            cache_dir: cache.path().into(),
+            ..Default::default()
+        },
+    });
+    let options = ApplyOptions {
+        wait: true,
+        rollout_timeout: Some(Duration::from_secs(10)),
+        poll: Some(Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let applied = controller::apply(&ctx, &git_plan_of(&url, &["sensor", "meter"]), &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.committed.len(),
+        2,
+        "one commit, two workloads: {applied:?}"
+    );
+    assert_eq!(applied.rolled_back.len(), 1, "{applied:?}");
+    let check = tempfile::tempdir().unwrap();
+    git_in(check.path(), &["clone", "-q", &url, "c"]);
+    let c = check.path().join("c");
+    let subject = git_in(&c, &["log", "--format=%s", "-1"]);
+    assert!(
+        subject.starts_with("ferry: restore 1 image(s) of "),
+        "{subject}"
+    );
+    let sensor = std::fs::read_to_string(c.join("apps/sensor.yaml")).unwrap();
+    assert!(sensor.contains(&old_image("sensor")), "{sensor}");
+    let meter = std::fs::read_to_string(c.join("apps/meter.yaml")).unwrap();
+    assert!(
+        meter.contains(&new_image("meter")),
+        "the healthy one keeps its image: {meter}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -382,17 +382,15 @@ async fn health_gate(
     if fence.check().is_err() {
         return applied.lose_leadership();
     }
-    let (config, t, c, f) = (
-        g.config.clone(),
-        p.target.clone(),
-        p.commit.clone(),
-        fence.clone(),
-    );
-    let why = format!("The rollout failed: {reason}");
-    let res = tokio::task::spawn_blocking(move || gitops::revert(&config, &t, &c, &why, &f))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let failed_ids: Vec<String> = failed.iter().map(|(w, _)| w.view.id()).collect();
+    let res = undo(
+        g,
+        &p,
+        &failed_ids,
+        format!("The rollout failed: {reason}"),
+        fence,
+    )
+    .await;
     for (w, why) in failed {
         match &res {
             Ok(revert) => {
@@ -411,4 +409,54 @@ async fn health_gate(
             }
         }
     }
+}
+
+/// Undo `p` for the `failed` workloads: a revert of the whole commit when they are all it
+/// carries; otherwise a new commit restoring only their previous images (the healthy
+/// workloads of the same commit keep theirs). Either way a new commit, never a force-push.
+async fn undo(
+    g: &GitOps,
+    p: &Pushed,
+    failed: &[String],
+    why: String,
+    fence: &crate::lease::Fence,
+) -> Result<String, String> {
+    let (config, target, commit, fence) = (
+        g.config.clone(),
+        p.target.clone(),
+        p.commit.clone(),
+        fence.clone(),
+    );
+    let all = p.changes.iter().all(|c| failed.contains(&c.workload));
+    let inverse: Vec<ImageChange> = p
+        .changes
+        .iter()
+        .filter(|c| failed.contains(&c.workload))
+        .map(|c| ImageChange {
+            old_image: c.new_image.clone(),
+            new_image: c.old_image.clone(),
+            ..c.clone()
+        })
+        .collect();
+    let work = move || -> Result<String, String> {
+        if all {
+            return gitops::revert(&config, &target, &commit, &why, &fence)
+                .map_err(|e| e.to_string());
+        }
+        let config = WriteBackConfig {
+            subject: format!(
+                "ferry: restore {{count}} image(s) of {} after a failed rollout",
+                gitops::short(&commit)
+            ),
+            ..config
+        };
+        let wb = gitops::write_back_fenced(&config, &target, &inverse, &fence)
+            .map_err(|e| e.to_string())?;
+        wb.commit
+            .ok_or_else(|| "nothing to restore: the files changed since".to_string())
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
 }
