@@ -647,3 +647,59 @@ async fn connection_refused_is_an_operational_error() {
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     assert!(!e.is_negative());
 }
+
+#[tokio::test]
+async fn token_requests_go_through_the_one_retry_loop_and_report_their_own_method() {
+    let server = MockServer::start().await;
+    mount_bearer_registry(&server, 0, 1).await;
+    // The refresh grant is a POST: a failing token server is retried like any request, and the
+    // final error names POST (the old loop said GET).
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("token server down"))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let mut m = HashMap::new();
+    m.insert(
+        host(&server),
+        Credential::IdentityToken("my-refresh".into()),
+    );
+    let c = client_with(&server, |c| c.credentials = Arc::new(StaticCredentials(m)));
+    let e = c
+        .resolve(&reference(&server, "acme/etl"))
+        .await
+        .unwrap_err();
+    match &e {
+        Error::Status {
+            method,
+            status,
+            url,
+            ..
+        } => {
+            assert_eq!((method.as_str(), *status), ("POST", 503));
+            assert!(url.ends_with("/token"), "{url}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(e.is_transient());
+}
+
+#[tokio::test]
+async fn token_server_rate_limits_are_retried_like_any_request() {
+    let server = MockServer::start().await;
+    mount_bearer_registry(&server, 1, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let r = client_for(&server)
+        .resolve(&reference(&server, "acme/etl"))
+        .await
+        .unwrap();
+    assert_eq!(r.digest, index_digest());
+}
