@@ -14,58 +14,8 @@ use ferry_registry::{
 use wiremock::matchers::{body_string_contains, header, headers, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":10,"platform":{"architecture":"amd64","os":"linux"}}]}"#;
-const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-
-fn host(server: &MockServer) -> String {
-    server.address().to_string()
-}
-
-fn reference(server: &MockServer, rest: &str) -> Reference {
-    Reference::parse(&format!("{}/{rest}", host(server))).unwrap()
-}
-
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total_wait: Duration::from_secs(10),
-    }
-}
-
-fn client_for(server: &MockServer) -> Client {
-    Client::new(ClientConfig {
-        plain_http: vec![host(server)],
-        retry: fast_retry(),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-fn client_with(server: &MockServer, f: impl FnOnce(&mut ClientConfig)) -> Client {
-    let mut c = ClientConfig {
-        plain_http: vec![host(server)],
-        retry: fast_retry(),
-        ..Default::default()
-    };
-    f(&mut c);
-    Client::new(c).unwrap()
-}
-
-/// wiremock splits a comma-separated header into its values.
-fn all_manifest_types() -> Vec<&'static str> {
-    vec![
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-}
-
-fn index_digest() -> Digest {
-    Digest::sha256_of(INDEX.as_bytes())
-}
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn head_without_digest_header_falls_back_to_get_and_hashes() {

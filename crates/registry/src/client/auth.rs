@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 const TOKEN_LIMIT: usize = 1024 * 1024;
 /// Shortest token lifetime assumed (the distribution spec's default).
 const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest token lifetime believed: a token is fetched again at least daily.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 /// A token is renewed this long before it expires, so it never expires in flight.
 const RENEW_EARLY: Duration = Duration::from_secs(5);
 
@@ -409,7 +411,9 @@ fn token_request(
 }
 
 /// The token and its lifetime from a token server's JSON answer (`token` or `access_token`,
-/// `expires_in` seconds, at least 60).
+/// `expires_in` seconds). The lifetime is clamped to 60 s ..= 24 h whatever the server says: a
+/// missing, negative, fractional, huge or non-numeric `expires_in` never fails the answer and
+/// never overflows a clock.
 fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
     #[derive(serde::Deserialize)]
     struct TokenAnswer {
@@ -418,7 +422,7 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
         #[serde(default)]
         access_token: Option<String>,
         #[serde(default)]
-        expires_in: Option<u64>,
+        expires_in: Option<serde_json::Value>,
     }
     let ans: TokenAnswer = serde_json::from_slice(body).map_err(|e| Error::Invalid {
         what: "token",
@@ -434,11 +438,28 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
             url: url.to_string(),
             reason: "neither token nor access_token in the answer".into(),
         })?;
-    let lifetime = Duration::from_secs(ans.expires_in.unwrap_or(60)).max(MIN_TOKEN_LIFETIME);
+    let secs = ans.expires_in.as_ref().and_then(expires_in_secs);
+    let lifetime =
+        Duration::from_secs(secs.unwrap_or(0)).clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
     Ok((token, lifetime))
 }
 
-/// When a token received at `now` with `lifetime` stops being used.
+/// Whole seconds from an `expires_in` value: a number (fractions dropped, negatives and NaN as
+/// 0, huge values saturating) or a string holding one; anything else is no answer.
+fn expires_in_secs(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_i64().map(|i| u64::try_from(i).unwrap_or(0)))
+            // `as` saturates: 1e300 → u64::MAX, -5.0 → 0, NaN → 0.
+            .or_else(|| n.as_f64().map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f as u64),
+        _ => None,
+    }
+}
+
+/// When a token received at `now` with `lifetime` stops being used: a little early, so it
+/// never expires in flight; `now` itself if the clock cannot go that far.
 fn token_expiry(now: Instant, lifetime: Duration) -> Instant {
     now.checked_add(lifetime.saturating_sub(RENEW_EARLY))
         .unwrap_or(now)
@@ -451,4 +472,78 @@ pub(super) fn basic_header(user: &str, pass: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
     v.set_sensitive(true);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lifetime_of(expires_in: &str) -> Duration {
+        let body = format!(r#"{{"token":"t","expires_in":{expires_in}}}"#);
+        parse_token_answer(body.as_bytes(), "http://t/").unwrap().1
+    }
+
+    #[test]
+    fn hostile_expires_in_values_are_clamped_not_fatal() {
+        let day = MAX_TOKEN_LIFETIME;
+        assert_eq!(lifetime_of("300"), Duration::from_secs(300));
+        assert_eq!(lifetime_of("1"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("18446744073709551615"), day);
+        assert_eq!(lifetime_of("18446744073709551616"), day);
+        assert_eq!(lifetime_of("1e300"), day);
+        assert_eq!(lifetime_of("-5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-9223372036854775808"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("299.9"), Duration::from_secs(299));
+        assert_eq!(lifetime_of(r#""600""#), Duration::from_secs(600));
+        assert_eq!(lifetime_of("null"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("{}"), MIN_TOKEN_LIFETIME);
+        let e = parse_token_answer(br#"{"expires_in":300}"#, "http://t/").unwrap_err();
+        assert!(e.to_string().contains("neither token"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn token_lifetime_stays_between_a_minute_and_a_day_for_any_expires_in(
+            v in prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_filter("JSON has no NaN/inf", |f| f.is_finite()).prop_map(|f| format!("{f:e}")),
+                "[1-9][0-9]{19,299}",
+                "-?[1-9][0-9]{0,29}\\.[0-9]{1,30}(e[+-]?[0-9]{1,2})?",
+                "\\PC{0,30}".prop_map(|s| serde_json::Value::String(s).to_string()),
+            ]
+        ) {
+            let body = format!(r#"{{"access_token":"t","expires_in":{v}}}"#);
+            let (_, life) = parse_token_answer(body.as_bytes(), "http://t/").unwrap();
+            prop_assert!((MIN_TOKEN_LIFETIME..=MAX_TOKEN_LIFETIME).contains(&life));
+        }
+
+        #[test]
+        fn token_answers_of_any_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_token_answer(&body, "http://t/");
+        }
+
+        #[test]
+        fn token_expiry_is_never_before_now_for_any_lifetime(secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
+            let now = Instant::now();
+            let at = token_expiry(now, Duration::new(secs, nanos));
+            prop_assert!(at >= now);
+        }
+
+        #[test]
+        fn bearer_realms_are_accepted_only_as_http_urls(realm in "\\PC{0,60}|(https?|ftp)://[a-z0-9.]{1,20}(:[0-9]{1,25})?/[a-z]{0,10}") {
+            let c = Challenge {
+                scheme: "bearer".into(),
+                params: [("realm".to_string(), realm.clone())].into_iter().collect(),
+            };
+            match bearer_scheme(&c, "h") {
+                Ok(AuthScheme::Bearer { realm: u, .. }) => {
+                    prop_assert!(matches!(u.scheme(), "http" | "https"));
+                }
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(e) => prop_assert!(matches!(e, Error::Challenge { .. }), "{e:?}"),
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::endpoint::{Endpoint, push_scope};
+use super::reads::check_children;
 use super::wire::{Request, status_error};
 use super::{Client, CopyOutcome};
 use crate::error::{Error, Result};
@@ -191,6 +192,7 @@ impl Client {
         let ManifestContent::Index(index) = &top.content else {
             return Ok(vec![top.clone()]);
         };
+        check_children(index.manifests().len(), src)?;
         let mut v = Vec::new();
         for d in index.manifests() {
             let cd = manifest::descriptor_digest(d, &src.to_string())?;

@@ -21,6 +21,11 @@ use crate::manifest::{
 };
 use crate::ratelimit::RateLimit;
 
+/// Most pages of one tag list followed (a registry paginating without end is an error).
+const MAX_TAG_PAGES: usize = 10_000;
+/// Most child manifests of one index fetched one by one (real indexes list a few dozen).
+pub(super) const MAX_INDEX_CHILDREN: usize = 1_000;
+
 impl Client {
     /// The digest, media type and size the registry serves for `reference`: one HEAD request
     /// (Docker Hub does not count HEADs against pull limits), falling back to GET + hashing when
@@ -254,6 +259,13 @@ impl Client {
                     reason: "pagination loops back to a page already read".into(),
                 });
             }
+            if seen.len() > MAX_TAG_PAGES {
+                return Err(Error::Invalid {
+                    what: "tag list",
+                    url: url.to_string(),
+                    reason: format!("more than {MAX_TAG_PAGES} pages"),
+                });
+            }
             let req = Request::new(Method::GET, url.clone())
                 .accept("application/json")
                 .limit(self.inner.config.manifest_limit);
@@ -363,6 +375,7 @@ impl Client {
             )]),
             ManifestContent::Index(index) => {
                 let (platforms, _) = manifest::index_entries(index, &name)?;
+                check_children(platforms.len(), reference)?;
                 let mut v = Vec::new();
                 for p in platforms {
                     let child = Reference::parse(&format!("{name}@{}", p.digest))?;
@@ -460,6 +473,20 @@ fn parse_created(c: &str) -> std::result::Result<u64, String> {
         .map_err(|e| format!("created {c:?}: {e}"))?;
     Ok(t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()))
+}
+
+/// Refuse an index with more children than ferry fetches one by one.
+pub(super) fn check_children(count: usize, reference: &Reference) -> Result<()> {
+    if count > MAX_INDEX_CHILDREN {
+        return Err(Error::Invalid {
+            what: "manifest",
+            url: reference.to_string(),
+            reason: format!(
+                "the index lists {count} manifests; ferry follows at most {MAX_INDEX_CHILDREN}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Hash a body and compare it with the requested digest and the announced header digest.

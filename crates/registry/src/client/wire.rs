@@ -433,11 +433,56 @@ mod tests {
         assert_eq!(registry_detail(b"oops"), "oops");
     }
 
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            (0u64..120).prop_map(Duration::from_secs),
+            Just(Duration::MAX),
+        ]
+    }
+
     proptest! {
         #[test]
         fn backoff_stays_within_cap(attempt in 0u32..100) {
             let p = RetryPolicy::default();
             prop_assert!(backoff(&p, attempt) <= p.max_delay);
+        }
+
+        #[test]
+        fn backoff_stays_within_cap_for_any_policy(
+            attempt in any::<u32>(),
+            base in duration(),
+            max in duration(),
+        ) {
+            let p = RetryPolicy { base_delay: base, max_delay: max, ..RetryPolicy::default() };
+            prop_assert!(backoff(&p, attempt) <= max);
+        }
+
+        #[test]
+        fn next_wait_never_takes_the_total_past_the_budget_and_never_panics(
+            attempt in 0u32..8,
+            waited in duration(),
+            delay in duration(),
+            budget in duration(),
+        ) {
+            let p = RetryPolicy { max_attempts: 4, max_total_wait: budget, ..RetryPolicy::default() };
+            match next_wait(&p, attempt, waited, delay) {
+                Some(d) => {
+                    prop_assert_eq!(d, delay);
+                    prop_assert!(attempt < p.max_attempts);
+                    prop_assert!(waited.checked_add(d).is_some_and(|t| t <= budget));
+                }
+                None => prop_assert!(
+                    attempt >= p.max_attempts || waited.checked_add(delay).is_none_or(|t| t > budget)
+                ),
+            }
+        }
+
+        #[test]
+        fn jitter_stays_near_the_interval_for_any_interval(d in duration()) {
+            let j = jitter(d, 0.1);
+            // Within ±10 % (plus float rounding), or `d` itself when the product does not fit.
+            prop_assert!(j == d || (j.as_secs_f64() >= d.as_secs_f64() * 0.89 && j.as_secs_f64() <= d.as_secs_f64() * 1.11));
         }
     }
 }
