@@ -3,11 +3,13 @@
 //! * `endpoint` — where a registry's requests go (mirrors, plain HTTP, Docker Hub's API host).
 //! * `wire` — one request sent and read in full, replies mapped to errors, and the one retry loop
 //!   every request goes through (registry calls and token requests alike).
-//! * `auth` — challenges, credentials, bearer tokens and their cache, the probe lock.
+//! * `auth` — challenges, bearer tokens and their cache, the probe lock.
+//! * `creds` — which credential a handle uses for a registry, and its identity.
 //! * `reads` — resolve, digest, manifest, inspect, verify, config, blob, tags, wait, created.
 //! * `push` — blob and manifest uploads, cross-repository mounts, copies.
 
 mod auth;
+mod creds;
 mod endpoint;
 mod push;
 mod reads;
@@ -22,7 +24,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::ClientConfig;
-use crate::credentials::Credential;
+use crate::credentials::CredentialStore;
 use crate::error::{Error, Result};
 
 pub use endpoint::DOCKER_HUB_API_HOST;
@@ -38,9 +40,15 @@ pub use endpoint::DOCKER_HUB_API_HOST;
 /// println!("{}", resolved.digest);
 /// # Ok(()) }
 /// ```
+///
+/// One client can serve callers holding different credentials (a controller applying each
+/// workload's pull secrets): see [`Client::with_credentials`].
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// Shared by every clone and every [`Client::with_credentials`] handle.
     inner: Arc<Inner>,
+    /// Where this handle looks credentials up.
+    creds: Arc<creds::CredentialChain>,
 }
 
 #[derive(Debug)]
@@ -48,11 +56,12 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     mirrors: HashMap<String, Url>,
+    /// Random per client: credential identities are hashes salted with it.
+    salt: [u8; 32],
     auth: Mutex<HashMap<String, auth::AuthScheme>>,
     probes: Mutex<HashMap<String, auth::AsyncLock>>,
-    tokens: Mutex<HashMap<(String, String), auth::CachedToken>>,
-    token_locks: Mutex<HashMap<(String, String), auth::AsyncLock>>,
-    creds: Mutex<HashMap<String, Option<Credential>>>,
+    tokens: Mutex<HashMap<auth::TokenKey, auth::CachedToken>>,
+    token_locks: Mutex<HashMap<auth::TokenKey, auth::AsyncLock>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -107,19 +116,51 @@ impl Client {
                 Url::parse(url).map_err(|e| Error::Config(format!("mirror {reg}={url}: {e}")))?;
             mirrors.insert(endpoint::normalize_registry(reg).to_string(), u);
         }
+        let creds = Arc::new(creds::CredentialChain::new(
+            config.credentials.clone(),
+            None,
+        ));
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 config,
                 mirrors,
+                salt: rand::random(),
                 auth: Mutex::default(),
                 probes: Mutex::default(),
                 tokens: Mutex::default(),
                 token_locks: Mutex::default(),
-                creds: Mutex::default(),
                 hosts: Mutex::default(),
             }),
+            creds,
         })
+    }
+
+    /// A handle on this client that looks credentials up in `extra` first, then wherever this
+    /// client looks (its [`ClientConfig::credentials`], or the stores of the handle it was
+    /// made from).
+    ///
+    /// The handle is cheap (two `Arc`s) and shares everything else with this client:
+    /// connections, learned auth schemes and the probe lock, per-host concurrency limits, and
+    /// the bearer-token cache. Tokens are cached per registry, scope **and credential identity**
+    /// (a hash of the credential salted per client — never the secret itself): a token obtained
+    /// with one credential is reused by every handle presenting the same credential, and never
+    /// sent for a request made with another credential or anonymously.
+    ///
+    /// ```no_run
+    /// # async fn demo(pull_secret: ferry_registry::DockerConfig) -> ferry_registry::Result<()> {
+    /// use std::sync::Arc;
+    /// use ferry_registry::{Client, ClientConfig};
+    /// let client = Client::new(ClientConfig::default())?; // one per controller
+    /// let workload = client.with_credentials(Arc::new(pull_secret)); // per workload
+    /// let digest = workload.resolve(&"registry.example/team/app:1.4".parse()?).await?.digest;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_credentials(&self, extra: Arc<dyn CredentialStore>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            creds: Arc::new(creds::CredentialChain::new(extra, Some(self.creds.clone()))),
+        }
     }
 
     /// The configuration this client was built from.

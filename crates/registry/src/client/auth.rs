@@ -13,6 +13,7 @@ use tokio::sync::OwnedMutexGuard;
 use url::Url;
 
 use super::Client;
+use super::creds::{CredentialId, Found};
 use super::endpoint::{Endpoint, host_key};
 use super::wire::{Reply, Request, Target, registry_detail, status_error, unauthorized};
 use crate::challenge::{self, Challenge};
@@ -37,6 +38,14 @@ pub(super) enum AuthScheme {
     Anonymous,
     Basic,
     Bearer { realm: Url, service: Option<String> },
+}
+
+/// What a bearer token is cached under: the registry, the scope, and who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct TokenKey {
+    registry: String,
+    scope: String,
+    credential: CredentialId,
 }
 
 /// A bearer token and when to stop using it.
@@ -130,37 +139,20 @@ impl Client {
             .or_insert(scheme);
     }
 
-    async fn credentials(&self, key: &str) -> Result<Option<Credential>> {
-        if let Some(c) = self.inner.creds.lock().expect("creds lock").get(key) {
-            return Ok(c.clone());
-        }
-        let store = self.inner.config.credentials.clone();
-        let k = key.to_string();
-        let found = tokio::task::spawn_blocking(move || store.get(&k))
-            .await
-            .map_err(|e| Error::Credentials {
-                registry: key.to_string(),
-                reason: format!("credential lookup panicked: {e}"),
-            })??;
-        self.inner
-            .creds
-            .lock()
-            .expect("creds lock")
-            .insert(key.to_string(), found.clone());
-        Ok(found)
-    }
-
     async fn auth_header(&self, ep: &Endpoint, scope: &str) -> Result<Option<HeaderValue>> {
         match self.scheme(&ep.key) {
             None | Some(AuthScheme::Anonymous) => Ok(None),
-            Some(AuthScheme::Basic) => match self.credentials(&ep.key).await? {
+            Some(AuthScheme::Basic) => match self.credentials(&ep.key).await?.credential {
                 Some(Credential::Basic { username, password }) => {
                     Ok(Some(basic_header(&username, &password)))
                 }
                 _ => Ok(None),
             },
             Some(AuthScheme::Bearer { realm, service }) => {
-                let token = self.token(ep, &realm, service.as_deref(), scope).await?;
+                let found = self.credentials(&ep.key).await?;
+                let token = self
+                    .token(ep, &realm, service.as_deref(), scope, &found)
+                    .await?;
                 let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                     Error::Invalid {
                         what: "token",
@@ -224,12 +216,17 @@ impl Client {
         let scheme = bearer_scheme(challenge, header_text)?;
         let had_token = sent_auth && matches!(self.scheme(key), Some(AuthScheme::Bearer { .. }));
         self.set_scheme(key, scheme);
+        let token_key = TokenKey {
+            registry: key.clone(),
+            scope: scope.to_string(),
+            credential: self.credentials(key).await?.id,
+        };
         let removed = self
             .inner
             .tokens
             .lock()
             .expect("tokens lock")
-            .remove(&(key.clone(), scope.to_string()));
+            .remove(&token_key);
         if had_token && removed.is_none() {
             // A token fetched just now was refused: more tries will not help.
             return Err(unauthorized(reply));
@@ -253,7 +250,7 @@ impl Client {
                 detail: format!("credentials for {key} were rejected"),
             });
         }
-        match self.credentials(key).await? {
+        match self.credentials(key).await?.credential {
             Some(Credential::Basic { .. }) => {
                 self.set_scheme(key, AuthScheme::Basic);
                 Ok(())
@@ -267,37 +264,46 @@ impl Client {
         }
     }
 
-    /// A bearer token for `scope`: from the cache, else fetched once however many requests
-    /// wait for it.
+    /// A bearer token for `scope`, presenting `found`: from the cache, else fetched once however
+    /// many requests wait for it.
     async fn token(
         &self,
         ep: &Endpoint,
         realm: &Url,
         service: Option<&str>,
         scope: &str,
+        found: &Found,
     ) -> Result<String> {
-        let cache_key = (ep.key.clone(), scope.to_string());
-        if let Some(t) = self.cached_token(&cache_key) {
+        let key = TokenKey {
+            registry: ep.key.clone(),
+            scope: scope.to_string(),
+            credential: found.id.clone(),
+        };
+        if let Some(t) = self.cached_token(&key) {
             return Ok(t);
         }
         let lock = {
             let mut locks = self.inner.token_locks.lock().expect("token locks");
-            locks.entry(cache_key.clone()).or_default().clone()
+            // A lock nobody holds or waits for is as good as a new one: drop it.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(key.clone()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        if let Some(t) = self.cached_token(&cache_key) {
+        if let Some(t) = self.cached_token(&key) {
             return Ok(t);
         }
-        let creds = self.credentials(&ep.key).await?;
         // Boxed: the token request goes through the same retry loop that is asking for it.
         let (token, lifetime) =
-            Box::pin(self.request_token(realm, service, scope, creds.as_ref())).await?;
-        let expires = token_expiry(Instant::now(), lifetime);
-        self.inner.tokens.lock().expect("tokens lock").insert(
-            cache_key,
+            Box::pin(self.request_token(realm, service, scope, found.credential.as_ref())).await?;
+        let now = Instant::now();
+        let mut tokens = self.inner.tokens.lock().expect("tokens lock");
+        // Forget expired tokens (rotated secrets, scopes no longer used) as new ones come.
+        tokens.retain(|_, t| t.expires > now);
+        tokens.insert(
+            key,
             CachedToken {
                 token: token.clone(),
-                expires,
+                expires: token_expiry(now, lifetime),
             },
         );
         Ok(token)
@@ -337,7 +343,7 @@ impl Client {
         parse_token_answer(&reply.body, realm.as_str())
     }
 
-    fn cached_token(&self, key: &(String, String)) -> Option<String> {
+    fn cached_token(&self, key: &TokenKey) -> Option<String> {
         let tokens = self.inner.tokens.lock().expect("tokens lock");
         tokens
             .get(key)
