@@ -82,7 +82,9 @@ impl fmt::Debug for CredentialId {
         match self {
             CredentialId::Anonymous => f.write_str("anonymous"),
             // A prefix of a salted hash: tells handles apart in a debug dump, reveals nothing.
-            CredentialId::Credential(d) => write!(f, "credential {}", &d.hex()[..12]),
+            CredentialId::Credential(d) => {
+                write!(f, "credential {}", d.hex().get(..12).unwrap_or_default())
+            }
         }
     }
 }
