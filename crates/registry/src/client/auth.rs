@@ -1,6 +1,6 @@
 //! The auth layer: which scheme a registry wants (found out by one probing request while
-//! unknown), its challenges, credentials, and bearer tokens — fetched single-flight through the
-//! same retry loop as every other request, and cached per registry and scope.
+//! unknown), its challenges, and bearer tokens — fetched single-flight through the same retry
+//! loop as every other request, and cached per registry, scope and credential identity.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
