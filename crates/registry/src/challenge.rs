@@ -178,5 +178,22 @@ mod tests {
             prop_assert_eq!(&parsed[0].scheme, &scheme.to_ascii_lowercase());
             prop_assert_eq!(&parsed[0].params, &params);
         }
+
+        #[test]
+        fn challenges_with_huge_values_and_many_params_round_trip(
+            params in proptest::collection::btree_map(
+                "[a-z]{1,8}",
+                prop_oneof!["[0-9]{1,400}", "[ -~]{0,400}", "https?://[a-z]{1,10}:[0-9]{1,30}/[ -~]{0,200}"],
+                0..12,
+            ),
+        ) {
+            let rendered: Vec<String> = params.iter().map(|(k, v)| {
+                format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+            }).collect();
+            let header = format!("Bearer {}", rendered.join(","));
+            let parsed = parse(&header).unwrap();
+            prop_assert_eq!(parsed.len(), 1);
+            prop_assert_eq!(&parsed[0].params, &params);
+        }
     }
 }

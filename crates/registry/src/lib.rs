@@ -4,12 +4,19 @@
 //!   to digests with one HEAD (GET + hashing when a registry omits `Docker-Content-Digest`),
 //!   inspects multi-arch indexes (attestations kept apart from platforms), lists tags across
 //!   `Link` pages, waits for images, and pushes blobs and manifests.
-//! * Authentication: anonymous, basic and bearer-token challenges, tokens cached per registry and
-//!   scope; credentials from Docker's `config.json` via [`DockerConfig`] (`auths`, `credHelpers`,
-//!   `credsStore`) or any [`CredentialStore`].
-//! * Resilience: jittered retries for connection errors, timeouts, 5xx and 408; 429 honouring
-//!   `Retry-After` within a bounded budget; a per-request timeout that covers the body; bounded
-//!   per-host concurrency; every body capped and hashed against the digest asked for.
+//! * Authentication: anonymous, basic and bearer-token challenges, tokens cached per registry,
+//!   scope and credential; credentials from Docker's `config.json` via [`DockerConfig`]
+//!   (`auths`, `credHelpers`, `credsStore`) or any [`CredentialStore`].
+//! * One client, many credentials: [`Client::with_credentials`] gives a cheap handle that asks
+//!   another store first (a workload's pull secrets) while sharing connections, auth probes,
+//!   per-host limits and the token cache — a token is only ever sent with the credential it
+//!   was obtained with.
+//! * Resilience: one retry loop for every request, token requests included: jittered retries
+//!   for connection errors, timeouts, 5xx and 408; 429 honouring `Retry-After` within a bounded
+//!   budget; a per-request timeout that covers the body; bounded per-host concurrency; every
+//!   body capped and hashed against the digest asked for. Numbers from servers (token
+//!   lifetimes, `Retry-After`, rate-limit windows, sizes, page and child counts) are clamped or
+//!   checked: no server answer can make the client panic.
 //!
 //! The library never prints, never exits and never reads environment variables.
 //!

@@ -10,14 +10,15 @@ use reqwest::header::HeaderMap;
 ///
 /// Docker Hub sends `ratelimit-limit: 100;w=21600` and `ratelimit-remaining: 76;w=21600`: the
 /// number before `;` is kept, the window in seconds too. Numbers are read from headers, never
-/// assumed.
+/// assumed; counts too large for a `u64` saturate and windows are capped at
+/// [`MAX_WINDOW_SECONDS`], so no header value can overflow arithmetic on them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RateLimit {
     /// Requests allowed in the window.
     pub limit: Option<u64>,
     /// Requests left in the window.
     pub remaining: Option<u64>,
-    /// The window length in seconds (`w=`), when given.
+    /// The window length in seconds (`w=`), when given; at most [`MAX_WINDOW_SECONDS`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<u64>,
     /// `docker-ratelimit-source` (the IP or account counted), when given.
@@ -61,23 +62,38 @@ impl fmt::Display for RateLimit {
     }
 }
 
-/// `100;w=21600` → (Some(100), Some(21600)).
+/// The longest rate-limit window believed (31 days); a longer `w=` is taken as this, so code
+/// that adds a window to a clock reading never overflows.
+pub const MAX_WINDOW_SECONDS: u64 = 31 * 86_400;
+
+/// `100;w=21600` → (Some(100), Some(21600)). Counts too large for a `u64` saturate; windows are
+/// capped at [`MAX_WINDOW_SECONDS`].
 fn parse_quota(v: &str) -> (Option<u64>, Option<u64>) {
     let mut parts = v.split(';').map(str::trim);
-    let n = parts.next().and_then(|p| p.parse().ok());
+    let n = parts.next().and_then(parse_count);
     let w = parts
         .filter_map(|p| p.strip_prefix("w="))
-        .find_map(|p| p.parse().ok());
+        .find_map(parse_count)
+        .map(|w| w.min(MAX_WINDOW_SECONDS));
     (n, w)
 }
 
-/// Parse `Retry-After`: delay seconds or an HTTP date (relative to `now`).
+/// A decimal count; digits beyond what a `u64` holds saturate instead of being dropped.
+fn parse_count(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
+}
+
+/// Parse `Retry-After`: delay seconds or an HTTP date (relative to `now`). A number of seconds
+/// too large for a `u64` saturates (the server asked for "very long", not for "retry now").
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    if let Some(secs) = parse_count(value) {
         return Some(Duration::from_secs(secs));
     }
-    let when = httpdate::parse_http_date(value).ok()?;
+    let when = httpdate::parse_http_date(value.trim()).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -121,11 +137,62 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
+    #[test]
+    fn overflowing_numbers_saturate_and_windows_are_capped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "ratelimit-limit",
+            HeaderValue::from_static("99999999999999999999999;w=99999999999999999999999"),
+        );
+        h.insert("ratelimit-remaining", HeaderValue::from_static("-1;w=-5"));
+        let r = RateLimit::from_headers(&h).unwrap();
+        assert_eq!(r.limit, Some(u64::MAX));
+        assert_eq!(r.remaining, None);
+        assert_eq!(r.window_seconds, Some(MAX_WINDOW_SECONDS));
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
     proptest! {
         #[test]
         fn quota_parser_never_panics(s in "\\PC{0,40}") {
             let _ = parse_quota(&s);
             let _ = parse_retry_after(&s, SystemTime::now());
+        }
+
+        #[test]
+        fn quota_counts_of_any_length_saturate_and_windows_stay_capped(
+            n in "[0-9]{1,45}",
+            w in "[0-9]{1,45}",
+        ) {
+            let (count, window) = parse_quota(&format!("{n};w={w}"));
+            let expect = |d: &str| d.parse::<u64>().unwrap_or(u64::MAX);
+            prop_assert_eq!(count, Some(expect(&n)));
+            prop_assert_eq!(window, Some(expect(&w).min(MAX_WINDOW_SECONDS)));
+        }
+
+        #[test]
+        fn retry_after_seconds_of_any_length_give_that_delay_saturated(n in "[0-9]{1,45}") {
+            let got = parse_retry_after(&n, SystemTime::now()).unwrap();
+            prop_assert_eq!(got.as_secs(), n.parse::<u64>().unwrap_or(u64::MAX));
+        }
+
+        #[test]
+        fn retry_after_dates_give_the_time_left_and_never_a_negative_one(
+            base in 0u64..4_000_000_000,
+            offset in -1_000_000_000i64..200_000_000_000,
+        ) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(base);
+            let Some(at) = base.checked_add_signed(offset) else { return Ok(()) };
+            let when = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+            // httpdate renders years 1970..=9999 only.
+            prop_assume!(at < 253_402_300_800);
+            let got = parse_retry_after(&httpdate::fmt_http_date(when), now).unwrap();
+            prop_assert_eq!(got.as_secs(), at.saturating_sub(base));
         }
     }
 }

@@ -14,58 +14,8 @@ use ferry_registry::{
 use wiremock::matchers::{body_string_contains, header, headers, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":10,"platform":{"architecture":"amd64","os":"linux"}}]}"#;
-const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-
-fn host(server: &MockServer) -> String {
-    server.address().to_string()
-}
-
-fn reference(server: &MockServer, rest: &str) -> Reference {
-    Reference::parse(&format!("{}/{rest}", host(server))).unwrap()
-}
-
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total_wait: Duration::from_secs(10),
-    }
-}
-
-fn client_for(server: &MockServer) -> Client {
-    Client::new(ClientConfig {
-        plain_http: vec![host(server)],
-        retry: fast_retry(),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-fn client_with(server: &MockServer, f: impl FnOnce(&mut ClientConfig)) -> Client {
-    let mut c = ClientConfig {
-        plain_http: vec![host(server)],
-        retry: fast_retry(),
-        ..Default::default()
-    };
-    f(&mut c);
-    Client::new(c).unwrap()
-}
-
-/// wiremock splits a comma-separated header into its values.
-fn all_manifest_types() -> Vec<&'static str> {
-    vec![
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-}
-
-fn index_digest() -> Digest {
-    Digest::sha256_of(INDEX.as_bytes())
-}
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn head_without_digest_header_falls_back_to_get_and_hashes() {
@@ -646,4 +596,60 @@ async fn connection_refused_is_an_operational_error() {
         .unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     assert!(!e.is_negative());
+}
+
+#[tokio::test]
+async fn token_requests_go_through_the_one_retry_loop_and_report_their_own_method() {
+    let server = MockServer::start().await;
+    mount_bearer_registry(&server, 0, 1).await;
+    // The refresh grant is a POST: a failing token server is retried like any request, and the
+    // final error names POST (the old loop said GET).
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("token server down"))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let mut m = HashMap::new();
+    m.insert(
+        host(&server),
+        Credential::IdentityToken("my-refresh".into()),
+    );
+    let c = client_with(&server, |c| c.credentials = Arc::new(StaticCredentials(m)));
+    let e = c
+        .resolve(&reference(&server, "acme/etl"))
+        .await
+        .unwrap_err();
+    match &e {
+        Error::Status {
+            method,
+            status,
+            url,
+            ..
+        } => {
+            assert_eq!((method.as_str(), *status), ("POST", 503));
+            assert!(url.ends_with("/token"), "{url}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(e.is_transient());
+}
+
+#[tokio::test]
+async fn token_server_rate_limits_are_retried_like_any_request() {
+    let server = MockServer::start().await;
+    mount_bearer_registry(&server, 1, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let r = client_for(&server)
+        .resolve(&reference(&server, "acme/etl"))
+        .await
+        .unwrap();
+    assert_eq!(r.digest, index_digest());
 }

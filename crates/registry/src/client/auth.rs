@@ -1,0 +1,555 @@
+//! The auth layer: which scheme a registry wants (found out by one probing request while
+//! unknown), its challenges, and bearer tokens — fetched single-flight through the same retry
+//! loop as every other request, and cached per registry, scope and credential identity.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::Method;
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderValue};
+use tokio::sync::OwnedMutexGuard;
+use url::Url;
+
+use super::Client;
+use super::creds::{CredentialId, Found};
+use super::endpoint::{Endpoint, host_key};
+use super::wire::{Reply, Request, Target, registry_detail, status_error, unauthorized};
+use crate::challenge::{self, Challenge};
+use crate::credentials::Credential;
+use crate::error::{Error, Result};
+
+/// Largest token-server answer read.
+const TOKEN_LIMIT: usize = 1024 * 1024;
+/// Shortest token lifetime assumed (the distribution spec's default).
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest token lifetime believed: a token is fetched again at least daily.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+/// A token is renewed this long before it expires, so it never expires in flight.
+const RENEW_EARLY: Duration = Duration::from_secs(5);
+
+/// A lock held across awaits (single-flight for probes and token fetches).
+pub(super) type AsyncLock = Arc<tokio::sync::Mutex<()>>;
+
+/// How a registry wants to be authenticated, as learned from its answers.
+#[derive(Debug, Clone)]
+pub(super) enum AuthScheme {
+    Anonymous,
+    Basic,
+    Bearer { realm: Url, service: Option<String> },
+}
+
+/// What a bearer token is cached under: the registry, the scope, and who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct TokenKey {
+    registry: String,
+    scope: String,
+    credential: CredentialId,
+}
+
+/// A bearer token and when to stop using it.
+#[derive(Clone)]
+pub(super) struct CachedToken {
+    token: String,
+    expires: Instant,
+}
+
+impl std::fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("token", &"<redacted>")
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+impl Client {
+    /// One attempt of a registry request: send with the current authorization, answering
+    /// challenges (at most two over the whole request) on the way. `Err` is an authentication
+    /// failure, final; `Ok` is the send's outcome for the retry loop to judge.
+    pub(super) async fn attempt_authorized(
+        &self,
+        ep: &Endpoint,
+        scope: &str,
+        req: &Request,
+        probe: &mut Option<OwnedMutexGuard<()>>,
+        auth_rounds: &mut u32,
+    ) -> Result<Result<Reply>> {
+        loop {
+            let auth = self.auth_header(ep, scope).await?;
+            let sent_auth = auth.is_some();
+            let outcome = self.send_once(&ep.key, req, auth).await;
+            match &outcome {
+                Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
+                    *auth_rounds += 1;
+                    if *auth_rounds > 2 {
+                        return Err(unauthorized(reply));
+                    }
+                    self.handle_challenge(ep, scope, reply, sent_auth).await?;
+                    continue;
+                }
+                // An answer without a challenge: this registry lets anonymous requests in.
+                Ok(_) if probe.is_some() => {
+                    self.set_scheme_if_unknown(&ep.key, AuthScheme::Anonymous);
+                }
+                _ => {}
+            }
+            *probe = None;
+            return Ok(outcome);
+        }
+    }
+
+    /// While a registry's auth scheme is unknown, let one request find it out before the
+    /// others follow (so 500 parallel queries cause one 401 and one token request, not 500).
+    pub(super) async fn probe_guard(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
+        if self.scheme(key).is_some() {
+            return None;
+        }
+        let lock = {
+            let mut probes = self.inner.probes.lock().expect("probes lock");
+            probes.entry(key.to_string()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        if self.scheme(key).is_some() {
+            None
+        } else {
+            Some(guard)
+        }
+    }
+
+    fn scheme(&self, key: &str) -> Option<AuthScheme> {
+        self.inner.auth.lock().expect("auth lock").get(key).cloned()
+    }
+
+    fn set_scheme(&self, key: &str, scheme: AuthScheme) {
+        self.inner
+            .auth
+            .lock()
+            .expect("auth lock")
+            .insert(key.to_string(), scheme);
+    }
+
+    fn set_scheme_if_unknown(&self, key: &str, scheme: AuthScheme) {
+        self.inner
+            .auth
+            .lock()
+            .expect("auth lock")
+            .entry(key.to_string())
+            .or_insert(scheme);
+    }
+
+    async fn auth_header(&self, ep: &Endpoint, scope: &str) -> Result<Option<HeaderValue>> {
+        match self.scheme(&ep.key) {
+            None | Some(AuthScheme::Anonymous) => Ok(None),
+            Some(AuthScheme::Basic) => match self.credentials(&ep.key).await?.credential {
+                Some(Credential::Basic { username, password }) => {
+                    Ok(Some(basic_header(&username, &password)))
+                }
+                _ => Ok(None),
+            },
+            Some(AuthScheme::Bearer { realm, service }) => {
+                let found = self.credentials(&ep.key).await?;
+                let token = self
+                    .token(ep, &realm, service.as_deref(), scope, &found)
+                    .await?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    Error::Invalid {
+                        what: "token",
+                        url: realm.to_string(),
+                        reason: "token is not a valid header value".into(),
+                    }
+                })?;
+                v.set_sensitive(true);
+                Ok(Some(v))
+            }
+        }
+    }
+
+    /// Learn from a 401: switch to the scheme its challenge names, or say why we cannot.
+    async fn handle_challenge(
+        &self,
+        ep: &Endpoint,
+        scope: &str,
+        reply: &Reply,
+        sent_auth: bool,
+    ) -> Result<()> {
+        let values: Vec<&str> = reply
+            .headers
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let header_text = values.join(", ");
+        let challenges = challenge::parse(&header_text).unwrap_or_default();
+        if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            return self
+                .bearer_challenge(ep, scope, reply, sent_auth, b, &header_text)
+                .await;
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            return self.basic_challenge(&ep.key, reply, sent_auth).await;
+        }
+        Err(Error::Unauthorized {
+            url: reply.url.clone(),
+            detail: if header_text.is_empty() {
+                format!(
+                    "401 without WWW-Authenticate ({})",
+                    registry_detail(&reply.body)
+                )
+            } else {
+                format!("unusable challenge {header_text:?}")
+            },
+        })
+    }
+
+    async fn bearer_challenge(
+        &self,
+        ep: &Endpoint,
+        scope: &str,
+        reply: &Reply,
+        sent_auth: bool,
+        challenge: &Challenge,
+        header_text: &str,
+    ) -> Result<()> {
+        let key = &ep.key;
+        let scheme = bearer_scheme(challenge, header_text)?;
+        let had_token = sent_auth && matches!(self.scheme(key), Some(AuthScheme::Bearer { .. }));
+        self.set_scheme(key, scheme);
+        let token_key = TokenKey {
+            registry: key.clone(),
+            scope: scope.to_string(),
+            credential: self.credentials(key).await?.id,
+        };
+        let removed = self
+            .inner
+            .tokens
+            .lock()
+            .expect("tokens lock")
+            .remove(&token_key);
+        if had_token && removed.is_none() {
+            // A token fetched just now was refused: more tries will not help.
+            return Err(unauthorized(reply));
+        }
+        if had_token && challenge.param("error") == Some("insufficient_scope") {
+            return Err(Error::Denied {
+                url: reply.url.clone(),
+                detail: format!(
+                    "insufficient scope for {scope}: {}",
+                    registry_detail(&reply.body)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn basic_challenge(&self, key: &str, reply: &Reply, sent_auth: bool) -> Result<()> {
+        if sent_auth && matches!(self.scheme(key), Some(AuthScheme::Basic)) {
+            return Err(Error::Unauthorized {
+                url: reply.url.clone(),
+                detail: format!("credentials for {key} were rejected"),
+            });
+        }
+        match self.credentials(key).await?.credential {
+            Some(Credential::Basic { .. }) => {
+                self.set_scheme(key, AuthScheme::Basic);
+                Ok(())
+            }
+            _ => Err(Error::Unauthorized {
+                url: reply.url.clone(),
+                detail: format!(
+                    "registry requires basic authentication and no user/password is configured for {key}"
+                ),
+            }),
+        }
+    }
+
+    /// A bearer token for `scope`, presenting `found`: from the cache, else fetched once however
+    /// many requests wait for it.
+    async fn token(
+        &self,
+        ep: &Endpoint,
+        realm: &Url,
+        service: Option<&str>,
+        scope: &str,
+        found: &Found,
+    ) -> Result<String> {
+        let key = TokenKey {
+            registry: ep.key.clone(),
+            scope: scope.to_string(),
+            credential: found.id.clone(),
+        };
+        if let Some(t) = self.cached_token(&key) {
+            return Ok(t);
+        }
+        let lock = {
+            let mut locks = self.inner.token_locks.lock().expect("token locks");
+            // A lock nobody holds or waits for is as good as a new one: drop it.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if let Some(t) = self.cached_token(&key) {
+            return Ok(t);
+        }
+        // Boxed: the token request goes through the same retry loop that is asking for it.
+        let (token, lifetime) =
+            Box::pin(self.request_token(realm, service, scope, found.credential.as_ref())).await?;
+        let now = Instant::now();
+        let mut tokens = self.inner.tokens.lock().expect("tokens lock");
+        // Forget expired tokens (rotated secrets, scopes no longer used) as new ones come.
+        tokens.retain(|_, t| t.expires > now);
+        tokens.insert(
+            key,
+            CachedToken {
+                token: token.clone(),
+                expires: token_expiry(now, lifetime),
+            },
+        );
+        Ok(token)
+    }
+
+    /// Ask the token server, through the same retry loop as every request.
+    async fn request_token(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        scope: &str,
+        creds: Option<&Credential>,
+    ) -> Result<(String, Duration)> {
+        let (req, auth) = token_request(realm, service, scope, creds);
+        let target = Target::TokenServer {
+            host: host_key(realm),
+            auth,
+        };
+        let reply = self.retrying(target, &req).await?;
+        if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
+            return Err(Error::Unauthorized {
+                url: realm.to_string(),
+                detail: format!(
+                    "token server refused {} for scope {scope}: {}",
+                    if creds.is_some() {
+                        "the configured credentials"
+                    } else {
+                        "anonymous access"
+                    },
+                    registry_detail(&reply.body)
+                ),
+            });
+        }
+        if !reply.status.is_success() {
+            return Err(status_error(&reply));
+        }
+        parse_token_answer(&reply.body, realm.as_str())
+    }
+
+    fn cached_token(&self, key: &TokenKey) -> Option<String> {
+        let tokens = self.inner.tokens.lock().expect("tokens lock");
+        tokens
+            .get(key)
+            .filter(|t| t.expires > Instant::now())
+            .map(|t| t.token.clone())
+    }
+}
+
+/// The scheme a Bearer challenge names: its realm (an http(s) URL) and service.
+fn bearer_scheme(challenge: &Challenge, header_text: &str) -> Result<AuthScheme> {
+    let realm = challenge.param("realm").ok_or_else(|| Error::Challenge {
+        header: header_text.to_string(),
+        reason: "Bearer challenge without realm".into(),
+    })?;
+    let realm = Url::parse(realm)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| Error::Challenge {
+            header: header_text.to_string(),
+            reason: format!("realm {realm:?} is not an http(s) URL"),
+        })?;
+    Ok(AuthScheme::Bearer {
+        realm,
+        service: challenge.param("service").map(str::to_string),
+    })
+}
+
+/// The token request: the OAuth2 refresh grant (POST) for an identity token, else a GET with
+/// basic credentials when there are any. Several scopes (a cross-repository mount) go as
+/// repeated parameters.
+fn token_request(
+    realm: &Url,
+    service: Option<&str>,
+    scope: &str,
+    creds: Option<&Credential>,
+) -> (Request, Option<HeaderValue>) {
+    if let Some(Credential::IdentityToken(refresh)) = creds {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token");
+        form.append_pair("refresh_token", refresh);
+        form.append_pair("client_id", "ferry");
+        if let Some(s) = service {
+            form.append_pair("service", s);
+        }
+        for sc in scope.split(' ') {
+            form.append_pair("scope", sc);
+        }
+        let req = Request::new(Method::POST, realm.clone())
+            .body(
+                Some("application/x-www-form-urlencoded".into()),
+                form.finish().into(),
+            )
+            .limit(TOKEN_LIMIT);
+        return (req, None);
+    }
+    let mut url = realm.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(s) = service {
+            q.append_pair("service", s);
+        }
+        for sc in scope.split(' ') {
+            q.append_pair("scope", sc);
+        }
+    }
+    let auth = match creds {
+        Some(Credential::Basic { username, password }) => Some(basic_header(username, password)),
+        _ => None,
+    };
+    (Request::new(Method::GET, url).limit(TOKEN_LIMIT), auth)
+}
+
+/// The token and its lifetime from a token server's JSON answer (`token` or `access_token`,
+/// `expires_in` seconds). The lifetime is clamped to 60 s ..= 24 h whatever the server says: a
+/// missing, negative, fractional, huge or non-numeric `expires_in` never fails the answer and
+/// never overflows a clock.
+fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        access_token: Option<String>,
+        #[serde(default)]
+        expires_in: Option<serde_json::Value>,
+    }
+    let ans: TokenAnswer = serde_json::from_slice(body).map_err(|e| Error::Invalid {
+        what: "token",
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let token = ans
+        .token
+        .filter(|t| !t.is_empty())
+        .or(ans.access_token.filter(|t| !t.is_empty()))
+        .ok_or_else(|| Error::Invalid {
+            what: "token",
+            url: url.to_string(),
+            reason: "neither token nor access_token in the answer".into(),
+        })?;
+    let secs = ans.expires_in.as_ref().and_then(expires_in_secs);
+    let lifetime =
+        Duration::from_secs(secs.unwrap_or(0)).clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
+    Ok((token, lifetime))
+}
+
+/// Whole seconds from an `expires_in` value: a number (fractions dropped, negatives and NaN as
+/// 0, huge values saturating) or a string holding one; anything else is no answer.
+fn expires_in_secs(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_i64().map(|i| u64::try_from(i).unwrap_or(0)))
+            // `as` saturates: 1e300 → u64::MAX, -5.0 → 0, NaN → 0.
+            .or_else(|| n.as_f64().map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f as u64),
+        _ => None,
+    }
+}
+
+/// When a token received at `now` with `lifetime` stops being used: a little early, so it
+/// never expires in flight; `now` itself if the clock cannot go that far.
+fn token_expiry(now: Instant, lifetime: Duration) -> Instant {
+    now.checked_add(lifetime.saturating_sub(RENEW_EARLY))
+        .unwrap_or(now)
+}
+
+/// `Authorization: Basic …`, marked sensitive so it never shows in logs.
+pub(super) fn basic_header(user: &str, pass: &str) -> HeaderValue {
+    let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    let mut v = HeaderValue::from_str(&format!("Basic {enc}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    v.set_sensitive(true);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lifetime_of(expires_in: &str) -> Duration {
+        let body = format!(r#"{{"token":"t","expires_in":{expires_in}}}"#);
+        parse_token_answer(body.as_bytes(), "http://t/").unwrap().1
+    }
+
+    #[test]
+    fn hostile_expires_in_values_are_clamped_not_fatal() {
+        let day = MAX_TOKEN_LIFETIME;
+        assert_eq!(lifetime_of("300"), Duration::from_secs(300));
+        assert_eq!(lifetime_of("1"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("18446744073709551615"), day);
+        assert_eq!(lifetime_of("18446744073709551616"), day);
+        assert_eq!(lifetime_of("1e300"), day);
+        assert_eq!(lifetime_of("-5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-9223372036854775808"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("299.9"), Duration::from_secs(299));
+        assert_eq!(lifetime_of(r#""600""#), Duration::from_secs(600));
+        assert_eq!(lifetime_of("null"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("{}"), MIN_TOKEN_LIFETIME);
+        let e = parse_token_answer(br#"{"expires_in":300}"#, "http://t/").unwrap_err();
+        assert!(e.to_string().contains("neither token"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn token_lifetime_stays_between_a_minute_and_a_day_for_any_expires_in(
+            v in prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_filter("JSON has no NaN/inf", |f| f.is_finite()).prop_map(|f| format!("{f:e}")),
+                "[1-9][0-9]{19,299}",
+                "-?[1-9][0-9]{0,29}\\.[0-9]{1,30}(e[+-]?[0-9]{1,2})?",
+                "\\PC{0,30}".prop_map(|s| serde_json::Value::String(s).to_string()),
+            ]
+        ) {
+            let body = format!(r#"{{"access_token":"t","expires_in":{v}}}"#);
+            let (_, life) = parse_token_answer(body.as_bytes(), "http://t/").unwrap();
+            prop_assert!((MIN_TOKEN_LIFETIME..=MAX_TOKEN_LIFETIME).contains(&life));
+        }
+
+        #[test]
+        fn token_answers_of_any_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_token_answer(&body, "http://t/");
+        }
+
+        #[test]
+        fn token_expiry_is_never_before_now_for_any_lifetime(secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
+            let now = Instant::now();
+            let at = token_expiry(now, Duration::new(secs, nanos));
+            prop_assert!(at >= now);
+        }
+
+        #[test]
+        fn bearer_realms_are_accepted_only_as_http_urls(realm in "\\PC{0,60}|(https?|ftp)://[a-z0-9.]{1,20}(:[0-9]{1,25})?/[a-z]{0,10}") {
+            let c = Challenge {
+                scheme: "bearer".into(),
+                params: [("realm".to_string(), realm.clone())].into_iter().collect(),
+            };
+            match bearer_scheme(&c, "h") {
+                Ok(AuthScheme::Bearer { realm: u, .. }) => {
+                    prop_assert!(matches!(u.scheme(), "http" | "https"));
+                }
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(e) => prop_assert!(matches!(e, Error::Challenge { .. }), "{e:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Which credential a client handle uses for a registry, and that credential's identity.
+//!
+//! A handle made by [`Client::with_credentials`] asks its own store first, then its parent's
+//! (each store's answers cached per registry, so a credential helper runs once per store and
+//! registry). Bearer tokens are cached per registry, scope and [`CredentialId`]: a token obtained
+//! with one credential is never sent for a request made with another, or anonymously.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::Digest;
+
+use super::Client;
+use crate::credentials::{Credential, CredentialStore};
+use crate::error::{Error, Result};
+
+/// Where one handle looks credentials up: its own store, then its parent's.
+pub(super) struct CredentialChain {
+    store: Arc<dyn CredentialStore>,
+    /// What `store` answered, per registry.
+    answers: Mutex<HashMap<String, Option<Credential>>>,
+    parent: Option<Arc<CredentialChain>>,
+}
+
+impl fmt::Debug for CredentialChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let looked_up: Vec<String> = self
+            .answers
+            .lock()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("CredentialChain")
+            .field("store", &self.store)
+            .field("looked_up", &looked_up)
+            .field("parent", &self.parent)
+            .finish()
+    }
+}
+
+impl CredentialChain {
+    pub(super) fn new(store: Arc<dyn CredentialStore>, parent: Option<Arc<Self>>) -> Self {
+        CredentialChain {
+            store,
+            answers: Mutex::default(),
+            parent,
+        }
+    }
+
+    /// What this level's store says for `registry` (asked once, on a blocking thread: it may
+    /// run a credential helper).
+    async fn own(&self, registry: &str) -> Result<Option<Credential>> {
+        if let Some(c) = self.answers.lock().expect("credentials lock").get(registry) {
+            return Ok(c.clone());
+        }
+        let store = self.store.clone();
+        let k = registry.to_string();
+        let found = tokio::task::spawn_blocking(move || store.get(&k))
+            .await
+            .map_err(|e| Error::Credentials {
+                registry: registry.to_string(),
+                reason: format!("credential lookup panicked: {e}"),
+            })??;
+        self.answers
+            .lock()
+            .expect("credentials lock")
+            .insert(registry.to_string(), found.clone());
+        Ok(found)
+    }
+}
+
+/// Who a request is made as: anonymous, or a credential known by a salted hash (the secret
+/// itself is never kept in a cache key, never printed).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) enum CredentialId {
+    Anonymous,
+    Credential(Digest),
+}
+
+impl fmt::Debug for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialId::Anonymous => f.write_str("anonymous"),
+            // A prefix of a salted hash: tells handles apart in a debug dump, reveals nothing.
+            CredentialId::Credential(d) => {
+                write!(f, "credential {}", d.hex().get(..12).unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl CredentialId {
+    /// The identity of `credential` under this client's `salt`.
+    pub(super) fn of(credential: Option<&Credential>, salt: &[u8]) -> Self {
+        let Some(c) = credential else {
+            return CredentialId::Anonymous;
+        };
+        let mut bytes = salt.to_vec();
+        let mut field = |b: &[u8]| {
+            bytes.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(b);
+        };
+        match c {
+            Credential::Basic { username, password } => {
+                field(b"basic");
+                field(username.as_bytes());
+                field(password.as_bytes());
+            }
+            Credential::IdentityToken(token) => {
+                field(b"identity-token");
+                field(token.as_bytes());
+            }
+        }
+        CredentialId::Credential(Digest::sha256_of(&bytes))
+    }
+}
+
+/// The credential a handle uses for one registry, and its identity.
+#[derive(Clone)]
+pub(super) struct Found {
+    pub(super) credential: Option<Credential>,
+    pub(super) id: CredentialId,
+}
+
+impl Client {
+    /// The credential this handle uses for `registry`: the first store along its chain that
+    /// has one, else anonymous.
+    pub(super) async fn credentials(&self, registry: &str) -> Result<Found> {
+        let mut level = Some(&self.creds);
+        while let Some(l) = level {
+            if let Some(c) = l.own(registry).await? {
+                let id = CredentialId::of(Some(&c), &self.inner.salt);
+                return Ok(Found {
+                    credential: Some(c),
+                    id,
+                });
+            }
+            level = l.parent.as_ref();
+        }
+        Ok(Found {
+            credential: None,
+            id: CredentialId::Anonymous,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn basic(u: &str, p: &str) -> Credential {
+        Credential::Basic {
+            username: u.into(),
+            password: p.into(),
+        }
+    }
+
+    #[test]
+    fn identities_tell_credentials_apart_and_print_no_secret() {
+        let salt = [7u8; 32];
+        let a = CredentialId::of(Some(&basic("ns-a", "secret-a")), &salt);
+        let b = CredentialId::of(Some(&basic("ns-b", "secret-b")), &salt);
+        let a_new_password = CredentialId::of(Some(&basic("ns-a", "rotated")), &salt);
+        let token = CredentialId::of(Some(&Credential::IdentityToken("secret-a".into())), &salt);
+        assert_eq!(a, CredentialId::of(Some(&basic("ns-a", "secret-a")), &salt));
+        for other in [&b, &a_new_password, &token, &CredentialId::Anonymous] {
+            assert_ne!(&a, other);
+        }
+        // Another client (another salt) gives the same credential another identity.
+        assert_ne!(
+            a,
+            CredentialId::of(Some(&basic("ns-a", "secret-a")), &[8u8; 32])
+        );
+        let dbg = format!("{a:?} {b:?} {token:?}");
+        assert!(!dbg.contains("secret") && !dbg.contains("ns-a"), "{dbg}");
+    }
+
+    proptest! {
+        #[test]
+        fn identities_are_equal_exactly_when_credentials_are(
+            u1 in "[a-z:]{0,6}", p1 in "[a-z:]{0,6}", u2 in "[a-z:]{0,6}", p2 in "[a-z:]{0,6}",
+        ) {
+            // Length-prefixed fields: ("a:", "b") and ("a", ":b") are different credentials.
+            let salt = [1u8; 32];
+            let (c1, c2) = (basic(&u1, &p1), basic(&u2, &p2));
+            prop_assert_eq!(
+                CredentialId::of(Some(&c1), &salt) == CredentialId::of(Some(&c2), &salt),
+                c1 == c2
+            );
+        }
+    }
+
+    #[derive(Debug)]
+    struct Counting(std::sync::atomic::AtomicUsize, Option<Credential>);
+
+    impl CredentialStore for Counting {
+        fn get(&self, _registry: &str) -> Result<Option<Credential>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.1.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn handles_ask_their_own_store_first_and_share_the_base_answers() {
+        let base = Arc::new(Counting(0.into(), Some(basic("base", "b"))));
+        let extra = Arc::new(Counting(0.into(), Some(basic("extra", "e"))));
+        let empty = Arc::new(Counting(0.into(), None));
+        let client = Client::new(crate::ClientConfig {
+            credentials: base.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+        let with_extra = client.with_credentials(extra.clone());
+        let found = with_extra.credentials("r.example").await.unwrap();
+        assert_eq!(found.credential, Some(basic("extra", "e")));
+        // A handle whose store has nothing falls back to the base store, asked once for all.
+        for _ in 0..3 {
+            let h = client.with_credentials(empty.clone());
+            let found = h.credentials("r.example").await.unwrap();
+            assert_eq!(found.credential, Some(basic("base", "b")));
+        }
+        client.credentials("r.example").await.unwrap();
+        let count = |s: &Counting| s.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((count(&base), count(&extra), count(&empty)), (1, 1, 3));
+    }
+}
