@@ -12,12 +12,14 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_core::Digest;
+use ferry_core::{Digest, Reference};
 use ferry_deploy::cluster::{Namespaces, Workload};
 use ferry_deploy::controller::{self, ApplyOptions, Context, GitOps, Plan, Stage};
 use ferry_deploy::gitops::WriteBackConfig;
 use ferry_deploy::lease::{Leadership, LeaseLock};
-use ferry_deploy::policy::{Action, ContainerView, Decision, Kind, WorkloadView};
+use ferry_deploy::policy::{
+    Action, ContainerView, Decision, GitRoute, Kind, Reason, Route, WorkloadView,
+};
 use ferry_tests::{GitDaemon, GitRepo, git_in};
 use http::{Request, Response};
 use kube::client::Body;
@@ -236,27 +238,20 @@ fn plan(names: &[&str]) -> Plan {
             resource_version: Some("1".into()),
             pull_secrets: vec![],
         });
+        let view = &workloads.last().expect("pushed").view;
         decisions.push(Decision {
-            namespace: "iot".into(),
-            kind: "Deployment",
-            name: name.to_string(),
-            container: "app".into(),
-            image: old_image(name),
-            current_digest: Some(Digest::sha256_of(b"old").to_string()),
-            target: Some(new_image(name)),
-            action: Action::Update,
-            reason: "tag 1 moved".into(),
-            record_baseline: None,
-            inspect: None,
-            argocd_blocked: false,
-            created_needed: None,
-            record_first_seen: None,
-            soak_remaining_seconds: None,
-            via: None,
-            repo: None,
-            branch: None,
-            file: None,
-            git_path: None,
+            current_digest: Some(Digest::sha256_of(b"old")),
+            target: Some(Reference::parse(&new_image(name)).unwrap()),
+            ..Decision::row(
+                view,
+                "app",
+                &old_image(name),
+                Action::Update,
+                Reason::TagMoved {
+                    tag: "1".into(),
+                    digest: Digest::sha256_of(b"new"),
+                },
+            )
         });
     }
     Plan {
@@ -511,11 +506,12 @@ fn git_plan_of(url: &str, names: &[&str]) -> Plan {
         w.view
             .annotations
             .insert("ferry.dev/git-repo".into(), url.into());
-        d.via = Some("git");
-        d.repo = Some(url.into());
-        d.branch = Some("main".into());
-        d.git_path = Some("apps".into());
-        d.file = Some(format!("apps/{}.yaml", d.name));
+        d.route = Route::Git(GitRoute {
+            repo: url.into(),
+            branch: "main".into(),
+            path: "apps".into(),
+            file: Some(format!("apps/{}.yaml", d.name)),
+        });
     }
     p
 }

@@ -374,29 +374,25 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
             Action::Skip => "skip",
             Action::None => "none",
         };
+        let container = if d.container.is_empty() {
+            "-"
+        } else {
+            &d.container
+        };
+        let target = d
+            .target_image()
+            .map(|t| format!("→ {t} "))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{:<6} {}/{}/{} {}: {}{}\n",
-            action,
-            d.namespace,
-            d.kind,
-            d.name,
-            if d.container.is_empty() {
-                "-"
-            } else {
-                &d.container
-            },
-            d.target
-                .as_deref()
-                .map(|t| format!("→ {t} "))
-                .unwrap_or_default(),
-            format_args!("({})", d.reason),
+            "{action:<6} {}/{}/{} {container}: {target}({})\n",
+            d.namespace, d.kind, d.name, d.reason
         ));
-        if d.via == Some("git") {
+        if let Some(g) = d.git() {
             out.push_str(&format!(
                 "       via git: {} ({}) {}\n",
-                d.repo.as_deref().unwrap_or(""),
-                d.branch.as_deref().unwrap_or(""),
-                d.file.as_deref().unwrap_or("")
+                g.repo,
+                g.branch,
+                g.file.as_deref().unwrap_or("")
             ));
         }
     }

@@ -200,6 +200,15 @@ impl Reference {
         }
     }
 
+    /// The repository alone: no tag, no digest (a key for "this repository's tags").
+    pub fn repository_only(&self) -> Self {
+        Reference {
+            tag: None,
+            digest: None,
+            ..self.clone()
+        }
+    }
+
     /// The same reference without a digest.
     pub fn without_digest(&self) -> Self {
         Reference {

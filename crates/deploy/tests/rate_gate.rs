@@ -80,7 +80,10 @@ async fn a_registry_below_the_floor_is_not_polled_again() {
     );
     assert_eq!(second.decisions[0].action, Action::Skip);
     assert!(
-        second.decisions[0].reason.contains("below the floor of 10"),
+        second.decisions[0]
+            .reason
+            .to_string()
+            .contains("below the floor of 10"),
         "{}",
         second.decisions[0].reason
     );

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferry_core::Digest;
+use ferry_core::{Digest, Reference};
 use ferry_deploy::cluster::{Namespaces, Workload};
 use ferry_deploy::controller::{self, ApplyOptions, Context, Plan};
-use ferry_deploy::policy::{Action, ContainerView, Decision, Kind, WorkloadView};
+use ferry_deploy::policy::{Action, ContainerView, Decision, Kind, Reason, WorkloadView};
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -86,26 +86,18 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         healthy: None,
     };
     let decision = Decision {
-        namespace: "iot".into(),
-        kind: "Deployment",
-        name: "sensor".into(),
-        container: "app".into(),
-        image: OLD.into(),
-        current_digest: Some(OLD.rsplit_once('@').unwrap().1.into()),
-        target: Some(target.clone()),
-        action: Action::Update,
-        reason: "tag latest moved".into(),
-        record_baseline: None,
-        inspect: None,
-        argocd_blocked: false,
-        created_needed: None,
-        record_first_seen: None,
-        soak_remaining_seconds: None,
-        via: None,
-        repo: None,
-        branch: None,
-        file: None,
-        git_path: None,
+        current_digest: Some(Digest::parse(OLD.rsplit_once('@').unwrap().1).unwrap()),
+        target: Some(Reference::parse(&target).unwrap()),
+        ..Decision::row(
+            &view,
+            "app",
+            OLD,
+            Action::Update,
+            Reason::TagMoved {
+                tag: "latest".into(),
+                digest: new.clone(),
+            },
+        )
     };
     let w = Workload {
         view,

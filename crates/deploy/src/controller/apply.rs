@@ -139,20 +139,20 @@ pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result
 }
 
 pub(super) fn belongs(d: &Decision, w: &Workload) -> bool {
-    d.namespace == w.view.namespace && d.kind == w.view.kind.as_str() && d.name == w.view.name
+    d.namespace == w.view.namespace && d.kind == w.view.kind && d.name == w.view.name
 }
 
 fn log_decisions(w: &Workload, mine: &[&Decision]) {
     for d in mine
         .iter()
-        .filter(|d| d.action != Action::None || d.record_baseline.is_some())
+        .filter(|d| d.action != Action::None || d.records.baseline.is_some())
     {
         tracing::info!(
             workload = %w.view.id(),
             container = %d.container,
             action = ?d.action,
             image = %d.image,
-            target = d.target.as_deref().unwrap_or(""),
+            target = d.target_image().unwrap_or_default(),
             reason = %d.reason,
             "decision"
         );
@@ -163,10 +163,11 @@ fn log_decisions(w: &Workload, mine: &[&Decision]) {
 /// per hour. A soak is expected (Normal); everything else is a Warning.
 async fn publish_refusals(ctx: &Context, events: &Events, w: &Workload, mine: &[&Decision]) {
     for d in mine.iter().filter(|d| d.action == Action::Skip) {
-        let target = d.target.as_deref().unwrap_or("");
+        let target = d.target_image().unwrap_or_default();
         let soak = d.soak_remaining_seconds.is_some();
         let reason = if soak { "Soaking" } else { "RedeploySkipped" };
-        let key = refusal_key(&w.view.id(), &d.container, reason, target, &d.reason);
+        let text = d.reason.to_string();
+        let key = refusal_key(&w.view.id(), &d.container, reason, &target, &text);
         if ctx.events.first_in_window(&key) {
             let who = if d.container.is_empty() {
                 String::new()
@@ -174,7 +175,7 @@ async fn publish_refusals(ctx: &Context, events: &Events, w: &Workload, mine: &[
                 format!("{}: ", d.container)
             };
             events
-                .publish(w, !soak, reason, &format!("{who}{}", d.reason))
+                .publish(w, !soak, reason, &format!("{who}{text}"))
                 .await;
         }
     }
@@ -208,16 +209,16 @@ fn bookkeeping(
         .iter()
         .map(|d| (d.container.clone(), d.image.clone()));
     let rolled = updates.iter().filter_map(|d| {
-        let (_, digest) = d.target.as_deref()?.rsplit_once('@')?;
+        let digest = d.target_digest()?;
         Some((d.container.clone(), format!("{digest}@{now}")))
     });
     let baselines = mine.iter().filter_map(|d| {
-        let b = d.record_baseline.as_ref()?;
+        let b = d.records.baseline.as_ref()?;
         Some((d.container.clone(), b.to_string()))
     });
     let first_seen = mine
         .iter()
-        .filter_map(|d| Some((d.container.clone(), d.record_first_seen.clone()?)));
+        .filter_map(|d| Some((d.container.clone(), d.records.first_seen_stamp()?)));
     [
         (PREVIOUS_IMAGE, merged(w, PREVIOUS_IMAGE, previous)),
         (policy::ROLLED_AT, merged(w, policy::ROLLED_AT, rolled)),
@@ -243,7 +244,7 @@ async fn apply_workload(
     let updates: Vec<&Decision> = mine
         .iter()
         .copied()
-        .filter(|d| d.action == Action::Update && d.via.is_none())
+        .filter(|d| d.is_live_update())
         .collect();
     let annotations = bookkeeping(w, mine, &updates);
     if updates.is_empty() && annotations.is_empty() {
@@ -251,7 +252,7 @@ async fn apply_workload(
     }
     let images: BTreeMap<String, String> = updates
         .iter()
-        .map(|d| (d.container.clone(), d.target.clone().unwrap_or_default()))
+        .filter_map(|d| Some((d.container.clone(), d.target_image()?)))
         .collect();
     let patch = cluster::image_patch(w.view.kind, &w.view, &images, &annotations);
     if options.fence.check().is_err() {
@@ -274,7 +275,7 @@ async fn apply_workload(
                 "{}: {} → {}",
                 d.container,
                 d.image,
-                d.target.as_deref().unwrap_or("")
+                d.target_image().unwrap_or_default()
             )
         })
         .collect();
@@ -309,7 +310,7 @@ async fn roll_back(
     let mut quarantine = policy::parse_pairs(w.view.annotation(QUARANTINED));
     for d in updates {
         back.insert(d.container.clone(), d.image.clone());
-        if let Some((_, digest)) = d.target.as_deref().and_then(|t| t.rsplit_once('@')) {
+        if let Some(digest) = d.target_digest() {
             quarantine
                 .entry(d.container.clone())
                 .or_default()

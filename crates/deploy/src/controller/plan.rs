@@ -11,7 +11,9 @@ use super::gather::gather;
 use super::{Context, writeback};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
-use crate::policy::{self, ArgoApps, Decision, Gate, WorkloadView};
+use crate::policy::{
+    self, Action, ArgoApps, Decision, Gate, PolicyError, Reason, WorkloadPolicy, WorkloadView,
+};
 
 /// The result of planning.
 #[derive(Debug, Clone)]
@@ -61,14 +63,20 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         argocd: &argocd,
         git_write_back: ctx.gitops.is_some(),
     };
-    let mut groups: BTreeMap<SecretSet, Vec<Workload>> = BTreeMap::new();
-    for w in &workloads {
+    // Annotations are parsed once; a workload whose annotations do not parse gets one row.
+    let policies: Vec<Result<WorkloadPolicy, PolicyError>> = workloads
+        .iter()
+        .map(|w| WorkloadPolicy::parse(&w.view))
+        .collect();
+    let mut groups: BTreeMap<SecretSet, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
+    for (w, p) in workloads.iter().zip(&policies) {
+        let Ok(p) = p else { continue };
         let key = if opted.contains(&w.view.id()) {
             secret_set(w)
         } else {
             Vec::new()
         };
-        groups.entry(key).or_default().push(w.clone());
+        groups.entry(key).or_default().push((w, p));
     }
     let mut requests = 0;
     let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
@@ -77,9 +85,15 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
         let conc = ctx.registry_concurrency;
         let got = gather(&registry, &ctx.rate_gate, conc, &members, &platforms, &gate).await;
         requests += got.requests;
-        for w in &members {
-            let d = policy::decide_gated(&w.view, &got.answers, &platforms, &gate);
+        for (w, p) in members {
+            let d = policy::decide_with(&w.view, p, &got.answers, &platforms, &gate);
             by_workload.insert(w.view.id(), d);
+        }
+    }
+    for (w, p) in workloads.iter().zip(&policies) {
+        if let Err(e) = p {
+            let row = Decision::row(&w.view, "", "", Action::Skip, Reason::Policy(e.clone()));
+            by_workload.insert(w.view.id(), vec![row]);
         }
     }
     let mut decisions: Vec<Decision> = workloads
@@ -121,12 +135,8 @@ async fn registry_for(ctx: &Context, secrets: &SecretSet) -> ferry_registry::Cli
     if stores.is_empty() {
         return ctx.registry.clone();
     }
-    // TODO(issue 11.7): share the controller client's caches (with_credentials) instead.
-    let mut config = ctx.registry.config().clone();
-    let mut stores = stores;
-    stores.push(config.credentials.clone());
-    config.credentials = Arc::new(ferry_registry::ChainCredentials(stores));
-    ferry_registry::Client::new(config).unwrap_or_else(|_| ctx.registry.clone())
+    ctx.registry
+        .with_credentials(Arc::new(ferry_registry::ChainCredentials(stores)))
 }
 
 /// The Argo CD Applications, read only when an opted-in workload carries the instance label

@@ -15,7 +15,7 @@ use super::rollout::{self, Watched};
 use super::{Applied, Context, GitOps, Plan};
 use crate::cluster::Workload;
 use crate::gitops::{self, GitTarget, ImageChange, WriteBackConfig};
-use crate::policy::{self, Action, Decision};
+use crate::policy::{self, Action, Decision, GitRoute, Reason, Route};
 
 /// Where `w`'s manifests live: its `ferry.dev/git-*` annotations, else its Argo CD
 /// Application's `spec.source` (`repoURL`, `path`, `targetRevision`).
@@ -84,12 +84,12 @@ fn source_target(app: &str, spec: Option<&serde_json::Value>) -> Result<GitTarge
 
 fn change_of(d: &Decision) -> ImageChange {
     ImageChange {
-        workload: format!("{}/{}/{}", d.namespace, d.kind, d.name),
+        workload: d.workload_id(),
         kind: d.kind.to_string(),
         name: d.name.clone(),
         container: d.container.clone(),
         old_image: d.image.clone(),
-        new_image: d.target.clone().unwrap_or_default(),
+        new_image: d.target_image().unwrap_or_default(),
         path: None,
     }
 }
@@ -107,7 +107,7 @@ enum Placement {
 /// Whether a decision goes to git: an update of a workload that asks for git, or one refused
 /// only because Argo CD manages it.
 fn wants_git(d: &Decision, w: &Workload) -> bool {
-    d.argocd_blocked
+    d.reason == Reason::ArgoCdManaged
         || (d.action == Action::Update && w.view.annotation(policy::GIT_REPO).is_some())
 }
 
@@ -126,7 +126,7 @@ pub(super) async fn route_through_git(
         }
         let target = git_target(&ctx.client, &ctx.argocd_namespace, w).await;
         for (i, d) in decisions.iter_mut().enumerate() {
-            if !(belongs(d, w) && (d.argocd_blocked || d.action == Action::Update)) {
+            if !(belongs(d, w) && wants_git(d, w)) {
                 continue;
             }
             match &target {
@@ -141,31 +141,34 @@ pub(super) async fn route_through_git(
         let placed = place(g.config.clone(), target.clone(), changes).await;
         for (n, i) in idx.iter().enumerate() {
             let d = &mut decisions[*i];
-            d.via = Some("git");
-            d.repo = Some(target.repo.clone());
-            d.branch = Some(target.branch.clone());
-            d.git_path = Some(target.path.clone());
+            let mut route = GitRoute {
+                repo: target.repo.clone(),
+                branch: target.branch.clone(),
+                path: target.path.clone(),
+                file: None,
+            };
             match placed.as_ref().map(|p| &p[n]) {
                 Ok(Placement::File(file)) => {
                     d.action = Action::Update;
-                    d.file = Some(file.clone());
-                    if d.argocd_blocked {
-                        d.reason = "managed by Argo CD: written to git for Argo CD to sync".into();
+                    route.file = Some(file.clone());
+                    if d.reason == Reason::ArgoCdManaged {
+                        d.reason = Reason::WrittenForArgoCd;
                     }
                 }
                 Ok(Placement::AlreadyWritten) => {
                     d.action = Action::None;
-                    d.reason = "already written in git; waiting for Argo CD to sync".into();
+                    d.reason = Reason::AlreadyInGit;
                 }
                 Ok(Placement::Refused(e)) | Err(e) => skip(d, e),
             }
+            d.route = Route::Git(route);
         }
     }
 }
 
 fn skip(d: &mut Decision, why: &str) {
     d.action = Action::Skip;
-    d.reason = format!("git write-back: {why}");
+    d.reason = Reason::GitWriteBack(why.to_string());
 }
 
 /// Find the file each change edits on the branch tip (blocking git work off the runtime).
@@ -226,14 +229,11 @@ pub(super) async fn apply_git(
     applied: &mut Applied,
 ) {
     let mut groups: BTreeMap<GitTarget, Vec<&Decision>> = BTreeMap::new();
-    for d in plan
-        .decisions
-        .iter()
-        .filter(|d| d.action == Action::Update && d.via == Some("git"))
-    {
+    for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
+        let Some(route) = d.git() else { continue };
         let t = GitTarget {
-            repo: d.repo.clone().unwrap_or_default(),
-            branch: d.branch.clone().unwrap_or_default(),
+            repo: route.repo.clone(),
+            branch: route.branch.clone(),
             path: String::new(),
         };
         groups.entry(t).or_default().push(d);
@@ -247,7 +247,7 @@ pub(super) async fn apply_git(
         let changes: Vec<ImageChange> = ds
             .iter()
             .map(|d| ImageChange {
-                path: Some(d.git_path.clone().unwrap_or_default()),
+                path: d.git().map(|r| r.path.clone()),
                 ..change_of(d)
             })
             .collect();

@@ -1,0 +1,636 @@
+//! The decision step: per container, a flow of small checks (goal tag → registry facts →
+//! promotion → baseline → quarantine → platforms → soak → route) that either reaches an update
+//! or stops with a typed reason — or with the [`Query`] whose answer it is missing, which is how
+//! [`queries`] learns what to ask without a second copy of the rules.
+
+use std::collections::HashMap;
+
+use ferry_core::{Digest, Platform, Reference};
+
+use super::{
+    ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
+    Reason, WorkloadPolicy, WorkloadView, argocd, best_tag, parse_pairs, parse_stamps, tag_version,
+};
+
+/// What the registry said about one `name:tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFacts {
+    /// The digest the tag points at (the index digest for multi-arch images).
+    pub digest: Digest,
+    /// Its platforms, when known.
+    pub platforms: Option<Vec<Platform>>,
+}
+
+/// Something the registry must answer before a workload can be decided.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Query {
+    /// List the tags of this repository (`name`, no tag, no digest).
+    Tags(Reference),
+    /// Resolve this `name:tag` to its digest.
+    Resolve(Reference),
+    /// Read the platforms of this `name@digest`.
+    Inspect(Reference),
+    /// Read the created time of this `name@digest`.
+    Created(Reference),
+}
+
+/// Registry answers gathered for one pass, keyed by the references of the [`Query`]s.
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    /// `name:tag` → facts or error message.
+    pub resolved: HashMap<Reference, Result<TagFacts, String>>,
+    /// repository → tags or error message.
+    pub tags: HashMap<Reference, Result<Vec<String>, String>>,
+    /// `name@digest` → platforms of inspected candidates.
+    pub platforms: HashMap<Reference, Vec<Platform>>,
+    /// `name@digest` → newest `created` time (Unix seconds), for `age-source: created`.
+    pub created: HashMap<Reference, Option<u64>>,
+}
+
+/// What to do with one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Write `target` into the pod template (or into git).
+    Update,
+    /// Something prevents it (reason says what).
+    Skip,
+    /// Nothing to do.
+    None,
+}
+
+/// Where an update lands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Route {
+    /// A patch of the workload in the cluster.
+    #[default]
+    Live,
+    /// A commit to git (Argo CD or `ferry.dev/git-*` workloads).
+    Git(GitRoute),
+}
+
+/// A git destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRoute {
+    /// Repository URL.
+    pub repo: String,
+    /// Branch.
+    pub branch: String,
+    /// Directory or file of the workload's manifests in the repository.
+    pub path: String,
+    /// The file the edit goes to, once placed.
+    pub file: Option<String>,
+}
+
+/// What a pass records on the workload besides an update.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Records {
+    /// A baseline digest for an image without one.
+    pub baseline: Option<Digest>,
+    /// When a soak candidate was first seen (digest, Unix time).
+    pub first_seen: Option<(Digest, u64)>,
+}
+
+/// The decision for one container (a row of `ferry-deploy plan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Namespace.
+    pub namespace: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Workload name.
+    pub name: String,
+    /// Container name (empty when the decision concerns the whole workload).
+    pub container: String,
+    /// The image as written now.
+    pub image: String,
+    /// The digest it runs now (template pin, else pods, else recorded baseline).
+    pub current_digest: Option<Digest>,
+    /// The new image (`name:tag@digest`), when there is one.
+    pub target: Option<Reference>,
+    /// update, skip or none.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// Seconds the candidate still has to soak.
+    pub soak_remaining_seconds: Option<u64>,
+    /// Where an update lands.
+    pub route: Route,
+    /// What to record on the workload.
+    pub records: Records,
+}
+
+impl Records {
+    /// The first-seen record as written in `ferry.dev/first-seen` (`digest@unixtime`).
+    pub fn first_seen_stamp(&self) -> Option<String> {
+        self.first_seen.as_ref().map(|(d, t)| format!("{d}@{t}"))
+    }
+}
+
+impl Decision {
+    /// A row for `container` of `w`.
+    pub fn row(
+        w: &WorkloadView,
+        container: &str,
+        image: &str,
+        action: Action,
+        reason: Reason,
+    ) -> Self {
+        Decision {
+            namespace: w.namespace.clone(),
+            kind: w.kind,
+            name: w.name.clone(),
+            container: container.to_string(),
+            image: image.to_string(),
+            current_digest: None,
+            target: None,
+            action,
+            reason,
+            soak_remaining_seconds: None,
+            route: Route::Live,
+            records: Records::default(),
+        }
+    }
+
+    /// `namespace/Kind/name` of its workload.
+    pub fn workload_id(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+
+    /// The target as written into a manifest (`acme/sensor:1@sha256:…`).
+    pub fn target_image(&self) -> Option<String> {
+        self.target.as_ref().map(Reference::familiar)
+    }
+
+    /// The target's digest.
+    pub fn target_digest(&self) -> Option<&Digest> {
+        self.target.as_ref().and_then(Reference::digest)
+    }
+
+    /// An update patched into the cluster.
+    pub fn is_live_update(&self) -> bool {
+        self.action == Action::Update && self.route == Route::Live
+    }
+
+    /// Its git destination, when routed to git.
+    pub fn git(&self) -> Option<&GitRoute> {
+        match &self.route {
+            Route::Git(g) => Some(g),
+            Route::Live => None,
+        }
+    }
+}
+
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("namespace", &self.namespace)?;
+        m.serialize_entry("kind", self.kind.as_str())?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("container", &self.container)?;
+        m.serialize_entry("image", &self.image)?;
+        m.serialize_entry("current_digest", &self.current_digest)?;
+        m.serialize_entry("target", &self.target_image())?;
+        m.serialize_entry("action", &self.action)?;
+        m.serialize_entry("reason", &self.reason)?;
+        if let Some(left) = self.soak_remaining_seconds {
+            m.serialize_entry("soak_remaining_seconds", &left)?;
+        }
+        if let Route::Git(g) = &self.route {
+            m.serialize_entry("via", "git")?;
+            m.serialize_entry("repo", &g.repo)?;
+            m.serialize_entry("branch", &g.branch)?;
+            if let Some(f) = &g.file {
+                m.serialize_entry("file", f)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// The clock and the rest of the pass, for the gates that look beyond one workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    /// Now, in Unix seconds (injected: tests and restarts see the same rules).
+    pub now: u64,
+    /// Every workload of the pass (to find a `promote-from` beta workload).
+    pub workloads: &'a [WorkloadView],
+    /// The Argo CD Applications the pass could see.
+    pub argocd: &'a ArgoApps,
+    /// Whether git write-back is configured (`--git-write-back`); without it a workload that
+    /// asks for git (`ferry.dev/git-repo`) is skipped, never patched live.
+    pub git_write_back: bool,
+}
+
+static NOT_READ: ArgoApps = ArgoApps::NotRead;
+
+impl<'a> Gate<'a> {
+    /// A gate at `now` over `workloads`, Applications not read, write-back off.
+    pub fn new(now: u64, workloads: &'a [WorkloadView]) -> Self {
+        Gate {
+            now,
+            workloads,
+            argocd: &NOT_READ,
+            git_write_back: false,
+        }
+    }
+}
+
+/// Decide every container of `w` with the wall clock and no other workloads.
+pub fn decide(w: &WorkloadView, answers: &Answers, node_platforms: &[Platform]) -> Vec<Decision> {
+    let now = ferry_core::duration::unix_now();
+    decide_gated(w, answers, node_platforms, &Gate::new(now, &[]))
+}
+
+/// Parse `w`'s annotations and decide every container. `node_platforms` is what the cluster's
+/// schedulable nodes run.
+pub fn decide_gated(
+    w: &WorkloadView,
+    answers: &Answers,
+    node_platforms: &[Platform],
+    gate: &Gate<'_>,
+) -> Vec<Decision> {
+    match WorkloadPolicy::parse(w) {
+        Ok(p) => decide_with(w, &p, answers, node_platforms, gate),
+        Err(e) => vec![Decision::row(w, "", "", Action::Skip, Reason::Policy(e))],
+    }
+}
+
+/// Decide every container of `w` under its parsed policy `p`.
+pub fn decide_with(
+    w: &WorkloadView,
+    p: &WorkloadPolicy,
+    answers: &Answers,
+    node_platforms: &[Platform],
+    gate: &Gate<'_>,
+) -> Vec<Decision> {
+    flows(w, p, answers, node_platforms, gate)
+        .into_iter()
+        .map(|(mut d, stop)| {
+            match stop.map(|s| *s) {
+                None => {}
+                Some(Stop::Done(action, reason) | Stop::Needs(_, action, reason)) => {
+                    d.action = action;
+                    d.reason = reason;
+                }
+            }
+            d
+        })
+        .collect()
+}
+
+/// What the registry must still answer to decide `w` (empty when nothing is missing, or the
+/// workload did not opt in). Ask, add the answers, and call again until it is empty.
+pub fn queries(
+    w: &WorkloadView,
+    p: &WorkloadPolicy,
+    answers: &Answers,
+    node_platforms: &[Platform],
+    gate: &Gate<'_>,
+) -> Vec<Query> {
+    flows(w, p, answers, node_platforms, gate)
+        .into_iter()
+        .filter_map(|(_, stop)| match stop.map(|s| *s) {
+            Some(Stop::Needs(q, _, _)) => Some(q),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where a container's flow stopped before an update.
+enum Stop {
+    /// A decision.
+    Done(Action, Reason),
+    /// An answer is missing (and the decision, should it stay missing).
+    Needs(Query, Action, Reason),
+}
+
+/// Boxed: a stop is the rare, final path of a flow.
+type Flow<T> = Result<T, Box<Stop>>;
+
+fn skip(r: Reason) -> Box<Stop> {
+    Box::new(Stop::Done(Action::Skip, r))
+}
+
+fn none(r: Reason) -> Box<Stop> {
+    Box::new(Stop::Done(Action::None, r))
+}
+
+fn needs(q: Query, r: Reason) -> Box<Stop> {
+    Box::new(Stop::Needs(q, Action::Skip, r))
+}
+
+/// Every container's row and where its flow stopped (`None`: an update).
+fn flows(
+    w: &WorkloadView,
+    p: &WorkloadPolicy,
+    answers: &Answers,
+    node_platforms: &[Platform],
+    gate: &Gate<'_>,
+) -> Vec<(Decision, Option<Box<Stop>>)> {
+    if p.policy == Policy::Off {
+        let why = if w.annotations.contains_key(POLICY) {
+            Reason::PolicyOff
+        } else {
+            Reason::NotOptedIn
+        };
+        return w
+            .containers
+            .iter()
+            .map(|c| {
+                (
+                    Decision::row(w, &c.name, &c.image, Action::None, why.clone()),
+                    None,
+                )
+            })
+            .collect();
+    }
+    let ctx = Ctx {
+        w,
+        p,
+        answers,
+        required: p.platforms.as_deref().unwrap_or(node_platforms),
+        gate,
+    };
+    w.containers
+        .iter()
+        .map(|c| {
+            let mut d = Decision::row(w, &c.name, &c.image, Action::None, Reason::NotNamed);
+            if !p.managed.contains(&c.name) {
+                return (d, Some(none(Reason::NotNamed)));
+            }
+            let stop = ctx.container(c, &mut d).err();
+            (d, stop)
+        })
+        .collect()
+}
+
+/// Everything one workload's containers are decided with.
+struct Ctx<'a> {
+    w: &'a WorkloadView,
+    p: &'a WorkloadPolicy,
+    answers: &'a Answers,
+    required: &'a [Platform],
+    gate: &'a Gate<'a>,
+}
+
+/// Where a container would go.
+struct Candidate<'f> {
+    /// `name:tag@digest`.
+    target: Reference,
+    /// `name@digest`, the key of its platforms and created time.
+    by_digest: Reference,
+    digest: Digest,
+    facts: &'f TagFacts,
+    /// The same tag as now (a digest moved) rather than another tag.
+    same_tag: bool,
+    /// Since when the `promote-from` workload has run it, if ferry rolled it there.
+    beta_since: Option<u64>,
+}
+
+impl<'a> Ctx<'a> {
+    fn container(&self, c: &ContainerView, d: &mut Decision) -> Flow<()> {
+        let r = Reference::parse(&c.image).map_err(|e| skip(Reason::BadImage(e.to_string())))?;
+        let current = r
+            .digest()
+            .cloned()
+            .or_else(|| self.w.running.get(&c.name).cloned())
+            .or_else(|| self.p.baseline(&c.name));
+        d.current_digest = current.clone();
+        let cand = self.candidate(&r)?;
+        self.baseline(current.as_ref(), &cand, d)?;
+        if current.as_ref() == Some(&cand.digest) && cand.same_tag {
+            return Err(none(match r.digest() {
+                // Runs the target bytes already; pinning would restart it for nothing.
+                None => Reason::RunsAlready(cand.digest),
+                Some(_) => Reason::AtTarget,
+            }));
+        }
+        d.target = Some(cand.target.clone());
+        if self.p.is_quarantined(&c.name, &cand.digest) {
+            return Err(skip(Reason::Quarantined(cand.digest)));
+        }
+        self.platforms(&cand)?;
+        self.soak(c, &cand, d)?;
+        self.route()?;
+        d.action = Action::Update;
+        d.reason = match cand.same_tag {
+            true => Reason::TagMoved {
+                tag: cand.target.tag().unwrap_or_default().to_string(),
+                digest: cand.digest,
+            },
+            false => Reason::NewerTag(cand.target.tag().unwrap_or_default().to_string()),
+        };
+        Ok(())
+    }
+
+    /// The tag to follow, its facts, and the digest to move to.
+    fn candidate(&self, r: &Reference) -> Flow<Candidate<'a>> {
+        let tag = self.goal_tag(r)?;
+        let key = r
+            .with_tag(&tag)
+            .map_err(|e| skip(Reason::BadImage(e.to_string())))?;
+        let facts = match self.answers.resolved.get(&key) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(skip(Reason::Registry(e.clone()))),
+            None => {
+                let why = Reason::NotResolved(key.to_string());
+                return Err(needs(Query::Resolve(key), why));
+            }
+        };
+        let (digest, beta_since) = match &self.p.promote_from {
+            None => (facts.digest.clone(), None),
+            Some(from) => {
+                beta_offer(self.gate, from, r).map_err(|e| skip(Reason::PromoteFrom(e)))?
+            }
+        };
+        Ok(Candidate {
+            target: key.with_digest(digest.clone()),
+            by_digest: r.repository_only().with_digest(digest.clone()),
+            same_tag: r.tag_or_default() == Some(tag.as_str()),
+            digest,
+            facts,
+            beta_since,
+        })
+    }
+
+    /// The same tag (digest policy) or the best tag in range (semver, never down).
+    fn goal_tag(&self, r: &Reference) -> Flow<String> {
+        let req = match &self.p.policy {
+            Policy::Off => return Err(none(Reason::PolicyOff)),
+            Policy::Digest => return Ok(r.tag_or_default().unwrap_or("latest").to_string()),
+            Policy::Semver(req) => req,
+        };
+        let running = r.tag().unwrap_or("");
+        let cur = tag_version(running).ok_or_else(|| skip(Reason::NotSemver(running.into())))?;
+        let repo = r.repository_only();
+        let tags = match self.answers.tags.get(&repo) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.clone()))),
+            None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
+        };
+        match best_tag(req, tags) {
+            Some((t, v)) if v >= cur => Ok(t.to_string()),
+            Some((t, _)) => Err(none(Reason::NeverDowngrade {
+                best: t.to_string(),
+                running: running.to_string(),
+            })),
+            None => Err(skip(Reason::NoTagInRange(req.to_string()))),
+        }
+    }
+
+    /// Without a current digest a `digest` policy records a baseline and waits; semver moving
+    /// to another tag needs none.
+    fn baseline(
+        &self,
+        current: Option<&Digest>,
+        cand: &Candidate<'_>,
+        d: &mut Decision,
+    ) -> Flow<()> {
+        let semver_elsewhere = matches!(self.p.policy, Policy::Semver(_)) && !cand.same_tag;
+        if current.is_some() || semver_elsewhere {
+            return Ok(());
+        }
+        d.records.baseline = Some(cand.digest.clone());
+        Err(none(Reason::BaselineRecorded(cand.digest.clone())))
+    }
+
+    /// The new image provides every required platform.
+    fn platforms(&self, cand: &Candidate<'_>) -> Flow<()> {
+        let have = self
+            .answers
+            .platforms
+            .get(&cand.by_digest)
+            .cloned()
+            .or_else(|| {
+                (cand.facts.digest == cand.digest)
+                    .then(|| cand.facts.platforms.clone())
+                    .flatten()
+            });
+        let Some(have) = have else {
+            if self.required.is_empty() {
+                return Ok(());
+            }
+            return Err(needs(
+                Query::Inspect(cand.by_digest.clone()),
+                Reason::NotInspected,
+            ));
+        };
+        let missing: Vec<String> = self
+            .required
+            .iter()
+            .filter(|p| !have.iter().any(|h| h.matches(p)))
+            .map(ToString::to_string)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(skip(Reason::LacksPlatforms(cand.digest.clone(), missing)))
+    }
+
+    /// `ferry.dev/min-age`: old enough since first seen, since created, or since the beta
+    /// workload rolled it.
+    fn soak(&self, c: &ContainerView, cand: &Candidate<'_>, d: &mut Decision) -> Flow<()> {
+        let Some(min) = &self.p.min_age else {
+            return Ok(());
+        };
+        let min = min.clone().map_err(|e| skip(Reason::BadMinAge(e)))?;
+        let digest = &cand.digest;
+        let born = if self.p.age_from_created {
+            match self.answers.created.get(&cand.by_digest) {
+                Some(Some(t)) => Some(*t),
+                Some(None) => return Err(skip(Reason::NoCreatedTime(digest.clone()))),
+                None => {
+                    let q = Query::Created(cand.by_digest.clone());
+                    return Err(needs(q, Reason::CreatedNotRead));
+                }
+            }
+        } else {
+            let seen = self.p.first_seen.get(&c.name);
+            let seen = seen
+                .filter(|(dg, _)| *dg == digest.to_string())
+                .map(|(_, t)| *t);
+            cand.beta_since.or(seen)
+        };
+        let now = self.gate.now;
+        let left = match born {
+            None => {
+                d.records.first_seen = Some((digest.clone(), now));
+                d.soak_remaining_seconds = Some(min);
+                return Err(skip(Reason::SoakStarted { min }));
+            }
+            Some(b) => min.saturating_sub(now.saturating_sub(b)),
+        };
+        if left > 0 {
+            d.soak_remaining_seconds = Some(left);
+            return Err(skip(Reason::Soaking { left, min }));
+        }
+        Ok(())
+    }
+
+    /// A live patch is allowed: not Argo CD's, and not a workload that asked for git (those go
+    /// to git when write-back is on; the controller routes them).
+    fn route(&self) -> Flow<()> {
+        if self.p.through_git {
+            if self.gate.git_write_back {
+                return Ok(());
+            }
+            let repo = self.w.annotation(GIT_REPO).unwrap_or("").to_string();
+            return Err(skip(Reason::GitWithoutWriteBack(repo)));
+        }
+        match argocd(self.w, self.gate.argocd) {
+            ArgoCd::NotManaged => Ok(()),
+            ArgoCd::Managed(_) => Err(skip(Reason::ArgoCdManaged)),
+            ArgoCd::Unknown(why) => Err(skip(Reason::ArgoCdUnknown(why))),
+        }
+    }
+}
+
+/// What a `promote-from` beta workload offers for a repository: its digest and since when it
+/// has run it (`None`: ferry did not roll it; the caller's first-seen record counts).
+fn beta_offer(
+    gate: &Gate<'_>,
+    from: &str,
+    repo: &Reference,
+) -> Result<(Digest, Option<u64>), String> {
+    let lower = from.to_lowercase();
+    let beta = gate
+        .workloads
+        .iter()
+        .find(|b| {
+            b.id() == from
+                || format!(
+                    "{}/{}/{}",
+                    b.namespace,
+                    b.kind.as_str().to_lowercase(),
+                    b.name
+                ) == lower
+        })
+        .ok_or_else(|| format!("promote-from workload {from} not found"))?;
+    let c = beta
+        .containers
+        .iter()
+        .find(|c| Reference::parse(&c.image).is_ok_and(|r| r.same_repository(repo)))
+        .ok_or_else(|| format!("{from} runs no {} image", repo.name()))?;
+    let digest = Reference::parse(&c.image)
+        .ok()
+        .and_then(|r| r.digest().cloned())
+        .or_else(|| beta.running.get(&c.name).cloned())
+        .ok_or_else(|| format!("{from} runs {} without a known digest", c.image))?;
+    if beta.healthy != Some(true) {
+        return Err(format!(
+            "{from} is not healthy (rollout not complete and available)"
+        ));
+    }
+    let d = digest.to_string();
+    let quarantined = parse_pairs(beta.annotation(QUARANTINED));
+    if quarantined.get(&c.name).is_some_and(|q| q.contains(&d)) {
+        return Err(format!("{digest} was rolled back in {from}: not soaked"));
+    }
+    let since = parse_stamps(beta.annotation(ROLLED_AT))
+        .get(&c.name)
+        .filter(|(x, _)| *x == d)
+        .map(|(_, t)| *t);
+    Ok((digest, since))
+}

@@ -1,0 +1,410 @@
+//! Pure redeploy decisions: no IO. The pipeline, in types:
+//!
+//! 1. [`WorkloadPolicy::parse`] reads a workload's annotations once (policy, containers,
+//!    platforms, quarantine, baselines, soak gates, git routing).
+//! 2. [`queries`] says what the registry must still answer for it ([`Query`]: tag lists,
+//!    resolves, inspections, created times), keyed by typed references; the caller fills
+//!    [`Answers`] and asks again until nothing is missing.
+//! 3. [`decide_with`] returns one [`Decision`] per container: [`Action::Update`] with a typed
+//!    target [`Reference`] and a [`Route`] (live patch or git), or a skip / none with a
+//!    [`Reason`]. Text is rendered only at the edge (`Display`, the `plan` JSON).
+//!
+//! The rule above all others: a workload without `ferry.dev/policy`, with `off`, or a container
+//! that `ferry.dev/containers` does not name, is never changed — whatever the registry says.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::{Digest, Platform, Reference};
+use semver::{Version, VersionReq};
+
+mod decide;
+mod reason;
+#[cfg(test)]
+mod tests;
+
+pub use decide::{
+    Action, Answers, Decision, Gate, GitRoute, Query, Records, Route, TagFacts, decide,
+    decide_gated, decide_with, queries,
+};
+pub use reason::Reason;
+
+/// Opt-in and policy: `digest`, `semver:RANGE` or `off` (the default).
+pub const POLICY: &str = "ferry.dev/policy";
+/// Comma-separated container names ferry may change (default: all regular containers).
+pub const CONTAINERS: &str = "ferry.dev/containers";
+/// Platforms a new image must provide (default: the cluster's node platforms).
+pub const PLATFORMS: &str = "ferry.dev/platforms";
+/// Where ferry records the images it replaced (`container=image,…`).
+pub const PREVIOUS_IMAGE: &str = "ferry.dev/previous-image";
+/// Digests rolled back after a failed rollout (`container=digest,…`): never tried again.
+pub const QUARANTINED: &str = "ferry.dev/quarantined";
+/// Digests recorded as the running baseline for containers whose image has no digest.
+pub const BASELINE: &str = "ferry.dev/baseline";
+/// Soak gate: a new digest is rolled only once it is this old (`72h`).
+pub const MIN_AGE: &str = "ferry.dev/min-age";
+/// Where the age comes from: `first-seen` (default, recorded by ferry) or `created`.
+pub const AGE_SOURCE: &str = "ferry.dev/age-source";
+/// When ferry first saw a digest as a candidate (`container=digest@unixtime,…`).
+pub const FIRST_SEEN: &str = "ferry.dev/first-seen";
+/// Roll only what this beta workload (`namespace/Kind/name`) has run, healthy, for `min-age`.
+pub const PROMOTE_FROM: &str = "ferry.dev/promote-from";
+/// When ferry rolled a digest out on this workload (`container=digest@unixtime,…`).
+pub const ROLLED_AT: &str = "ferry.dev/rolled-at";
+/// Explicit git write-back: repository URL.
+pub const GIT_REPO: &str = "ferry.dev/git-repo";
+/// Explicit git write-back: branch (default `main`).
+pub const GIT_BRANCH: &str = "ferry.dev/git-branch";
+/// Explicit git write-back: directory or file in the repository (default the root).
+pub const GIT_PATH: &str = "ferry.dev/git-path";
+/// Argo CD's tracking label (before 3.0; Helm sets the same label).
+pub const ARGOCD_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Argo CD's tracking annotation.
+pub const ARGOCD_TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+
+/// A workload kind ferry manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Kind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    StatefulSet,
+    /// apps/v1 DaemonSet.
+    DaemonSet,
+    /// batch/v1 CronJob (its job template).
+    CronJob,
+}
+
+impl Kind {
+    /// The Kubernetes kind name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::CronJob => "CronJob",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A redeploy policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// Never change the workload.
+    Off,
+    /// Follow the digest of the current tag.
+    Digest,
+    /// Move to the highest tag satisfying the range (never down).
+    Semver(VersionReq),
+}
+
+/// Parse `ferry.dev/policy`; no annotation means [`Policy::Off`].
+pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok(Policy::Off);
+    };
+    match v {
+        "" | "off" => Ok(Policy::Off),
+        "digest" => Ok(Policy::Digest),
+        _ => match v.strip_prefix("semver:") {
+            Some(range) => VersionReq::parse(range.trim())
+                .map(Policy::Semver)
+                .map_err(|e| format!("{v:?}: invalid semver range: {e}")),
+            None => Err(format!("{v:?}: expected digest, semver:RANGE or off")),
+        },
+    }
+}
+
+/// One container of a pod template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerView {
+    /// Container name.
+    pub name: String,
+    /// Image as written in the template.
+    pub image: String,
+    /// Whether it is an init container.
+    pub init: bool,
+}
+
+/// What ferry needs to know about a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadView {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Workload annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Workload labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pod template containers (init containers flagged).
+    pub containers: Vec<ContainerView>,
+    /// Digest the workload's pods run per container (from `status.containerStatuses[].imageID`),
+    /// when all pods agree.
+    pub running: BTreeMap<String, Digest>,
+    /// Whether its rollout is complete and available (`None`: unknown, e.g. a CronJob).
+    pub healthy: Option<bool>,
+}
+
+impl WorkloadView {
+    /// `namespace/Kind/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind.as_str(), self.name)
+    }
+
+    /// The Argo CD Application named by its tracking annotation
+    /// (`app:group/kind:namespace/name`), else by its instance label.
+    pub fn argocd_application(&self) -> Option<String> {
+        if let Some(id) = self.annotations.get(ARGOCD_TRACKING_ANNOTATION)
+            && let Some((app, _)) = id.split_once(':')
+        {
+            return Some(app.rsplit('_').next().unwrap_or(app).to_string());
+        }
+        self.labels.get(ARGOCD_INSTANCE_LABEL).cloned()
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// The Argo CD Applications a pass could see, to tell Argo CD's tracking label from Helm's
+/// (both set `app.kubernetes.io/instance`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ArgoApps {
+    /// Nobody looked (planning without the cluster): a label-only workload is not guessed at.
+    #[default]
+    NotRead,
+    /// The names of the Applications in the Argo CD namespace (empty: Argo CD not installed).
+    Known(BTreeSet<String>),
+    /// They could not be read (RBAC, API error), and why.
+    Unreadable(String),
+}
+
+/// Whether Argo CD manages a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgoCd {
+    /// It does not (no tracking annotation; no Application of its instance label's name).
+    NotManaged,
+    /// This Application manages it: a live patch would be reverted.
+    Managed(String),
+    /// Only the instance label says so and the Applications could not be read: never patched
+    /// on a guess. The text says why.
+    Unknown(String),
+}
+
+/// Argo CD management of `w`: the tracking annotation proves it; the instance label only when an
+/// Application of that name exists (Helm sets the same label on everything it installs).
+pub fn argocd(w: &WorkloadView, apps: &ArgoApps) -> ArgoCd {
+    if w.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION) {
+        return ArgoCd::Managed(w.argocd_application().unwrap_or_default());
+    }
+    let Some(instance) = w.labels.get(ARGOCD_INSTANCE_LABEL) else {
+        return ArgoCd::NotManaged;
+    };
+    let unknown = |why: &str| {
+        ArgoCd::Unknown(format!(
+            "label {ARGOCD_INSTANCE_LABEL}={instance} may be Argo CD's or Helm's, and Argo CD Applications {why}: not patched on a guess"
+        ))
+    };
+    match apps {
+        ArgoApps::Known(names) if names.contains(instance) => ArgoCd::Managed(instance.clone()),
+        ArgoApps::Known(_) => ArgoCd::NotManaged,
+        ArgoApps::Unreadable(why) => unknown(&format!("cannot be read ({why})")),
+        ArgoApps::NotRead => unknown("were not read"),
+    }
+}
+
+/// `container=value,container=value` annotations.
+pub fn parse_pairs(value: Option<&str>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in value.unwrap_or_default().split(',') {
+        if let Some((k, v)) = item.split_once('=') {
+            out.entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Format `container=value` pairs (sorted, deduplicated).
+pub fn format_pairs(pairs: &BTreeMap<String, Vec<String>>) -> String {
+    let mut items = Vec::new();
+    for (k, vs) in pairs {
+        let mut vs = vs.clone();
+        vs.sort();
+        vs.dedup();
+        for v in vs {
+            items.push(format!("{k}={v}"));
+        }
+    }
+    items.join(",")
+}
+
+/// `container=digest@unixtime` pairs → container → (digest, time).
+pub fn parse_stamps(value: Option<&str>) -> BTreeMap<String, (String, u64)> {
+    parse_pairs(value)
+        .into_iter()
+        .filter_map(|(c, vs)| {
+            let v = vs.last()?;
+            let (d, t) = v.rsplit_once('@')?;
+            Some((c, (d.to_string(), t.parse().ok()?)))
+        })
+        .collect()
+}
+
+/// The containers ferry may change, or why none.
+pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, String> {
+    let Some(list) = w
+        .annotation(CONTAINERS)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(w.containers.iter().filter(|c| !c.init).collect());
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !w.containers.iter().any(|c| c.name == *n))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "{CONTAINERS} names unknown container(s): {}",
+            unknown.join(", ")
+        ));
+    }
+    Ok(w.containers
+        .iter()
+        .filter(|c| names.contains(&c.name.as_str()))
+        .collect())
+}
+
+/// Parse a tag as a version, allowing a leading `v`.
+pub fn tag_version(tag: &str) -> Option<Version> {
+    Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
+}
+
+/// The highest tag satisfying `req` (pre-releases only where `req` admits them).
+pub fn best_tag<'t>(req: &VersionReq, tags: &'t [String]) -> Option<(&'t str, Version)> {
+    tags.iter()
+        .filter_map(|t| tag_version(t).map(|v| (t.as_str(), v)))
+        .filter(|(_, v)| req.matches(v))
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))
+}
+
+/// Why a workload's annotations cannot be acted on at all (one row, no container).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// `ferry.dev/policy` is malformed.
+    #[error("{POLICY}: {0}")]
+    Policy(String),
+    /// `ferry.dev/containers` names containers that do not exist.
+    #[error("{0}")]
+    Containers(String),
+    /// `ferry.dev/platforms` is malformed.
+    #[error("{PLATFORMS}: {0}")]
+    Platforms(String),
+}
+
+/// A workload's annotations, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadPolicy {
+    /// The policy (for [`Policy::Off`] nothing else is read).
+    pub policy: Policy,
+    /// Names of the containers ferry may change.
+    pub managed: BTreeSet<String>,
+    /// Platforms a new image must provide (`None`: the cluster's node platforms).
+    pub platforms: Option<Vec<Platform>>,
+    /// Quarantined digests per container.
+    pub quarantined: BTreeMap<String, Vec<String>>,
+    /// Recorded baseline digests per container.
+    pub baselines: BTreeMap<String, Vec<String>>,
+    /// `ferry.dev/min-age` in seconds, or why it does not parse (reported per container).
+    pub min_age: Option<Result<u64, String>>,
+    /// `ferry.dev/age-source: created`.
+    pub age_from_created: bool,
+    /// First-seen stamps per container (digest, time).
+    pub first_seen: BTreeMap<String, (String, u64)>,
+    /// `ferry.dev/promote-from`.
+    pub promote_from: Option<String>,
+    /// The workload asks for updates through git (`ferry.dev/git-repo`).
+    pub through_git: bool,
+}
+
+impl WorkloadPolicy {
+    /// Parse `w`'s annotations.
+    pub fn parse(w: &WorkloadView) -> Result<Self, PolicyError> {
+        let policy = parse_policy(w.annotation(POLICY)).map_err(PolicyError::Policy)?;
+        let managed = if policy == Policy::Off {
+            BTreeSet::new()
+        } else {
+            managed_containers(w)
+                .map_err(PolicyError::Containers)?
+                .into_iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let platforms = match w.annotation(PLATFORMS) {
+            Some(p) if policy != Policy::Off => {
+                Some(Platform::parse_list(p).map_err(|e| PolicyError::Platforms(e.to_string()))?)
+            }
+            _ => None,
+        };
+        Ok(WorkloadPolicy {
+            policy,
+            managed,
+            platforms,
+            quarantined: parse_pairs(w.annotation(QUARANTINED)),
+            baselines: parse_pairs(w.annotation(BASELINE)),
+            min_age: w.annotation(MIN_AGE).map(|m| {
+                ferry_core::duration::parse_secs(m).map_err(|e| format!("{MIN_AGE}: {e}"))
+            }),
+            age_from_created: w.annotation(AGE_SOURCE) == Some("created"),
+            first_seen: parse_stamps(w.annotation(FIRST_SEEN)),
+            promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),
+            through_git: w.annotations.contains_key(GIT_REPO),
+        })
+    }
+
+    /// Whether `digest` is quarantined for `container`.
+    pub fn is_quarantined(&self, container: &str, digest: &Digest) -> bool {
+        let d = digest.to_string();
+        self.quarantined
+            .get(container)
+            .is_some_and(|q| q.contains(&d))
+    }
+
+    /// The recorded baseline of `container`.
+    pub fn baseline(&self, container: &str) -> Option<Digest> {
+        self.baselines
+            .get(container)
+            .and_then(|v| v.last())
+            .and_then(|s| Digest::parse(s).ok())
+    }
+}
+
+/// Whether ferry has anything to ask the registry for `w` (it opted in with a valid policy and
+/// names containers whose images parse).
+pub fn opted_in(w: &WorkloadView) -> bool {
+    let Ok(p) = WorkloadPolicy::parse(w) else {
+        return false;
+    };
+    p.policy != Policy::Off
+        && w.containers
+            .iter()
+            .any(|c| p.managed.contains(&c.name) && Reference::parse(&c.image).is_ok())
+}

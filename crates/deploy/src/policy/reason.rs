@@ -1,0 +1,172 @@
+//! Why a decision is what it is, as data; rendered to the same text `plan` always showed.
+
+use std::fmt;
+
+use ferry_core::Digest;
+use ferry_core::duration::human;
+
+use super::{CONTAINERS, GIT_REPO, PolicyError};
+
+/// The reason of a [`super::Decision`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No `ferry.dev/policy`.
+    NotOptedIn,
+    /// `ferry.dev/policy: off`.
+    PolicyOff,
+    /// The annotations cannot be acted on.
+    Policy(PolicyError),
+    /// The container is not named in `ferry.dev/containers`.
+    NotNamed,
+    /// The image as written does not parse.
+    BadImage(String),
+    /// semver: the current tag is not a version.
+    NotSemver(String),
+    /// semver: listing tags failed.
+    TagsFailed(String),
+    /// semver: tags were not listed (nothing asked).
+    TagsNotListed,
+    /// semver: the best tag in range is older than the running one.
+    NeverDowngrade {
+        /// Best tag in range.
+        best: String,
+        /// Running tag.
+        running: String,
+    },
+    /// semver: no tag satisfies the range.
+    NoTagInRange(String),
+    /// The registry failed (or the rate gate held it back).
+    Registry(String),
+    /// The tag was not resolved (nothing asked).
+    NotResolved(String),
+    /// `promote-from` cannot offer anything, and why.
+    PromoteFrom(String),
+    /// No baseline digest; this one was recorded.
+    BaselineRecorded(Digest),
+    /// The pods run the target already (image without a digest).
+    RunsAlready(Digest),
+    /// The template already holds the target.
+    AtTarget,
+    /// The digest was rolled back before.
+    Quarantined(Digest),
+    /// The new image lacks required platforms.
+    LacksPlatforms(Digest, Vec<String>),
+    /// The new image's platforms were not inspected (nothing asked).
+    NotInspected,
+    /// `ferry.dev/min-age` does not parse.
+    BadMinAge(String),
+    /// `age-source: created` but the image records none.
+    NoCreatedTime(Digest),
+    /// The created time was not read (nothing asked).
+    CreatedNotRead,
+    /// Soaking, first seen now.
+    SoakStarted {
+        /// Min-age in seconds.
+        min: u64,
+    },
+    /// Soaking.
+    Soaking {
+        /// Seconds left.
+        left: u64,
+        /// Min-age in seconds.
+        min: u64,
+    },
+    /// Argo CD manages the workload (git write-back can still do it).
+    ArgoCdManaged,
+    /// The instance label may be Argo CD's; the Applications could not be read.
+    ArgoCdUnknown(String),
+    /// The workload asks for git and write-back is off.
+    GitWithoutWriteBack(String),
+    /// Update: the followed tag moved.
+    TagMoved {
+        /// Tag.
+        tag: String,
+        /// Its new digest.
+        digest: Digest,
+    },
+    /// Update: a newer tag in range.
+    NewerTag(String),
+    /// Update written to git for Argo CD.
+    WrittenForArgoCd,
+    /// Git already holds the target.
+    AlreadyInGit,
+    /// Git write-back refused or failed.
+    GitWriteBack(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotOptedIn => f.write_str("not opted in (no ferry.dev/policy)"),
+            Reason::PolicyOff => f.write_str("policy is off"),
+            Reason::Policy(e) => write!(f, "{e}"),
+            Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
+            Reason::BadImage(e) | Reason::PromoteFrom(e) | Reason::BadMinAge(e) => f.write_str(e),
+            Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
+            Reason::TagsFailed(e) => write!(f, "cannot list tags: {e}"),
+            Reason::TagsNotListed => f.write_str("tags were not listed"),
+            Reason::NeverDowngrade { best, running } => write!(
+                f,
+                "highest tag in range is {best}, older than the running {running}: never a downgrade"
+            ),
+            Reason::NoTagInRange(req) => write!(f, "no tag satisfies {req}"),
+            Reason::Registry(e) => write!(f, "registry: {e}"),
+            Reason::NotResolved(key) => write!(f, "{key} was not resolved"),
+            Reason::BaselineRecorded(d) => write!(
+                f,
+                "no baseline digest (image has none and its pods report none): recorded {d} as the baseline"
+            ),
+            Reason::RunsAlready(d) => write!(f, "runs {d} already"),
+            Reason::AtTarget => f.write_str("already at the target"),
+            Reason::Quarantined(d) => write!(
+                f,
+                "{d} is quarantined after a failed rollout; waiting for the tag to move"
+            ),
+            Reason::LacksPlatforms(d, missing) => {
+                write!(f, "{d} lacks platform(s) {}", missing.join(", "))
+            }
+            Reason::NotInspected => f.write_str("platforms of the new image were not inspected"),
+            Reason::NoCreatedTime(d) => {
+                write!(f, "{d} records no created time; cannot judge its age")
+            }
+            Reason::CreatedNotRead => f.write_str("the created time of the new image was not read"),
+            Reason::SoakStarted { min } => write!(
+                f,
+                "soaking: first seen now, {} to go (min-age {})",
+                human(*min),
+                human(*min)
+            ),
+            Reason::Soaking { left, min } => {
+                write!(
+                    f,
+                    "soaking: {} to go (min-age {})",
+                    human(*left),
+                    human(*min)
+                )
+            }
+            Reason::ArgoCdManaged => f.write_str(
+                "managed by Argo CD: a live patch would be reverted; configure git write-back",
+            ),
+            Reason::ArgoCdUnknown(why) => f.write_str(why),
+            Reason::GitWithoutWriteBack(repo) => write!(
+                f,
+                "{GIT_REPO}={repo} asks for updates through git, and git write-back is off: run with --git-write-back (never patched live)"
+            ),
+            Reason::TagMoved { tag, digest } => write!(f, "tag {tag} moved to {digest}"),
+            Reason::NewerTag(tag) => write!(f, "newer tag {tag} in range"),
+            Reason::WrittenForArgoCd => {
+                f.write_str("managed by Argo CD: written to git for Argo CD to sync")
+            }
+            Reason::AlreadyInGit => {
+                f.write_str("already written in git; waiting for Argo CD to sync")
+            }
+            Reason::GitWriteBack(e) => write!(f, "git write-back: {e}"),
+        }
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
