@@ -651,6 +651,26 @@ pub fn set_helm_image(
     Ok(out)
 }
 
+/// Whether Helm values `text` set anything of the image at `key_path` (its `repository`, `tag`
+/// or `digest`, or the key itself as a scalar or in a layout ferry cannot read): used to see
+/// whether inline values (`helm.values` of an Argo CD Application) would override a values file.
+pub fn helm_sets_image(text: &str, key_path: &str) -> bool {
+    let doc = documents(text)
+        .into_iter()
+        .find(|d| !text[d.clone()].trim().is_empty())
+        .unwrap_or(0..text.len());
+    let lines = scan(text, doc);
+    match helm_find(text, &lines, key_path) {
+        Err((_, message)) => message != "missing",
+        Ok(image) => {
+            let block = children(&lines, image, lines[image].key_col);
+            ["repository", "tag", "digest"]
+                .iter()
+                .any(|k| helm_child(text, &lines, block.clone(), k).map_or(true, |j| j.is_some()))
+        }
+    }
+}
+
 /// The line of the mapping at `key_path`; errors carry the dotted key that failed.
 fn helm_find(text: &str, lines: &[Line], key_path: &str) -> Result<usize, (String, String)> {
     let mut block = 0..lines.len();
