@@ -792,6 +792,170 @@ fn remote_branch_tip(
     Ok(heads.iter().find(|h| h.name() == wanted).map(|h| h.oid()))
 }
 
+/// One image change written to a Helm values file (see [`crate::helm::values_file`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HelmChange {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// Container name.
+    pub container: String,
+    /// The values file's path in the repository ([`crate::helm::ValuesFile`]'s `target.path`).
+    pub file: String,
+    /// Dotted key of the image mapping (`image`, `sensor.image`).
+    pub key: String,
+    /// The image as running now.
+    pub old_image: String,
+    /// The new image (`repository:tag@digest`).
+    pub new_image: String,
+}
+
+/// The edited values files for `changes` on `tree` (path → new text), and the changes that could
+/// not be placed (file missing, key missing, layout ferry does not edit, image without tag or
+/// digest), each naming the file and the key.
+pub fn plan_helm_edits(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    changes: &[HelmChange],
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for c in changes {
+        let file = norm(&c.file);
+        let Some(text) = files
+            .get(&file)
+            .cloned()
+            .or_else(|| read(repo, tree, &file))
+        else {
+            problems.push(format!(
+                "{}: values file {file} is not in the repository",
+                c.workload
+            ));
+            continue;
+        };
+        let parsed = ferry_core::Reference::parse(&c.new_image).ok();
+        let Some((r, tag, digest)) = parsed
+            .as_ref()
+            .and_then(|r| Some((r, r.tag()?.to_string(), r.digest()?.to_string())))
+        else {
+            problems.push(format!(
+                "{}: {} is not a reference with a tag and a digest",
+                c.workload, c.new_image
+            ));
+            continue;
+        };
+        match yamledit::set_helm_image(&file, &text, &c.key, &r.name(), &tag, &digest) {
+            Ok(new) if new != text => {
+                files.insert(file, new);
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{}: {e}", c.workload)),
+        }
+    }
+    (files, problems)
+}
+
+/// [`write_back`] for Helm values files: edit, commit once for all `changes`, push to
+/// `target.branch` without forcing, and on a rejected push fetch, re-apply on the new tip and
+/// try again. `target.path` is not used (each change names its file).
+pub fn write_back_helm(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[HelmChange],
+) -> Result<WriteBack, GitError> {
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "- {} {}: {} → {} ({} {})",
+                c.workload, c.container, c.old_image, c.new_image, c.file, c.key
+            )
+        })
+        .collect();
+    let message = commit_message(config, &lines);
+    commit_and_push(config, target, &message, |repo, tree| {
+        plan_helm_edits(repo, tree, changes)
+    })
+}
+
+/// ferry's commit message: the subject (`{count}` replaced), one line per change, the marker.
+fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
+    let mut message = config.subject.replace("{count}", &lines.len().to_string());
+    message.push_str("\n\n");
+    for l in lines {
+        message.push_str(l);
+        message.push('\n');
+    }
+    message.push('\n');
+    message.push_str(COMMIT_MARKER);
+    message.push('\n');
+    message
+}
+
+/// The one commit-and-push loop: fetch the branch, let `plan` compute the edited files on its
+/// tip, commit them with `message`, push without forcing; when the push is rejected because the
+/// branch moved, start again on the new tip (with backoff), at most `config.max_attempts` times.
+/// (`write_back` still has its own copy of this loop; it can call this with `plan_edits`.)
+fn commit_and_push(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    message: &str,
+    plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
+) -> Result<WriteBack, GitError> {
+    let target = &resolve_branch(config, target)?;
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let git = |e: git2::Error| err(e.message().to_string());
+    let mut result = WriteBack::default();
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=config.max_attempts.max(1) {
+        result.attempts = attempt;
+        let (repo, tip) = fetch(config, target)?;
+        let tip_commit = repo.find_commit(tip).map_err(git)?;
+        let tree = tip_commit.tree().map_err(git)?;
+        let (files, problems) = plan(&repo, &tree);
+        result.problems = problems;
+        if files.is_empty() {
+            result.commit = None;
+            result.files.clear();
+            return Ok(result);
+        }
+        let mut blobs = BTreeMap::new();
+        for (path, text) in &files {
+            let id = repo.blob(text.as_bytes()).map_err(git)?;
+            blobs.insert(path.split('/').map(str::to_string).collect::<Vec<_>>(), id);
+        }
+        let new_tree = write_tree(&repo, Some(&tree), &blobs).map_err(git)?;
+        let new_tree = repo.find_tree(new_tree).map_err(git)?;
+        let sig = Signature::now(&config.author_name, &config.author_email).map_err(git)?;
+        let commit = repo
+            .commit(None, &sig, &sig, message, &new_tree, &[&tip_commit])
+            .map_err(git)?;
+        match push(config, &repo, target, commit) {
+            Ok(()) => {
+                result.commit = Some(commit.to_string());
+                result.files = files.keys().cloned().collect();
+                return Ok(result);
+            }
+            Err(rejection) => {
+                let (_, new_tip) = fetch(config, target)?;
+                if new_tip == tip {
+                    return Err(err(format!("push rejected: {rejection}")));
+                }
+                tracing::info!(repo = %target.repo, branch = %target.branch, attempt, "branch moved during the push; re-applying on the new tip");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(err(format!(
+        "the branch kept moving; gave up after {} attempts",
+        config.max_attempts
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
