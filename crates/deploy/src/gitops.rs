@@ -665,6 +665,20 @@ pub struct WriteBranch {
 /// e.g. a squash-merge) is an error: ferry never force-pushes, so a person merges or deletes
 /// it. Then call [`write_back`] with [`WriteBranch::target`]. A push that loses a race is
 /// retried on the new state, up to `config.max_attempts` times.
+///
+/// ```no_run
+/// use ferry_deploy::gitops::{self, GitTarget, WriteBackConfig};
+///
+/// let config = WriteBackConfig::default();
+/// let app = GitTarget {
+///     repo: "https://git.example.com/ops/config.git".into(),
+///     branch: "main".into(),
+///     path: "apps/sensor".into(),
+/// };
+/// let branch = gitops::prepare_write_branch(&config, &app, "ferry/updates")?;
+/// let done = gitops::write_back(&config, &branch.target, &[/* ImageChange … */])?;
+/// # Ok::<(), gitops::GitError>(())
+/// ```
 pub fn prepare_write_branch(
     config: &WriteBackConfig,
     base: &GitTarget,
@@ -857,6 +871,23 @@ pub fn plan_helm_edits(
 /// [`write_back`] for Helm values files: edit, commit once for all `changes`, push to
 /// `target.branch` without forcing, and on a rejected push fetch, re-apply on the new tip and
 /// try again. `target.path` is not used (each change names its file).
+///
+/// ```no_run
+/// use ferry_deploy::{gitops, helm};
+///
+/// # fn f(spec: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+/// let values = helm::values_file(spec, Some("sensor.image"))?.expect("a Helm application");
+/// let change = gitops::HelmChange {
+///     workload: "iot/Deployment/sensor".into(),
+///     container: "app".into(),
+///     file: values.target.path.clone(),
+///     key: values.key.clone(),
+///     old_image: "ghcr.io/acme/sensor:1.0@sha256:…".into(),
+///     new_image: "ghcr.io/acme/sensor:1.1@sha256:…".into(),
+/// };
+/// let done = gitops::write_back_helm(&Default::default(), &values.target, &[change])?;
+/// # Ok(()) }
+/// ```
 pub fn write_back_helm(
     config: &WriteBackConfig,
     target: &GitTarget,
