@@ -26,6 +26,27 @@ pub enum Error {
     /// Configuration (kubeconfig, flags) is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A regular expression in a tag annotation (`ferry.dev/policy`, `ferry.dev/tag-ignore`) is
+    /// unusable: it does not compile, is too large, or (`numerical:`) lacks exactly one group.
+    #[error("annotation {annotation}: regex {pattern:?}: {message}")]
+    TagPattern {
+        /// The annotation key.
+        annotation: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Helm values file cannot be edited at the requested key.
+    #[error("{file}: key {key}: {message}")]
+    HelmValues {
+        /// The values file (path in the repository).
+        file: String,
+        /// The dotted key path (`image.tag`, `sensor.image.repository`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// `Result` with [`Error`] as the default error type.

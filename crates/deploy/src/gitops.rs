@@ -728,6 +728,362 @@ fn tree_mentions(repo: &Repository, tree: &Tree<'_>, needle: &str) -> bool {
     found
 }
 
+/// What [`prepare_write_branch`] did to the write branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteBranchAction {
+    /// It did not exist: created at the base branch's tip.
+    Created,
+    /// It was behind the base branch: fast-forwarded to the base's tip.
+    FastForwarded,
+    /// It already pointed at the base's tip.
+    UpToDate,
+    /// It contains the base's tip and commits of its own (not merged yet): left as it is.
+    Ahead,
+}
+
+/// A write branch ready for [`write_back`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WriteBranch {
+    /// The target to write to: the base target with `branch` set to the write branch.
+    pub target: GitTarget,
+    /// The base branch it follows (`HEAD` resolved to the remote's default branch).
+    pub base: String,
+    /// What was done.
+    pub action: WriteBranchAction,
+    /// The write branch's tip now.
+    pub tip: String,
+}
+
+/// Prepare the branch `write_branch` so ferry's commits go there instead of `base.branch`
+/// (workload annotation `ferry.dev/git-write-branch`, Flux's `push.branch`): created from the
+/// base branch when missing on the remote, fast-forwarded to it when behind, left alone when it
+/// already contains it. A write branch that has diverged from the base (commits on both sides,
+/// e.g. a squash-merge) is an error: ferry never force-pushes, so a person merges or deletes
+/// it. Then call [`write_back`] with [`WriteBranch::target`]. A push that loses a race is
+/// retried on the new state, up to `config.max_attempts` times.
+///
+/// ```no_run
+/// use ferry_deploy::gitops::{self, GitTarget, WriteBackConfig};
+///
+/// let config = WriteBackConfig::default();
+/// let app = GitTarget {
+///     repo: "https://git.example.com/ops/config.git".into(),
+///     branch: "main".into(),
+///     path: "apps/sensor".into(),
+/// };
+/// let branch = gitops::prepare_write_branch(&config, &app, "ferry/updates")?;
+/// let done = gitops::write_back(&config, &branch.target, &[/* ImageChange … */])?;
+/// # Ok::<(), gitops::GitError>(())
+/// ```
+pub fn prepare_write_branch(
+    config: &WriteBackConfig,
+    base: &GitTarget,
+    write_branch: &str,
+) -> Result<WriteBranch, GitError> {
+    let base = resolve_branch(config, base)?;
+    let err = |message: String| GitError {
+        repo: base.repo.clone(),
+        branch: write_branch.to_string(),
+        message,
+    };
+    if !git2::Branch::name_is_valid(write_branch).unwrap_or(false) {
+        return Err(err(format!("{write_branch:?} is not a valid branch name")));
+    }
+    let target = GitTarget {
+        branch: write_branch.to_string(),
+        ..base.clone()
+    };
+    for _ in 0..config.max_attempts.max(1) {
+        let (repo, base_tip) = fetch(config, &base)?;
+        let (action, tip, seen) = if write_branch == base.branch {
+            (WriteBranchAction::UpToDate, base_tip, Some(base_tip))
+        } else {
+            write_branch_step(config, &repo, &base, &target, base_tip)?
+        };
+        let moves = matches!(
+            action,
+            WriteBranchAction::Created | WriteBranchAction::FastForwarded
+        );
+        if moves && let Err(rejection) = push(config, &repo, &target, tip) {
+            // Lost a race (the branch moved: look again) or a real refusal (it did not: stop).
+            if remote_branch_tip(config, &target)? == seen {
+                return Err(err(format!("push rejected: {rejection}")));
+            }
+            tracing::info!(repo = %base.repo, branch = write_branch, %rejection, "write branch moved during the push; looking again");
+            continue;
+        }
+        return Ok(WriteBranch {
+            target,
+            base: base.branch.clone(),
+            action,
+            tip: tip.to_string(),
+        });
+    }
+    Err(err(format!(
+        "the branch kept moving; gave up after {} attempts",
+        config.max_attempts
+    )))
+}
+
+/// What to do with the write branch given the base's tip: the action, the tip it should have,
+/// and the remote tip seen (`None`: missing).
+fn write_branch_step(
+    config: &WriteBackConfig,
+    repo: &Repository,
+    base: &GitTarget,
+    target: &GitTarget,
+    base_tip: Oid,
+) -> Result<(WriteBranchAction, Oid, Option<Oid>), GitError> {
+    let Some(seen) = remote_branch_tip(config, target)? else {
+        return Ok((WriteBranchAction::Created, base_tip, None));
+    };
+    let (_, tip) = fetch(config, target)?;
+    let action = match relation(repo, tip, base_tip) {
+        Relation::Same => WriteBranchAction::UpToDate,
+        Relation::Ahead => WriteBranchAction::Ahead,
+        Relation::Behind => return Ok((WriteBranchAction::FastForwarded, base_tip, Some(seen))),
+        Relation::Diverged => {
+            return Err(GitError {
+                repo: target.repo.clone(),
+                branch: target.branch.clone(),
+                message: format!(
+                    "it has diverged from {0} (commits on both sides) and cannot be fast-forwarded; ferry never force-pushes: merge {0} into it or delete it",
+                    base.branch
+                ),
+            });
+        }
+    };
+    Ok((action, tip, Some(seen)))
+}
+
+enum Relation {
+    Same,
+    Ahead,
+    Behind,
+    Diverged,
+}
+
+/// How the write branch tip `w` relates to the base tip `b`.
+fn relation(repo: &Repository, w: Oid, b: Oid) -> Relation {
+    if w == b {
+        return Relation::Same;
+    }
+    match repo.merge_base(w, b) {
+        Ok(m) if m == b => Relation::Ahead,
+        Ok(m) if m == w => Relation::Behind,
+        // No common ancestor at all: unrelated histories are diverged too.
+        _ => Relation::Diverged,
+    }
+}
+
+/// The tip of `target.branch` on the remote, `None` when the branch does not exist there (asked
+/// of the remote, so a branch deleted after a merge is seen as missing).
+fn remote_branch_tip(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+) -> Result<Option<Oid>, GitError> {
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let mut remote = git2::Remote::create_detached(target.repo.as_str())
+        .map_err(|e| err(e.message().to_string()))?;
+    let conn = remote
+        .connect_auth(git2::Direction::Fetch, Some(callbacks(&config.auth)), None)
+        .map_err(|e| err(format!("cannot reach the remote: {}", e.message())))?;
+    let wanted = format!("refs/heads/{}", target.branch);
+    let heads = conn.list().map_err(|e| {
+        err(format!(
+            "cannot list the remote's branches: {}",
+            e.message()
+        ))
+    })?;
+    Ok(heads.iter().find(|h| h.name() == wanted).map(|h| h.oid()))
+}
+
+/// One image change written to a Helm values file (see [`crate::helm::values_file`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HelmChange {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// Container name.
+    pub container: String,
+    /// The values file's path in the repository ([`crate::helm::ValuesFile`]'s `target.path`).
+    pub file: String,
+    /// Dotted key of the image mapping (`image`, `sensor.image`).
+    pub key: String,
+    /// The image as running now.
+    pub old_image: String,
+    /// The new image (`repository:tag@digest`).
+    pub new_image: String,
+}
+
+/// The edited values files for `changes` on `tree` (path → new text), and the changes that could
+/// not be placed (file missing, key missing, layout ferry does not edit, image without tag or
+/// digest), each naming the file and the key.
+pub fn plan_helm_edits(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    changes: &[HelmChange],
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for c in changes {
+        let file = norm(&c.file);
+        let Some(text) = files
+            .get(&file)
+            .cloned()
+            .or_else(|| read(repo, tree, &file))
+        else {
+            problems.push(format!(
+                "{}: values file {file} is not in the repository",
+                c.workload
+            ));
+            continue;
+        };
+        let parsed = ferry_core::Reference::parse(&c.new_image).ok();
+        let Some((r, tag, digest)) = parsed
+            .as_ref()
+            .and_then(|r| Some((r, r.tag()?.to_string(), r.digest()?.to_string())))
+        else {
+            problems.push(format!(
+                "{}: {} is not a reference with a tag and a digest",
+                c.workload, c.new_image
+            ));
+            continue;
+        };
+        match yamledit::set_helm_image(&file, &text, &c.key, &r.name(), &tag, &digest) {
+            Ok(new) if new != text => {
+                files.insert(file, new);
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{}: {e}", c.workload)),
+        }
+    }
+    (files, problems)
+}
+
+/// [`write_back`] for Helm values files: edit, commit once for all `changes`, push to
+/// `target.branch` without forcing, and on a rejected push fetch, re-apply on the new tip and
+/// try again. `target.path` is not used (each change names its file).
+///
+/// ```no_run
+/// use ferry_deploy::{gitops, helm};
+///
+/// # fn f(spec: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+/// let values = helm::values_file(spec, Some("sensor.image"))?.expect("a Helm application");
+/// let change = gitops::HelmChange {
+///     workload: "iot/Deployment/sensor".into(),
+///     container: "app".into(),
+///     file: values.target.path.clone(),
+///     key: values.key.clone(),
+///     old_image: "ghcr.io/acme/sensor:1.0@sha256:…".into(),
+///     new_image: "ghcr.io/acme/sensor:1.1@sha256:…".into(),
+/// };
+/// let done = gitops::write_back_helm(&Default::default(), &values.target, &[change])?;
+/// # Ok(()) }
+/// ```
+pub fn write_back_helm(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[HelmChange],
+) -> Result<WriteBack, GitError> {
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "- {} {}: {} → {} ({} {})",
+                c.workload, c.container, c.old_image, c.new_image, c.file, c.key
+            )
+        })
+        .collect();
+    let message = commit_message(config, &lines);
+    commit_and_push(config, target, &message, |repo, tree| {
+        plan_helm_edits(repo, tree, changes)
+    })
+}
+
+/// ferry's commit message: the subject (`{count}` replaced), one line per change, the marker.
+fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
+    let mut message = config.subject.replace("{count}", &lines.len().to_string());
+    message.push_str("\n\n");
+    for l in lines {
+        message.push_str(l);
+        message.push('\n');
+    }
+    message.push('\n');
+    message.push_str(COMMIT_MARKER);
+    message.push('\n');
+    message
+}
+
+/// The one commit-and-push loop: fetch the branch, let `plan` compute the edited files on its
+/// tip, commit them with `message`, push without forcing; when the push is rejected because the
+/// branch moved, start again on the new tip (with backoff), at most `config.max_attempts` times.
+/// (`write_back` still has its own copy of this loop; it can call this with `plan_edits`.)
+fn commit_and_push(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    message: &str,
+    plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
+) -> Result<WriteBack, GitError> {
+    let target = &resolve_branch(config, target)?;
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let git = |e: git2::Error| err(e.message().to_string());
+    let mut result = WriteBack::default();
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=config.max_attempts.max(1) {
+        result.attempts = attempt;
+        let (repo, tip) = fetch(config, target)?;
+        let tip_commit = repo.find_commit(tip).map_err(git)?;
+        let tree = tip_commit.tree().map_err(git)?;
+        let (files, problems) = plan(&repo, &tree);
+        result.problems = problems;
+        if files.is_empty() {
+            result.commit = None;
+            result.files.clear();
+            return Ok(result);
+        }
+        let mut blobs = BTreeMap::new();
+        for (path, text) in &files {
+            let id = repo.blob(text.as_bytes()).map_err(git)?;
+            blobs.insert(path.split('/').map(str::to_string).collect::<Vec<_>>(), id);
+        }
+        let new_tree = write_tree(&repo, Some(&tree), &blobs).map_err(git)?;
+        let new_tree = repo.find_tree(new_tree).map_err(git)?;
+        let sig = Signature::now(&config.author_name, &config.author_email).map_err(git)?;
+        let commit = repo
+            .commit(None, &sig, &sig, message, &new_tree, &[&tip_commit])
+            .map_err(git)?;
+        match push(config, &repo, target, commit) {
+            Ok(()) => {
+                result.commit = Some(commit.to_string());
+                result.files = files.keys().cloned().collect();
+                return Ok(result);
+            }
+            Err(rejection) => {
+                let (_, new_tip) = fetch(config, target)?;
+                if new_tip == tip {
+                    return Err(err(format!("push rejected: {rejection}")));
+                }
+                tracing::info!(repo = %target.repo, branch = %target.branch, attempt, "branch moved during the push; re-applying on the new tip");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(err(format!(
+        "the branch kept moving; gave up after {} attempts",
+        config.max_attempts
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,3 +15,5 @@ pub mod policy;
 pub mod yamledit;
 
 pub use error::{Error, Result};
+pub mod helm;
+pub mod tags;
