@@ -15,3 +15,4 @@ pub mod policy;
 pub mod yamledit;
 
 pub use error::{Error, Result};
+pub mod webhook;
