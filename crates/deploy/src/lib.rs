@@ -15,4 +15,5 @@ pub mod policy;
 pub mod yamledit;
 
 pub use error::{Error, Result};
+pub mod approval;
 pub mod webhook;
