@@ -16,4 +16,5 @@ pub mod yamledit;
 
 pub use error::{Error, Result};
 pub mod approval;
+pub mod notify;
 pub mod webhook;
