@@ -17,4 +17,5 @@ pub mod yamledit;
 pub use error::{Error, Result};
 pub mod approval;
 pub mod notify;
+pub mod status;
 pub mod webhook;
