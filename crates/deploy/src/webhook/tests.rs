@@ -752,3 +752,25 @@ async fn shutdown_stops_accepting() {
         "listener closed"
     );
 }
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let (r, mut rx) = receiver(8);
+    let (addr, _stop) = start_server(r).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = fixture("generic.json");
+    let head = format!(
+        "POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    // The answer arrives, then the connection stays idle until header_timeout closes it.
+    let got = read_all(&mut s).await;
+    assert!(got.starts_with("HTTP/1.1 202"), "{got}");
+    assert!(
+        !got.contains("connection: close"),
+        "kept alive first: {got}"
+    );
+    assert_eq!(rx.recv().await.unwrap().tag.as_deref(), Some("nightly"));
+}
