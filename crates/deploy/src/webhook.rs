@@ -14,7 +14,8 @@
 //! that does not parse → 400; an authenticated event that is not a tagged push (a pull, a blob,
 //! a delete, a ping, a manifest pushed by digest only) → 200 and ignored (distribution retries an
 //! endpoint until it answers 2xx); a push → 202 and one [`ImageHint`] per pushed tag on the
-//! channel given to [`Receiver::new`]. When that channel is full the answer is 503 with
+//! channel given to [`Receiver::new`]. When that channel is full, or the receiver was switched
+//! off with [`Receiver::set_active`] (a replica without the lease), a push is answered 503 with
 //! `Retry-After` (distribution retries; the next periodic pass covers the others). A client that
 //! sends its headers or body too slowly is cut off ([`WebhookConfig::header_timeout`],
 //! [`WebhookConfig::body_timeout`]; a slow body gets 408).
@@ -328,7 +329,7 @@ pub enum Outcome {
     Malformed,
     /// The body did not arrive in time (408).
     Timeout,
-    /// The hint channel was full or closed (503).
+    /// The hint channel was full or closed, or the receiver is inactive (503).
     Busy,
 }
 
@@ -674,6 +675,7 @@ pub struct Receiver {
     config: Arc<WebhookConfig>,
     hints: mpsc::Sender<ImageHint>,
     counters: WebhookCounters,
+    active: Arc<std::sync::atomic::AtomicBool>,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -685,7 +687,16 @@ impl Receiver {
             config: Arc::new(config),
             hints,
             counters: WebhookCounters::default(),
+            active: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
+    }
+
+    /// Whether pushes are taken (default: yes). A replica that does not hold the lease can set
+    /// `false`: authenticated pushes are then answered 503 with `Retry-After` (distribution
+    /// retries and may reach the leader through the Service), everything else as usual. Clones
+    /// share this switch.
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Relaxed);
     }
 
     /// The request counters (shared with this receiver).
@@ -769,6 +780,12 @@ impl Receiver {
         };
         if hints.is_empty() {
             return (Outcome::Ignored, "acknowledged, not a tagged push".into());
+        }
+        if !self.active.load(Ordering::Relaxed) {
+            return (
+                Outcome::Busy,
+                "this replica does not lead, retry later".into(),
+            );
         }
         let n = hints.len();
         for h in hints {

@@ -774,3 +774,39 @@ async fn an_idle_kept_alive_connection_is_closed() {
     );
     assert_eq!(rx.recv().await.unwrap().tag.as_deref(), Some("nightly"));
 }
+
+#[tokio::test]
+async fn an_inactive_receiver_answers_pushes_503_and_still_acknowledges_the_rest() {
+    let (r, mut rx) = receiver(4);
+    let clone = r.clone();
+    clone.set_active(false);
+    let push = request(
+        "/webhooks/distribution",
+        &[BEARER],
+        fixture("distribution-push.json"),
+    );
+    let resp = r.handle(push).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    assert!(rx.try_recv().is_err());
+    let pull = request(
+        "/webhooks/distribution",
+        &[BEARER],
+        fixture("distribution-pull.json"),
+    );
+    assert_eq!(status_of(&r, pull).await, 200);
+    let wrong = request(
+        "/webhooks/distribution",
+        &[],
+        fixture("distribution-push.json"),
+    );
+    assert_eq!(status_of(&r, wrong).await, 401);
+    r.set_active(true);
+    let push = request(
+        "/webhooks/distribution",
+        &[BEARER],
+        fixture("distribution-push.json"),
+    );
+    assert_eq!(status_of(&r, push).await, 202);
+    assert!(rx.try_recv().is_ok());
+}
