@@ -1,7 +1,7 @@
 //! The status page in a real headless browser (Debian's `chromium`): served over HTTP on
 //! loopback, loaded, its DOM checked for the workload rows and for escaping; a screenshot at a
 //! phone's width. With `FERRY_UPDATE_SCREENSHOT=1` the screenshot is also written to
-//! `docs/status-page.png`.
+//! `docs/status-page.png`; `FERRY_CHROMIUM` names another Chromium binary than `chromium`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -155,7 +155,9 @@ async fn serve(status: Status) -> String {
 
 /// Run headless Chromium with `args` and the URL; stdout. Fails clearly when it is missing.
 fn chromium(profile: &Path, args: &[String], url: &str) -> String {
-    let mut child = Command::new("chromium")
+    // FERRY_CHROMIUM names another binary (e.g. google-chrome on CI images without Debian's).
+    let bin = std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let mut child = Command::new(&bin)
         .args([
             "--headless",
             "--no-sandbox",
@@ -174,8 +176,8 @@ fn chromium(profile: &Path, args: &[String], url: &str) -> String {
         .spawn()
         .unwrap_or_else(|e| {
             panic!(
-                "chromium could not be started ({e}): this test needs Debian's chromium \
-                 (apt-get install -y chromium)"
+                "{bin} could not be started ({e}): this test needs Debian's chromium \
+                 (apt-get install -y chromium) or FERRY_CHROMIUM naming a Chromium binary"
             )
         });
     // A generous bound so a wedged browser fails the test instead of hanging it.
