@@ -35,6 +35,8 @@ pub struct RegistryOptions {
     /// Send notifications (`notifications.endpoints`) to this URL, with this `Authorization`
     /// header value when given.
     pub notify: Option<(String, Option<String>)>,
+    /// More YAML lines for that endpoint, indented for it (six spaces), e.g. `ignore:` rules.
+    pub notify_extra: String,
 }
 
 impl Registry {
@@ -80,6 +82,7 @@ impl Registry {
                     "      headers:\n        Authorization: [\"{a}\"]\n"
                 ));
             }
+            notify.push_str(&opts.notify_extra);
         }
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls}{auth}{notify}",

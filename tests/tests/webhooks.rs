@@ -124,3 +124,55 @@ async fn a_registry_with_the_wrong_secret_is_refused() {
     );
     assert_eq!(counters.get(Source::Distribution, Outcome::Accepted), 0);
 }
+
+/// The snippet of docs/webhooks.md: with blobs and pulls ignored by the registry, only the
+/// tagged pushes are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_ignore_rules_leave_only_pushes() {
+    let (url, counters, mut rx) = start_receiver().await;
+    let reg = Registry::start_with(RegistryOptions {
+        notify: Some((url, Some(format!("Bearer {SECRET}")))),
+        notify_extra: "      ignoredmediatypes: [\"application/octet-stream\"]\n      ignore:\n        actions: [\"pull\"]\n".into(),
+        ..Default::default()
+    });
+    let client = plain_client(&reg.addr);
+    let v1 = reg.reference("team/app:v1");
+    push_image(
+        &client,
+        &v1,
+        &["linux/amd64"],
+        Flavor::Docker,
+        true,
+        false,
+        "i1",
+    )
+    .await;
+    let first = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.tag.as_deref(), Some("v1"));
+    client.manifest(&v1).await.unwrap();
+    let v2 = reg.reference("team/app:v2");
+    push_image(
+        &client,
+        &v2,
+        &["linux/amd64"],
+        Flavor::Docker,
+        true,
+        false,
+        "i2",
+    )
+    .await;
+    let second = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.tag.as_deref(), Some("v2"));
+    assert_eq!(counters.get(Source::Distribution, Outcome::Accepted), 2);
+    assert_eq!(
+        counters.get(Source::Distribution, Outcome::Ignored),
+        0,
+        "blob and pull events were filtered by the registry"
+    );
+}
