@@ -32,6 +32,11 @@ pub struct RegistryOptions {
     /// Serve HTTPS with a certificate for 127.0.0.1 signed by a throw-away CA
     /// (`Registry::ca_file`).
     pub tls: bool,
+    /// Send notifications (`notifications.endpoints`) to this URL, with this `Authorization`
+    /// header value when given.
+    pub notify: Option<(String, Option<String>)>,
+    /// More YAML lines for that endpoint, indented for it (six spaces), e.g. `ignore:` rules.
+    pub notify_extra: String,
 }
 
 impl Registry {
@@ -67,8 +72,20 @@ impl Registry {
                 dir.path().join("server.key").display()
             );
         }
+        let mut notify = String::new();
+        if let Some((url, authorization)) = &opts.notify {
+            notify = format!(
+                "notifications:\n  endpoints:\n    - name: ferry\n      url: {url}\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+            );
+            if let Some(a) = authorization {
+                notify.push_str(&format!(
+                    "      headers:\n        Authorization: [\"{a}\"]\n"
+                ));
+            }
+            notify.push_str(&opts.notify_extra);
+        }
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls}{auth}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{tls}{auth}{notify}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");

@@ -17,3 +17,7 @@ pub mod yamledit;
 pub use error::{Error, Result};
 pub mod helm;
 pub mod tags;
+pub mod approval;
+pub mod notify;
+pub mod status;
+pub mod webhook;
