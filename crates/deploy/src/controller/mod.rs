@@ -15,6 +15,7 @@ mod events;
 mod gather;
 mod plan;
 mod rate_gate;
+pub mod report;
 mod rollout;
 mod run;
 mod writeback;
@@ -26,9 +27,12 @@ use crate::gitops;
 
 pub use apply::{Applied, ApplyOptions, Failure, Stage, apply};
 pub use events::EventLog;
-pub use plan::{Plan, plan};
+pub use plan::{Plan, Scope, plan, plan_scoped};
 pub use rate_gate::RateGate;
-pub use run::{RunOptions, run, spawn_watchers};
+pub use run::{RunIo, RunOptions, run, spawn_watchers};
+
+/// Concurrent registry queries of a pass unless configured otherwise.
+pub const DEFAULT_REGISTRY_CONCURRENCY: usize = 16;
 
 /// What a pass works with (the kube-rs controller `Context` shape).
 #[derive(Clone)]

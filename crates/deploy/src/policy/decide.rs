@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use ferry_core::{Digest, Platform, Reference};
 
+use crate::approval::{self, Approval};
+
 use super::{
     ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
     Reason, WorkloadPolicy, WorkloadView, argocd, best_tag, parse_pairs, parse_stamps, tag_version,
@@ -413,6 +415,7 @@ impl<'a> Ctx<'a> {
         }
         self.platforms(&cand)?;
         self.soak(c, &cand, d)?;
+        self.approved(&cand)?;
         self.route()?;
         d.action = Action::Update;
         d.reason = match cand.same_tag {
@@ -567,6 +570,21 @@ impl<'a> Ctx<'a> {
             return Err(skip(Reason::Soaking { left, min }));
         }
         Ok(())
+    }
+
+    /// `ferry.dev/approve: manual` holds every update until `ferry.dev/approved` names its
+    /// digest (RBAC decides who may annotate).
+    fn approved(&self, cand: &Candidate<'_>) -> Flow<()> {
+        let w = self.w;
+        let kind = w.kind.as_str();
+        match approval::approval(&w.annotations, kind, &w.namespace, &w.name, &cand.digest) {
+            Ok(Approval::Awaiting { reason }) => Err(skip(Reason::AwaitingApproval {
+                digest: cand.digest.clone(),
+                text: reason,
+            })),
+            Ok(_) => Ok(()),
+            Err(e) => Err(skip(Reason::BadApproval(e.to_string()))),
+        }
     }
 
     /// A live patch is allowed: not Argo CD's, and not a workload that asked for git (those go
