@@ -50,6 +50,9 @@ struct Global {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// More detail on stderr: -v debug logs and every cause of an error, -vv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(0);
+    ferry_cli::init_tracing(cli.global.verbose);
     let runtime = match ferry_cli::runtime("ferry-bump", false) {
         Ok(r) => r,
         Err(code) => return code,
