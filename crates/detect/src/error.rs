@@ -89,5 +89,16 @@ impl Error {
     }
 }
 
+impl ferry_core::exit::Classify for Error {
+    /// Exit 1 for bad input (unparseable files, unknown names, cycles), 3 for git and IO trouble.
+    fn exit_code(&self) -> u8 {
+        if self.is_bad_input() {
+            ferry_core::exit::NEGATIVE
+        } else {
+            ferry_core::exit::OPERATIONAL
+        }
+    }
+}
+
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
