@@ -22,6 +22,8 @@ have cc || need+=(build-essential)
 have python3 || need+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have kubectl || need+=(kubernetes-client)
+# The status page of ferry-deploy is checked in a real headless browser.
+have chromium || need+=(chromium)
 for extra in "$@"; do
   case "$extra" in
     skopeo) have skopeo || need+=(skopeo) ;;
