@@ -1220,3 +1220,30 @@ fn webhooks_without_a_secret_refuse_to_start() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("webhook secret is missing"), "{err}");
 }
+
+#[test]
+fn a_refused_kubernetes_api_is_named_with_its_address_and_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = ferry_tests::free_port();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: f\n  context:\n    cluster: f\n    user: f\ncurrent-context: f\nusers:\n- name: f\n  user: {{}}\n")).unwrap();
+    let o = Command::new(bin("ferry-deploy"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("plan")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let server = format!("127.0.0.1:{port}");
+    assert_eq!(err.matches(&server).count(), 1, "the address, once: {err}");
+    assert!(
+        err.to_lowercase().contains("connection refused"),
+        "the cause: {err}"
+    );
+    assert!(
+        !err.contains("\u{1b}["),
+        "no colour codes when not a terminal: {err}"
+    );
+}

@@ -184,10 +184,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     // The controller logs every decision (info); one-shot commands only warnings.
+    // kube's client logs every failed request at ERROR; ferry reports it once, with its cause.
     ferry_cli::init_tracing_with(if matches!(cli.cmd, Cmd::Run(_)) {
-        "info"
+        "info,kube_client::client=off"
     } else {
-        "warn"
+        "warn,kube_client::client=off"
     });
     let runtime = match ferry_cli::runtime("ferry-deploy", true) {
         Ok(r) => r,
@@ -205,49 +206,24 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
     let token = match &g.git_token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
-                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?
-                .trim()
-                .to_string(),
+                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?,
         ),
-        None => std::env::var("FERRY_GIT_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
+        None => std::env::var("FERRY_GIT_TOKEN").ok(),
     };
-    let (name, email) = g
-        .git_author
-        .split_once('<')
-        .and_then(|(n, e)| {
-            e.strip_suffix('>')
-                .map(|e| (n.trim().to_string(), e.trim().to_string()))
-        })
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "--git-author {:?}: expected \"Name <email>\"",
-                g.git_author
-            ))
-        })?;
-    let cache = g.git_cache.clone().unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
+    let settings = controller::GitOpsSettings {
+        cache_dir: g.git_cache.clone(),
+        user_cache: std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("ferry")
-            .join("git")
-    });
-    Ok(Some(controller::GitOps {
-        config: ferry_deploy::gitops::WriteBackConfig {
-            cache_dir: cache,
-            auth: ferry_deploy::gitops::GitAuth {
-                user: Some(g.git_user.clone()),
-                token,
-                ssh_key: g.git_ssh_key.clone(),
-            },
-            author_name: name,
-            author_email: email,
-            subject: g.git_message.clone(),
-            max_attempts: 5,
-        },
-    }))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))),
+        token,
+        user: g.git_user.clone(),
+        ssh_key: g.git_ssh_key.clone(),
+        author: g.git_author.clone(),
+        subject: g.git_message.clone(),
+    };
+    controller::GitOps::new(settings)
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("--git-author: {e}")))
 }
 
 /// The host name: `$HOSTNAME`, else the kernel's.
@@ -259,26 +235,43 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-fn kube_err(e: impl std::fmt::Display) -> Failure {
-    Failure::operational(format!("kubernetes: {e}"))
+fn kube_err(e: impl std::error::Error + 'static) -> Failure {
+    Failure::operational(format!("kubernetes: {}", ferry_cli::describe(&e)))
 }
 
-async fn kube_client(g: &Global) -> Result<kube::Client, Failure> {
+/// The Kubernetes client and the API server's address (named in every error about it).
+async fn kube_client(g: &Global) -> Result<(kube::Client, String), Failure> {
     let path = g
         .kubeconfig
         .clone()
         .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
     let config = match path {
         Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(&p)
-                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+            let kc = kube::config::Kubeconfig::read_from(&p).map_err(|e| {
+                Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
+            })?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?
+                .map_err(|e| {
+                    Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
+                })?
         }
         None => kube::Config::infer().await.map_err(kube_err)?,
     };
-    kube::Client::try_from(config).map_err(kube_err)
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(kube_err)?;
+    Ok((client, server))
+}
+
+/// A failed pass, with the whole cause chain and — for the Kubernetes API — its address.
+fn pass_failure(server: &str, e: ferry_deploy::Error) -> Failure {
+    match e {
+        ferry_deploy::Error::Kube(k) => Failure::operational(format!(
+            "Kubernetes API at {server}: {}",
+            ferry_cli::describe(&k)
+        )),
+        e => Failure::from(e),
+    }
 }
 
 async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
@@ -288,8 +281,9 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             "--namespace and --all-namespaces exclude each other",
         ));
     }
+    let (client, server) = kube_client(g).await?;
     let ctx = Context {
-        client: kube_client(g).await?,
+        client,
         registry: g.registry.client(None)?,
         namespaces: if g.namespace.is_empty() {
             Namespaces::All
@@ -305,21 +299,22 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     let notifier = notifier(g)?;
     let code = match &cli.cmd {
         Cmd::Run(args) => run_controller(&ctx, args, notifier.as_ref()).await?,
-        Cmd::Plan => plan(&ctx, g.json, out).await?,
+        Cmd::Plan => plan(&ctx, g.json, out)
+            .await
+            .map_err(|e| pass_failure(&server, e))?,
         Cmd::Once {
             wait,
             rollout_timeout,
-        } => {
-            once(
-                &ctx,
-                g.json,
-                *wait,
-                *rollout_timeout,
-                notifier.as_ref(),
-                out,
-            )
-            .await?
-        }
+        } => once(
+            &ctx,
+            g.json,
+            *wait,
+            *rollout_timeout,
+            notifier.as_ref(),
+            out,
+        )
+        .await
+        .map_err(|e| pass_failure(&server, e))?,
     };
     if let Some(n) = notifier {
         // Deliver what is queued, bounded: a dead receiver never holds ferry up for long.
@@ -346,10 +341,8 @@ fn notifier(g: &Global) -> Result<Option<Notifier>, Failure> {
         .map_err(|e| Failure::operational(e.to_string()))
 }
 
-async fn plan(ctx: &Context, json: bool, out: &mut String) -> Result<u8, Failure> {
-    let plan = controller::plan(ctx)
-        .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
+async fn plan(ctx: &Context, json: bool, out: &mut String) -> ferry_deploy::Result<u8> {
+    let plan = controller::plan(ctx).await?;
     if json {
         out.push_str(&serde_json::to_string_pretty(&plan.decisions).unwrap_or_default());
         out.push('\n');
@@ -366,18 +359,14 @@ async fn once(
     rollout_timeout: Duration,
     notifier: Option<&Notifier>,
     out: &mut String,
-) -> Result<u8, Failure> {
-    let plan = controller::plan(ctx)
-        .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
+) -> ferry_deploy::Result<u8> {
+    let plan = controller::plan(ctx).await?;
     let options = ApplyOptions {
         wait,
         rollout_timeout: Some(rollout_timeout),
         ..Default::default()
     };
-    let applied = controller::apply(ctx, &plan, &options)
-        .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
+    let applied = controller::apply(ctx, &plan, &options).await?;
     if let Some(n) = notifier {
         for note in report::notifications(&plan, &applied, std::time::SystemTime::now()) {
             n.send(note);

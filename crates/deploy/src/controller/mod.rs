@@ -20,6 +20,9 @@ mod rollout;
 mod run;
 mod writeback;
 
+use std::path::PathBuf;
+
+use ferry_core::Identity;
 use kube::Client;
 
 use crate::cluster::Namespaces;
@@ -62,6 +65,63 @@ pub struct Context {
 pub struct GitOps {
     /// How to clone, commit and push.
     pub config: gitops::WriteBackConfig,
+}
+
+/// Write-back settings as a user gives them (flags, environment), before they are checked.
+#[derive(Debug, Clone, Default)]
+pub struct GitOpsSettings {
+    /// Local clone cache; `None`: `<user_cache>/ferry/git`, else the temp dir's.
+    pub cache_dir: Option<PathBuf>,
+    /// The user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`), if known.
+    pub user_cache: Option<PathBuf>,
+    /// Token for http(s) remotes (surrounding whitespace ignored; empty means none).
+    pub token: Option<String>,
+    /// User name sent with the token.
+    pub user: String,
+    /// Private key file for ssh remotes.
+    pub ssh_key: Option<PathBuf>,
+    /// Commit author as `Name <email>`.
+    pub author: String,
+    /// Commit subject (`{count}` = number of changes).
+    pub subject: String,
+}
+
+/// Push attempts of a write-back before giving up (each after a fetch and re-apply).
+pub const WRITE_BACK_ATTEMPTS: u32 = 5;
+
+impl GitOps {
+    /// Check `settings` and make the write-back configuration.
+    pub fn new(settings: GitOpsSettings) -> crate::Result<GitOps> {
+        let author: Identity = settings
+            .author
+            .parse()
+            .map_err(|e: ferry_core::text::IdentityError| crate::Error::Config(e.to_string()))?;
+        let cache_dir = settings.cache_dir.unwrap_or_else(|| {
+            settings
+                .user_cache
+                .unwrap_or_else(std::env::temp_dir)
+                .join("ferry")
+                .join("git")
+        });
+        let token = settings
+            .token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Ok(GitOps {
+            config: gitops::WriteBackConfig {
+                cache_dir,
+                auth: gitops::GitAuth {
+                    user: Some(settings.user),
+                    token,
+                    ssh_key: settings.ssh_key,
+                },
+                author_name: author.name,
+                author_email: author.email,
+                subject: settings.subject,
+                max_attempts: WRITE_BACK_ATTEMPTS,
+            },
+        })
+    }
 }
 
 impl std::fmt::Debug for Context {
