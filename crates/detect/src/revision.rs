@@ -31,8 +31,13 @@ impl Selection {
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
-fn short(s: &str) -> &str {
-    &s[..s.len().min(12)]
+/// The first 12 characters of a revision (a commit id, or whatever a payload or label holds),
+/// for messages: never cuts a character in two.
+pub fn short(s: &str) -> &str {
+    match s.char_indices().nth(12) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 /// Explicit revisions: `head` defaults to `HEAD`, `base` to the head's first parent.
@@ -225,6 +230,22 @@ mod tests {
             .unwrap();
         let repo = Repo::open(dir.path()).unwrap();
         (dir, repo)
+    }
+
+    proptest! {
+        #[test]
+        fn short_is_a_char_prefix_of_at_most_12_chars_for_any_text(s in "\\PC{0,40}") {
+            let p = short(&s);
+            prop_assert!(s.starts_with(p));
+            prop_assert_eq!(p.chars().count(), s.chars().count().min(12));
+        }
+    }
+
+    #[test]
+    fn short_keeps_multibyte_characters_whole() {
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short("abc"), "abc");
     }
 
     proptest! {
