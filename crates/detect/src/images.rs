@@ -1,6 +1,6 @@
 //! Images of a repository: discovered from Dockerfiles, adjusted by `ferry.toml`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 
@@ -86,6 +86,9 @@ pub fn is_dockerfile_name(name: &str) -> bool {
 struct ConfigFile {
     #[serde(default)]
     images: BTreeMap<String, ImageConfig>,
+    /// Repository-relative patterns (.dockerignore syntax) of paths discovery skips.
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
@@ -109,11 +112,41 @@ fn norm_dir(d: &str) -> String {
     if c.is_empty() { ".".into() } else { c }
 }
 
+/// The images of a repository and which of them `ferry.toml` names.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// The images, sorted by name.
+    pub images: Vec<Image>,
+    /// Names of the images `ferry.toml` names (their Dockerfiles must parse); the others were
+    /// found by their file name only.
+    pub configured: BTreeSet<String>,
+}
+
 /// Discover the images in a snapshot: every Dockerfile, then `ferry.toml`'s overrides and
 /// additions.
 pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
+    discover_all(snap).map(|d| d.images)
+}
+
+/// [`discover`], also telling which images `ferry.toml` names. Files matching `ferry.toml`'s
+/// top-level `exclude` patterns are not discovered (an image `ferry.toml` names explicitly is
+/// kept).
+pub fn discover_all(snap: &dyn FileSource) -> Result<Discovery> {
+    let cfg = read_config(snap)?;
+    let exclude = match &cfg {
+        Some(c) => {
+            crate::ignore::IgnoreRules::from_patterns(&c.exclude).map_err(|e| Error::Config {
+                file: CONFIG_FILE.into(),
+                message: format!("exclude: {e}"),
+            })?
+        }
+        None => crate::ignore::IgnoreRules::empty(),
+    };
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
     for f in snap.dockerfiles() {
+        if exclude.is_excluded(&f) {
+            continue;
+        }
         let dir = parent_dir(&f);
         let base = &f[dir.len() + usize::from(!dir.is_empty())..];
         let mut name = if base == "Dockerfile" || base == "Containerfile" {
@@ -147,7 +180,11 @@ pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
             },
         );
     }
-    if let Some(cfg) = read_config(snap)? {
+    let configured: BTreeSet<String> = cfg
+        .as_ref()
+        .map(|c| c.images.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(cfg) = cfg {
         // A new name whose `dockerfile` was discovered under another (unconfigured) name
         // renames that image instead of building it twice.
         for (name, c) in &cfg.images {
@@ -232,7 +269,10 @@ pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
             }
         }
     }
-    Ok(images.into_values().collect())
+    Ok(Discovery {
+        images: images.into_values().collect(),
+        configured,
+    })
 }
 
 fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {

@@ -1,9 +1,10 @@
-//! Choosing the base and head revisions: explicit, or from a GitHub Actions event payload.
+//! Choosing the base and head revisions: explicit, from a GitHub Actions event payload, or from
+//! a Jenkins build's git variables (which the caller reads from the environment).
 
 use git2::Oid;
 
 use crate::error::{Error, Result};
-use crate::git::Repo;
+use crate::git::{Lookup, Repo};
 
 /// Which commits to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,46 +41,114 @@ pub fn short(s: &str) -> &str {
     }
 }
 
+/// A head revision: it must name a commit that is here.
+fn resolve_head(repo: &Repo, rev: &str) -> Result<Oid> {
+    match repo.lookup(rev)? {
+        Lookup::Present(id) => Ok(id),
+        Lookup::Missing => Err(Error::MissingRevision {
+            rev: rev.to_string(),
+        }),
+        Lookup::Unknown => Err(Error::UnknownRevision {
+            rev: rev.to_string(),
+        }),
+    }
+}
+
 /// Explicit revisions: `head` defaults to `HEAD`, `base` to the head's first parent.
+///
+/// A revision that names nothing (a typo) is an error naming it; a base that names a commit
+/// whose objects are not here (shallow clone, pruned history) rebuilds everything and says so.
 pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<Selection> {
-    let head_rev = head.unwrap_or("HEAD");
-    let head = repo
-        .commit_id(head_rev)?
-        .ok_or_else(|| Error::UnknownRevision {
-            rev: head_rev.to_string(),
-        })?;
+    let head = resolve_head(repo, head.unwrap_or("HEAD"))?;
     match base {
-        Some(b) => match repo.commit_id(b)? {
-            Some(id) if repo.has_commit(id) => Ok(Selection {
+        Some(b) => match repo.lookup(b)? {
+            Lookup::Present(id) => Ok(Selection {
                 base: Some(id),
                 head,
                 rebuild_all: None,
                 how: format!("--base {b}"),
             }),
-            _ => Ok(Selection::all(
+            Lookup::Missing => Ok(Selection::all(
                 head,
                 format!(
-                    "base revision {b} is not in this clone (shallow clone or rewritten history?): rebuilding everything"
+                    "base revision {b} is not in this clone (shallow clone or pruned history?): rebuilding everything"
                 ),
             )),
+            Lookup::Unknown => Err(Error::UnknownRevision { rev: b.to_string() }),
         },
-        None => match repo.parent(head) {
-            Some(p) => Ok(Selection {
-                base: Some(p),
-                head,
-                rebuild_all: None,
-                how: format!("first parent of {}", short(&head.to_string())),
-            }),
-            None => Ok(Selection::all(
-                head,
-                if repo.is_shallow() {
-                    "the head's parent is not in this shallow clone: rebuilding everything".into()
-                } else {
-                    "the head commit has no parent (first commit): rebuilding everything".into()
-                },
-            )),
-        },
+        None => Ok(first_parent(repo, head)),
     }
+}
+
+fn first_parent(repo: &Repo, head: Oid) -> Selection {
+    match repo.parent(head) {
+        Some(p) => Selection {
+            base: Some(p),
+            head,
+            rebuild_all: None,
+            how: format!("first parent of {}", short(&head.to_string())),
+        },
+        None => Selection::all(
+            head,
+            if repo.is_shallow() {
+                "the head's parent is not in this shallow clone: rebuilding everything".into()
+            } else {
+                "the head commit has no parent (first commit): rebuilding everything".into()
+            },
+        ),
+    }
+}
+
+/// The Jenkins git plugin's variables, as the caller read them from the environment
+/// (`GIT_COMMIT`, `GIT_PREVIOUS_SUCCESSFUL_COMMIT`, `GIT_PREVIOUS_COMMIT`; empty counts as unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Jenkins {
+    /// `GIT_COMMIT`: the commit being built.
+    pub git_commit: Option<String>,
+    /// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`: the commit of the last successful build of the job.
+    pub previous_successful_commit: Option<String>,
+    /// `GIT_PREVIOUS_COMMIT`: the commit of the previous build, successful or not.
+    pub previous_commit: Option<String>,
+}
+
+/// A variable's value, `None` when unset or blank.
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The reason of a Jenkins job's first build (no previous commit known).
+pub const JENKINS_FIRST_BUILD: &str = "first build: no previous successful commit";
+
+/// Choose revisions in a Jenkins build: head = `GIT_COMMIT` (else `HEAD`), base =
+/// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`, else `GIT_PREVIOUS_COMMIT` (so a failed build is retried by
+/// the next one); neither is a first build and everything rebuilds. The reason names the
+/// variable used.
+pub fn from_jenkins(repo: &Repo, env: &Jenkins) -> Result<Selection> {
+    let head = resolve_head(repo, set(&env.git_commit).unwrap_or("HEAD"))?;
+    let chosen = match (
+        set(&env.previous_successful_commit),
+        set(&env.previous_commit),
+    ) {
+        (Some(v), _) => ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", v),
+        (None, Some(v)) => ("GIT_PREVIOUS_COMMIT", v),
+        (None, None) => return Ok(Selection::all(head, JENKINS_FIRST_BUILD.to_string())),
+    };
+    let (var, value) = chosen;
+    Ok(match repo.lookup(value)? {
+        Lookup::Present(id) => Selection {
+            base: Some(id),
+            head,
+            rebuild_all: None,
+            how: format!("{var} {}", short(value)),
+        },
+        Lookup::Missing | Lookup::Unknown => Selection::all(
+            head,
+            format!(
+                "{var} {} is not in this clone (shallow clone or rewritten history?): rebuilding everything",
+                short(value)
+            ),
+        ),
+    })
 }
 
 /// Choose revisions from a GitHub Actions event payload (`$GITHUB_EVENT_PATH`).
@@ -100,6 +169,14 @@ pub fn from_github_event(
         message: format!("not JSON: {e}"),
     })?;
     let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
+    if v.get("merge_group").is_some() {
+        return merge_group(
+            repo,
+            &s("/merge_group/base_sha"),
+            &s("/merge_group/head_sha"),
+            file,
+        );
+    }
     let is_pr = v.get("pull_request").is_some();
     if is_pr {
         let base_sha = s("/pull_request/base/sha").ok_or_else(|| Error::Event {
@@ -212,6 +289,40 @@ pub fn from_github_event(
             ),
         )),
     }
+}
+
+/// A merge queue's `merge_group` event: `base_sha..head_sha`.
+fn merge_group(
+    repo: &Repo,
+    base_sha: &Option<String>,
+    head_sha: &Option<String>,
+    file: &str,
+) -> Result<Selection> {
+    let (Some(base_sha), Some(head_sha)) = (base_sha, head_sha) else {
+        return Err(Error::Event {
+            file: file.into(),
+            message: "merge_group without base_sha and head_sha".into(),
+        });
+    };
+    let head = match repo.lookup(head_sha)? {
+        Lookup::Present(h) => h,
+        _ => resolve_head(repo, "HEAD")?,
+    };
+    Ok(match repo.lookup(base_sha)? {
+        Lookup::Present(b) => Selection {
+            base: Some(b),
+            head,
+            rebuild_all: None,
+            how: format!("merge group {}..{}", short(base_sha), short(head_sha)),
+        },
+        _ => Selection::all(
+            head,
+            format!(
+                "merge group base {} is not in this clone (fetch-depth too small?): rebuilding everything",
+                short(base_sha)
+            ),
+        ),
+    })
 }
 
 #[cfg(test)]
