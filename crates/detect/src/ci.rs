@@ -104,7 +104,8 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
 /// `.ferry-build`: QEMU/binfmt for the foreign platform, a registry login
 /// (`FERRY_REGISTRY_USER`/`FERRY_REGISTRY_PASSWORD`/`FERRY_REGISTRY`, else GitLab's own registry
 /// credentials), then one `docker buildx build --push` with the commit tag, every tag in
-/// `FERRY_TAGS` and a `--build-arg` per line of `FERRY_BUILD_ARGS`.
+/// `FERRY_TAGS`, a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
+/// annotation (what `--base published` reads back).
 fn build_template() -> Value {
     json!({
         "image": "docker:27-cli",
@@ -116,10 +117,10 @@ fn build_template() -> Value {
             "docker buildx create --use",
         ],
         "script": [
-            "set -- --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\"",
+            "set -- --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\" --label \"org.opencontainers.image.revision=$CI_COMMIT_SHA\" --annotation \"index,manifest:org.opencontainers.image.revision=$CI_COMMIT_SHA\"",
             "for t in $FERRY_TAGS; do set -- \"$@\" --tag \"$FERRY_REPOSITORY:$t\"; done",
             "printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$CI_PROJECT_DIR/.ferry-build-args\"",
-            "while IFS= read -r a; do [ -n \"$a\" ] && set -- \"$@\" --build-arg \"$a\"; done < \"$CI_PROJECT_DIR/.ferry-build-args\"",
+            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$CI_PROJECT_DIR/.ferry-build-args\"",
             "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" \"$@\" --push \"$FERRY_CONTEXT\"",
         ],
     })
