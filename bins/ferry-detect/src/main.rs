@@ -263,7 +263,7 @@ fn published(
     tag: &str,
     options: &ChangedOptions,
 ) -> Result<ChangedReport, Failure> {
-    let head = revision::explicit(repo, Some("HEAD"), head)?.head;
+    let head = revision::resolve_head(repo, head.unwrap_or("HEAD"))?;
     let project = Project::load(repo, head)?;
     let mut queries = Vec::new();
     for img in &project.images {

@@ -41,8 +41,9 @@ pub fn short(s: &str) -> &str {
     }
 }
 
-/// A head revision: it must name a commit that is here.
-fn resolve_head(repo: &Repo, rev: &str) -> Result<Oid> {
+/// A head revision: it must name a commit that is here (a typo is
+/// [`Error::UnknownRevision`], a commit whose objects are missing [`Error::MissingRevision`]).
+pub fn resolve_head(repo: &Repo, rev: &str) -> Result<Oid> {
     match repo.lookup(rev)? {
         Lookup::Present(id) => Ok(id),
         Lookup::Missing => Err(Error::MissingRevision {
