@@ -180,31 +180,7 @@ impl<'r> Project<'r> {
     /// parse as a Dockerfile is left out with a [`Warning`]; one `ferry.toml` names must parse.
     pub fn load(repo: &'r Repo, commit: Oid) -> Result<Self> {
         let snap = Snapshot::new(repo, commit)?;
-        let found = images::discover_all(&snap)?;
-        let mut models = BTreeMap::new();
-        let mut warnings = Vec::new();
-        let mut images = Vec::with_capacity(found.images.len());
-        for img in found.images {
-            match ImageModel::load(&snap, &img) {
-                Ok(m) => {
-                    models.insert(img.name.clone(), m);
-                    images.push(img);
-                }
-                Err(Error::Dockerfile {
-                    file,
-                    line,
-                    message,
-                }) if !found.configured.contains(&img.name) => {
-                    tracing::debug!(%file, line, %message, "not a Dockerfile: left out");
-                    warnings.push(Warning {
-                        file,
-                        line,
-                        message: format!("not a Dockerfile, left out: {message}"),
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let (images, mut models, warnings) = parse_models(&snap, images::discover_all(&snap)?)?;
         // In-repo bases: any used image whose repository equals an image's `repository`.
         let by_repo: BTreeMap<String, String> = images
             .iter()
@@ -437,6 +413,41 @@ impl<'r> Project<'r> {
         }
         Ok(out.into_iter().collect())
     }
+}
+
+type Models = BTreeMap<String, ImageModel>;
+
+/// Parse every discovered image; a file found only by its name that is not a Dockerfile becomes
+/// a warning instead of an image.
+fn parse_models(
+    snap: &Snapshot<'_>,
+    found: images::Discovery,
+) -> Result<(Vec<Image>, Models, Vec<Warning>)> {
+    let mut models = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut images = Vec::with_capacity(found.images.len());
+    for img in found.images {
+        match ImageModel::load(snap, &img) {
+            Ok(m) => {
+                models.insert(img.name.clone(), m);
+                images.push(img);
+            }
+            Err(Error::Dockerfile {
+                file,
+                line,
+                message,
+            }) if !found.configured.contains(&img.name) => {
+                tracing::debug!(%file, line, %message, "not a Dockerfile: left out");
+                warnings.push(Warning {
+                    file,
+                    line,
+                    message: format!("not a Dockerfile, left out: {message}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((images, models, warnings))
 }
 
 fn find_cycle(remaining: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<String> {

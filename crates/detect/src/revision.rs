@@ -178,39 +178,13 @@ pub fn from_github_event(
             file,
         );
     }
-    let is_pr = v.get("pull_request").is_some();
-    if is_pr {
-        let base_sha = s("/pull_request/base/sha").ok_or_else(|| Error::Event {
-            file: file.into(),
-            message: "pull_request without base.sha".into(),
-        })?;
-        let head_sha = s("/pull_request/head/sha").unwrap_or_else(|| "HEAD".into());
-        let head = match repo.commit_id(&head_sha)? {
-            Some(h) => h,
-            None => repo
-                .commit_id("HEAD")?
-                .ok_or_else(|| Error::UnknownRevision {
-                    rev: head_sha.clone(),
-                })?,
-        };
-        let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
-            return Ok(Selection::all(
-                head,
-                format!(
-                    "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
-                    short(&base_sha)
-                ),
-            ));
-        };
-        return Ok(match repo.merge_base(base, head) {
-            Some(mb) => Selection {
-                base: Some(mb),
-                head,
-                rebuild_all: None,
-                how: format!("merge-base of pull request base {} and head", short(&base_sha)),
-            },
-            None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
-        });
+    if v.get("pull_request").is_some() {
+        return pull_request(
+            repo,
+            &s("/pull_request/base/sha"),
+            &s("/pull_request/head/sha"),
+            file,
+        );
     }
     let Some(after) = s("/after") else {
         let head = repo
@@ -290,6 +264,46 @@ pub fn from_github_event(
             ),
         )),
     }
+}
+
+/// A `pull_request` / `pull_request_target` event: the merge-base of `base.sha` and `head.sha`.
+fn pull_request(
+    repo: &Repo,
+    base_sha: &Option<String>,
+    head_sha: &Option<String>,
+    file: &str,
+) -> Result<Selection> {
+    let base_sha = base_sha.clone().ok_or_else(|| Error::Event {
+        file: file.into(),
+        message: "pull_request without base.sha".into(),
+    })?;
+    let head_sha = head_sha.clone().unwrap_or_else(|| "HEAD".into());
+    let head = match repo.commit_id(&head_sha)? {
+        Some(h) => h,
+        None => repo
+            .commit_id("HEAD")?
+            .ok_or_else(|| Error::UnknownRevision {
+                rev: head_sha.clone(),
+            })?,
+    };
+    let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
+        return Ok(Selection::all(
+            head,
+            format!(
+                "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
+                short(&base_sha)
+            ),
+        ));
+    };
+    Ok(match repo.merge_base(base, head) {
+        Some(mb) => Selection {
+            base: Some(mb),
+            head,
+            rebuild_all: None,
+            how: format!("merge-base of pull request base {} and head", short(&base_sha)),
+        },
+        None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
+    })
 }
 
 /// A merge queue's `merge_group` event: `base_sha..head_sha`.
