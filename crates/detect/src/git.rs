@@ -155,18 +155,21 @@ impl Repo {
             Err(e) if e.class() == git2::ErrorClass::Odb => Ok(Lookup::Missing),
             // `HEAD~3` walking past the boundary of a shallow clone.
             Err(_) if self.walks_past_shallow_boundary(rev) => Ok(Lookup::Missing),
+            // Reading the repository failed: an operational error, not a verdict on the name.
             Err(e)
                 if matches!(
-                    e.code(),
-                    git2::ErrorCode::NotFound
-                        | git2::ErrorCode::Ambiguous
-                        | git2::ErrorCode::InvalidSpec
-                ) || e.class() == git2::ErrorClass::Reference =>
+                    e.class(),
+                    git2::ErrorClass::Os | git2::ErrorClass::Filesystem | git2::ErrorClass::Zlib
+                ) =>
             {
+                Err(self.git_err(e))
+            }
+            // Anything else is about the name itself (not found, ambiguous, malformed,
+            // unsupported syntax).
+            Err(e) => {
                 tracing::debug!(rev, error = %e.message(), "revision names nothing");
                 Ok(Lookup::Unknown)
             }
-            Err(e) => Err(self.git_err(e)),
         }
     }
 

@@ -367,6 +367,50 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_revision_text_is_a_lookup_or_an_error_never_a_panic(
+            rev in "(HEAD|main|[0-9a-f]{4,40})?([~^][0-9]{0,3}){0,4}|\\PC{0,20}",
+        ) {
+            let (_d, r) = repo();
+            let _ = r.lookup(&rev);
+        }
+
+        #[test]
+        fn any_jenkins_variables_give_a_base_or_a_reason(
+            commit in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+            ok in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+            prev in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+        ) {
+            let (_d, r) = repo();
+            let env = Jenkins { git_commit: commit, previous_successful_commit: ok, previous_commit: prev };
+            match from_jenkins(&r, &env) {
+                Ok(sel) => prop_assert!(sel.base.is_some() || sel.rebuild_all.is_some(), "never a silent nothing"),
+                Err(e) => prop_assert!(matches!(e, Error::UnknownRevision { .. } | Error::MissingRevision { .. }), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn jenkins_first_build_and_variable_order() {
+        let (_d, r) = repo();
+        let head = r.commit_id("HEAD").unwrap().unwrap().to_string();
+        let sel = from_jenkins(&r, &Jenkins::default()).unwrap();
+        assert_eq!(sel.rebuild_all.as_deref(), Some(JENKINS_FIRST_BUILD));
+        let sel = from_jenkins(
+            &r,
+            &Jenkins {
+                git_commit: Some(head.clone()),
+                previous_successful_commit: Some(" ".into()),
+                previous_commit: Some(head.clone()),
+            },
+        )
+        .unwrap();
+        assert_eq!(sel.base.map(|b| b.to_string()), Some(head));
+        assert!(sel.how.starts_with("GIT_PREVIOUS_COMMIT "), "{}", sel.how);
+    }
+
     #[test]
     fn short_keeps_multibyte_characters_whole() {
         assert_eq!(short("ééééééééééééé"), "éééééééééééé");
@@ -378,7 +422,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn any_event_payload_is_a_selection_or_an_error(
-            payload in "\\{(\"(before|after|forced|created|pull_request|base|head|sha|repository|default_branch)\": ?(\"[0-9a-f]{0,40}\"|true|false|null|\\{\\}|[0-9]{1,3}),? ?){0,6}\\}|\\PC{0,40}",
+            payload in "\\{(\"(before|after|forced|created|pull_request|merge_group|base_sha|head_sha|base|head|sha|repository|default_branch)\": ?(\"[0-9a-f]{0,40}\"|true|false|null|\\{\\}|[0-9]{1,3}),? ?){0,6}\\}|\\PC{0,40}",
         ) {
             let (_d, r) = repo();
             match from_github_event(&r, Some("push"), payload.as_bytes(), "event.json") {
