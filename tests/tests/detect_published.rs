@@ -235,6 +235,29 @@ async fn each_image_is_compared_with_its_published_revision() {
     assert_eq!(image(&v, "ann").unwrap()["tags"], json!(["1"]));
     assert_eq!(v["waves"].as_array().unwrap().len(), 2);
 
+    // Under Jenkins the head is GIT_COMMIT: at c1 nothing read by `ann` changed since c1.
+    let o = Command::new(bin("ferry-detect"))
+        .arg("--repo")
+        .arg(r.path())
+        .args([
+            "changed",
+            "--json",
+            "--base",
+            "published",
+            "--plain-http",
+            &addr,
+        ])
+        .env_remove("GITHUB_ACTIONS")
+        .env("JENKINS_URL", "http://jenkins.example/")
+        .env("GIT_COMMIT", &c1)
+        .env("DOCKER_CONFIG", r.path().join("no-docker-config"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["head"], c1.as_str());
+    assert!(image(&v, "ann").is_none(), "{v}");
+    assert_eq!(reasons(&v, "nolabel"), ["no revision label"]);
+
     // Another tag: the one published from head makes `ann` current.
     let stable = Reference::parse(&format!("{addr}/acme/ann:stable")).unwrap();
     push(&client, &stable, Rev::IndexAnnotation(&c2), false).await;

@@ -263,7 +263,13 @@ fn published(
     tag: &str,
     options: &ChangedOptions,
 ) -> Result<ChangedReport, Failure> {
-    let head = revision::resolve_head(repo, head.unwrap_or("HEAD"))?;
+    // Under Jenkins the commit being built is GIT_COMMIT, as in the other modes.
+    let jenkins_commit = std::env::var_os("JENKINS_URL")
+        .filter(|v| !v.is_empty())
+        .and_then(|_| std::env::var("GIT_COMMIT").ok())
+        .filter(|v| !v.is_empty());
+    let head = head.or(jenkins_commit.as_deref()).unwrap_or("HEAD");
+    let head = revision::resolve_head(repo, head)?;
     let project = Project::load(repo, head)?;
     let mut queries = Vec::new();
     for img in &project.images {
