@@ -239,27 +239,7 @@ fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
         let ch = chars[i];
         match ch {
             '*' if chars.get(i + 1) == Some(&'*') => {
-                i += 1;
-                // `**/` is treated as `**`: eat the `/`.
-                if chars.get(i + 1) == Some(&'/') {
-                    i += 1;
-                }
-                if i + 1 >= chars.len() {
-                    // `**` at the end accepts everything (a prefix test when all before it
-                    // was literal).
-                    if kind == MatchType::Exact {
-                        kind = MatchType::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        kind = MatchType::Regex;
-                    }
-                } else {
-                    re.push_str("(.*/)?");
-                    kind = MatchType::Regex;
-                }
-                if step == 0 {
-                    kind = MatchType::Suffix;
-                }
+                i = double_star(&chars, i, step == 0, &mut kind, &mut re);
             }
             '*' => {
                 re.push_str("[^/]*");
@@ -313,6 +293,38 @@ fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
         exclusion,
         matcher,
     })
+}
+
+/// patternmatcher's `**` at `chars[i]`: returns the index of its last character (a following
+/// `/` is eaten). At the end it accepts everything (a prefix test when all before was literal);
+/// elsewhere it is `(.*/)?`; first in the pattern it makes a suffix test unless a later glob
+/// turns the pattern into a regex.
+fn double_star(
+    chars: &[char],
+    mut i: usize,
+    first: bool,
+    kind: &mut MatchType,
+    re: &mut String,
+) -> usize {
+    i += 1;
+    if chars.get(i + 1) == Some(&'/') {
+        i += 1;
+    }
+    if i + 1 >= chars.len() {
+        if *kind == MatchType::Exact {
+            *kind = MatchType::Prefix;
+        } else {
+            re.push_str(".*");
+            *kind = MatchType::Regex;
+        }
+    } else {
+        re.push_str("(.*/)?");
+        *kind = MatchType::Regex;
+    }
+    if first {
+        *kind = MatchType::Suffix;
+    }
+    i
 }
 
 /// Whether `s` starts with a regex repetition `{n}`, `{n,}` or `{n,m}`.
