@@ -63,6 +63,14 @@ pub enum Error {
         /// The revision as given.
         rev: String,
     },
+    /// A revision that names a commit whose objects are not in this clone.
+    #[error(
+        "revision {rev:?} names a commit that is not in this clone (shallow clone or pruned history)"
+    )]
+    MissingRevision {
+        /// The revision as given.
+        rev: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {message}", path.display())]
     Io {
