@@ -194,6 +194,27 @@ fn scalar(new: &str) -> String {
     }
 }
 
+/// What to set on one `images:` entry.
+struct ImageEdit<'a> {
+    name: &'a str,
+    new_tag: Option<&'a str>,
+    digest: Option<&'a str>,
+    eol: &'a str,
+}
+
+impl ImageEdit<'_> {
+    /// `{pad}newTag: …` and `{pad}digest: …` lines for the values given.
+    fn value_lines(&self, pad: &str) -> String {
+        let mut out = String::new();
+        for (key, val) in [("newTag", self.new_tag), ("digest", self.digest)] {
+            if let Some(v) = val {
+                out.push_str(&format!("{pad}{key}: {}{}", scalar(v), self.eol));
+            }
+        }
+        out
+    }
+}
+
 /// Set the `images:` entry of a kustomization for `name` (`newTag`, `digest`), adding the entry
 /// or the whole `images:` list when missing. Returns whether the text changed.
 pub fn set_kustomize_image(
@@ -210,20 +231,14 @@ pub fn set_kustomize_image(
     let lines = scan(text, doc.clone());
     let top = 0..lines.len();
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let edit = ImageEdit {
+        name,
+        new_tag,
+        digest,
+        eol,
+    };
     let Some((images_i, images_l)) = child(text, &lines, top.clone(), "images") else {
-        // No images: append a list at the end of the document.
-        let mut block = String::new();
-        if !text[..doc.end].ends_with('\n') && doc.end > doc.start {
-            block.push_str(eol);
-        }
-        block.push_str(&format!("images:{eol}- name: {}{eol}", scalar(name)));
-        if let Some(t) = new_tag {
-            block.push_str(&format!("  newTag: {}{eol}", scalar(t)));
-        }
-        if let Some(d) = digest {
-            block.push_str(&format!("  digest: {}{eol}", scalar(d)));
-        }
-        text.insert_str(doc.end, &block);
+        append_images_list(text, doc, &edit);
         return Ok(true);
     };
     if value(text, images_l).is_some_and(|v| v.starts_with('[')) {
@@ -242,96 +257,125 @@ pub fn set_kustomize_image(
         if Some(lines[j].indent) != item_indent {
             continue;
         }
-        let end = items.get(n + 1).copied().unwrap_or(list.end);
-        let entry = j..end;
-        let Some((_, nl)) = child(text, &lines, entry.clone(), "name") else {
-            continue;
-        };
-        if value(text, nl) != Some(name) {
-            continue;
+        let entry = j..items.get(n + 1).copied().unwrap_or(list.end);
+        let names_it = child(text, &lines, entry.clone(), "name")
+            .is_some_and(|(_, nl)| value(text, nl) == Some(name));
+        if names_it {
+            return edit_entry(text, &lines, entry, &edit);
         }
-        // Edit from the bottom up so earlier ranges stay valid.
-        let key_col = lines[j].key_col;
-        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
-        let mut inserts: Vec<String> = Vec::new();
-        for (key, val) in [("newTag", new_tag), ("digest", digest)] {
-            let Some(val) = val else { continue };
-            match child(text, &lines, entry.clone(), key) {
-                Some((_, kl)) => match &kl.value {
-                    Some(r) if &text[r.clone()] == val => {}
-                    Some(r) => {
-                        let quoted =
-                            r.start > 0 && matches!(text.as_bytes()[r.start - 1], b'"' | b'\'');
-                        edits.push((
-                            r.clone(),
-                            if quoted { val.to_string() } else { scalar(val) },
-                        ));
-                    }
-                    None => {
-                        return Err(EditError(format!(
-                            "`{key}:` of image {name} has no scalar value"
-                        )));
-                    }
-                },
-                None => inserts.push(format!(
-                    "{}{key}: {}{eol}",
-                    " ".repeat(key_col),
-                    scalar(val)
-                )),
-            }
-        }
-        let changed = !edits.is_empty() || !inserts.is_empty();
-        // Insert after the last line of the entry.
-        let last = (entry.start..entry.end)
-            .rev()
-            .find(|k| !lines[*k].blank)
-            .unwrap_or(entry.start);
-        let at = lines[last].range.end + eol.len().min(text.len() - lines[last].range.end);
-        if !inserts.is_empty() {
-            let at = if text[lines[last].range.end..].starts_with(eol) {
-                at
-            } else {
-                text.insert_str(lines[last].range.end, eol);
-                lines[last].range.end + eol.len()
-            };
-            text.insert_str(at, &inserts.concat());
-        }
-        edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-        for (r, v) in edits {
-            replace(text, r, &v);
-        }
-        return Ok(changed);
     }
     // No entry for this image: add one in the style of the others (or a fresh one).
     let (indent, key_off) = match items.first() {
         Some(&j) => (lines[j].indent, lines[j].key_col - lines[j].indent),
         None => (images_l.key_col, 2),
     };
-    let pad = " ".repeat(indent);
-    let kpad = " ".repeat(indent + key_off);
-    let mut block = format!(
-        "{pad}-{}name: {}{eol}",
-        " ".repeat(key_off - 1),
-        scalar(name)
-    );
-    if let Some(t) = new_tag {
-        block.push_str(&format!("{kpad}newTag: {}{eol}", scalar(t)));
-    }
-    if let Some(d) = digest {
-        block.push_str(&format!("{kpad}digest: {}{eol}", scalar(d)));
-    }
     let last = if list.is_empty() {
         images_i
     } else {
         list.end - 1
     };
-    let end = lines[last].range.end;
+    append_entry(text, lines[last].range.end, indent, key_off, &edit);
+    Ok(true)
+}
+
+/// No `images:` at all: append a list at the end of the document.
+fn append_images_list(text: &mut String, doc: Range<usize>, edit: &ImageEdit<'_>) {
+    let eol = edit.eol;
+    let mut block = String::new();
+    if !text[..doc.end].ends_with('\n') && doc.end > doc.start {
+        block.push_str(eol);
+    }
+    block.push_str(&format!("images:{eol}- name: {}{eol}", scalar(edit.name)));
+    block.push_str(&edit.value_lines("  "));
+    text.insert_str(doc.end, &block);
+}
+
+/// A new entry after the line ending at `end`, indented like its siblings.
+fn append_entry(
+    text: &mut String,
+    end: usize,
+    indent: usize,
+    key_off: usize,
+    edit: &ImageEdit<'_>,
+) {
+    let eol = edit.eol;
+    let pad = " ".repeat(indent);
+    let kpad = " ".repeat(indent + key_off);
+    let mut block = format!(
+        "{pad}-{}name: {}{eol}",
+        " ".repeat(key_off - 1),
+        scalar(edit.name)
+    );
+    block.push_str(&edit.value_lines(&kpad));
     if text[end..].starts_with(eol) {
         text.insert_str(end + eol.len(), &block);
     } else {
         text.insert_str(end, &format!("{eol}{}", block.trim_end_matches(eol)));
     }
-    Ok(true)
+}
+
+/// Set `newTag`/`digest` in the existing entry `entry` (line indices): values replaced in
+/// place keeping their quoting, missing keys added after the entry's last line.
+fn edit_entry(
+    text: &mut String,
+    lines: &[Line],
+    entry: Range<usize>,
+    edit: &ImageEdit<'_>,
+) -> Result<bool, EditError> {
+    let eol = edit.eol;
+    let key_col = lines[entry.start].key_col;
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut inserts: Vec<String> = Vec::new();
+    for (key, val) in [("newTag", edit.new_tag), ("digest", edit.digest)] {
+        let Some(val) = val else { continue };
+        let Some((_, kl)) = child(text, lines, entry.clone(), key) else {
+            inserts.push(format!(
+                "{}{key}: {}{eol}",
+                " ".repeat(key_col),
+                scalar(val)
+            ));
+            continue;
+        };
+        match &kl.value {
+            Some(r) if &text[r.clone()] == val => {}
+            Some(r) => {
+                let quoted = r.start > 0 && matches!(text.as_bytes()[r.start - 1], b'"' | b'\'');
+                edits.push((
+                    r.clone(),
+                    if quoted { val.to_string() } else { scalar(val) },
+                ));
+            }
+            None => {
+                return Err(EditError(format!(
+                    "`{key}:` of image {} has no scalar value",
+                    edit.name
+                )));
+            }
+        }
+    }
+    let changed = !edits.is_empty() || !inserts.is_empty();
+    if !inserts.is_empty() {
+        // Insert after the last line of the entry.
+        let last = entry
+            .clone()
+            .rev()
+            .find(|k| !lines[*k].blank)
+            .unwrap_or(entry.start);
+        let end = lines[last].range.end;
+        let at = if text[end..].starts_with(eol) {
+            end + eol.len()
+        } else {
+            text.insert_str(end, eol);
+            end + eol.len()
+        };
+        text.insert_str(at, &inserts.concat());
+    }
+    // Edit from the bottom up so earlier ranges stay valid (inserts come after all of them).
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    for (r, v) in edits {
+        replace(text, r, &v);
+    }
+    Ok(changed)
 }
 
 /// Set the `image:` of container `container` of the workload `kind`/`name` in a (multi-document)
