@@ -26,6 +26,33 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
+/// Push a two-platform `acme/sensor:latest` whose bytes depend on `salt`.
+async fn push_sensor(reg: &Registry, salt: &str) -> ferry_tests::Pushed {
+    let c = plain_client(&reg.addr);
+    let r = reg.reference("acme/sensor:latest");
+    push_image(
+        &c,
+        &r,
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        salt,
+    )
+    .await
+}
+
+/// The fake API with one opted-in Deployment `sensor` (digest policy) running `image`.
+async fn sensor_api(image: &str) -> MockServer {
+    let sensor = deployment(
+        "sensor",
+        json!({"ferry.dev/policy": "digest"}),
+        json!({}),
+        json!([{"name": "app", "image": image}]),
+    );
+    fake_api(vec![sensor], vec![]).await
+}
+
 async fn fake_api(deployments: Vec<Value>, cronjobs: Vec<Value>) -> MockServer {
     let s = MockServer::start().await;
     let get = |p: &str, body: Value| {
@@ -387,28 +414,9 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 #[tokio::test]
 async fn run_serves_probes_and_metrics_holds_the_lease_and_stops_on_sigterm() {
     let reg = Registry::start();
-    let c = plain_client(&reg.addr);
-    let pushed = push_image(
-        &c,
-        &reg.reference("acme/sensor:latest"),
-        &["linux/amd64", "linux/arm64"],
-        Flavor::Oci,
-        false,
-        false,
-        "run",
-    )
-    .await;
+    let pushed = push_sensor(&reg, "run").await;
     let at_target = format!("{}@{}", reg.reference("acme/sensor:latest"), pushed.digest);
-    let api = fake_api(
-        vec![deployment(
-            "sensor",
-            json!({"ferry.dev/policy": "digest"}),
-            json!({}),
-            json!([{"name": "app", "image": at_target}]),
-        )],
-        vec![],
-    )
-    .await;
+    let api = sensor_api(&at_target).await;
     let lease_path = "/apis/coordination.k8s.io/v1/namespaces/ferry/leases/ferry-deploy";
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "ferry-deploy", "namespace": "ferry", "resourceVersion": "5"},
@@ -1066,28 +1074,9 @@ async fn a_registry_push_rolls_the_workload_through_the_webhook_within_seconds()
         )),
         ..Default::default()
     });
-    let c = plain_client(&reg.addr);
-    let first = push_image(
-        &c,
-        &reg.reference("acme/sensor:latest"),
-        &["linux/amd64", "linux/arm64"],
-        Flavor::Oci,
-        false,
-        false,
-        "first",
-    )
-    .await;
+    let first = push_sensor(&reg, "first").await;
     let running = format!("{}@{}", reg.reference("acme/sensor:latest"), first.digest);
-    let api = fake_api(
-        vec![deployment(
-            "sensor",
-            json!({"ferry.dev/policy": "digest"}),
-            json!({}),
-            json!([{"name": "app", "image": running}]),
-        )],
-        vec![],
-    )
-    .await;
+    let api = sensor_api(&running).await;
     Mock::given(method("GET"))
         .and(wiremock::matchers::query_param("watch", "true"))
         .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(600)))
@@ -1145,16 +1134,7 @@ async fn a_registry_push_rolls_the_workload_through_the_webhook_within_seconds()
     })
     .await;
     // The interval is an hour: only the registry's notification can start the next pass.
-    let second = push_image(
-        &c,
-        &reg.reference("acme/sensor:latest"),
-        &["linux/amd64", "linux/arm64"],
-        Flavor::Oci,
-        false,
-        false,
-        "second",
-    )
-    .await;
+    let second = push_sensor(&reg, "second").await;
     let patch: Value = eventually("the webhook-triggered patch", async || {
         let reqs = api.received_requests().await?;
         let req = reqs.iter().find(|r| r.method.as_str() == "PATCH")?;
