@@ -271,6 +271,7 @@ fn context(client: kube::Client) -> Context {
         gitops: None,
         argocd_namespace: "argocd".into(),
         events: Default::default(),
+        tag_times: Default::default(),
     }
 }
 
@@ -547,6 +548,7 @@ async fn only_the_failed_workload_of_a_shared_commit_is_restored() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,
@@ -603,6 +605,7 @@ async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,
@@ -669,6 +672,7 @@ async fn a_git_update_argo_cd_never_syncs_is_reported_not_reverted() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,

@@ -101,6 +101,15 @@ struct Global {
     ratelimit_floor: u64,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// newest-build: read the created time of at most N new tags per repository per pass
+    /// (tags seen before are cached by digest and not read again).
+    #[arg(long = "max-inspect", value_name = "N", default_value_t = ferry_deploy::tags::DEFAULT_MAX_INSPECT, global = true)]
+    max_inspect: usize,
+    /// Push ferry's git commits to this branch (created from the Application's branch, or
+    /// fast-forwarded to it) instead of the Application's branch; a person merges it. The
+    /// workload annotation ferry.dev/git-write-branch wins.
+    #[arg(long = "git-write-branch", value_name = "BRANCH", global = true)]
+    git_write_branch: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -222,6 +231,7 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
             subject: g.git_message.clone(),
             max_attempts: 5,
         },
+        write_branch: g.git_write_branch.clone(),
     }))
 }
 
@@ -276,6 +286,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         gitops: gitops(g)?,
         argocd_namespace: g.argocd_namespace.clone(),
         events: Default::default(),
+        tag_times: controller::TagTimes::new(g.max_inspect),
     };
     if let Cmd::Run {
         interval,

@@ -15,9 +15,9 @@ pub mod policy;
 pub mod yamledit;
 
 pub use error::{Error, Result};
-pub mod helm;
-pub mod tags;
 pub mod approval;
+pub mod helm;
 pub mod notify;
 pub mod status;
+pub mod tags;
 pub mod webhook;

@@ -59,6 +59,7 @@ fn context() -> (Context, Verifier) {
         gitops: None,
         argocd_namespace: "argocd".into(),
         events: Default::default(),
+        tag_times: Default::default(),
     };
     (ctx, Verifier(handle))
 }

@@ -17,6 +17,7 @@ mod plan;
 mod rate_gate;
 mod rollout;
 mod run;
+mod tag_times;
 mod writeback;
 
 use kube::Client;
@@ -29,6 +30,7 @@ pub use events::EventLog;
 pub use plan::{Plan, plan};
 pub use rate_gate::RateGate;
 pub use run::{RunOptions, run, spawn_watchers};
+pub use tag_times::TagTimes;
 
 /// What a pass works with (the kube-rs controller `Context` shape).
 #[derive(Clone)]
@@ -51,6 +53,9 @@ pub struct Context {
     pub argocd_namespace: String,
     /// Events already published (de-duplicated across passes).
     pub events: EventLog,
+    /// `newest-build` created times, cached by digest across passes, and the per-repository
+    /// budget of reads per pass (`--max-inspect`).
+    pub tag_times: TagTimes,
 }
 
 /// Git write-back settings.
@@ -58,6 +63,9 @@ pub struct Context {
 pub struct GitOps {
     /// How to clone, commit and push.
     pub config: gitops::WriteBackConfig,
+    /// Push commits to this branch instead of the Application's (`--git-write-branch`; the
+    /// workload annotation `ferry.dev/git-write-branch` wins).
+    pub write_branch: Option<String>,
 }
 
 impl std::fmt::Debug for Context {

@@ -86,12 +86,23 @@ pub enum Reason {
     },
     /// Update: a newer tag in range.
     NewerTag(String),
+    /// Update: a newer tag under a non-semver tag strategy.
+    NewerTagBy {
+        /// Tag.
+        tag: String,
+        /// The strategy's name (`newest-build`, `numerical`, `alphabetical`).
+        strategy: &'static str,
+    },
     /// Update written to git for Argo CD.
     WrittenForArgoCd,
     /// Git already holds the target.
     AlreadyInGit,
     /// Git write-back refused or failed.
     GitWriteBack(String),
+    /// A tag strategy chose no tag (no match, current tag unranked, created times pending).
+    NoTag(crate::tags::NoCandidate),
+    /// `newest-build`: the created times of the tags were not read (nothing asked).
+    TagTimesNotRead,
 }
 
 impl fmt::Display for Reason {
@@ -154,6 +165,7 @@ impl fmt::Display for Reason {
             ),
             Reason::TagMoved { tag, digest } => write!(f, "tag {tag} moved to {digest}"),
             Reason::NewerTag(tag) => write!(f, "newer tag {tag} in range"),
+            Reason::NewerTagBy { tag, strategy } => write!(f, "newer tag {tag} ({strategy})"),
             Reason::WrittenForArgoCd => {
                 f.write_str("managed by Argo CD: written to git for Argo CD to sync")
             }
@@ -161,6 +173,10 @@ impl fmt::Display for Reason {
                 f.write_str("already written in git; waiting for Argo CD to sync")
             }
             Reason::GitWriteBack(e) => write!(f, "git write-back: {e}"),
+            Reason::NoTag(e) => write!(f, "{e}"),
+            Reason::TagTimesNotRead => {
+                f.write_str("the created times of the matching tags were not read")
+            }
         }
     }
 }
