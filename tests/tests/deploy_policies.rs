@@ -4,17 +4,16 @@
 //! build numbers crossing digit counts, dates, ignored tags, no match, bad regexes; created
 //! times read once per digest across passes, within `--max-inspect`.
 
-use std::process::{Command, Output};
+mod common;
 
 use bytes::Bytes;
+use common::{deployment, fake_api, kubeconfig, run};
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, Context, TagTimes};
 use ferry_deploy::policy::Action;
 use ferry_registry::Client;
-use ferry_tests::{Flavor, Registry, bin, plain_client, push_image_created};
+use ferry_tests::{Flavor, Registry, plain_client, push_image_created};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TAGS: &[(&str, &str)] = &[
     ("main-aaaaaaa", "2026-11-01T10:00:00Z"),
@@ -33,67 +32,6 @@ const TAGS: &[(&str, &str)] = &[
     ("1.3.0", "2026-01-01T00:00:00Z"),
     ("1.4.0-bad", "2026-01-01T00:00:00Z"),
 ];
-
-fn deployment(name: &str, annotations: Value, image: &str) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "iot", "uid": format!("uid-{name}"), "resourceVersion": "1", "generation": 1,
-                     "annotations": annotations},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": image}]}}}
-    })
-}
-
-fn list(kind: &str, items: Vec<Value>) -> Value {
-    json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
-}
-
-async fn fake_api(deployments: Vec<Value>) -> MockServer {
-    let s = MockServer::start().await;
-    let get = |p: &str, body: Value| {
-        Mock::given(method("GET"))
-            .and(path(p.to_string()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-    };
-    get("/apis/apps/v1/deployments", list("Deployment", deployments))
-        .mount(&s)
-        .await;
-    for (p, kind) in [
-        ("/apis/apps/v1/statefulsets", "StatefulSet"),
-        ("/apis/apps/v1/daemonsets", "DaemonSet"),
-        ("/apis/batch/v1/cronjobs", "CronJob"),
-        ("/api/v1/namespaces/iot/pods", "Pod"),
-    ] {
-        get(p, list(kind, vec![])).mount(&s).await;
-    }
-    let node = json!({"metadata": {"name": "nuc-1", "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}});
-    get("/api/v1/nodes", list("Node", vec![node]))
-        .mount(&s)
-        .await;
-    s
-}
-
-fn kubeconfig(server: &MockServer, dir: &std::path::Path) -> std::path::PathBuf {
-    let p = dir.join("kubeconfig");
-    std::fs::write(
-        &p,
-        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n", server.uri()),
-    )
-    .unwrap();
-    p
-}
-
-fn run(kc: &std::path::Path, reg: &str, args: &[&str]) -> Output {
-    Command::new(bin("ferry-deploy"))
-        .arg("--kubeconfig")
-        .arg(kc)
-        .args(["--plain-http", reg])
-        .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent-ferry-test")
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap()
-}
 
 /// Push every tag of [`TAGS`] (single-platform images, config `created` as listed); returns
 /// tag → digest.

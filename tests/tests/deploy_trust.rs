@@ -512,6 +512,8 @@ fn git_plan_of(url: &str, names: &[&str]) -> Plan {
             branch: "main".into(),
             path: "apps".into(),
             file: Some(format!("apps/{}.yaml", d.name)),
+            edit: Default::default(),
+            base: None,
         });
     }
     p

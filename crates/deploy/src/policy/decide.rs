@@ -88,6 +88,24 @@ pub struct GitRoute {
     pub path: String,
     /// The file the edit goes to, once placed.
     pub file: Option<String>,
+    /// What the edit changes: manifests under `path`, or a Helm values file.
+    pub edit: GitEdit,
+    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`): the
+    /// Application's branch it is created from and fast-forwarded to.
+    pub base: Option<String>,
+}
+
+/// What a git update edits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GitEdit {
+    /// The image in manifests or kustomization files under the route's `path`.
+    #[default]
+    Manifests,
+    /// `<key>.repository`, `<key>.tag` (and `<key>.digest`) in the Helm values file `path`.
+    HelmValues {
+        /// Dotted key of the image mapping (`ferry.dev/helm-image`, default `image`).
+        key: String,
+    },
 }
 
 /// What a pass records on the workload besides an update.
@@ -211,6 +229,9 @@ impl serde::Serialize for Decision {
             m.serialize_entry("branch", &g.branch)?;
             if let Some(f) = &g.file {
                 m.serialize_entry("file", f)?;
+            }
+            if let Some(b) = &g.base {
+                m.serialize_entry("base_branch", b)?;
             }
         }
         m.end()

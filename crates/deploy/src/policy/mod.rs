@@ -24,7 +24,7 @@ mod reason;
 mod tests;
 
 pub use decide::{
-    Action, Answers, Decision, Gate, GitRoute, Query, Records, Route, TagFacts, decide,
+    Action, Answers, Decision, Gate, GitEdit, GitRoute, Query, Records, Route, TagFacts, decide,
     decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
@@ -398,11 +398,7 @@ impl WorkloadPolicy {
             promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),
             through_git: w.annotations.contains_key(GIT_REPO),
             tag_ignore,
-            write_branch: w
-                .annotation(GIT_WRITE_BRANCH)
-                .map(str::trim)
-                .filter(|b| !b.is_empty())
-                .map(str::to_string),
+            write_branch: write_branch(w),
         })
     }
 
@@ -421,6 +417,14 @@ impl WorkloadPolicy {
             .and_then(|v| v.last())
             .and_then(|s| Digest::parse(s).ok())
     }
+}
+
+/// `ferry.dev/git-write-branch`, when set and not blank.
+pub fn write_branch(w: &WorkloadView) -> Option<String> {
+    w.annotation(GIT_WRITE_BRANCH)
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_string)
 }
 
 /// Whether ferry has anything to ask the registry for `w` (it opted in with a valid policy and
