@@ -642,10 +642,13 @@ impl<'a> Ctx<'a> {
 /// other strategies the typed [`NoCandidate`]. A best tag below the running one is not a skip.
 fn no_candidate(strategy: &TagStrategy, running: &str, e: NoCandidate) -> Box<Stop> {
     match (strategy, e) {
-        (_, NoCandidate::NotNewer { best, current }) => none(Reason::NeverDowngrade {
-            best,
-            running: current,
-        }),
+        (TagStrategy::Semver(_), NoCandidate::NotNewer { best, current }) => {
+            none(Reason::NeverDowngrade {
+                best,
+                running: current,
+            })
+        }
+        (_, e @ NoCandidate::NotNewer { .. }) => none(Reason::NoTag(e)),
         (TagStrategy::Semver(req), NoCandidate::NoMatch { .. }) => {
             skip(Reason::NoTagInRange(req.to_string()))
         }

@@ -22,9 +22,9 @@ pub enum Reason {
     BadImage(String),
     /// semver: the current tag is not a version.
     NotSemver(String),
-    /// semver: listing tags failed.
+    /// A tag strategy: listing tags failed.
     TagsFailed(String),
-    /// semver: tags were not listed (nothing asked).
+    /// A tag strategy: tags were not listed (nothing asked).
     TagsNotListed,
     /// semver: the best tag in range is older than the running one.
     NeverDowngrade {
@@ -99,7 +99,8 @@ pub enum Reason {
     AlreadyInGit,
     /// Git write-back refused or failed.
     GitWriteBack(String),
-    /// A tag strategy chose no tag (no match, current tag unranked, created times pending).
+    /// A tag strategy chose no tag: none matches, the current tag cannot be ranked, created
+    /// times are pending, or the best ranks below the current tag (then the action is none).
     NoTag(crate::tags::NoCandidate),
     /// `newest-build`: the created times of the tags were not read (nothing asked).
     TagTimesNotRead,
