@@ -86,6 +86,10 @@ async fn helm_values_files_are_written_through_the_controller() {
     );
     r.write("charts/sensor/values.yaml", &chart_values);
     r.write("envs/prod/gateway.yaml", &env_values);
+    r.write(
+        "charts/sensor/relay.yaml",
+        "image:\n  tag: build-7  # pinned by hand\n",
+    );
     r.commit("initial");
     r.git(&["push", "-q", &url, "main"]);
 
@@ -101,6 +105,7 @@ async fn helm_values_files_are_written_through_the_controller() {
             &current,
         ),
         deployment("hub", tracked("hub", "hub", json!({})), &current),
+        deployment("relay", tracked("relay", "relay", json!({})), &current),
     ])
     .await;
     // A chart in git.
@@ -119,6 +124,14 @@ async fn helm_values_files_are_written_through_the_controller() {
         {"repoURL": "https://charts.example.invalid", "chart": "gateway", "targetRevision": "1.4.0",
          "helm": {"valueFiles": ["$values/envs/prod/gateway.yaml"]}},
         {"repoURL": url, "targetRevision": "main", "ref": "values"}]}),
+    )
+    .await;
+    // A later values file sets the image: an edit of the first would change nothing.
+    serve_application(
+        &api,
+        "relay",
+        json!({"source": {"repoURL": url, "path": "charts/sensor",
+        "targetRevision": "main", "helm": {"valueFiles": ["values.yaml", "relay.yaml"]}}}),
     )
     .await;
     // A chart from a Helm repository and nothing in git.
@@ -157,6 +170,15 @@ async fn helm_values_files_are_written_through_the_controller() {
             .unwrap()
             .contains("comes from the Helm repository https://charts.example.invalid"),
         "{hub}"
+    );
+    let relay = row(&v, "relay");
+    assert_eq!(relay["action"], "skip");
+    assert!(
+        relay["reason"]
+            .as_str()
+            .unwrap()
+            .contains("charts/sensor/relay.yaml, applied after charts/sensor/values.yaml in helm.valueFiles, sets image"),
+        "{relay}"
     );
 
     ok(&run(&kc, &reg.addr, &[&["once"][..], &git].concat()));

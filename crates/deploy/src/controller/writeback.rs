@@ -27,6 +27,20 @@ struct Destination {
     edit: GitEdit,
     /// A separate branch the commits go to (`ferry.dev/git-write-branch`, `--git-write-branch`).
     write_branch: Option<String>,
+    /// Helm: values files listed after the edited one, in the same repository and revision
+    /// (they override it, so none may set the image key).
+    overrides: Vec<String>,
+}
+
+impl Destination {
+    fn new(target: GitTarget, edit: GitEdit) -> Self {
+        Destination {
+            target,
+            edit,
+            write_branch: None,
+            overrides: Vec::new(),
+        }
+    }
 }
 
 /// Where `w`'s updates go: [`git_target`] plus its write branch (the annotation wins over the
@@ -36,17 +50,13 @@ async fn destination(
     g: &GitOps,
     w: &Workload,
 ) -> Result<Option<Destination>, String> {
-    let Some((target, edit)) = git_target(&ctx.client, &ctx.argocd_namespace, w).await? else {
+    let Some(mut dest) = git_target(&ctx.client, &ctx.argocd_namespace, w).await? else {
         return Ok(None);
     };
-    let write_branch = policy::write_branch(&w.view)
+    dest.write_branch = policy::write_branch(&w.view)
         .or_else(|| g.write_branch.clone())
-        .filter(|b| *b != target.branch);
-    Ok(Some(Destination {
-        target,
-        edit,
-        write_branch,
-    }))
+        .filter(|b| *b != dest.target.branch);
+    Ok(Some(dest))
 }
 
 /// Where `w`'s manifests live: its `ferry.dev/git-*` annotations, else its Argo CD
@@ -56,7 +66,7 @@ async fn git_target(
     client: &Client,
     argocd_ns: &str,
     w: &Workload,
-) -> Result<Option<(GitTarget, GitEdit)>, String> {
+) -> Result<Option<Destination>, String> {
     let v = &w.view;
     if let Some(repo) = v.annotation(policy::GIT_REPO) {
         let target = GitTarget {
@@ -67,7 +77,7 @@ async fn git_target(
                 .to_string(),
             path: v.annotation(policy::GIT_PATH).unwrap_or("").to_string(),
         };
-        return Ok(Some((target, GitEdit::Manifests)));
+        return Ok(Some(Destination::new(target, GitEdit::Manifests)));
     }
     let Some(app) = v.argocd_application() else {
         return Ok(None);
@@ -87,9 +97,23 @@ async fn git_target(
     let spec = obj.data.get("spec");
     let values = spec.map(|s| helm::values_file(s, v.annotation(helm::HELM_IMAGE)));
     match values {
-        Some(Ok(Some(f))) => Ok(Some((f.target, GitEdit::HelmValues { key: f.key }))),
+        Some(Ok(Some(f))) => {
+            let overrides = f
+                .later_targets
+                .iter()
+                .filter(|t| t.repo == f.target.repo && t.branch == f.target.branch)
+                .map(|t| t.path.clone())
+                .collect();
+            let edit = GitEdit::HelmValues { key: f.key };
+            Ok(Some(Destination {
+                overrides,
+                ..Destination::new(f.target, edit)
+            }))
+        }
         Some(Err(refusal)) => Err(format!("Application {app}: {refusal}")),
-        Some(Ok(None)) | None => source_target(&app, spec).map(|t| Some((t, GitEdit::Manifests))),
+        Some(Ok(None)) | None => {
+            source_target(&app, spec).map(|t| Some(Destination::new(t, GitEdit::Manifests)))
+        }
     }
 }
 
@@ -271,6 +295,9 @@ async fn place(
                         gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c))
                     }
                     GitEdit::HelmValues { key } => {
+                        if let Some(why) = overridden(&repo, &tree, &t.path, &dest.overrides, key) {
+                            return Placement::Refused(why);
+                        }
                         let h = helm_change(c, &t.path, key);
                         gitops::plan_helm_edits(&repo, &tree, std::slice::from_ref(&h))
                     }
@@ -300,6 +327,25 @@ struct Batch {
     changes: Vec<ImageChange>,
     /// The same changes as Helm values edits (empty for manifests).
     helm: Vec<HelmChange>,
+}
+
+/// Why an edit of the values file `file` at `key` would change nothing: a values file Helm
+/// applies after it sets the same image.
+fn overridden(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    file: &str,
+    later: &[String],
+    key: &str,
+) -> Option<String> {
+    later.iter().find_map(|path| {
+        let entry = tree.get_path(std::path::Path::new(path)).ok()?;
+        let blob = repo.find_blob(entry.id()).ok()?;
+        let text = std::str::from_utf8(blob.content()).ok()?;
+        crate::yamledit::helm_sets_image(text, key).then(|| {
+            format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
+        })
+    })
 }
 
 /// A pushed commit and the changes it carries.
