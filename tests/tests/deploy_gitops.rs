@@ -272,6 +272,12 @@ async fn commits_go_to_the_write_branch_and_are_not_waited_for() {
         assert_eq!(r["branch"], branch);
         assert_eq!(r["base_branch"], "main");
     }
+    let o = run(&kc, &reg.addr, &[&["plan"][..], &git].concat());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("via git: {url} (ferry/a, from main) apps/a.yaml")),
+        "{text}"
+    );
 
     // --wait: a write branch is merged by a person, so nothing waits for Argo CD (the fake API
     // never syncs; waiting would time out and fail).

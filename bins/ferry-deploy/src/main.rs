@@ -399,10 +399,13 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
             d.namespace, d.kind, d.name, d.reason
         ));
         if let Some(g) = d.git() {
+            let branch = match &g.base {
+                Some(base) => format!("{}, from {base}", g.branch),
+                None => g.branch.clone(),
+            };
             out.push_str(&format!(
-                "       via git: {} ({}) {}\n",
+                "       via git: {} ({branch}) {}\n",
                 g.repo,
-                g.branch,
                 g.file.as_deref().unwrap_or("")
             ));
         }
