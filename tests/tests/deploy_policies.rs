@@ -14,6 +14,9 @@ use ferry_deploy::policy::Action;
 use ferry_registry::Client;
 use ferry_tests::{Flavor, Registry, plain_client, push_image_created};
 use serde_json::{Value, json};
+use wiremock::Mock;
+use wiremock::ResponseTemplate;
+use wiremock::matchers::{method, path};
 
 const TAGS: &[(&str, &str)] = &[
     ("main-aaaaaaa", "2026-11-01T10:00:00Z"),
@@ -138,6 +141,20 @@ async fn each_policy_through_plan_against_a_real_registry() {
         ),
     ];
     let api = fake_api(deployments).await;
+    for name in ["newest", "builds", "dates"] {
+        Mock::given(method("PATCH"))
+            .and(path(format!(
+                "/apis/apps/v1/namespaces/iot/deployments/{name}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(deployment(
+                name,
+                json!({}),
+                "x",
+            )))
+            .expect(1)
+            .mount(&api)
+            .await;
+    }
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(&api, dir.path());
     let o = run(&kc, &reg.addr, &["plan", "--json"]);
@@ -190,6 +207,47 @@ async fn each_policy_through_plan_against_a_real_registry() {
             .unwrap()
             .contains("ferry.dev/tag-ignore"),
         "{r}"
+    );
+
+    // once: exactly the three updates are patched, each with its new image.
+    let o = run(&kc, &reg.addr, &["once"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let reqs = api.received_requests().await.unwrap();
+    let patches: Vec<(String, String)> = reqs
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .map(|r| {
+            (
+                r.url.path().rsplit('/').next().unwrap().to_string(),
+                String::from_utf8_lossy(&r.body).to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(patches.len(), 3, "{patches:?}");
+    for (name, image) in [
+        ("newest", target("main-eeeeeee", &annotated)),
+        ("builds", target("build-100", &digest("build-100"))),
+        ("dates", target("2026-11-29", &digest("2026-11-29"))),
+    ] {
+        let body = &patches.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(body.contains(&image), "{name}: {body}");
+    }
+    // The bad regexes became Events naming the annotation.
+    let events: Vec<String> = reqs
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| String::from_utf8_lossy(&r.body).to_string())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("\"bad\"") && e.contains("exactly one capture group")),
+        "{events:?}"
     );
 }
 
