@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Generate a synthetic monorepo as a `git fast-import` stream on stdout.
 
-    gen_monorepo.py IMAGES FILES_PER_IMAGE | git -C repo.git fast-import
+    gen_monorepo.py IMAGES FILES_PER_IMAGE [REGISTRY] | git -C repo.git fast-import
 
 Commit 1: IMAGES services under svc/NNNN/, each with a Dockerfile (every tenth builds FROM the
 in-repo base image), a .dockerignore and FILES_PER_IMAGE files (src/ is copied, docs/ is not),
 plus base/ (the in-repo base) and ferry.toml. Commit 2 changes exactly one copied file.
+With REGISTRY, ferry.toml also gives every service a repository REGISTRY/svc/NNNN (what
+`ferry-detect changed --base published` asks the registry about).
 """
 import sys
 
 images = int(sys.argv[1])
 per_image = int(sys.argv[2])
+registry = sys.argv[3] if len(sys.argv) > 3 else None
 out = sys.stdout.buffer
 
 
@@ -26,7 +29,11 @@ blob(4, "FROM docker.io/acme/base:1\nWORKDIR /app\nCOPY src/ ./src/\nCOPY requir
 blob(5, "docs/\n*.md\n")
 blob(6, "flask\n")
 blob(7, "FROM python:3.12-slim\nCOPY requirements.txt /req.txt\nRUN pip install -r /req.txt\n")
-blob(8, '[images."base"]\nrepository = "docker.io/acme/base"\n')
+config = '[images."base"]\nrepository = "docker.io/acme/base"\n'
+if registry:
+    for i in range(images):
+        config += '[images."svc/%04d"]\nrepository = "%s/svc/%04d"\n' % (i, registry, i)
+blob(8, config)
 blob(9, "print('changed')\n")
 
 

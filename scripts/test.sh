@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need, checks formatting and lints, builds the
-# binaries, runs every test (nextest when installed, else cargo test) and the doc tests.
+# binaries, runs every test (nextest when installed, else cargo test) and the doc tests, validates
+# the Kubernetes manifests, and runs the Airflow stage.
 # Tests start their own services on 127.0.0.1 (a real docker-registry per test, wiremock fakes)
 # and stop them when they finish; nothing here needs the internet beyond package registries.
 set -euo pipefail
@@ -16,5 +17,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# Every manifest under deploy/ against the Kubernetes 1.33 schemas (kubernetes-validate, offline).
+bash scripts/validate-manifests.sh
 # The Airflow stage: a real `airflow dags test` of docs/examples/airflow/ferry_etl_bash.py.
 bash scripts/test-airflow.sh

@@ -3,7 +3,7 @@
 //! * [`Registry`] starts a real CNCF distribution registry (Debian's `docker-registry`) on
 //!   `127.0.0.1` with a random port, optionally with htpasswd basic auth, and stops it on drop.
 //! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
-//! * [`bin`] finds a built ferry binary.
+//! * [`bin`] builds (when stale) and finds a ferry binary.
 #![allow(missing_docs)]
 
 use std::io::{BufRead, BufReader};
@@ -378,20 +378,65 @@ pub async fn push_image_created(
     }
 }
 
-/// Path of a built ferry binary (`target/<profile>/NAME`), next to this test executable.
-///
-/// scripts/test.sh builds the binaries before running the tests.
+/// Path of the ferry binary `name` (`target/<profile>/NAME`, beside this test executable),
+/// built first: the first call of a test process (under nextest: of a whole test run) runs
+/// `cargo build --workspace --bins` with the test's own profile and target directory, so a
+/// test never runs a binary older than the sources, even after a plain `cargo test`.
+/// (Cargo's `CARGO_BIN_EXE_<name>` exists only for tests inside the binary's own package;
+/// these tests span all four binaries.) After `scripts/test.sh`'s build the call is a no-op.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/test-xxxx → target/<profile>/NAME
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(e) = BUILT.get_or_init(|| build_bins_once(&dir)) {
+        panic!("cannot build the ferry binaries for the tests: {e}");
+    }
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run `cargo build --bins` first (scripts/test.sh does)",
-        p.display()
-    );
+    assert!(p.exists(), "{} was not built", p.display());
     p
+}
+
+/// `cargo build --workspace --bins` for the profile whose output directory is `dir`, once per
+/// nextest run (a lock file and a marker with the run id), else once per test process.
+fn build_bins_once(dir: &Path) -> Result<(), String> {
+    let run_id = std::env::var("NEXTEST_RUN_ID").ok();
+    let lock_path = dir.join(".ferry-tests-build.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+    let marker = dir.join(".ferry-tests-built-run");
+    if let Some(id) = &run_id
+        && std::fs::read_to_string(&marker).is_ok_and(|m| m == *id)
+    {
+        return Ok(());
+    }
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err(format!("{}: no profile directory", dir.display())),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests package sits in the workspace");
+    let out = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--workspace", "--bins", "--profile", profile])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    if let Some(id) = run_id {
+        std::fs::write(&marker, id).map_err(|e| format!("{}: {e}", marker.display()))?;
+    }
+    Ok(())
 }
 
 /// A git repository in a temp dir, driven through the `git` command.
@@ -529,4 +574,48 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Run headless Chromium with `args` and the URL; stdout. Fails clearly when it is missing.
+pub fn chromium(profile: &Path, args: &[String], url: &str) -> String {
+    // FERRY_CHROMIUM names another binary (e.g. google-chrome on CI images without Debian's).
+    let bin = std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let mut child = Command::new(&bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{bin} could not be started ({e}): this test needs Debian's chromium \
+                 (apt-get install -y chromium) or FERRY_CHROMIUM naming a Chromium binary"
+            )
+        });
+    // A generous bound so a wedged browser fails the test instead of hanging it.
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromium did not finish within 120 s");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "chromium failed: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -348,3 +348,27 @@ fn commit_lists_every_edit_and_respects_dirty_trees() {
     );
     assert_eq!(bump(r.path(), &["set", "Bad:Ref"]).status.code(), Some(1));
 }
+
+/// A tag that cannot be resolved is reported with its cause once; `-v` adds every cause.
+#[test]
+fn check_names_the_cause_of_an_unresolvable_tag_and_v_shows_the_chain() {
+    let r = GitRepo::new();
+    let digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    r.write(
+        "Dockerfile",
+        &format!("FROM ferry-test.invalid/base:1@{digest}\n"),
+    );
+    r.commit("pinned");
+    let o = bump(r.path(), &["check", "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ferry-test.invalid/base:1: request to https://ferry-test.invalid/v2/base/manifests/1 failed: dns error: "),
+        "{err}"
+    );
+    assert_eq!(err.matches("dns error").count(), 1, "{err}");
+    let o = bump(r.path(), &["check", "-v", "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("\n  caused by: dns error"), "{err}");
+}

@@ -1041,3 +1041,209 @@ async fn a_helm_label_is_not_guessed_at_when_applications_are_forbidden() {
     );
     let _ = pushed;
 }
+
+/// Wait (bounded) until `f` gives a value.
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_push_rolls_the_workload_through_the_webhook_within_seconds() {
+    const SECRET: &str = "registry-to-ferry";
+    let webhook_addr = format!("127.0.0.1:{}", ferry_tests::free_port());
+    let reg = Registry::start_with(ferry_tests::RegistryOptions {
+        notify: Some((
+            format!("http://{webhook_addr}/webhooks/distribution"),
+            Some(format!("Bearer {SECRET}")),
+        )),
+        ..Default::default()
+    });
+    let c = plain_client(&reg.addr);
+    let first = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "first",
+    )
+    .await;
+    let running = format!("{}@{}", reg.reference("acme/sensor:latest"), first.digest);
+    let api = fake_api(
+        vec![deployment(
+            "sensor",
+            json!({"ferry.dev/policy": "digest"}),
+            json!({}),
+            json!([{"name": "app", "image": running}]),
+        )],
+        vec![],
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(600)))
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/apis/apps/v1/namespaces/iot/deployments/sensor"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(deployment(
+            "sensor",
+            json!({}),
+            json!({}),
+            json!([{"name": "app", "image": "x"}]),
+        )))
+        .mount(&api)
+        .await;
+    // The rollout completes: the health gate keeps the update.
+    let mut healthy = deployment("sensor", json!({}), json!({}), json!([]));
+    healthy["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
+    Mock::given(method("GET"))
+        .and(path("/apis/apps/v1/namespaces/iot/deployments/sensor"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(healthy))
+        .mount(&api)
+        .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/notify"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(&api, dir.path());
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", ferry_tests::free_port());
+    let notify = format!("{}/notify", receiver.uri());
+    let mut child = Command::new(bin("ferry-deploy"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["--plain-http", &reg.addr, "--notify", &notify, "run"])
+        .args(["--interval", "1h", "--no-leader-election"])
+        .args([
+            "--metrics-addr",
+            &metrics_addr,
+            "--webhook-addr",
+            &webhook_addr,
+        ])
+        .arg("--webhook-secret-file")
+        .arg(&secret_file)
+        .env("DOCKER_CONFIG", "/nonexistent-ferry-test")
+        .spawn()
+        .unwrap();
+    eventually("the first pass", async || {
+        matches!(http_get(&metrics_addr, "/readyz"), Some((200, _))).then_some(())
+    })
+    .await;
+    // The interval is an hour: only the registry's notification can start the next pass.
+    let second = push_image(
+        &c,
+        &reg.reference("acme/sensor:latest"),
+        &["linux/amd64", "linux/arm64"],
+        Flavor::Oci,
+        false,
+        false,
+        "second",
+    )
+    .await;
+    let patch: Value = eventually("the webhook-triggered patch", async || {
+        let reqs = api.received_requests().await?;
+        let req = reqs.iter().find(|r| r.method.as_str() == "PATCH")?;
+        serde_json::from_slice(&req.body).ok()
+    })
+    .await;
+    let image = patch["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(image.ends_with(&second.digest.to_string()), "{image}");
+    let metrics = http_get(&metrics_addr, "/metrics").unwrap().1;
+    assert!(
+        metrics.contains("ferry_webhooks_total{source=\"distribution\",result=\"accepted\"}"),
+        "{metrics}"
+    );
+    let note: Value = eventually("the update notification", async || {
+        let reqs = receiver.received_requests().await?;
+        serde_json::from_slice(&reqs.first()?.body).ok()
+    })
+    .await;
+    assert_eq!(note["event"], "update");
+    assert_eq!(note["name"], "sensor");
+    assert_eq!(note["to"].as_str(), Some(image.as_str()));
+    // The status page: JSON, and the HTML as a real browser renders it.
+    let status: Value = serde_json::from_str(&http_get(&metrics_addr, "/status.json").unwrap().1)
+        .expect("status.json");
+    assert_eq!(status["workloads"][0]["name"], "sensor");
+    assert_eq!(status["recent"][0]["event"], "update");
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{metrics_addr}/");
+    let dom = tokio::task::spawn_blocking(move || {
+        ferry_tests::chromium(profile.path(), &["--dump-dom".to_string()], &url)
+    })
+    .await
+    .unwrap();
+    assert!(dom.contains("iot/Deployment/sensor"), "{dom}");
+    assert!(
+        dom.contains(&second.digest.to_string()),
+        "the update is listed: {dom}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+}
+
+#[test]
+fn webhooks_without_a_secret_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: f\n  context:\n    cluster: f\n    user: f\ncurrent-context: f\nusers:\n- name: f\n  user: {}\n").unwrap();
+    let o = Command::new(bin("ferry-deploy"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args([
+            "run",
+            "--webhook-addr",
+            "127.0.0.1:0",
+            "--no-leader-election",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("webhook secret is missing"), "{err}");
+}
+
+#[test]
+fn a_refused_kubernetes_api_is_named_with_its_address_and_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = ferry_tests::free_port();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: f\n  context:\n    cluster: f\n    user: f\ncurrent-context: f\nusers:\n- name: f\n  user: {{}}\n")).unwrap();
+    let o = Command::new(bin("ferry-deploy"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("plan")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let server = format!("127.0.0.1:{port}");
+    assert_eq!(err.matches(&server).count(), 1, "the address, once: {err}");
+    assert!(
+        err.to_lowercase().contains("connection refused"),
+        "the cause: {err}"
+    );
+    assert!(
+        !err.contains("\u{1b}["),
+        "no colour codes when not a terminal: {err}"
+    );
+}

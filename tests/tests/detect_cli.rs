@@ -593,20 +593,21 @@ fn graph_context_and_inputs() {
 
 #[test]
 fn bad_input_exits_1_naming_file_and_line() {
+    // base/python is named in ferry.toml: its Dockerfile must parse.
     let r = monorepo();
     r.write(
-        "etl/weather/Dockerfile",
+        "base/python/Dockerfile",
         "FROM python:3\nCOPY src/ /app/\nCOPY \"unterminated /x\n",
     );
     r.commit("broken");
     let o = run_in(r.path(), &["changed"], &[]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("etl/weather/Dockerfile:3:"), "{err}");
+    assert!(err.contains("base/python/Dockerfile:3:"), "{err}");
     let o = run_in(r.path(), &["changed"], &[("GITHUB_ACTIONS", "true")]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("::error file=etl/weather/Dockerfile,line=3,"),
+        err.contains("::error file=base/python/Dockerfile,line=3,"),
         "{err}"
     );
 
@@ -804,4 +805,394 @@ fn changed_json_matches_the_golden_file() {
         std::fs::write(&golden, &got).unwrap();
     }
     assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn files_named_like_dockerfiles_that_do_not_parse_are_warnings_not_failures() {
+    let r = monorepo();
+    r.write(
+        "deploy/templates/Dockerfile.j2",
+        "{% if python %}\nFROM {{ base }}\n{% endif %}\nCOPY \"unterminated /x\n",
+    );
+    r.write(
+        "vendor/lib/testdata/Dockerfile.bad",
+        "FROM alpine\nRUN [\"a\"\nCOPY \"x\n",
+    );
+    r.commit("odd files");
+    let o = run_in(r.path(), &["changed", "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Every real image still answers, the odd files are not images.
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("any of the 5 image(s)"),
+        "{v}"
+    );
+    let warnings = v["warnings"].as_array().unwrap();
+    let files: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "deploy/templates/Dockerfile.j2",
+            "vendor/lib/testdata/Dockerfile.bad"
+        ]
+    );
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a Dockerfile")
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("ferry-detect: warning: deploy/templates/Dockerfile.j2:"),
+        "{err}"
+    );
+    // Under GitHub Actions: an annotation on the file and line.
+    let o = run_in(
+        r.path(),
+        &["graph", "--json"],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("::warning file=vendor/lib/testdata/Dockerfile.bad,line="),
+        "{err}"
+    );
+    let g: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(g["warnings"].as_array().unwrap().len(), 2);
+
+    // `exclude` removes them from discovery: no warning at all.
+    let toml = std::fs::read_to_string(r.path().join("ferry.toml")).unwrap();
+    r.write(
+        "ferry.toml",
+        &format!("exclude = [\"deploy/templates/**\", \"**/testdata/**\"]\n{toml}"),
+    );
+    r.commit("exclude");
+    let o = run_in(r.path(), &["changed", "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    // A real image excluded from discovery disappears; one whose Dockerfile ferry.toml names
+    // stays.
+    r.write(
+        "ferry.toml",
+        &format!("exclude = [\"tools/**\", \"services/**\"]\n{toml}"),
+    );
+    r.commit("exclude more");
+    let g: Value =
+        serde_json::from_slice(&run_in(r.path(), &["graph", "--json"], &[]).stdout).unwrap();
+    let graph_names: Vec<&str> = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        graph_names,
+        ["base/python", "etl/prices", "etl/weather", "services/api"]
+    );
+}
+
+#[test]
+fn a_dockerfile_named_in_ferry_toml_must_parse() {
+    let r = monorepo();
+    r.write(
+        "services/api/api.Dockerfile",
+        "FROM golang:1.22 AS build\nCOPY \"unterminated /x\n",
+    );
+    r.commit("broken configured Dockerfile");
+    let o = run_in(r.path(), &["changed", "--json"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("services/api/api.Dockerfile:2:"),
+        "{}",
+        stderr(&o)
+    );
+    let r = monorepo();
+    r.write("ferry.toml", "exclude = [\"[oops\"]\n");
+    r.commit("bad exclude");
+    let o = run_in(r.path(), &["graph"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("ferry.toml: exclude"), "{}", stderr(&o));
+}
+
+fn jenkins(r: &GitRepo, vars: &[(&str, &str)]) -> Value {
+    let mut envs = vec![("JENKINS_URL", "http://jenkins.example/")];
+    envs.extend_from_slice(vars);
+    let mut c = Command::new(bin("ferry-detect"));
+    c.arg("--repo")
+        .arg(r.path())
+        .args(["changed", "--json"])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GIT_COMMIT")
+        .env_remove("GIT_PREVIOUS_COMMIT")
+        .env_remove("GIT_PREVIOUS_SUCCESSFUL_COMMIT");
+    for (k, v) in &envs {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn jenkins_compares_with_the_last_successful_build() {
+    let r = monorepo();
+    let c1 = r.git(&["rev-parse", "HEAD"]);
+    r.write("etl/weather/src/main.py", "v2\n");
+    let c2 = r.commit("weather");
+    r.write("tools/cli/run.sh", "#!/bin/sh\necho 2\n");
+    let c3 = r.commit("cli");
+    r.write("docs/index.md", "later\n");
+    r.commit("not built by this job yet");
+
+    // Build of c3 after the last successful build of c1 (c2's build failed): both rebuild.
+    let v = jenkins(
+        &r,
+        &[
+            ("GIT_COMMIT", &c3),
+            ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", &c1),
+            ("GIT_PREVIOUS_COMMIT", &c2),
+        ],
+    );
+    assert_eq!(names(&v), ["etl/weather", "tools/cli"]);
+    assert_eq!(v["head"], c3.as_str());
+    assert_eq!(v["base"], c1.as_str());
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("GIT_PREVIOUS_SUCCESSFUL_COMMIT"),
+        "{}",
+        v["reason"]
+    );
+    // Only GIT_PREVIOUS_COMMIT known.
+    let v = jenkins(&r, &[("GIT_COMMIT", &c3), ("GIT_PREVIOUS_COMMIT", &c2)]);
+    assert_eq!(names(&v), ["tools/cli"]);
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("GIT_PREVIOUS_COMMIT")
+    );
+    assert_eq!(v["base"], c2.as_str());
+    // A first build: neither variable.
+    let v = jenkins(&r, &[("GIT_COMMIT", &c3)]);
+    assert_eq!(v["rebuild_all"], true);
+    assert_eq!(v["reason"], "first build: no previous successful commit");
+    assert_eq!(names(&v).len(), 5);
+    // Without GIT_COMMIT the head is HEAD; an empty variable counts as unset.
+    let v = jenkins(
+        &r,
+        &[("GIT_PREVIOUS_SUCCESSFUL_COMMIT", &c3), ("GIT_COMMIT", "")],
+    );
+    assert_eq!(v["head"], r.git(&["rev-parse", "HEAD"]).as_str());
+    assert_eq!(names(&v), Vec::<String>::new());
+    // A previous commit that history no longer holds: everything, naming the variable.
+    let v = jenkins(&r, &[("GIT_PREVIOUS_SUCCESSFUL_COMMIT", &"3".repeat(40))]);
+    assert_eq!(v["rebuild_all"], true);
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("GIT_PREVIOUS_SUCCESSFUL_COMMIT 333333333333"),
+        "{}",
+        v["reason"]
+    );
+    // --base wins over Jenkins' variables.
+    let o = run_in(
+        r.path(),
+        &["changed", "--json", "--base", &c2, "--head", &c3],
+        &[
+            ("JENKINS_URL", "http://j/"),
+            ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", &c1),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(names(&v), ["tools/cli"]);
+}
+
+#[test]
+fn merge_group_events_compare_base_sha_with_head_sha() {
+    let r = monorepo();
+    let c1 = r.git(&["rev-parse", "HEAD"]);
+    r.write("etl/prices/main.py", "v2\n");
+    let c2 = r.commit("prices");
+    let payload = serde_json::json!({
+        "action": "checks_requested",
+        "merge_group": {"head_sha": c2, "head_ref": "refs/heads/gh-readonly-queue/main/pr-1", "base_sha": c1, "base_ref": "refs/heads/main"},
+    })
+    .to_string();
+    let v = event(&r, &payload);
+    assert_eq!(v["rebuild_all"], false, "{}", v["reason"]);
+    assert_eq!(names(&v), ["etl/prices"]);
+    assert_eq!(v["base"], c1.as_str());
+    assert!(v["reason"].as_str().unwrap().contains("merge group"));
+    let payload = serde_json::json!({"merge_group": {"head_sha": c2, "base_sha": "4".repeat(40)}})
+        .to_string();
+    let v = event(&r, &payload);
+    assert_eq!(v["rebuild_all"], true);
+    assert!(v["reason"].as_str().unwrap().contains("merge group base"));
+}
+
+#[test]
+fn tags_and_build_args_travel_with_each_image() {
+    let r = monorepo();
+    // etl/weather uses python-base:3 through an ARG, prices :3 too; add children on :1, :2
+    // and no tag, and one pinned by digest (not a tag to push).
+    r.write("jobs/a/Dockerfile", "FROM acme/python-base:1\n");
+    r.write(
+        "jobs/b/Dockerfile",
+        "FROM docker.io/acme/python-base:2 AS x\nFROM x\n",
+    );
+    r.write("jobs/c/Dockerfile", "FROM acme/python-base\n");
+    r.write(
+        "jobs/d/Dockerfile",
+        &format!("FROM acme/python-base@sha256:{}\n", "a".repeat(64)),
+    );
+    let toml = std::fs::read_to_string(r.path().join("ferry.toml")).unwrap();
+    r.write(
+        "ferry.toml",
+        &format!(
+            "{toml}\n[images.\"jobs/a\"]\nbuild_args = {{ PY = \"3.12\", EXTRA = \"a b\" }}\n"
+        ),
+    );
+    r.commit("children");
+    r.write("base/python/requirements.txt", "flask\nrequests\n");
+    r.commit("base changes");
+    let v = changed_json(r.path(), &[]);
+    let img = |n: &str| {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in {v}"))
+            .clone()
+    };
+    assert_eq!(
+        img("base/python")["tags"],
+        serde_json::json!(["1", "2", "3", "latest"])
+    );
+    assert_eq!(img("base/python")["build_args"], serde_json::json!({}));
+    assert_eq!(img("jobs/a")["tags"], serde_json::json!([]));
+    assert_eq!(
+        img("jobs/a")["build_args"],
+        serde_json::json!({"EXTRA": "a b", "PY": "3.12"})
+    );
+    assert_eq!(
+        img("jobs/a")["base"],
+        v["base"],
+        "each image names the commit it was compared from"
+    );
+
+    let g: Value =
+        serde_json::from_slice(&run_in(r.path(), &["graph", "--json"], &[]).stdout).unwrap();
+    let base = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "base/python")
+        .unwrap();
+    assert_eq!(base["tags"], serde_json::json!(["1", "2", "3", "latest"]));
+
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let o = run_in(
+        r.path(),
+        &["changed", "--github-output"],
+        &[("GITHUB_OUTPUT", out.path().to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.path()).unwrap();
+    let waves: Value =
+        serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("waves=")).unwrap()).unwrap();
+    assert_eq!(waves[0]["include"][0]["name"], "base/python");
+    assert_eq!(
+        waves[0]["include"][0]["tags"],
+        serde_json::json!(["1", "2", "3", "latest"])
+    );
+    let a = waves[1]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "jobs/a")
+        .unwrap();
+    assert_eq!(a["build_args"]["PY"], "3.12");
+
+    let o = run_in(r.path(), &["changed", "--format", "gitlab"], &[]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        p["build base/python"]["variables"]["FERRY_TAGS"],
+        "1 2 3 latest"
+    );
+    assert_eq!(
+        p["build jobs/a"]["variables"]["FERRY_BUILD_ARGS"],
+        "EXTRA=a b\nPY=3.12"
+    );
+    let template = p[".ferry-build"].to_string();
+    assert!(
+        template.contains("binfmt") && template.contains("docker login"),
+        "{template}"
+    );
+}
+
+#[test]
+fn a_revision_that_names_nothing_is_exit_1_and_a_missing_one_rebuilds_everything() {
+    let r = monorepo();
+    r.write("etl/weather/src/main.py", "v2\n");
+    r.commit("weather");
+    for (flag, rev) in [
+        ("--base", "mian"),
+        ("--head", "mian"),
+        ("--base", "v9.9.9"),
+        ("--base", "HEAD~7"),
+    ] {
+        let o = run_in(r.path(), &["changed", "--json", flag, rev], &[]);
+        assert_eq!(o.status.code(), Some(1), "{flag} {rev}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{rev:?}")), "{}", stderr(&o));
+    }
+    // A full commit id this clone does not hold names a commit: rebuild everything.
+    let v = changed_json(r.path(), &["--base", &"5".repeat(40)]);
+    assert_eq!(v["rebuild_all"], true);
+    // A head whose objects are missing cannot be analysed: exit 1, saying so.
+    let o = run_in(r.path(), &["changed", "--head", &"5".repeat(40)], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not in this clone"), "{}", stderr(&o));
+
+    // A shallow clone: the base names the parent commit (recorded in the head commit) whose
+    // objects were not fetched.
+    let daemon = GitDaemon::start();
+    let url = daemon.create("mono.git");
+    r.git(&["push", "-q", &url, "main"]);
+    let parent = r.git(&["rev-parse", "HEAD~1"]);
+    let shallow = tempfile::tempdir().unwrap();
+    git_in(shallow.path(), &["clone", "-q", "--depth", "1", &url, "c"]);
+    let dir = shallow.path().join("c");
+    for base in [parent.as_str(), "HEAD~1", "origin/main~1"] {
+        let o = run_in(&dir, &["changed", "--json", "--base", base], &[]);
+        assert_eq!(o.status.code(), Some(0), "{base}: {}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["rebuild_all"], true, "{base}");
+        assert!(
+            v["reason"].as_str().unwrap().contains("not in this clone"),
+            "{base}: {}",
+            v["reason"]
+        );
+        assert_eq!(names(&v).len(), 5);
+    }
+    let o = run_in(&dir, &["changed", "--base", "origin/mian"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }

@@ -397,3 +397,80 @@ async fn tls_registry_needs_the_ca_file() {
     assert_eq!(code(&o), 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/ca.pem"));
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The cause chain is printed once: the URL appears once, no link repeats the one before.
+fn assert_said_once(err: &str, url: &str) {
+    assert_eq!(err.matches(url).count(), 1, "the URL once: {err}");
+    assert!(
+        !err.contains("error sending request"),
+        "no wrapper text: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line without -v: {err}");
+}
+
+#[test]
+fn a_dns_failure_names_the_lookup_and_its_cause() {
+    let o = run(&["digest", "ferry-test.invalid/x:1", "--timeout", "5s"]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    let url = "https://ferry-test.invalid/v2/x/manifests/1";
+    assert!(
+        err.contains(&format!("request to {url} failed: dns error: ")),
+        "{err}"
+    );
+    assert_said_once(&err, url);
+    // -v adds every link of the chain on its own line.
+    let o = run(&["-v", "digest", "ferry-test.invalid/x:1", "--timeout", "5s"]);
+    assert_eq!(code(&o), 3);
+    let verbose = stderr(&o);
+    assert!(verbose.contains("\n  caused by: "), "{verbose}");
+    assert!(verbose.contains("innermost cause (debug): "), "{verbose}");
+}
+
+#[test]
+fn a_refused_connection_says_connection_refused() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = ferry_tests::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let o = run(&["digest", &format!("{host}/x:1"), "--plain-http", &host]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    let url = format!("http://{host}/v2/x/manifests/1");
+    assert!(
+        err.contains(&format!(
+            "request to {url} failed: tcp connect error: Connection refused"
+        )),
+        "{err}"
+    );
+    assert_said_once(&err, &url);
+}
+
+#[test]
+fn an_untrusted_certificate_says_so() {
+    let reg = Registry::start_with(RegistryOptions {
+        tls: true,
+        ..Default::default()
+    });
+    let r = reg.reference("secure/x:1");
+    let o = run(&["digest", &r.to_string(), "--timeout", "5s"]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    let url = format!("https://{}/v2/secure/x/manifests/1", reg.addr);
+    assert!(err.contains(&format!("request to {url} failed: ")), "{err}");
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "the TLS cause is named: {err}"
+    );
+    assert_said_once(&err, &url);
+}
+
+#[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let o = run(&["-v", "digest", "ferry-test.invalid/x:1", "--timeout", "5s"]);
+    assert!(stderr(&o).contains("DEBUG"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains('\u{1b}'), "{:?}", stderr(&o));
+}

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use clap::Args;
@@ -46,36 +47,86 @@ impl Failure {
     }
 }
 
-impl From<ferry_registry::Error> for Failure {
-    fn from(e: ferry_registry::Error) -> Self {
+impl<E> From<E> for Failure
+where
+    E: std::error::Error + exit::Classify + 'static,
+{
+    /// The exit code the error names for itself, and its whole cause chain as the message
+    /// ([`describe`]).
+    fn from(e: E) -> Self {
         Failure {
-            code: registry_code(&e),
-            message: e.to_string(),
+            code: e.exit_code(),
+            message: describe(&e),
         }
     }
 }
 
-impl From<ferry_detect::Error> for Failure {
-    /// Exit 1 for bad input (unparseable files, unknown names, cycles), 3 for git and IO trouble.
-    fn from(e: ferry_detect::Error) -> Self {
-        let code = if e.is_bad_input() {
-            exit::NEGATIVE
-        } else {
-            exit::OPERATIONAL
-        };
-        Failure {
-            code,
-            message: e.to_string(),
+/// An error and every cause below it on one line, each said once:
+/// `request to https://… failed: dns error: failed to lookup address information: …`.
+///
+/// A cause whose text is already in the line (an error that prints its source in its own
+/// message, or a wrapper repeating the URL) is left out, and so are the generic wrappers of
+/// the HTTP stack ("error sending request for url (…)", "client error (Connect)") that say
+/// nothing their own causes do not. With `-v` (see [`init_tracing`]) errors are reported with
+/// [`error_chain_verbose`] instead.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string().trim().to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        source = cause.source();
+        let text = cause.to_string();
+        let text = text.trim();
+        if source.is_some() && is_wrapper(text) {
+            // Also when the error above printed it as its own cause.
+            line = line.replacen(&format!(": {text}"), "", 1);
+            continue;
         }
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        line.push_str(": ");
+        line.push_str(text);
     }
+    line
+}
+
+/// Every link of the cause chain, one per line, unfiltered, the innermost also in its debug
+/// form (OS error codes, TLS alert names): what `-v` adds.
+pub fn error_chain_verbose(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    let mut innermost = None;
+    while let Some(cause) = source {
+        out.push_str(&format!("\n  caused by: {cause}"));
+        innermost = Some(cause);
+        source = cause.source();
+    }
+    if let Some(cause) = innermost {
+        out.push_str(&format!("\n  innermost cause (debug): {cause:?}"));
+    }
+    out
+}
+
+/// Messages of the HTTP stack that only announce that their cause follows.
+fn is_wrapper(text: &str) -> bool {
+    text.starts_with("error sending request")
+        || text.starts_with("error trying to connect")
+        || text == "error resolving DNS"
+        || (text.starts_with("client error (") && text.ends_with(')'))
 }
 
 /// Exit code of a registry error: 1 for negative answers, 3 otherwise.
 pub fn registry_code(e: &ferry_registry::Error) -> u8 {
-    if e.is_negative() {
-        exit::NEGATIVE
+    exit::Classify::exit_code(e)
+}
+
+/// An error's message for a one-line report: [`error_chain`], or [`error_chain_verbose`]
+/// when the binary runs with `-v`.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    if VERBOSITY.load(Ordering::Relaxed) > 0 {
+        error_chain_verbose(e)
     } else {
-        exit::OPERATIONAL
+        error_chain(e)
     }
 }
 
@@ -140,9 +191,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s, 1m, 10m)"))
 }
 
-/// Whether we run inside GitHub Actions.
+/// Whether we run inside GitHub Actions (`GITHUB_ACTIONS=true`): the one place binaries ask.
 pub fn in_github_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// Append `v` as pretty JSON and a newline to `out` (what `--json` prints).
+pub fn push_json<T: serde::Serialize + ?Sized>(out: &mut String, v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => out.push_str(&text),
+        // Only a map with non-string keys fails, which ferry never builds; say so if it does.
+        Err(e) => out.push_str(
+            &serde_json::json!({"error": format!("cannot render JSON: {e}")}).to_string(),
+        ),
+    }
+    out.push('\n');
 }
 
 /// Print an error on stderr: `TOOL: message`, or under GitHub Actions an `::error` annotation
@@ -209,8 +272,13 @@ pub fn append_github_output(text: &str) -> Result<(), Failure> {
         })
 }
 
+/// The `-v` count the binary was started with (errors are reported in full when above 0).
+static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+
 /// Logs on stderr: warnings by default, `-v` debug, `-vv` trace; `FERRY_LOG` takes a filter.
+/// With `-v`, errors also show every cause on its own line ([`error_chain_verbose`]).
 pub fn init_tracing(verbose: u8) {
+    VERBOSITY.store(verbose, Ordering::Relaxed);
     init_tracing_with(match verbose {
         0 => "warn",
         1 => "debug",
@@ -224,8 +292,24 @@ pub fn init_tracing_with(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .try_init();
+}
+
+/// Colour only for a person: stderr is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    colour_allowed(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+/// [`colour_on_stderr`]'s rule, without the environment.
+pub fn colour_allowed(no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The async runtime of a binary: current-thread for one-shot commands (cheaper to start),
@@ -307,6 +391,85 @@ mod tests {
             split_location("Dockerfile:3: bad"),
             Some(("Dockerfile", 3, "bad"))
         );
+    }
+
+    /// A test error: its text, and optionally its cause.
+    #[derive(Debug)]
+    struct Link(String, Option<Box<Link>>);
+
+    impl std::fmt::Display for Link {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Link {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    fn chain(texts: &[&str]) -> Link {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |below, t| {
+                Some(Link(t.to_string(), below.map(Box::new)))
+            })
+            .expect("at least one link")
+    }
+
+    #[test]
+    fn a_chain_is_said_once_without_the_http_stack_wrappers() {
+        let url = "https://x.invalid/v2/a/manifests/1";
+        let e = chain(&[
+            &format!("request to {url} failed: error sending request for url ({url})"),
+            &format!("error sending request for url ({url})"),
+            "client error (Connect)",
+            "dns error",
+            "error resolving DNS",
+            "failed to lookup address information: Name or service not known",
+        ]);
+        assert_eq!(
+            error_chain(&e),
+            format!(
+                "request to {url} failed: dns error: failed to lookup address information: Name or service not known"
+            )
+        );
+        let verbose = error_chain_verbose(&e);
+        assert_eq!(verbose.matches("\n  caused by: ").count(), 5, "{verbose}");
+        assert!(
+            verbose.contains("innermost cause (debug): Link("),
+            "{verbose}"
+        );
+    }
+
+    #[test]
+    fn a_cause_the_message_already_carries_is_not_repeated() {
+        let e = chain(&["git (/r): object not found", "object not found"]);
+        assert_eq!(error_chain(&e), "git (/r): object not found");
+        let e = chain(&["cannot read x", "permission denied", ""]);
+        assert_eq!(error_chain(&e), "cannot read x: permission denied");
+        // A wrapper without a cause below it is all there is to say: kept.
+        let e = chain(&["push failed", "client error (Connect)"]);
+        assert_eq!(error_chain(&e), "push failed: client error (Connect)");
+        assert_eq!(error_chain_verbose(&chain(&["alone"])), "alone");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour_allowed(None, true));
+        assert!(colour_allowed(Some(OsStr::new("")), true));
+        assert!(!colour_allowed(Some(OsStr::new("1")), true));
+        assert!(!colour_allowed(None, false));
+    }
+
+    #[test]
+    fn push_json_is_pretty_with_a_newline() {
+        let mut out = String::new();
+        push_json(&mut out, &serde_json::json!({"a": 1}));
+        assert_eq!(out, "{\n  \"a\": 1\n}\n");
     }
 
     #[test]

@@ -1,23 +1,19 @@
 //! `ferry-bump`: update a base image in every Dockerfile of a repository at once.
 //!
-//! A thin shell: parse flags, find the Dockerfiles (as ferry-detect does), ask the registry
-//! for digests when pinning or checking, let `ferry_detect::bump` plan the byte-exact edits,
-//! then print a diff, write atomically, or commit.
+//! A thin shell: parse flags, find the Dockerfiles (as ferry-detect does), build a registry
+//! client, and let `ferry_detect::bump` do the rest (resolve pins concurrently, find stale
+//! ones, plan the byte-exact edits, refuse or make the commit); then print and exit.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_cli::{Failure, RegistryArgs};
-use ferry_core::{Digest, Reference, exit};
-use ferry_detect::bump::{self, Plan, RefUse};
+use ferry_core::{Identity, Reference, exit};
+use ferry_detect::bump::{self, Current, Plan, RefUse, Refusal, WriteOptions, Written};
 use ferry_detect::git::Repo;
-use ferry_detect::images;
-use ferry_detect::project::Project;
+use ferry_detect::images::{self, Image};
 use ferry_detect::worktree::WorkTree;
-use ferry_registry::Client;
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -54,6 +50,9 @@ struct Global {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// More detail on stderr: -v debug logs and every cause of an error, -vv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -81,7 +80,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(0);
+    ferry_cli::init_tracing(cli.global.verbose);
     let runtime = match ferry_cli::runtime("ferry-bump", false) {
         Ok(r) => r,
         Err(code) => return code,
@@ -96,40 +95,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     let tree = WorkTree::scan(&g.repo)?;
     let images = images::discover(&tree)?;
     match &cli.cmd {
-        Cmd::List => {
-            let (uses, skipped) = bump::list(&tree, &images)?;
-            for s in &skipped {
-                ferry_cli::report_error(
-                    "ferry-bump",
-                    &format!("{}:{}: {} (file skipped)", s.file, s.line, s.message),
-                );
-            }
-            if g.json {
-                push_json(out, &json!(uses));
-            } else {
-                for u in &uses {
-                    let stage = match (&u.stage_name, u.stage) {
-                        (Some(n), _) => n.clone(),
-                        (None, Some(i)) => format!("stage {i}"),
-                        (None, None) => "global".into(),
-                    };
-                    out.push_str(&format!(
-                        "{}:{}\t{}\t{}\t{}\t{}\n",
-                        u.file,
-                        u.line,
-                        stage,
-                        u.kind.as_str(),
-                        u.spelling,
-                        u.canonical.as_deref().unwrap_or("-")
-                    ));
-                }
-            }
-            Ok(if skipped.is_empty() {
-                exit::SUCCESS
-            } else {
-                exit::NEGATIVE
-            })
-        }
+        Cmd::List => list(g, &tree, &images, out),
         Cmd::Set { reference, pin } => {
             let target =
                 Reference::parse(reference).map_err(|e| Failure::negative(e.to_string()))?;
@@ -149,152 +115,117 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             };
             let plan = bump::plan_set(&tree, &images, &target, digest.as_ref())?;
             let subject = format!("ferry-bump: {}", target.familiar());
-            finish(
-                g,
-                &tree,
-                plan,
-                &subject,
-                json!({"target": target.to_string(), "digest": digest.map(|d| d.to_string())}),
-                out,
-            )
+            let doc =
+                json!({"target": target.to_string(), "digest": digest.map(|d| d.to_string())});
+            finish(g, &tree, plan, &subject, doc, out)
         }
         Cmd::Check | Cmd::Refresh => {
             let (uses, skipped) = bump::list(&tree, &images)?;
             let client = g.registry.client(None)?;
-            let (current, errors) = current_digests(&client, &uses).await;
-            let stale: Vec<(&RefUse, &Digest)> = uses
-                .iter()
-                .filter_map(|u| {
-                    let r = Reference::parse(u.canonical.as_deref()?).ok()?;
-                    let fresh = current.get(&bump::tag_key(&r)?)?;
-                    (r.digest() != Some(fresh)).then_some((u, fresh))
-                })
-                .collect();
-            for (key, e) in &errors {
+            let current = bump::resolve_pins(&uses, 32, |r| {
+                let client = client.clone();
+                async move {
+                    client
+                        .resolve(&r)
+                        .await
+                        .map(|x| x.digest)
+                        .map_err(|e| ferry_cli::describe(&e))
+                }
+            })
+            .await;
+            for (key, e) in &current.errors {
                 ferry_cli::report_error("ferry-bump", &format!("{key}: {e}"));
             }
-            for s in &skipped {
-                ferry_cli::report_error(
-                    "ferry-bump",
-                    &format!("{}:{}: {} (file skipped)", s.file, s.line, s.message),
-                );
-            }
+            report_skipped(&skipped, "file skipped");
             if matches!(cli.cmd, Cmd::Check) {
-                let rows: Vec<Value> = stale
-                    .iter()
-                    .map(|(u, fresh)| json!({"file": u.file, "line": u.line, "spelling": u.spelling, "pinned": u.digest, "current": fresh.to_string()}))
-                    .collect();
-                if g.json {
-                    push_json(
-                        out,
-                        &json!({"stale": rows, "checked": current.len(), "errors": errors.iter().map(|(k, e)| json!({"reference": k, "error": e})).collect::<Vec<_>>()}),
-                    );
-                } else if stale.is_empty() {
-                    out.push_str(&format!("all {} pinned tag(s) are fresh\n", current.len()));
-                } else {
-                    for (u, fresh) in &stale {
-                        out.push_str(&format!(
-                            "{}:{}: {} is stale: the tag now points to {fresh}\n",
-                            u.file, u.line, u.spelling
-                        ));
-                    }
-                }
-                return Ok(if !errors.is_empty() {
-                    exit::OPERATIONAL
-                } else if !stale.is_empty() || !skipped.is_empty() {
-                    exit::NEGATIVE
-                } else {
-                    exit::SUCCESS
-                });
+                return Ok(check(g, &uses, &current, skipped.is_empty(), out));
             }
-            if !errors.is_empty() {
+            if !current.errors.is_empty() {
                 return Err(Failure::operational(format!(
                     "{} tag(s) could not be resolved; nothing was changed",
-                    errors.len()
+                    current.errors.len()
                 )));
             }
-            let plan = bump::plan_refresh(&tree, &images, &current)?;
-            finish(
-                g,
-                &tree,
-                plan,
-                "ferry-bump: refresh pinned digests",
-                json!({}),
-                out,
-            )
+            let plan = bump::plan_refresh(&tree, &images, &current.digests)?;
+            let subject = "ferry-bump: refresh pinned digests";
+            finish(g, &tree, plan, subject, json!({}), out)
         }
     }
 }
 
-/// Resolve every pinned `name:tag` once, concurrently.
-async fn current_digests(
-    client: &Client,
-    uses: &[RefUse],
-) -> (BTreeMap<String, Digest>, Vec<(String, String)>) {
-    let keys: BTreeSet<String> = uses
-        .iter()
-        .filter_map(|u| Reference::parse(u.canonical.as_deref()?).ok())
-        .filter_map(|r| bump::tag_key(&r))
-        .collect();
-    let answers: Vec<(String, Result<Digest, String>)> =
-        futures::stream::iter(keys.into_iter().map(|k| {
-            let client = client.clone();
-            async move {
-                let r = match Reference::parse(&k) {
-                    Ok(r) => r,
-                    Err(e) => return (k, Err(e.to_string())),
-                };
-                let res = client
-                    .resolve(&r)
-                    .await
-                    .map(|x| x.digest)
-                    .map_err(|e| e.to_string());
-                (k, res)
-            }
-        }))
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let mut current = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (k, r) in answers {
-        match r {
-            Ok(d) => {
-                current.insert(k, d);
-            }
-            Err(e) => errors.push((k, e)),
+fn report_skipped(skipped: &[bump::Skipped], what: &str) {
+    for s in skipped {
+        ferry_cli::report_error(
+            "ferry-bump",
+            &format!("{}:{}: {} ({what})", s.file, s.line, s.message),
+        );
+    }
+}
+
+fn list(g: &Global, tree: &WorkTree, images: &[Image], out: &mut String) -> Result<u8, Failure> {
+    let (uses, skipped) = bump::list(tree, images)?;
+    report_skipped(&skipped, "file skipped");
+    if g.json {
+        ferry_cli::push_json(out, &uses);
+    } else {
+        for u in &uses {
+            let stage = match (&u.stage_name, u.stage) {
+                (Some(n), _) => n.clone(),
+                (None, Some(i)) => format!("stage {i}"),
+                (None, None) => "global".into(),
+            };
+            out.push_str(&format!(
+                "{}:{}\t{}\t{}\t{}\t{}\n",
+                u.file,
+                u.line,
+                stage,
+                u.kind.as_str(),
+                u.spelling,
+                u.canonical.as_deref().unwrap_or("-")
+            ));
         }
     }
-    errors.sort();
-    (current, errors)
+    Ok(if skipped.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::NEGATIVE
+    })
 }
 
-fn push_json(out: &mut String, v: &Value) {
-    out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
-    out.push('\n');
-}
-
-/// In-repo images whose Dockerfile changes, and everything built on them (HEAD's graph).
-fn rebuilds(repo: Option<&Repo>, plan: &Plan) -> Vec<String> {
-    let Some(repo) = repo else { return Vec::new() };
-    let Ok(Some(head)) = repo.commit_id("HEAD") else {
-        return Vec::new();
-    };
-    let Ok(project) = Project::load(repo, head) else {
-        return Vec::new();
-    };
-    let files: BTreeSet<&str> = plan.changes.iter().map(|c| c.file.as_str()).collect();
-    project.rebuilt_with(&files)
-}
-
-fn parse_author(a: &str) -> Result<(String, String), Failure> {
-    let (name, rest) = a
-        .split_once('<')
-        .ok_or_else(|| Failure::usage(format!("--author {a:?}: expected \"Name <email>\"")))?;
-    let email = rest
-        .strip_suffix('>')
-        .ok_or_else(|| Failure::usage(format!("--author {a:?}: expected \"Name <email>\"")))?;
-    Ok((name.trim().to_string(), email.trim().to_string()))
+/// `check`: print the stale pins; exit 3 when a tag could not be resolved, 1 when anything is
+/// stale or a file was skipped.
+fn check(g: &Global, uses: &[RefUse], current: &Current, clean: bool, out: &mut String) -> u8 {
+    let stale = bump::stale_pins(uses, &current.digests);
+    if g.json {
+        let errors: Vec<Value> = current
+            .errors
+            .iter()
+            .map(|(k, e)| json!({"reference": k, "error": e}))
+            .collect();
+        ferry_cli::push_json(
+            out,
+            &json!({"stale": stale, "checked": current.digests.len(), "errors": errors}),
+        );
+    } else if stale.is_empty() {
+        out.push_str(&format!(
+            "all {} pinned tag(s) are fresh\n",
+            current.digests.len()
+        ));
+    } else {
+        for s in &stale {
+            out.push_str(&format!(
+                "{}:{}: {} is stale: the tag now points to {}\n",
+                s.file, s.line, s.spelling, s.current
+            ));
+        }
+    }
+    if !current.errors.is_empty() {
+        exit::OPERATIONAL
+    } else if !stale.is_empty() || !clean {
+        exit::NEGATIVE
+    } else {
+        exit::SUCCESS
+    }
 }
 
 fn finish(
@@ -306,103 +237,77 @@ fn finish(
     out: &mut String,
 ) -> Result<u8, Failure> {
     let repo = Repo::open(tree.root()).ok();
-    let rebuilds = rebuilds(repo.as_ref(), &plan);
-    let mut commit = None;
-    if g.commit && !plan.is_empty() {
-        let repo = repo.as_ref().ok_or_else(|| {
-            Failure::usage(format!(
-                "--commit: {} is not a git repository",
-                tree.root().display()
-            ))
-        })?;
-        let dirty = repo.dirty_paths()?;
-        let conflicts: Vec<&str> = plan
-            .changes
-            .iter()
-            .map(|c| c.file.as_str())
-            .filter(|f| dirty.contains(*f))
-            .collect();
-        if !conflicts.is_empty() {
-            return Err(Failure::negative(format!(
-                "refusing to commit: {} ha{} uncommitted changes (commit or stash them first); nothing was changed",
-                conflicts.join(", "),
-                if conflicts.len() == 1 { "s" } else { "ve" }
-            )));
+    let rebuilds = bump::rebuilds(repo.as_ref(), &plan);
+    let author = g
+        .author
+        .as_deref()
+        .map(|a| {
+            a.parse::<Identity>()
+                .map_err(|e| Failure::usage(format!("--author {e}")))
+        })
+        .transpose()?;
+    let how = WriteOptions {
+        dry_run: g.dry_run,
+        commit: g.commit,
+        subject: g.message.clone().unwrap_or_else(|| subject.to_string()),
+        author,
+    };
+    let commit = match bump::write(tree, repo.as_ref(), &plan, &how)? {
+        Written::Refused(r @ Refusal::NotARepository(_)) => {
+            return Err(Failure::usage(r.to_string()));
         }
-    }
-    let author = g.author.as_deref().map(parse_author).transpose()?;
-    if !g.dry_run {
-        plan.apply(tree)?;
-        if g.commit && !plan.is_empty() {
-            let repo = repo.as_ref().expect("checked above");
-            let mut message = g.message.clone().unwrap_or_else(|| subject.to_string());
-            message.push_str("\n\n");
-            for c in &plan.changes {
-                for e in &c.edits {
-                    message.push_str(&format!("- {}:{}: {} → {}\n", c.file, e.line, e.old, e.new));
-                }
-            }
-            let files: Vec<(String, Vec<u8>)> = plan
-                .changes
-                .iter()
-                .map(|c| (c.file.clone(), c.after.clone()))
-                .collect();
-            let id = repo.commit_files(
-                &files,
-                &message,
-                author.as_ref().map(|(n, e)| (n.as_str(), e.as_str())),
-            )?;
-            commit = Some(id.to_string());
-        }
-    }
-    for s in &plan.skipped {
-        ferry_cli::report_error(
-            "ferry-bump",
-            &format!("{}:{}: {} (file left untouched)", s.file, s.line, s.message),
-        );
-    }
+        Written::Refused(r @ Refusal::Dirty(_)) => return Err(Failure::negative(r.to_string())),
+        Written::Committed(id) => Some(id),
+        Written::Nothing | Written::Files => None,
+    };
+    report_skipped(&plan.skipped, "file left untouched");
     if g.json {
-        let obj = doc.as_object_mut().expect("object");
-        obj.insert("changes".into(), json!(plan.changes));
-        obj.insert("skipped".into(), json!(plan.skipped));
-        obj.insert("notes".into(), json!(plan.notes));
-        obj.insert("rebuilds".into(), json!(rebuilds));
-        obj.insert("dry_run".into(), json!(g.dry_run));
-        obj.insert("commit".into(), json!(commit));
-        if g.dry_run {
-            obj.insert("diff".into(), json!(plan.unified_diff()));
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("changes".into(), json!(plan.changes));
+            obj.insert("skipped".into(), json!(plan.skipped));
+            obj.insert("notes".into(), json!(plan.notes));
+            obj.insert("rebuilds".into(), json!(rebuilds));
+            obj.insert("dry_run".into(), json!(g.dry_run));
+            obj.insert("commit".into(), json!(commit));
+            if g.dry_run {
+                obj.insert("diff".into(), json!(plan.unified_diff()));
+            }
         }
-        push_json(out, &doc);
+        ferry_cli::push_json(out, &doc);
     } else if g.dry_run {
         out.push_str(&plan.unified_diff());
     } else {
-        if plan.is_empty() {
-            out.push_str("nothing to change\n");
-        }
-        for c in &plan.changes {
-            for e in &c.edits {
-                out.push_str(&format!("{}:{}: {} → {}\n", c.file, e.line, e.old, e.new));
-            }
-        }
-        for n in &plan.notes {
-            out.push_str(&format!(
-                "{}:{}: {} left alone: {}\n",
-                n.file, n.line, n.spelling, n.reason
-            ));
-        }
-        if !rebuilds.is_empty() {
-            out.push_str(&format!(
-                "images that will rebuild: {}\n",
-                rebuilds.join(", ")
-            ));
-        }
-        if let Some(c) = &commit {
-            out.push_str(&format!("committed {c}\n"));
-        }
+        print_plan(&plan, &rebuilds, commit.as_deref(), out);
     }
     Ok(if plan.skipped.is_empty() {
         exit::SUCCESS
     } else {
         exit::NEGATIVE
     })
+}
+
+fn print_plan(plan: &Plan, rebuilds: &[String], commit: Option<&str>, out: &mut String) {
+    if plan.is_empty() {
+        out.push_str("nothing to change\n");
+    }
+    for c in &plan.changes {
+        for e in &c.edits {
+            out.push_str(&format!("{}:{}: {} → {}\n", c.file, e.line, e.old, e.new));
+        }
+    }
+    for n in &plan.notes {
+        out.push_str(&format!(
+            "{}:{}: {} left alone: {}\n",
+            n.file, n.line, n.spelling, n.reason
+        ));
+    }
+    if !rebuilds.is_empty() {
+        out.push_str(&format!(
+            "images that will rebuild: {}\n",
+            rebuilds.join(", ")
+        ));
+    }
+    if let Some(c) = commit {
+        out.push_str(&format!("committed {c}\n"));
+    }
 }

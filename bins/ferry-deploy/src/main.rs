@@ -11,10 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use ferry_cli::{Failure, RegistryArgs};
 use ferry_core::exit;
 use ferry_deploy::cluster::Namespaces;
-use ferry_deploy::controller::{self, ApplyOptions, Context};
+use ferry_deploy::controller::{self, ApplyOptions, Context, RunIo, report};
 use ferry_deploy::lease::LeaseLock;
 use ferry_deploy::metrics::{self, Metrics};
+use ferry_deploy::notify::{Format, Notifier, NotifierConfig};
 use ferry_deploy::policy::Action;
+use ferry_deploy::status::Board;
+use ferry_deploy::webhook::{self, Debouncer, Receiver, Secret, WebhookConfig};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -99,6 +102,18 @@ struct Global {
         global = true
     )]
     ratelimit_floor: u64,
+    /// Send a message for every update, rollback, quarantine and failure to this URL
+    /// (repeatable; a Slack incoming webhook or any JSON receiver).
+    #[arg(long = "notify", value_name = "URL", global = true)]
+    notify: Vec<String>,
+    /// Body of notifications: `json` or `slack`.
+    #[arg(
+        long = "notify-format",
+        value_name = "FORMAT",
+        default_value = "json",
+        global = true
+    )]
+    notify_format: String,
     #[command(flatten)]
     registry: RegistryArgs,
     /// newest-build: read the created time of at most N new tags per repository per pass
@@ -128,38 +143,48 @@ enum Cmd {
     /// The controller: a pass every interval (jittered), rollouts watched and failed ones
     /// rolled back, Prometheus /metrics and /healthz, /readyz, leader election on a Lease,
     /// graceful shutdown on SIGTERM.
-    Run {
-        /// Time between passes.
-        #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5m")]
-        interval: Duration,
-        /// Where to serve /metrics, /healthz and /readyz.
-        #[arg(
-            long = "metrics-addr",
-            value_name = "ADDR",
-            default_value = "0.0.0.0:9090"
-        )]
-        metrics_addr: String,
-        /// Give up on a rollout after this long (then roll back).
-        #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
-        rollout_timeout: Duration,
-        /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default).
-        #[arg(long = "lease-namespace", value_name = "NS")]
-        lease_namespace: Option<String>,
-        /// Name of the leader-election Lease.
-        #[arg(
-            long = "lease-name",
-            value_name = "NAME",
-            default_value = "ferry-deploy"
-        )]
-        lease_name: String,
-        /// How long a Lease holder keeps it without renewing; the leader renews every third
-        /// of it and stops writing two thirds after its last successful renewal.
-        #[arg(long = "lease-duration", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "15s")]
-        lease_duration: Duration,
-        /// Act without a Lease (one replica only).
-        #[arg(long = "no-leader-election")]
-        no_leader_election: bool,
-    },
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Time between passes.
+    #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5m")]
+    interval: Duration,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(
+        long = "metrics-addr",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:9090"
+    )]
+    metrics_addr: String,
+    /// Give up on a rollout after this long (then roll back).
+    #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
+    rollout_timeout: Duration,
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default).
+    #[arg(long = "lease-namespace", value_name = "NS")]
+    lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long = "lease-name",
+        value_name = "NAME",
+        default_value = "ferry-deploy"
+    )]
+    lease_name: String,
+    /// How long a Lease holder keeps it without renewing; the leader renews every third
+    /// of it and stops writing two thirds after its last successful renewal.
+    #[arg(long = "lease-duration", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "15s")]
+    lease_duration: Duration,
+    /// Act without a Lease (one replica only).
+    #[arg(long = "no-leader-election")]
+    no_leader_election: bool,
+    /// Receive registry webhooks here (`POST /webhooks/{distribution,dockerhub,github,harbor,generic}`);
+    /// off by default. Needs --webhook-secret-file.
+    #[arg(long = "webhook-addr", value_name = "ADDR")]
+    webhook_addr: Option<String>,
+    /// File holding the shared secret webhook senders must present.
+    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -168,10 +193,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     // The controller logs every decision (info); one-shot commands only warnings.
-    ferry_cli::init_tracing_with(if matches!(cli.cmd, Cmd::Run { .. }) {
-        "info"
+    // kube's client logs every failed request at ERROR; ferry reports it once, with its cause.
+    ferry_cli::init_tracing_with(if matches!(cli.cmd, Cmd::Run(_)) {
+        "info,kube_client::client=off"
     } else {
-        "warn"
+        "warn,kube_client::client=off"
     });
     let runtime = match ferry_cli::runtime("ferry-deploy", true) {
         Ok(r) => r,
@@ -189,50 +215,25 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
     let token = match &g.git_token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
-                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?
-                .trim()
-                .to_string(),
+                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?,
         ),
-        None => std::env::var("FERRY_GIT_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
+        None => std::env::var("FERRY_GIT_TOKEN").ok(),
     };
-    let (name, email) = g
-        .git_author
-        .split_once('<')
-        .and_then(|(n, e)| {
-            e.strip_suffix('>')
-                .map(|e| (n.trim().to_string(), e.trim().to_string()))
-        })
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "--git-author {:?}: expected \"Name <email>\"",
-                g.git_author
-            ))
-        })?;
-    let cache = g.git_cache.clone().unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
+    let settings = controller::GitOpsSettings {
+        cache_dir: g.git_cache.clone(),
+        user_cache: std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("ferry")
-            .join("git")
-    });
-    Ok(Some(controller::GitOps {
-        config: ferry_deploy::gitops::WriteBackConfig {
-            cache_dir: cache,
-            auth: ferry_deploy::gitops::GitAuth {
-                user: Some(g.git_user.clone()),
-                token,
-                ssh_key: g.git_ssh_key.clone(),
-            },
-            author_name: name,
-            author_email: email,
-            subject: g.git_message.clone(),
-            max_attempts: 5,
-        },
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))),
+        token,
+        user: g.git_user.clone(),
+        ssh_key: g.git_ssh_key.clone(),
+        author: g.git_author.clone(),
+        subject: g.git_message.clone(),
         write_branch: g.git_write_branch.clone(),
-    }))
+    };
+    controller::GitOps::new(settings)
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("--git-author: {e}")))
 }
 
 /// The host name: `$HOSTNAME`, else the kernel's.
@@ -244,26 +245,43 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-fn kube_err(e: impl std::fmt::Display) -> Failure {
-    Failure::operational(format!("kubernetes: {e}"))
+fn kube_err(e: impl std::error::Error + 'static) -> Failure {
+    Failure::operational(format!("kubernetes: {}", ferry_cli::describe(&e)))
 }
 
-async fn kube_client(g: &Global) -> Result<kube::Client, Failure> {
+/// The Kubernetes client and the API server's address (named in every error about it).
+async fn kube_client(g: &Global) -> Result<(kube::Client, String), Failure> {
     let path = g
         .kubeconfig
         .clone()
         .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
     let config = match path {
         Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(&p)
-                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+            let kc = kube::config::Kubeconfig::read_from(&p).map_err(|e| {
+                Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
+            })?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?
+                .map_err(|e| {
+                    Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
+                })?
         }
         None => kube::Config::infer().await.map_err(kube_err)?,
     };
-    kube::Client::try_from(config).map_err(kube_err)
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(kube_err)?;
+    Ok((client, server))
+}
+
+/// A failed pass, with the whole cause chain and — for the Kubernetes API — its address.
+fn pass_failure(server: &str, e: ferry_deploy::Error) -> Failure {
+    match e {
+        ferry_deploy::Error::Kube(k) => Failure::operational(format!(
+            "Kubernetes API at {server}: {}",
+            ferry_cli::describe(&k)
+        )),
+        e => Failure::from(e),
+    }
 }
 
 async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
@@ -273,108 +291,132 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             "--namespace and --all-namespaces exclude each other",
         ));
     }
+    let (client, server) = kube_client(g).await?;
     let ctx = Context {
-        client: kube_client(g).await?,
+        client,
         registry: g.registry.client(None)?,
         namespaces: if g.namespace.is_empty() {
             Namespaces::All
         } else {
             Namespaces::Only(g.namespace.clone())
         },
-        registry_concurrency: 16,
+        registry_concurrency: controller::DEFAULT_REGISTRY_CONCURRENCY,
         rate_gate: controller::RateGate::new(Some(g.ratelimit_floor)),
         gitops: gitops(g)?,
         argocd_namespace: g.argocd_namespace.clone(),
         events: Default::default(),
         tag_times: controller::TagTimes::new(g.max_inspect),
     };
-    if let Cmd::Run {
-        interval,
-        metrics_addr,
-        rollout_timeout,
-        lease_namespace,
-        lease_name,
-        lease_duration,
-        no_leader_election,
-    } = &cli.cmd
-    {
-        let lock = (!no_leader_election).then(|| LeaseLock {
-            namespace: lease_namespace
-                .clone()
-                .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                .unwrap_or_else(|| "default".into()),
-            name: lease_name.clone(),
-            identity: std::env::var("POD_NAME")
-                .ok()
-                .filter(|n| !n.is_empty())
-                .or_else(hostname)
-                .unwrap_or_else(|| format!("ferry-{}", std::process::id())),
-            duration: *lease_duration,
-        });
-        return run_controller(&ctx, *interval, metrics_addr, *rollout_timeout, lock).await;
-    }
-    let plan = controller::plan(&ctx)
-        .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
-    match &cli.cmd {
-        Cmd::Plan => {
-            if g.json {
-                out.push_str(&serde_json::to_string_pretty(&plan.decisions).unwrap_or_default());
-                out.push('\n');
-            } else {
-                render(out, &plan.decisions);
-            }
-            Ok(exit::SUCCESS)
-        }
+    let notifier = notifier(g)?;
+    let code = match &cli.cmd {
+        Cmd::Run(args) => run_controller(&ctx, args, notifier.as_ref()).await?,
+        Cmd::Plan => plan(&ctx, g.json, out)
+            .await
+            .map_err(|e| pass_failure(&server, e))?,
         Cmd::Once {
             wait,
             rollout_timeout,
-        } => {
-            let options = ApplyOptions {
-                wait: *wait,
-                rollout_timeout: Some(*rollout_timeout),
-                ..Default::default()
-            };
-            let applied = controller::apply(&ctx, &plan, &options)
-                .await
-                .map_err(|e| Failure::operational(e.to_string()))?;
-            if g.json {
-                let v = json!({"decisions": plan.decisions, "applied": applied});
-                out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
-                out.push('\n');
-            } else {
-                render(out, &plan.decisions);
-                for u in &applied.updated {
-                    out.push_str(&format!("updated {u}\n"));
-                }
-                for (w, why) in &applied.rolled_back {
-                    out.push_str(&format!("rolled back {w}: {why}\n"));
-                }
-                for c in &applied.committed {
-                    out.push_str(&format!("committed to git: {c}\n"));
-                }
-                for f in &applied.failures {
-                    out.push_str(&format!(
-                        "failed ({}) {}: {}\n",
-                        f.stage.as_str(),
-                        f.workload,
-                        f.message
-                    ));
-                }
-                for (w, why) in &applied.unsynced {
-                    out.push_str(&format!("not synced {w}: {why}\n"));
-                }
-            }
-            // Failures win over rollbacks: something could not be done at all.
-            Ok(if !applied.failures.is_empty() {
-                exit::OPERATIONAL
-            } else if !applied.rolled_back.is_empty() {
-                exit::NEGATIVE
-            } else {
-                exit::SUCCESS
-            })
+        } => once(
+            &ctx,
+            g.json,
+            *wait,
+            *rollout_timeout,
+            notifier.as_ref(),
+            out,
+        )
+        .await
+        .map_err(|e| pass_failure(&server, e))?,
+    };
+    if let Some(n) = notifier {
+        // Deliver what is queued, bounded: a dead receiver never holds ferry up for long.
+        let _ = tokio::time::timeout(Duration::from_secs(10), n.close()).await;
+    }
+    Ok(code)
+}
+
+fn notifier(g: &Global) -> Result<Option<Notifier>, Failure> {
+    if g.notify.is_empty() {
+        return Ok(None);
+    }
+    let format: Format = g
+        .notify_format
+        .parse()
+        .map_err(|e: ferry_deploy::Error| Failure::usage(format!("--notify-format: {e}")))?;
+    let urls = g
+        .notify
+        .iter()
+        .map(|u| url::Url::parse(u).map_err(|e| Failure::usage(format!("--notify {u:?}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Notifier::new(NotifierConfig::new(urls, format))
+        .map(Some)
+        .map_err(|e| Failure::operational(e.to_string()))
+}
+
+async fn plan(ctx: &Context, json: bool, out: &mut String) -> ferry_deploy::Result<u8> {
+    let plan = controller::plan(ctx).await?;
+    if json {
+        out.push_str(&serde_json::to_string_pretty(&plan.decisions).unwrap_or_default());
+        out.push('\n');
+    } else {
+        render(out, &plan.decisions);
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn once(
+    ctx: &Context,
+    json: bool,
+    wait: bool,
+    rollout_timeout: Duration,
+    notifier: Option<&Notifier>,
+    out: &mut String,
+) -> ferry_deploy::Result<u8> {
+    let plan = controller::plan(ctx).await?;
+    let options = ApplyOptions {
+        wait,
+        rollout_timeout: Some(rollout_timeout),
+        ..Default::default()
+    };
+    let applied = controller::apply(ctx, &plan, &options).await?;
+    if let Some(n) = notifier {
+        for note in report::notifications(&plan, &applied, std::time::SystemTime::now()) {
+            n.send(note);
         }
-        Cmd::Run { .. } => unreachable!("handled above"),
+    }
+    if json {
+        let v = json!({"decisions": plan.decisions, "applied": applied});
+        out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        out.push('\n');
+    } else {
+        render(out, &plan.decisions);
+        render_applied(out, &applied);
+    }
+    // Failures win over rollbacks: something could not be done at all.
+    Ok(if !applied.failures.is_empty() {
+        exit::OPERATIONAL
+    } else if !applied.rolled_back.is_empty() {
+        exit::NEGATIVE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+fn render_applied(out: &mut String, applied: &controller::Applied) {
+    for u in &applied.updated {
+        out.push_str(&format!("updated {u}\n"));
+    }
+    for (w, why) in &applied.rolled_back {
+        out.push_str(&format!("rolled back {w}: {why}\n"));
+    }
+    for c in &applied.committed {
+        out.push_str(&format!("committed to git: {c}\n"));
+    }
+    for f in &applied.failures {
+        let stage = f.stage.as_str();
+        out.push_str(&format!("failed ({stage}) {}: {}\n", f.workload, f.message));
+    }
+    for (w, why) in &applied.unsynced {
+        out.push_str(&format!("not synced {w}: {why}\n"));
     }
 }
 
@@ -412,25 +454,63 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
     }
 }
 
-/// `interval` ± 10 %, from the clock's nanoseconds (no need for a random generator here).
-async fn run_controller(
-    ctx: &Context,
-    interval: Duration,
-    metrics_addr: &str,
-    rollout_timeout: Duration,
-    lock: Option<LeaseLock>,
-) -> Result<u8, Failure> {
-    let metrics = Metrics::default();
-    let listener = tokio::net::TcpListener::bind(metrics_addr)
+fn lease(args: &RunArgs) -> Option<LeaseLock> {
+    (!args.no_leader_election).then(|| LeaseLock {
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        name: args.lease_name.clone(),
+        identity: std::env::var("POD_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .or_else(hostname)
+            .unwrap_or_else(|| format!("ferry-{}", std::process::id())),
+        duration: args.lease_duration,
+    })
+}
+
+async fn listen(addr: &str) -> Result<tokio::net::TcpListener, Failure> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::operational(format!("cannot listen on {metrics_addr}: {e}")))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = {
-        let mut rx = stop_rx.clone();
-        tokio::spawn(metrics::serve(listener, metrics.clone(), async move {
-            let _ = rx.changed().await;
-        }))
+        .map_err(|e| Failure::operational(format!("cannot listen on {addr}: {e}")))
+}
+
+/// The webhook receiver, served until `stop`; its debounced hints for the loop.
+async fn webhooks(
+    args: &RunArgs,
+    metrics: &Metrics,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<(Receiver, Debouncer)>, Failure> {
+    let Some(addr) = &args.webhook_addr else {
+        return Ok(None);
     };
+    let Some(file) = &args.webhook_secret_file else {
+        return Err(Failure::usage(
+            "--webhook-addr needs --webhook-secret-file: the webhook secret is missing, and ferry does not accept unauthenticated webhooks",
+        ));
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::usage(format!("--webhook-secret-file {}: {e}", file.display())))?;
+    let secret = Secret::new(text)
+        .map_err(|e| Failure::usage(format!("--webhook-secret-file {}: {e}", file.display())))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let receiver = Receiver::new(WebhookConfig::new(secret), tx);
+    metrics.attach_webhooks(receiver.counters());
+    let listener = listen(addr).await?;
+    let mut rx_stop = stop.clone();
+    tokio::spawn(receiver.clone().serve(listener, async move {
+        let _ = rx_stop.changed().await;
+    }));
+    Ok(Some((
+        receiver,
+        Debouncer::new(rx, webhook::DEFAULT_DEBOUNCE),
+    )))
+}
+
+/// SIGTERM or Ctrl-C flips `stop`.
+fn on_signals(stop_tx: tokio::sync::watch::Sender<bool>) {
     tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -448,12 +528,46 @@ async fn run_controller(
         }
         let _ = stop_tx.send(true);
     });
-    let options = controller::RunOptions {
-        interval,
-        rollout_timeout,
-        lease: lock,
+}
+
+async fn run_controller(
+    ctx: &Context,
+    args: &RunArgs,
+    notifier: Option<&Notifier>,
+) -> Result<u8, Failure> {
+    let metrics = Metrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hooks = webhooks(args, &metrics, &stop_rx).await?;
+    let board = Board::default();
+    let server = {
+        let listener = listen(&args.metrics_addr).await?;
+        let mut rx = stop_rx.clone();
+        tokio::spawn(metrics::serve(
+            listener,
+            metrics.clone(),
+            board.clone(),
+            async move {
+                let _ = rx.changed().await;
+            },
+        ))
     };
-    controller::run(ctx, &options, &metrics, stop_rx).await;
+    on_signals(stop_tx);
+    if let Some(n) = notifier {
+        metrics.attach_notifications(n.counters());
+    }
+    let options = controller::RunOptions {
+        interval: args.interval,
+        rollout_timeout: args.rollout_timeout,
+        lease: lease(args),
+    };
+    let (receiver, hints) = hooks.map_or((None, None), |(r, h)| (Some(r), Some(h)));
+    let mut io = RunIo {
+        hints,
+        receiver,
+        notifier,
+        board,
+    };
+    controller::run(ctx, &options, &metrics, stop_rx, &mut io).await;
     let _ = server.await;
     Ok(exit::SUCCESS)
 }

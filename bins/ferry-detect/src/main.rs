@@ -3,15 +3,20 @@
 //! A thin shell over the `ferry-detect` crate: parse flags, open the repository, make one call,
 //! render text / JSON / CI outputs, choose the exit code (`ferry_core::exit`).
 
+mod published;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferry_cli::Failure;
+use ferry_core::Reference;
 use ferry_core::exit;
-use ferry_detect::changed::{ChangedOptions, ChangedReport, ContextMode, changed};
+use ferry_detect::changed::{
+    ChangedOptions, ChangedReport, ContextMode, PUBLISHED, Published, changed, changed_published,
+};
 use ferry_detect::git::Repo;
-use ferry_detect::project::{Graph, Project};
+use ferry_detect::project::{Graph, Project, Warning};
 use ferry_detect::revision::{self, Selection};
 
 #[derive(Parser)]
@@ -24,6 +29,8 @@ use ferry_detect::revision::{self, Selection};
 struct Cli {
     #[command(flatten)]
     global: Global,
+    #[command(flatten)]
+    registry: ferry_cli::RegistryArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -70,9 +77,14 @@ enum GraphFormat {
 enum Cmd {
     /// The images to rebuild between two revisions, each with its reasons.
     Changed {
-        /// Base revision (default: the head's first parent, or what --github-event says).
+        /// Base revision (default: the head's first parent, what --github-event says, or under
+        /// Jenkins GIT_PREVIOUS_SUCCESSFUL_COMMIT / GIT_PREVIOUS_COMMIT). `published`: compare
+        /// each image with the revision its --published-tag was built from (asks the registry).
         #[arg(long, value_name = "REV")]
         base: Option<String>,
+        /// With --base published: the tag whose revision counts as published.
+        #[arg(long = "published-tag", value_name = "TAG", default_value = "latest")]
+        published_tag: String,
         /// Head revision (default: HEAD).
         #[arg(long, value_name = "REV")]
         head: Option<String>,
@@ -144,32 +156,13 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             context_mode,
             github_output,
             format,
+            published_tag,
         } => {
             let format = format.unwrap_or(if g.json {
                 ChangedFormat::Json
             } else {
                 ChangedFormat::Text
             });
-            let event = github_event.clone().or_else(|| {
-                (base.is_none() && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"))
-                    .then(|| std::env::var_os("GITHUB_EVENT_PATH").map(PathBuf::from))
-                    .flatten()
-            });
-            let selection: Selection = match (&event, base) {
-                (Some(file), None) => {
-                    let payload = std::fs::read(file).map_err(|e| {
-                        Failure::usage(format!("cannot read event file {}: {e}", file.display()))
-                    })?;
-                    let name = std::env::var("GITHUB_EVENT_NAME").ok();
-                    revision::from_github_event(
-                        &repo,
-                        name.as_deref(),
-                        &payload,
-                        &file.display().to_string(),
-                    )?
-                }
-                _ => revision::explicit(&repo, base.as_deref(), head.as_deref())?,
-            };
             let options = ChangedOptions {
                 mode: if *context_mode == Mode::Full {
                     ContextMode::Full
@@ -179,7 +172,13 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
                 max_parallel: g.max_parallel,
                 ..Default::default()
             };
-            let report = changed(&repo, &selection, &options)?;
+            let report = if base.as_deref() == Some(PUBLISHED) {
+                published(cli, &repo, head.as_deref(), published_tag, &options)?
+            } else {
+                let selection = select(&repo, base.as_deref(), head.as_deref(), github_event)?;
+                changed(&repo, &selection, &options)?
+            };
+            report_warnings(&report.warnings);
             if *github_output {
                 write_github_output(&report)?;
             }
@@ -215,6 +214,92 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     }
 }
 
+/// Which commits to compare: `--base`, else a GitHub event (`--github-event`, or
+/// `$GITHUB_EVENT_PATH` under GitHub Actions), else Jenkins' git variables (when `JENKINS_URL` is
+/// set), else the head's first parent.
+fn select(
+    repo: &Repo,
+    base: Option<&str>,
+    head: Option<&str>,
+    github_event: &Option<PathBuf>,
+) -> Result<Selection, Failure> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if base.is_some() {
+        return Ok(revision::explicit(repo, base, head)?);
+    }
+    let event = github_event.clone().or_else(|| {
+        ferry_cli::in_github_actions()
+            .then(|| env("GITHUB_EVENT_PATH").map(PathBuf::from))
+            .flatten()
+    });
+    if let Some(file) = event {
+        let payload = std::fs::read(&file).map_err(|e| {
+            Failure::usage(format!("cannot read event file {}: {e}", file.display()))
+        })?;
+        let name = env("GITHUB_EVENT_NAME");
+        return Ok(revision::from_github_event(
+            repo,
+            name.as_deref(),
+            &payload,
+            &file.display().to_string(),
+        )?);
+    }
+    if env("JENKINS_URL").is_some() {
+        let jenkins = revision::Jenkins {
+            git_commit: head.map(str::to_string).or_else(|| env("GIT_COMMIT")),
+            previous_successful_commit: env("GIT_PREVIOUS_SUCCESSFUL_COMMIT"),
+            previous_commit: env("GIT_PREVIOUS_COMMIT"),
+        };
+        return Ok(revision::from_jenkins(repo, &jenkins)?);
+    }
+    Ok(revision::explicit(repo, None, head)?)
+}
+
+/// `--base published`: ask the registry for each image's published revision, then compare.
+fn published(
+    cli: &Cli,
+    repo: &Repo,
+    head: Option<&str>,
+    tag: &str,
+    options: &ChangedOptions,
+) -> Result<ChangedReport, Failure> {
+    // Under Jenkins the commit being built is GIT_COMMIT, as in the other modes.
+    let jenkins_commit = std::env::var_os("JENKINS_URL")
+        .filter(|v| !v.is_empty())
+        .and_then(|_| std::env::var("GIT_COMMIT").ok())
+        .filter(|v| !v.is_empty());
+    let head = head.or(jenkins_commit.as_deref()).unwrap_or("HEAD");
+    let head = revision::resolve_head(repo, head)?;
+    let project = Project::load(repo, head)?;
+    let mut queries = Vec::new();
+    for img in &project.images {
+        let Some(r) = &img.repository else { continue };
+        let reference = Reference::parse(r)
+            .and_then(|r| r.with_tag(tag))
+            .map_err(|e| Failure::usage(format!("--published-tag {tag:?} for {r}: {e}")))?;
+        queries.push((img.name.clone(), reference));
+    }
+    let answers = if queries.is_empty() {
+        Default::default()
+    } else {
+        let client = cli.registry.client(None)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::operational(format!("cannot start the async runtime: {e}")))?;
+        runtime.block_on(published::query(&client, queries))
+    };
+    for (name, a) in &answers {
+        if let Published::Failed(e) = a {
+            warn(
+                None,
+                &format!("{name}: registry query failed, rebuilding it: {e}"),
+            );
+        }
+    }
+    Ok(changed_published(repo, &project, &answers, options)?)
+}
+
 fn load<'r>(repo: &'r Repo, rev: Option<&str>) -> Result<Project<'r>, Failure> {
     let rev = rev.unwrap_or("HEAD");
     let id = repo.commit_id(rev)?.ok_or_else(|| {
@@ -222,7 +307,38 @@ fn load<'r>(repo: &'r Repo, rev: Option<&str>) -> Result<Project<'r>, Failure> {
             rev: rev.to_string(),
         })
     })?;
-    Ok(Project::load(repo, id)?)
+    let project = Project::load(repo, id)?;
+    report_warnings(&project.warnings);
+    Ok(project)
+}
+
+/// Files left out of discovery, on stderr (a `::warning` annotation under GitHub Actions).
+fn report_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        warn(Some((&w.file, w.line)), &w.message);
+    }
+}
+
+/// A warning on stderr: `ferry-detect: warning: [file:line: ]message`, or under GitHub Actions
+/// a `::warning` annotation (on the file and line when there is one).
+fn warn(location: Option<(&str, usize)>, message: &str) {
+    if ferry_cli::in_github_actions() {
+        let msg = message
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        match location {
+            Some((file, line)) => {
+                eprintln!("::warning file={file},line={line},title=ferry-detect::{msg}")
+            }
+            None => eprintln!("::warning title=ferry-detect::{msg}"),
+        }
+    } else {
+        match location {
+            Some((file, line)) => eprintln!("ferry-detect: warning: {file}:{line}: {message}"),
+            None => eprintln!("ferry-detect: warning: {message}"),
+        }
+    }
 }
 
 fn push_json<T: serde::Serialize>(out: &mut String, v: &T) {
@@ -250,7 +366,7 @@ fn write_github_output(report: &ChangedReport) -> Result<(), Failure> {
 }
 
 fn render_changed(out: &mut String, r: &ChangedReport) {
-    let short = |s: &str| s.chars().take(12).collect::<String>();
+    let short = |s: &str| revision::short(s).to_string();
     out.push_str(&format!(
         "base {}  head {}\n",
         r.base.as_deref().map_or("(none)".to_string(), short),
@@ -265,7 +381,12 @@ fn render_changed(out: &mut String, r: &ChangedReport) {
         out.push_str(&format!("wave {}:\n", i + 1));
         for n in wave {
             if let Some(img) = r.images.iter().find(|x| &x.name == n) {
-                out.push_str(&format!("  {n}\n"));
+                if r.base.as_deref() == Some(PUBLISHED) {
+                    let from = img.base.as_deref().map_or("(none)".to_string(), short);
+                    out.push_str(&format!("  {n}  (published revision {from})\n"));
+                } else {
+                    out.push_str(&format!("  {n}\n"));
+                }
                 for reason in &img.reasons {
                     out.push_str(&format!("      {reason}\n"));
                 }

@@ -363,11 +363,11 @@ fn cmd_parse(refs: &[String], out: &mut Output) -> Result<u8, Failure> {
             }
             Err(e) => {
                 code = exit::NEGATIVE;
-                out.text_error(&e.to_string());
+                out.text_error(&ferry_cli::describe(&e));
                 rows.push(json!({
                     "input": input, "canonical": Value::Null, "registry": Value::Null,
                     "repository": Value::Null, "tag": Value::Null, "digest": Value::Null,
-                    "error": e.to_string(),
+                    "error": ferry_cli::error_chain(&e),
                 }));
             }
         }
@@ -426,7 +426,7 @@ async fn cmd_digest(
             }
             Err(e) => {
                 code = code.max(ferry_cli::registry_code(&e));
-                out.text_error(&format!("{input}: {e}"));
+                out.text_error(&format!("{input}: {}", ferry_cli::describe(&e)));
                 rows.push(json!({
                     "reference": input,
                     "canonical": canonical,
@@ -434,7 +434,7 @@ async fn cmd_digest(
                     "media_type": Value::Null,
                     "platform": platform.map(ToString::to_string),
                     "rate_limit": rate_limit_of(&e),
-                    "error": e.to_string(),
+                    "error": ferry_cli::error_chain(&e),
                 }));
             }
         }

@@ -18,3 +18,10 @@ pub const NEGATIVE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Something outside ferry failed: network, authentication, registry misbehaviour, IO.
 pub const OPERATIONAL: u8 = 3;
+
+/// How an error names its exit code. Each ferry library crate implements it for its error
+/// type, so binaries map every error the same way without knowing the crate's variants.
+pub trait Classify {
+    /// One of [`NEGATIVE`] (the answer is no, or the input is bad) or [`OPERATIONAL`].
+    fn exit_code(&self) -> u8;
+}

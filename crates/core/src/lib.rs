@@ -8,7 +8,8 @@
 //!   also verify bytes.
 //! * [`Platform`] — `os/arch[/variant]`, with the equivalences registries and runtimes use
 //!   (`linux/arm64` ≡ `linux/arm64/v8`, `linux/amd64` ≡ `linux/amd64/v1`).
-//! * [`exit`] — the exit codes every ferry binary shares; [`ci`] — CI output formats.
+//! * [`exit`] — the exit codes every ferry binary shares (and [`exit::Classify`], how a crate's
+//!   error names its code); [`ci`] — CI output formats; [`text`] — short hashes and identities.
 //!
 //! ```
 //! use ferry_core::Reference;
@@ -29,8 +30,10 @@ mod error;
 pub mod exit;
 pub mod platform;
 pub mod reference;
+pub mod text;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, Result};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use text::{Identity, short_hash};

@@ -51,3 +51,14 @@ pub enum Error {
 
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl ferry_core::exit::Classify for Error {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Annotation { .. } | Error::TagPattern { .. } | Error::HelmValues { .. } => {
+                ferry_core::exit::NEGATIVE
+            }
+            Error::Kube(_) | Error::Registry(_) | Error::Config(_) => ferry_core::exit::OPERATIONAL,
+        }
+    }
+}

@@ -682,7 +682,7 @@ fn revert_commit(
     if index.has_conflicts() {
         return Err(format!(
             "cannot revert {}: the files it changed were changed since",
-            short(&bad.to_string())
+            ferry_core::short_hash(&bad.to_string())
         ));
     }
     let tree = repo
@@ -699,11 +699,6 @@ fn revert_commit(
     );
     repo.commit(None, &sig, &sig, &message, &tree, &[&tip_commit])
         .map_err(m)
-}
-
-/// The first 12 characters of a commit id, for messages (never slices inside a character).
-pub fn short(id: &str) -> &str {
-    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 fn tree_mentions(repo: &Repository, tree: &Tree<'_>, needle: &str) -> bool {

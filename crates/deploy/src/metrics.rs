@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::status::{self, Board};
+
 /// Controller counters (cheap to clone).
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -27,6 +29,8 @@ struct Inner {
     leadership_lost: AtomicU64,
     unsynced: AtomicU64,
     failures: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    webhooks: std::sync::Mutex<Option<crate::webhook::WebhookCounters>>,
+    notifications: std::sync::Mutex<Option<crate::notify::NotifyCounters>>,
 }
 
 impl Metrics {
@@ -76,6 +80,24 @@ impl Metrics {
     /// Count a git update Argo CD did not sync in time (`ferry_writeback_unsynced_total`).
     pub fn unsynced(&self) {
         self.inner.unsynced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Render the webhook receiver's counters (`ferry_webhooks_total`) with the others.
+    pub fn attach_webhooks(&self, counters: crate::webhook::WebhookCounters) {
+        *self
+            .inner
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(counters);
+    }
+
+    /// Render the notifier's counters (`ferry_notifications_total`) with the others.
+    pub fn attach_notifications(&self, counters: crate::notify::NotifyCounters) {
+        *self
+            .inner
+            .notifications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(counters);
     }
 
     /// Whether a pass has completed (or this replica follows).
@@ -160,14 +182,32 @@ impl Metrics {
             let n = failures.get(stage).copied().unwrap_or(0);
             s.push_str(&format!("ferry_failures_total{{stage=\"{stage}\"}} {n}\n"));
         }
+        if let Some(w) = i
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            w.render_prometheus(&mut s);
+        }
+        if let Some(n) = i
+            .notifications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            n.render_prometheus(&mut s);
+        }
         s
     }
 }
 
-/// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` resolves.
+/// Serve `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json` (from
+/// `board`) on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
+    board: Board,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -180,6 +220,7 @@ pub async fn serve(
             continue;
         };
         let metrics = metrics.clone();
+        let board = board.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = match tokio::time::timeout(
@@ -193,7 +234,18 @@ pub async fn serve(
             };
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let now = std::time::SystemTime::now();
             let (status, body, ctype) = match path {
+                "/" => (
+                    "200 OK",
+                    status::render_html(&board.snapshot(now)),
+                    "text/html; charset=utf-8",
+                ),
+                "/status.json" => (
+                    "200 OK",
+                    status::render_json(&board.snapshot(now)),
+                    "application/json",
+                ),
                 "/metrics" => ("200 OK", metrics.render(), "text/plain; version=0.0.4"),
                 "/healthz" => ("200 OK", "ok\n".to_string(), "text/plain"),
                 "/readyz" if metrics.ready() => ("200 OK", "ready\n".to_string(), "text/plain"),

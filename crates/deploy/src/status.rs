@@ -150,6 +150,51 @@ impl History {
     }
 }
 
+/// The latest [`Status`] and the [`History`], shared by the controller (which publishes after
+/// each pass) and the HTTP server (which renders snapshots). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    inner: std::sync::Arc<std::sync::Mutex<(Option<Status>, History)>>,
+}
+
+impl Board {
+    /// Publish a pass's status. A pass limited to some workloads (a webhook) replaces only
+    /// those (`scope`: their `namespace/Kind/name`); the others keep their last state.
+    pub fn publish(&self, status: Status, scope: Option<&std::collections::BTreeSet<String>>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let id = |w: &WorkloadStatus| format!("{}/{}/{}", w.namespace, w.kind, w.name);
+        let merged = match (scope, inner.0.take()) {
+            (Some(scope), Some(mut old)) => {
+                old.workloads.retain(|w| !scope.contains(&id(w)));
+                old.workloads.extend(status.workloads);
+                old.workloads.sort_by_key(id);
+                old.last_pass = status.last_pass;
+                old
+            }
+            _ => status,
+        };
+        inner.0 = Some(merged);
+    }
+
+    /// Remember an update, rollback, quarantine or failure.
+    pub fn record(&self, n: Notification) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .push(n);
+    }
+
+    /// The status now, with the recent history.
+    pub fn snapshot(&self, now: SystemTime) -> Status {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = inner.0.clone().unwrap_or_else(|| Status::new(now));
+        status.generated = now;
+        status.recent = inner.1.newest_first();
+        status
+    }
+}
+
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_rfc3339_seconds(*t))
 }

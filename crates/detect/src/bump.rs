@@ -13,7 +13,9 @@ use ferry_core::{Digest, Reference};
 
 use crate::dockerfile::{Dockerfile, RefKind, RefSite};
 use crate::error::Result;
+use crate::git::Repo;
 use crate::images::{FileSource, Image};
+use crate::project::Project;
 use crate::worktree::WorkTree;
 
 /// One image reference found in a Dockerfile.
@@ -398,6 +400,219 @@ pub fn tag_key(r: &Reference) -> Option<String> {
     r.tag().map(|t| format!("{}:{t}", r.name()))
 }
 
+/// Every pinned `name:tag` of `uses` (the keys [`resolve_pins`] asks for), sorted, once each.
+pub fn pinned_tags(uses: &[RefUse]) -> BTreeSet<String> {
+    uses.iter()
+        .filter_map(|u| Reference::parse(u.canonical.as_deref()?).ok())
+        .filter_map(|r| tag_key(&r))
+        .collect()
+}
+
+/// What the pinned tags point to now, as far as they could be resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Current {
+    /// `name:tag` → the digest the tag has now.
+    pub digests: BTreeMap<String, Digest>,
+    /// `(name:tag, why)` for every tag that could not be resolved, sorted.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Resolve every pinned tag of `uses` once, at most `concurrency` at a time, with `resolve`
+/// (a registry lookup of the tag's current digest; its error is kept as text, so the caller
+/// decides how much of the cause chain to keep). One failing tag does not stop the others.
+pub async fn resolve_pins<F, Fut>(uses: &[RefUse], concurrency: usize, resolve: F) -> Current
+where
+    F: Fn(Reference) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Digest, String>>,
+{
+    use futures::StreamExt;
+    let answers: Vec<(String, std::result::Result<Digest, String>)> =
+        futures::stream::iter(pinned_tags(uses))
+            .map(|key| {
+                let lookup = Reference::parse(&key).map(&resolve);
+                async move {
+                    let answer = match lookup {
+                        Ok(pending) => pending.await,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (key, answer)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+    let mut current = Current::default();
+    for (key, answer) in answers {
+        match answer {
+            Ok(d) => {
+                current.digests.insert(key, d);
+            }
+            Err(e) => current.errors.push((key, e)),
+        }
+    }
+    current.errors.sort();
+    current
+}
+
+/// A pinned reference whose tag now points to another digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StalePin {
+    /// Repository-relative Dockerfile path.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// The reference as written.
+    pub spelling: String,
+    /// The digest pinned in the file.
+    pub pinned: Option<String>,
+    /// The digest the tag has now.
+    pub current: Digest,
+}
+
+/// The pins of `uses` whose tag resolved to another digest than the one written.
+pub fn stale_pins(uses: &[RefUse], current: &BTreeMap<String, Digest>) -> Vec<StalePin> {
+    uses.iter()
+        .filter_map(|u| {
+            let r = Reference::parse(u.canonical.as_deref()?).ok()?;
+            let fresh = current.get(&tag_key(&r)?)?;
+            (r.digest() != Some(fresh)).then(|| StalePin {
+                file: u.file.clone(),
+                line: u.line,
+                spelling: u.spelling.clone(),
+                pinned: u.digest.clone(),
+                current: fresh.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Why `--commit` refuses before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The work tree is not in a git repository.
+    NotARepository(std::path::PathBuf),
+    /// Files the plan changes already have uncommitted changes.
+    Dirty(Vec<String>),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotARepository(p) => {
+                write!(f, "--commit: {} is not a git repository", p.display())
+            }
+            Refusal::Dirty(files) => write!(
+                f,
+                "refusing to commit: {} ha{} uncommitted changes (commit or stash them first); nothing was changed",
+                files.join(", "),
+                if files.len() == 1 { "s" } else { "ve" }
+            ),
+        }
+    }
+}
+
+/// How [`write`] writes a plan.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Print-only: write nothing.
+    pub dry_run: bool,
+    /// Commit the changed files (refused when one of them has uncommitted changes).
+    pub commit: bool,
+    /// The commit subject (the list of edits always follows in the body).
+    pub subject: String,
+    /// The commit author; git's configured identity when `None`.
+    pub author: Option<ferry_core::Identity>,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Nothing was written (a dry run, or an empty plan).
+    Nothing,
+    /// The files were written (no commit asked for).
+    Files,
+    /// The files were written and committed.
+    Committed(String),
+    /// `--commit` was refused; nothing was written.
+    Refused(Refusal),
+}
+
+/// The commit message of a plan: `subject`, a blank line, one `- FILE:LINE: old → new` per edit.
+pub fn commit_message(subject: &str, plan: &Plan) -> String {
+    let mut message = format!("{subject}\n\n");
+    for c in &plan.changes {
+        for e in &c.edits {
+            message.push_str(&format!("- {}:{}: {} → {}\n", c.file, e.line, e.old, e.new));
+        }
+    }
+    message
+}
+
+/// Write `plan` into `tree` (atomically per file) and commit it when asked. The refusals are
+/// checked before anything is written, so a refused commit leaves the work tree as it was.
+pub fn write(
+    tree: &WorkTree,
+    repo: Option<&Repo>,
+    plan: &Plan,
+    how: &WriteOptions,
+) -> Result<Written> {
+    let commit = how.commit && !plan.is_empty();
+    let repo = match (commit, repo) {
+        (false, _) => None,
+        (true, None) => {
+            return Ok(Written::Refused(Refusal::NotARepository(
+                tree.root().to_path_buf(),
+            )));
+        }
+        (true, Some(repo)) => {
+            let dirty = repo.dirty_paths()?;
+            let conflicts: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|c| dirty.contains(&c.file))
+                .map(|c| c.file.clone())
+                .collect();
+            if !conflicts.is_empty() {
+                return Ok(Written::Refused(Refusal::Dirty(conflicts)));
+            }
+            Some(repo)
+        }
+    };
+    if how.dry_run || plan.is_empty() {
+        return Ok(Written::Nothing);
+    }
+    plan.apply(tree)?;
+    let Some(repo) = repo else {
+        return Ok(Written::Files);
+    };
+    let files: Vec<(String, Vec<u8>)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.file.clone(), c.after.clone()))
+        .collect();
+    let author = how
+        .author
+        .as_ref()
+        .map(|a| (a.name.as_str(), a.email.as_str()));
+    let id = repo.commit_files(&files, &commit_message(&how.subject, plan), author)?;
+    Ok(Written::Committed(id.to_string()))
+}
+
+/// In-repo images whose Dockerfile `plan` changes, and everything built on them (HEAD's image
+/// graph); empty outside a repository or when HEAD's project cannot be loaded (then nothing
+/// is promised, rather than a guess).
+pub fn rebuilds(repo: Option<&Repo>, plan: &Plan) -> Vec<String> {
+    let Some(repo) = repo else { return Vec::new() };
+    let Ok(Some(head)) = repo.commit_id("HEAD") else {
+        return Vec::new();
+    };
+    let Ok(project) = Project::load(repo, head) else {
+        return Vec::new();
+    };
+    let files: BTreeSet<&str> = plan.changes.iter().map(|c| c.file.as_str()).collect();
+    project.rebuilt_with(&files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +736,82 @@ mod tests {
         assert_eq!(plan.skipped[0].line, 2);
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].file, "b/Dockerfile");
+    }
+
+    fn uses_of(text: &str) -> Vec<RefUse> {
+        let src = Mem(BTreeMap::from([(
+            "Dockerfile".to_string(),
+            text.to_string(),
+        )]));
+        list(&src, &[image("Dockerfile")]).unwrap().0
+    }
+
+    #[test]
+    fn pins_resolve_once_each_and_one_failure_stays_with_its_tag() {
+        let uses = uses_of(&format!(
+            "FROM python:3.12@{D}\nFROM python:3.12@{D} AS again\nFROM alpine:3@{D}\nFROM busybox:1\n"
+        ));
+        assert_eq!(
+            pinned_tags(&uses).into_iter().collect::<Vec<_>>(),
+            [
+                "docker.io/library/alpine:3",
+                "docker.io/library/python:3.12"
+            ]
+        );
+        let asked = std::sync::Mutex::new(Vec::new());
+        let fresh = Digest::sha256_of(b"new");
+        let current = futures::executor::block_on(resolve_pins(&uses, 4, |r| {
+            asked.lock().unwrap().push(r.to_string());
+            let answer = if r.name().ends_with("alpine") {
+                Err("registry down".to_string())
+            } else {
+                Ok(fresh.clone())
+            };
+            async move { answer }
+        }));
+        assert_eq!(asked.lock().unwrap().len(), 2, "each tag once");
+        assert_eq!(
+            current.errors,
+            [(
+                "docker.io/library/alpine:3".to_string(),
+                "registry down".to_string()
+            )]
+        );
+        let stale = stale_pins(&uses, &current.digests);
+        assert_eq!(stale.len(), 2, "both python pins moved: {stale:?}");
+        assert_eq!((stale[0].line, stale[1].line), (1, 2));
+        assert_eq!(stale[0].pinned.as_deref(), Some(D));
+        assert_eq!(stale[0].current, fresh);
+        let same = BTreeMap::from([(
+            "docker.io/library/python:3.12".to_string(),
+            Digest::parse(D).unwrap(),
+        )]);
+        assert!(
+            stale_pins(&uses, &same).is_empty(),
+            "a fresh pin is not stale"
+        );
+    }
+
+    #[test]
+    fn the_commit_message_lists_every_edit_and_refusals_name_the_files() {
+        let (_, plan) = set(
+            "FROM python:3.11\nFROM python:3.10 AS b\n",
+            "python:3.12",
+            None,
+        );
+        assert_eq!(
+            commit_message("ferry-bump: python:3.12", &plan),
+            "ferry-bump: python:3.12\n\n- Dockerfile:1: python:3.11 → python:3.12\n- Dockerfile:2: python:3.10 → python:3.12\n"
+        );
+        assert_eq!(
+            Refusal::Dirty(vec!["a/Dockerfile".into()]).to_string(),
+            "refusing to commit: a/Dockerfile has uncommitted changes (commit or stash them first); nothing was changed"
+        );
+        assert!(
+            Refusal::Dirty(vec!["a".into(), "b".into()])
+                .to_string()
+                .starts_with("refusing to commit: a, b have ")
+        );
     }
 
     fn piece() -> impl Strategy<Value = String> {

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::git::{Change, Repo};
 use crate::ignore::IgnoreRules;
 use crate::images::{self, CONFIG_FILE, Image};
-use crate::project::{ImageModel, Project};
+use crate::project::{ImageModel, Project, Warning};
 use crate::revision::Selection;
 use crate::snapshot::Snapshot;
 
@@ -60,6 +60,13 @@ pub struct ChangedImage {
     pub platforms: Vec<String>,
     /// Why it is rebuilt.
     pub reasons: Vec<String>,
+    /// `--build-arg` values from `ferry.toml` (`{}` when none).
+    pub build_args: BTreeMap<String, String>,
+    /// Tags of its repository that in-repo images use ([`Project::tags`]): push them too.
+    pub tags: Vec<String>,
+    /// The commit this image was compared from (with `--base published`: its published
+    /// revision); null when there is none.
+    pub base: Option<String>,
     /// In-repo images it builds on that are rebuilt too (what CI must wait for).
     #[serde(skip)]
     pub rebuilt_bases: Vec<String>,
@@ -68,7 +75,7 @@ pub struct ChangedImage {
 /// The answer of [`changed`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChangedReport {
-    /// Base commit (null when unknown).
+    /// Base commit (null when unknown; `published` when each image has its own).
     pub base: Option<String>,
     /// Head commit.
     pub head: String,
@@ -83,6 +90,24 @@ pub struct ChangedReport {
     /// Paths that changed between base and head.
     #[serde(skip)]
     pub changed_paths: usize,
+    /// Files found by their name that are not Dockerfiles (left out).
+    pub warnings: Vec<Warning>,
+}
+
+/// The top-level `base` of a report made by [`changed_published`].
+pub const PUBLISHED: &str = "published";
+
+/// What the registry says about an image's published tag (`--base published`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The tag is not in the registry.
+    NotPublished,
+    /// The tag exists but carries no `org.opencontainers.image.revision`.
+    NoRevision,
+    /// The revision the tag was built from.
+    Revision(String),
+    /// The registry could not be asked (the message says why).
+    Failed(String),
 }
 
 /// Decide what to rebuild for `selection`.
@@ -104,84 +129,22 @@ pub fn changed(
             own.insert(img.name.clone(), vec![format!("rebuild all: {reason_all}")]);
         }
     } else if let Some(base) = selection.base {
-        let base_snap = Snapshot::new(repo, base)?;
-        let head_tree = repo.tree(selection.head)?;
-        let changes = repo.diff(base_snap.tree(), &head_tree)?;
-        changed_paths = changes.len();
-        let base_images: Option<BTreeMap<String, Image>> =
-            if changes.iter().any(|c| c.path == CONFIG_FILE) {
-                Some(
-                    images::discover(&base_snap)
-                        .map(|v| v.into_iter().map(|i| (i.name.clone(), i)).collect())
-                        .unwrap_or_default(),
-                )
-            } else {
-                None
-            };
-        for img in &head.images {
-            let model = head.model(&img.name).expect("model for every image");
-            let reasons = own_reasons(
-                &base_snap,
-                img,
-                model,
-                &changes,
-                base_images.as_ref(),
-                options,
-            )?;
-            if !reasons.is_empty() {
-                own.insert(img.name.clone(), reasons);
-            }
-        }
+        let all: Vec<&Image> = head.images.iter().collect();
+        let cmp = compare(repo, &head, base, &all, options)?;
+        changed_paths = cmp.changed_paths;
+        own = cmp.reasons;
     }
-    // Everything built on a rebuilt in-repo image rebuilds too.
-    let all: BTreeSet<String> = head.images.iter().map(|i| i.name.clone()).collect();
-    let order: Vec<String> = head
-        .waves(&all, usize::MAX)?
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut reasons: BTreeMap<String, Vec<String>> = own;
-    for name in &order {
-        for dep in head.depends_on(name) {
-            if reasons.contains_key(dep) {
-                let repo_name = head.image(dep)?.repository.clone().unwrap_or_default();
-                reasons
-                    .entry(name.clone())
-                    .or_default()
-                    .push(format!("base image rebuilds: {dep} ({repo_name})"));
-            }
-        }
-    }
-    let selected: BTreeSet<String> = reasons.keys().cloned().collect();
-    let waves = head.waves(&selected, options.max_parallel)?;
-    let images: Vec<ChangedImage> = waves
+    let base_of: BTreeMap<String, Option<Oid>> = head
+        .images
         .iter()
-        .flatten()
-        .map(|n| {
-            let i = head.image(n).expect("selected images exist");
-            ChangedImage {
-                name: i.name.clone(),
-                dockerfile: i.dockerfile.clone(),
-                context: i.context.clone(),
-                repository: i.repository.clone(),
-                target: i.target.clone(),
-                platforms: i.platforms.clone(),
-                reasons: reasons.remove(n).unwrap_or_default(),
-                rebuilt_bases: head
-                    .depends_on(n)
-                    .iter()
-                    .filter(|d| selected.contains(*d))
-                    .cloned()
-                    .collect(),
-            }
-        })
+        .map(|i| (i.name.clone(), selection.base))
         .collect();
-    let short = |o: Oid| o.to_string()[..12].to_string();
+    let (images, waves) = assemble(&head, own, &base_of, options)?;
     let reason = if rebuild_all {
         reason_all
     } else {
-        let b = selection.base.map(short).unwrap_or_default();
-        let h = short(selection.head);
+        let b = selection.base.map(short_oid).unwrap_or_default();
+        let h = short_oid(selection.head);
         if images.is_empty() {
             format!(
                 "{changed_paths} path(s) changed between {b} and {h} ({}); none is an input of any of the {} image(s)",
@@ -205,7 +168,187 @@ pub fn changed(
         images,
         waves,
         changed_paths,
+        warnings: head.warnings.clone(),
     })
+}
+
+/// `--base published`: each image compared from the revision its published tag was built from
+/// (`published`, keyed by image name, as the registry answered). An image rebuilds when it has
+/// no repository (`no repository to compare with`), its tag is not in the registry (`not
+/// published`), carries no revision (`no revision label`), names a revision this repository does
+/// not hold (`published revision <sha> not found`), or something it reads changed since.
+/// Images sharing a published revision share one diff.
+pub fn changed_published(
+    repo: &Repo,
+    head: &Project<'_>,
+    published: &BTreeMap<String, Published>,
+    options: &ChangedOptions,
+) -> Result<ChangedReport> {
+    let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut base_of: BTreeMap<String, Option<Oid>> = BTreeMap::new();
+    let mut groups: BTreeMap<Oid, Vec<&Image>> = BTreeMap::new();
+    for img in &head.images {
+        let why = match (&img.repository, published.get(&img.name)) {
+            (None, _) => "no repository to compare with".to_string(),
+            (Some(_), None) => "registry not asked for this image".to_string(),
+            (Some(_), Some(Published::NotPublished)) => "not published".to_string(),
+            (Some(_), Some(Published::NoRevision)) => "no revision label".to_string(),
+            (Some(_), Some(Published::Failed(e))) => format!("registry query failed: {e}"),
+            (Some(_), Some(Published::Revision(rev))) => match published_commit(repo, rev)? {
+                Some(oid) => {
+                    base_of.insert(img.name.clone(), Some(oid));
+                    groups.entry(oid).or_default().push(img);
+                    continue;
+                }
+                None => format!("published revision {rev} not found"),
+            },
+        };
+        base_of.insert(img.name.clone(), None);
+        own.insert(img.name.clone(), vec![why]);
+    }
+    for (oid, imgs) in &groups {
+        own.extend(compare(repo, head, *oid, imgs, options)?.reasons);
+    }
+    let (images, waves) = assemble(head, own, &base_of, options)?;
+    let verdict = if images.is_empty() {
+        "nothing to rebuild".to_string()
+    } else {
+        format!(
+            "{} of {} image(s) to rebuild",
+            images.len(),
+            head.images.len()
+        )
+    };
+    Ok(ChangedReport {
+        base: Some(PUBLISHED.to_string()),
+        head: head.commit().to_string(),
+        rebuild_all: false,
+        reason: format!(
+            "{verdict}: each image compared with its published revision ({} distinct revision(s) found in the repository, {} image(s) without one)",
+            groups.len(),
+            base_of.values().filter(|b| b.is_none()).count()
+        ),
+        images,
+        waves,
+        changed_paths: 0,
+        warnings: head.warnings.clone(),
+    })
+}
+
+/// A published revision as a commit of this repository: only a commit id (full or abbreviated
+/// hex) whose commit object is present counts — never a branch name a label happens to hold.
+fn published_commit(repo: &Repo, rev: &str) -> Result<Option<Oid>> {
+    let hex = rev.len() >= 7 && rev.len() <= 64 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        return Ok(None);
+    }
+    Ok(repo.commit_id(rev)?.filter(|id| repo.has_commit(*id)))
+}
+
+/// The first 12 characters of a commit id.
+fn short_oid(o: Oid) -> String {
+    crate::revision::short(&o.to_string()).to_string()
+}
+
+/// Own reasons of `images` between `base` and the head project, and how many paths changed.
+struct Comparison {
+    changed_paths: usize,
+    reasons: BTreeMap<String, Vec<String>>,
+}
+
+fn compare(
+    repo: &Repo,
+    head: &Project<'_>,
+    base: Oid,
+    images: &[&Image],
+    options: &ChangedOptions,
+) -> Result<Comparison> {
+    let base_snap = Snapshot::new(repo, base)?;
+    let head_tree = repo.tree(head.commit())?;
+    let changes = repo.diff(base_snap.tree(), &head_tree)?;
+    let base_images: Option<BTreeMap<String, Image>> =
+        if changes.iter().any(|c| c.path == CONFIG_FILE) {
+            Some(
+                images::discover(&base_snap)
+                    .map(|v| v.into_iter().map(|i| (i.name.clone(), i)).collect())
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        };
+    let mut reasons = BTreeMap::new();
+    for img in images {
+        let model = head.model(&img.name).expect("model for every image");
+        let r = own_reasons(
+            &base_snap,
+            img,
+            model,
+            &changes,
+            base_images.as_ref(),
+            options,
+        )?;
+        if !r.is_empty() {
+            reasons.insert(img.name.clone(), r);
+        }
+    }
+    Ok(Comparison {
+        changed_paths: changes.len(),
+        reasons,
+    })
+}
+
+/// Add the images built on rebuilt in-repo images, order everything in waves and describe
+/// each image to rebuild.
+fn assemble(
+    head: &Project<'_>,
+    own: BTreeMap<String, Vec<String>>,
+    base_of: &BTreeMap<String, Option<Oid>>,
+    options: &ChangedOptions,
+) -> Result<(Vec<ChangedImage>, Vec<Vec<String>>)> {
+    // Everything built on a rebuilt in-repo image rebuilds too.
+    let all: BTreeSet<String> = head.images.iter().map(|i| i.name.clone()).collect();
+    let order: Vec<String> = head
+        .waves(&all, usize::MAX)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut reasons: BTreeMap<String, Vec<String>> = own;
+    for name in &order {
+        for dep in head.depends_on(name) {
+            if reasons.contains_key(dep) {
+                let repo_name = head.image(dep)?.repository.clone().unwrap_or_default();
+                reasons
+                    .entry(name.clone())
+                    .or_default()
+                    .push(format!("base image rebuilds: {dep} ({repo_name})"));
+            }
+        }
+    }
+    let selected: BTreeSet<String> = reasons.keys().cloned().collect();
+    let waves = head.waves(&selected, options.max_parallel)?;
+    let mut images = Vec::with_capacity(selected.len());
+    for n in waves.iter().flatten() {
+        let i = head.image(n)?;
+        images.push(ChangedImage {
+            name: i.name.clone(),
+            dockerfile: i.dockerfile.clone(),
+            context: i.context.clone(),
+            repository: i.repository.clone(),
+            target: i.target.clone(),
+            platforms: i.platforms.clone(),
+            reasons: reasons.remove(n).unwrap_or_default(),
+            build_args: i.build_args.clone(),
+            tags: head.tags(n).to_vec(),
+            base: base_of.get(n).copied().flatten().map(|o| o.to_string()),
+            rebuilt_bases: head
+                .depends_on(n)
+                .iter()
+                .filter(|d| selected.contains(*d))
+                .cloned()
+                .collect(),
+        });
+    }
+    Ok((images, waves))
 }
 
 fn own_reasons(

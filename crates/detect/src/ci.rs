@@ -12,7 +12,19 @@ fn matrix_entry(i: &ChangedImage) -> Value {
         "repository": i.repository.clone().unwrap_or_default(),
         "target": i.target.clone().unwrap_or_default(),
         "platforms": i.platforms.join(","),
+        "build_args": i.build_args,
+        "tags": i.tags,
+        "base": i.base,
     })
+}
+
+/// Build args as `KEY=value` lines (what `--build-arg` takes, one per line).
+fn build_arg_lines(i: &ChangedImage) -> String {
+    i.build_args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The `$GITHUB_OUTPUT` values: `any`, `matrix` (`{"include":[…]}` of every image to rebuild),
@@ -51,18 +63,7 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
         .map(|i| format!("wave-{i}"))
         .collect();
     doc.insert("stages".into(), json!(stages));
-    doc.insert(
-        ".ferry-build".into(),
-        json!({
-            "image": "docker:27-cli",
-            "services": ["docker:27-dind"],
-            "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
-            "script": [
-                "docker buildx create --use",
-                "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\" --push \"$FERRY_CONTEXT\""
-            ],
-        }),
-    );
+    doc.insert(".ferry-build".into(), build_template());
     if report.images.is_empty() {
         // GitLab rejects an empty pipeline: one job that says why nothing is built.
         doc.insert(
@@ -90,12 +91,39 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
                         "FERRY_REPOSITORY": i.repository.clone().unwrap_or_default(),
                         "FERRY_TARGET": i.target.clone().unwrap_or_default(),
                         "FERRY_PLATFORMS": i.platforms.join(","),
+                        "FERRY_TAGS": i.tags.join(" "),
+                        "FERRY_BUILD_ARGS": build_arg_lines(i),
                     },
                 }),
             );
         }
     }
     Value::Object(doc)
+}
+
+/// `.ferry-build`: QEMU/binfmt for the foreign platform, a registry login
+/// (`FERRY_REGISTRY_USER`/`FERRY_REGISTRY_PASSWORD`/`FERRY_REGISTRY`, else GitLab's own registry
+/// credentials), then one `docker buildx build --push` with the commit tag, every tag in
+/// `FERRY_TAGS`, a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
+/// annotation (what `--base published` reads back).
+fn build_template() -> Value {
+    json!({
+        "image": "docker:27-cli",
+        "services": ["docker:27-dind"],
+        "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
+        "before_script": [
+            "docker run --privileged --rm tonistiigi/binfmt --install all",
+            "printf '%s' \"${FERRY_REGISTRY_PASSWORD:-$CI_REGISTRY_PASSWORD}\" | docker login --username \"${FERRY_REGISTRY_USER:-$CI_REGISTRY_USER}\" --password-stdin \"${FERRY_REGISTRY:-$CI_REGISTRY}\"",
+            "docker buildx create --use",
+        ],
+        "script": [
+            "set -- --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\" --label \"org.opencontainers.image.revision=$CI_COMMIT_SHA\" --annotation \"index,manifest:org.opencontainers.image.revision=$CI_COMMIT_SHA\"",
+            "for t in $FERRY_TAGS; do set -- \"$@\" --tag \"$FERRY_REPOSITORY:$t\"; done",
+            "printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$CI_PROJECT_DIR/.ferry-build-args\"",
+            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$CI_PROJECT_DIR/.ferry-build-args\"",
+            "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" \"$@\" --push \"$FERRY_CONTEXT\"",
+        ],
+    })
 }
 
 fn shell_quote(s: &str) -> String {

@@ -63,6 +63,14 @@ pub enum Error {
         /// The revision as given.
         rev: String,
     },
+    /// A revision that names a commit whose objects are not in this clone.
+    #[error(
+        "revision {rev:?} names a commit that is not in this clone (shallow clone or pruned history)"
+    )]
+    MissingRevision {
+        /// The revision as given.
+        rev: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {message}", path.display())]
     Io {
@@ -86,6 +94,17 @@ impl Error {
     /// than an operational failure.
     pub fn is_bad_input(&self) -> bool {
         !matches!(self, Error::Git { .. } | Error::Io { .. })
+    }
+}
+
+impl ferry_core::exit::Classify for Error {
+    /// Exit 1 for bad input (unparseable files, unknown names, cycles), 3 for git and IO trouble.
+    fn exit_code(&self) -> u8 {
+        if self.is_bad_input() {
+            ferry_core::exit::NEGATIVE
+        } else {
+            ferry_core::exit::OPERATIONAL
+        }
     }
 }
 

@@ -32,6 +32,23 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// What a revision names in this repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A commit whose object is here.
+    Present(Oid),
+    /// The revision names a commit (a full commit id, or a reference / ancestry that resolves)
+    /// whose objects are not here: a shallow clone, pruned or rewritten history.
+    Missing,
+    /// Nothing by that name: a typo, an unknown branch or tag, an abbreviation matching nothing.
+    Unknown,
+}
+
+/// Whether `rev` is a complete object id (SHA-1 or SHA-256 hex).
+fn is_full_id(rev: &str) -> bool {
+    (rev.len() == 40 || rev.len() == 64) && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A git repository (bare or with a work tree, partial clones included).
 pub struct Repo {
     repo: Repository,
@@ -119,6 +136,97 @@ impl Repo {
             }
             Err(e) => Err(self.git_err(e)),
         }
+    }
+
+    /// Tell a revision whose commit is here, one that names a commit whose objects are missing,
+    /// and one that names nothing at all.
+    pub fn lookup(&self, rev: &str) -> Result<Lookup> {
+        match self.repo.revparse_single(rev) {
+            Ok(obj) => match obj.peel_to_commit() {
+                Ok(c) if self.has_commit(c.id()) => Ok(Lookup::Present(c.id())),
+                Ok(_) => Ok(Lookup::Missing),
+                Err(e) if e.class() == git2::ErrorClass::Odb => Ok(Lookup::Missing),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Lookup::Missing),
+                Err(e) => Err(self.git_err(e)),
+            },
+            // A full commit id names a commit whether or not its object is here.
+            Err(_) if is_full_id(rev) => Ok(Lookup::Missing),
+            // The name resolved (a reference, an ancestry walk) to an object that is not here.
+            Err(e) if e.class() == git2::ErrorClass::Odb => Ok(Lookup::Missing),
+            // `HEAD~3` walking past the boundary of a shallow clone.
+            Err(_) if self.walks_past_shallow_boundary(rev) => Ok(Lookup::Missing),
+            // Reading the repository failed: an operational error, not a verdict on the name.
+            Err(e)
+                if matches!(
+                    e.class(),
+                    git2::ErrorClass::Os | git2::ErrorClass::Filesystem | git2::ErrorClass::Zlib
+                ) =>
+            {
+                Err(self.git_err(e))
+            }
+            // Anything else is about the name itself (not found, ambiguous, malformed,
+            // unsupported syntax).
+            Err(e) => {
+                tracing::debug!(rev, error = %e.message(), "revision names nothing");
+                Ok(Lookup::Unknown)
+            }
+        }
+    }
+
+    /// Whether `rev` is `NAME` followed by `~N` / `^N` steps that reach a commit at the boundary
+    /// of a shallow clone (its parents were not fetched) before the walk ends.
+    fn walks_past_shallow_boundary(&self, rev: &str) -> bool {
+        let shallow: Vec<Oid> = std::fs::read_to_string(self.repo.path().join("shallow"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| Oid::from_str(l.trim()).ok())
+            .collect();
+        if shallow.is_empty() {
+            return false;
+        }
+        let Some(start) = rev.find(['~', '^']) else {
+            return false;
+        };
+        let Ok(Some(mut at)) = self.commit_id(&rev[..start]) else {
+            return false;
+        };
+        let mut rest = &rev[start..];
+        while let Some(op) = rest.chars().next() {
+            let digits = rest[1..].bytes().take_while(u8::is_ascii_digit).count();
+            let n: usize = if digits == 0 {
+                1
+            } else {
+                match rest[1..=digits].parse() {
+                    Ok(n) => n,
+                    Err(_) => return false,
+                }
+            };
+            rest = &rest[1 + digits..];
+            // `~N`: N first parents; `^N`: the N-th parent.
+            let (steps, index) = if op == '~' {
+                (n, 0)
+            } else {
+                (1, n.saturating_sub(1))
+            };
+            if op != '~' && op != '^' || (op == '^' && n == 0) {
+                return false;
+            }
+            for _ in 0..steps {
+                if shallow.contains(&at) {
+                    return true;
+                }
+                match self
+                    .repo
+                    .find_commit(at)
+                    .ok()
+                    .and_then(|c| c.parent_id(index).ok())
+                {
+                    Some(p) => at = p,
+                    None => return false,
+                }
+            }
+        }
+        false
     }
 
     /// Whether the commit object is present (not just named).

@@ -5,7 +5,9 @@
 //!   trimmed); each pattern is path-cleaned (`./a`, `a/`, `a/../a` → `a`) and one leading `/`
 //!   removed.
 //! * Patterns are Go `filepath.Match` globs (`*`, `?` never cross `/`; `[...]` classes with `^`;
-//!   `\` escapes) plus `**` for any number of directories, anchored at the context root.
+//!   `\` escapes) plus `**`, anchored at the context root. `**` is compiled exactly as
+//!   patternmatcher does: `(.*/)?` (any number of directories) inside a pattern, anything at its
+//!   end, and a leading `**` before literal text is a suffix test (`**.md` matches `a/b/c.md`).
 //! * A file is excluded when the last pattern that matches it — or one of its parent
 //!   directories — is not an exception.
 
@@ -19,9 +21,14 @@ pub struct Pattern {
     matcher: Matcher,
 }
 
+/// patternmatcher's four match types: the pattern is compiled to a regular expression only
+/// when it needs one; a leading `**` followed by literal text is a plain suffix test (so `**.md`
+/// matches `a/b/c.md`), a trailing `**` after literal text a plain prefix test.
 #[derive(Debug, Clone)]
 enum Matcher {
     Exact(String),
+    Prefix(String),
+    Suffix(String),
     Regex(Regex),
 }
 
@@ -40,6 +47,11 @@ impl Pattern {
     pub fn matches(&self, path: &str) -> bool {
         match &self.matcher {
             Matcher::Exact(s) => s == path,
+            Matcher::Prefix(p) => path.starts_with(p.as_str()),
+            // `**/foo` also matches `foo` itself.
+            Matcher::Suffix(s) => {
+                path.ends_with(s.as_str()) || s.strip_prefix('/').is_some_and(|rest| rest == path)
+            }
             Matcher::Regex(r) => r.is_match(path),
         }
     }
@@ -204,6 +216,15 @@ pub fn clean_path(p: &str) -> String {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MatchType {
+    Exact,
+    Prefix,
+    Suffix,
+    Regex,
+}
+
+/// patternmatcher's `(*Pattern).compile`, step for step (with `/` as the separator).
 fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
     if cleaned.is_empty() {
         return Err("an exception needs a pattern after '!'".into());
@@ -211,64 +232,122 @@ fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
     validate_go_glob(cleaned)?;
     let chars: Vec<char> = cleaned.chars().collect();
     let mut re = String::from("^");
-    let mut is_regex = false;
+    let mut kind = MatchType::Exact;
     let mut i = 0;
+    let mut step = 0;
     while i < chars.len() {
         let ch = chars[i];
         match ch {
             '*' if chars.get(i + 1) == Some(&'*') => {
-                i += 1;
-                if chars.get(i + 1) == Some(&'/') {
-                    i += 1;
-                }
-                if i + 1 >= chars.len() {
-                    re.push_str(".*");
-                } else {
-                    re.push_str("(.*/)?");
-                }
-                is_regex = true;
+                i = double_star(&chars, i, step == 0, &mut kind, &mut re);
             }
             '*' => {
                 re.push_str("[^/]*");
-                is_regex = true;
+                kind = MatchType::Regex;
             }
             '?' => {
                 re.push_str("[^/]");
-                is_regex = true;
+                kind = MatchType::Regex;
             }
-            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
+            // patternmatcher escapes only these: its `shouldEscape` bitmap loses `|`, `{` and
+            // `}` (a byte shifted by 15), so they keep their regex meaning there. Go's regexp
+            // reads a `{` or `}` that forms no repetition as a literal; this regex engine
+            // refuses them, so escape exactly those.
+            '.' | '+' | '(' | ')' | '$' => {
                 re.push('\\');
                 re.push(ch);
             }
+            '{' if !is_repetition(&chars[i..]) => re.push_str("\\{"),
+            '}' if !closes_repetition(&chars, i) => re.push_str("\\}"),
             '\\' => {
                 if let Some(next) = chars.get(i + 1) {
                     re.push('\\');
                     re.push(*next);
                     i += 1;
-                    is_regex = true;
+                    kind = MatchType::Regex;
                 } else {
                     re.push_str("\\\\");
                 }
             }
             '[' | ']' => {
                 re.push(ch);
-                is_regex = true;
+                kind = MatchType::Regex;
             }
             other => re.push(other),
         }
         i += 1;
+        step += 1;
     }
     re.push('$');
-    let matcher = if is_regex {
-        Matcher::Regex(Regex::new(&re).map_err(|e| format!("cannot compile: {e}"))?)
-    } else {
-        Matcher::Exact(cleaned.to_string())
+    let matcher = match kind {
+        MatchType::Exact => Matcher::Exact(cleaned.to_string()),
+        // Strip the trailing / leading `**` (the pattern's raw text, as patternmatcher does).
+        MatchType::Prefix => Matcher::Prefix(cleaned[..cleaned.len() - 2].to_string()),
+        MatchType::Suffix => Matcher::Suffix(cleaned[2..].to_string()),
+        MatchType::Regex => {
+            Matcher::Regex(Regex::new(&re).map_err(|e| format!("cannot compile: {e}"))?)
+        }
     };
     Ok(Pattern {
         text: cleaned.to_string(),
         exclusion,
         matcher,
     })
+}
+
+/// patternmatcher's `**` at `chars[i]`: returns the index of its last character (a following
+/// `/` is eaten). At the end it accepts everything (a prefix test when all before was literal);
+/// elsewhere it is `(.*/)?`; first in the pattern it makes a suffix test unless a later glob
+/// turns the pattern into a regex.
+fn double_star(
+    chars: &[char],
+    mut i: usize,
+    first: bool,
+    kind: &mut MatchType,
+    re: &mut String,
+) -> usize {
+    i += 1;
+    if chars.get(i + 1) == Some(&'/') {
+        i += 1;
+    }
+    if i + 1 >= chars.len() {
+        if *kind == MatchType::Exact {
+            *kind = MatchType::Prefix;
+        } else {
+            re.push_str(".*");
+            *kind = MatchType::Regex;
+        }
+    } else {
+        re.push_str("(.*/)?");
+        *kind = MatchType::Regex;
+    }
+    if first {
+        *kind = MatchType::Suffix;
+    }
+    i
+}
+
+/// Whether `s` starts with a regex repetition `{n}`, `{n,}` or `{n,m}`.
+fn is_repetition(s: &[char]) -> bool {
+    let Some(end) = s.iter().position(|c| *c == '}') else {
+        return false;
+    };
+    let inner: String = s[1..end].iter().collect();
+    let mut parts = inner.splitn(2, ',');
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match (parts.next(), parts.next()) {
+        (Some(n), None) => digits(n),
+        (Some(n), Some(m)) => digits(n) && (m.is_empty() || digits(m)),
+        _ => false,
+    }
+}
+
+/// Whether the `}` at `chars[i]` ends a repetition opened before it.
+fn closes_repetition(chars: &[char], i: usize) -> bool {
+    chars[..i]
+        .iter()
+        .rposition(|c| *c == '{')
+        .is_some_and(|open| !chars[open..i].contains(&'}') && is_repetition(&chars[open..=i]))
 }
 
 /// The syntax checks of Go's `filepath.Match` (which patternmatcher runs on every pattern).
@@ -565,6 +644,147 @@ mod tests {
         assert!(m("\\*", "*"));
         assert!(m("*", ""));
         assert!(glob_match("[", "x").is_err());
+    }
+
+    /// moby/patternmatcher's own `TestMatches` table (patternmatcher_test.go, every case), plus
+    /// `**` inside a segment and the regex characters its escape bitmap misses, each answer
+    /// worked out from its `compile`/`match` source: the reference this module must agree with.
+    #[test]
+    fn agrees_with_patternmatcher_reference_cases() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("**", "file", true),
+            ("**", "file/", true),
+            ("**/", "file", true),
+            ("**/", "file/", true),
+            ("**", "/", true),
+            ("**/", "/", true),
+            ("**", "dir/file", true),
+            ("**/", "dir/file", true),
+            ("**", "dir/file/", true),
+            ("**/", "dir/file/", true),
+            ("**/**", "dir/file", true),
+            ("**/**", "dir/file/", true),
+            ("dir/**", "dir/file", true),
+            ("dir/**", "dir/file/", true),
+            ("dir/**", "dir/dir2/file", true),
+            ("dir/**", "dir/dir2/file/", true),
+            ("**/dir", "dir", true),
+            ("**/dir", "dir/file", true),
+            ("**/dir2/*", "dir/dir2/file", true),
+            ("**/dir2/*", "dir/dir2/file/", true),
+            ("**/dir2/**", "dir/dir2/dir3/file", true),
+            ("**/dir2/**", "dir/dir2/dir3/file/", true),
+            ("**file", "file", true),
+            ("**file", "dir/file", true),
+            ("**/file", "dir/file", true),
+            ("**file", "dir/dir/file", true),
+            ("**/file", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file.txt", true),
+            ("**/file*txt", "dir/dir/file.txt", true),
+            ("**/file*.txt", "dir/dir/file.txt", true),
+            ("**/file*.txt*", "dir/dir/file.txt", true),
+            ("**/**/*.txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt2", "dir/dir/file.txt", false),
+            ("**/*.txt", "file.txt", true),
+            ("**/**/*.txt", "file.txt", true),
+            ("a**/*.txt", "a/file.txt", true),
+            ("a**/*.txt", "a/dir/file.txt", true),
+            ("a**/*.txt", "a/dir/dir/file.txt", true),
+            ("a/*.txt", "a/dir/file.txt", false),
+            ("a/*.txt", "a/file.txt", true),
+            ("a/*.txt**", "a/file.txt", true),
+            ("a[b-d]e", "ae", false),
+            ("a[b-d]e", "ace", true),
+            ("a[b-d]e", "aae", false),
+            ("a[^b-d]e", "aze", true),
+            (".*", ".foo", true),
+            (".*", "foo", false),
+            ("abc.def", "abcdef", false),
+            ("abc.def", "abc.def", true),
+            ("abc.def", "abcZdef", false),
+            ("abc?def", "abcZdef", true),
+            ("abc?def", "abcdef", false),
+            ("a\\\\", "a\\", true),
+            ("**/foo/bar", "foo/bar", true),
+            ("**/foo/bar", "dir/foo/bar", true),
+            ("**/foo/bar", "dir/dir2/foo/bar", true),
+            ("abc/**", "abc", false),
+            ("abc/**", "abc/def", true),
+            ("abc/**", "abc/def/ghi", true),
+            ("**/.foo", ".foo", true),
+            ("**/.foo", "bar.foo", false),
+            ("a(b)c/def", "a(b)c/def", true),
+            ("a(b)c/def", "a(b)c/xyz", false),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            ("a\\*b", "a*b", true),
+            // `**` inside a segment: a leading `**` before literal text is a suffix test.
+            ("**.md", "c.md", true),
+            ("**.md", "build/c.md", true),
+            ("**.md", "a/b/c.md", true),
+            ("**.md", "a/b/c.mdx", false),
+            ("./**.md", "build/c.md", true),
+            ("**md", "a/readme.md", true),
+            ("**foo", "a/barfoo", true),
+            // Not leading: `**` is `(.*/)?`, so `docs/**.txt` needs a `/` before `.txt`.
+            ("docs/**.txt", "docs/a.txt", false),
+            ("docs/**.txt", "docs/.txt", true),
+            ("docs/**.txt", "docs/x/.txt", true),
+            ("docs/**x", "docs/a/b/x", true),
+            ("docs/**x", "docs/ax", false),
+            // Leading `**` then a glob: a regex, `**` = any directories.
+            ("**.m?", "a/b.md", false),
+            ("**/*.md", "a/b/c.md", true),
+            // Trailing `**` after literal text: a prefix test (crosses `/`, needs no `/`).
+            ("foo**", "foobar/baz", true),
+            ("foo**", "fo", false),
+            ("*o**", "foobar/baz", true),
+            // `|` keeps its regex meaning in patternmatcher (missing from its escape bitmap).
+            ("*a|b", "xa", true),
+            ("*a|b", "b/zz", true),
+            ("*a|b", "zz", false),
+            ("a{2}", "aa", false),
+            // A `{n}` after a glob is a regex repetition there; any other brace is literal.
+            ("a?{2}", "abc", true),
+            ("a?{2}", "ab", false),
+            ("x*{y}", "xa{y}", true),
+            ("x*}", "xa}", true),
+        ];
+        for (pattern, path, want) in cases {
+            let r = IgnoreRules::from_patterns(&[*pattern]).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                r.is_excluded(path),
+                *want,
+                "pattern {pattern:?} path {path:?}"
+            );
+        }
+        let multi: &[(&[&str], &str, bool)] = &[
+            (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+            (
+                &["**", "!util/docker/web", "util/docker/web/foo"],
+                "util/docker/web/foo",
+                true,
+            ),
+            (
+                &["**", "!dist/*.whl"],
+                "dist/proxy.py-2.4.0rc3-py3-none-any.whl",
+                false,
+            ),
+        ];
+        for (patterns, path, want) in multi {
+            let r = IgnoreRules::from_patterns(patterns).unwrap();
+            assert_eq!(r.is_excluded(path), *want, "{patterns:?} {path:?}");
+        }
     }
 
     proptest! {

@@ -1,6 +1,6 @@
 //! Images of a repository: discovered from Dockerfiles, adjusted by `ferry.toml`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 
@@ -86,6 +86,9 @@ pub fn is_dockerfile_name(name: &str) -> bool {
 struct ConfigFile {
     #[serde(default)]
     images: BTreeMap<String, ImageConfig>,
+    /// Repository-relative patterns (.dockerignore syntax) of paths discovery skips.
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
@@ -109,11 +112,63 @@ fn norm_dir(d: &str) -> String {
     if c.is_empty() { ".".into() } else { c }
 }
 
+/// The images of a repository and which of them `ferry.toml` names.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// The images, sorted by name.
+    pub images: Vec<Image>,
+    /// Names of the images `ferry.toml` names (their Dockerfiles must parse); the others were
+    /// found by their file name only.
+    pub configured: BTreeSet<String>,
+}
+
 /// Discover the images in a snapshot: every Dockerfile, then `ferry.toml`'s overrides and
 /// additions.
 pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
+    discover_all(snap).map(|d| d.images)
+}
+
+/// [`discover`], also telling which images `ferry.toml` names. Files matching `ferry.toml`'s
+/// top-level `exclude` patterns are not discovered (an image `ferry.toml` names explicitly is
+/// kept).
+pub fn discover_all(snap: &dyn FileSource) -> Result<Discovery> {
+    let cfg = read_config(snap)?;
+    let exclude = match &cfg {
+        Some(c) => {
+            crate::ignore::IgnoreRules::from_patterns(&c.exclude).map_err(|e| Error::Config {
+                file: CONFIG_FILE.into(),
+                message: format!("exclude: {e}"),
+            })?
+        }
+        None => crate::ignore::IgnoreRules::empty(),
+    };
+    let mut images = found_by_name(snap, &exclude);
+    let configured: BTreeSet<String> = cfg
+        .as_ref()
+        .map(|c| c.images.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(cfg) = cfg {
+        rename_configured(&mut images, &cfg);
+        for (name, c) in cfg.images {
+            apply_config(snap, &mut images, name, c)?;
+        }
+    }
+    Ok(Discovery {
+        images: images.into_values().collect(),
+        configured,
+    })
+}
+
+/// Every file named like a Dockerfile that `exclude` does not exclude, as an image.
+fn found_by_name(
+    snap: &dyn FileSource,
+    exclude: &crate::ignore::IgnoreRules,
+) -> BTreeMap<String, Image> {
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
     for f in snap.dockerfiles() {
+        if exclude.is_excluded(&f) {
+            continue;
+        }
         let dir = parent_dir(&f);
         let base = &f[dir.len() + usize::from(!dir.is_empty())..];
         let mut name = if base == "Dockerfile" || base == "Containerfile" {
@@ -147,92 +202,104 @@ pub fn discover(snap: &dyn FileSource) -> Result<Vec<Image>> {
             },
         );
     }
-    if let Some(cfg) = read_config(snap)? {
-        // A new name whose `dockerfile` was discovered under another (unconfigured) name
-        // renames that image instead of building it twice.
-        for (name, c) in &cfg.images {
-            if images.contains_key(name) {
-                continue;
-            }
-            if let Some(df) = c.dockerfile.as_deref().map(norm_dir) {
-                let discovered: Vec<String> = images
-                    .values()
-                    .filter(|i| i.dockerfile == df && !cfg.images.contains_key(&i.name))
-                    .map(|i| i.name.clone())
-                    .collect();
-                for old in discovered {
-                    if let Some(mut img) = images.remove(&old) {
-                        img.name = name.clone();
-                        images.insert(name.clone(), img);
-                    }
-                }
-            }
+    images
+}
+
+/// A new name whose `dockerfile` was discovered under another (unconfigured) name renames that
+/// image instead of building it twice.
+fn rename_configured(images: &mut BTreeMap<String, Image>, cfg: &ConfigFile) {
+    for (name, c) in &cfg.images {
+        if images.contains_key(name) {
+            continue;
         }
-        for (name, c) in cfg.images {
-            let err = |message: String| Error::Config {
-                file: CONFIG_FILE.into(),
-                message: format!("[images.{name:?}]: {message}"),
-            };
-            let img = match images.get_mut(&name) {
-                Some(i) => i,
-                None => {
-                    let df = c.dockerfile.clone().ok_or_else(|| {
-                        err("no Dockerfile was discovered under this name, so `dockerfile` is required".into())
-                    })?;
-                    let df = norm_dir(&df);
-                    images.insert(
-                        name.clone(),
-                        Image {
-                            name: name.clone(),
-                            context: norm_dir(parent_dir(&df)),
-                            dockerfile: df,
-                            repository: None,
-                            target: None,
-                            platforms: Vec::new(),
-                            build_args: BTreeMap::new(),
-                            extra_inputs: Vec::new(),
-                        },
-                    );
-                    images.get_mut(&name).expect("just inserted")
+        if let Some(df) = c.dockerfile.as_deref().map(norm_dir) {
+            let discovered: Vec<String> = images
+                .values()
+                .filter(|i| i.dockerfile == df && !cfg.images.contains_key(&i.name))
+                .map(|i| i.name.clone())
+                .collect();
+            for old in discovered {
+                if let Some(mut img) = images.remove(&old) {
+                    img.name = name.clone();
+                    images.insert(name.clone(), img);
                 }
-            };
-            if let Some(d) = c.dockerfile {
-                img.dockerfile = norm_dir(&d);
-            }
-            if let Some(ctx) = c.context {
-                img.context = norm_dir(&ctx);
-            }
-            if img.context.starts_with("..") || img.dockerfile.starts_with("..") {
-                return Err(err("paths must stay inside the repository".into()));
-            }
-            if let Some(r) = c.repository {
-                Reference::parse(&r).map_err(|e| err(format!("repository: {e}")))?;
-                img.repository = Some(r);
-            }
-            img.target = c.target.or(img.target.take());
-            if let Some(p) = c.platforms {
-                for x in &p {
-                    Platform::parse(x).map_err(|e| err(format!("platforms: {e}")))?;
-                }
-                img.platforms = p;
-            }
-            if let Some(b) = c.build_args {
-                img.build_args = b;
-            }
-            if let Some(x) = c.extra_inputs {
-                crate::ignore::IgnoreRules::from_patterns(&x)
-                    .map_err(|e| err(format!("extra_inputs: {e}")))?;
-                img.extra_inputs = x;
-            }
-            if !snap.exists(&img.dockerfile) {
-                return Err(err(format!(
-                    "dockerfile {:?} does not exist",
-                    img.dockerfile
-                )));
             }
         }
     }
-    Ok(images.into_values().collect())
+}
+
+/// Apply one `[images."name"]` entry: override a discovered image or add a new one.
+fn apply_config(
+    snap: &dyn FileSource,
+    images: &mut BTreeMap<String, Image>,
+    name: String,
+    c: ImageConfig,
+) -> Result<()> {
+    let err = |message: String| Error::Config {
+        file: CONFIG_FILE.into(),
+        message: format!("[images.{name:?}]: {message}"),
+    };
+    let img = match images.get_mut(&name) {
+        Some(i) => i,
+        None => {
+            let df = c.dockerfile.clone().ok_or_else(|| {
+                err(
+                    "no Dockerfile was discovered under this name, so `dockerfile` is required"
+                        .into(),
+                )
+            })?;
+            let df = norm_dir(&df);
+            images.insert(
+                name.clone(),
+                Image {
+                    name: name.clone(),
+                    context: norm_dir(parent_dir(&df)),
+                    dockerfile: df,
+                    repository: None,
+                    target: None,
+                    platforms: Vec::new(),
+                    build_args: BTreeMap::new(),
+                    extra_inputs: Vec::new(),
+                },
+            );
+            images.get_mut(&name).expect("just inserted")
+        }
+    };
+    if let Some(d) = c.dockerfile {
+        img.dockerfile = norm_dir(&d);
+    }
+    if let Some(ctx) = c.context {
+        img.context = norm_dir(&ctx);
+    }
+    if img.context.starts_with("..") || img.dockerfile.starts_with("..") {
+        return Err(err("paths must stay inside the repository".into()));
+    }
+    if let Some(r) = c.repository {
+        Reference::parse(&r).map_err(|e| err(format!("repository: {e}")))?;
+        img.repository = Some(r);
+    }
+    img.target = c.target.or(img.target.take());
+    if let Some(p) = c.platforms {
+        for x in &p {
+            Platform::parse(x).map_err(|e| err(format!("platforms: {e}")))?;
+        }
+        img.platforms = p;
+    }
+    if let Some(b) = c.build_args {
+        img.build_args = b;
+    }
+    if let Some(x) = c.extra_inputs {
+        crate::ignore::IgnoreRules::from_patterns(&x)
+            .map_err(|e| err(format!("extra_inputs: {e}")))?;
+        img.extra_inputs = x;
+    }
+    if !snap.exists(&img.dockerfile) {
+        return Err(err(format!(
+            "dockerfile {:?} does not exist",
+            img.dockerfile
+        )));
+    }
+    Ok(())
 }
 
 fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {

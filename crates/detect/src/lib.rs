@@ -8,8 +8,11 @@
 //!   identical subtrees.
 //! * [`project::Project`] — a repository at one commit: images (discovered + `ferry.toml`),
 //!   their models and the graph of in-repo base images, with build waves.
-//! * [`changed::changed`] — the images to rebuild between two commits, each with its reasons;
-//!   [`revision`] picks the commits (explicitly or from a GitHub event).
+//! * [`changed::changed`] — the images to rebuild between two commits, each with its reasons
+//!   (and the tags and build args CI must use); [`revision`] picks the commits (explicitly,
+//!   from a GitHub event, or from Jenkins' git variables the caller read);
+//!   [`changed::changed_published`] compares each image with the revision its published tag was
+//!   built from (the caller asks the registry and passes the answers in).
 //!
 //! ```no_run
 //! # fn demo() -> ferry_detect::Result<()> {

@@ -106,6 +106,23 @@ impl ImageModel {
     }
 }
 
+/// A file that looked like a Dockerfile by its name but is not one: it was left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Repository-relative path.
+    pub file: String,
+    /// 1-based line the problem is on.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
 /// One image in the graph.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GraphNode {
@@ -121,6 +138,8 @@ pub struct GraphNode {
     pub bases: Vec<String>,
     /// In-repo images it builds on.
     pub depends_on: Vec<String>,
+    /// Tags of its repository that in-repo images use ([`Project::tags`]).
+    pub tags: Vec<String>,
 }
 
 /// The image graph of a project.
@@ -130,6 +149,8 @@ pub struct Graph {
     pub images: Vec<GraphNode>,
     /// Build order: each wave only depends on earlier waves.
     pub waves: Vec<Vec<String>>,
+    /// Files found by their name that are not Dockerfiles (left out).
+    pub warnings: Vec<Warning>,
 }
 
 /// A repository at one commit.
@@ -140,6 +161,9 @@ pub struct Project<'r> {
     pub images: Vec<Image>,
     models: BTreeMap<String, ImageModel>,
     deps: BTreeMap<String, Vec<String>>,
+    tags: BTreeMap<String, Vec<String>>,
+    /// Files found by their name that do not parse as Dockerfiles: not images.
+    pub warnings: Vec<Warning>,
 }
 
 impl std::fmt::Debug for Project<'_> {
@@ -152,33 +176,41 @@ impl std::fmt::Debug for Project<'_> {
 }
 
 impl<'r> Project<'r> {
-    /// Discover and parse every image at `commit`.
+    /// Discover and parse every image at `commit`. A file found only by its name that does not
+    /// parse as a Dockerfile is left out with a [`Warning`]; one `ferry.toml` names must parse.
     pub fn load(repo: &'r Repo, commit: Oid) -> Result<Self> {
         let snap = Snapshot::new(repo, commit)?;
-        let images = images::discover(&snap)?;
-        let mut models = BTreeMap::new();
-        for img in &images {
-            models.insert(img.name.clone(), ImageModel::load(&snap, img)?);
-        }
+        let (images, mut models, warnings) = parse_models(&snap, images::discover_all(&snap)?)?;
         // In-repo bases: any used image whose repository equals an image's `repository`.
         let by_repo: BTreeMap<String, String> = images
             .iter()
             .filter_map(|i| i.repository_name().map(|r| (r, i.name.clone())))
             .collect();
         let mut deps = BTreeMap::new();
+        let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for img in &images {
             let m = &models[&img.name];
-            let mut d: Vec<String> = m
-                .bases
-                .iter()
-                .filter_map(|b| snap.reference(b))
-                .filter_map(|r| by_repo.get(&r.name()).cloned())
-                .filter(|n| *n != img.name)
-                .collect();
+            let mut d: Vec<String> = Vec::new();
+            for r in m.bases.iter().filter_map(|b| snap.reference(b)) {
+                let Some(base) = by_repo.get(&r.name()).filter(|n| **n != img.name) else {
+                    continue;
+                };
+                d.push(base.clone());
+                // A digest pins the bytes: the tag beside it does not choose what is used.
+                if r.digest().is_none()
+                    && let Some(t) = r.tag_or_default()
+                {
+                    tags.entry(base.clone()).or_default().insert(t.to_string());
+                }
+            }
             d.sort();
             d.dedup();
             deps.insert(img.name.clone(), d);
         }
+        let tags = tags
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
         // ONBUILD triggers of an in-repo base read the child's context.
         let mut extra: BTreeMap<String, Vec<ContextRead>> = BTreeMap::new();
         for img in &images {
@@ -209,6 +241,8 @@ impl<'r> Project<'r> {
             images,
             models,
             deps,
+            tags,
+            warnings,
         })
     }
 
@@ -236,6 +270,13 @@ impl<'r> Project<'r> {
     /// An image's model.
     pub fn model(&self, name: &str) -> Option<&ImageModel> {
         self.models.get(name)
+    }
+
+    /// The tags in-repo images use of `name`'s repository (`FROM acme/base:1` → `1`, no tag →
+    /// `latest`; references pinned by digest are left out), sorted: what a build of `name` must
+    /// push so that the images built on it in a later wave use the new build.
+    pub fn tags(&self, name: &str) -> &[String] {
+        self.tags.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// In-repo images `name` builds on.
@@ -284,9 +325,14 @@ impl<'r> Project<'r> {
                 repository: i.repository.clone(),
                 bases: self.models[&i.name].bases.clone(),
                 depends_on: self.depends_on(&i.name).to_vec(),
+                tags: self.tags(&i.name).to_vec(),
             })
             .collect();
-        Ok(Graph { images, waves })
+        Ok(Graph {
+            images,
+            waves,
+            warnings: self.warnings.clone(),
+        })
     }
 
     /// Topological waves over `subset` (dependencies outside it are ignored).
@@ -367,6 +413,41 @@ impl<'r> Project<'r> {
         }
         Ok(out.into_iter().collect())
     }
+}
+
+type Models = BTreeMap<String, ImageModel>;
+
+/// Parse every discovered image; a file found only by its name that is not a Dockerfile becomes
+/// a warning instead of an image.
+fn parse_models(
+    snap: &Snapshot<'_>,
+    found: images::Discovery,
+) -> Result<(Vec<Image>, Models, Vec<Warning>)> {
+    let mut models = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut images = Vec::with_capacity(found.images.len());
+    for img in found.images {
+        match ImageModel::load(snap, &img) {
+            Ok(m) => {
+                models.insert(img.name.clone(), m);
+                images.push(img);
+            }
+            Err(Error::Dockerfile {
+                file,
+                line,
+                message,
+            }) if !found.configured.contains(&img.name) => {
+                tracing::debug!(%file, line, %message, "not a Dockerfile: left out");
+                warnings.push(Warning {
+                    file,
+                    line,
+                    message: format!("not a Dockerfile, left out: {message}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((images, models, warnings))
 }
 
 fn find_cycle(remaining: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<String> {

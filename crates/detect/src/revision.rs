@@ -1,9 +1,10 @@
-//! Choosing the base and head revisions: explicit, or from a GitHub Actions event payload.
+//! Choosing the base and head revisions: explicit, from a GitHub Actions event payload, or from
+//! a Jenkins build's git variables (which the caller reads from the environment).
 
 use git2::Oid;
 
 use crate::error::{Error, Result};
-use crate::git::Repo;
+use crate::git::{Lookup, Repo};
 
 /// Which commits to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,50 +32,124 @@ impl Selection {
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
-fn short(s: &str) -> &str {
-    &s[..s.len().min(12)]
+/// The first 12 characters of a revision (a commit id, or whatever a payload or label holds),
+/// for messages: never cuts a character in two.
+pub fn short(s: &str) -> &str {
+    match s.char_indices().nth(12) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A head revision: it must name a commit that is here (a typo is
+/// [`Error::UnknownRevision`], a commit whose objects are missing [`Error::MissingRevision`]).
+pub fn resolve_head(repo: &Repo, rev: &str) -> Result<Oid> {
+    match repo.lookup(rev)? {
+        Lookup::Present(id) => Ok(id),
+        Lookup::Missing => Err(Error::MissingRevision {
+            rev: rev.to_string(),
+        }),
+        Lookup::Unknown => Err(Error::UnknownRevision {
+            rev: rev.to_string(),
+        }),
+    }
 }
 
 /// Explicit revisions: `head` defaults to `HEAD`, `base` to the head's first parent.
+///
+/// A revision that names nothing (a typo) is an error naming it; a base that names a commit
+/// whose objects are not here (shallow clone, pruned history) rebuilds everything and says so.
 pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<Selection> {
-    let head_rev = head.unwrap_or("HEAD");
-    let head = repo
-        .commit_id(head_rev)?
-        .ok_or_else(|| Error::UnknownRevision {
-            rev: head_rev.to_string(),
-        })?;
+    let head = resolve_head(repo, head.unwrap_or("HEAD"))?;
     match base {
-        Some(b) => match repo.commit_id(b)? {
-            Some(id) if repo.has_commit(id) => Ok(Selection {
+        Some(b) => match repo.lookup(b)? {
+            Lookup::Present(id) => Ok(Selection {
                 base: Some(id),
                 head,
                 rebuild_all: None,
                 how: format!("--base {b}"),
             }),
-            _ => Ok(Selection::all(
+            Lookup::Missing => Ok(Selection::all(
                 head,
                 format!(
-                    "base revision {b} is not in this clone (shallow clone or rewritten history?): rebuilding everything"
+                    "base revision {b} is not in this clone (shallow clone or pruned history?): rebuilding everything"
                 ),
             )),
+            Lookup::Unknown => Err(Error::UnknownRevision { rev: b.to_string() }),
         },
-        None => match repo.parent(head) {
-            Some(p) => Ok(Selection {
-                base: Some(p),
-                head,
-                rebuild_all: None,
-                how: format!("first parent of {}", short(&head.to_string())),
-            }),
-            None => Ok(Selection::all(
-                head,
-                if repo.is_shallow() {
-                    "the head's parent is not in this shallow clone: rebuilding everything".into()
-                } else {
-                    "the head commit has no parent (first commit): rebuilding everything".into()
-                },
-            )),
-        },
+        None => Ok(first_parent(repo, head)),
     }
+}
+
+fn first_parent(repo: &Repo, head: Oid) -> Selection {
+    match repo.parent(head) {
+        Some(p) => Selection {
+            base: Some(p),
+            head,
+            rebuild_all: None,
+            how: format!("first parent of {}", short(&head.to_string())),
+        },
+        None => Selection::all(
+            head,
+            if repo.is_shallow() {
+                "the head's parent is not in this shallow clone: rebuilding everything".into()
+            } else {
+                "the head commit has no parent (first commit): rebuilding everything".into()
+            },
+        ),
+    }
+}
+
+/// The Jenkins git plugin's variables, as the caller read them from the environment
+/// (`GIT_COMMIT`, `GIT_PREVIOUS_SUCCESSFUL_COMMIT`, `GIT_PREVIOUS_COMMIT`; empty counts as unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Jenkins {
+    /// `GIT_COMMIT`: the commit being built.
+    pub git_commit: Option<String>,
+    /// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`: the commit of the last successful build of the job.
+    pub previous_successful_commit: Option<String>,
+    /// `GIT_PREVIOUS_COMMIT`: the commit of the previous build, successful or not.
+    pub previous_commit: Option<String>,
+}
+
+/// A variable's value, `None` when unset or blank.
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The reason of a Jenkins job's first build (no previous commit known).
+pub const JENKINS_FIRST_BUILD: &str = "first build: no previous successful commit";
+
+/// Choose revisions in a Jenkins build: head = `GIT_COMMIT` (else `HEAD`), base =
+/// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`, else `GIT_PREVIOUS_COMMIT` (so a failed build is retried by
+/// the next one); neither is a first build and everything rebuilds. The reason names the
+/// variable used.
+pub fn from_jenkins(repo: &Repo, env: &Jenkins) -> Result<Selection> {
+    let head = resolve_head(repo, set(&env.git_commit).unwrap_or("HEAD"))?;
+    let chosen = match (
+        set(&env.previous_successful_commit),
+        set(&env.previous_commit),
+    ) {
+        (Some(v), _) => ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", v),
+        (None, Some(v)) => ("GIT_PREVIOUS_COMMIT", v),
+        (None, None) => return Ok(Selection::all(head, JENKINS_FIRST_BUILD.to_string())),
+    };
+    let (var, value) = chosen;
+    Ok(match repo.lookup(value)? {
+        Lookup::Present(id) => Selection {
+            base: Some(id),
+            head,
+            rebuild_all: None,
+            how: format!("{var} {}", short(value)),
+        },
+        Lookup::Missing | Lookup::Unknown => Selection::all(
+            head,
+            format!(
+                "{var} {} is not in this clone (shallow clone or rewritten history?): rebuilding everything",
+                short(value)
+            ),
+        ),
+    })
 }
 
 /// Choose revisions from a GitHub Actions event payload (`$GITHUB_EVENT_PATH`).
@@ -95,39 +170,21 @@ pub fn from_github_event(
         message: format!("not JSON: {e}"),
     })?;
     let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
-    let is_pr = v.get("pull_request").is_some();
-    if is_pr {
-        let base_sha = s("/pull_request/base/sha").ok_or_else(|| Error::Event {
-            file: file.into(),
-            message: "pull_request without base.sha".into(),
-        })?;
-        let head_sha = s("/pull_request/head/sha").unwrap_or_else(|| "HEAD".into());
-        let head = match repo.commit_id(&head_sha)? {
-            Some(h) => h,
-            None => repo
-                .commit_id("HEAD")?
-                .ok_or_else(|| Error::UnknownRevision {
-                    rev: head_sha.clone(),
-                })?,
-        };
-        let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
-            return Ok(Selection::all(
-                head,
-                format!(
-                    "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
-                    short(&base_sha)
-                ),
-            ));
-        };
-        return Ok(match repo.merge_base(base, head) {
-            Some(mb) => Selection {
-                base: Some(mb),
-                head,
-                rebuild_all: None,
-                how: format!("merge-base of pull request base {} and head", short(&base_sha)),
-            },
-            None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
-        });
+    if v.get("merge_group").is_some() {
+        return merge_group(
+            repo,
+            &s("/merge_group/base_sha"),
+            &s("/merge_group/head_sha"),
+            file,
+        );
+    }
+    if v.get("pull_request").is_some() {
+        return pull_request(
+            repo,
+            &s("/pull_request/base/sha"),
+            &s("/pull_request/head/sha"),
+            file,
+        );
     }
     let Some(after) = s("/after") else {
         let head = repo
@@ -209,6 +266,80 @@ pub fn from_github_event(
     }
 }
 
+/// A `pull_request` / `pull_request_target` event: the merge-base of `base.sha` and `head.sha`.
+fn pull_request(
+    repo: &Repo,
+    base_sha: &Option<String>,
+    head_sha: &Option<String>,
+    file: &str,
+) -> Result<Selection> {
+    let base_sha = base_sha.clone().ok_or_else(|| Error::Event {
+        file: file.into(),
+        message: "pull_request without base.sha".into(),
+    })?;
+    let head_sha = head_sha.clone().unwrap_or_else(|| "HEAD".into());
+    let head = match repo.commit_id(&head_sha)? {
+        Some(h) => h,
+        None => repo
+            .commit_id("HEAD")?
+            .ok_or_else(|| Error::UnknownRevision {
+                rev: head_sha.clone(),
+            })?,
+    };
+    let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
+        return Ok(Selection::all(
+            head,
+            format!(
+                "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
+                short(&base_sha)
+            ),
+        ));
+    };
+    Ok(match repo.merge_base(base, head) {
+        Some(mb) => Selection {
+            base: Some(mb),
+            head,
+            rebuild_all: None,
+            how: format!("merge-base of pull request base {} and head", short(&base_sha)),
+        },
+        None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
+    })
+}
+
+/// A merge queue's `merge_group` event: `base_sha..head_sha`.
+fn merge_group(
+    repo: &Repo,
+    base_sha: &Option<String>,
+    head_sha: &Option<String>,
+    file: &str,
+) -> Result<Selection> {
+    let (Some(base_sha), Some(head_sha)) = (base_sha, head_sha) else {
+        return Err(Error::Event {
+            file: file.into(),
+            message: "merge_group without base_sha and head_sha".into(),
+        });
+    };
+    let head = match repo.lookup(head_sha)? {
+        Lookup::Present(h) => h,
+        _ => resolve_head(repo, "HEAD")?,
+    };
+    Ok(match repo.lookup(base_sha)? {
+        Lookup::Present(b) => Selection {
+            base: Some(b),
+            head,
+            rebuild_all: None,
+            how: format!("merge group {}..{}", short(base_sha), short(head_sha)),
+        },
+        _ => Selection::all(
+            head,
+            format!(
+                "merge group base {} is not in this clone (fetch-depth too small?): rebuilding everything",
+                short(base_sha)
+            ),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,10 +359,70 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn short_is_a_char_prefix_of_at_most_12_chars_for_any_text(s in "\\PC{0,40}") {
+            let p = short(&s);
+            prop_assert!(s.starts_with(p));
+            prop_assert_eq!(p.chars().count(), s.chars().count().min(12));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_revision_text_is_a_lookup_or_an_error_never_a_panic(
+            rev in "(HEAD|main|[0-9a-f]{4,40})?([~^][0-9]{0,3}){0,4}|\\PC{0,20}",
+        ) {
+            let (_d, r) = repo();
+            let _ = r.lookup(&rev);
+        }
+
+        #[test]
+        fn any_jenkins_variables_give_a_base_or_a_reason(
+            commit in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+            ok in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+            prev in proptest::option::of("HEAD|[0-9a-f]{0,40}|\\PC{0,10}"),
+        ) {
+            let (_d, r) = repo();
+            let env = Jenkins { git_commit: commit, previous_successful_commit: ok, previous_commit: prev };
+            match from_jenkins(&r, &env) {
+                Ok(sel) => prop_assert!(sel.base.is_some() || sel.rebuild_all.is_some(), "never a silent nothing"),
+                Err(e) => prop_assert!(matches!(e, Error::UnknownRevision { .. } | Error::MissingRevision { .. }), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn jenkins_first_build_and_variable_order() {
+        let (_d, r) = repo();
+        let head = r.commit_id("HEAD").unwrap().unwrap().to_string();
+        let sel = from_jenkins(&r, &Jenkins::default()).unwrap();
+        assert_eq!(sel.rebuild_all.as_deref(), Some(JENKINS_FIRST_BUILD));
+        let sel = from_jenkins(
+            &r,
+            &Jenkins {
+                git_commit: Some(head.clone()),
+                previous_successful_commit: Some(" ".into()),
+                previous_commit: Some(head.clone()),
+            },
+        )
+        .unwrap();
+        assert_eq!(sel.base.map(|b| b.to_string()), Some(head));
+        assert!(sel.how.starts_with("GIT_PREVIOUS_COMMIT "), "{}", sel.how);
+    }
+
+    #[test]
+    fn short_keeps_multibyte_characters_whole() {
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short("abc"), "abc");
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn any_event_payload_is_a_selection_or_an_error(
-            payload in "\\{(\"(before|after|forced|created|pull_request|base|head|sha|repository|default_branch)\": ?(\"[0-9a-f]{0,40}\"|true|false|null|\\{\\}|[0-9]{1,3}),? ?){0,6}\\}|\\PC{0,40}",
+            payload in "\\{(\"(before|after|forced|created|pull_request|merge_group|base_sha|head_sha|base|head|sha|repository|default_branch)\": ?(\"[0-9a-f]{0,40}\"|true|false|null|\\{\\}|[0-9]{1,3}),? ?){0,6}\\}|\\PC{0,40}",
         ) {
             let (_d, r) = repo();
             match from_github_event(&r, Some("push"), payload.as_bytes(), "event.json") {

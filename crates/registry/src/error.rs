@@ -174,5 +174,16 @@ impl Error {
     }
 }
 
+impl ferry_core::exit::Classify for Error {
+    /// Exit 1 for negative answers ([`Error::is_negative`]), 3 for everything else.
+    fn exit_code(&self) -> u8 {
+        if self.is_negative() {
+            ferry_core::exit::NEGATIVE
+        } else {
+            ferry_core::exit::OPERATIONAL
+        }
+    }
+}
+
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -15,11 +15,15 @@ mod events;
 mod gather;
 mod plan;
 mod rate_gate;
+pub mod report;
 mod rollout;
 mod run;
 mod tag_times;
 mod writeback;
 
+use std::path::PathBuf;
+
+use ferry_core::Identity;
 use kube::Client;
 
 use crate::cluster::Namespaces;
@@ -27,10 +31,13 @@ use crate::gitops;
 
 pub use apply::{Applied, ApplyOptions, Failure, Stage, apply};
 pub use events::EventLog;
-pub use plan::{Plan, plan};
+pub use plan::{Plan, Scope, plan, plan_scoped};
 pub use rate_gate::RateGate;
-pub use run::{RunOptions, run, spawn_watchers};
+pub use run::{RunIo, RunOptions, run, spawn_watchers};
 pub use tag_times::TagTimes;
+
+/// Concurrent registry queries of a pass unless configured otherwise.
+pub const DEFAULT_REGISTRY_CONCURRENCY: usize = 16;
 
 /// What a pass works with (the kube-rs controller `Context` shape).
 #[derive(Clone)]
@@ -66,6 +73,66 @@ pub struct GitOps {
     /// Push commits to this branch instead of the Application's (`--git-write-branch`; the
     /// workload annotation `ferry.dev/git-write-branch` wins).
     pub write_branch: Option<String>,
+}
+
+/// Write-back settings as a user gives them (flags, environment), before they are checked.
+#[derive(Debug, Clone, Default)]
+pub struct GitOpsSettings {
+    /// Local clone cache; `None`: `<user_cache>/ferry/git`, else the temp dir's.
+    pub cache_dir: Option<PathBuf>,
+    /// The user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`), if known.
+    pub user_cache: Option<PathBuf>,
+    /// Token for http(s) remotes (surrounding whitespace ignored; empty means none).
+    pub token: Option<String>,
+    /// User name sent with the token.
+    pub user: String,
+    /// Private key file for ssh remotes.
+    pub ssh_key: Option<PathBuf>,
+    /// Commit author as `Name <email>`.
+    pub author: String,
+    /// Commit subject (`{count}` = number of changes).
+    pub subject: String,
+    /// Push commits to this branch instead of the Application's (`--git-write-branch`).
+    pub write_branch: Option<String>,
+}
+
+/// Push attempts of a write-back before giving up (each after a fetch and re-apply).
+pub const WRITE_BACK_ATTEMPTS: u32 = 5;
+
+impl GitOps {
+    /// Check `settings` and make the write-back configuration.
+    pub fn new(settings: GitOpsSettings) -> crate::Result<GitOps> {
+        let author: Identity = settings
+            .author
+            .parse()
+            .map_err(|e: ferry_core::text::IdentityError| crate::Error::Config(e.to_string()))?;
+        let cache_dir = settings.cache_dir.unwrap_or_else(|| {
+            settings
+                .user_cache
+                .unwrap_or_else(std::env::temp_dir)
+                .join("ferry")
+                .join("git")
+        });
+        let token = settings
+            .token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Ok(GitOps {
+            config: gitops::WriteBackConfig {
+                cache_dir,
+                auth: gitops::GitAuth {
+                    user: Some(settings.user),
+                    token,
+                    ssh_key: settings.ssh_key,
+                },
+                author_name: author.name,
+                author_email: author.email,
+                subject: settings.subject,
+                max_attempts: WRITE_BACK_ATTEMPTS,
+            },
+            write_branch: settings.write_branch,
+        })
+    }
 }
 
 impl std::fmt::Debug for Context {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use ferry_core::Reference;
 use ferry_core::duration::unix_now;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
@@ -14,6 +15,7 @@ use crate::error::Result;
 use crate::policy::{
     self, Action, ArgoApps, Decision, Gate, PolicyError, Reason, WorkloadPolicy, WorkloadView,
 };
+use crate::webhook::ImageHint;
 
 /// The result of planning.
 #[derive(Debug, Clone)]
@@ -30,9 +32,46 @@ pub struct Plan {
 /// (their secrets are never read).
 type SecretSet = Vec<(String, String)>;
 
+/// Which workloads a pass decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every workload.
+    #[default]
+    All,
+    /// Only workloads with a container image in one of these repositories (a webhook said
+    /// they were pushed; the registry is still asked for the digest as in every pass).
+    Images(Vec<ImageHint>),
+}
+
+impl Scope {
+    /// Whether `w` is in scope.
+    pub fn includes(&self, w: &Workload) -> bool {
+        let Scope::Images(hints) = self else {
+            return true;
+        };
+        w.view
+            .containers
+            .iter()
+            .any(|c| Reference::parse(&c.image).is_ok_and(|r| hints.iter().any(|h| h.matches(&r))))
+    }
+}
+
 /// Read the cluster and the registry and decide, writing nothing.
 pub async fn plan(ctx: &Context) -> Result<Plan> {
+    plan_scoped(ctx, &Scope::All).await
+}
+
+/// [`plan`] for the workloads in `scope` only (the others are read, for promote-from gates,
+/// but neither decided nor asked about).
+pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
     let mut workloads = cluster::list_workloads(&ctx.client, &ctx.namespaces).await?;
+    if !workloads.iter().any(|w| scope.includes(w)) {
+        return Ok(Plan {
+            workloads: Vec::new(),
+            decisions: Vec::new(),
+            registry_requests: 0,
+        });
+    }
     let opted: BTreeSet<String> = workloads
         .iter()
         .filter(|w| policy::opted_in(&w.view))
@@ -55,8 +94,9 @@ pub async fn plan(ctx: &Context) -> Result<Plan> {
     } else {
         cluster::node_platforms(&ctx.client).await?
     };
-    let argocd = argo_applications(ctx, &workloads, &opted).await;
     let views: Vec<WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
+    workloads.retain(|w| scope.includes(w));
+    let argocd = argo_applications(ctx, &workloads, &opted).await;
     let gate = Gate {
         now: unix_now(),
         workloads: &views,

@@ -1,8 +1,9 @@
 //! The controller loop: leader election (the Lease renewed in the background while leading), a
 //! pass every interval — or two seconds after a watched workload changed — and a graceful stop.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -10,11 +11,14 @@ use kube::Client;
 use kube::api::Api;
 use tokio::sync::Notify;
 
-use super::{Applied, ApplyOptions, Context, apply, plan};
+use super::{Applied, ApplyOptions, Context, Plan, Scope, apply, plan_scoped, report};
 use crate::cluster::Namespaces;
 use crate::lease::{Fence, Leadership, LeaseLock};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::policy::Action;
+use crate::status::Board;
+use crate::webhook::{Debouncer, Receiver};
 
 /// Options of [`run`].
 #[derive(Debug, Clone)]
@@ -35,50 +39,92 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + f64::from(nanos % 1000) / 1000.0 * 0.2)
 }
 
+/// What the loop talks to besides the cluster: webhook hints, the notifier, the status board.
+#[derive(Debug, Default)]
+pub struct RunIo<'a> {
+    /// Debounced webhook hints: each batch starts a pass limited to those repositories.
+    pub hints: Option<Debouncer>,
+    /// The webhook receiver, told whether this replica leads (a standby answers 503).
+    pub receiver: Option<Receiver>,
+    /// Where updates, rollbacks, quarantines and failures are sent.
+    pub notifier: Option<&'a Notifier>,
+    /// What the status page shows.
+    pub board: Board,
+}
+
 /// The controller loop. While this replica holds the Lease (renewed in the background for the
 /// whole pass), a pass — plan, then apply with the health gate, every write fenced — runs every
-/// `interval`, or two seconds after a watched workload changed. A standby only tries to take
-/// the Lease. Returns when `stop` becomes true; a running pass always finishes first (or stops
-/// writing at once when the Lease is lost).
+/// `interval`, two seconds after a watched workload changed, or as soon as a debounced webhook
+/// batch arrives (then only for the workloads using those repositories). A standby only tries
+/// to take the Lease. Returns when `stop` becomes true; a running pass always finishes first (or
+/// stops writing at once when the Lease is lost).
 pub async fn run(
     ctx: &Context,
     options: &RunOptions,
     metrics: &Metrics,
     stop: tokio::sync::watch::Receiver<bool>,
+    io: &mut RunIo<'_>,
 ) {
     let stopping = || *stop.borrow();
     // Workload changes (a new opt-in, an edited image) wake the loop before the interval ends.
     let changed = Arc::new(Notify::new());
     let watchers = spawn_watchers(&ctx.client, &ctx.namespaces, changed.clone());
     let mut leadership: Option<Leadership> = None;
+    let mut scope = Scope::All;
     while !stopping() {
         let fence = match &options.lease {
             None => Some(Fence::unfenced()),
             Some(lock) => lead(ctx, lock, metrics, &mut leadership).await,
         };
         metrics.set_leader(fence.is_some());
+        if let Some(r) = &io.receiver {
+            r.set_active(fence.is_some());
+        }
         let wait = match &fence {
             Some(f) => {
-                pass(ctx, options, metrics, f.clone()).await;
+                pass(ctx, options, metrics, f.clone(), &scope, io).await;
                 jittered(options.interval)
             }
             None => standby_retry(options),
         };
-        let mut rx = stop.clone();
-        let leading = fence.clone().unwrap_or_default();
-        let is_leader = fence.is_some();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = rx.changed() => {}
-            _ = leading.lost(), if is_leader => {}
-            _ = changed.notified(), if is_leader => {
-                // A short pause gathers a burst of events into one pass.
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
+        scope = next_wake(wait, &stop, fence.as_ref(), &changed, io).await;
     }
     for w in watchers {
         w.abort();
+    }
+}
+
+/// Sleep until the next pass is due, and say which workloads it covers: the interval, a
+/// watched change or a shutdown → all; a webhook batch → those repositories.
+async fn next_wake(
+    wait: Duration,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    fence: Option<&Fence>,
+    changed: &Notify,
+    io: &mut RunIo<'_>,
+) -> Scope {
+    let mut rx = stop.clone();
+    let leading = fence.cloned().unwrap_or_default();
+    let is_leader = fence.is_some();
+    let hints = async {
+        match io.hints.as_mut() {
+            Some(h) => h.next_batch().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Scope::All,
+        _ = rx.changed() => Scope::All,
+        _ = leading.lost(), if is_leader => Scope::All,
+        _ = changed.notified(), if is_leader => {
+            // A short pause gathers a burst of events into one pass.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Scope::All
+        }
+        Some(batch) = hints, if is_leader => {
+            tracing::info!(hints = batch.len(), "webhook: pass for the pushed repositories");
+            Scope::Images(batch)
+        }
     }
 }
 
@@ -118,15 +164,23 @@ async fn lead(
     leadership.as_ref().map(|l| l.fence().clone())
 }
 
-/// One pass under `fence`, counted in the metrics.
-async fn pass(ctx: &Context, options: &RunOptions, metrics: &Metrics, fence: Fence) {
+/// One pass under `fence` over `scope`: counted in the metrics, told to the notifier and the
+/// status board.
+async fn pass(
+    ctx: &Context,
+    options: &RunOptions,
+    metrics: &Metrics,
+    fence: Fence,
+    scope: &Scope,
+    io: &RunIo<'_>,
+) {
     let apply_options = ApplyOptions {
         wait: true,
         rollout_timeout: Some(options.rollout_timeout),
         poll: None,
         fence,
     };
-    let p = match plan(ctx).await {
+    let p = match plan_scoped(ctx, scope).await {
         Ok(p) => p,
         Err(e) => {
             metrics.pass_error();
@@ -135,7 +189,10 @@ async fn pass(ctx: &Context, options: &RunOptions, metrics: &Metrics, fence: Fen
         }
     };
     match apply(ctx, &p, &apply_options).await {
-        Ok(applied) => record(metrics, &p, &applied),
+        Ok(applied) => {
+            record(metrics, &p, &applied);
+            tell(&p, &applied, scope, io);
+        }
         Err(e) => {
             metrics.pass_error();
             tracing::warn!(error = %e, "pass failed while applying");
@@ -143,7 +200,21 @@ async fn pass(ctx: &Context, options: &RunOptions, metrics: &Metrics, fence: Fen
     }
 }
 
-fn record(metrics: &Metrics, p: &super::Plan, applied: &Applied) {
+/// Notifications for what happened, and the new status for the page.
+fn tell(p: &Plan, applied: &Applied, scope: &Scope, io: &RunIo<'_>) {
+    let now = SystemTime::now();
+    for n in report::notifications(p, applied, now) {
+        if let Some(notifier) = &io.notifier {
+            notifier.send(n.clone());
+        }
+        io.board.record(n);
+    }
+    let ids: BTreeSet<String> = p.workloads.iter().map(|w| w.view.id()).collect();
+    let limited = (*scope != Scope::All).then_some(&ids);
+    io.board.publish(report::status(p, now), limited);
+}
+
+fn record(metrics: &Metrics, p: &Plan, applied: &Applied) {
     let count = |a: Action| p.decisions.iter().filter(|d| d.action == a).count() as u64;
     metrics.pass(
         count(Action::Update),

@@ -287,7 +287,7 @@ async fn place(
                 {
                     return Placement::Refused(format!(
                         "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
-                        gitops::short(&commit)
+                        ferry_core::short_hash(&commit)
                     ));
                 }
                 let (files, problems) = match &dest.edit {
@@ -503,7 +503,7 @@ async fn commit(
                 c.new_image,
                 b.target.repo,
                 b.target.branch,
-                gitops::short(&commit)
+                ferry_core::short_hash(&commit)
             );
             events.publish(w, false, "CommittedToGit", &note).await;
         }
@@ -544,7 +544,10 @@ async fn health_gate(
             Watched::Done => {}
             Watched::LeadershipLost => return applied.lose_leadership(),
             Watched::Failed(why) => {
-                let note = format!("commit {}: {why}; not reverted", gitops::short(&p.commit));
+                let note = format!(
+                    "commit {}: {why}; not reverted",
+                    ferry_core::short_hash(&p.commit)
+                );
                 events.publish(w, true, "NotSynced", &note).await;
                 applied.unsynced.push((w.view.id(), note));
                 continue;
@@ -581,14 +584,17 @@ async fn health_gate(
             Ok(revert) => {
                 let note = format!(
                     "{why}; pushed {} reverting {}; its digest is quarantined",
-                    gitops::short(revert),
-                    gitops::short(&p.commit)
+                    ferry_core::short_hash(revert),
+                    ferry_core::short_hash(&p.commit)
                 );
                 events.publish(w, true, "RolledBack", &note).await;
                 applied.rolled_back.push((w.view.id(), why));
             }
             Err(e) => {
-                let note = format!("{why}; reverting {} failed: {e}", gitops::short(&p.commit));
+                let note = format!(
+                    "{why}; reverting {} failed: {e}",
+                    ferry_core::short_hash(&p.commit)
+                );
                 events.publish(w, true, "RollbackFailed", &note).await;
                 applied.fail(&w.view.id(), Stage::GitRevert, note);
             }
@@ -643,7 +649,7 @@ async fn undo(
         let config = WriteBackConfig {
             subject: format!(
                 "ferry: restore {{count}} image(s) of {} after a failed rollout",
-                gitops::short(&commit)
+                ferry_core::short_hash(&commit)
             ),
             ..config
         };

@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use ferry_core::{Digest, Platform, Reference};
 
+use crate::approval::{self, Approval};
+
 use super::{
     ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
     Reason, WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
@@ -442,6 +444,7 @@ impl<'a> Ctx<'a> {
         }
         self.platforms(&cand)?;
         self.soak(c, &cand, d)?;
+        self.approved(&cand)?;
         self.route()?;
         d.action = Action::Update;
         d.reason = match cand.same_tag {
@@ -618,6 +621,21 @@ impl<'a> Ctx<'a> {
             return Err(skip(Reason::Soaking { left, min }));
         }
         Ok(())
+    }
+
+    /// `ferry.dev/approve: manual` holds every update until `ferry.dev/approved` names its
+    /// digest (RBAC decides who may annotate).
+    fn approved(&self, cand: &Candidate<'_>) -> Flow<()> {
+        let w = self.w;
+        let kind = w.kind.as_str();
+        match approval::approval(&w.annotations, kind, &w.namespace, &w.name, &cand.digest) {
+            Ok(Approval::Awaiting { reason }) => Err(skip(Reason::AwaitingApproval {
+                digest: cand.digest.clone(),
+                text: reason,
+            })),
+            Ok(_) => Ok(()),
+            Err(e) => Err(skip(Reason::BadApproval(e.to_string()))),
+        }
     }
 
     /// A live patch is allowed: not Argo CD's, and not a workload that asked for git (those go

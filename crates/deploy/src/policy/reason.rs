@@ -71,6 +71,16 @@ pub enum Reason {
         /// Min-age in seconds.
         min: u64,
     },
+    /// `ferry.dev/approve: manual` and the target digest is not approved yet; the text says
+    /// how to approve it.
+    AwaitingApproval {
+        /// The digest awaiting approval.
+        digest: Digest,
+        /// `awaiting approval: kubectl annotate …`.
+        text: String,
+    },
+    /// `ferry.dev/approve` holds an unknown value: nothing moves until it is fixed.
+    BadApproval(String),
     /// Argo CD manages the workload (git write-back can still do it).
     ArgoCdManaged,
     /// The instance label may be Argo CD's; the Applications could not be read.
@@ -113,7 +123,11 @@ impl fmt::Display for Reason {
             Reason::PolicyOff => f.write_str("policy is off"),
             Reason::Policy(e) => write!(f, "{e}"),
             Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
-            Reason::BadImage(e) | Reason::PromoteFrom(e) | Reason::BadMinAge(e) => f.write_str(e),
+            Reason::BadImage(e)
+            | Reason::PromoteFrom(e)
+            | Reason::BadMinAge(e)
+            | Reason::BadApproval(e) => f.write_str(e),
+            Reason::AwaitingApproval { text, .. } => f.write_str(text),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
             Reason::TagsFailed(e) => write!(f, "cannot list tags: {e}"),
             Reason::TagsNotListed => f.write_str("tags were not listed"),

@@ -910,3 +910,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn manual_approval_holds_until_the_target_digest_is_approved() {
+    let old = digest("old");
+    let new = digest("new");
+    let img = format!("acme/sensor:latest@{old}");
+    let a = answers(
+        "docker.io/acme/sensor:latest",
+        &new,
+        Some("linux/amd64,linux/arm64"),
+    );
+    let manual = ("ferry.dev/approve", "manual");
+    let w = workload(&[(POLICY, "digest"), manual], &[("app", &img, false)]);
+    let d = decide(&w, &a, &plats()).remove(0);
+    assert_eq!(d.action, Action::Skip);
+    assert_eq!(
+        d.reason.to_string(),
+        format!(
+            "awaiting approval: kubectl annotate deployment/sensor -n iot ferry.dev/approved={new}"
+        )
+    );
+    assert!(d.target.is_some(), "the plan shows what awaits approval");
+    let yes = new.to_string();
+    let w = workload(
+        &[(POLICY, "digest"), manual, ("ferry.dev/approved", &yes)],
+        &[("app", &img, false)],
+    );
+    assert_eq!(decide(&w, &a, &plats())[0].action, Action::Update);
+    // An approval of another digest approves nothing else.
+    let stale = old.to_string();
+    let w = workload(
+        &[(POLICY, "digest"), manual, ("ferry.dev/approved", &stale)],
+        &[("app", &img, false)],
+    );
+    assert_eq!(decide(&w, &a, &plats())[0].action, Action::Skip);
+    // A typo never turns approvals off.
+    let w = workload(
+        &[(POLICY, "digest"), ("ferry.dev/approve", "manaul")],
+        &[("app", &img, false)],
+    );
+    let d = decide(&w, &a, &plats()).remove(0);
+    assert_eq!(d.action, Action::Skip, "{}", d.reason);
+}

@@ -4,7 +4,7 @@
 //! `docs/status-page.png`; `FERRY_CHROMIUM` names another Chromium binary than `chromium`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, SystemTime};
 
 use ferry_deploy::notify::{Event, Notification};
@@ -13,6 +13,8 @@ use ferry_deploy::status::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use ferry_tests::chromium;
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
@@ -153,52 +155,8 @@ async fn serve(status: Status) -> String {
     base
 }
 
-/// Run headless Chromium with `args` and the URL; stdout. Fails clearly when it is missing.
-fn chromium(profile: &Path, args: &[String], url: &str) -> String {
-    // FERRY_CHROMIUM names another binary (e.g. google-chrome on CI images without Debian's).
-    let bin = std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let mut child = Command::new(&bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{bin} could not be started ({e}): this test needs Debian's chromium \
-                 (apt-get install -y chromium) or FERRY_CHROMIUM naming a Chromium binary"
-            )
-        });
-    // A generous bound so a wedged browser fails the test instead of hanging it.
-    for _ in 0..1200 {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if child.try_wait().unwrap().is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("chromium did not finish within 120 s");
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium failed: {:?}", out.status);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

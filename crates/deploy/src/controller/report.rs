@@ -1,0 +1,140 @@
+//! What a pass tells people: one [`Notification`] per update, rollback, quarantine and failure
+//! (never for repeated skips), and the [`Status`] behind the status page.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use super::{Applied, Plan};
+use crate::notify::{Event, Notification};
+use crate::policy::{self, Action, Decision, POLICY, QUARANTINED, Reason};
+use crate::status::{ContainerStatus, LastDecision, Status, WorkloadStatus};
+
+fn note(
+    d: &Decision,
+    event: Event,
+    from: String,
+    to: String,
+    reason: String,
+    time: SystemTime,
+) -> Notification {
+    Notification {
+        event,
+        namespace: d.namespace.clone(),
+        kind: d.kind.to_string(),
+        name: d.name.clone(),
+        container: d.container.clone(),
+        from,
+        to,
+        reason,
+        time,
+    }
+}
+
+/// The notifications of one applied pass.
+pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<Notification> {
+    let updated: BTreeSet<&str> = applied.updated.iter().map(String::as_str).collect();
+    let committed: BTreeSet<&str> = applied
+        .committed
+        .iter()
+        .filter_map(|c| c.split_whitespace().next())
+        .collect();
+    let rolled: BTreeMap<&str, &str> = applied
+        .rolled_back
+        .iter()
+        .map(|(w, why)| (w.as_str(), why.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
+        let id = d.workload_id();
+        let to = d.target_image().unwrap_or_default();
+        let moved = if d.git().is_some() {
+            committed.contains(id.as_str())
+        } else {
+            updated.contains(id.as_str())
+        };
+        if moved {
+            let reason = d.reason.to_string();
+            out.push(note(
+                d,
+                Event::Update,
+                d.image.clone(),
+                to.clone(),
+                reason,
+                time,
+            ));
+        }
+        if let Some(why) = rolled.get(id.as_str()) {
+            let why = why.to_string();
+            out.push(note(
+                d,
+                Event::Rollback,
+                to.clone(),
+                d.image.clone(),
+                why.clone(),
+                time,
+            ));
+            let digest = d
+                .target_digest()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let q = format!("{digest} quarantined: {why}");
+            out.push(note(d, Event::Quarantine, d.image.clone(), to, q, time));
+        }
+    }
+    for f in &applied.failures {
+        let Some(d) = plan
+            .decisions
+            .iter()
+            .find(|d| d.workload_id() == f.workload)
+        else {
+            continue;
+        };
+        let to = d.target_image().unwrap_or_default();
+        let reason = format!("{}: {}", f.stage.as_str(), f.message);
+        let mut n = note(d, Event::Failure, d.image.clone(), to, reason, time);
+        n.container = String::new();
+        out.push(n);
+    }
+    out
+}
+
+/// The status of every opted-in workload after a pass.
+pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
+    let mut status = Status::new(last_pass);
+    status.last_pass = Some(last_pass);
+    for w in &plan.workloads {
+        let Some(policy_value) = w.view.annotation(POLICY).filter(|p| p.trim() != "off") else {
+            continue;
+        };
+        let quarantined = policy::parse_pairs(w.view.annotation(QUARANTINED));
+        let containers = plan
+            .decisions
+            .iter()
+            .filter(|d| d.workload_id() == w.view.id() && !d.container.is_empty())
+            .filter(|d| d.reason != Reason::NotNamed)
+            .map(|d| ContainerStatus {
+                name: d.container.clone(),
+                policy: policy_value.to_string(),
+                image: d.image.clone(),
+                last_decision: Some(LastDecision {
+                    action: format!("{:?}", d.action).to_lowercase(),
+                    reason: d.reason.to_string(),
+                    target: d.target_image(),
+                }),
+                soak_remaining_seconds: d.soak_remaining_seconds,
+                awaiting_approval: match &d.reason {
+                    Reason::AwaitingApproval { digest, .. } => Some(digest.to_string()),
+                    _ => None,
+                },
+                quarantined: quarantined.get(&d.container).cloned().unwrap_or_default(),
+            })
+            .collect();
+        status.workloads.push(WorkloadStatus {
+            namespace: w.view.namespace.clone(),
+            kind: w.view.kind.to_string(),
+            name: w.view.name.clone(),
+            containers,
+        });
+    }
+    status
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Validate every Kubernetes manifest ferry ships against the Kubernetes 1.33 schemas, offline:
+# `kubectl kustomize` renders each kustomization under deploy/ and kubernetes-validate (PyPI,
+# installed into a throw-away venv) checks the result with --strict (unknown fields fail).
+# A stage of scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KUBERNETES_VALIDATE_VERSION=1.37.0
+scripts/install-deps.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q --disable-pip-version-check \
+  "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+found=0
+while IFS= read -r kustomization; do
+  dir=$(dirname "$kustomization")
+  echo "validating $dir (kubectl kustomize | kubernetes-validate -k 1.33 --strict)"
+  kubectl kustomize "$dir" >"$work/rendered.yaml"
+  "$work/venv/bin/kubernetes-validate" -k 1.33 --strict "$work/rendered.yaml"
+  found=$((found + 1))
+done < <(find deploy -name kustomization.yaml | sort)
+[ "$found" -gt 0 ] || { echo "validate-manifests: no kustomization.yaml under deploy/" >&2; exit 1; }
+echo "$found kustomization(s) valid"
