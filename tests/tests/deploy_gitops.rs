@@ -324,4 +324,23 @@ async fn commits_go_to_the_write_branch_and_are_not_waited_for() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(row(&v, "a")["action"], "none", "{v}");
     assert_eq!(row(&v, "b")["action"], "none", "{v}");
+
+    // A person merges ferry/a into main, then reverts it there: the digest is quarantined,
+    // although ferry/a (now behind main) still holds the change.
+    git_in(&c, &["config", "user.email", "ops@example.invalid"]);
+    git_in(&c, &["config", "user.name", "ops"]);
+    git_in(&c, &["merge", "-q", "--ff-only", "origin/ferry/a"]);
+    git_in(&c, &["revert", "--no-edit", "HEAD"]);
+    git_in(&c, &["push", "-q", "origin", "main"]);
+    let o = run(&kc, &reg.addr, &[&["plan", "--json"][..], &git].concat());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = row(&v, "a");
+    assert_eq!(a["action"], "skip", "{v}");
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reverted in git by ops"),
+        "{a}"
+    );
 }

@@ -264,6 +264,8 @@ async fn place(
 ) -> Result<Vec<Placement>, String> {
     let work = move || -> Result<Vec<Placement>, String> {
         let t = gitops::resolve_branch(&config, &dest.target).map_err(|e| e.to_string())?;
+        // A revert on the base branch quarantines too (the write branch may lag behind it).
+        let (base_repo, base_tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
         let on_write_branch = dest.write_branch.as_ref().and_then(|b| {
             let wt = GitTarget {
                 branch: b.clone(),
@@ -271,10 +273,7 @@ async fn place(
             };
             gitops::fetch(&config, &wt).ok()
         });
-        let (repo, tip) = match on_write_branch {
-            Some(found) => found,
-            None => gitops::fetch(&config, &t).map_err(|e| e.to_string())?,
-        };
+        let (repo, tip) = on_write_branch.unwrap_or((base_repo, base_tip));
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
@@ -284,6 +283,7 @@ async fn place(
             .map(|c| {
                 if let Some((_, d)) = c.new_image.rsplit_once('@')
                     && let Some((commit, author)) = gitops::reverted(&repo, tip, d)
+                        .or_else(|| gitops::reverted(&repo, base_tip, d))
                 {
                     return Placement::Refused(format!(
                         "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
