@@ -190,3 +190,42 @@ async fn read_one(
     times.remember(tag.clone(), facts.digest.clone(), at);
     (tag, Some(facts), at, n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_tag_as_written() {
+        for (image, tag) in [
+            ("acme/app:main-1", "main-1"),
+            ("localhost:5000/acme/app", ""),
+            ("localhost:5000/acme/app:build-9@sha256:00", "build-9"),
+            ("acme/app@sha256:00", ""),
+        ] {
+            assert_eq!(tag_of(image), tag, "{image}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tag_of_agrees_with_the_reference_parser(
+            host in "(localhost:5000/|ghcr\\.io/|)",
+            path in "[a-z]{1,5}(/[a-z]{1,5}){0,2}",
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}"),
+            pinned in any::<bool>(),
+        ) {
+            let mut image = format!("{host}{path}");
+            if let Some(t) = &tag {
+                image.push(':');
+                image.push_str(t);
+            }
+            if pinned {
+                image.push_str("@sha256:1111111111111111111111111111111111111111111111111111111111111111");
+            }
+            let parsed = Reference::parse(&image).unwrap();
+            prop_assert_eq!(tag_of(&image), parsed.tag().unwrap_or(""));
+        }
+    }
+}
