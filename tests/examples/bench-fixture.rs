@@ -1,6 +1,14 @@
 //! Fill a plain-HTTP registry for the benchmarks: `bench-fixture ADDR REPOS TAGS` pushes one
 //! multi-arch image per repository (`bench/r0` … ) and tags it TAGS times (`t0` …), then prints
 //! every `ADDR/bench/rN:tM` reference, one per line.
+// A test tool run by benchmarks and the demo: it prints, exits and unwraps like a binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 use ferry_tests::{Flavor, plain_client, push_image};
 

@@ -3,6 +3,14 @@
 //! whose images cycle through the pinned references in REFS_FILE (one `name:tag@digest` per
 //! line), plus amd64/arm64 Nodes and empty lists for the other kinds. Prints its URL, serves
 //! until stdin closes.
+// A test tool run by benchmarks and the demo: it prints, exits and unwraps like a binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 use std::io::BufRead;
 

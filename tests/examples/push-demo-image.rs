@@ -1,6 +1,14 @@
 //! Push a small multi-arch image (linux/amd64 + linux/arm64, with buildx-style attestations) to
 //! a plain-HTTP registry: `push-demo-image 127.0.0.1:PORT acme/etl:1.0`. Used by scripts/demo.sh
 //! and the benchmark script; the content is synthetic (no Docker engine needed).
+// A test tool run by benchmarks and the demo: it prints, exits and unwraps like a binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 use ferry_tests::{Flavor, plain_client, push_image};
 

@@ -5,6 +5,13 @@
 //! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
 //! * [`bin`] builds (when stale) and finds a ferry binary.
 #![allow(missing_docs)]
+// Test harness: a failed unwrap is a failed test; it reads the environment and prints progress.
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

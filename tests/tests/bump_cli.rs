@@ -1,5 +1,7 @@
 //! `ferry-bump` end to end: golden before/after Dockerfiles, pins against a real registry on
 //! 127.0.0.1 (through `--mirror docker.io=…`), check/refresh, commits on real repositories.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,6 +2,8 @@
 //! 127.0.0.1 serving lists of the four workload kinds, Nodes and Pods, accepting patches and
 //! Events) and a real registry on 127.0.0.1. No Kubernetes API server can run here; the fake
 //! serves exactly the documents the real one would for these objects.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::process::{Command, Output};
 

@@ -3,6 +3,8 @@
 //! CD Applications: Helm values files (a chart in git; a chart from a Helm repository with
 //! values from a `$values` git source; a single-source Helm repository chart refused), and
 //! commits to a separate write branch (annotation and flag) without waiting for a sync.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

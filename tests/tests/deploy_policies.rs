@@ -3,6 +3,8 @@
 //! created times (config `created`, or the `org.opencontainers.image.created` annotation),
 //! build numbers crossing digit counts, dates, ignored tags, no match, bad regexes; created
 //! times read once per digest across passes, within `--max-inspect`.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

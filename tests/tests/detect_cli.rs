@@ -1,5 +1,7 @@
 //! `ferry-detect` on real git repositories made by the tests (checkouts, bare, shallow and
 //! blobless clones from a real `git daemon` on 127.0.0.1), through the binary's contract.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! `ferry-detect changed --base published` against a real registry (CNCF distribution on
 //! 127.0.0.1) holding images whose source revision is in the index annotation, only in the
 //! image config label, missing, or unknown to the repository — and tags never pushed.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! Git write-back against a real `git daemon` on 127.0.0.1: kustomize and manifest edits that
 //! keep formatting, one commit per pass, no commit when nothing changes, a branch that moves
 //! during the push (a server-side hook), reverts recognised, fixed revisions refused.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use ferry_deploy::gitops::{self, GitTarget, ImageChange, WriteBackConfig};
 use ferry_tests::{GitDaemon, GitRepo, git_in};

@@ -4,6 +4,8 @@
 //! names the file and the key; multi-source `$values` files live in the ref repository; a
 //! branch that moves during the push gets both commits; a separate write branch gets the commit
 //! while the Application's branch stays.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use ferry_deploy::gitops::{self, GitTarget, HelmChange, WriteBackConfig, WriteBranchAction};
 use ferry_deploy::helm;

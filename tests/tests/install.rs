@@ -1,5 +1,7 @@
 //! The README's install path, from a clean clone: `scripts/install.sh` installs the four
 //! binaries (`cargo install --locked --path bins/<tool>`) and each answers `--version`.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

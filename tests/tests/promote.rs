@@ -1,6 +1,8 @@
 //! `ferry-registry tag` and `promote` against a real registry on 127.0.0.1: indexes and single
 //! images, same and cross repository (blobs mounted, not pulled), soak-time refusals with images
 //! built at chosen `created` times, platforms that would be lost.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::process::{Command, Output};
 

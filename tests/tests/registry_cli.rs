@@ -1,5 +1,7 @@
 //! The `ferry-registry` binary's contract: subcommands, flags anywhere, JSON fields, exit codes,
 //! XCom and GitHub outputs — against a real registry on 127.0.0.1.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -1,4 +1,6 @@
 //! ferry-registry (the crate) against a real CNCF distribution registry on 127.0.0.1.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

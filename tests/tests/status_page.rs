@@ -2,6 +2,8 @@
 //! loopback, loaded, its DOM checked for the workload rows and for escaping; a screenshot at a
 //! phone's width. With `FERRY_UPDATE_SCREENSHOT=1` the screenshot is also written to
 //! `docs/status-page.png`; `FERRY_CHROMIUM` names another Chromium binary than `chromium`.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 

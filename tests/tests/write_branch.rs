@@ -2,6 +2,8 @@
 //! 127.0.0.1: created from the base branch when missing, fast-forwarded when behind, left alone
 //! when ahead, refused when diverged (and never force-pushed), and ferry's commit lands on it
 //! while the base branch stays as it was.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use ferry_deploy::gitops::{self, GitTarget, ImageChange, WriteBackConfig, WriteBranchAction};
 use ferry_tests::{GitDaemon, GitRepo, git_in};

@@ -1,7 +1,9 @@
 //! Plumbing shared by ferry's binaries (not a library for other tools): the registry flags
 //! every binary accepts, the failure type and exit codes, error reporting (GitHub annotations),
 //! stdout writing that treats a broken pipe as success, `$GITHUB_OUTPUT`, logging setup.
-#![allow(clippy::print_stderr)]
+
+// Binary plumbing: reading the environment and exiting are its job.
+#![allow(clippy::exit, clippy::disallowed_methods)]
 
 use std::io::Write;
 use std::path::PathBuf;

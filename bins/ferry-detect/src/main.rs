@@ -2,6 +2,13 @@
 //!
 //! A thin shell over the `ferry-detect` crate: parse flags, open the repository, make one call,
 //! render text / JSON / CI outputs, choose the exit code (`ferry_core::exit`).
+// Binary plumbing: printing, exiting and reading the environment are its job.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 mod published;
 
@@ -341,10 +348,7 @@ fn warn(location: Option<(&str, usize)>, message: &str) {
     }
 }
 
-fn push_json<T: serde::Serialize>(out: &mut String, v: &T) {
-    out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
-    out.push('\n');
-}
+use ferry_cli::push_json;
 
 fn list(out: &mut String, as_json: bool, files: &[String]) {
     if as_json {

@@ -2,6 +2,13 @@
 //!
 //! A thin shell over `ferry-registry` (the crate): parse flags, build a client, make one call,
 //! print the answer, choose the exit code (`ferry_core::exit`).
+// Binary plumbing: printing, exiting and reading the environment are its job.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 mod output;
 

@@ -107,81 +107,14 @@ impl Metrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
-        let i = &self.inner;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
-        for (name, help, kind, v) in [
-            (
-                "ferry_passes_total",
-                "Completed controller passes.",
-                "counter",
-                g(&i.passes),
-            ),
-            (
-                "ferry_pass_errors_total",
-                "Passes that failed.",
-                "counter",
-                g(&i.pass_errors),
-            ),
-            (
-                "ferry_updates_total",
-                "Containers updated.",
-                "counter",
-                g(&i.updates),
-            ),
-            (
-                "ferry_skips_total",
-                "Update candidates skipped (platforms, Argo CD, quarantine, registry).",
-                "counter",
-                g(&i.skips),
-            ),
-            (
-                "ferry_rollbacks_total",
-                "Rollouts rolled back.",
-                "counter",
-                g(&i.rollbacks),
-            ),
-            (
-                "ferry_registry_requests_total",
-                "Registry requests made by passes.",
-                "counter",
-                g(&i.registry_requests),
-            ),
-            (
-                "ferry_last_pass_timestamp_seconds",
-                "Unix time of the last completed pass.",
-                "gauge",
-                g(&i.last_pass_unix),
-            ),
-            (
-                "ferry_leader",
-                "1 when this replica holds the lease.",
-                "gauge",
-                u64::from(i.leader.load(Ordering::Relaxed)),
-            ),
-            (
-                "ferry_leadership_lost_total",
-                "Times this replica lost the Lease (and stopped writing).",
-                "counter",
-                g(&i.leadership_lost),
-            ),
-            (
-                "ferry_writeback_unsynced_total",
-                "Git updates Argo CD did not sync within the rollout timeout.",
-                "counter",
-                g(&i.unsynced),
-            ),
-        ] {
+        for (name, help, kind, v) in self.values() {
             s.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
             ));
         }
-        s.push_str("# HELP ferry_failures_total Failed writes by stage (patch, rollback, git_write, git_revert).\n# TYPE ferry_failures_total counter\n");
-        let failures = i.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for stage in ["patch", "rollback", "git_write", "git_revert"] {
-            let n = failures.get(stage).copied().unwrap_or(0);
-            s.push_str(&format!("ferry_failures_total{{stage=\"{stage}\"}} {n}\n"));
-        }
+        self.render_failures(&mut s);
+        let i = &self.inner;
         if let Some(w) = i
             .webhooks
             .lock()
@@ -199,6 +132,88 @@ impl Metrics {
             n.render_prometheus(&mut s);
         }
         s
+    }
+
+    /// (name, help, type, value) of every plain metric.
+    fn values(&self) -> [(&'static str, &'static str, &'static str, u64); 10] {
+        let i = &self.inner;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let counter = "counter";
+        [
+            (
+                "ferry_passes_total",
+                "Completed controller passes.",
+                counter,
+                g(&i.passes),
+            ),
+            (
+                "ferry_pass_errors_total",
+                "Passes that failed.",
+                counter,
+                g(&i.pass_errors),
+            ),
+            (
+                "ferry_updates_total",
+                "Containers updated.",
+                counter,
+                g(&i.updates),
+            ),
+            (
+                "ferry_skips_total",
+                "Update candidates skipped (platforms, Argo CD, quarantine, registry).",
+                counter,
+                g(&i.skips),
+            ),
+            (
+                "ferry_rollbacks_total",
+                "Rollouts rolled back.",
+                counter,
+                g(&i.rollbacks),
+            ),
+            (
+                "ferry_registry_requests_total",
+                "Registry requests made by passes.",
+                counter,
+                g(&i.registry_requests),
+            ),
+            (
+                "ferry_last_pass_timestamp_seconds",
+                "Unix time of the last completed pass.",
+                "gauge",
+                g(&i.last_pass_unix),
+            ),
+            (
+                "ferry_leader",
+                "1 when this replica holds the lease.",
+                "gauge",
+                u64::from(i.leader.load(Ordering::Relaxed)),
+            ),
+            (
+                "ferry_leadership_lost_total",
+                "Times this replica lost the Lease (and stopped writing).",
+                counter,
+                g(&i.leadership_lost),
+            ),
+            (
+                "ferry_writeback_unsynced_total",
+                "Git updates Argo CD did not sync within the rollout timeout.",
+                counter,
+                g(&i.unsynced),
+            ),
+        ]
+    }
+
+    fn render_failures(&self, s: &mut String) {
+        s.push_str("# HELP ferry_failures_total Failed writes by stage (patch, rollback, git_write, git_revert).\n# TYPE ferry_failures_total counter\n");
+        let failures = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for stage in ["patch", "rollback", "git_write", "git_revert"] {
+            let n = failures.get(stage).copied().unwrap_or(0);
+            s.push_str(&format!("ferry_failures_total{{stage=\"{stage}\"}} {n}\n"));
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! `fixtures/helm/NAME.in.yaml` edited at a key gives exactly `NAME….out.yaml`, a second edit
 //! changes nothing, and the layouts ferry refuses (`fixtures/helm/errors/`) give an error naming
 //! the file and the key.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::PathBuf;
 

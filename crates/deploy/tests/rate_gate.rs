@@ -1,6 +1,8 @@
 //! The rate-limit floor across passes: once a registry reports fewer remaining requests than
 //! the floor, the next pass does not ask it at all and says why. Kubernetes and the registry are
 //! wiremock fakes on 127.0.0.1.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, Context, RateGate};

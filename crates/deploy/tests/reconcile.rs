@@ -1,6 +1,8 @@
 //! Applying a plan, verified request by request with kube-rs's tower-test pattern: a scripted
 //! fake API server that asserts method, path and JSON body of each expected request in order,
 //! and fails on any extra one.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -32,14 +32,8 @@ impl Selection {
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
-/// The first 12 characters of a revision (a commit id, or whatever a payload or label holds),
-/// for messages: never cuts a character in two.
-pub fn short(s: &str) -> &str {
-    match s.char_indices().nth(12) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
+/// The first 12 characters of a revision, for messages (never cuts a character in two).
+pub use ferry_core::short_hash as short;
 
 /// A head revision: it must name a commit that is here (a typo is
 /// [`Error::UnknownRevision`], a commit whose objects are missing [`Error::MissingRevision`]).

@@ -1,6 +1,8 @@
 //! What a real registry will not do on demand: missing and lying digest headers, 429 with
 //! Retry-After, 5xx, oversized and slow bodies, invalid JSON, the bearer-token dance, paginated
 //! tags with nulls, credential helpers. Each served by a wiremock fake on 127.0.0.1.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

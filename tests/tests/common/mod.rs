@@ -1,5 +1,7 @@
 //! A fake Kubernetes API (wiremock on 127.0.0.1) serving Deployments in namespace `iot`, one
 //! amd64 Node, no Pods, and accepting Events; and `ferry-deploy` run against it.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::process::{Command, Output};

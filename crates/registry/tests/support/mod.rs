@@ -1,5 +1,7 @@
 //! Helpers shared by the wiremock test files: references and clients aimed at a fake registry.
 #![allow(dead_code)]
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use ferry_core::{Digest, Reference};
 use ferry_registry::{Client, ClientConfig, RetryPolicy};

@@ -1,0 +1,460 @@
+//! Helm values files: set `<key>.repository`, `<key>.tag` and `<key>.digest`, changing only
+//! those scalars.
+
+use super::*;
+
+/// Characters a repository, tag or digest written into a values file may hold: enough for every
+/// image reference, and none that needs escaping inside quotes.
+fn helm_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+')
+        })
+}
+
+/// Plain scalars YAML (1.1 as Helm's go-yaml reads it, and 1.2) would read as something other
+/// than a string: numbers (also `0x1f`, `1_000`, sexagesimal `1:20`), dates, booleans, null.
+static NOT_A_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r"^(?:",
+        r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?",
+        r"|[-+]?0(?:x[0-9a-fA-F_]+|o?[0-7_]+|b[01_]+)",
+        r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?",
+        r"|(?i:y|n|yes|no|true|false|on|off|null)|~",
+        r")$"
+    ))
+    .expect("static regex")
+});
+
+/// `new` as a plain scalar when YAML reads that back as the same string, else double-quoted.
+fn helm_plain_or_quoted(new: &str) -> String {
+    let plain = !new.starts_with(['-', ':', '@', '.', '+', '?'])
+        && !new.ends_with(':')
+        && !NOT_A_STRING.is_match(new);
+    if plain {
+        new.to_string()
+    } else {
+        format!("\"{new}\"")
+    }
+}
+
+/// The mapping entry `key` directly under the block `block` (a range of `lines`); `Ok(None)`
+/// when absent. Sequences, flow style, anchors and duplicate keys are errors (`Err(message)`).
+fn helm_child(
+    text: &str,
+    lines: &[Line],
+    block: Range<usize>,
+    key: &str,
+) -> Result<Option<usize>, String> {
+    let Some(first) = lines[block.clone()].iter().find(|l| !l.blank) else {
+        return Ok(None);
+    };
+    if first.item {
+        return Err("is a list, not a mapping".into());
+    }
+    let col = first.key_col;
+    let mut found = None;
+    for j in block {
+        let l = &lines[j];
+        if l.blank || l.key_col != col || l.item || l.key.as_deref() != Some(key) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(format!("`{key}` appears twice in the same mapping"));
+        }
+        found = Some(j);
+    }
+    if let Some(j) = found
+        && let Some(v) = value(text, &lines[j])
+        && v.starts_with(['{', '[', '&', '*', '!', '|', '>'])
+    {
+        return Err(format!(
+            "`{key}: {v}` uses flow style, an anchor, an alias, a tag or a block scalar; ferry edits plain block-style values only"
+        ));
+    }
+    Ok(found)
+}
+
+/// Byte offset just after the `:` of a `key:` line.
+fn helm_colon_end(text: &str, l: &Line) -> Option<usize> {
+    let body = &text[l.range.start + l.key_col..l.range.end];
+    let at = match body.as_bytes().first() {
+        Some(q @ (b'"' | b'\'')) => body[1..].find(*q as char).map(|i| i + 2)?,
+        _ => body.find(": ").unwrap_or(body.len().checked_sub(1)?),
+    };
+    (body.as_bytes().get(at) == Some(&b':')).then_some(l.range.start + l.key_col + at + 1)
+}
+
+/// The edit that makes the scalar of `lines[j]` read `new`: `None` when it already does.
+fn helm_scalar_edit(
+    text: &str,
+    lines: &[Line],
+    j: usize,
+    new: &str,
+) -> Result<Option<(Range<usize>, String)>, String> {
+    let l = &lines[j];
+    let nested = children(lines, j, l.key_col);
+    if lines[nested].iter().any(|c| !c.blank) {
+        return Err("is not a scalar (it has lines below it)".into());
+    }
+    let Some(r) = l.value.clone() else {
+        // `tag:` (null): the value goes right after the colon.
+        let at = helm_colon_end(text, l).ok_or("has no `key:` form ferry can read")?;
+        return Ok(Some((at..at, format!(" {}", helm_plain_or_quoted(new)))));
+    };
+    if text[r.clone()].starts_with(['"', '\'']) {
+        // split_key found no closing quote on this line.
+        return Err("is a quoted value spanning several lines".into());
+    }
+    let bytes = text.as_bytes();
+    let quote = r
+        .start
+        .checked_sub(1)
+        .map(|i| bytes[i])
+        .filter(|q| matches!(q, b'"' | b'\''));
+    let quoted = match quote {
+        Some(q)
+            if bytes.get(r.end + 1) == Some(&q)
+                || (q == b'"' && text[r.clone()].contains('\\')) =>
+        {
+            return Err("is a quoted value with escapes; ferry does not rewrite those".into());
+        }
+        Some(q) if bytes.get(r.end) == Some(&q) => true,
+        Some(_) => return Err("is a quoted value spanning several lines".into()),
+        None => false,
+    };
+    if &text[r.clone()] == new {
+        return Ok(None);
+    }
+    // Inside quotes the new value needs no escaping (see `helm_safe`); a plain value stays
+    // plain unless YAML would read it as a number, date or boolean.
+    let written = if quoted {
+        new.to_string()
+    } else {
+        helm_plain_or_quoted(new)
+    };
+    Ok(Some((r, written)))
+}
+
+/// Set the image of a Helm values file at `key_path` (`image`, `sensor.image`):
+/// `<key>.repository` and `<key>.tag`; when `<key>.digest` exists it gets `digest` and `tag`
+/// keeps the bare tag, otherwise `tag` becomes `TAG@DIGEST`. Returns the new text (equal to
+/// `text` when nothing changes).
+///
+/// Only those scalars change: comments, key order, quoting (plain, single, double) and
+/// indentation stay byte for byte. A plain value that YAML would read as a number, a date or a
+/// boolean (`tag: 1.10`) is written double-quoted, since Helm would otherwise render another
+/// string. `repository` keeps its spelling when it names the same repository as written
+/// (`nginx` and `docker.io/library/nginx`); with a `<key>.registry` entry, `repository` is
+/// written without that registry. Missing keys, lists, flow style (`image: {…}`), anchors,
+/// block scalars and multi-line values are errors naming `file` and the key: ferry never
+/// guesses at a chart's layout.
+///
+/// ```
+/// let values = "# app\nimage:\n  repository: ghcr.io/acme/app # where\n  tag: \"1.0\"\n";
+/// let out = ferry_deploy::yamledit::set_helm_image(
+///     "charts/app/values.yaml", values, "image", "ghcr.io/acme/app", "1.1", "sha256:ab",
+/// ).unwrap();
+/// assert_eq!(out, "# app\nimage:\n  repository: ghcr.io/acme/app # where\n  tag: \"1.1@sha256:ab\"\n");
+/// ```
+pub fn set_helm_image(
+    file: &str,
+    text: &str,
+    key_path: &str,
+    repository: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<String, crate::Error> {
+    let err = |key: &str, message: String| crate::Error::HelmValues {
+        file: file.to_string(),
+        key: key.to_string(),
+        message,
+    };
+    if key_path.split('.').any(str::is_empty) {
+        return Err(err(key_path, "empty key segment in the key path".into()));
+    }
+    for (what, v) in [("repository", repository), ("tag", tag), ("digest", digest)] {
+        if !helm_safe(v) {
+            return Err(err(
+                key_path,
+                format!("{what} {v:?} is not an image {what}"),
+            ));
+        }
+    }
+    let doc = documents(text)
+        .into_iter()
+        .find(|d| !text[d.clone()].trim().is_empty())
+        .unwrap_or(0..text.len());
+    let lines = scan(text, doc);
+    let image = helm_find(text, &lines, key_path).map_err(|(k, m)| err(&k, m))?;
+    let block = children(&lines, image, lines[image].key_col);
+    if lines[block.clone()]
+        .iter()
+        .find(|l| !l.blank)
+        .is_some_and(|l| l.item)
+    {
+        return Err(err(key_path, "is a list, not a mapping".into()));
+    }
+    let entry = |name: &str| {
+        let key = format!("{key_path}.{name}");
+        helm_child(text, &lines, block.clone(), name).map_err(|m| err(&key, m))
+    };
+    let missing = |name: &str| err(&format!("{key_path}.{name}"), "missing".into());
+    let repo_line = entry("repository")?.ok_or_else(|| missing("repository"))?;
+    let tag_line = entry("tag")?.ok_or_else(|| missing("tag"))?;
+    let digest_line = entry("digest")?;
+    let registry = entry("registry")?.map(|j| value(text, &lines[j]).unwrap_or(""));
+    let repo_value = helm_repository(
+        value(text, &lines[repo_line]).unwrap_or(""),
+        registry,
+        repository,
+    )
+    .map_err(|m| err(&format!("{key_path}.repository"), m))?;
+    let tag_value = match digest_line {
+        Some(_) => tag.to_string(),
+        None => format!("{tag}@{digest}"),
+    };
+    let mut edits = Vec::new();
+    let mut plan = vec![
+        ("repository", repo_line, repo_value.as_str()),
+        ("tag", tag_line, tag_value.as_str()),
+    ];
+    if let Some(j) = digest_line {
+        plan.push(("digest", j, digest));
+    }
+    for (name, j, new) in plan {
+        let key = format!("{key_path}.{name}");
+        if let Some(e) = helm_scalar_edit(text, &lines, j, new).map_err(|m| err(&key, m))? {
+            edits.push(e);
+        }
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for (r, v) in edits {
+        replace(&mut out, r, &v);
+    }
+    Ok(out)
+}
+
+/// Whether Helm values `text` set anything of the image at `key_path` (its `repository`, `tag`
+/// or `digest`, or the key itself as a scalar or in a layout ferry cannot read): used to see
+/// whether inline values (`helm.values` of an Argo CD Application) would override a values file.
+pub fn helm_sets_image(text: &str, key_path: &str) -> bool {
+    let doc = documents(text)
+        .into_iter()
+        .find(|d| !text[d.clone()].trim().is_empty())
+        .unwrap_or(0..text.len());
+    let lines = scan(text, doc);
+    match helm_find(text, &lines, key_path) {
+        Err((_, message)) => message != "missing",
+        Ok(image) => {
+            let block = children(&lines, image, lines[image].key_col);
+            ["repository", "tag", "digest"]
+                .iter()
+                .any(|k| helm_child(text, &lines, block.clone(), k).map_or(true, |j| j.is_some()))
+        }
+    }
+}
+
+/// The line of the mapping at `key_path`; errors carry the dotted key that failed.
+fn helm_find(text: &str, lines: &[Line], key_path: &str) -> Result<usize, (String, String)> {
+    let mut block = 0..lines.len();
+    let mut at = None;
+    let mut walked = String::new();
+    for seg in key_path.split('.') {
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(seg);
+        let j = helm_child(text, lines, block.clone(), seg)
+            .map_err(|m| (parent_of(&walked), m))?
+            .ok_or_else(|| (walked.clone(), "missing".to_string()))?;
+        if let Some(v) = value(text, &lines[j]) {
+            return Err((
+                walked,
+                format!("is the scalar {v:?}, not a mapping with repository and tag"),
+            ));
+        }
+        block = children(lines, j, lines[j].key_col);
+        at = Some(j);
+    }
+    at.ok_or_else(|| (key_path.to_string(), "empty key path".to_string()))
+}
+
+fn parent_of(dotted: &str) -> String {
+    match dotted.rsplit_once('.') {
+        Some((parent, _)) => parent.to_string(),
+        None => dotted.to_string(),
+    }
+}
+
+/// What `<key>.repository` should read: the written spelling when it already names `new`.
+fn helm_repository(written: &str, registry: Option<&str>, new: &str) -> Result<String, String> {
+    let full = match registry {
+        Some(r) if !r.is_empty() => format!("{}/{written}", r.trim_end_matches('/')),
+        _ => written.to_string(),
+    };
+    let name = |s: &str| ferry_core::Reference::parse(s).ok().map(|r| r.name());
+    if !written.is_empty() && name(&full).is_some() && name(&full) == name(new) {
+        return Ok(written.to_string());
+    }
+    match registry.filter(|r| !r.is_empty()) {
+        None => Ok(new.to_string()),
+        Some(r) => new
+            .strip_prefix(&format!("{}/", r.trim_end_matches('/')))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!("the new repository {new} is not on the registry {r} the values file names")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fields of the edited mapping and how they are written.
+    #[derive(Debug, Clone)]
+    struct Layout {
+        width: usize,
+        depth: usize,
+        quotes: [usize; 3],
+        comment: Option<String>,
+        with_digest: bool,
+        siblings: Vec<usize>,
+        eol: &'static str,
+    }
+
+    fn quoted(style: usize, v: &str) -> String {
+        match style {
+            0 => v.to_string(),
+            1 => format!("'{v}'"),
+            _ => format!("\"{v}\""),
+        }
+    }
+
+    /// Lines that must never change: comments, blanks, other keys, another `image:` mapping.
+    fn sibling(kind: usize, pad: &str, w: usize, eol: &str) -> String {
+        let inner = " ".repeat(pad.len() + w);
+        let inner2 = " ".repeat(pad.len() + 2 * w);
+        match kind % 4 {
+            0 => format!("{pad}# a comment: tag: v9{eol}"),
+            1 => eol.to_string(),
+            2 => format!("{pad}other: 'x' # note{eol}"),
+            _ => format!(
+                "{pad}decoy:{eol}{inner}image:{eol}{inner2}repository: x/decoy{eol}{inner2}tag: v0{eol}"
+            ),
+        }
+    }
+
+    fn values(l: &Layout, repo: &str, tag: &str, digest: &str) -> String {
+        let mut out = String::new();
+        let mut sib = l.siblings.iter().copied().cycle();
+        for level in 0..l.depth {
+            let pad = " ".repeat(level * l.width);
+            out.push_str(&sibling(sib.next().unwrap_or(0), &pad, l.width, l.eol));
+            let key = if level + 1 == l.depth {
+                "image".to_string()
+            } else {
+                format!("k{level}")
+            };
+            out.push_str(&format!("{pad}{key}:{}", l.eol));
+        }
+        let pad = " ".repeat(l.depth * l.width);
+        let c = l
+            .comment
+            .as_deref()
+            .map(|c| format!("   #{c}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{pad}repository: {}{c}{}",
+            quoted(l.quotes[0], repo),
+            l.eol
+        ));
+        out.push_str(&sibling(sib.next().unwrap_or(0), &pad, l.width, l.eol));
+        out.push_str(&format!(
+            "{pad}tag: {}{c}{}",
+            quoted(l.quotes[1], tag),
+            l.eol
+        ));
+        if l.with_digest {
+            out.push_str(&format!(
+                "{pad}digest: {}{}",
+                quoted(l.quotes[2], digest),
+                l.eol
+            ));
+        }
+        for level in (0..l.depth).rev() {
+            let pad = " ".repeat(level * l.width);
+            out.push_str(&sibling(sib.next().unwrap_or(0), &pad, l.width, l.eol));
+        }
+        out
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (
+            2usize..5,
+            1usize..4,
+            [0usize..3, 0usize..3, 0usize..3],
+            proptest::option::of("[a-z :]{0,8}"),
+            any::<bool>(),
+            prop::collection::vec(0usize..4, 1..6),
+            prop_oneof![Just("\n"), Just("\r\n")],
+        )
+            .prop_map(
+                |(width, depth, quotes, comment, with_digest, siblings, eol)| Layout {
+                    width,
+                    depth,
+                    quotes,
+                    comment,
+                    with_digest,
+                    siblings,
+                    eol,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn helm_edit_changes_only_the_image_scalars(
+            l in layout(), old_tag in "v[0-9]\\.[0-9]{1,2}", new_tag in "v[0-9]\\.[0-9]{1,2}-[a-z]{1,3}",
+            new_repo in "ghcr\\.io/[a-z]{1,6}/new",
+        ) {
+            let (old_d, new_d) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "c".repeat(64)));
+            let text = values(&l, "ghcr.io/acme/old", &old_tag, &old_d);
+            let key = (0..l.depth - 1).map(|i| format!("k{i}.")).collect::<String>() + "image";
+            let got = set_helm_image("values.yaml", &text, &key, &new_repo, &new_tag, &new_d).unwrap();
+            let want_tag = if l.with_digest { new_tag.clone() } else { format!("{new_tag}@{new_d}") };
+            let want = values(&l, &new_repo, &want_tag, &old_d.replace(&old_d, &new_d));
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn helm_edit_of_arbitrary_text_never_panics(t in "\\PC{0,300}") {
+            let _ = set_helm_image("v.yaml", &t, "image", "a/b", "1", "sha256:1");
+            let _ = set_helm_image("v.yaml", &t, "a.image", "a/b", "1", "sha256:1");
+        }
+
+        #[test]
+        fn helm_edit_of_yaml_like_text_never_panics(
+            parts in prop::collection::vec(prop_oneof![
+                Just("image:"), Just("  repository: x"), Just("  tag: \"1"), Just("  tag: '1'"), Just("  tag:"),
+                Just("  - a"), Just("  tag: |"), Just("    x"), Just("  digest: {a: b}"), Just("#"), Just(""),
+                Just("  \"tag\": 1"), Just("  'digest':"), Just("a:"), Just("  image:"), Just("---"), Just("\t tag: x"),
+                Just("  tag: 'a''b'"), Just("  tag: \"a\\\"b\""), Just("  registry: r"), Just("-"), Just(":"),
+            ], 0..16),
+            eol in prop_oneof![Just("\n"), Just("\r\n"), Just("")],
+        ) {
+            let t = parts.join(eol);
+            for key in ["image", "a.image", "image.tag"] {
+                if let Ok(out) = set_helm_image("v.yaml", &t, key, "x", "2", "sha256:2") {
+                    // Whatever it accepted, it edited in place: line count unchanged.
+                    prop_assert_eq!(out.lines().count(), t.lines().count());
+                }
+            }
+        }
+    }
+}
