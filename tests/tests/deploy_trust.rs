@@ -20,7 +20,7 @@ use ferry_deploy::controller::{self, ApplyOptions, Context, GitOps, Plan, Stage}
 use ferry_deploy::gitops::WriteBackConfig;
 use ferry_deploy::lease::{Leadership, LeaseLock};
 use ferry_deploy::policy::{
-    Action, ContainerView, Decision, GitRoute, Kind, Reason, Route, WorkloadView,
+    Action, ContainerView, Decision, GitEdit, GitRoute, Kind, Reason, Route, WorkloadView,
 };
 use ferry_tests::{GitDaemon, GitRepo, git_in};
 use http::{Request, Response};
@@ -273,6 +273,7 @@ fn context(client: kube::Client) -> Context {
         gitops: None,
         argocd_namespace: "argocd".into(),
         events: Default::default(),
+        tag_times: Default::default(),
     }
 }
 
@@ -513,6 +514,8 @@ fn git_plan_of(url: &str, names: &[&str]) -> Plan {
             branch: "main".into(),
             path: "apps".into(),
             file: Some(format!("apps/{}.yaml", d.name)),
+            edit: Default::default(),
+            base: None,
         });
     }
     p
@@ -549,6 +552,7 @@ async fn only_the_failed_workload_of_a_shared_commit_is_restored() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,
@@ -605,6 +609,7 @@ async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,
@@ -671,6 +676,7 @@ async fn a_git_update_argo_cd_never_syncs_is_reported_not_reverted() {
             cache_dir: cache.path().into(),
             ..Default::default()
         },
+        write_branch: None,
     });
     let options = ApplyOptions {
         wait: true,
@@ -689,4 +695,84 @@ async fn a_git_update_argo_cd_never_syncs_is_reported_not_reverted() {
     git_in(check.path(), &["clone", "-q", &url, "c"]);
     let log = git_in(&check.path().join("c"), &["log", "--format=%s", "-1"]);
     assert_eq!(log, "ferry: update 1 image(s)", "no revert");
+}
+
+/// Helm values files through the health gate: the chart renders `repository@digest` (not the
+/// `repository:tag@digest` ferry wrote), so the sync is recognised by the digest; one of two
+/// workloads of the commit fails and only its values file is restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_values_update_is_gated_by_digest_and_only_the_failed_file_restored() {
+    let daemon = GitDaemon::start();
+    let url = daemon.create("config.git");
+    let repo = GitRepo::new();
+    let values = |n: &str| {
+        format!(
+            "# {n}\nimage:\n  repository: ghcr.io/acme/{n}  # built by CI\n  tag: 1@{}\n  pullPolicy: IfNotPresent\n",
+            Digest::sha256_of(b"old")
+        )
+    };
+    for n in ["sensor", "meter"] {
+        repo.write(&format!("charts/{n}/values.yaml"), &values(n));
+    }
+    repo.commit("initial");
+    repo.git(&["push", "-q", &url, "main"]);
+    let api = FakeApi::default();
+    let new = Digest::sha256_of(b"new");
+    for n in ["sensor", "meter"] {
+        let rendered = format!("ghcr.io/acme/{n}@{new}");
+        api.state()
+            .template
+            .insert(n.into(), BTreeMap::from([("app".into(), rendered)]));
+    }
+    api.set_status("sensor", failed());
+    api.set_status("meter", ready());
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = context(api.client("solo"));
+    ctx.gitops = Some(GitOps {
+        config: WriteBackConfig {
+            cache_dir: cache.path().into(),
+            ..Default::default()
+        },
+        write_branch: None,
+    });
+    let mut p = git_plan_of(&url, &["sensor", "meter"]);
+    for d in &mut p.decisions {
+        let file = format!("charts/{}/values.yaml", d.name);
+        d.route = Route::Git(GitRoute {
+            repo: url.clone(),
+            branch: "main".into(),
+            path: file.clone(),
+            file: Some(file),
+            edit: GitEdit::HelmValues {
+                key: "image".into(),
+            },
+            base: None,
+        });
+    }
+    let options = ApplyOptions {
+        wait: true,
+        rollout_timeout: Some(Duration::from_secs(10)),
+        poll: Some(Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let applied = controller::apply(&ctx, &p, &options).await.unwrap();
+    assert_eq!(applied.committed.len(), 2, "{applied:?}");
+    assert!(applied.unsynced.is_empty(), "synced by digest: {applied:?}");
+    assert_eq!(applied.rolled_back.len(), 1, "{applied:?}");
+    let check = tempfile::tempdir().unwrap();
+    git_in(check.path(), &["clone", "-q", &url, "c"]);
+    let c = check.path().join("c");
+    let subject = git_in(&c, &["log", "--format=%s", "-1"]);
+    assert!(
+        subject.starts_with("ferry: restore 1 image(s) of "),
+        "{subject}"
+    );
+    let read =
+        |n: &str| std::fs::read_to_string(c.join(format!("charts/{n}/values.yaml"))).unwrap();
+    assert_eq!(read("sensor"), values("sensor"), "restored byte for byte");
+    assert_eq!(
+        read("meter"),
+        values("meter").replace(&Digest::sha256_of(b"old").to_string(), &new.to_string()),
+        "the healthy one keeps its image"
+    );
 }

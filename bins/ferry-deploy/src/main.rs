@@ -123,6 +123,15 @@ struct Global {
     notify_format: String,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// newest-build: read the created time of at most N new tags per repository per pass
+    /// (tags seen before are cached by digest and not read again).
+    #[arg(long = "max-inspect", value_name = "N", default_value_t = ferry_deploy::tags::DEFAULT_MAX_INSPECT, global = true)]
+    max_inspect: usize,
+    /// Push ferry's git commits to this branch (created from the Application's branch, or
+    /// fast-forwarded to it) instead of the Application's branch; a person merges it. The
+    /// workload annotation ferry.dev/git-write-branch wins.
+    #[arg(long = "git-write-branch", value_name = "BRANCH", global = true)]
+    git_write_branch: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -227,6 +236,7 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
         ssh_key: g.git_ssh_key.clone(),
         author: g.git_author.clone(),
         subject: g.git_message.clone(),
+        write_branch: g.git_write_branch.clone(),
     };
     controller::GitOps::new(settings)
         .map(Some)
@@ -302,6 +312,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         gitops: gitops(g)?,
         argocd_namespace: g.argocd_namespace.clone(),
         events: Default::default(),
+        tag_times: controller::TagTimes::new(g.max_inspect),
     };
     let notifier = notifier(g)?;
     let code = match &cli.cmd {
@@ -437,10 +448,13 @@ fn render(out: &mut String, decisions: &[ferry_deploy::policy::Decision]) {
             d.namespace, d.kind, d.name, d.reason
         ));
         if let Some(g) = d.git() {
+            let branch = match &g.base {
+                Some(base) => format!("{}, from {base}", g.branch),
+                None => g.branch.clone(),
+            };
             out.push_str(&format!(
-                "       via git: {} ({}) {}\n",
+                "       via git: {} ({branch}) {}\n",
                 g.repo,
-                g.branch,
                 g.file.as_deref().unwrap_or("")
             ));
         }

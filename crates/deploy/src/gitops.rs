@@ -985,6 +985,16 @@ pub fn write_back_helm(
     target: &GitTarget,
     changes: &[HelmChange],
 ) -> Result<WriteBack, GitError> {
+    write_back_helm_fenced(config, target, changes, &Fence::unfenced())
+}
+
+/// [`write_back_helm`], pushing only while `fence` allows writes (checked before every push).
+pub fn write_back_helm_fenced(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[HelmChange],
+    fence: &Fence,
+) -> Result<WriteBack, GitError> {
     let lines: Vec<String> = changes
         .iter()
         .map(|c| {
@@ -995,7 +1005,7 @@ pub fn write_back_helm(
         })
         .collect();
     let message = commit_message(config, &lines);
-    commit_and_push(config, target, &message, |repo, tree| {
+    commit_and_push(config, target, &message, fence, |repo, tree| {
         plan_helm_edits(repo, tree, changes)
     })
 }
@@ -1022,6 +1032,7 @@ fn commit_and_push(
     config: &WriteBackConfig,
     target: &GitTarget,
     message: &str,
+    fence: &Fence,
     plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
 ) -> Result<WriteBack, GitError> {
     let target = &resolve_branch(config, target)?;
@@ -1056,6 +1067,7 @@ fn commit_and_push(
         let commit = repo
             .commit(None, &sig, &sig, message, &new_tree, &[&tip_commit])
             .map_err(git)?;
+        fence.check().map_err(|e| err(e.to_string()))?;
         match push(config, &repo, target, commit) {
             Ok(()) => {
                 result.commit = Some(commit.to_string());

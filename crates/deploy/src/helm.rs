@@ -60,6 +60,9 @@ pub struct ValuesFile {
     /// The values files Helm applies after this one, as written; they override it, so a caller
     /// may check that they do not set the key.
     pub later_files: Vec<String>,
+    /// Those of [`ValuesFile::later_files`] that are in git, located (repository, revision,
+    /// path); files in a chart package or behind a URL are left out.
+    pub later_targets: Vec<GitTarget>,
 }
 
 /// Where a chart comes from.
@@ -208,11 +211,16 @@ pub fn values_file(spec: &Value, helm_image: Option<&str>) -> Result<Option<Valu
         None => (None, Vec::new()),
     };
     let target = locate(chart_source, &chart, first.as_deref(), &sources)?;
+    let later_targets = later_files
+        .iter()
+        .filter_map(|f| locate(chart_source, &chart, Some(f), &sources).ok())
+        .collect();
     Ok(Some(ValuesFile {
         target,
         key,
         chart,
         later_files,
+        later_targets,
     }))
 }
 
@@ -476,6 +484,11 @@ mod tests {
                     path: "charts/sensor".into()
                 },
                 later_files: vec!["../common/values.yaml".into()],
+                later_targets: vec![target(
+                    "https://git.example.com/ops/apps.git",
+                    "main",
+                    "charts/common/values.yaml"
+                )],
             }
         );
     }

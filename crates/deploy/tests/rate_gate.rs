@@ -66,6 +66,7 @@ async fn a_registry_below_the_floor_is_not_polled_again() {
         gitops: None,
         argocd_namespace: "argocd".into(),
         events: Default::default(),
+        tag_times: Default::default(),
     };
     let first = controller::plan(&ctx).await.unwrap();
     assert_eq!(first.registry_requests, 1);

@@ -61,6 +61,7 @@ fn context() -> (Context, Verifier) {
         gitops: None,
         argocd_namespace: "argocd".into(),
         events: Default::default(),
+        tag_times: Default::default(),
     };
     (ctx, Verifier(handle))
 }

@@ -9,6 +9,7 @@ use ferry_core::{Platform, Reference};
 use futures::StreamExt;
 
 use super::RateGate;
+use super::tag_times::{self, TagTimes};
 use crate::cluster::Workload;
 use crate::policy::{self, Answers, Gate, Query, TagFacts, WorkloadPolicy};
 
@@ -20,13 +21,16 @@ pub(super) struct Gathered {
     pub requests: usize,
 }
 
-/// Rounds of questions: tags, resolves, inspections, created times (and one to spare).
-const MAX_ROUNDS: usize = 5;
+/// Rounds of questions: tags, tag created times, resolves, inspections, created times (and one
+/// to spare).
+const MAX_ROUNDS: usize = 6;
 
-/// Ask `registry` everything `workloads` need, at most `concurrency` requests at a time.
+/// Ask `registry` everything `workloads` need, at most `concurrency` requests at a time
+/// (`newest-build` created times through `times`, within its budget).
 pub(super) async fn gather(
     registry: &ferry_registry::Client,
     rate_gate: &RateGate,
+    times: &TagTimes,
     concurrency: usize,
     workloads: &[(&Workload, &WorkloadPolicy)],
     platforms: &[Platform],
@@ -43,6 +47,15 @@ pub(super) async fn gather(
         }
         if missing.is_empty() {
             break;
+        }
+        let (repos, missing): (Vec<Query>, Vec<Query>) = missing
+            .into_iter()
+            .partition(|q| matches!(q, Query::TagTimes(_)));
+        for q in repos {
+            let Query::TagTimes(repo) = q else { continue };
+            let a = &mut out.answers;
+            out.requests +=
+                tag_times::read(registry, rate_gate, times, concurrency, workloads, &repo, a).await;
         }
         let replies: Vec<(Reply, bool)> =
             futures::stream::iter(missing.into_iter().map(|q| ask(registry, rate_gate, q)))
@@ -63,6 +76,8 @@ enum Reply {
     Resolve(Reference, Result<TagFacts, String>),
     Inspect(Reference, Result<Vec<Platform>, String>),
     Created(Reference, Option<u64>),
+    /// A query answered elsewhere.
+    Nothing,
 }
 
 /// Ask one query: (the reply, whether a request was sent).
@@ -94,6 +109,8 @@ async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (R
             });
             (Reply::Created(r, t), true)
         }
+        // Answered per repository by `tag_times::read`, never here.
+        Query::TagTimes(_) => (Reply::Nothing, false),
     }
 }
 
@@ -120,11 +137,12 @@ fn record(answers: &mut Answers, reply: Reply) {
         Reply::Created(r, t) => {
             answers.created.insert(r, t);
         }
+        Reply::Nothing => {}
     }
 }
 
 /// One HEAD, unless the rate gate holds the registry back; (answer, whether it was asked).
-async fn resolve_tag(
+pub(super) async fn resolve_tag(
     registry: &ferry_registry::Client,
     gate: &RateGate,
     r: &Reference,

@@ -18,6 +18,7 @@ mod rate_gate;
 pub mod report;
 mod rollout;
 mod run;
+mod tag_times;
 mod writeback;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use events::EventLog;
 pub use plan::{Plan, Scope, plan, plan_scoped};
 pub use rate_gate::RateGate;
 pub use run::{RunIo, RunOptions, run, spawn_watchers};
+pub use tag_times::TagTimes;
 
 /// Concurrent registry queries of a pass unless configured otherwise.
 pub const DEFAULT_REGISTRY_CONCURRENCY: usize = 16;
@@ -58,6 +60,9 @@ pub struct Context {
     pub argocd_namespace: String,
     /// Events already published (de-duplicated across passes).
     pub events: EventLog,
+    /// `newest-build` created times, cached by digest across passes, and the per-repository
+    /// budget of reads per pass (`--max-inspect`).
+    pub tag_times: TagTimes,
 }
 
 /// Git write-back settings.
@@ -65,6 +70,9 @@ pub struct Context {
 pub struct GitOps {
     /// How to clone, commit and push.
     pub config: gitops::WriteBackConfig,
+    /// Push commits to this branch instead of the Application's (`--git-write-branch`; the
+    /// workload annotation `ferry.dev/git-write-branch` wins).
+    pub write_branch: Option<String>,
 }
 
 /// Write-back settings as a user gives them (flags, environment), before they are checked.
@@ -84,6 +92,8 @@ pub struct GitOpsSettings {
     pub author: String,
     /// Commit subject (`{count}` = number of changes).
     pub subject: String,
+    /// Push commits to this branch instead of the Application's (`--git-write-branch`).
+    pub write_branch: Option<String>,
 }
 
 /// Push attempts of a write-back before giving up (each after a fetch and re-apply).
@@ -120,6 +130,7 @@ impl GitOps {
                 subject: settings.subject,
                 max_attempts: WRITE_BACK_ATTEMPTS,
             },
+            write_branch: settings.write_branch,
         })
     }
 }

@@ -123,7 +123,8 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
         let conc = ctx.registry_concurrency;
-        let got = gather(&registry, &ctx.rate_gate, conc, &members, &platforms, &gate).await;
+        let (rg, times) = (&ctx.rate_gate, &ctx.tag_times);
+        let got = gather(&registry, rg, times, conc, &members, &platforms, &gate).await;
         requests += got.requests;
         for (w, p) in members {
             let d = policy::decide_with(&w.view, p, &got.answers, &platforms, &gate);

@@ -80,19 +80,28 @@ pub async fn rollout(
     watch(client, w, timeout, poll, fence, what, |o| o.rollout.clone()).await
 }
 
-/// Wait until the pod template of `w` carries `images` (container → image): Argo CD synced
-/// the commit. A failed rollout on the way is not this wait's business.
+/// Wait until the pod template of `w` carries `images` (container → image; with `by_digest`
+/// only the image's digest must match, as a Helm chart spells images its own way): Argo CD
+/// synced the commit. A failed rollout on the way is not this wait's business.
 pub async fn synced(
     client: &Client,
     w: &Workload,
     images: &BTreeMap<String, String>,
+    by_digest: bool,
     timeout: Duration,
     poll: Duration,
     fence: &Fence,
 ) -> Watched {
     let what = "Argo CD did not sync the new image";
     watch(client, w, timeout, poll, fence, what, |o| {
-        Ok(images.iter().all(|(c, i)| o.images.get(c) == Some(i)))
+        Ok(images.iter().all(|(c, i)| {
+            let now = o.images.get(c);
+            match (by_digest, i.rsplit_once('@')) {
+                // A Helm chart renders the image its own way: the digest must be in it.
+                (true, Some((_, digest))) => now.is_some_and(|n| n.ends_with(digest)),
+                _ => now == Some(i),
+            }
+        }))
     })
     .await
 }

@@ -14,26 +14,70 @@ use super::events::Events;
 use super::rollout::{self, Watched};
 use super::{Applied, Context, GitOps, Plan};
 use crate::cluster::Workload;
-use crate::gitops::{self, GitTarget, ImageChange, WriteBackConfig};
-use crate::policy::{self, Action, Decision, GitRoute, Reason, Route};
+use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
+use crate::helm;
+use crate::policy::{self, Action, Decision, GitEdit, GitRoute, Reason, Route};
+
+/// Where a workload's git updates go, before they are placed in a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Destination {
+    /// Repository, the Application's branch, and the manifests' path or the values file.
+    target: GitTarget,
+    /// What is edited.
+    edit: GitEdit,
+    /// A separate branch the commits go to (`ferry.dev/git-write-branch`, `--git-write-branch`).
+    write_branch: Option<String>,
+    /// Helm: values files listed after the edited one, in the same repository and revision
+    /// (they override it, so none may set the image key).
+    overrides: Vec<String>,
+}
+
+impl Destination {
+    fn new(target: GitTarget, edit: GitEdit) -> Self {
+        Destination {
+            target,
+            edit,
+            write_branch: None,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// Where `w`'s updates go: [`git_target`] plus its write branch (the annotation wins over the
+/// flag; the Application's own branch means none).
+async fn destination(
+    ctx: &Context,
+    g: &GitOps,
+    w: &Workload,
+) -> Result<Option<Destination>, String> {
+    let Some(mut dest) = git_target(&ctx.client, &ctx.argocd_namespace, w).await? else {
+        return Ok(None);
+    };
+    dest.write_branch = policy::write_branch(&w.view)
+        .or_else(|| g.write_branch.clone())
+        .filter(|b| *b != dest.target.branch);
+    Ok(Some(dest))
+}
 
 /// Where `w`'s manifests live: its `ferry.dev/git-*` annotations, else its Argo CD
-/// Application's `spec.source` (`repoURL`, `path`, `targetRevision`).
+/// Application: a Helm chart's values file ([`helm::values_file`], key from
+/// `ferry.dev/helm-image`), else `spec.source` (`repoURL`, `path`, `targetRevision`).
 async fn git_target(
     client: &Client,
     argocd_ns: &str,
     w: &Workload,
-) -> Result<Option<GitTarget>, String> {
+) -> Result<Option<Destination>, String> {
     let v = &w.view;
     if let Some(repo) = v.annotation(policy::GIT_REPO) {
-        return Ok(Some(GitTarget {
+        let target = GitTarget {
             repo: repo.to_string(),
             branch: v
                 .annotation(policy::GIT_BRANCH)
                 .unwrap_or("main")
                 .to_string(),
             path: v.annotation(policy::GIT_PATH).unwrap_or("").to_string(),
-        }));
+        };
+        return Ok(Some(Destination::new(target, GitEdit::Manifests)));
     }
     let Some(app) = v.argocd_application() else {
         return Ok(None);
@@ -50,7 +94,27 @@ async fn git_target(
             ));
         }
     };
-    source_target(&app, obj.data.get("spec")).map(Some)
+    let spec = obj.data.get("spec");
+    let values = spec.map(|s| helm::values_file(s, v.annotation(helm::HELM_IMAGE)));
+    match values {
+        Some(Ok(Some(f))) => {
+            let overrides = f
+                .later_targets
+                .iter()
+                .filter(|t| t.repo == f.target.repo && t.branch == f.target.branch)
+                .map(|t| t.path.clone())
+                .collect();
+            let edit = GitEdit::HelmValues { key: f.key };
+            Ok(Some(Destination {
+                overrides,
+                ..Destination::new(f.target, edit)
+            }))
+        }
+        Some(Err(refusal)) => Err(format!("Application {app}: {refusal}")),
+        Some(Ok(None)) | None => {
+            source_target(&app, spec).map(|t| Some(Destination::new(t, GitEdit::Manifests)))
+        }
+    }
 }
 
 /// The git source of an Application's spec.
@@ -119,33 +183,41 @@ pub(super) async fn route_through_git(
     workloads: &[Workload],
     decisions: &mut [Decision],
 ) {
-    let mut by_target: BTreeMap<GitTarget, Vec<usize>> = BTreeMap::new();
+    let mut by_dest: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
     for w in workloads {
         if !decisions.iter().any(|d| belongs(d, w) && wants_git(d, w)) {
             continue;
         }
-        let target = git_target(&ctx.client, &ctx.argocd_namespace, w).await;
+        let dest = destination(ctx, g, w).await;
         for (i, d) in decisions.iter_mut().enumerate() {
             if !(belongs(d, w) && wants_git(d, w)) {
                 continue;
             }
-            match &target {
-                Ok(Some(t)) => by_target.entry(t.clone()).or_default().push(i),
+            match &dest {
+                Ok(Some(t)) => by_dest.entry(t.clone()).or_default().push(i),
                 Ok(None) => {}
                 Err(e) => skip(d, e),
             }
         }
     }
-    for (target, idx) in by_target {
+    for (dest, idx) in by_dest {
         let changes: Vec<ImageChange> = idx.iter().map(|i| change_of(&decisions[*i])).collect();
-        let placed = place(g.config.clone(), target.clone(), changes).await;
+        let placed = place(g.config.clone(), dest.clone(), changes).await;
         for (n, i) in idx.iter().enumerate() {
             let d = &mut decisions[*i];
             let mut route = GitRoute {
-                repo: target.repo.clone(),
-                branch: target.branch.clone(),
-                path: target.path.clone(),
+                repo: dest.target.repo.clone(),
+                branch: dest
+                    .write_branch
+                    .clone()
+                    .unwrap_or(dest.target.branch.clone()),
+                path: dest.target.path.clone(),
                 file: None,
+                edit: dest.edit.clone(),
+                base: dest
+                    .write_branch
+                    .as_ref()
+                    .map(|_| dest.target.branch.clone()),
             };
             match placed.as_ref().map(|p| &p[n]) {
                 Ok(Placement::File(file)) => {
@@ -171,15 +243,37 @@ fn skip(d: &mut Decision, why: &str) {
     d.reason = Reason::GitWriteBack(why.to_string());
 }
 
-/// Find the file each change edits on the branch tip (blocking git work off the runtime).
+/// A change written to a Helm values file `file` at `key`.
+fn helm_change(c: &ImageChange, file: &str, key: &str) -> HelmChange {
+    HelmChange {
+        workload: c.workload.clone(),
+        container: c.container.clone(),
+        file: file.to_string(),
+        key: key.to_string(),
+        old_image: c.old_image.clone(),
+        new_image: c.new_image.clone(),
+    }
+}
+
+/// Find the file each change edits on the branch tip (blocking git work off the runtime): the
+/// write branch when it exists (it may hold ferry's unmerged commits), else the base branch.
 async fn place(
     config: WriteBackConfig,
-    target: GitTarget,
+    dest: Destination,
     changes: Vec<ImageChange>,
 ) -> Result<Vec<Placement>, String> {
     let work = move || -> Result<Vec<Placement>, String> {
-        let t = gitops::resolve_branch(&config, &target).map_err(|e| e.to_string())?;
-        let (repo, tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
+        let t = gitops::resolve_branch(&config, &dest.target).map_err(|e| e.to_string())?;
+        // A revert on the base branch quarantines too (the write branch may lag behind it).
+        let (base_repo, base_tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
+        let on_write_branch = dest.write_branch.as_ref().and_then(|b| {
+            let wt = GitTarget {
+                branch: b.clone(),
+                ..t.clone()
+            };
+            gitops::fetch(&config, &wt).ok()
+        });
+        let (repo, tip) = on_write_branch.unwrap_or((base_repo, base_tip));
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
@@ -189,14 +283,25 @@ async fn place(
             .map(|c| {
                 if let Some((_, d)) = c.new_image.rsplit_once('@')
                     && let Some((commit, author)) = gitops::reverted(&repo, tip, d)
+                        .or_else(|| gitops::reverted(&repo, base_tip, d))
                 {
                     return Placement::Refused(format!(
                         "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
                         ferry_core::short_hash(&commit)
                     ));
                 }
-                let (files, problems) =
-                    gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c));
+                let (files, problems) = match &dest.edit {
+                    GitEdit::Manifests => {
+                        gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c))
+                    }
+                    GitEdit::HelmValues { key } => {
+                        if let Some(why) = overridden(&repo, &tree, &t.path, &dest.overrides, key) {
+                            return Placement::Refused(why);
+                        }
+                        let h = helm_change(c, &t.path, key);
+                        gitops::plan_helm_edits(&repo, &tree, std::slice::from_ref(&h))
+                    }
+                };
                 match (files.keys().next(), problems.first()) {
                     (Some(f), _) => Placement::File(f.clone()),
                     (None, Some(p)) => Placement::Refused(p.clone()),
@@ -211,11 +316,42 @@ async fn place(
         .and_then(|r| r)
 }
 
+/// One commit to make: where, and the changes it carries.
+#[derive(Clone)]
+struct Batch {
+    /// Repository and the branch the commit goes to.
+    target: GitTarget,
+    /// The Application's branch, when `target.branch` is a separate write branch.
+    base: Option<String>,
+    /// The changes (each with its workload's path).
+    changes: Vec<ImageChange>,
+    /// The same changes as Helm values edits (empty for manifests).
+    helm: Vec<HelmChange>,
+}
+
+/// Why an edit of the values file `file` at `key` would change nothing: a values file Helm
+/// applies after it sets the same image.
+fn overridden(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    file: &str,
+    later: &[String],
+    key: &str,
+) -> Option<String> {
+    later.iter().find_map(|path| {
+        let entry = tree.get_path(std::path::Path::new(path)).ok()?;
+        let blob = repo.find_blob(entry.id()).ok()?;
+        let text = std::str::from_utf8(blob.content()).ok()?;
+        crate::yamledit::helm_sets_image(text, key).then(|| {
+            format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
+        })
+    })
+}
+
 /// A pushed commit and the changes it carries.
 struct Pushed {
-    target: GitTarget,
+    batch: Batch,
     commit: String,
-    changes: Vec<ImageChange>,
 }
 
 /// Commit and push the git updates of `plan` (one commit per repository and branch, fenced),
@@ -228,7 +364,7 @@ pub(super) async fn apply_git(
     events: &Events,
     applied: &mut Applied,
 ) {
-    let mut groups: BTreeMap<GitTarget, Vec<&Decision>> = BTreeMap::new();
+    let mut groups: BTreeMap<(GitTarget, Option<String>, bool), Vec<&Decision>> = BTreeMap::new();
     for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
         let Some(route) = d.git() else { continue };
         let t = GitTarget {
@@ -236,22 +372,18 @@ pub(super) async fn apply_git(
             branch: route.branch.clone(),
             path: String::new(),
         };
-        groups.entry(t).or_default().push(d);
+        let helm = matches!(route.edit, GitEdit::HelmValues { .. });
+        groups
+            .entry((t, route.base.clone(), helm))
+            .or_default()
+            .push(d);
     }
     let mut pushed = Vec::new();
-    for (target, ds) in groups {
+    for ((target, base, _), ds) in groups {
         if options.fence.check().is_err() {
             return applied.lose_leadership();
         }
-        // Each workload keeps its own path; one commit for the whole repository and branch.
-        let changes: Vec<ImageChange> = ds
-            .iter()
-            .map(|d| ImageChange {
-                path: d.git().map(|r| r.path.clone()),
-                ..change_of(d)
-            })
-            .collect();
-        if let Some(p) = commit(g, plan, target, changes, options, events, applied).await {
+        if let Some(p) = commit(g, plan, batch(target, base, &ds), options, events, applied).await {
             pushed.push(p);
         }
     }
@@ -260,9 +392,67 @@ pub(super) async fn apply_git(
             if applied.leadership_lost {
                 return;
             }
+            // A write branch waits for a person to merge it: Argo CD syncs nothing meanwhile.
+            if p.batch.base.is_some() {
+                continue;
+            }
             health_gate(ctx, g, plan, p, options, events, applied).await;
         }
     }
+}
+
+/// One commit for the whole repository and branch; each workload keeps its own path.
+fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
+    let mut changes = Vec::new();
+    let mut helm = Vec::new();
+    for d in ds {
+        let route = d.git();
+        let c = ImageChange {
+            path: route.map(|r| r.path.clone()),
+            ..change_of(d)
+        };
+        if let Some(GitRoute {
+            path,
+            edit: GitEdit::HelmValues { key },
+            ..
+        }) = route
+        {
+            helm.push(helm_change(&c, path, key));
+        }
+        changes.push(c);
+    }
+    Batch {
+        target,
+        base,
+        changes,
+        helm,
+    }
+}
+
+/// Prepare the write branch (when there is one) and commit `b` to it (blocking).
+fn write_batch(
+    config: &WriteBackConfig,
+    b: &Batch,
+    fence: &crate::lease::Fence,
+) -> Result<gitops::WriteBack, String> {
+    let target = match &b.base {
+        None => b.target.clone(),
+        Some(base) => {
+            let from = GitTarget {
+                branch: base.clone(),
+                ..b.target.clone()
+            };
+            gitops::prepare_write_branch(config, &from, &b.target.branch)
+                .map_err(|e| e.to_string())?
+                .target
+        }
+    };
+    let done = if b.helm.is_empty() {
+        gitops::write_back_fenced(config, &target, &b.changes, fence)
+    } else {
+        gitops::write_back_helm_fenced(config, &target, &b.helm, fence)
+    };
+    done.map_err(|e| e.to_string())
 }
 
 fn workload_of<'p>(plan: &'p Plan, c: &ImageChange) -> Option<&'p Workload> {
@@ -273,23 +463,16 @@ fn workload_of<'p>(plan: &'p Plan, c: &ImageChange) -> Option<&'p Workload> {
 async fn commit(
     g: &GitOps,
     plan: &Plan,
-    target: GitTarget,
-    changes: Vec<ImageChange>,
+    b: Batch,
     options: &ApplyOptions,
     events: &Events,
     applied: &mut Applied,
 ) -> Option<Pushed> {
-    let (config, t, ch, fence) = (
-        g.config.clone(),
-        target.clone(),
-        changes.clone(),
-        options.fence.clone(),
-    );
-    let outcome =
-        tokio::task::spawn_blocking(move || gitops::write_back_fenced(&config, &t, &ch, &fence))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+    let (config, work, fence) = (g.config.clone(), b.clone(), options.fence.clone());
+    let outcome = tokio::task::spawn_blocking(move || write_batch(&config, &work, &fence))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
     let wb = match outcome {
         Ok(wb) => wb,
         Err(e) => {
@@ -297,7 +480,7 @@ async fn commit(
                 applied.lose_leadership();
                 return None;
             }
-            for c in &changes {
+            for c in &b.changes {
                 if let Some(w) = workload_of(plan, c) {
                     events.publish(w, true, "GitWriteBackFailed", &e).await;
                 }
@@ -307,26 +490,26 @@ async fn commit(
         }
     };
     let commit = wb.commit?;
-    for c in &changes {
+    let review = match &b.base {
+        Some(base) => format!("; merge {} into {base} to deploy it", b.target.branch),
+        None => String::new(),
+    };
+    for c in &b.changes {
         if let Some(w) = workload_of(plan, c) {
             let note = format!(
-                "{}: {} → {} in {} ({}) commit {}",
+                "{}: {} → {} in {} ({}) commit {}{review}",
                 c.container,
                 c.old_image,
                 c.new_image,
-                target.repo,
-                target.branch,
+                b.target.repo,
+                b.target.branch,
                 ferry_core::short_hash(&commit)
             );
             events.publish(w, false, "CommittedToGit", &note).await;
         }
         applied.committed.push(format!("{} {}", c.workload, commit));
     }
-    Some(Pushed {
-        target,
-        commit,
-        changes,
-    })
+    Some(Pushed { batch: b, commit })
 }
 
 /// After a push: wait (bounded by the rollout timeout) for each workload's pod template to carry
@@ -344,7 +527,7 @@ async fn health_gate(
 ) {
     let (timeout, poll, fence) = (options.timeout(), options.poll(), &options.fence);
     let mut by_workload: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
-    for c in &p.changes {
+    for c in &p.batch.changes {
         by_workload
             .entry(c.workload.as_str())
             .or_default()
@@ -355,7 +538,9 @@ async fn health_gate(
         let Some(w) = plan.workloads.iter().find(|w| w.view.id() == *id) else {
             continue;
         };
-        match rollout::synced(&ctx.client, w, images, timeout, poll, fence).await {
+        // A chart spells the image as its templates say: only the digest is certain.
+        let by_digest = !p.batch.helm.is_empty();
+        match rollout::synced(&ctx.client, w, images, by_digest, timeout, poll, fence).await {
             Watched::Done => {}
             Watched::LeadershipLost => return applied.lose_leadership(),
             Watched::Failed(why) => {
@@ -429,16 +614,28 @@ async fn undo(
 ) -> Result<String, String> {
     let (config, target, commit, fence) = (
         g.config.clone(),
-        p.target.clone(),
+        p.batch.target.clone(),
         p.commit.clone(),
         fence.clone(),
     );
-    let all = p.changes.iter().all(|c| failed.contains(&c.workload));
+    let all = p.batch.changes.iter().all(|c| failed.contains(&c.workload));
     let inverse: Vec<ImageChange> = p
+        .batch
         .changes
         .iter()
         .filter(|c| failed.contains(&c.workload))
         .map(|c| ImageChange {
+            old_image: c.new_image.clone(),
+            new_image: c.old_image.clone(),
+            ..c.clone()
+        })
+        .collect();
+    let helm: Vec<HelmChange> = p
+        .batch
+        .helm
+        .iter()
+        .filter(|c| failed.contains(&c.workload))
+        .map(|c| HelmChange {
             old_image: c.new_image.clone(),
             new_image: c.old_image.clone(),
             ..c.clone()
@@ -456,8 +653,11 @@ async fn undo(
             ),
             ..config
         };
-        let wb = gitops::write_back_fenced(&config, &target, &inverse, &fence)
-            .map_err(|e| e.to_string())?;
+        let wb = match helm.is_empty() {
+            true => gitops::write_back_fenced(&config, &target, &inverse, &fence),
+            false => gitops::write_back_helm_fenced(&config, &target, &helm, &fence),
+        }
+        .map_err(|e| e.to_string())?;
         wb.commit
             .ok_or_else(|| "nothing to restore: the files changed since".to_string())
     };

@@ -3,7 +3,7 @@
 //! or stops with a typed reason — or with the [`Query`] whose answer it is missing, which is how
 //! [`queries`] learns what to ask without a second copy of the rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ferry_core::{Digest, Platform, Reference};
 
@@ -11,8 +11,9 @@ use crate::approval::{self, Approval};
 
 use super::{
     ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
-    Reason, WorkloadPolicy, WorkloadView, argocd, best_tag, parse_pairs, parse_stamps, tag_version,
+    Reason, WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
 };
+use crate::tags::{NoCandidate, TagStrategy};
 
 /// What the registry said about one `name:tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub enum Query {
     Inspect(Reference),
     /// Read the created time of this `name@digest`.
     Created(Reference),
+    /// Read the created times of this repository's listed tags (`newest-build`): the caller
+    /// picks which, within its budget ([`crate::tags::to_inspect`]), once per pass.
+    TagTimes(Reference),
 }
 
 /// Registry answers gathered for one pass, keyed by the references of the [`Query`]s.
@@ -47,6 +51,10 @@ pub struct Answers {
     pub platforms: HashMap<Reference, Vec<Platform>>,
     /// `name@digest` → newest `created` time (Unix seconds), for `age-source: created`.
     pub created: HashMap<Reference, Option<u64>>,
+    /// `name:tag` → its image's created time (Unix seconds), for `newest-build`.
+    pub tag_created: HashMap<Reference, u64>,
+    /// Repositories whose tags' created times were read in this pass ([`Query::TagTimes`]).
+    pub tag_times_read: HashSet<Reference>,
 }
 
 /// What to do with one container.
@@ -82,6 +90,24 @@ pub struct GitRoute {
     pub path: String,
     /// The file the edit goes to, once placed.
     pub file: Option<String>,
+    /// What the edit changes: manifests under `path`, or a Helm values file.
+    pub edit: GitEdit,
+    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`): the
+    /// Application's branch it is created from and fast-forwarded to.
+    pub base: Option<String>,
+}
+
+/// What a git update edits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GitEdit {
+    /// The image in manifests or kustomization files under the route's `path`.
+    #[default]
+    Manifests,
+    /// `<key>.repository`, `<key>.tag` (and `<key>.digest`) in the Helm values file `path`.
+    HelmValues {
+        /// Dotted key of the image mapping (`ferry.dev/helm-image`, default `image`).
+        key: String,
+    },
 }
 
 /// What a pass records on the workload besides an update.
@@ -205,6 +231,9 @@ impl serde::Serialize for Decision {
             m.serialize_entry("branch", &g.branch)?;
             if let Some(f) = &g.file {
                 m.serialize_entry("file", f)?;
+            }
+            if let Some(b) = &g.base {
+                m.serialize_entry("base_branch", b)?;
             }
         }
         m.end()
@@ -423,7 +452,7 @@ impl<'a> Ctx<'a> {
                 tag: cand.target.tag().unwrap_or_default().to_string(),
                 digest: cand.digest,
             },
-            false => Reason::NewerTag(cand.target.tag().unwrap_or_default().to_string()),
+            false => self.newer_tag(&cand),
         };
         Ok(())
     }
@@ -458,41 +487,63 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// The same tag (digest policy) or the best tag in range (semver, never down).
+    /// The same tag (digest policy) or the best listed tag under the tag strategy (never down;
+    /// already on the best tag: the same tag, whose digest may have moved).
     fn goal_tag(&self, r: &Reference) -> Flow<String> {
-        let req = match &self.p.policy {
+        let strategy = match &self.p.policy {
             Policy::Off => return Err(none(Reason::PolicyOff)),
             Policy::Digest => return Ok(r.tag_or_default().unwrap_or("latest").to_string()),
-            Policy::Semver(req) => req,
+            Policy::Tags(s) => s,
         };
         let running = r.tag().unwrap_or("");
-        let cur = tag_version(running).ok_or_else(|| skip(Reason::NotSemver(running.into())))?;
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
             Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.clone()))),
             None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
         };
-        match best_tag(req, tags) {
-            Some((t, v)) if v >= cur => Ok(t.to_string()),
-            Some((t, _)) => Err(none(Reason::NeverDowngrade {
-                best: t.to_string(),
-                running: running.to_string(),
-            })),
-            None => Err(skip(Reason::NoTagInRange(req.to_string()))),
+        let created = |t: &str| {
+            let key = repo.with_tag(t).ok()?;
+            self.answers.tag_created.get(&key).copied()
+        };
+        let ignore = self.p.tag_ignore.as_ref();
+        if strategy.needs_created() && !self.answers.tag_times_read.contains(&repo) {
+            let unknown = tags
+                .iter()
+                .any(|t| strategy.admits(t, ignore) && created(t).is_none());
+            if unknown || created(running).is_none() {
+                return Err(needs(Query::TagTimes(repo), Reason::TagTimesNotRead));
+            }
+        }
+        match strategy.choose(running, tags, ignore, created) {
+            Ok(c) => Ok(c.tag),
+            Err(NoCandidate::UpToDate { current, .. }) => Ok(current),
+            Err(e) => Err(no_candidate(strategy, running, e)),
         }
     }
 
-    /// Without a current digest a `digest` policy records a baseline and waits; semver moving
-    /// to another tag needs none.
+    /// The reason of a move to another tag.
+    fn newer_tag(&self, cand: &Candidate<'_>) -> Reason {
+        let tag = cand.target.tag().unwrap_or_default().to_string();
+        match &self.p.policy {
+            Policy::Tags(s) if !matches!(s, TagStrategy::Semver(_)) => Reason::NewerTagBy {
+                tag,
+                strategy: s.kind(),
+            },
+            _ => Reason::NewerTag(tag),
+        }
+    }
+
+    /// Without a current digest a `digest` policy records a baseline and waits; a tag strategy
+    /// moving to another tag needs none.
     fn baseline(
         &self,
         current: Option<&Digest>,
         cand: &Candidate<'_>,
         d: &mut Decision,
     ) -> Flow<()> {
-        let semver_elsewhere = matches!(self.p.policy, Policy::Semver(_)) && !cand.same_tag;
-        if current.is_some() || semver_elsewhere {
+        let tag_elsewhere = matches!(self.p.policy, Policy::Tags(_)) && !cand.same_tag;
+        if current.is_some() || tag_elsewhere {
             return Ok(());
         }
         d.records.baseline = Some(cand.digest.clone());
@@ -602,6 +653,27 @@ impl<'a> Ctx<'a> {
             ArgoCd::Managed(_) => Err(skip(Reason::ArgoCdManaged)),
             ArgoCd::Unknown(why) => Err(skip(Reason::ArgoCdUnknown(why))),
         }
+    }
+}
+
+/// Why a tag strategy chose nothing: the semver reasons as `plan` always wrote them; for the
+/// other strategies the typed [`NoCandidate`]. A best tag below the running one is not a skip.
+fn no_candidate(strategy: &TagStrategy, running: &str, e: NoCandidate) -> Box<Stop> {
+    match (strategy, e) {
+        (TagStrategy::Semver(_), NoCandidate::NotNewer { best, current }) => {
+            none(Reason::NeverDowngrade {
+                best,
+                running: current,
+            })
+        }
+        (_, e @ NoCandidate::NotNewer { .. }) => none(Reason::NoTag(e)),
+        (TagStrategy::Semver(req), NoCandidate::NoMatch { .. }) => {
+            skip(Reason::NoTagInRange(req.to_string()))
+        }
+        (TagStrategy::Semver(_), NoCandidate::CurrentUnranked { .. }) => {
+            skip(Reason::NotSemver(running.to_string()))
+        }
+        (_, e) => skip(Reason::NoTag(e)),
     }
 }
 

@@ -15,7 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_core::{Digest, Platform, Reference};
-use semver::{Version, VersionReq};
+
+use crate::tags::{self, TagPattern, TagStrategy};
 
 mod decide;
 mod reason;
@@ -23,12 +24,13 @@ mod reason;
 mod tests;
 
 pub use decide::{
-    Action, Answers, Decision, Gate, GitRoute, Query, Records, Route, TagFacts, decide,
+    Action, Answers, Decision, Gate, GitEdit, GitRoute, Query, Records, Route, TagFacts, decide,
     decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
 
-/// Opt-in and policy: `digest`, `semver:RANGE` or `off` (the default).
+/// Opt-in and policy: `digest`, `semver:RANGE`, `newest-build:REGEX`, `numerical:REGEX`,
+/// `alphabetical:REGEX` or `off` (the default).
 pub const POLICY: &str = "ferry.dev/policy";
 /// Comma-separated container names ferry may change (default: all regular containers).
 pub const CONTAINERS: &str = "ferry.dev/containers";
@@ -56,6 +58,9 @@ pub const GIT_REPO: &str = "ferry.dev/git-repo";
 pub const GIT_BRANCH: &str = "ferry.dev/git-branch";
 /// Explicit git write-back: directory or file in the repository (default the root).
 pub const GIT_PATH: &str = "ferry.dev/git-path";
+/// Push ferry's commits to this branch (created from / fast-forwarded to the Application's
+/// branch) instead of the Application's branch; a person or a bot merges it.
+pub const GIT_WRITE_BRANCH: &str = "ferry.dev/git-write-branch";
 /// Argo CD's tracking label (before 3.0; Helm sets the same label).
 pub const ARGOCD_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Argo CD's tracking annotation.
@@ -99,8 +104,19 @@ pub enum Policy {
     Off,
     /// Follow the digest of the current tag.
     Digest,
-    /// Move to the highest tag satisfying the range (never down).
-    Semver(VersionReq),
+    /// Move to the best listed tag under a tag strategy (`semver:`, `newest-build:`,
+    /// `numerical:`, `alphabetical:`), never down; see [`crate::tags`].
+    Tags(TagStrategy),
+}
+
+impl Policy {
+    /// The tag strategy, for tag-choosing policies.
+    pub fn strategy(&self) -> Option<&TagStrategy> {
+        match self {
+            Policy::Tags(s) => Some(s),
+            Policy::Off | Policy::Digest => None,
+        }
+    }
 }
 
 /// Parse `ferry.dev/policy`; no annotation means [`Policy::Off`].
@@ -109,14 +125,19 @@ pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
         return Ok(Policy::Off);
     };
     match v {
-        "" | "off" => Ok(Policy::Off),
-        "digest" => Ok(Policy::Digest),
-        _ => match v.strip_prefix("semver:") {
-            Some(range) => VersionReq::parse(range.trim())
-                .map(Policy::Semver)
-                .map_err(|e| format!("{v:?}: invalid semver range: {e}")),
-            None => Err(format!("{v:?}: expected digest, semver:RANGE or off")),
-        },
+        "" | "off" => return Ok(Policy::Off),
+        "digest" => return Ok(Policy::Digest),
+        _ => {}
+    }
+    match TagStrategy::parse(v) {
+        Ok(Some(s)) => Ok(Policy::Tags(s)),
+        Ok(None) => Err(format!(
+            "{v:?}: expected digest, semver:RANGE, newest-build:REGEX, numerical:REGEX, alphabetical:REGEX or off"
+        )),
+        Err(crate::Error::TagPattern {
+            pattern, message, ..
+        }) => Err(format!("{pattern:?}: {message}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -293,19 +314,6 @@ pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, Strin
         .collect())
 }
 
-/// Parse a tag as a version, allowing a leading `v`.
-pub fn tag_version(tag: &str) -> Option<Version> {
-    Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
-}
-
-/// The highest tag satisfying `req` (pre-releases only where `req` admits them).
-pub fn best_tag<'t>(req: &VersionReq, tags: &'t [String]) -> Option<(&'t str, Version)> {
-    tags.iter()
-        .filter_map(|t| tag_version(t).map(|v| (t.as_str(), v)))
-        .filter(|(_, v)| req.matches(v))
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))
-}
-
 /// Why a workload's annotations cannot be acted on at all (one row, no container).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
@@ -318,6 +326,9 @@ pub enum PolicyError {
     /// `ferry.dev/platforms` is malformed.
     #[error("{PLATFORMS}: {0}")]
     Platforms(String),
+    /// `ferry.dev/tag-ignore` is not a usable regex.
+    #[error("{0}")]
+    TagIgnore(String),
 }
 
 /// A workload's annotations, parsed once.
@@ -343,6 +354,10 @@ pub struct WorkloadPolicy {
     pub promote_from: Option<String>,
     /// The workload asks for updates through git (`ferry.dev/git-repo`).
     pub through_git: bool,
+    /// `ferry.dev/tag-ignore`: tags never chosen by a tag strategy.
+    pub tag_ignore: Option<TagPattern>,
+    /// `ferry.dev/git-write-branch`: the branch ferry's commits go to.
+    pub write_branch: Option<String>,
 }
 
 impl WorkloadPolicy {
@@ -364,6 +379,11 @@ impl WorkloadPolicy {
             }
             _ => None,
         };
+        let tag_ignore = match &policy {
+            Policy::Tags(_) => tags::parse_ignore(w.annotation(tags::TAG_IGNORE))
+                .map_err(|e| PolicyError::TagIgnore(e.to_string()))?,
+            Policy::Off | Policy::Digest => None,
+        };
         Ok(WorkloadPolicy {
             policy,
             managed,
@@ -377,6 +397,8 @@ impl WorkloadPolicy {
             first_seen: parse_stamps(w.annotation(FIRST_SEEN)),
             promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),
             through_git: w.annotations.contains_key(GIT_REPO),
+            tag_ignore,
+            write_branch: write_branch(w),
         })
     }
 
@@ -395,6 +417,14 @@ impl WorkloadPolicy {
             .and_then(|v| v.last())
             .and_then(|s| Digest::parse(s).ok())
     }
+}
+
+/// `ferry.dev/git-write-branch`, when set and not blank.
+pub fn write_branch(w: &WorkloadView) -> Option<String> {
+    w.annotation(GIT_WRITE_BRANCH)
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_string)
 }
 
 /// Whether ferry has anything to ask the registry for `w` (it opted in with a valid policy and

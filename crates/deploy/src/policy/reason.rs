@@ -22,9 +22,9 @@ pub enum Reason {
     BadImage(String),
     /// semver: the current tag is not a version.
     NotSemver(String),
-    /// semver: listing tags failed.
+    /// A tag strategy: listing tags failed.
     TagsFailed(String),
-    /// semver: tags were not listed (nothing asked).
+    /// A tag strategy: tags were not listed (nothing asked).
     TagsNotListed,
     /// semver: the best tag in range is older than the running one.
     NeverDowngrade {
@@ -96,12 +96,24 @@ pub enum Reason {
     },
     /// Update: a newer tag in range.
     NewerTag(String),
+    /// Update: a newer tag under a non-semver tag strategy.
+    NewerTagBy {
+        /// Tag.
+        tag: String,
+        /// The strategy's name (`newest-build`, `numerical`, `alphabetical`).
+        strategy: &'static str,
+    },
     /// Update written to git for Argo CD.
     WrittenForArgoCd,
     /// Git already holds the target.
     AlreadyInGit,
     /// Git write-back refused or failed.
     GitWriteBack(String),
+    /// A tag strategy chose no tag: none matches, the current tag cannot be ranked, created
+    /// times are pending, or the best ranks below the current tag (then the action is none).
+    NoTag(crate::tags::NoCandidate),
+    /// `newest-build`: the created times of the tags were not read (nothing asked).
+    TagTimesNotRead,
 }
 
 impl fmt::Display for Reason {
@@ -168,6 +180,7 @@ impl fmt::Display for Reason {
             ),
             Reason::TagMoved { tag, digest } => write!(f, "tag {tag} moved to {digest}"),
             Reason::NewerTag(tag) => write!(f, "newer tag {tag} in range"),
+            Reason::NewerTagBy { tag, strategy } => write!(f, "newer tag {tag} ({strategy})"),
             Reason::WrittenForArgoCd => {
                 f.write_str("managed by Argo CD: written to git for Argo CD to sync")
             }
@@ -175,6 +188,10 @@ impl fmt::Display for Reason {
                 f.write_str("already written in git; waiting for Argo CD to sync")
             }
             Reason::GitWriteBack(e) => write!(f, "git write-back: {e}"),
+            Reason::NoTag(e) => write!(f, "{e}"),
+            Reason::TagTimesNotRead => {
+                f.write_str("the created times of the matching tags were not read")
+            }
         }
     }
 }

@@ -73,7 +73,7 @@ fn policies_parse() {
     assert_eq!(parse_policy(Some("digest")).unwrap(), Policy::Digest);
     assert!(matches!(
         parse_policy(Some("semver:^1.2")).unwrap(),
-        Policy::Semver(_)
+        Policy::Tags(crate::tags::TagStrategy::Semver(_))
     ));
     assert!(parse_policy(Some("semver:not a range")).is_err());
     assert!(parse_policy(Some("always")).is_err());
@@ -434,18 +434,18 @@ fn semver_moves_up_only_within_range() {
     assert_eq!(d[0].action, Action::None);
     assert!(d[0].reason.to_string().contains("never a downgrade"));
     // Pre-releases only when the range names one.
-    let req = VersionReq::parse(">=1.5.0-rc.0, <1.6.0").unwrap();
     let tags: Vec<String> = ["1.4.0", "1.5.0-rc.1"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    assert_eq!(best_tag(&req, &tags).unwrap().0, "1.5.0-rc.1");
-    assert_eq!(
-        best_tag(&VersionReq::parse("^1").unwrap(), &tags)
-            .unwrap()
-            .0,
-        "1.4.0"
-    );
+    let best = |range: &str| {
+        let Ok(Policy::Tags(s)) = parse_policy(Some(range)) else {
+            panic!("{range}")
+        };
+        s.choose("1.0.0", &tags, None, |_| None).unwrap().tag
+    };
+    assert_eq!(best("semver:>=1.5.0-rc.0, <1.6.0"), "1.5.0-rc.1");
+    assert_eq!(best("semver:^1"), "1.4.0");
 }
 
 fn gated(w: &WorkloadView, a: &Answers, now: u64, others: &[WorkloadView]) -> Vec<Decision> {
@@ -752,6 +752,160 @@ proptest! {
                 let t = Reference::parse(d.target_image().as_deref().unwrap()).unwrap();
                 prop_assert!(t.digest().is_some());
                 prop_assert_ne!(d.target_image(), Some(image.clone()));
+            }
+        }
+    }
+}
+
+fn listed(a: &mut Answers, repo: &str, tags: &[&str]) {
+    a.tags
+        .insert(key(repo), Ok(tags.iter().map(|s| s.to_string()).collect()));
+}
+
+#[test]
+fn numerical_moves_across_digit_counts_and_honours_tag_ignore() {
+    let d = digest("build-100");
+    let cur = format!("acme/ci:build-99@{}", digest("build-99"));
+    let w = workload(
+        &[
+            (POLICY, r"numerical:^build-(\d+)"),
+            (crate::tags::TAG_IGNORE, "-rc$"),
+        ],
+        &[("app", &cur, false)],
+    );
+    let mut a = answers(
+        "docker.io/acme/ci:build-100",
+        &d,
+        Some("linux/amd64,linux/arm64"),
+    );
+    listed(
+        &mut a,
+        "docker.io/acme/ci",
+        &["build-9", "build-99", "build-100", "build-101-rc"],
+    );
+    let out = decide(&w, &a, &plats());
+    assert_eq!(out[0].action, Action::Update, "{}", out[0].reason);
+    assert_eq!(
+        out[0].target_image().as_deref(),
+        Some(format!("acme/ci:build-100@{d}").as_str())
+    );
+    assert_eq!(out[0].reason.to_string(), "newer tag build-100 (numerical)");
+}
+
+#[test]
+fn a_policy_matching_no_tag_is_a_skip_with_the_reason() {
+    let w = workload(
+        &[(POLICY, r"alphabetical:^\d{4}-\d\d-\d\d$")],
+        &[("app", "acme/app:2026-01-01", false)],
+    );
+    let mut a = Answers::default();
+    listed(&mut a, "docker.io/acme/app", &["latest", "main-1"]);
+    let out = decide(&w, &a, &plats());
+    assert_eq!(out[0].action, Action::Skip);
+    assert_eq!(
+        out[0].reason.to_string(),
+        r"no tag matches alphabetical:^\d{4}-\d\d-\d\d$"
+    );
+}
+
+#[test]
+fn bad_tag_regexes_are_one_row_naming_the_annotation() {
+    for (ann, needle) in [
+        (vec![(POLICY, r"numerical:^build-\d+$")], "ferry.dev/policy"),
+        (vec![(POLICY, "newest-build:(")], "ferry.dev/policy"),
+        (
+            vec![(POLICY, "semver:^1"), (crate::tags::TAG_IGNORE, "[z-a]")],
+            "ferry.dev/tag-ignore",
+        ),
+    ] {
+        let w = workload(&ann, &[("app", "acme/app:1.0.0", false)]);
+        let out = decide(&w, &Answers::default(), &plats());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].action, Action::Skip);
+        assert!(
+            out[0].reason.to_string().contains(needle),
+            "{}",
+            out[0].reason
+        );
+    }
+}
+
+#[test]
+fn newest_build_asks_for_tag_times_once_then_decides_by_created_time() {
+    let cur = format!("acme/app:main-aaaaaaa@{}", digest("a"));
+    let w = workload(&[(POLICY, "newest-build:^main-")], &[("app", &cur, false)]);
+    let p = WorkloadPolicy::parse(&w).unwrap();
+    let gate = Gate::new(1, &[]);
+    let d = digest("b");
+    let mut a = answers(
+        "docker.io/acme/app:main-bbbbbbb",
+        &d,
+        Some("linux/amd64,linux/arm64"),
+    );
+    listed(
+        &mut a,
+        "docker.io/acme/app",
+        &["main-aaaaaaa", "main-bbbbbbb", "main-ccccccc"],
+    );
+    assert_eq!(
+        queries(&w, &p, &a, &plats(), &gate),
+        [Query::TagTimes(key("docker.io/acme/app"))]
+    );
+    for (t, at) in [
+        ("main-aaaaaaa", 100),
+        ("main-bbbbbbb", 300),
+        ("main-ccccccc", 200),
+    ] {
+        a.tag_created
+            .insert(key(&format!("docker.io/acme/app:{t}")), at);
+    }
+    a.tag_times_read.insert(key("docker.io/acme/app"));
+    let out = decide_with(&w, &p, &a, &plats(), &gate);
+    assert_eq!(out[0].action, Action::Update, "{}", out[0].reason);
+    assert_eq!(out[0].target.as_ref().unwrap().tag(), Some("main-bbbbbbb"));
+    // Read, but the running tag's time is unknown: never a guess.
+    a.tag_created
+        .remove(&key("docker.io/acme/app:main-aaaaaaa"));
+    let out = decide_with(&w, &p, &a, &plats(), &gate);
+    assert_eq!(out[0].action, Action::Skip);
+    assert!(
+        out[0].reason.to_string().contains("never a guess"),
+        "{}",
+        out[0].reason
+    );
+}
+
+proptest! {
+    #[test]
+    fn a_tag_strategy_never_moves_to_a_lower_ranked_tag(
+        numbers in proptest::collection::vec(0u32..2000, 1..12),
+        current in 0u32..2000,
+        times in proptest::collection::vec(0u64..50, 12),
+    ) {
+        let tags: Vec<String> = numbers.iter().map(|n| format!("build-{n}")).collect();
+        let cur_tag = format!("build-{current}");
+        let time_of = |t: &str| t.trim_start_matches("build-").parse::<usize>().ok().map(|n| times[n % times.len()]);
+        for policy in [r"numerical:^build-(\d+)$", r"alphabetical:^build-", "newest-build:^build-"] {
+            let w = workload(&[(POLICY, policy)], &[("app", &format!("acme/app:{cur_tag}@{}", digest("cur")), false)]);
+            let mut a = Answers::default();
+            let mut all = tags.clone();
+            all.push(cur_tag.clone());
+            listed(&mut a, "docker.io/acme/app", &all.iter().map(String::as_str).collect::<Vec<_>>());
+            a.tag_times_read.insert(key("docker.io/acme/app"));
+            for t in &all {
+                let k = key(&format!("docker.io/acme/app:{t}"));
+                a.tag_created.insert(k.clone(), time_of(t).unwrap());
+                a.resolved.insert(k, Ok(TagFacts { digest: digest(t), platforms: Some(plats()) }));
+            }
+            for d in decide(&w, &a, &plats()) {
+                let Some(target) = d.target.as_ref().and_then(|t| t.tag()).filter(|_| d.action == Action::Update) else { continue };
+                prop_assert!(target != cur_tag || d.reason.to_string().contains("moved"));
+                if target == cur_tag { continue }
+                match policy.split(':').next().unwrap() {
+                    "numerical" => prop_assert!(target.trim_start_matches("build-").parse::<u32>().unwrap() > current),
+                    "alphabetical" => prop_assert!(target > cur_tag.as_str()),
+                    _ => prop_assert!(time_of(target).unwrap() > time_of(&cur_tag).unwrap()),
+                }
             }
         }
     }

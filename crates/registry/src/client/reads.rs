@@ -345,11 +345,26 @@ impl Client {
         }
     }
 
-    /// The newest `created` time among the platform images of `reference` (attestations
-    /// ignored), as seconds since the Unix epoch; `None` when no config records one.
+    /// When the image of `reference` was created, as seconds since the Unix epoch: the
+    /// `org.opencontainers.image.created` annotation of the index or manifest when it has one,
+    /// else the newest `created` time among the platform images' configs (attestations
+    /// ignored); `None` when neither records one.
     pub async fn created(&self, reference: &Reference) -> Result<Option<u64>> {
+        let top = self.manifest(reference).await?;
+        let annotations = match &top.content {
+            ManifestContent::Image(img) => img.annotations().as_ref(),
+            ManifestContent::Index(index) => index.annotations().as_ref(),
+        };
+        if let Some(c) = annotations.and_then(|a| a.get(CREATED_ANNOTATION)) {
+            let secs = parse_created(c).map_err(|reason| Error::Invalid {
+                what: "manifest annotation org.opencontainers.image.created",
+                url: format!("{}@{}", reference.name(), top.digest),
+                reason,
+            })?;
+            return Ok(Some(secs));
+        }
         let mut newest: Option<u64> = None;
-        for (r, d) in self.platform_configs(reference).await? {
+        for (r, d) in self.platform_configs(reference, top).await? {
             let cfg = self.image_config(&r, &d).await?;
             if let Some(c) = cfg.created.as_deref() {
                 let secs = parse_created(c).map_err(|reason| Error::Invalid {
@@ -363,10 +378,13 @@ impl Client {
         Ok(newest)
     }
 
-    /// The config blob of each platform image of `reference` (attestations left out), each
-    /// with the reference of the manifest naming it.
-    async fn platform_configs(&self, reference: &Reference) -> Result<Vec<(Reference, Digest)>> {
-        let top = self.manifest(reference).await?;
+    /// The config blob of each platform image of `reference` (whose manifest is `top`;
+    /// attestations left out), each with the reference of the manifest naming it.
+    async fn platform_configs(
+        &self,
+        reference: &Reference,
+        top: FetchedManifest,
+    ) -> Result<Vec<(Reference, Digest)>> {
         let name = reference.name();
         match &top.content {
             ManifestContent::Image(img) => Ok(vec![(
@@ -410,6 +428,9 @@ impl Client {
             .await
     }
 }
+
+/// The OCI annotation naming when an image was created (RFC 3339).
+const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 
 /// The tags of one page of a tag list (`null` and non-string entries skipped).
 fn tag_page(reply: &Reply) -> Result<Vec<String>> {

@@ -1,0 +1,231 @@
+//! `newest-build` created times: read only for tags not seen before (a cache keyed by digest
+//! that lives across passes), at most `max_inspect` per repository per pass
+//! ([`tags::to_inspect`]), the current tags first.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::{Digest, Reference};
+use futures::StreamExt;
+
+use super::RateGate;
+use super::gather::resolve_tag;
+use crate::cluster::Workload;
+use crate::policy::{Answers, Policy, TagFacts, WorkloadPolicy};
+use crate::tags::{self, InspectRequest};
+
+/// Created times of tag images, shared by every pass of a controller (clones share the cache).
+#[derive(Debug, Clone)]
+pub struct TagTimes {
+    /// Created times read per repository per pass at most (`--max-inspect`).
+    pub max_inspect: usize,
+    cache: Arc<Mutex<Cache>>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    /// Digest → its image's created time (`None`: the image records none).
+    created: HashMap<Digest, Option<u64>>,
+    /// `name:tag` → the digest it pointed at when read.
+    seen: HashMap<Reference, Digest>,
+}
+
+impl Default for TagTimes {
+    fn default() -> Self {
+        TagTimes::new(tags::DEFAULT_MAX_INSPECT)
+    }
+}
+
+impl TagTimes {
+    /// An empty cache reading at most `max_inspect` created times per repository per pass.
+    pub fn new(max_inspect: usize) -> Self {
+        TagTimes {
+            max_inspect,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The cached created time of `name:tag`: `Some(None)` when the tag was read and its image
+    /// records none, `None` when it was never read.
+    fn known(&self, tag: &Reference) -> Option<Option<u64>> {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let d = c.seen.get(tag)?;
+        c.created.get(d).copied()
+    }
+
+    fn by_digest(&self, d: &Digest) -> Option<Option<u64>> {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.created.get(d).copied()
+    }
+
+    fn remember(&self, tag: Reference, d: Digest, t: Option<u64>) {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.created.insert(d.clone(), t);
+        c.seen.insert(tag, d);
+    }
+}
+
+/// The `newest-build` uses of `repo` by `workloads` (strategy, ignore, current tag).
+fn requests<'a>(
+    workloads: &'a [(&Workload, &WorkloadPolicy)],
+    repo: &Reference,
+) -> Vec<InspectRequest<'a>> {
+    let mut out = Vec::new();
+    for (w, p) in workloads {
+        let Policy::Tags(strategy) = &p.policy else {
+            continue;
+        };
+        for c in w
+            .view
+            .containers
+            .iter()
+            .filter(|c| p.managed.contains(&c.name))
+        {
+            let Ok(r) = Reference::parse(&c.image) else {
+                continue;
+            };
+            if r.same_repository(repo) && strategy.needs_created() {
+                out.push(InspectRequest {
+                    strategy,
+                    ignore: p.tag_ignore.as_ref(),
+                    current: tag_of(&c.image),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The tag as written in `image` (`""` without one).
+fn tag_of(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((_, t)) if !t.contains('/') => t,
+        _ => "",
+    }
+}
+
+/// Read the created times `repo`'s `newest-build` workloads need into `answers` (cached ones
+/// first, without a request; then at most `max_inspect` new ones). Returns the requests sent.
+pub(super) async fn read(
+    registry: &ferry_registry::Client,
+    rate_gate: &RateGate,
+    times: &TagTimes,
+    concurrency: usize,
+    workloads: &[(&Workload, &WorkloadPolicy)],
+    repo: &Reference,
+    answers: &mut Answers,
+) -> usize {
+    answers.tag_times_read.insert(repo.clone());
+    let Some(Ok(listed)) = answers.tags.get(repo).cloned() else {
+        return 0;
+    };
+    let key = |t: &str| repo.with_tag(t).ok();
+    for t in &listed {
+        if let Some(k) = key(t)
+            && let Some(Some(at)) = times.known(&k)
+        {
+            answers.tag_created.insert(k, at);
+        }
+    }
+    let reqs = requests(workloads, repo);
+    let known = |t: &str| key(t).is_none_or(|k| times.known(&k).is_some());
+    let wanted: Vec<Reference> = tags::to_inspect(&reqs, &listed, known, times.max_inspect)
+        .into_iter()
+        .filter_map(key)
+        .collect();
+    let replies: Vec<(Reference, Option<TagFacts>, Option<u64>, usize)> = futures::stream::iter(
+        wanted
+            .into_iter()
+            .map(|k| read_one(registry, rate_gate, times, k)),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
+    let mut sent = 0;
+    for (k, facts, at, n) in replies {
+        sent += n;
+        if let Some(f) = facts {
+            answers.resolved.entry(k.clone()).or_insert(Ok(f));
+        }
+        if let Some(at) = at {
+            answers.tag_created.insert(k, at);
+        }
+    }
+    sent
+}
+
+/// Resolve one tag (HEAD) and read its created time unless its digest was read before:
+/// (tag, facts, created time, requests sent).
+async fn read_one(
+    registry: &ferry_registry::Client,
+    rate_gate: &RateGate,
+    times: &TagTimes,
+    tag: Reference,
+) -> (Reference, Option<TagFacts>, Option<u64>, usize) {
+    let (facts, sent) = resolve_tag(registry, rate_gate, &tag).await;
+    let mut n = usize::from(sent);
+    let facts = match facts {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(image = %tag, error = %e, "cannot resolve tag for its created time");
+            return (tag, None, None, n);
+        }
+    };
+    let at = match times.by_digest(&facts.digest) {
+        Some(at) => at,
+        None => {
+            n += 1;
+            let by_digest = tag.repository_only().with_digest(facts.digest.clone());
+            match registry.created(&by_digest).await {
+                Ok(at) => at,
+                Err(e) => {
+                    // Not cached: a failure is read again next pass.
+                    tracing::warn!(image = %by_digest, error = %e, "cannot read created time");
+                    return (tag, Some(facts), None, n);
+                }
+            }
+        }
+    };
+    times.remember(tag.clone(), facts.digest.clone(), at);
+    (tag, Some(facts), at, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_tag_as_written() {
+        for (image, tag) in [
+            ("acme/app:main-1", "main-1"),
+            ("localhost:5000/acme/app", ""),
+            ("localhost:5000/acme/app:build-9@sha256:00", "build-9"),
+            ("acme/app@sha256:00", ""),
+        ] {
+            assert_eq!(tag_of(image), tag, "{image}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tag_of_agrees_with_the_reference_parser(
+            host in "(localhost:5000/|ghcr\\.io/|)",
+            path in "[a-z]{1,5}(/[a-z]{1,5}){0,2}",
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}"),
+            pinned in any::<bool>(),
+        ) {
+            let mut image = format!("{host}{path}");
+            if let Some(t) = &tag {
+                image.push(':');
+                image.push_str(t);
+            }
+            if pinned {
+                image.push_str("@sha256:1111111111111111111111111111111111111111111111111111111111111111");
+            }
+            let parsed = Reference::parse(&image).unwrap();
+            prop_assert_eq!(tag_of(&image), parsed.tag().unwrap_or(""));
+        }
+    }
+}
