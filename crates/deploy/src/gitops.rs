@@ -302,7 +302,8 @@ pub fn plan_edits(
     (files, problems)
 }
 
-/// [`plan_edits`] for one path, on top of the edits already in `files`.
+/// [`plan_edits`] for one path, on top of the edits already in `files`: its kustomization's
+/// `images:` when it has one, else the workloads' own manifests.
 fn plan_edits_into(
     repo: &Repository,
     tree: &Tree<'_>,
@@ -312,114 +313,136 @@ fn plan_edits_into(
     problems: &mut Vec<String>,
 ) {
     let path = norm(&target.path);
-    let join = |name: &str| {
-        if path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{path}/{name}")
-        }
+    let edits = Edits {
+        repo,
+        tree,
+        files,
+        problems,
     };
     let kustomization = ["kustomization.yaml", "kustomization.yml"]
         .into_iter()
-        .map(join)
+        .map(|name| join(&path, name))
         .find(|p| read(repo, tree, p).is_some());
-    if let Some(k) = kustomization {
-        let mut text = files
-            .get(&k)
+    match kustomization {
+        Some(k) => edits.kustomization(&k, changes),
+        None => {
+            let candidates = manifest_files(repo, tree, &path);
+            edits.manifests(&candidates, changes, &target.path);
+        }
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The YAML files a path names: the file itself, or every `*.yaml`/`*.yml` under the directory.
+fn manifest_files(repo: &Repository, tree: &Tree<'_>, path: &str) -> Vec<String> {
+    if let Ok(e) = tree.get_path(Path::new(path))
+        && e.kind() == Some(git2::ObjectType::Blob)
+    {
+        return vec![path.to_string()];
+    }
+    let sub = if path.is_empty() {
+        Some(tree.clone())
+    } else {
+        tree.get_path(Path::new(path))
+            .ok()
+            .and_then(|e| repo.find_tree(e.id()).ok())
+    };
+    let mut v = Vec::new();
+    if let Some(t) = sub {
+        let _ = t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if let Ok(name) = entry.name()
+                && entry.kind() == Some(git2::ObjectType::Blob)
+                && (name.ends_with(".yaml") || name.ends_with(".yml"))
+            {
+                v.push(join(path, &format!("{dir}{name}")));
+            }
+            git2::TreeWalkResult::Ok
+        });
+    }
+    v.sort();
+    v
+}
+
+/// Edits being planned on one tree: the files changed so far and the problems met.
+struct Edits<'a, 'r> {
+    repo: &'a Repository,
+    tree: &'a Tree<'r>,
+    files: &'a mut BTreeMap<String, String>,
+    problems: &'a mut Vec<String>,
+}
+
+impl Edits<'_, '_> {
+    /// A file as edited so far, else as on the tree.
+    fn text(&self, path: &str) -> String {
+        self.files
+            .get(path)
             .cloned()
-            .or_else(|| read(repo, tree, &k))
-            .unwrap_or_default();
+            .or_else(|| read(self.repo, self.tree, path))
+            .unwrap_or_default()
+    }
+
+    /// Set each change's `images:` entry in the kustomization `k`.
+    fn kustomization(self, k: &str, changes: &[ImageChange]) {
+        let mut text = self.text(k);
         let before = text.clone();
         for c in changes {
             let Ok(r) = ferry_core::Reference::parse(&c.new_image) else {
-                problems.push(format!(
-                    "{}: {} is not a reference",
-                    c.workload, c.new_image
-                ));
+                let why = format!("{}: {} is not a reference", c.workload, c.new_image);
+                self.problems.push(why);
                 continue;
             };
             // kustomize matches `name` against the image as written in the manifests.
             let written = ferry_core::Reference::parse(&c.old_image)
                 .map(|o| spelled_name(&c.old_image, &o))
                 .unwrap_or_default();
-            if let Err(e) = yamledit::set_kustomize_image(
-                &mut text,
-                &written,
-                r.tag(),
-                r.digest().map(ToString::to_string).as_deref(),
-            ) {
-                problems.push(format!("{k}: {e}"));
+            let digest = r.digest().map(ToString::to_string);
+            if let Err(e) =
+                yamledit::set_kustomize_image(&mut text, &written, r.tag(), digest.as_deref())
+            {
+                self.problems.push(format!("{k}: {e}"));
             }
         }
         if text != before {
-            files.insert(k, text);
+            self.files.insert(k.to_string(), text);
         }
-        return;
     }
-    // Manifests: the file itself, or every YAML file under the directory.
-    let candidates: Vec<String> = match tree.get_path(Path::new(&path)) {
-        Ok(e) if e.kind() == Some(git2::ObjectType::Blob) => vec![path.clone()],
-        _ => {
-            let mut v = Vec::new();
-            let sub = if path.is_empty() {
-                Some(tree.clone())
-            } else {
-                tree.get_path(Path::new(&path))
-                    .ok()
-                    .and_then(|e| repo.find_tree(e.id()).ok())
-            };
-            if let Some(t) = sub {
-                let _ = t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-                    if let Ok(name) = entry.name()
-                        && entry.kind() == Some(git2::ObjectType::Blob)
-                        && (name.ends_with(".yaml") || name.ends_with(".yml"))
-                    {
-                        v.push(join(&format!("{dir}{name}")));
-                    }
-                    git2::TreeWalkResult::Ok
-                });
-            }
-            v.sort();
-            v
-        }
-    };
-    for c in changes {
-        let mut placed = false;
-        for f in &candidates {
-            let mut text = files
-                .get(f)
-                .cloned()
-                .or_else(|| read(repo, tree, f))
-                .unwrap_or_default();
-            match yamledit::set_container_image(
-                &mut text,
-                &c.kind,
-                &c.name,
-                &c.container,
-                &c.new_image,
-            ) {
-                Ok(Some(true)) => {
-                    files.insert(f.clone(), text);
-                    placed = true;
-                    break;
-                }
-                Ok(Some(false)) => {
-                    placed = true;
-                    break;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    problems.push(format!("{f}: {e}"));
-                    placed = true;
-                    break;
-                }
+
+    /// Set each change's container image in the first of `candidates` that defines its workload.
+    fn manifests(mut self, candidates: &[String], changes: &[ImageChange], under: &str) {
+        for c in changes {
+            let placed = candidates.iter().any(|f| self.place(f, c));
+            if !placed {
+                self.problems.push(format!(
+                    "{}: no manifest for {} {} under {under:?}",
+                    c.workload, c.kind, c.name
+                ));
             }
         }
-        if !placed {
-            problems.push(format!(
-                "{}: no manifest for {} {} under {:?}",
-                c.workload, c.kind, c.name, target.path
-            ));
+    }
+
+    /// Whether `f` defines the workload of `c` (edited, already right, or refused with a
+    /// problem).
+    fn place(&mut self, f: &str, c: &ImageChange) -> bool {
+        let mut text = self.text(f);
+        match yamledit::set_container_image(&mut text, &c.kind, &c.name, &c.container, &c.new_image)
+        {
+            Ok(Some(true)) => {
+                self.files.insert(f.to_string(), text);
+                true
+            }
+            Ok(Some(false)) => true,
+            Ok(None) => false,
+            Err(e) => {
+                self.problems.push(format!("{f}: {e}"));
+                true
+            }
         }
     }
 }
@@ -483,83 +506,19 @@ pub fn write_back_fenced(
     changes: &[ImageChange],
     fence: &Fence,
 ) -> Result<WriteBack, GitError> {
-    let target = &resolve_branch(config, target)?;
-    let err = |message: String| GitError {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
-    let mut result = WriteBack::default();
-    let mut delay = Duration::from_millis(100);
-    for attempt in 1..=config.max_attempts.max(1) {
-        result.attempts = attempt;
-        let (repo, tip) = fetch(config, target)?;
-        let tip_commit = repo
-            .find_commit(tip)
-            .map_err(|e| err(e.message().to_string()))?;
-        let tree = tip_commit
-            .tree()
-            .map_err(|e| err(e.message().to_string()))?;
-        let (files, problems) = plan_edits(&repo, &tree, target, changes);
-        result.problems = problems;
-        if files.is_empty() {
-            result.commit = None;
-            result.files.clear();
-            return Ok(result);
-        }
-        let mut blobs = BTreeMap::new();
-        for (path, text) in &files {
-            let id = repo
-                .blob(text.as_bytes())
-                .map_err(|e| err(e.message().to_string()))?;
-            blobs.insert(path.split('/').map(str::to_string).collect::<Vec<_>>(), id);
-        }
-        let new_tree =
-            write_tree(&repo, Some(&tree), &blobs).map_err(|e| err(e.message().to_string()))?;
-        let new_tree = repo
-            .find_tree(new_tree)
-            .map_err(|e| err(e.message().to_string()))?;
-        let sig = Signature::now(&config.author_name, &config.author_email)
-            .map_err(|e| err(e.message().to_string()))?;
-        let mut message = config
-            .subject
-            .replace("{count}", &changes.len().to_string());
-        message.push_str("\n\n");
-        for c in changes {
-            message.push_str(&format!(
-                "- {} {}: {} → {}\n",
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "- {} {}: {} → {}",
                 c.workload, c.container, c.old_image, c.new_image
-            ));
-        }
-        message.push('\n');
-        message.push_str(COMMIT_MARKER);
-        message.push('\n');
-        let commit = repo
-            .commit(None, &sig, &sig, &message, &new_tree, &[&tip_commit])
-            .map_err(|e| err(e.message().to_string()))?;
-        fence.check().map_err(|e| err(e.to_string()))?;
-        match push(config, &repo, target, commit) {
-            Ok(()) => {
-                result.commit = Some(commit.to_string());
-                result.files = files.keys().cloned().collect();
-                return Ok(result);
-            }
-            Err(rejection) => {
-                // Did the branch move? Then re-apply on the new tip; otherwise it is final.
-                let (_, new_tip) = fetch(config, target)?;
-                if new_tip == tip {
-                    return Err(err(format!("push rejected: {rejection}")));
-                }
-                tracing::info!(repo = %target.repo, branch = %target.branch, attempt, "branch moved during the push; re-applying on the new tip");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-    Err(err(format!(
-        "the branch kept moving; gave up after {} attempts",
-        config.max_attempts
-    )))
+            )
+        })
+        .collect();
+    let message = commit_message(config, &lines);
+    commit_and_push(config, target, &message, fence, |repo, tree| {
+        plan_edits(repo, tree, target, changes)
+    })
 }
 
 fn push(
@@ -1027,7 +986,6 @@ fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
 /// The one commit-and-push loop: fetch the branch, let `plan` compute the edited files on its
 /// tip, commit them with `message`, push without forcing; when the push is rejected because the
 /// branch moved, start again on the new tip (with backoff), at most `config.max_attempts` times.
-/// (`write_back` still has its own copy of this loop; it can call this with `plan_edits`.)
 fn commit_and_push(
     config: &WriteBackConfig,
     target: &GitTarget,
