@@ -211,8 +211,9 @@ fn parse_platforms(s: &str) -> Result<Vec<Platform>, Failure> {
     Ok(list)
 }
 
+/// Run the subcommand: parse its flags, make one library call, print, choose the exit code.
 async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
-    let g = &cli.global;
+    let reg = &cli.global.registry;
     match &cli.cmd {
         Cmd::Parse { refs, file } => cmd_parse(&read_refs(refs, file.as_ref())?, out),
         Cmd::Digest {
@@ -226,129 +227,163 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
                 .transpose()
                 .map_err(|e| Failure::usage(e.to_string()))?;
             let refs = read_refs(refs, file.as_ref())?;
-            cmd_digest(&g.registry.client(None)?, &refs, platform.as_ref(), out).await
+            cmd_digest(&reg.client(None)?, &refs, platform.as_ref(), out).await
         }
-        Cmd::Inspect { reference } => {
-            let r = parse_ref(reference)?;
-            let i = g.registry.client(None)?.inspect(&r).await?;
-            out.inspect(&i);
-            Ok(exit::SUCCESS)
-        }
+        Cmd::Inspect { reference } => cmd_inspect(reg, reference, out).await,
         Cmd::Verify {
             reference,
             platforms,
-        } => {
-            let wanted = parse_platforms(platforms)?;
-            let r = parse_ref(reference)?;
-            let check = g.registry.client(None)?.verify(&r, &wanted).await?;
-            out.verify(&r, &check);
-            Ok(if check.complete() {
-                exit::SUCCESS
-            } else {
-                exit::NEGATIVE
-            })
-        }
+        } => cmd_verify(reg, reference, platforms, out).await,
         Cmd::Tags {
             repository,
             page_size,
-        } => {
-            let r = parse_ref(repository)?;
-            let opts = ferry_registry::TagsOptions {
-                page_size: *page_size,
-            };
-            let tags = g.registry.client(None)?.tags(&r, &opts).await?;
-            out.tags(&r, &tags);
-            Ok(exit::SUCCESS)
-        }
+        } => cmd_tags(reg, repository, *page_size, out).await,
         Cmd::Tag {
             source,
             destination,
-        } => {
-            let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
-            let c = g.registry.client(None)?.copy(&src, &dst).await?;
-            out.text_line(&format!(
-                "{} → {}: {} ({} blob(s) mounted, {} copied, {} manifest(s))",
-                src, dst, c.digest, c.mounted_blobs, c.copied_blobs, c.manifests
-            ));
-            out.github("digest", &c.digest.to_string());
-            out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "digest": c.digest.to_string(),
-                "media_type": c.media_type, "mounted_blobs": c.mounted_blobs, "copied_blobs": c.copied_blobs, "manifests": c.manifests}));
-            Ok(exit::SUCCESS)
-        }
+        } => cmd_tag(reg, source, destination, out).await,
         Cmd::Promote {
             source,
             destination,
             min_age,
             since,
         } => {
-            let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
-            let since = since
-                .as_deref()
-                .map(|s| {
-                    humantime::parse_rfc3339_weak(s)
-                        .map_err(|e| Failure::usage(format!("--since {s:?}: {e}")))
-                        .map(|t| {
-                            t.duration_since(std::time::UNIX_EPOCH)
-                                .map_or(0, |d| d.as_secs())
-                        })
-                })
-                .transpose()?;
-            let now = ferry_core::duration::unix_now();
-            let client = g.registry.client(None)?;
-            let p = ferry_registry::promote::promote(
-                &client,
-                &src,
-                &dst,
-                min_age.unwrap_or_default(),
-                since,
-                now,
-            )
-            .await?;
-            use ferry_registry::promote::PromotionAction as A;
-            let action = match p.action {
-                A::Promoted => "promoted",
-                A::Unchanged => "unchanged",
-                A::Refused => "refused",
-            };
-            out.text_line(&format!(
-                "{action}: {src} → {dst} ({}): {}",
-                p.digest, p.reason
-            ));
-            out.github("action", action);
-            out.github("digest", &p.digest.to_string());
-            out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "action": action,
-                "digest": p.digest.to_string(), "previous": p.previous.as_ref().map(ToString::to_string),
-                "reason": p.reason, "age_seconds": p.age_seconds}));
-            Ok(if p.action == A::Refused {
-                exit::NEGATIVE
-            } else {
-                exit::SUCCESS
-            })
+            let min_age = min_age.unwrap_or_default();
+            cmd_promote(reg, source, destination, min_age, since.as_deref(), out).await
         }
         Cmd::Wait {
             reference,
             platforms,
             interval,
-        } => {
-            let wanted = match platforms {
-                Some(p) => parse_platforms(p)?,
-                None => Vec::new(),
-            };
-            let r = parse_ref(reference)?;
-            let total = g.registry.timeout.unwrap_or(Duration::from_secs(600));
-            let per_request = Duration::from_secs(30).min(total.max(Duration::from_secs(1)));
-            let outcome = g
-                .registry
-                .client(Some(per_request))?
-                .wait(&r, &wanted, total, *interval)
-                .await?;
-            out.wait(&r, &wanted, &outcome);
-            Ok(match outcome {
-                WaitOutcome::Ready { .. } => exit::SUCCESS,
-                WaitOutcome::TimedOut { .. } => exit::NEGATIVE,
-            })
-        }
+        } => cmd_wait(reg, reference, platforms.as_deref(), *interval, out).await,
     }
+}
+
+/// `--since`: an RFC 3339 time as Unix seconds.
+fn parse_since(s: &str) -> Result<u64, Failure> {
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|e| Failure::usage(format!("--since {s:?}: {e}")))
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        })
+}
+
+async fn cmd_inspect(reg: &RegistryArgs, reference: &str, out: &mut Output) -> Result<u8, Failure> {
+    let r = parse_ref(reference)?;
+    let i = reg.client(None)?.inspect(&r).await?;
+    out.inspect(&i);
+    Ok(exit::SUCCESS)
+}
+
+async fn cmd_verify(
+    reg: &RegistryArgs,
+    reference: &str,
+    platforms: &str,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    let wanted = parse_platforms(platforms)?;
+    let r = parse_ref(reference)?;
+    let check = reg.client(None)?.verify(&r, &wanted).await?;
+    out.verify(&r, &check);
+    Ok(if check.complete() {
+        exit::SUCCESS
+    } else {
+        exit::NEGATIVE
+    })
+}
+
+async fn cmd_tags(
+    reg: &RegistryArgs,
+    repository: &str,
+    page_size: Option<usize>,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    let r = parse_ref(repository)?;
+    let opts = ferry_registry::TagsOptions { page_size };
+    let tags = reg.client(None)?.tags(&r, &opts).await?;
+    out.tags(&r, &tags);
+    Ok(exit::SUCCESS)
+}
+
+async fn cmd_tag(
+    reg: &RegistryArgs,
+    source: &str,
+    destination: &str,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
+    let c = reg.client(None)?.copy(&src, &dst).await?;
+    out.text_line(&format!(
+        "{} → {}: {} ({} blob(s) mounted, {} copied, {} manifest(s))",
+        src, dst, c.digest, c.mounted_blobs, c.copied_blobs, c.manifests
+    ));
+    out.github("digest", &c.digest.to_string());
+    out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "digest": c.digest.to_string(),
+        "media_type": c.media_type, "mounted_blobs": c.mounted_blobs, "copied_blobs": c.copied_blobs, "manifests": c.manifests}));
+    Ok(exit::SUCCESS)
+}
+
+async fn cmd_promote(
+    reg: &RegistryArgs,
+    source: &str,
+    destination: &str,
+    min_age: Duration,
+    since: Option<&str>,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    use ferry_registry::promote::PromotionAction as A;
+    let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
+    let since = since.map(parse_since).transpose()?;
+    let now = ferry_core::duration::unix_now();
+    let client = reg.client(None)?;
+    let p = ferry_registry::promote::promote(&client, &src, &dst, min_age, since, now).await?;
+    let action = match p.action {
+        A::Promoted => "promoted",
+        A::Unchanged => "unchanged",
+        A::Refused => "refused",
+    };
+    out.text_line(&format!(
+        "{action}: {src} → {dst} ({}): {}",
+        p.digest, p.reason
+    ));
+    out.github("action", action);
+    out.github("digest", &p.digest.to_string());
+    out.set_json(
+        json!({"source": src.to_string(), "destination": dst.to_string(), "action": action,
+        "digest": p.digest.to_string(), "previous": p.previous.as_ref().map(ToString::to_string),
+        "reason": p.reason, "age_seconds": p.age_seconds}),
+    );
+    Ok(if p.action == A::Refused {
+        exit::NEGATIVE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+async fn cmd_wait(
+    reg: &RegistryArgs,
+    reference: &str,
+    platforms: Option<&str>,
+    interval: Duration,
+    out: &mut Output,
+) -> Result<u8, Failure> {
+    let wanted = match platforms {
+        Some(p) => parse_platforms(p)?,
+        None => Vec::new(),
+    };
+    let r = parse_ref(reference)?;
+    let total = reg.timeout.unwrap_or(Duration::from_secs(600));
+    let per_request = Duration::from_secs(30).min(total.max(Duration::from_secs(1)));
+    let outcome = reg
+        .client(Some(per_request))?
+        .wait(&r, &wanted, total, interval)
+        .await?;
+    out.wait(&r, &wanted, &outcome);
+    Ok(match outcome {
+        WaitOutcome::Ready { .. } => exit::SUCCESS,
+        WaitOutcome::TimedOut { .. } => exit::NEGATIVE,
+    })
 }
 
 fn cmd_parse(refs: &[String], out: &mut Output) -> Result<u8, Failure> {

@@ -359,6 +359,35 @@ fn own_reasons(
     base_images: Option<&BTreeMap<String, Image>>,
     options: &ChangedOptions,
 ) -> Result<Vec<String>> {
+    let mut reasons = definition_reasons(img, changes, base_images)?;
+    let in_context = context_changes(img, changes);
+    if !in_context.is_empty() {
+        // Evaluate rules and sources at head and at base: a file newly ignored, or read only by
+        // the old Dockerfile, changed what the old build saw.
+        // Unchanged Dockerfile and ignore files give the same model at base as at head.
+        let base_model = if reasons.is_empty() {
+            None
+        } else {
+            base_model(base, img)
+        };
+        reasons.extend(input_reasons(
+            img,
+            head_model,
+            base_model.as_ref(),
+            &in_context,
+            options,
+        ));
+    }
+    Ok(reasons)
+}
+
+/// Reasons in how the image is defined: its Dockerfile, ignore files, configuration and
+/// `extra_inputs`.
+fn definition_reasons(
+    img: &Image,
+    changes: &[Change],
+    base_images: Option<&BTreeMap<String, Image>>,
+) -> Result<Vec<String>> {
     let mut reasons = Vec::new();
     // `changes` is sorted by path and a path appears once.
     let is_changed = |p: &str| changes.binary_search_by(|c| c.path.as_str().cmp(p)).is_ok();
@@ -388,57 +417,71 @@ fn own_reasons(
             reasons.push(format!("extra input changed: {}", c.path));
         }
     }
+    Ok(reasons)
+}
+
+/// Changes inside the image's context, other than its Dockerfile and ignore files.
+fn context_changes<'c>(img: &Image, changes: &'c [Change]) -> Vec<&'c Change> {
     let prefix = img.context_prefix();
     let candidates = img.ignore_candidates();
     let own_files: BTreeSet<&str> = std::iter::once(img.dockerfile.as_str())
         .chain(candidates.iter().map(String::as_str))
         .collect();
-    let in_context: Vec<&Change> = changes
+    changes
         .iter()
         .filter(|c| c.path.starts_with(&prefix) && !own_files.contains(c.path.as_str()))
-        .collect();
-    if !in_context.is_empty() {
-        // Evaluate rules and sources at head and at base: a file newly ignored, or read only by
-        // the old Dockerfile, changed what the old build saw.
-        // Unchanged Dockerfile and ignore files give the same model at base as at head.
-        let rules_changed = !reasons.is_empty();
-        let base_model = if rules_changed {
-            match ImageModel::load(base, img) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::warn!(image = %img.name, error = %e, "cannot read the image's Dockerfile or ignore file at the base revision; judging inputs by the head revision only");
-                    None
-                }
-            }
-        } else {
+        .collect()
+}
+
+/// The image's model at the base revision, or `None` (with a warning) when it cannot be read.
+fn base_model(base: &Snapshot<'_>, img: &Image) -> Option<ImageModel> {
+    match ImageModel::load(base, img) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(image = %img.name, error = %e, "cannot read the image's Dockerfile or ignore file at the base revision; judging inputs by the head revision only");
             None
-        };
-        let mut hits = 0usize;
-        for c in in_context {
-            let rel = &c.path[prefix.len()..];
-            let counts = |m: &ImageModel| match options.mode {
-                ContextMode::Precise => m.is_input(rel),
-                ContextMode::Full => !m.ignore.is_excluded(rel),
-            };
-            if counts(head_model) || base_model.as_ref().is_some_and(counts) {
-                hits += 1;
-                if hits <= options.max_reasons {
-                    let kind = match c.kind {
-                        crate::git::ChangeKind::Added => "added",
-                        crate::git::ChangeKind::Deleted => "deleted",
-                        crate::git::ChangeKind::Modified => "modified",
-                        crate::git::ChangeKind::ModeChanged => "mode changed",
-                    };
-                    reasons.push(format!("input {kind}: {}", c.path));
-                }
-            }
-        }
-        if hits > options.max_reasons {
-            reasons.push(format!(
-                "… and {} more changed input(s)",
-                hits - options.max_reasons
-            ));
         }
     }
-    Ok(reasons)
+}
+
+/// One reason per changed build input (at most `options.max_reasons`, then a count).
+fn input_reasons(
+    img: &Image,
+    head_model: &ImageModel,
+    base_model: Option<&ImageModel>,
+    in_context: &[&Change],
+    options: &ChangedOptions,
+) -> Vec<String> {
+    let prefix = img.context_prefix();
+    let mut reasons = Vec::new();
+    let mut hits = 0usize;
+    for c in in_context {
+        let rel = &c.path[prefix.len()..];
+        let counts = |m: &ImageModel| match options.mode {
+            ContextMode::Precise => m.is_input(rel),
+            ContextMode::Full => !m.ignore.is_excluded(rel),
+        };
+        if counts(head_model) || base_model.is_some_and(counts) {
+            hits += 1;
+            if hits <= options.max_reasons {
+                reasons.push(format!("input {}: {}", change_word(c.kind), c.path));
+            }
+        }
+    }
+    if hits > options.max_reasons {
+        reasons.push(format!(
+            "… and {} more changed input(s)",
+            hits - options.max_reasons
+        ));
+    }
+    reasons
+}
+
+fn change_word(kind: crate::git::ChangeKind) -> &'static str {
+    match kind {
+        crate::git::ChangeKind::Added => "added",
+        crate::git::ChangeKind::Deleted => "deleted",
+        crate::git::ChangeKind::Modified => "modified",
+        crate::git::ChangeKind::ModeChanged => "mode changed",
+    }
 }

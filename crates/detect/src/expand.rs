@@ -234,7 +234,26 @@ impl Processor<'_> {
         } else {
             value.is_some()
         };
-        let result = match op {
+        let result = self.modifier(&name, value, op, colon, set)?;
+        if self.peek() != Some('}') {
+            return Err(format!("missing '}}' in ${{{name}..."));
+        }
+        self.i += 1;
+        Ok(result)
+    }
+
+    /// The rest of `${name<op>…` up to (not including) the closing `}`: `-`, `+`, `?` (after
+    /// `:` when `colon`; `set` says whether the variable counts as set), `#`, `##`, `%`, `%%`,
+    /// `/`, `//`.
+    fn modifier(
+        &mut self,
+        name: &str,
+        value: Option<String>,
+        op: char,
+        colon: bool,
+        set: bool,
+    ) -> Result<String, String> {
+        Ok(match op {
             '-' => {
                 let w = self.word(Some('}'))?;
                 if set { value.unwrap_or_default() } else { w }
@@ -264,27 +283,25 @@ impl Processor<'_> {
                 let v = value.unwrap_or_default();
                 trim_match(&v, &pat, op == '#', longest)
             }
-            '/' if !colon => {
-                let all = self.peek() == Some('/');
-                if all {
-                    self.i += 1;
-                }
-                let pat = self.word(Some('/'))?;
-                let repl = if self.peek() == Some('/') {
-                    self.i += 1;
-                    self.word(Some('}'))?
-                } else {
-                    String::new()
-                };
-                replace_match(&value.unwrap_or_default(), &pat, &repl, all)
-            }
+            '/' if !colon => self.replace(&value.unwrap_or_default())?,
             other => return Err(format!("unsupported modifier {other:?} in ${{{name}...}}")),
-        };
-        if self.peek() != Some('}') {
-            return Err(format!("missing '}}' in ${{{name}..."));
+        })
+    }
+
+    /// `${name/pat/repl}` or `${name//pat/repl}` after the first `/`.
+    fn replace(&mut self, value: &str) -> Result<String, String> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.i += 1;
         }
-        self.i += 1;
-        Ok(result)
+        let pat = self.word(Some('/'))?;
+        let repl = if self.peek() == Some('/') {
+            self.i += 1;
+            self.word(Some('}'))?
+        } else {
+            String::new()
+        };
+        Ok(replace_match(value, &pat, &repl, all))
     }
 }
 

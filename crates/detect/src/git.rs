@@ -472,80 +472,91 @@ impl Repo {
         {
             return Ok(());
         }
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        for t in [a, b].into_iter().flatten() {
-            for e in t.iter() {
-                names.push(e.name_bytes().to_vec());
-            }
-        }
-        names.sort();
-        names.dedup();
-        for name in names {
-            let name_s = String::from_utf8_lossy(&name).into_owned();
-            let path = format!("{prefix}{name_s}");
+        for name in entry_names(a, b) {
+            let path = format!("{prefix}{}", String::from_utf8_lossy(&name));
             let ea = a.and_then(|t| t.get_name_bytes(&name));
             let eb = b.and_then(|t| t.get_name_bytes(&name));
-            let is_tree = |e: &git2::TreeEntry<'_>| e.kind() == Some(ObjectType::Tree);
-            let subtree = |e: &git2::TreeEntry<'_>| {
-                self.repo.find_tree(e.id()).map_err(|err| self.git_err(err))
-            };
             match (ea, eb) {
-                (Some(x), Some(y)) => {
-                    if x.id() == y.id() && x.filemode() == y.filemode() {
-                        continue;
-                    }
-                    match (is_tree(&x), is_tree(&y)) {
-                        (true, true) => {
-                            let (tx, ty) = (subtree(&x)?, subtree(&y)?);
-                            self.diff_rec(Some(&tx), Some(&ty), &format!("{path}/"), out)?;
-                        }
-                        (true, false) => {
-                            self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
-                            out.push(Change {
-                                path,
-                                kind: ChangeKind::Added,
-                            });
-                        }
-                        (false, true) => {
-                            out.push(Change {
-                                path: path.clone(),
-                                kind: ChangeKind::Deleted,
-                            });
-                            self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
-                        }
-                        (false, false) => {
-                            let kind = if x.id() == y.id() {
-                                ChangeKind::ModeChanged
-                            } else {
-                                ChangeKind::Modified
-                            };
-                            out.push(Change { path, kind });
-                        }
-                    }
+                (Some(x), Some(y)) => self.diff_both(path, &x, &y, out)?,
+                (Some(x), None) if is_tree(&x) => {
+                    self.diff_rec(Some(&self.subtree(&x)?), None, &format!("{path}/"), out)?;
                 }
-                (Some(x), None) => {
-                    if is_tree(&x) {
-                        self.diff_rec(Some(&subtree(&x)?), None, &format!("{path}/"), out)?;
-                    } else {
-                        out.push(Change {
-                            path,
-                            kind: ChangeKind::Deleted,
-                        });
-                    }
+                (Some(_), None) => out.push(Change {
+                    path,
+                    kind: ChangeKind::Deleted,
+                }),
+                (None, Some(y)) if is_tree(&y) => {
+                    self.diff_rec(None, Some(&self.subtree(&y)?), &format!("{path}/"), out)?;
                 }
-                (None, Some(y)) => {
-                    if is_tree(&y) {
-                        self.diff_rec(None, Some(&subtree(&y)?), &format!("{path}/"), out)?;
-                    } else {
-                        out.push(Change {
-                            path,
-                            kind: ChangeKind::Added,
-                        });
-                    }
-                }
+                (None, Some(_)) => out.push(Change {
+                    path,
+                    kind: ChangeKind::Added,
+                }),
                 (None, None) => {}
             }
         }
         Ok(())
     }
+
+    /// `path` is in both trees: `x` at base, `y` at head.
+    fn diff_both(
+        &self,
+        path: String,
+        x: &git2::TreeEntry<'_>,
+        y: &git2::TreeEntry<'_>,
+        out: &mut Vec<Change>,
+    ) -> Result<()> {
+        if x.id() == y.id() && x.filemode() == y.filemode() {
+            return Ok(());
+        }
+        match (is_tree(x), is_tree(y)) {
+            (true, true) => {
+                let (tx, ty) = (self.subtree(x)?, self.subtree(y)?);
+                self.diff_rec(Some(&tx), Some(&ty), &format!("{path}/"), out)?;
+            }
+            (true, false) => {
+                self.diff_rec(Some(&self.subtree(x)?), None, &format!("{path}/"), out)?;
+                out.push(Change {
+                    path,
+                    kind: ChangeKind::Added,
+                });
+            }
+            (false, true) => {
+                out.push(Change {
+                    path: path.clone(),
+                    kind: ChangeKind::Deleted,
+                });
+                self.diff_rec(None, Some(&self.subtree(y)?), &format!("{path}/"), out)?;
+            }
+            (false, false) => {
+                let kind = if x.id() == y.id() {
+                    ChangeKind::ModeChanged
+                } else {
+                    ChangeKind::Modified
+                };
+                out.push(Change { path, kind });
+            }
+        }
+        Ok(())
+    }
+
+    fn subtree(&self, e: &git2::TreeEntry<'_>) -> Result<Tree<'_>> {
+        self.repo.find_tree(e.id()).map_err(|err| self.git_err(err))
+    }
+}
+
+fn is_tree(e: &git2::TreeEntry<'_>) -> bool {
+    e.kind() == Some(ObjectType::Tree)
+}
+
+/// The entry names of both trees, sorted, each once.
+fn entry_names(a: Option<&Tree<'_>>, b: Option<&Tree<'_>>) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = [a, b]
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.iter().map(|e| e.name_bytes().to_vec()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -180,6 +180,12 @@ pub fn from_github_event(
             file,
         );
     }
+    push(repo, &v, event_name)
+}
+
+/// A `push` event (or any other event with `after`).
+fn push(repo: &Repo, v: &serde_json::Value, event_name: Option<&str>) -> Result<Selection> {
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
     let Some(after) = s("/after") else {
         let head = repo
             .commit_id("HEAD")?
@@ -202,36 +208,7 @@ pub fn from_github_event(
     let forced = v.get("forced").and_then(|x| x.as_bool()).unwrap_or(false);
     let created = v.get("created").and_then(|x| x.as_bool()).unwrap_or(false) || before == ZEROS;
     if created {
-        let default = s("/repository/default_branch");
-        if let Some(branch) = &default {
-            for rev in [
-                format!("refs/remotes/origin/{branch}"),
-                format!("refs/heads/{branch}"),
-            ] {
-                if let Some(d) = repo.commit_id(&rev)?
-                    && d != head
-                    && let Some(mb) = repo.merge_base(d, head)
-                {
-                    return Ok(Selection {
-                        base: Some(mb),
-                        head,
-                        rebuild_all: None,
-                        how: format!("new branch: merge-base with {branch}"),
-                    });
-                }
-            }
-        }
-        return Ok(Selection::all(
-            head,
-            match default {
-                Some(b) => format!(
-                    "new branch and the default branch {b} is not in this clone: rebuilding everything"
-                ),
-                None => {
-                    "new branch and no default branch in the event: rebuilding everything".into()
-                }
-            },
-        ));
+        return new_branch(repo, head, s("/repository/default_branch"));
     }
     if forced {
         return Ok(Selection::all(
@@ -258,6 +235,38 @@ pub fn from_github_event(
             ),
         )),
     }
+}
+
+/// A push that created a branch: the merge-base with the default branch when that branch is in
+/// the clone (remote-tracking first), else everything.
+fn new_branch(repo: &Repo, head: Oid, default: Option<String>) -> Result<Selection> {
+    if let Some(branch) = &default {
+        for rev in [
+            format!("refs/remotes/origin/{branch}"),
+            format!("refs/heads/{branch}"),
+        ] {
+            if let Some(d) = repo.commit_id(&rev)?
+                && d != head
+                && let Some(mb) = repo.merge_base(d, head)
+            {
+                return Ok(Selection {
+                    base: Some(mb),
+                    head,
+                    rebuild_all: None,
+                    how: format!("new branch: merge-base with {branch}"),
+                });
+            }
+        }
+    }
+    Ok(Selection::all(
+        head,
+        match default {
+            Some(b) => format!(
+                "new branch and the default branch {b} is not in this clone: rebuilding everything"
+            ),
+            None => "new branch and no default branch in the event: rebuilding everything".into(),
+        },
+    ))
 }
 
 /// A `pull_request` / `pull_request_target` event: the merge-base of `base.sha` and `head.sha`.
