@@ -3,13 +3,15 @@
 # (all already at their digest) on a fake Kubernetes API server, images on a real registry,
 # everything on 127.0.0.1. One `ferry-deploy plan` cycle must make exactly 200 registry
 # requests (counted in the registry's own access log) with peak RSS <= 64 MiB; the time per
-# cycle is printed. Usage: benches/deploy.sh [WORKLOADS] [REPOS] [TAGS] [RUNS]
+# cycle is printed. Then benches/deploy-webhook.sh measures push-to-patch latency through a
+# registry webhook, next to the polling interval (issue 14).
+# Usage: benches/deploy.sh [WORKLOADS] [REPOS] [TAGS] [RUNS] [PUSHES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workloads=${1:-1000}; repos=${2:-20}; tags=${3:-10}; runs=${4:-10}
+workloads=${1:-1000}; repos=${2:-20}; tags=${3:-10}; runs=${4:-10}; pushes=${5:-5}
 scripts/install-deps.sh hyperfine time
-cargo build -q --release -p ferry-deploy-cli
-cargo build -q --release -p ferry-tests --example bench-fixture --example fake-kube
+cargo build -q --release -p ferry-deploy-cli -p ferry-registry-cli
+cargo build -q --release -p ferry-tests --example bench-fixture --example fake-kube --example push-demo-image
 ferry=$PWD/target/release/ferry-deploy
 work=$(mktemp -d)
 registry_pid=""; kube_pid=""
@@ -59,3 +61,5 @@ echo "peak RSS of one cycle: $(python3 -c "print(round($rss/1024, 1))") MiB (tar
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/h.json" \
   "$ferry --kubeconfig $work/kubeconfig --plain-http $addr plan --json" >/dev/null
 python3 -c "import json; m=json.load(open('$work/h.json'))['results'][0]; print(f'time per cycle (plan, whole process): {m[\"mean\"]*1000:.1f} ms ± {m[\"stddev\"]*1000:.1f}')"
+echo
+benches/deploy-webhook.sh "$pushes"
