@@ -77,7 +77,34 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         .filter(|w| policy::opted_in(&w.view))
         .map(|w| w.view.id())
         .collect();
-    // Pods, nodes and pull secrets are only read for workloads that opted in.
+    let platforms = read_running(ctx, &mut workloads, &opted).await?;
+    let views: Vec<WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
+    workloads.retain(|w| scope.includes(w));
+    let argocd = argo_applications(ctx, &workloads, &opted).await;
+    let gate = Gate {
+        now: unix_now(),
+        workloads: &views,
+        argocd: &argocd,
+        git_write_back: ctx.gitops.is_some(),
+    };
+    let (mut decisions, requests) = decide_all(ctx, &workloads, &opted, &platforms, &gate).await;
+    if let Some(g) = &ctx.gitops {
+        writeback::route_through_git(ctx, g, &workloads, &mut decisions).await;
+    }
+    Ok(Plan {
+        workloads,
+        decisions,
+        registry_requests: requests,
+    })
+}
+
+/// What the pods of opted-in workloads run, and the platforms of the cluster's nodes (pods,
+/// nodes and pull secrets are only read for workloads that opted in).
+async fn read_running(
+    ctx: &Context,
+    workloads: &mut [Workload],
+    opted: &BTreeSet<String>,
+) -> Result<Vec<ferry_core::Platform>> {
     let mut running: Vec<Workload> = workloads
         .iter()
         .filter(|w| opted.contains(&w.view.id()))
@@ -89,66 +116,60 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
             w.view.running = o.view.running;
         }
     }
-    let platforms = if opted.is_empty() {
-        Vec::new()
-    } else {
-        cluster::node_platforms(&ctx.client).await?
-    };
-    let views: Vec<WorkloadView> = workloads.iter().map(|w| w.view.clone()).collect();
-    workloads.retain(|w| scope.includes(w));
-    let argocd = argo_applications(ctx, &workloads, &opted).await;
-    let gate = Gate {
-        now: unix_now(),
-        workloads: &views,
-        argocd: &argocd,
-        git_write_back: ctx.gitops.is_some(),
-    };
-    // Annotations are parsed once; a workload whose annotations do not parse gets one row.
+    if opted.is_empty() {
+        return Ok(Vec::new());
+    }
+    cluster::node_platforms(&ctx.client).await
+}
+
+/// Parse each workload's annotations once, gather registry answers per set of pull secrets,
+/// decide; one skip row for a workload whose annotations do not parse. (decisions, requests)
+async fn decide_all(
+    ctx: &Context,
+    workloads: &[Workload],
+    opted: &BTreeSet<String>,
+    platforms: &[ferry_core::Platform],
+    gate: &Gate<'_>,
+) -> (Vec<Decision>, usize) {
     let policies: Vec<Result<WorkloadPolicy, PolicyError>> = workloads
         .iter()
         .map(|w| WorkloadPolicy::parse(&w.view))
         .collect();
     let mut groups: BTreeMap<SecretSet, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
+    let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
     for (w, p) in workloads.iter().zip(&policies) {
-        let Ok(p) = p else { continue };
-        let key = if opted.contains(&w.view.id()) {
-            secret_set(w)
-        } else {
-            Vec::new()
-        };
-        groups.entry(key).or_default().push((w, p));
+        match p {
+            Ok(p) => {
+                let key = if opted.contains(&w.view.id()) {
+                    secret_set(w)
+                } else {
+                    Vec::new()
+                };
+                groups.entry(key).or_default().push((w, p));
+            }
+            Err(e) => {
+                let row = Decision::row(&w.view, "", "", Action::Skip, Reason::Policy(e.clone()));
+                by_workload.insert(w.view.id(), vec![row]);
+            }
+        }
     }
     let mut requests = 0;
-    let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
         let conc = ctx.registry_concurrency;
         let (rg, times) = (&ctx.rate_gate, &ctx.tag_times);
-        let got = gather(&registry, rg, times, conc, &members, &platforms, &gate).await;
+        let got = gather(&registry, rg, times, conc, &members, platforms, gate).await;
         requests += got.requests;
         for (w, p) in members {
-            let d = policy::decide_with(&w.view, p, &got.answers, &platforms, &gate);
+            let d = policy::decide_with(&w.view, p, &got.answers, platforms, gate);
             by_workload.insert(w.view.id(), d);
         }
     }
-    for (w, p) in workloads.iter().zip(&policies) {
-        if let Err(e) = p {
-            let row = Decision::row(&w.view, "", "", Action::Skip, Reason::Policy(e.clone()));
-            by_workload.insert(w.view.id(), vec![row]);
-        }
-    }
-    let mut decisions: Vec<Decision> = workloads
+    let decisions = workloads
         .iter()
         .flat_map(|w| by_workload.remove(&w.view.id()).unwrap_or_default())
         .collect();
-    if let Some(g) = &ctx.gitops {
-        writeback::route_through_git(ctx, g, &workloads, &mut decisions).await;
-    }
-    Ok(Plan {
-        workloads,
-        decisions,
-        registry_requests: requests,
-    })
+    (decisions, requests)
 }
 
 fn secret_set(w: &Workload) -> SecretSet {

@@ -579,22 +579,30 @@ async fn health_gate(
         fence,
     )
     .await;
+    report_undo(&res, failed, &p.commit, events, applied).await;
+}
+
+/// Events and records for the workloads whose rollout failed after a push, once their revert
+/// (`res`) was pushed or failed.
+async fn report_undo(
+    res: &Result<String, String>,
+    failed: Vec<(&Workload, String)>,
+    commit: &str,
+    events: &Events,
+    applied: &mut Applied,
+) {
+    let commit = ferry_core::short_hash(commit);
     for (w, why) in failed {
-        match &res {
+        match res {
             Ok(revert) => {
-                let note = format!(
-                    "{why}; pushed {} reverting {}; its digest is quarantined",
-                    ferry_core::short_hash(revert),
-                    ferry_core::short_hash(&p.commit)
-                );
+                let revert = ferry_core::short_hash(revert);
+                let note =
+                    format!("{why}; pushed {revert} reverting {commit}; its digest is quarantined");
                 events.publish(w, true, "RolledBack", &note).await;
                 applied.rolled_back.push((w.view.id(), why));
             }
             Err(e) => {
-                let note = format!(
-                    "{why}; reverting {} failed: {e}",
-                    ferry_core::short_hash(&p.commit)
-                );
+                let note = format!("{why}; reverting {commit} failed: {e}");
                 events.publish(w, true, "RollbackFailed", &note).await;
                 applied.fail(&w.view.id(), Stage::GitRevert, note);
             }
