@@ -1,8 +1,8 @@
 //! One pass of the redeploy controller, by concern:
 //!
 //! * [`plan`](fn@plan) — read the cluster (workloads, pods, nodes, pull secrets, Argo CD
-//!   Applications), ask the registry ([`gather`]), decide ([`crate::policy`]) and route updates
-//!   through git where they must go ([`writeback`]). Writes nothing.
+//!   Applications), ask the registry (`gather`), decide ([`crate::policy`]) and route updates
+//!   through git where they must go (`writeback`). Writes nothing.
 //! * [`apply`](fn@apply) — patch each workload (fenced by the Lease), publish Events, watch the
 //!   rollout and roll a failed one back; git updates are committed, pushed and health-gated.
 //!   A failure stays with its workload: the pass goes on with the others.

@@ -1,0 +1,115 @@
+//! Helm values files as the write-back target.
+
+use super::*;
+
+/// One image change written to a Helm values file (see [`crate::helm::values_file`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HelmChange {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// Container name.
+    pub container: String,
+    /// The values file's path in the repository ([`crate::helm::ValuesFile`]'s `target.path`).
+    pub file: String,
+    /// Dotted key of the image mapping (`image`, `sensor.image`).
+    pub key: String,
+    /// The image as running now.
+    pub old_image: String,
+    /// The new image (`repository:tag@digest`).
+    pub new_image: String,
+}
+
+/// The edited values files for `changes` on `tree` (path → new text), and the changes that could
+/// not be placed (file missing, key missing, layout ferry does not edit, image without tag or
+/// digest), each naming the file and the key.
+pub fn plan_helm_edits(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    changes: &[HelmChange],
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for c in changes {
+        let file = norm(&c.file);
+        let Some(text) = files
+            .get(&file)
+            .cloned()
+            .or_else(|| read(repo, tree, &file))
+        else {
+            problems.push(format!(
+                "{}: values file {file} is not in the repository",
+                c.workload
+            ));
+            continue;
+        };
+        let parsed = ferry_core::Reference::parse(&c.new_image).ok();
+        let Some((r, tag, digest)) = parsed
+            .as_ref()
+            .and_then(|r| Some((r, r.tag()?.to_string(), r.digest()?.to_string())))
+        else {
+            problems.push(format!(
+                "{}: {} is not a reference with a tag and a digest",
+                c.workload, c.new_image
+            ));
+            continue;
+        };
+        match yamledit::set_helm_image(&file, &text, &c.key, &r.name(), &tag, &digest) {
+            Ok(new) if new != text => {
+                files.insert(file, new);
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{}: {e}", c.workload)),
+        }
+    }
+    (files, problems)
+}
+
+/// [`write_back`] for Helm values files: edit, commit once for all `changes`, push to
+/// `target.branch` without forcing, and on a rejected push fetch, re-apply on the new tip and
+/// try again. `target.path` is not used (each change names its file).
+///
+/// ```no_run
+/// use ferry_deploy::{gitops, helm};
+///
+/// # fn f(spec: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+/// let values = helm::values_file(spec, Some("sensor.image"))?.expect("a Helm application");
+/// let change = gitops::HelmChange {
+///     workload: "iot/Deployment/sensor".into(),
+///     container: "app".into(),
+///     file: values.target.path.clone(),
+///     key: values.key.clone(),
+///     old_image: "ghcr.io/acme/sensor:1.0@sha256:…".into(),
+///     new_image: "ghcr.io/acme/sensor:1.1@sha256:…".into(),
+/// };
+/// let done = gitops::write_back_helm(&Default::default(), &values.target, &[change])?;
+/// # Ok(()) }
+/// ```
+pub fn write_back_helm(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[HelmChange],
+) -> Result<WriteBack, GitError> {
+    write_back_helm_fenced(config, target, changes, &Fence::unfenced())
+}
+
+/// [`write_back_helm`], pushing only while `fence` allows writes (checked before every push).
+pub fn write_back_helm_fenced(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[HelmChange],
+    fence: &Fence,
+) -> Result<WriteBack, GitError> {
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "- {} {}: {} → {} ({} {})",
+                c.workload, c.container, c.old_image, c.new_image, c.file, c.key
+            )
+        })
+        .collect();
+    let message = commit_message(config, &lines);
+    commit_and_push(config, target, &message, fence, |repo, tree| {
+        plan_helm_edits(repo, tree, changes)
+    })
+}

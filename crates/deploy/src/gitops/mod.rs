@@ -1,0 +1,510 @@
+//! Git write-back: change the manifests in git (kustomize `images:` or the workload's container
+//! `image:`), commit once per repository per pass, push without ever forcing, and when the push
+//! is rejected because the branch moved, fetch, re-apply the edit on the new tip and push again.
+//! Everything here is blocking (libgit2); async callers use `spawn_blocking`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
+
+use crate::lease::Fence;
+use crate::yamledit;
+
+mod branch;
+mod edits;
+mod helm;
+mod revert;
+
+pub use branch::*;
+pub use edits::plan_edits;
+#[cfg(test)]
+use edits::spelled_name;
+pub use helm::*;
+pub use revert::{revert, reverted};
+
+/// Where a workload's manifests live.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct GitTarget {
+    /// Clone URL.
+    pub repo: String,
+    /// Branch to commit to.
+    pub branch: String,
+    /// Directory or file inside the repository (no leading `/`; `""` or `.` for the root).
+    pub path: String,
+}
+
+/// Credentials for git remotes. `Debug` never prints secrets.
+#[derive(Clone, Default)]
+pub struct GitAuth {
+    /// User name for token authentication over http(s) (default `x-access-token`).
+    pub user: Option<String>,
+    /// Token (password) for http(s).
+    pub token: Option<String>,
+    /// Private key file for ssh.
+    pub ssh_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitAuth")
+            .field("user", &self.user)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ssh_key", &self.ssh_key)
+            .finish()
+    }
+}
+
+/// How ferry writes to git.
+#[derive(Debug, Clone)]
+pub struct WriteBackConfig {
+    /// Local clone cache (one bare repository per remote URL).
+    pub cache_dir: PathBuf,
+    /// Credentials.
+    pub auth: GitAuth,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author e-mail.
+    pub author_email: String,
+    /// Subject line of commits (`{count}` is replaced by the number of changes).
+    pub subject: String,
+    /// Push attempts before giving up (each after a fetch and re-apply).
+    pub max_attempts: u32,
+}
+
+impl Default for WriteBackConfig {
+    fn default() -> Self {
+        WriteBackConfig {
+            cache_dir: std::env::temp_dir().join("ferry-git-cache"),
+            auth: GitAuth::default(),
+            author_name: "ferry".into(),
+            author_email: "ferry@localhost".into(),
+            subject: "ferry: update {count} image(s)".into(),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// One image change to write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageChange {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// Workload kind (`Deployment`…).
+    pub kind: String,
+    /// Workload name.
+    pub name: String,
+    /// Container name.
+    pub container: String,
+    /// The image as written now.
+    pub old_image: String,
+    /// The new image (`repository:tag@digest`).
+    pub new_image: String,
+    /// Directory or file of this workload's manifests, when it differs from the target's
+    /// (several Applications in one repository: still one commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// What a write-back did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WriteBack {
+    /// The commit pushed (`None` when nothing changed).
+    pub commit: Option<String>,
+    /// Files changed.
+    pub files: Vec<String>,
+    /// Push attempts made.
+    pub attempts: u32,
+    /// Changes that could not be placed (workload not found under the path, unsupported YAML).
+    pub problems: Vec<String>,
+}
+
+/// A failed write-back.
+#[derive(Debug, thiserror::Error)]
+#[error("git write-back to {repo} ({branch}): {message}")]
+pub struct GitError {
+    /// Remote URL.
+    pub repo: String,
+    /// Branch.
+    pub branch: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Marker line in ferry's commit messages (used to recognise its commits).
+pub const COMMIT_MARKER: &str = "Written-by: ferry-deploy";
+
+fn cache_path(config: &WriteBackConfig, url: &str) -> PathBuf {
+    let safe: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    config.cache_dir.join(format!("{safe}.git"))
+}
+
+fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
+    let mut cb = RemoteCallbacks::new();
+    let mut tried = 0;
+    cb.credentials(move |_url, user_from_url, allowed| {
+        tried += 1;
+        if tried > 3 {
+            return Err(git2::Error::from_str("credentials were rejected"));
+        }
+        if allowed.contains(git2::CredentialType::SSH_KEY)
+            && let Some(key) = &auth.ssh_key
+        {
+            return Cred::ssh_key(user_from_url.unwrap_or("git"), None, key, None);
+        }
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+            && let Some(token) = &auth.token
+        {
+            return Cred::userpass_plaintext(
+                auth.user.as_deref().unwrap_or("x-access-token"),
+                token,
+            );
+        }
+        Err(git2::Error::from_str(
+            "the remote asks for credentials and none are configured",
+        ))
+    });
+    cb
+}
+
+/// `target` with `HEAD` (or an empty revision, Argo CD's default) replaced by the remote's
+/// default branch.
+pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<GitTarget, GitError> {
+    if !(target.branch.is_empty() || target.branch == "HEAD") {
+        return Ok(target.clone());
+    }
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let mut remote = git2::Remote::create_detached(target.repo.as_str())
+        .map_err(|e| err(e.message().to_string()))?;
+    let conn = remote
+        .connect_auth(git2::Direction::Fetch, Some(callbacks(&config.auth)), None)
+        .map_err(|e| err(format!("cannot reach the remote: {}", e.message())))?;
+    let head = conn.default_branch().map_err(|e| {
+        err(format!(
+            "the remote names no default branch: {}",
+            e.message()
+        ))
+    })?;
+    let name = head
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("refs/heads/")
+        .to_string();
+    if name.is_empty() {
+        return Err(err("the remote names no default branch".into()));
+    }
+    Ok(GitTarget {
+        branch: name,
+        ..target.clone()
+    })
+}
+
+/// The cached bare clone of `target.repo`, fetched: returns it and the branch tip.
+pub fn fetch(config: &WriteBackConfig, target: &GitTarget) -> Result<(Repository, Oid), GitError> {
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    if looks_like_commit(&target.branch) || target.branch.starts_with("refs/tags/") {
+        return Err(err(format!(
+            "targetRevision {:?} is a fixed commit or tag; ferry only writes to branches",
+            target.branch
+        )));
+    }
+    let dir = cache_path(config, &target.repo);
+    let repo = match Repository::open_bare(&dir) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            let r = Repository::init_bare(&dir).map_err(|e| err(e.message().to_string()))?;
+            r.remote("origin", &target.repo)
+                .map_err(|e| err(e.message().to_string()))?;
+            r
+        }
+    };
+    {
+        let mut remote = repo
+            .find_remote("origin")
+            .map_err(|e| err(e.message().to_string()))?;
+        if remote.url().ok() != Some(target.repo.as_str()) {
+            repo.remote_set_url("origin", &target.repo)
+                .map_err(|e| err(e.message().to_string()))?;
+            remote = repo
+                .find_remote("origin")
+                .map_err(|e| err(e.message().to_string()))?;
+        }
+        let mut fo = FetchOptions::new();
+        fo.remote_callbacks(callbacks(&config.auth));
+        let spec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", target.branch);
+        remote
+            .fetch(&[spec.as_str()], Some(&mut fo), None)
+            .map_err(|e| err(format!("fetch failed: {}", e.message())))?;
+    }
+    let tip = repo
+        .refname_to_id(&format!("refs/remotes/origin/{}", target.branch))
+        .map_err(|_| {
+            err(format!(
+                "branch {:?} does not exist in the repository (ferry only writes to branches)",
+                target.branch
+            ))
+        })?;
+    Ok((repo, tip))
+}
+
+fn looks_like_commit(rev: &str) -> bool {
+    rev.len() >= 7 && rev.len() <= 64 && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn read(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<String> {
+    let e = tree.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(e.id()).ok()?;
+    String::from_utf8(blob.content().to_vec()).ok()
+}
+
+fn norm(path: &str) -> String {
+    path.trim_matches('/')
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .replace("//", "/")
+        .trim_start_matches('.')
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// A tree equal to `base` with `files` (path → content) replaced or added.
+fn write_tree(
+    repo: &Repository,
+    base: Option<&Tree<'_>>,
+    files: &BTreeMap<Vec<String>, Oid>,
+) -> Result<Oid, git2::Error> {
+    let mut builder = repo.treebuilder(base)?;
+    let mut dirs: BTreeMap<String, BTreeMap<Vec<String>, Oid>> = BTreeMap::new();
+    for (path, blob) in files {
+        if path.len() == 1 {
+            let mode = base
+                .and_then(|t| t.get_name(&path[0]))
+                .map_or(0o100644, |e| e.filemode());
+            builder.insert(&path[0], *blob, mode)?;
+        } else {
+            dirs.entry(path[0].clone())
+                .or_default()
+                .insert(path[1..].to_vec(), *blob);
+        }
+    }
+    for (dir, sub) in dirs {
+        let existing = base
+            .and_then(|t| t.get_name(&dir))
+            .and_then(|e| repo.find_tree(e.id()).ok());
+        let id = write_tree(repo, existing.as_ref(), &sub)?;
+        builder.insert(&dir, id, 0o040000)?;
+    }
+    builder.write()
+}
+
+/// Edit, commit (one commit for all `changes`) and push to `target.branch`; on a rejected
+/// push fetch, re-apply on the new tip and try again (never forcing).
+pub fn write_back(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[ImageChange],
+) -> Result<WriteBack, GitError> {
+    write_back_fenced(config, target, changes, &Fence::unfenced())
+}
+
+/// [`write_back`], pushing only while `fence` allows writes (checked before every push).
+pub fn write_back_fenced(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    changes: &[ImageChange],
+    fence: &Fence,
+) -> Result<WriteBack, GitError> {
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "- {} {}: {} → {}",
+                c.workload, c.container, c.old_image, c.new_image
+            )
+        })
+        .collect();
+    let message = commit_message(config, &lines);
+    commit_and_push(config, target, &message, fence, |repo, tree| {
+        plan_edits(repo, tree, target, changes)
+    })
+}
+
+fn push(
+    config: &WriteBackConfig,
+    repo: &Repository,
+    target: &GitTarget,
+    commit: Oid,
+) -> Result<(), String> {
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(|e| e.message().to_string())?;
+    let rejected = std::cell::RefCell::new(None::<String>);
+    {
+        let mut cb = callbacks(&config.auth);
+        cb.push_update_reference(|_refname, status| {
+            if let Some(s) = status {
+                *rejected.borrow_mut() = Some(s.to_string());
+            }
+            Ok(())
+        });
+        let mut po = PushOptions::new();
+        po.remote_callbacks(cb);
+        // No leading '+': never a force-push.
+        let spec = format!("{commit}:refs/heads/{}", target.branch);
+        remote
+            .push(&[spec.as_str()], Some(&mut po))
+            .map_err(|e| e.message().to_string())?;
+    }
+    match rejected.into_inner() {
+        Some(r) => Err(r),
+        None => Ok(()),
+    }
+}
+
+/// ferry's commit message: the subject (`{count}` replaced), one line per change, the marker.
+fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
+    let mut message = config.subject.replace("{count}", &lines.len().to_string());
+    message.push_str("\n\n");
+    for l in lines {
+        message.push_str(l);
+        message.push('\n');
+    }
+    message.push('\n');
+    message.push_str(COMMIT_MARKER);
+    message.push('\n');
+    message
+}
+
+/// The one commit-and-push loop: fetch the branch, let `plan` compute the edited files on its
+/// tip, commit them with `message`, push without forcing; when the push is rejected because the
+/// branch moved, start again on the new tip (with backoff), at most `config.max_attempts` times.
+fn commit_and_push(
+    config: &WriteBackConfig,
+    target: &GitTarget,
+    message: &str,
+    fence: &Fence,
+    plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
+) -> Result<WriteBack, GitError> {
+    let target = &resolve_branch(config, target)?;
+    let err = |message: String| GitError {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        message,
+    };
+    let git = |e: git2::Error| err(e.message().to_string());
+    let mut result = WriteBack::default();
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=config.max_attempts.max(1) {
+        result.attempts = attempt;
+        let (repo, tip) = fetch(config, target)?;
+        let tip_commit = repo.find_commit(tip).map_err(git)?;
+        let tree = tip_commit.tree().map_err(git)?;
+        let (files, problems) = plan(&repo, &tree);
+        result.problems = problems;
+        if files.is_empty() {
+            result.commit = None;
+            result.files.clear();
+            return Ok(result);
+        }
+        let mut blobs = BTreeMap::new();
+        for (path, text) in &files {
+            let id = repo.blob(text.as_bytes()).map_err(git)?;
+            blobs.insert(path.split('/').map(str::to_string).collect::<Vec<_>>(), id);
+        }
+        let new_tree = write_tree(&repo, Some(&tree), &blobs).map_err(git)?;
+        let new_tree = repo.find_tree(new_tree).map_err(git)?;
+        let sig = Signature::now(&config.author_name, &config.author_email).map_err(git)?;
+        let commit = repo
+            .commit(None, &sig, &sig, message, &new_tree, &[&tip_commit])
+            .map_err(git)?;
+        fence.check().map_err(|e| err(e.to_string()))?;
+        match push(config, &repo, target, commit) {
+            Ok(()) => {
+                result.commit = Some(commit.to_string());
+                result.files = files.keys().cloned().collect();
+                return Ok(result);
+            }
+            Err(rejection) => {
+                let (_, new_tip) = fetch(config, target)?;
+                if new_tip == tip {
+                    return Err(err(format!("push rejected: {rejection}")));
+                }
+                tracing::info!(repo = %target.repo, branch = %target.branch, attempt, "branch moved during the push; re-applying on the new tip");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(err(format!(
+        "the branch kept moving; gave up after {} attempts",
+        config.max_attempts
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_debug_is_redacted() {
+        let a = GitAuth {
+            user: Some("bot".into()),
+            token: Some("ghp_secret".into()),
+            ssh_key: None,
+        };
+        let d = format!("{a:?}");
+        assert!(!d.contains("ghp_secret") && d.contains("<redacted>"), "{d}");
+    }
+
+    #[test]
+    fn fixed_revisions_are_refused() {
+        let cfg = WriteBackConfig {
+            cache_dir: std::env::temp_dir().join("ferry-test-never"),
+            ..Default::default()
+        };
+        for rev in ["0123abcd", "refs/tags/v1"] {
+            let t = GitTarget {
+                repo: "git://127.0.0.1:1/x.git".into(),
+                branch: rev.into(),
+                path: ".".into(),
+            };
+            let Err(e) = fetch(&cfg, &t) else {
+                panic!("{rev} accepted")
+            };
+            assert!(e.to_string().contains("only writes to branches"), "{e}");
+        }
+    }
+
+    #[test]
+    fn spelled_names() {
+        let f = |s: &str| spelled_name(s, &ferry_core::Reference::parse(s).unwrap());
+        assert_eq!(
+            f(
+                "ghcr.io/acme/sensor:1@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+            ),
+            "ghcr.io/acme/sensor"
+        );
+        assert_eq!(f("redis"), "redis");
+        assert_eq!(f("localhost:5000/a:b"), "localhost:5000/a");
+    }
+}
