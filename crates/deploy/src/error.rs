@@ -37,6 +37,20 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A git write-back (clone, fetch, commit, push, revert, write branch) failed.
+    #[error("git write-back to {repo} ({branch}): {message}")]
+    Git {
+        /// Remote URL.
+        repo: String,
+        /// Branch.
+        branch: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A YAML file cannot be edited safely at the spot ferry must change (flow style, no
+    /// scalar value, the workload has no such container…).
+    #[error("{0}")]
+    Edit(String),
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {message}")]
     HelmValues {
@@ -55,10 +69,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl ferry_core::exit::Classify for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Annotation { .. } | Error::TagPattern { .. } | Error::HelmValues { .. } => {
-                ferry_core::exit::NEGATIVE
+            Error::Annotation { .. }
+            | Error::TagPattern { .. }
+            | Error::HelmValues { .. }
+            | Error::Edit(_) => ferry_core::exit::NEGATIVE,
+            Error::Kube(_) | Error::Registry(_) | Error::Config(_) | Error::Git { .. } => {
+                ferry_core::exit::OPERATIONAL
             }
-            Error::Kube(_) | Error::Registry(_) | Error::Config(_) => ferry_core::exit::OPERATIONAL,
         }
     }
 }

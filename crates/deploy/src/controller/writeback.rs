@@ -434,7 +434,7 @@ fn write_batch(
     config: &WriteBackConfig,
     b: &Batch,
     fence: &crate::lease::Fence,
-) -> Result<gitops::WriteBack, String> {
+) -> crate::Result<gitops::WriteBack> {
     let target = match &b.base {
         None => b.target.clone(),
         Some(base) => {
@@ -442,17 +442,14 @@ fn write_batch(
                 branch: base.clone(),
                 ..b.target.clone()
             };
-            gitops::prepare_write_branch(config, &from, &b.target.branch)
-                .map_err(|e| e.to_string())?
-                .target
+            gitops::prepare_write_branch(config, &from, &b.target.branch)?.target
         }
     };
-    let done = if b.helm.is_empty() {
+    if b.helm.is_empty() {
         gitops::write_back_fenced(config, &target, &b.changes, fence)
     } else {
         gitops::write_back_helm_fenced(config, &target, &b.helm, fence)
-    };
-    done.map_err(|e| e.to_string())
+    }
 }
 
 fn workload_of<'p>(plan: &'p Plan, c: &ImageChange) -> Option<&'p Workload> {
@@ -472,7 +469,7 @@ async fn commit(
     let outcome = tokio::task::spawn_blocking(move || write_batch(&config, &work, &fence))
         .await
         .map_err(|e| e.to_string())
-        .and_then(|r| r);
+        .and_then(|r| r.map_err(|e| e.to_string()));
     let wb = match outcome {
         Ok(wb) => wb,
         Err(e) => {
@@ -585,7 +582,7 @@ async fn health_gate(
 /// Events and records for the workloads whose rollout failed after a push, once their revert
 /// (`res`) was pushed or failed.
 async fn report_undo(
-    res: &Result<String, String>,
+    res: &crate::Result<String>,
     failed: Vec<(&Workload, String)>,
     commit: &str,
     events: &Events,
@@ -619,7 +616,7 @@ async fn undo(
     failed: &[String],
     why: String,
     fence: &crate::lease::Fence,
-) -> Result<String, String> {
+) -> crate::Result<String> {
     let (config, target, commit, fence) = (
         g.config.clone(),
         p.batch.target.clone(),
@@ -649,10 +646,18 @@ async fn undo(
             ..c.clone()
         })
         .collect();
-    let work = move || -> Result<String, String> {
+    let git_error = {
+        let t = target.clone();
+        move |message: String| crate::Error::Git {
+            repo: t.repo.clone(),
+            branch: t.branch.clone(),
+            message,
+        }
+    };
+    let nothing = git_error.clone();
+    let work = move || -> crate::Result<String> {
         if all {
-            return gitops::revert(&config, &target, &commit, &why, &fence)
-                .map_err(|e| e.to_string());
+            return gitops::revert(&config, &target, &commit, &why, &fence);
         }
         let config = WriteBackConfig {
             subject: format!(
@@ -664,13 +669,12 @@ async fn undo(
         let wb = match helm.is_empty() {
             true => gitops::write_back_fenced(&config, &target, &inverse, &fence),
             false => gitops::write_back_helm_fenced(&config, &target, &helm, &fence),
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         wb.commit
-            .ok_or_else(|| "nothing to restore: the files changed since".to_string())
+            .ok_or_else(|| nothing("nothing to restore: the files changed since".into()))
     };
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| git_error(e.to_string()))
         .and_then(|r| r)
 }

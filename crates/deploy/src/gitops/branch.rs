@@ -56,7 +56,7 @@ pub fn prepare_write_branch(
     write_branch: &str,
 ) -> Result<WriteBranch, GitError> {
     let base = resolve_branch(config, base)?;
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: base.repo.clone(),
         branch: write_branch.to_string(),
         message,
@@ -118,7 +118,7 @@ fn write_branch_step(
         Relation::Ahead => WriteBranchAction::Ahead,
         Relation::Behind => return Ok((WriteBranchAction::FastForwarded, base_tip, Some(seen))),
         Relation::Diverged => {
-            return Err(GitError {
+            return Err(crate::Error::Git {
                 repo: target.repo.clone(),
                 branch: target.branch.clone(),
                 message: format!(
@@ -157,7 +157,7 @@ fn remote_branch_tip(
     config: &WriteBackConfig,
     target: &GitTarget,
 ) -> Result<Option<Oid>, GitError> {
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
         message,

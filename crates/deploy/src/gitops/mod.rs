@@ -120,17 +120,8 @@ pub struct WriteBack {
     pub problems: Vec<String>,
 }
 
-/// A failed write-back.
-#[derive(Debug, thiserror::Error)]
-#[error("git write-back to {repo} ({branch}): {message}")]
-pub struct GitError {
-    /// Remote URL.
-    pub repo: String,
-    /// Branch.
-    pub branch: String,
-    /// What went wrong.
-    pub message: String,
-}
+/// A failed write-back: [`crate::Error::Git`] (the crate's one error type).
+pub type GitError = crate::Error;
 
 /// Marker line in ferry's commit messages (used to recognise its commits).
 pub const COMMIT_MARKER: &str = "Written-by: ferry-deploy";
@@ -183,7 +174,7 @@ pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<Gi
     if !(target.branch.is_empty() || target.branch == "HEAD") {
         return Ok(target.clone());
     }
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
         message,
@@ -215,7 +206,7 @@ pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<Gi
 
 /// The cached bare clone of `target.repo`, fetched: returns it and the branch tip.
 pub fn fetch(config: &WriteBackConfig, target: &GitTarget) -> Result<(Repository, Oid), GitError> {
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
         message,
@@ -406,7 +397,7 @@ fn commit_and_push(
     plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
 ) -> Result<WriteBack, GitError> {
     let target = &resolve_branch(config, target)?;
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
         message,

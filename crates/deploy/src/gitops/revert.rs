@@ -41,7 +41,7 @@ pub fn revert(
     fence: &Fence,
 ) -> Result<String, GitError> {
     let target = &resolve_branch(config, target)?;
-    let err = |message: String| GitError {
+    let err = |message: String| crate::Error::Git {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
         message,

@@ -11,15 +11,8 @@
 
 use std::ops::Range;
 
-/// Why an edit could not be made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EditError(pub String);
-
-impl std::fmt::Display for EditError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// Why an edit could not be made: [`crate::Error::Edit`] (the crate's one error type).
+pub type EditError = crate::Error;
 
 #[derive(Debug, Clone)]
 struct Line {
@@ -242,7 +235,7 @@ pub fn set_kustomize_image(
         return Ok(true);
     };
     if value(text, images_l).is_some_and(|v| v.starts_with('[')) {
-        return Err(EditError(
+        return Err(crate::Error::Edit(
             "`images:` is written in flow style ([...]); ferry edits block style only".into(),
         ));
     }
@@ -346,7 +339,7 @@ fn edit_entry(
                 ));
             }
             None => {
-                return Err(EditError(format!(
+                return Err(crate::Error::Edit(format!(
                     "`{key}:` of image {} has no scalar value",
                     edit.name
                 )));
@@ -414,7 +407,7 @@ pub fn set_container_image(
                 continue;
             }
             if value(text, cl).is_some_and(|v| v.starts_with('[')) {
-                return Err(EditError(format!(
+                return Err(crate::Error::Edit(format!(
                     "{kind}/{name}: `{}` is in flow style",
                     cl.key.as_deref().unwrap_or("")
                 )));
@@ -431,12 +424,12 @@ pub fn set_container_image(
                     continue;
                 }
                 let Some((_, il)) = child(text, &lines, entry, "image") else {
-                    return Err(EditError(format!(
+                    return Err(crate::Error::Edit(format!(
                         "{kind}/{name}: container {container} has no image: line"
                     )));
                 };
                 let Some(r) = il.value.clone() else {
-                    return Err(EditError(format!(
+                    return Err(crate::Error::Edit(format!(
                         "{kind}/{name}: container {container}'s image is not a scalar"
                     )));
                 };
@@ -453,7 +446,7 @@ pub fn set_container_image(
                 return Ok(Some(true));
             }
         }
-        return Err(EditError(format!(
+        return Err(crate::Error::Edit(format!(
             "{kind}/{name} has no container named {container}"
         )));
     }
