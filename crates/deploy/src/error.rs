@@ -51,6 +51,9 @@ pub enum Error {
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
     Edit(String),
+    /// This replica does not (or no longer) hold the Lease: the write was not made.
+    #[error("leadership lost: this replica no longer holds the Lease; not writing")]
+    LeadershipLost,
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {message}")]
     HelmValues {
@@ -73,9 +76,11 @@ impl ferry_core::exit::Classify for Error {
             | Error::TagPattern { .. }
             | Error::HelmValues { .. }
             | Error::Edit(_) => ferry_core::exit::NEGATIVE,
-            Error::Kube(_) | Error::Registry(_) | Error::Config(_) | Error::Git { .. } => {
-                ferry_core::exit::OPERATIONAL
-            }
+            Error::Kube(_)
+            | Error::Registry(_)
+            | Error::Config(_)
+            | Error::Git { .. }
+            | Error::LeadershipLost => ferry_core::exit::OPERATIONAL,
         }
     }
 }

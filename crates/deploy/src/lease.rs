@@ -18,7 +18,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A lease this process tries to hold.
 #[derive(Debug, Clone)]
@@ -102,11 +102,6 @@ impl LeaseLock {
     }
 }
 
-/// Why a write was refused: this replica does not (or no longer) hold the Lease.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("leadership lost: this replica no longer holds the Lease; not writing")]
-pub struct LeadershipLost;
-
 /// Proof of leadership, checked immediately before every write (patch, rollback, git push).
 ///
 /// A fence is valid while this replica holds the Lease and its last successful renewal is more
@@ -154,17 +149,17 @@ impl Fence {
     }
 
     /// `Ok` when a write may happen now. Finding the renewal deadline passed counts as a loss.
-    pub fn check(&self) -> Result<(), LeadershipLost> {
+    pub fn check(&self) -> Result<()> {
         let Some(s) = &self.state else {
             return Ok(());
         };
         if s.lost.load(Ordering::SeqCst) {
-            return Err(LeadershipLost);
+            return Err(Error::LeadershipLost);
         }
         let until = *s.valid_until.lock().unwrap_or_else(|p| p.into_inner());
         if Instant::now() >= until {
             self.lose();
-            return Err(LeadershipLost);
+            return Err(Error::LeadershipLost);
         }
         Ok(())
     }
