@@ -499,6 +499,69 @@ async fn a_failed_rollback_is_an_event_and_a_failure() {
 
 const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sensor\n  namespace: iot\nspec:\n  template:\n    spec:\n      containers:\n        - name: app   # the app\n          image: IMAGE\n";
 
+/// A config repository on a real git daemon holding `files`, the stateful fake API with each
+/// Deployment's template at `synced` images, and a controller context with write-back on.
+struct GitFixture {
+    _daemon: GitDaemon,
+    _cache: tempfile::TempDir,
+    url: String,
+    api: FakeApi,
+    ctx: Context,
+}
+
+impl GitFixture {
+    fn new(files: &[(String, String)], synced: &[(&str, String)]) -> GitFixture {
+        let daemon = GitDaemon::start();
+        let url = daemon.create("config.git");
+        let repo = GitRepo::new();
+        for (path, text) in files {
+            repo.write(path, text);
+        }
+        repo.commit("initial");
+        repo.git(&["push", "-q", &url, "main"]);
+        let api = FakeApi::default();
+        for (name, image) in synced {
+            let images = BTreeMap::from([("app".to_string(), image.clone())]);
+            api.state().template.insert(name.to_string(), images);
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let mut ctx = context(api.client("solo"));
+        ctx.gitops = Some(GitOps {
+            config: WriteBackConfig {
+                cache_dir: cache.path().into(),
+                ..Default::default()
+            },
+            write_branch: None,
+        });
+        GitFixture {
+            _daemon: daemon,
+            _cache: cache,
+            url,
+            api,
+            ctx,
+        }
+    }
+
+    /// `apply` with the health gate, bounded by `timeout`.
+    async fn apply(&self, plan: &Plan, timeout: Duration) -> controller::Applied {
+        let options = ApplyOptions {
+            wait: true,
+            rollout_timeout: Some(timeout),
+            poll: Some(Duration::from_millis(50)),
+            ..Default::default()
+        };
+        controller::apply(&self.ctx, plan, &options).await.unwrap()
+    }
+
+    /// A fresh clone of the remote (kept alive by the returned directory).
+    fn clone_remote(&self) -> (tempfile::TempDir, std::path::PathBuf) {
+        let check = tempfile::tempdir().unwrap();
+        git_in(check.path(), &["clone", "-q", &self.url, "c"]);
+        let c = check.path().join("c");
+        (check, c)
+    }
+}
+
 fn git_plan(url: &str) -> Plan {
     git_plan_of(url, &["sensor"])
 }
@@ -529,49 +592,26 @@ fn manifest(name: &str, image: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_failed_workload_of_a_shared_commit_is_restored() {
-    let daemon = GitDaemon::start();
-    let url = daemon.create("config.git");
-    let repo = GitRepo::new();
-    for n in ["sensor", "meter"] {
-        repo.write(&format!("apps/{n}.yaml"), &manifest(n, &old_image(n)));
-    }
-    repo.commit("initial");
-    repo.git(&["push", "-q", &url, "main"]);
-    let api = FakeApi::default();
-    for n in ["sensor", "meter"] {
-        api.state()
-            .template
-            .insert(n.into(), BTreeMap::from([("app".into(), new_image(n))]));
-    }
+    let names = ["sensor", "meter"];
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (format!("apps/{n}.yaml"), manifest(n, &old_image(n))))
+        .collect();
+    let synced: Vec<(&str, String)> = names.iter().map(|n| (*n, new_image(n))).collect();
+    let f = GitFixture::new(&files, &synced);
+    let (api, url) = (&f.api, &f.url);
     api.set_status("sensor", failed());
     api.set_status("meter", ready());
-    let cache = tempfile::tempdir().unwrap();
-    let mut ctx = context(api.client("solo"));
-    ctx.gitops = Some(GitOps {
-        config: WriteBackConfig {
-            cache_dir: cache.path().into(),
-            ..Default::default()
-        },
-        write_branch: None,
-    });
-    let options = ApplyOptions {
-        wait: true,
-        rollout_timeout: Some(Duration::from_secs(10)),
-        poll: Some(Duration::from_millis(50)),
-        ..Default::default()
-    };
-    let applied = controller::apply(&ctx, &git_plan_of(&url, &["sensor", "meter"]), &options)
-        .await
-        .unwrap();
+    let applied = f
+        .apply(&git_plan_of(url, &names), Duration::from_secs(10))
+        .await;
     assert_eq!(
         applied.committed.len(),
         2,
         "one commit, two workloads: {applied:?}"
     );
     assert_eq!(applied.rolled_back.len(), 1, "{applied:?}");
-    let check = tempfile::tempdir().unwrap();
-    git_in(check.path(), &["clone", "-q", &url, "c"]);
-    let c = check.path().join("c");
+    let (_check, c) = f.clone_remote();
     let subject = git_in(&c, &["log", "--format=%s", "-1"]);
     assert!(
         subject.starts_with("ferry: restore 1 image(s) of "),
@@ -588,38 +628,13 @@ async fn only_the_failed_workload_of_a_shared_commit_is_restored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
-    let daemon = GitDaemon::start();
-    let url = daemon.create("config.git");
-    let repo = GitRepo::new();
     let original = MANIFEST.replace("IMAGE", &old_image("sensor"));
-    repo.write("apps/sensor.yaml", &original);
-    repo.commit("initial");
-    repo.git(&["push", "-q", &url, "main"]);
-    let api = FakeApi::default();
     // "Argo CD" syncs the new image into the template; the rollout then fails.
-    api.state().template.insert(
-        "sensor".into(),
-        BTreeMap::from([("app".into(), new_image("sensor"))]),
-    );
+    let files = [("apps/sensor.yaml".to_string(), original.clone())];
+    let f = GitFixture::new(&files, &[("sensor", new_image("sensor"))]);
+    let api = &f.api;
     api.set_status("sensor", failed());
-    let cache = tempfile::tempdir().unwrap();
-    let mut ctx = context(api.client("solo"));
-    ctx.gitops = Some(GitOps {
-        config: WriteBackConfig {
-            cache_dir: cache.path().into(),
-            ..Default::default()
-        },
-        write_branch: None,
-    });
-    let options = ApplyOptions {
-        wait: true,
-        rollout_timeout: Some(Duration::from_secs(10)),
-        poll: Some(Duration::from_millis(50)),
-        ..Default::default()
-    };
-    let applied = controller::apply(&ctx, &git_plan(&url), &options)
-        .await
-        .unwrap();
+    let applied = f.apply(&git_plan(&f.url), Duration::from_secs(10)).await;
     assert_eq!(applied.committed.len(), 1, "{applied:?}");
     assert_eq!(applied.rolled_back.len(), 1, "{applied:?}");
     assert!(applied.failures.is_empty(), "{applied:?}");
@@ -628,9 +643,7 @@ async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
         "a git-managed workload is never patched live"
     );
     // The remote: ferry's commit, then a revert of it on top (no force-push: a descendant).
-    let check = tempfile::tempdir().unwrap();
-    git_in(check.path(), &["clone", "-q", &url, "c"]);
-    let c = check.path().join("c");
+    let (_check, c) = f.clone_remote();
     let log = git_in(&c, &["log", "--format=%s", "-3"]);
     let subjects: Vec<&str> = log.lines().collect();
     assert!(
@@ -644,7 +657,7 @@ async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
     );
     let body = git_in(&c, &["log", "-1", "--format=%b"]);
     assert!(body.contains("ProgressDeadlineExceeded"), "{body}");
-    let ev = events(&api, "RolledBack");
+    let ev = events(api, "RolledBack");
     assert_eq!(ev.len(), 1, "{ev:?}");
     // Next pass: the digest is quarantined by the revert (ferry reverted its own commit).
     let clone = git2::Repository::open(&c).unwrap();
@@ -655,45 +668,19 @@ async fn a_git_update_whose_rollout_fails_is_reverted_in_git() {
 
 #[tokio::test]
 async fn a_git_update_argo_cd_never_syncs_is_reported_not_reverted() {
-    let daemon = GitDaemon::start();
-    let url = daemon.create("config.git");
-    let repo = GitRepo::new();
-    repo.write(
-        "apps/sensor.yaml",
-        &MANIFEST.replace("IMAGE", &old_image("sensor")),
-    );
-    repo.commit("initial");
-    repo.git(&["push", "-q", &url, "main"]);
-    let api = FakeApi::default();
-    api.state().template.insert(
-        "sensor".into(),
-        BTreeMap::from([("app".into(), old_image("sensor"))]),
-    );
-    let cache = tempfile::tempdir().unwrap();
-    let mut ctx = context(api.client("solo"));
-    ctx.gitops = Some(GitOps {
-        config: WriteBackConfig {
-            cache_dir: cache.path().into(),
-            ..Default::default()
-        },
-        write_branch: None,
-    });
-    let options = ApplyOptions {
-        wait: true,
-        rollout_timeout: Some(Duration::from_millis(400)),
-        poll: Some(Duration::from_millis(50)),
-        ..Default::default()
-    };
-    let applied = controller::apply(&ctx, &git_plan(&url), &options)
-        .await
-        .unwrap();
+    let files = [(
+        "apps/sensor.yaml".to_string(),
+        MANIFEST.replace("IMAGE", &old_image("sensor")),
+    )];
+    let f = GitFixture::new(&files, &[("sensor", old_image("sensor"))]);
+    let api = &f.api;
+    let applied = f.apply(&git_plan(&f.url), Duration::from_millis(400)).await;
     assert_eq!(applied.committed.len(), 1);
     assert_eq!(applied.unsynced.len(), 1, "{applied:?}");
     assert!(applied.rolled_back.is_empty());
-    assert_eq!(events(&api, "NotSynced").len(), 1);
-    let check = tempfile::tempdir().unwrap();
-    git_in(check.path(), &["clone", "-q", &url, "c"]);
-    let log = git_in(&check.path().join("c"), &["log", "--format=%s", "-1"]);
+    assert_eq!(events(api, "NotSynced").len(), 1);
+    let (_check, c) = f.clone_remote();
+    let log = git_in(&c, &["log", "--format=%s", "-1"]);
     assert_eq!(log, "ferry: update 1 image(s)", "no revert");
 }
 
@@ -702,40 +689,28 @@ async fn a_git_update_argo_cd_never_syncs_is_reported_not_reverted() {
 /// workloads of the commit fails and only its values file is restored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_helm_values_update_is_gated_by_digest_and_only_the_failed_file_restored() {
-    let daemon = GitDaemon::start();
-    let url = daemon.create("config.git");
-    let repo = GitRepo::new();
     let values = |n: &str| {
         format!(
             "# {n}\nimage:\n  repository: ghcr.io/acme/{n}  # built by CI\n  tag: 1@{}\n  pullPolicy: IfNotPresent\n",
             Digest::sha256_of(b"old")
         )
     };
-    for n in ["sensor", "meter"] {
-        repo.write(&format!("charts/{n}/values.yaml"), &values(n));
-    }
-    repo.commit("initial");
-    repo.git(&["push", "-q", &url, "main"]);
-    let api = FakeApi::default();
+    let names = ["sensor", "meter"];
     let new = Digest::sha256_of(b"new");
-    for n in ["sensor", "meter"] {
-        let rendered = format!("ghcr.io/acme/{n}@{new}");
-        api.state()
-            .template
-            .insert(n.into(), BTreeMap::from([("app".into(), rendered)]));
-    }
-    api.set_status("sensor", failed());
-    api.set_status("meter", ready());
-    let cache = tempfile::tempdir().unwrap();
-    let mut ctx = context(api.client("solo"));
-    ctx.gitops = Some(GitOps {
-        config: WriteBackConfig {
-            cache_dir: cache.path().into(),
-            ..Default::default()
-        },
-        write_branch: None,
-    });
-    let mut p = git_plan_of(&url, &["sensor", "meter"]);
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (format!("charts/{n}/values.yaml"), values(n)))
+        .collect();
+    // The chart renders `repository@digest`: only the digest says Argo CD synced.
+    let synced: Vec<(&str, String)> = names
+        .iter()
+        .map(|n| (*n, format!("ghcr.io/acme/{n}@{new}")))
+        .collect();
+    let f = GitFixture::new(&files, &synced);
+    let url = &f.url;
+    f.api.set_status("sensor", failed());
+    f.api.set_status("meter", ready());
+    let mut p = git_plan_of(url, &names);
     for d in &mut p.decisions {
         let file = format!("charts/{}/values.yaml", d.name);
         d.route = Route::Git(GitRoute {
@@ -749,19 +724,11 @@ async fn a_helm_values_update_is_gated_by_digest_and_only_the_failed_file_restor
             base: None,
         });
     }
-    let options = ApplyOptions {
-        wait: true,
-        rollout_timeout: Some(Duration::from_secs(10)),
-        poll: Some(Duration::from_millis(50)),
-        ..Default::default()
-    };
-    let applied = controller::apply(&ctx, &p, &options).await.unwrap();
+    let applied = f.apply(&p, Duration::from_secs(10)).await;
     assert_eq!(applied.committed.len(), 2, "{applied:?}");
     assert!(applied.unsynced.is_empty(), "synced by digest: {applied:?}");
     assert_eq!(applied.rolled_back.len(), 1, "{applied:?}");
-    let check = tempfile::tempdir().unwrap();
-    git_in(check.path(), &["clone", "-q", &url, "c"]);
-    let c = check.path().join("c");
+    let (_check, c) = f.clone_remote();
     let subject = git_in(&c, &["log", "--format=%s", "-1"]);
     assert!(
         subject.starts_with("ferry: restore 1 image(s) of "),
