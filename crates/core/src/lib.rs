@@ -28,6 +28,8 @@ pub mod digest;
 pub mod duration;
 mod error;
 pub mod exit;
+#[cfg(feature = "git")]
+pub mod git;
 pub mod platform;
 pub mod reference;
 pub mod text;

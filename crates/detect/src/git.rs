@@ -394,34 +394,8 @@ impl Repo {
             .head()
             .and_then(|h| h.peel_to_commit())
             .map_err(|e| self.git_err(e))?;
-        let mut index = git2::Index::new().map_err(|e| self.git_err(e))?;
-        index
-            .read_tree(&head.tree().map_err(|e| self.git_err(e))?)
-            .map_err(|e| self.git_err(e))?;
-        for (path, content) in files {
-            let id = self.repo.blob(content).map_err(|e| self.git_err(e))?;
-            let mode = index
-                .get_path(Path::new(path), 0)
-                .map_or(0o100644, |e| e.mode);
-            index
-                .add(&git2::IndexEntry {
-                    ctime: git2::IndexTime::new(0, 0),
-                    mtime: git2::IndexTime::new(0, 0),
-                    dev: 0,
-                    ino: 0,
-                    mode,
-                    uid: 0,
-                    gid: 0,
-                    file_size: content.len() as u32,
-                    id,
-                    flags: (path.len().min(0xfff)) as u16,
-                    flags_extended: 0,
-                    path: path.as_bytes().to_vec(),
-                })
-                .map_err(|e| self.git_err(e))?;
-        }
-        let tree_id = index
-            .write_tree_to(&self.repo)
+        let head_tree = head.tree().map_err(|e| self.git_err(e))?;
+        let tree_id = ferry_core::git::tree_with_files(&self.repo, Some(&head_tree), files)
             .map_err(|e| self.git_err(e))?;
         let tree = self.repo.find_tree(tree_id).map_err(|e| self.git_err(e))?;
         let sig = match author {
@@ -441,10 +415,17 @@ impl Repo {
             .map_err(|e| self.git_err(e))?;
         // Keep the real index in step for the committed paths.
         let mut real = self.repo.index().map_err(|e| self.git_err(e))?;
-        for (path, _) in files {
-            if let Some(entry) = index.get_path(Path::new(path), 0) {
-                real.add(&entry).map_err(|e| self.git_err(e))?;
-            }
+        for (path, content) in files {
+            let entry = tree
+                .get_path(Path::new(path))
+                .map_err(|e| self.git_err(e))?;
+            real.add(&index_entry(
+                path,
+                content.len(),
+                entry.id(),
+                entry.filemode(),
+            ))
+            .map_err(|e| self.git_err(e))?;
         }
         real.write().map_err(|e| self.git_err(e))?;
         Ok(id)
@@ -559,4 +540,22 @@ fn entry_names(a: Option<&Tree<'_>>, b: Option<&Tree<'_>>) -> Vec<Vec<u8>> {
     names.sort();
     names.dedup();
     names
+}
+
+/// The index entry of a committed file (times zero: git refreshes them on the next status).
+fn index_entry(path: &str, size: usize, id: git2::Oid, mode: i32) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: u32::try_from(mode).unwrap_or(0o100644),
+        uid: 0,
+        gid: 0,
+        file_size: u32::try_from(size).unwrap_or(u32::MAX),
+        id,
+        flags: u16::try_from(path.len().min(0xfff)).unwrap_or(0xfff),
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
 }

@@ -278,36 +278,6 @@ fn norm(path: &str) -> String {
         .to_string()
 }
 
-/// A tree equal to `base` with `files` (path → content) replaced or added.
-fn write_tree(
-    repo: &Repository,
-    base: Option<&Tree<'_>>,
-    files: &BTreeMap<Vec<String>, Oid>,
-) -> Result<Oid, git2::Error> {
-    let mut builder = repo.treebuilder(base)?;
-    let mut dirs: BTreeMap<String, BTreeMap<Vec<String>, Oid>> = BTreeMap::new();
-    for (path, blob) in files {
-        if path.len() == 1 {
-            let mode = base
-                .and_then(|t| t.get_name(&path[0]))
-                .map_or(0o100644, |e| e.filemode());
-            builder.insert(&path[0], *blob, mode)?;
-        } else {
-            dirs.entry(path[0].clone())
-                .or_default()
-                .insert(path[1..].to_vec(), *blob);
-        }
-    }
-    for (dir, sub) in dirs {
-        let existing = base
-            .and_then(|t| t.get_name(&dir))
-            .and_then(|e| repo.find_tree(e.id()).ok());
-        let id = write_tree(repo, existing.as_ref(), &sub)?;
-        builder.insert(&dir, id, 0o040000)?;
-    }
-    builder.write()
-}
-
 /// Edit, commit (one commit for all `changes`) and push to `target.branch`; on a rejected
 /// push fetch, re-apply on the new tip and try again (never forcing).
 pub fn write_back(
@@ -417,12 +387,12 @@ fn commit_and_push(
             result.files.clear();
             return Ok(result);
         }
-        let mut blobs = BTreeMap::new();
-        for (path, text) in &files {
-            let id = repo.blob(text.as_bytes()).map_err(git)?;
-            blobs.insert(path.split('/').map(str::to_string).collect::<Vec<_>>(), id);
-        }
-        let new_tree = write_tree(&repo, Some(&tree), &blobs).map_err(git)?;
+        let contents: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(path, text)| (path.clone(), text.as_bytes().to_vec()))
+            .collect();
+        let new_tree =
+            ferry_core::git::tree_with_files(&repo, Some(&tree), &contents).map_err(git)?;
         let new_tree = repo.find_tree(new_tree).map_err(git)?;
         let sig = Signature::now(&config.author_name, &config.author_email).map_err(git)?;
         let commit = repo
