@@ -21,6 +21,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A git identity is not `Name <email>`.
+    #[error("{input:?}: expected \"Name <email>\"")]
+    InvalidIdentity {
+        /// The text that was parsed.
+        input: String,
+    },
     /// The platform is not `os/arch[/variant]`.
     #[error("invalid platform {input:?}: {reason}")]
     InvalidPlatform {

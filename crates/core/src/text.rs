@@ -27,19 +27,14 @@ pub struct Identity {
     pub email: String,
 }
 
-/// Why a `Name <email>` text did not parse (names the text).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?}: expected \"Name <email>\"")]
-pub struct IdentityError {
-    /// The text that was parsed.
-    pub input: String,
-}
+/// Why a `Name <email>` text did not parse: [`crate::Error::InvalidIdentity`].
+pub type IdentityError = crate::Error;
 
 impl FromStr for Identity {
     type Err = IdentityError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || IdentityError {
+        let err = || crate::Error::InvalidIdentity {
             input: s.to_string(),
         };
         let (name, rest) = s.split_once('<').ok_or_else(err)?;
