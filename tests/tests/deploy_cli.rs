@@ -5,26 +5,16 @@
 // Test code: a failed unwrap is a failed test; tests may read the environment.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use ferry_tests::{Flavor, Registry, bin, plain_client, push_image};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn deployment(name: &str, annotations: Value, labels: Value, containers: Value) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "iot", "uid": format!("uid-{name}"), "resourceVersion": "1", "generation": 1,
-                     "annotations": annotations, "labels": labels},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}}}
-    })
-}
+mod common;
 
-fn list(kind: &str, items: Vec<Value>) -> Value {
-    json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
-}
+use common::{kubeconfig, list, run, workload as deployment};
 
 /// Push a two-platform `acme/sensor:latest` whose bytes depend on `salt`.
 async fn push_sensor(reg: &Registry, salt: &str) -> ferry_tests::Pushed {
@@ -53,63 +43,9 @@ async fn sensor_api(image: &str) -> MockServer {
     fake_api(vec![sensor], vec![]).await
 }
 
+/// The fake API of these tests: an arm64 and an amd64 Node (a mixed cluster).
 async fn fake_api(deployments: Vec<Value>, cronjobs: Vec<Value>) -> MockServer {
-    let s = MockServer::start().await;
-    let get = |p: &str, body: Value| {
-        Mock::given(method("GET"))
-            .and(path(p.to_string()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-    };
-    get("/apis/apps/v1/deployments", list("Deployment", deployments))
-        .mount(&s)
-        .await;
-    get("/apis/apps/v1/statefulsets", list("StatefulSet", vec![]))
-        .mount(&s)
-        .await;
-    get("/apis/apps/v1/daemonsets", list("DaemonSet", vec![]))
-        .mount(&s)
-        .await;
-    get("/apis/batch/v1/cronjobs", list("CronJob", cronjobs))
-        .mount(&s)
-        .await;
-    let node = |name: &str, arch: &str| json!({"metadata": {"name": name, "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": arch}}});
-    get(
-        "/api/v1/nodes",
-        list("Node", vec![node("pi-1", "arm64"), node("nuc-1", "amd64")]),
-    )
-    .mount(&s)
-    .await;
-    get("/api/v1/namespaces/iot/pods", list("Pod", vec![]))
-        .mount(&s)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/apis/events.k8s.io/v1/namespaces/iot/events"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e", "namespace": "iot"}, "eventTime": "2026-01-01T00:00:00.000000Z"})))
-        .mount(&s)
-        .await;
-    s
-}
-
-fn kubeconfig(server: &MockServer, dir: &std::path::Path) -> std::path::PathBuf {
-    let p = dir.join("kubeconfig");
-    std::fs::write(
-        &p,
-        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n", server.uri()),
-    )
-    .unwrap();
-    p
-}
-
-fn run(kc: &std::path::Path, reg: &str, args: &[&str]) -> Output {
-    Command::new(bin("ferry-deploy"))
-        .arg("--kubeconfig")
-        .arg(kc)
-        .args(["--plain-http", reg])
-        .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent-ferry-test")
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap()
+    common::fake_api_with(deployments, cronjobs, &["arm64", "amd64"]).await
 }
 
 #[tokio::test]

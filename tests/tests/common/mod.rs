@@ -1,5 +1,6 @@
-//! A fake Kubernetes API (wiremock on 127.0.0.1) serving Deployments in namespace `iot`, one
-//! amd64 Node, no Pods, and accepting Events; and `ferry-deploy` run against it.
+//! A fake Kubernetes API (wiremock on 127.0.0.1) serving Deployments (and CronJobs) in namespace
+//! `iot`, Nodes of the given architectures, no Pods, and accepting Events; and `ferry-deploy` run
+//! against it. Shared by the deploy CLI tests.
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
@@ -11,13 +12,24 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A Deployment `name` in `iot` with one container `app` running `image`.
 pub fn deployment(name: &str, annotations: Value, image: &str) -> Value {
+    workload(
+        name,
+        annotations,
+        json!({}),
+        json!([{"name": "app", "image": image}]),
+    )
+}
+
+/// A Deployment `name` in `iot` with these annotations, labels and containers.
+pub fn workload(name: &str, annotations: Value, labels: Value, containers: Value) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": "iot", "uid": format!("uid-{name}"), "resourceVersion": "1", "generation": 1,
-                     "annotations": annotations},
+                     "annotations": annotations, "labels": labels},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": image}]}}}
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}}}
     })
 }
 
@@ -25,7 +37,17 @@ pub fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
+/// The fake API with `deployments` and one amd64 Node.
 pub async fn fake_api(deployments: Vec<Value>) -> MockServer {
+    fake_api_with(deployments, vec![], &["amd64"]).await
+}
+
+/// The fake API with `deployments`, `cronjobs` and one Node per architecture in `archs`.
+pub async fn fake_api_with(
+    deployments: Vec<Value>,
+    cronjobs: Vec<Value>,
+    archs: &[&str],
+) -> MockServer {
     let s = MockServer::start().await;
     let get = |p: &str, body: Value| {
         Mock::given(method("GET"))
@@ -35,18 +57,21 @@ pub async fn fake_api(deployments: Vec<Value>) -> MockServer {
     get("/apis/apps/v1/deployments", list("Deployment", deployments))
         .mount(&s)
         .await;
+    get("/apis/batch/v1/cronjobs", list("CronJob", cronjobs))
+        .mount(&s)
+        .await;
     for (p, kind) in [
         ("/apis/apps/v1/statefulsets", "StatefulSet"),
         ("/apis/apps/v1/daemonsets", "DaemonSet"),
-        ("/apis/batch/v1/cronjobs", "CronJob"),
         ("/api/v1/namespaces/iot/pods", "Pod"),
     ] {
         get(p, list(kind, vec![])).mount(&s).await;
     }
-    let node = json!({"metadata": {"name": "nuc-1", "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}});
-    get("/api/v1/nodes", list("Node", vec![node]))
-        .mount(&s)
-        .await;
+    let nodes = archs
+        .iter()
+        .map(|arch| json!({"metadata": {"name": format!("node-{arch}"), "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": arch}}}))
+        .collect();
+    get("/api/v1/nodes", list("Node", nodes)).mount(&s).await;
     Mock::given(method("POST"))
         .and(path("/apis/events.k8s.io/v1/namespaces/iot/events"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e", "namespace": "iot"}, "eventTime": "2026-01-01T00:00:00.000000Z"})))
