@@ -14,7 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
 
-use common::{kubeconfig, list, run, workload as deployment};
+use common::{kubeconfig, list, plan_json, run, workload as deployment};
 
 /// Push a two-platform `acme/sensor:latest` whose bytes depend on `salt`.
 async fn push_sensor(reg: &Registry, salt: &str) -> ferry_tests::Pushed {
@@ -163,14 +163,7 @@ async fn plan_and_once_touch_only_what_opted_in() {
     let kc = kubeconfig(&api, dir.path());
 
     // plan: no writes of any kind.
-    let o = run(&kc, &reg.addr, &["plan", "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(&kc, &reg.addr);
     let row = |name: &str, container: &str| -> Value {
         v.as_array()
             .unwrap()
@@ -561,14 +554,7 @@ async fn pull_secrets_of_the_workload_reach_a_private_registry() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(&api, dir.path());
-    let o = run(&kc, &reg.addr, &["plan", "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(&kc, &reg.addr);
     let private = v
         .as_array()
         .unwrap()
@@ -854,14 +840,7 @@ async fn beta_to_production_promotion_waits_for_the_soak() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(&api, dir.path());
-    let o = run(&kc, &reg.addr, &["plan", "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(&kc, &reg.addr);
     let row = |name: &str| {
         v.as_array()
             .unwrap()

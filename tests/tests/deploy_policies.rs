@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{deployment, fake_api, kubeconfig, run};
+use common::{deployment, fake_api, kubeconfig, plan_json, run};
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, Context, TagTimes};
 use ferry_deploy::policy::Action;
@@ -159,14 +159,7 @@ async fn each_policy_through_plan_against_a_real_registry() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(&api, dir.path());
-    let o = run(&kc, &reg.addr, &["plan", "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(&kc, &reg.addr);
     let target = |t: &str, d: &str| format!("{}@{d}", reg.reference(&format!("acme/app:{t}")));
 
     // newest-build: main-eeeeeee's annotation (11-25) beats main-bbbbbbb's config (11-20);

@@ -101,3 +101,15 @@ pub fn run(kc: &std::path::Path, reg: &str, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// `ferry-deploy plan --json`: must exit 0 (stderr shown otherwise); the decisions.
+pub fn plan_json(kc: &std::path::Path, reg: &str) -> Value {
+    let o = run(kc, reg, &["plan", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
