@@ -72,9 +72,14 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
             registry_requests: 0,
         });
     }
+    // Annotations are parsed once per workload and pass.
+    let policies: BTreeMap<String, std::result::Result<WorkloadPolicy, PolicyError>> = workloads
+        .iter()
+        .map(|w| (w.view.id(), WorkloadPolicy::parse(&w.view)))
+        .collect();
     let opted: BTreeSet<String> = workloads
         .iter()
-        .filter(|w| policy::opted_in(&w.view))
+        .filter(|w| matches!(policies.get(&w.view.id()), Some(Ok(p)) if p.opts_in(&w.view)))
         .map(|w| w.view.id())
         .collect();
     let platforms = read_running(ctx, &mut workloads, &opted).await?;
@@ -87,7 +92,8 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         argocd: &argocd,
         git_write_back: ctx.gitops.is_some(),
     };
-    let (mut decisions, requests) = decide_all(ctx, &workloads, &opted, &platforms, &gate).await;
+    let (mut decisions, requests) =
+        decide_all(ctx, &workloads, &policies, &opted, &platforms, &gate).await;
     if let Some(g) = &ctx.gitops {
         writeback::route_through_git(ctx, g, &workloads, &mut decisions).await;
     }
@@ -122,24 +128,21 @@ async fn read_running(
     cluster::node_platforms(&ctx.client).await
 }
 
-/// Parse each workload's annotations once, gather registry answers per set of pull secrets,
+/// With each workload's parsed annotations, gather registry answers per set of pull secrets and
 /// decide; one skip row for a workload whose annotations do not parse. (decisions, requests)
 async fn decide_all(
     ctx: &Context,
     workloads: &[Workload],
+    policies: &BTreeMap<String, std::result::Result<WorkloadPolicy, PolicyError>>,
     opted: &BTreeSet<String>,
     platforms: &[ferry_core::Platform],
     gate: &Gate<'_>,
 ) -> (Vec<Decision>, usize) {
-    let policies: Vec<Result<WorkloadPolicy, PolicyError>> = workloads
-        .iter()
-        .map(|w| WorkloadPolicy::parse(&w.view))
-        .collect();
     let mut groups: BTreeMap<SecretSet, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
     let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
-    for (w, p) in workloads.iter().zip(&policies) {
-        match p {
-            Ok(p) => {
+    for w in workloads {
+        match policies.get(&w.view.id()) {
+            Some(Ok(p)) => {
                 let key = if opted.contains(&w.view.id()) {
                     secret_set(w)
                 } else {
@@ -147,10 +150,11 @@ async fn decide_all(
                 };
                 groups.entry(key).or_default().push((w, p));
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let row = Decision::row(&w.view, "", "", Action::Skip, Reason::Policy(e.clone()));
                 by_workload.insert(w.view.id(), vec![row]);
             }
+            None => {}
         }
     }
     let mut requests = 0;

@@ -430,11 +430,16 @@ pub fn write_branch(w: &WorkloadView) -> Option<String> {
 /// Whether ferry has anything to ask the registry for `w` (it opted in with a valid policy and
 /// names containers whose images parse).
 pub fn opted_in(w: &WorkloadView) -> bool {
-    let Ok(p) = WorkloadPolicy::parse(w) else {
-        return false;
-    };
-    p.policy != Policy::Off
-        && w.containers
-            .iter()
-            .any(|c| p.managed.contains(&c.name) && Reference::parse(&c.image).is_ok())
+    WorkloadPolicy::parse(w).is_ok_and(|p| p.opts_in(w))
+}
+
+impl WorkloadPolicy {
+    /// Whether `w`, under this (its parsed) policy, has anything to ask the registry: a policy
+    /// other than off and a managed container whose image parses.
+    pub fn opts_in(&self, w: &WorkloadView) -> bool {
+        self.policy != Policy::Off
+            && w.containers
+                .iter()
+                .any(|c| self.managed.contains(&c.name) && Reference::parse(&c.image).is_ok())
+    }
 }
