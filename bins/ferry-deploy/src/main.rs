@@ -243,6 +243,27 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
         .map_err(|e| Failure::usage(format!("--git-author: {e}")))
 }
 
+/// Who this replica is: the Lease identity and the part in parentheses of the User-Agent of
+/// every Kubernetes request (`$POD_NAME`, else the host name, else `ferry-PID`).
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(hostname)
+        .unwrap_or_else(|| format!("ferry-{}", std::process::id()))
+}
+
+/// `ferry-deploy/VERSION (IDENTITY)`: tells ferry's requests, and its replicas, apart in the API
+/// server's audit log.
+fn user_agent(identity: &str) -> Result<http::HeaderValue, Failure> {
+    let ua = format!("ferry-deploy/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    http::HeaderValue::from_str(&ua).map_err(|_| {
+        Failure::usage(format!(
+            "$POD_NAME: {identity:?} is not a valid header value"
+        ))
+    })
+}
+
 /// The host name: `$HOSTNAME`, else the kernel's.
 fn hostname() -> Option<String> {
     std::env::var("HOSTNAME")
@@ -276,6 +297,10 @@ async fn kube_client(g: &Global) -> Result<(kube::Client, String), Failure> {
         None => kube::Config::infer().await.map_err(kube_err)?,
     };
     let server = config.cluster_url.to_string();
+    let mut config = config;
+    config
+        .headers
+        .push((http::header::USER_AGENT, user_agent(&identity())?));
     let client = kube::Client::try_from(config).map_err(kube_err)?;
     Ok((client, server))
 }
@@ -469,11 +494,7 @@ fn lease(args: &RunArgs) -> Option<LeaseLock> {
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into()),
         name: args.lease_name.clone(),
-        identity: std::env::var("POD_NAME")
-            .ok()
-            .filter(|n| !n.is_empty())
-            .or_else(hostname)
-            .unwrap_or_else(|| format!("ferry-{}", std::process::id())),
+        identity: identity(),
         duration: args.lease_duration,
     })
 }

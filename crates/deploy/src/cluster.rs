@@ -118,6 +118,39 @@ fn workload(
     }
 }
 
+/// How many objects one list request asks for (client-go's pager uses 500 too).
+pub const LIST_PAGE: u32 = 500;
+
+/// Every object `api` lists, a page of [`LIST_PAGE`] at a time (`limit` + `continue`, as
+/// client-go's pager does), so neither the API server nor ferry holds a whole large list in one
+/// response. When a continue token has expired (410 Gone: the pages would no longer be one
+/// consistent snapshot) the list starts over as one unpaginated request, as client-go does.
+pub async fn list_all<K>(api: &Api<K>) -> kube::Result<Vec<K>>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(LIST_PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = match api.list(&lp).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(e)) if e.code == 410 && token.is_some() => {
+                return Ok(api.list(&ListParams::default()).await?.items);
+            }
+            Err(e) => return Err(e),
+        };
+        out.extend(page.items);
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(next) => token = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 async fn list_kind<K>(client: &Client, ns: &Namespaces) -> Result<Vec<K>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -126,18 +159,12 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let lp = ListParams::default();
     match ns {
-        Namespaces::All => Ok(Api::<K>::all(client.clone()).list(&lp).await?.items),
+        Namespaces::All => Ok(list_all(&Api::<K>::all(client.clone())).await?),
         Namespaces::Only(list) => {
             let mut out = Vec::new();
             for n in list {
-                out.extend(
-                    Api::<K>::namespaced(client.clone(), n)
-                        .list(&lp)
-                        .await?
-                        .items,
-                );
+                out.extend(list_all(&Api::<K>::namespaced(client.clone(), n)).await?);
             }
             Ok(out)
         }
@@ -222,10 +249,7 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
 /// The platforms of the schedulable nodes (`kubernetes.io/os` / `kubernetes.io/arch` labels,
 /// else `status.nodeInfo`).
 pub async fn node_platforms(client: &Client) -> Result<Vec<Platform>> {
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
+    let nodes = list_all(&Api::<Node>::all(client.clone())).await?;
     let mut set: BTreeSet<(String, String)> = BTreeSet::new();
     for n in nodes {
         if n.spec
@@ -265,10 +289,7 @@ pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result
         }
     }
     for ns in namespaces {
-        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
-            .list(&ListParams::default())
-            .await?
-            .items;
+        let pods = list_all(&Api::<Pod>::namespaced(client.clone(), &ns)).await?;
         for w in workloads
             .iter_mut()
             .filter(|w| w.view.namespace == ns && !w.selector.is_empty())

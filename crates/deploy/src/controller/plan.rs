@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ferry_core::Reference;
 use ferry_core::duration::unix_now;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
 use super::gather::gather;
 use super::{Context, writeback};
@@ -228,13 +228,8 @@ async fn argo_applications(
     let ar = ApiResource::from_gvk(&gvk);
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &ctx.argocd_namespace, &ar);
-    match api.list(&ListParams::default()).await {
-        Ok(list) => ArgoApps::Known(
-            list.items
-                .into_iter()
-                .filter_map(|a| a.metadata.name)
-                .collect(),
-        ),
+    match crate::cluster::list_all(&api).await {
+        Ok(list) => ArgoApps::Known(list.into_iter().filter_map(|a| a.metadata.name).collect()),
         Err(kube::Error::Api(e)) if e.code == 404 => ArgoApps::Known(BTreeSet::new()),
         Err(e) => ArgoApps::Unreadable(format!(
             "listing applications.argoproj.io in {}: {e}",
