@@ -18,10 +18,9 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 have pkg-config || need+=(pkg-config)
 have cc || need+=(build-essential)
 # The registry helper (scripts/lib/registry.sh), the Airflow stage and the manifest validation
-# use Python in a venv; kubectl renders deploy/ for validation.
+# use Python in a venv.
 have python3 || need+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
-have kubectl || need+=(kubernetes-client)
 # The status page of ferry-deploy is checked in a real headless browser.
 have chromium || need+=(chromium)
 for extra in "$@"; do

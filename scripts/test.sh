@@ -3,7 +3,11 @@
 # binaries, runs every test (nextest when installed, else cargo test) and the doc tests, validates
 # the Kubernetes manifests, and runs the Airflow stage.
 # Tests start their own services on 127.0.0.1 (a real docker-registry per test, wiremock fakes)
-# and stop them when they finish; nothing here needs the internet beyond package registries.
+# and stop them when they finish; nothing here needs the internet beyond package registries and
+# the Go module proxy. The real-cluster tests (tests/tests/real_*.rs) share one control plane:
+# scripts/testenv.sh builds it from the pinned Kubernetes sources (cached in
+# ~/.cache/ferry/testenv; 10-20 minutes the first time), this script starts it before the tests
+# and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,6 +16,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --doc --locked
+testenv_dir=$(mktemp -d /tmp/ferry-testenv.XXXXXX)
+trap 'scripts/testenv.sh down "$testenv_dir"; rm -rf "$testenv_dir"' EXIT
+scripts/testenv.sh up "$testenv_dir"
+export FERRY_TESTENV_DIR="$testenv_dir"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

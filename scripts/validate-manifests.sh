@@ -2,11 +2,15 @@
 # Validate every Kubernetes manifest ferry ships against the Kubernetes 1.33 schemas, offline:
 # `kubectl kustomize` renders each kustomization under deploy/ and kubernetes-validate (PyPI,
 # installed into a throw-away venv) checks the result with --strict (unknown fields fail).
+# kubectl is the one scripts/testenv.sh builds from the pinned Kubernetes release (Debian's is
+# 1.20, whose built-in kustomize is too old for deploy/).
 # A stage of scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KUBERNETES_VALIDATE_VERSION=1.37.0
 scripts/install-deps.sh
+scripts/testenv.sh build
+kubectl="$(scripts/testenv.sh bin)/kubectl"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
@@ -16,7 +20,7 @@ found=0
 while IFS= read -r kustomization; do
   dir=$(dirname "$kustomization")
   echo "validating $dir (kubectl kustomize | kubernetes-validate -k 1.33 --strict)"
-  kubectl kustomize "$dir" >"$work/rendered.yaml"
+  "$kubectl" kustomize "$dir" >"$work/rendered.yaml"
   "$work/venv/bin/kubernetes-validate" -k 1.33 --strict "$work/rendered.yaml"
   found=$((found + 1))
 done < <(find deploy -name kustomization.yaml | sort)

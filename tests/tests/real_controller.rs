@@ -29,6 +29,7 @@ impl Replica {
                 "/dev/null",
                 &format!("http://{}/readyz", self.1),
             ])
+            .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     }
@@ -258,4 +259,69 @@ fn a_registry_webhook_reaches_a_run_replica_which_patches_through_the_real_api()
             .any(|e| e["verb"] == "patch" && e["objectRef"]["name"] == "pump"),
         "no patch of pump by this replica"
     );
+}
+
+#[test]
+fn a_leader_stopped_gracefully_releases_the_lease_to_the_standby() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let reg = Registry::start();
+    let ns = cluster.namespace("release");
+    let lease_name = format!("ferry-release-{}", std::process::id());
+    // A long Lease: without a release the standby would wait 30 s after the last renewal.
+    let args = [
+        "-n",
+        &ns,
+        "--lease-namespace",
+        "ferry",
+        "--lease-name",
+        &lease_name,
+        "--lease-duration",
+        "30s",
+        "--interval",
+        "2s",
+    ];
+    let (a, b) = (identity("graceful"), identity("heir"));
+    let mut leader = start_run(&kc, &reg.addr, &a, &args);
+    wait_until(
+        "the first replica holds the Lease",
+        Duration::from_secs(30),
+        || holder(&cluster, &lease_name).as_deref() == Some(a.as_str()),
+    );
+    let _standby = start_run(&kc, &reg.addr, &b, &args);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = leader.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = leader.0.wait().unwrap();
+    assert!(exit.success(), "SIGTERM: {exit:?}");
+    let released = lease(&cluster, &lease_name).unwrap();
+    let release_time = micro_time(&released["spec"]["renewTime"]);
+    wait_until(
+        "the standby takes the released Lease",
+        Duration::from_secs(30),
+        || holder(&cluster, &lease_name).as_deref() == Some(b.as_str()),
+    );
+    let taken = lease(&cluster, &lease_name).unwrap();
+    let gap = micro_time(&taken["spec"]["acquireTime"])
+        .duration_since(release_time)
+        .as_secs_f64();
+    // Taken at the standby's next try (every 6 s for a 30 s Lease), not after the 30 s expiry.
+    assert!(
+        gap < 30.0,
+        "taken {gap:.2}s after the release: the Lease was not released"
+    );
+    eprintln!("graceful hand-over: {gap:.2}s after the release");
+    let releases: Vec<Value> = cluster
+        .audit_of(&a)
+        .into_iter()
+        .filter(|e| e["verb"] == "update" && e["objectRef"]["resource"] == "leases")
+        .collect();
+    assert!(!releases.is_empty(), "no Lease update by the leader");
 }

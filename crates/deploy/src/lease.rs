@@ -102,6 +102,35 @@ impl LeaseLock {
     }
 }
 
+impl LeaseLock {
+    /// Give the Lease up on a graceful shutdown, as client-go's `ReleaseOnCancel` does: no
+    /// holder and a one-second duration, so a standby takes over at its next try instead of
+    /// waiting for the whole duration. `Ok(false)` when this replica did not hold it (or another
+    /// replica wrote first).
+    pub async fn release(&self, client: &Client) -> Result<bool> {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &self.namespace);
+        let Some(mut lease) = api.get_opt(&self.name).await? else {
+            return Ok(false);
+        };
+        let mut spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(false);
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        lease.spec = Some(spec);
+        match api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// Proof of leadership, checked immediately before every write (patch, rollback, git push).
 ///
 /// A fence is valid while this replica holds the Lease and its last successful renewal is more

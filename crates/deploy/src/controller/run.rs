@@ -92,6 +92,15 @@ pub async fn run(
     for w in watchers {
         w.abort();
     }
+    // The last pass has finished: hand the Lease over at once instead of letting it expire.
+    if let (Some(lock), Some(held)) = (&options.lease, leadership.take()) {
+        drop(held);
+        match lock.release(&ctx.client).await {
+            Ok(true) => tracing::info!(lease = %lock.name, "released the Lease"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(lease = %lock.name, error = %e, "cannot release the Lease"),
+        }
+    }
 }
 
 /// Sleep until the next pass is due, and say which workloads it covers: the interval, a
