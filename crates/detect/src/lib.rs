@@ -13,6 +13,8 @@
 //!   from a GitHub event, or from Jenkins' git variables the caller read);
 //!   [`changed::changed_published`] compares each image with the revision its published tag was
 //!   built from (the caller asks the registry and passes the answers in).
+//! * [`decide`] — whether a path is an input of an image, and what decides it: the judgement
+//!   [`changed`] makes for every changed path.
 //!
 //! ```no_run
 //! # fn demo() -> ferry_detect::Result<()> {
@@ -31,6 +33,7 @@
 pub mod bump;
 pub mod changed;
 pub mod ci;
+pub mod decide;
 pub mod dockerfile;
 mod error;
 pub mod expand;
