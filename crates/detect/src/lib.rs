@@ -13,8 +13,8 @@
 //!   from a GitHub event, or from Jenkins' git variables the caller read);
 //!   [`changed::changed_published`] compares each image with the revision its published tag was
 //!   built from (the caller asks the registry and passes the answers in).
-//! * [`decide`] — whether a path is an input of an image, and what decides it: the judgement
-//!   [`changed`] makes for every changed path.
+//! * [`why::why`] — the reverse question: whether one file is an input of one image, and the
+//!   line that decides it; [`decide`] is the judgement it shares with [`changed`].
 //!
 //! ```no_run
 //! # fn demo() -> ferry_detect::Result<()> {
@@ -43,6 +43,7 @@ pub mod images;
 pub mod project;
 pub mod revision;
 pub mod snapshot;
+pub mod why;
 pub mod worktree;
 
 pub use error::{Error, Result};
