@@ -105,21 +105,23 @@ fn because(kind: &str, file: Option<&str>, line: Option<u64>, text: Option<&str>
     json!({"kind": kind, "file": file, "line": line, "text": text})
 }
 
+/// A question and its expected answer: image, path, input, kind, file, line, text.
+struct Case(
+    &'static str,
+    &'static str,
+    bool,
+    &'static str,
+    Option<&'static str>,
+    Option<u64>,
+    Option<&'static str>,
+);
+
 #[test]
 fn each_kind_names_the_deciding_line_in_json_and_text() {
     let r = repo();
     let api = "services/api/api.Dockerfile";
-    // (image, path, input, kind, file, line, text)
-    let cases: [(
-        &str,
-        &str,
-        bool,
-        &str,
-        Option<&str>,
-        Option<u64>,
-        Option<&str>,
-    ); 12] = [
-        (
+    let cases = [
+        Case(
             "services/api",
             api,
             true,
@@ -128,7 +130,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             None,
             None,
         ),
-        (
+        Case(
             "etl/prices",
             "etl/prices/.dockerignore",
             true,
@@ -138,7 +140,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             None,
         ),
         // Read by the build stage, which the runtime target reaches through COPY --from.
-        (
+        Case(
             "services/api",
             "services/api/main.go",
             true,
@@ -147,7 +149,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(2),
             Some("COPY go.mod main.go /src/"),
         ),
-        (
+        Case(
             "services/api",
             "services/api/config.yaml",
             true,
@@ -156,7 +158,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(7),
             Some("ADD config.yaml /etc/api.yaml"),
         ),
-        (
+        Case(
             "services/api",
             "services/api/vendor/lib.go",
             true,
@@ -165,7 +167,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(3),
             Some("RUN --mount=type=bind,source=vendor,target=/src/vendor go build"),
         ),
-        (
+        Case(
             "services/api",
             "proto/v1/api.proto",
             true,
@@ -174,7 +176,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(8),
             Some("extra_inputs = [\"proto/**/*.proto\"]"),
         ),
-        (
+        Case(
             "etl/weather",
             "base/python/requirements.txt",
             true,
@@ -183,7 +185,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(2),
             Some("FROM $BASE"),
         ),
-        (
+        Case(
             "etl/prices",
             "etl/prices/README.md",
             false,
@@ -193,7 +195,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some("*.md"),
         ),
         // Re-included by the exception: COPY . reads it.
-        (
+        Case(
             "etl/prices",
             "etl/prices/KEEP.md",
             true,
@@ -202,7 +204,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(2),
             Some("COPY . /app"),
         ),
-        (
+        Case(
             "services/api",
             "services/api/debug/tool.sh",
             false,
@@ -211,7 +213,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             Some(5),
             Some("COPY debug/ /debug/"),
         ),
-        (
+        Case(
             "etl/weather",
             "etl/weather/README.md",
             false,
@@ -220,7 +222,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             None,
             None,
         ),
-        (
+        Case(
             "etl/weather",
             "docs/index.md",
             false,
@@ -230,7 +232,7 @@ fn each_kind_names_the_deciding_line_in_json_and_text() {
             None,
         ),
     ];
-    for (image, path, input, kind, file, line, text) in cases {
+    for Case(image, path, input, kind, file, line, text) in cases {
         let (v, lines) = ask(&r, &[image, path]);
         assert_eq!(v["image"], image);
         assert_eq!(v["path"], path);
