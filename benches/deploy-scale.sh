@@ -103,6 +103,14 @@ PY
   ls "$work"/manifests/*.yaml | xargs -P 4 -n 1 "$kubectl" create -f >/dev/null
   echo "created $n Deployments in $(( $(date +%s) - start )) s"
 
+  # The floor: kubectl listing the same Deployments in pages of 500, as the same ServiceAccount.
+  floor=()
+  for r in $(seq "$runs"); do
+    /usr/bin/time -f %e -o "$work/time" "$kubectl" --kubeconfig "$work/ferry.kubeconfig" \
+      get deployments -A -o json --chunk-size=500 >/dev/null
+    floor+=("$(cat "$work/time")")
+  done
+  echo "floor, kubectl get deployments -A -o json --chunk-size=500: $(stats "${floor[@]}")"
   for cmd in plan once; do
     before=$(registry_requests)
     read -r first_s first_kib < <(timed "scale-$cmd-first" "$cmd" --json)
@@ -113,7 +121,7 @@ PY
       read -r s kib < <(timed "scale-$cmd-$r" "$cmd" --json)
       times+=("$s"); [ "$kib" -gt "$peak" ] && peak=$kib
     done
-    echo "  warm: $(stats "${times[@]}") over $runs runs, peak RSS $((peak / 1024)) MiB"
+    echo "  warm: $(stats "${times[@]}") over $runs runs, peak RSS $((peak / 1024)) MiB; median / floor median: $(python3 -c 'import sys,statistics as s; a=[float(x) for x in sys.argv[1].split()]; b=[float(x) for x in sys.argv[2].split()]; print(f"{s.median(a)/s.median(b):.2f}x")' "${times[*]}" "${floor[*]}")"
   done
   scripts/testenv.sh down "$env_dir"; env_dir=""
   kill "$registry_pid" 2>/dev/null || true; registry_pid=""

@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use regex_lite::Regex;
+use regex::Regex;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
