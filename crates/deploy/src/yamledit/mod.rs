@@ -430,6 +430,9 @@ mod helm;
 mod resolve;
 mod scalar;
 
+#[cfg(test)]
+mod props;
+
 pub use helm::{helm_sets_image, set_helm_image};
 
 #[cfg(test)]
