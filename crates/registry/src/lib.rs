@@ -45,6 +45,7 @@ mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+mod sync;
 
 pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
