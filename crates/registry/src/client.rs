@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::Digest;
+use ferry_core::{Digest, Platform, Reference};
 use url::Url;
 
 use crate::config::ClientConfig;
 use crate::credentials::CredentialStore;
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::sync::Lock;
 
 pub use endpoint::DOCKER_HUB_API_HOST;
@@ -82,8 +82,34 @@ pub enum WaitOutcome {
         /// How long was waited.
         waited: Duration,
         /// Why the last check was negative.
-        last: String,
+        last: NotReady,
     },
+}
+
+/// Why the last check of [`Client::wait`] was negative (shown after "timed out … waiting").
+#[derive(Debug, Clone)]
+pub enum NotReady {
+    /// The image is there but lacks some of the platforms waited for.
+    MissingPlatforms {
+        /// The reference waited for.
+        reference: Reference,
+        /// The platforms it lacks.
+        missing: Vec<Platform>,
+    },
+    /// The check failed with a negative answer (not found…) or a transient failure.
+    Failed(Arc<Error>),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::MissingPlatforms { reference, missing } => {
+                let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                write!(f, "{reference} lacks platform(s) {}", missing.join(", "))
+            }
+            NotReady::Failed(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// What [`Client::copy`] did.
@@ -114,8 +140,13 @@ impl Client {
         let wire = wire::Wire::new(&config)?;
         let mut mirrors = HashMap::new();
         for (reg, url) in &config.mirrors {
-            let u =
-                Url::parse(url).map_err(|e| Error::Config(format!("mirror {reg}={url}: {e}")))?;
+            let u = Url::parse(url).map_err(|source| {
+                Error::Config(ConfigProblem::Mirror {
+                    registry: reg.clone(),
+                    url: url.clone(),
+                    source,
+                })
+            })?;
             mirrors.insert(endpoint::normalize_registry(reg).to_string(), u);
         }
         let creds = Arc::new(creds::CredentialChain::new(

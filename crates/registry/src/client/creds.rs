@@ -13,7 +13,7 @@ use ferry_core::Digest;
 
 use super::Client;
 use crate::credentials::{Credential, CredentialStore};
-use crate::error::{Error, Result};
+use crate::error::{CredentialProblem, Error, Result};
 use crate::sync::Lock;
 
 /// Where one handle looks credentials up: its own store, then its parent's.
@@ -62,7 +62,7 @@ impl CredentialChain {
             .await
             .map_err(|e| Error::Credentials {
                 registry: registry.to_string(),
-                reason: format!("credential lookup panicked: {e}"),
+                problem: CredentialProblem::LookupPanicked(e),
             })??;
         self.answers
             .lock()

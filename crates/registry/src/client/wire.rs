@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{ClientConfig, RetryPolicy};
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::ratelimit::{RateLimit, parse_retry_after};
 use crate::sync::Lock;
 
@@ -274,15 +274,21 @@ fn http_client(config: &ClientConfig) -> Result<reqwest::Client> {
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(config.max_concurrency_per_host.max(1));
     if let Some(ca) = &config.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", ca.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| Error::Config(format!("CA file {}: {e}", ca.display())))?;
+        let path = || ca.clone();
+        let pem = std::fs::read(ca).map_err(|source| {
+            Error::Config(ConfigProblem::CaRead {
+                path: path(),
+                source,
+            })
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            Error::Config(ConfigProblem::CaParse {
+                path: path(),
+                source,
+            })
+        })?;
         if certs.is_empty() {
-            return Err(Error::Config(format!(
-                "CA file {} holds no PEM certificate",
-                ca.display()
-            )));
+            return Err(Error::Config(ConfigProblem::CaEmpty { path: path() }));
         }
         for c in certs {
             builder = builder.add_root_certificate(c);
@@ -290,7 +296,7 @@ fn http_client(config: &ClientConfig) -> Result<reqwest::Client> {
     }
     builder
         .build()
-        .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))
+        .map_err(|e| Error::Config(ConfigProblem::Http(e)))
 }
 
 /// Read status, headers and body (none for HEAD). A successful body over `limit` is an error;
