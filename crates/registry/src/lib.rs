@@ -54,6 +54,7 @@ pub use credentials::{
 };
 pub use error::{ConfigProblem, CredentialProblem, EntryProblem, Error, Result};
 pub use manifest::{
-    Attestation, FetchedManifest, Inspection, PlatformCheck, PlatformManifest, Resolved,
+    Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
+    Resolved,
 };
 pub use ratelimit::RateLimit;

@@ -378,6 +378,26 @@ impl Client {
         Ok(newest)
     }
 
+    /// The image manifest `reference` stands for, to read what a platform image says about the
+    /// whole (its annotations, its config's labels): `top` (the manifest fetched for
+    /// `reference`) itself when it is an image manifest, else the first platform manifest its
+    /// index lists, fetched — attestations are not platforms (see
+    /// [`FetchedManifest::platforms`]). `None` for an index that lists no platform.
+    pub async fn first_platform_image(
+        &self,
+        reference: &Reference,
+        top: FetchedManifest,
+    ) -> Result<Option<FetchedManifest>> {
+        if let ManifestContent::Image(_) = &top.content {
+            return Ok(Some(top));
+        }
+        let Some(first) = top.platforms()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let child = Reference::parse(&format!("{}@{}", reference.name(), first.digest))?;
+        self.manifest(&child).await.map(Some)
+    }
+
     /// The config blob of each platform image of `reference` (whose manifest is `top`;
     /// attestations left out), each with the reference of the manifest naming it.
     async fn platform_configs(
