@@ -171,7 +171,7 @@ done
 
 echo "== tags: the highest semver among 2,000, the newest build among 200" >&2
 aiu_test() { echo "$aiu test $1 --registries-conf-path $work/aiu-registries.conf --kubeconfig $work/aiu-kubeconfig --loglevel info ${2:-}"; }
-aiu_answer='sed -n "s/.*according to constraint is .*:\([^:\"]*\)\".*/\1/p"'
+aiu_answer='sed -n "s/.*according to constraint is [^\"]*:\([^:\"]*\)\".*/\1/p"'
 plan_answer='sed -n "s/.*\"target\": \"[^\"]*:\([^:@\"]*\)@.*/\1/p"'
 top_version="grep -oE '(^|\")[0-9]+\.[0-9]+\.[0-9]+(\"|\$)' | tr -d '\"' | sort -V | tail -1"
 q="highest semver of 2,000 tags"
