@@ -1,7 +1,8 @@
 //! A fake Kubernetes API server for the deploy benchmarks: `fake-kube REFS_FILE WORKLOADS
 //! [PATCH_LOG]` serves WORKLOADS Deployments (namespace `bench`, opted in with
 //! `ferry.dev/policy: digest`, rollouts always complete and available) whose images cycle
-//! through the pinned references in REFS_FILE (one `name:tag@digest` per line), plus
+//! through the pinned references in REFS_FILE (one `name:tag@digest` per line, or
+//! `IMAGE POLICY` for another `ferry.dev/policy` such as `semver:*`), plus
 //! amd64/arm64 Nodes and empty lists for the other kinds. Watches hang (no events).
 //!
 //! A PATCH of a Deployment is applied (container images and annotations, generation + 1) and,
@@ -29,11 +30,12 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 /// A Deployment whose rollout of `generation` is complete and available.
-fn deployment(i: usize, image: &str) -> Value {
+fn deployment(i: usize, line: &str) -> Value {
     let name = format!("w{i:04}");
+    let (image, policy) = line.split_once(' ').unwrap_or((line, "digest"));
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": "bench", "uid": format!("u{i}"), "generation": 1,
-                     "annotations": {"ferry.dev/policy": "digest"}},
+                     "annotations": {"ferry.dev/policy": policy.trim()}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}},
                               "spec": {"containers": [{"name": "app", "image": image}]}}},

@@ -2,12 +2,13 @@
 
 use bytes::Bytes;
 use ferry_core::{Digest, Reference};
+use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::header;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::endpoint::{Endpoint, push_scope};
-use super::reads::check_children;
+use super::reads::{CHILD_CONCURRENCY, check_children};
 use super::wire::{Request, status_error};
 use super::{Client, CopyOutcome};
 use crate::error::{Error, Result};
@@ -155,24 +156,19 @@ impl Client {
 
     /// Copy what `src` points at (a manifest, or an index with every child) to `dst` — another
     /// tag, or another repository of the same registry (blobs are mounted, never pulled when
-    /// the registry allows mounting). The digest stays the same.
+    /// the registry allows mounting). The digest stays the same. The children, and each one's
+    /// blobs, are read and written a few at a time; the top manifest last.
     pub async fn copy(&self, src: &Reference, dst: &Reference) -> Result<CopyOutcome> {
         let top = self.manifest(src).await?;
-        let mut outcome = CopyOutcome {
-            digest: top.digest.clone(),
-            media_type: top.media_type.clone(),
-            mounted_blobs: 0,
-            copied_blobs: 0,
-            manifests: 0,
-        };
-        for m in &self.image_manifests(src, &top).await? {
-            self.copy_image(src, dst, m, &top.digest, &mut outcome)
-                .await?;
-        }
+        let manifests = self.image_manifests(src, &top).await?;
+        let copies: Vec<(usize, usize, usize)> = stream::iter(&manifests)
+            .map(|m| self.copy_image(src, dst, m, &top.digest))
+            .buffer_unordered(CHILD_CONCURRENCY)
+            .try_collect()
+            .await?;
         let written = self
             .put_manifest(dst, &top.media_type, top.body.clone())
             .await?;
-        outcome.manifests += 1;
         if written != top.digest {
             return Err(Error::DigestMismatch {
                 url: dst.to_string(),
@@ -180,10 +176,18 @@ impl Client {
                 actual: written,
             });
         }
-        Ok(outcome)
+        let sum = |f: fn(&(usize, usize, usize)) -> usize| copies.iter().map(f).sum::<usize>();
+        Ok(CopyOutcome {
+            digest: top.digest.clone(),
+            media_type: top.media_type.clone(),
+            mounted_blobs: sum(|c| c.0),
+            copied_blobs: sum(|c| c.1),
+            manifests: sum(|c| c.2) + 1,
+        })
     }
 
-    /// The manifests under `top`: its children when it is an index, else itself.
+    /// The manifests under `top`: its children when it is an index (in index order), else
+    /// itself.
     async fn image_manifests(
         &self,
         src: &Reference,
@@ -193,44 +197,47 @@ impl Client {
             return Ok(vec![top.clone()]);
         };
         check_children(index.manifests().len(), src)?;
-        let mut v = Vec::new();
+        let mut children = Vec::new();
         for d in index.manifests() {
             let cd = manifest::descriptor_digest(d, &src.to_string())?;
-            let child = Reference::parse(&format!("{}@{cd}", src.name()))?;
-            v.push(self.manifest(&child).await?);
+            children.push(Reference::parse(&format!("{}@{cd}", src.name()))?);
         }
-        Ok(v)
+        stream::iter(&children)
+            .map(|child| self.manifest(child))
+            .buffered(CHILD_CONCURRENCY)
+            .try_collect()
+            .await
     }
 
     /// Copy one manifest's blobs, and the manifest itself by digest unless it is the top one
-    /// (written last, under `dst`'s tag).
+    /// (written last, under `dst`'s tag): (blobs mounted, blobs copied, manifests written).
     async fn copy_image(
         &self,
         src: &Reference,
         dst: &Reference,
         m: &FetchedManifest,
         top: &Digest,
-        outcome: &mut CopyOutcome,
-    ) -> Result<()> {
+    ) -> Result<(usize, usize, usize)> {
+        let mut blobs = Vec::new();
         if let ManifestContent::Image(img) = &m.content {
-            let mut blobs = vec![manifest::descriptor_digest(img.config(), &src.to_string())?];
+            blobs.push(manifest::descriptor_digest(img.config(), &src.to_string())?);
             for l in img.layers() {
                 blobs.push(manifest::descriptor_digest(l, &src.to_string())?);
             }
-            for b in blobs {
-                if self.transfer_blob(src, dst, &b).await? {
-                    outcome.mounted_blobs += 1;
-                } else {
-                    outcome.copied_blobs += 1;
-                }
-            }
         }
+        let mounted: Vec<bool> = stream::iter(&blobs)
+            .map(|b| self.transfer_blob(src, dst, b))
+            .buffer_unordered(CHILD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let n_mounted = mounted.iter().filter(|&&m| m).count();
+        let mut written = 0;
         if m.digest != *top {
             let by_digest = Reference::parse(&format!("{}@{}", dst.name(), m.digest))?;
             self.put_manifest(&by_digest, &m.media_type, m.body.clone())
                 .await?;
-            outcome.manifests += 1;
+            written = 1;
         }
-        Ok(())
+        Ok((n_mounted, mounted.len() - n_mounted, written))
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_core::{Digest, Platform, Reference};
+use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::header;
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -24,8 +25,11 @@ use crate::ratelimit::RateLimit;
 
 /// Most pages of one tag list followed (a registry paginating without end is an error).
 const MAX_TAG_PAGES: usize = 10_000;
-/// Most child manifests of one index fetched one by one (real indexes list a few dozen).
+/// Most child manifests of one index fetched (real indexes list a few dozen).
 pub(super) const MAX_INDEX_CHILDREN: usize = 1_000;
+/// Requests in flight for the children of one index (their manifests, configs, or, in a copy,
+/// each child's blobs: at most its square then).
+pub(super) const CHILD_CONCURRENCY: usize = 4;
 
 impl Client {
     /// The digest, media type and size the registry serves for `reference`: one HEAD request
@@ -364,8 +368,13 @@ impl Client {
             return Ok(Some(secs));
         }
         let mut newest: Option<u64> = None;
-        for (r, d) in self.platform_configs(reference, top).await? {
-            let cfg = self.image_config(&r, &d).await?;
+        let configs = self.platform_configs(reference, top).await?;
+        let read: Vec<_> = stream::iter(&configs)
+            .map(|(r, d)| self.image_config(r, d))
+            .buffered(CHILD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for ((r, d), cfg) in configs.iter().zip(read) {
             if let Some(c) = cfg.created.as_deref() {
                 let secs = parse_created(c).map_err(|e| Error::Invalid {
                     what: "image config",
@@ -414,10 +423,17 @@ impl Client {
             ManifestContent::Index(index) => {
                 let (platforms, _) = manifest::index_entries(index, &name)?;
                 check_children(platforms.len(), reference)?;
-                let mut v = Vec::new();
+                let mut children = Vec::new();
                 for p in platforms {
-                    let child = Reference::parse(&format!("{name}@{}", p.digest))?;
-                    let m = self.manifest(&child).await?;
+                    children.push(Reference::parse(&format!("{name}@{}", p.digest))?);
+                }
+                let read: Vec<FetchedManifest> = stream::iter(&children)
+                    .map(|child| self.manifest(child))
+                    .buffered(CHILD_CONCURRENCY)
+                    .try_collect()
+                    .await?;
+                let mut v = Vec::new();
+                for (child, m) in children.into_iter().zip(read) {
                     if let ManifestContent::Image(img) = &m.content {
                         v.push((child, manifest::descriptor_digest(img.config(), &name)?));
                     }
