@@ -9,11 +9,11 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
 
-use super::{
+use crate::tags::{NoCandidate, TagStrategy};
+use crate::{
     ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
     Reason, WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
 };
-use crate::tags::{NoCandidate, TagStrategy};
 
 /// What the registry said about one `name:tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
