@@ -29,6 +29,9 @@ pub enum Error {
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
     Edit(String),
+    /// A blocking task (git work off the runtime) panicked or was cancelled.
+    #[error("background task: {0}")]
+    Join(#[from] tokio::task::JoinError),
     /// This replica does not (or no longer) hold the Lease: the write was not made.
     #[error("leadership lost: this replica no longer holds the Lease; not writing")]
     LeadershipLost,
@@ -57,6 +60,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Registry(_)
             | Error::Config(_)
             | Error::Git { .. }
+            | Error::Join(_)
             | Error::LeadershipLost => ferry_core::exit::OPERATIONAL,
         }
     }

@@ -8,11 +8,13 @@ use std::collections::{HashMap, HashSet};
 use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
+use crate::helm::SetsImage;
+use crate::route::{self, Application, GitSettings, Placement};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
-    ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
-    Reason, WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
+    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT, Reason,
+    WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
 };
 
 /// What the registry said about one `name:tag`.
@@ -38,6 +40,9 @@ pub enum Query {
     /// Read the created times of this repository's listed tags (`newest-build`): the caller
     /// picks which, within its budget ([`crate::tags::to_inspect`]), once per pass.
     TagTimes(Reference),
+    /// Read this Argo CD Application (by name): a git update of an Argo CD workload goes where
+    /// its spec says. Asked only for an update that would go through it.
+    Application(String),
 }
 
 /// Registry answers gathered for one pass, keyed by the references of the [`Query`]s.
@@ -55,6 +60,8 @@ pub struct Answers {
     pub tag_created: HashMap<Reference, u64>,
     /// Repositories whose tags' created times were read in this pass ([`Query::TagTimes`]).
     pub tag_times_read: HashSet<Reference>,
+    /// Argo CD Application name → its spec (or why it could not be read).
+    pub applications: HashMap<String, Application>,
 }
 
 /// What to do with one container.
@@ -107,6 +114,9 @@ pub enum GitEdit {
     HelmValues {
         /// Dotted key of the image mapping (`ferry.dev/helm-image`, default `image`).
         key: String,
+        /// Values files Helm applies after this one, in the same repository and revision (they
+        /// override it, so none may set the key).
+        overrides: Vec<String>,
     },
 }
 
@@ -200,6 +210,26 @@ impl Decision {
         self.action == Action::Update && self.route == Route::Live
     }
 
+    /// Record where the shell placed this git update on the branch tip: the file; nothing to do
+    /// (git holds the target already); or a skip with the reason.
+    pub fn place(&mut self, placement: Placement) {
+        match placement {
+            Placement::File(file) => {
+                if let Route::Git(g) = &mut self.route {
+                    g.file = Some(file);
+                }
+            }
+            Placement::AlreadyWritten => {
+                self.action = Action::None;
+                self.reason = Reason::AlreadyInGit;
+            }
+            Placement::Refused(why) => {
+                self.action = Action::Skip;
+                self.reason = Reason::GitWriteBack(why);
+            }
+        }
+    }
+
     /// Its git destination, when routed to git.
     pub fn git(&self) -> Option<&GitRoute> {
         match &self.route {
@@ -252,6 +282,10 @@ pub struct Gate<'a> {
     /// Whether git write-back is configured (`--git-write-back`); without it a workload that
     /// asks for git (`ferry.dev/git-repo`) is skipped, never patched live.
     pub git_write_back: bool,
+    /// `--git-write-branch`: where git updates go unless the workload names its own.
+    pub write_branch: Option<&'a str>,
+    /// The YAML reader for inline `helm.values` in Applications.
+    pub sets_image: SetsImage,
 }
 
 static NOT_READ: ArgoApps = ArgoApps::NotRead;
@@ -264,6 +298,8 @@ impl<'a> Gate<'a> {
             workloads,
             argocd: &NOT_READ,
             git_write_back: false,
+            write_branch: None,
+            sets_image: crate::helm::may_set_image,
         }
     }
 }
@@ -445,9 +481,11 @@ impl<'a> Ctx<'a> {
         self.platforms(&cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
-        self.route()?;
+        let (route, for_argocd) = self.route()?;
+        d.route = route;
         d.action = Action::Update;
         d.reason = match cand.same_tag {
+            _ if for_argocd => Reason::WrittenForArgoCd,
             true => Reason::TagMoved {
                 tag: cand.target.tag().unwrap_or_default().to_string(),
                 digest: cand.digest,
@@ -638,20 +676,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A live patch is allowed: not Argo CD's, and not a workload that asked for git (those go
-    /// to git when write-back is on; the controller routes them).
-    fn route(&self) -> Flow<()> {
-        if self.p.through_git {
+    /// Where the update lands (and whether it goes to git for Argo CD): a workload that asks
+    /// for git goes to its repository (skipped when write-back is off); an Argo CD workload to
+    /// what its Application names (skipped without write-back: a live patch would be reverted);
+    /// anything else is patched live.
+    fn route(&self) -> Flow<(Route, bool)> {
+        let git = GitSettings {
+            write_branch: self.gate.write_branch,
+            sets_image: self.gate.sets_image,
+        };
+        if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
-                return Ok(());
+                return Ok((Route::Git(route::annotated(self.p, target, &git)), false));
             }
-            let repo = self.w.annotation(GIT_REPO).unwrap_or("").to_string();
-            return Err(skip(Reason::GitWithoutWriteBack(repo)));
+            return Err(skip(Reason::GitWithoutWriteBack(target.repo.clone())));
         }
-        match argocd(self.w, self.gate.argocd) {
-            ArgoCd::NotManaged => Ok(()),
-            ArgoCd::Managed(_) => Err(skip(Reason::ArgoCdManaged)),
-            ArgoCd::Unknown(why) => Err(skip(Reason::ArgoCdUnknown(why))),
+        let app = match argocd(self.w, self.gate.argocd) {
+            ArgoCd::NotManaged => return Ok((Route::Live, false)),
+            ArgoCd::Managed(_) if !self.gate.git_write_back => {
+                return Err(skip(Reason::ArgoCdManaged));
+            }
+            ArgoCd::Managed(app) => app,
+            ArgoCd::Unknown(why) => return Err(skip(Reason::ArgoCdUnknown(why))),
+        };
+        let Some(answer) = self.answers.applications.get(&app) else {
+            return Err(needs(Query::Application(app), Reason::ArgoCdManaged));
+        };
+        match route::through_application(self.p, &app, answer, &git) {
+            Ok(r) => Ok((Route::Git(r), true)),
+            Err(why) => Err(skip(Reason::GitWriteBack(why.to_string()))),
         }
     }
 }

@@ -52,6 +52,7 @@ mod error;
 pub mod helm;
 pub mod keys;
 mod reason;
+pub mod route;
 pub mod tags;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use decide::{
     decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
+pub use route::{Application, GitSettings, NoRoute, Placement};
 
 /// Where a workload's manifests (or its Helm values file) live in git.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -369,8 +371,11 @@ pub struct WorkloadPolicy {
     pub first_seen: BTreeMap<String, (String, u64)>,
     /// `ferry.dev/promote-from`.
     pub promote_from: Option<String>,
-    /// The workload asks for updates through git (`ferry.dev/git-repo`).
-    pub through_git: bool,
+    /// The repository the workload asks its updates to go to (`ferry.dev/git-repo`, with
+    /// `git-branch`, default `main`, and `git-path`, default the root).
+    pub git: Option<GitTarget>,
+    /// `ferry.dev/helm-image`: the dotted key of the image in a Helm values file.
+    pub helm_image: Option<String>,
     /// `ferry.dev/tag-ignore`: tags never chosen by a tag strategy.
     pub tag_ignore: Option<TagPattern>,
     /// `ferry.dev/git-write-branch`: the branch ferry's commits go to.
@@ -413,7 +418,12 @@ impl WorkloadPolicy {
             age_from_created: w.annotation(AGE_SOURCE) == Some("created"),
             first_seen: parse_stamps(w.annotation(FIRST_SEEN)),
             promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),
-            through_git: w.annotations.contains_key(GIT_REPO),
+            git: w.annotation(GIT_REPO).map(|repo| GitTarget {
+                repo: repo.to_string(),
+                branch: w.annotation(GIT_BRANCH).unwrap_or("main").to_string(),
+                path: w.annotation(GIT_PATH).unwrap_or("").to_string(),
+            }),
+            helm_image: w.annotation(HELM_IMAGE).map(str::to_string),
             tag_ignore,
             write_branch: write_branch(w),
         })
@@ -437,7 +447,7 @@ impl WorkloadPolicy {
 }
 
 /// `ferry.dev/git-write-branch`, when set and not blank.
-pub fn write_branch(w: &WorkloadView) -> Option<String> {
+fn write_branch(w: &WorkloadView) -> Option<String> {
     w.annotation(GIT_WRITE_BRANCH)
         .map(str::trim)
         .filter(|b| !b.is_empty())
