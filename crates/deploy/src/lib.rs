@@ -11,6 +11,7 @@ mod error;
 pub mod gitops;
 pub mod lease;
 pub mod metrics;
+pub mod server;
 pub mod yamledit;
 
 pub use error::{Error, Result};
