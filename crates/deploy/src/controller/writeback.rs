@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 
 use ferry_core::Reference;
 
-use super::apply::{ApplyOptions, Stage};
-use super::events::Events;
+use super::apply::{Pass, Stage};
 use super::place::{change_of, helm_change};
 use super::rollout::{self, Watched};
-use super::{Applied, Context, GitOps, Plan};
+use super::{GitOps, Plan};
 use crate::cluster::Workload;
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
 use crate::policy::{Action, Decision, GitEdit, GitRoute};
@@ -39,14 +38,7 @@ struct Pushed {
 
 /// Commit and push the git updates of `plan` (one commit per repository and branch, fenced),
 /// then — with `wait` — gate each commit on Argo CD's sync and the rollouts' health.
-pub(super) async fn apply_git(
-    ctx: &Context,
-    g: &GitOps,
-    plan: &Plan,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
     let mut groups: BTreeMap<(GitTarget, Option<String>, bool), Vec<&Decision>> = BTreeMap::new();
     for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
         let Some(route) = d.git() else { continue };
@@ -63,23 +55,23 @@ pub(super) async fn apply_git(
     }
     let mut pushed = Vec::new();
     for ((target, base, _), ds) in groups {
-        if options.fence.check().is_err() {
-            return applied.lose_leadership();
+        if pass.options.fence.check().is_err() {
+            return pass.applied.lose_leadership();
         }
-        if let Some(p) = commit(g, plan, batch(target, base, &ds), options, events, applied).await {
+        if let Some(p) = commit(pass, g, plan, batch(target, base, &ds)).await {
             pushed.push(p);
         }
     }
-    if options.wait {
+    if pass.options.wait {
         for p in pushed {
-            if applied.leadership_lost {
+            if pass.applied.leadership_lost {
                 return;
             }
             // A write branch waits for a person to merge it: Argo CD syncs nothing meanwhile.
             if p.batch.base.is_some() {
                 continue;
             }
-            health_gate(ctx, g, plan, p, options, events, applied).await;
+            health_gate(pass, g, plan, p).await;
         }
     }
 }
@@ -148,15 +140,8 @@ fn workload_of<'p>(plan: &'p Plan, c: &ImageChange) -> Option<&'p Workload> {
 }
 
 /// One fenced commit and push; Events on every workload it carries.
-async fn commit(
-    g: &GitOps,
-    plan: &Plan,
-    b: Batch,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) -> Option<Pushed> {
-    let (config, work, fence) = (g.config.clone(), b.clone(), options.fence.clone());
+async fn commit(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, b: Batch) -> Option<Pushed> {
+    let (config, work, fence) = (g.config.clone(), b.clone(), pass.options.fence.clone());
     let outcome = tokio::task::spawn_blocking(move || write_batch(&config, &work, &fence))
         .await
         .map_err(|e| e.to_string())
@@ -164,15 +149,13 @@ async fn commit(
     let wb = match outcome {
         Ok(wb) => wb,
         Err(e) => {
-            if options.fence.is_lost() {
-                applied.lose_leadership();
+            if pass.options.fence.is_lost() {
+                pass.applied.lose_leadership();
                 return None;
             }
             for c in &b.changes {
-                if let Some(w) = workload_of(plan, c) {
-                    events.publish(w, true, "GitWriteBackFailed", &e).await;
-                }
-                applied.fail(&c.workload, Stage::GitWrite, e.clone());
+                let w = workload_of(plan, c);
+                pass.fail(w, &c.workload, Stage::GitWrite, e.clone()).await;
             }
             return None;
         }
@@ -193,9 +176,11 @@ async fn commit(
                 b.target.branch,
                 ferry_core::short_hash(&commit)
             );
-            events.publish(w, false, "CommittedToGit", &note).await;
+            pass.events.publish(w, false, "CommittedToGit", &note).await;
         }
-        applied.committed.push(format!("{} {}", c.workload, commit));
+        pass.applied
+            .committed
+            .push(format!("{} {}", c.workload, commit));
     }
     Some(Pushed { batch: b, commit })
 }
@@ -204,15 +189,8 @@ async fn commit(
 /// the new image and for its rollout to become healthy. A failed rollout reverts ferry's commit
 /// (a new commit, never a force-push): the revert in git is the quarantine (see
 /// [`gitops::reverted`]). Not synced in time: an Event, no revert.
-async fn health_gate(
-    ctx: &Context,
-    g: &GitOps,
-    plan: &Plan,
-    p: Pushed,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
+    let options = pass.options;
     let (timeout, poll, fence) = (options.timeout(), options.poll(), &options.fence);
     let mut failed: Vec<(&Workload, String)> = Vec::new();
     for (id, images) in &p.batch.targets {
@@ -221,22 +199,22 @@ async fn health_gate(
         };
         // A chart spells the image as its templates say: only the digest is certain.
         let by_digest = !p.batch.helm.is_empty();
-        match rollout::synced(&ctx.client, w, images, by_digest, timeout, poll, fence).await {
+        match rollout::synced(&pass.ctx.client, w, images, by_digest, timeout, poll, fence).await {
             Watched::Done => {}
-            Watched::LeadershipLost => return applied.lose_leadership(),
+            Watched::LeadershipLost => return pass.applied.lose_leadership(),
             Watched::Failed(why) => {
                 let note = format!(
                     "commit {}: {why}; not reverted",
                     ferry_core::short_hash(&p.commit)
                 );
-                events.publish(w, true, "NotSynced", &note).await;
-                applied.unsynced.push((w.view.id(), note));
+                pass.events.publish(w, true, "NotSynced", &note).await;
+                pass.applied.unsynced.push((w.view.id(), note));
                 continue;
             }
         }
-        match rollout::rollout(&ctx.client, w, timeout, poll, fence).await {
+        match rollout::rollout(&pass.ctx.client, w, timeout, poll, fence).await {
             Watched::Done => {}
-            Watched::LeadershipLost => return applied.lose_leadership(),
+            Watched::LeadershipLost => return pass.applied.lose_leadership(),
             Watched::Failed(why) => failed.push((w, why)),
         }
     }
@@ -249,7 +227,7 @@ async fn health_gate(
         .collect::<Vec<_>>()
         .join("; ");
     if fence.check().is_err() {
-        return applied.lose_leadership();
+        return pass.applied.lose_leadership();
     }
     let failed_ids: Vec<String> = failed.iter().map(|(w, _)| w.view.id()).collect();
     let res = undo(
@@ -260,17 +238,16 @@ async fn health_gate(
         fence,
     )
     .await;
-    report_undo(&res, failed, &p.commit, events, applied).await;
+    report_undo(pass, &res, failed, &p.commit).await;
 }
 
 /// Events and records for the workloads whose rollout failed after a push, once their revert
 /// (`res`) was pushed or failed.
 async fn report_undo(
+    pass: &mut Pass<'_>,
     res: &crate::Result<String>,
     failed: Vec<(&Workload, String)>,
     commit: &str,
-    events: &Events,
-    applied: &mut Applied,
 ) {
     let commit = ferry_core::short_hash(commit);
     for (w, why) in failed {
@@ -279,13 +256,13 @@ async fn report_undo(
                 let revert = ferry_core::short_hash(revert);
                 let note =
                     format!("{why}; pushed {revert} reverting {commit}; its digest is quarantined");
-                events.publish(w, true, "RolledBack", &note).await;
-                applied.rolled_back.push((w.view.id(), why));
+                pass.events.publish(w, true, "RolledBack", &note).await;
+                pass.applied.rolled_back.push((w.view.id(), why));
             }
             Err(e) => {
                 let note = format!("{why}; reverting {commit} failed: {e}");
-                events.publish(w, true, "RollbackFailed", &note).await;
-                applied.fail(&w.view.id(), Stage::GitRevert, note);
+                pass.fail(Some(w), &w.view.id(), Stage::GitRevert, note)
+                    .await;
             }
         }
     }
