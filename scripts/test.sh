@@ -10,22 +10,34 @@
 # and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+started=$SECONDS
+# Each stage says how long it took, so a CI log shows where the time goes.
+stage() {
+  local name=$1 t=$SECONDS
+  shift
+  "$@"
+  echo "== stage '$name': $((SECONDS - t)) s (total $((SECONDS - started)) s)" >&2
+}
+tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+  else
+    cargo test --workspace --locked --no-fail-fast
+  fi
+}
+stage install-deps scripts/install-deps.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo build --workspace --bins --locked
-cargo test --workspace --doc --locked
+stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+stage build cargo build --workspace --bins --locked
+stage doc-tests cargo test --workspace --doc --locked
 testenv_dir=$(mktemp -d /tmp/ferry-testenv.XXXXXX)
 trap 'scripts/testenv.sh down "$testenv_dir"; rm -rf "$testenv_dir"' EXIT
-scripts/testenv.sh up "$testenv_dir"
+# The real control plane (built from the pinned sources the first time).
+stage control-plane scripts/testenv.sh up "$testenv_dir"
 export FERRY_TESTENV_DIR="$testenv_dir"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
-else
-  cargo test --workspace --locked --no-fail-fast
-fi
+stage tests tests
 # Every manifest under deploy/ against the Kubernetes 1.33 schemas (kubernetes-validate, offline).
-bash scripts/validate-manifests.sh
+stage manifests bash scripts/validate-manifests.sh
 # The Airflow stage: a real `airflow dags test` of docs/examples/airflow/ferry_etl_bash.py.
-bash scripts/test-airflow.sh
+stage airflow bash scripts/test-airflow.sh

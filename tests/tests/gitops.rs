@@ -75,10 +75,13 @@ fn kustomize_images_entry_is_updated_once_and_only_once() {
     assert_eq!(wb.files, ["apps/sensor/kustomization.yaml"]);
     assert_eq!(
         remote_file(&url, "apps/sensor/kustomization.yaml"),
-        KUSTOMIZATION.replace("newTag: \"1.0\"", "newTag: \"1.1\"").replace(
-            "digest: sha256:1111111111111111111111111111111111111111111111111111111111111111",
-            "digest: \"sha256:2222222222222222222222222222222222222222222222222222222222222222\""
-        )
+        KUSTOMIZATION
+            .replace("newTag: \"1.0\"", "newTag: \"1.1\"")
+            .replace(
+                "digest: sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                // Plain stays plain: YAML 1.1 and 1.2 read `sha256:…` as a string.
+                "digest: sha256:2222222222222222222222222222222222222222222222222222222222222222"
+            )
     );
     let d = tempfile::tempdir().unwrap();
     git_in(d.path(), &["clone", "-q", &url, "c"]);
@@ -234,7 +237,8 @@ fn head_means_the_default_branch_of_the_remote() {
     )
     .unwrap();
     assert!(wb.commit.is_some());
-    assert!(remote_file(&url, "apps/other/all.yaml").contains(&format!("image: \"{NEW}\"\n")));
+    // `image: envoy:1` was plain, and stays plain.
+    assert!(remote_file(&url, "apps/other/all.yaml").contains(&format!("image: {NEW}\n")));
 }
 
 #[test]

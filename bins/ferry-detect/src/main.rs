@@ -11,6 +11,7 @@
 )]
 
 mod published;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,34 +81,38 @@ enum GraphFormat {
     Mermaid,
 }
 
+/// The arguments of `changed`.
+#[derive(Args)]
+struct ChangedArgs {
+    /// Base revision (default: the head's first parent, what --github-event says, or under
+    /// Jenkins GIT_PREVIOUS_SUCCESSFUL_COMMIT / GIT_PREVIOUS_COMMIT). `published`: compare
+    /// each image with the revision its --published-tag was built from (asks the registry).
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// With --base published: the tag whose revision counts as published.
+    #[arg(long = "published-tag", value_name = "TAG", default_value = "latest")]
+    published_tag: String,
+    /// Head revision (default: HEAD).
+    #[arg(long, value_name = "REV")]
+    head: Option<String>,
+    /// GitHub event payload (default: $GITHUB_EVENT_PATH when GITHUB_ACTIONS=true).
+    #[arg(long = "github-event", value_name = "FILE")]
+    github_event: Option<PathBuf>,
+    /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
+    #[arg(long = "context-mode", value_enum, default_value = "precise")]
+    context_mode: Mode,
+    /// Append any, matrix, waves, rebuild_all, reason to $GITHUB_OUTPUT.
+    #[arg(long = "github-output")]
+    github_output: bool,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<ChangedFormat>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// The images to rebuild between two revisions, each with its reasons.
-    Changed {
-        /// Base revision (default: the head's first parent, what --github-event says, or under
-        /// Jenkins GIT_PREVIOUS_SUCCESSFUL_COMMIT / GIT_PREVIOUS_COMMIT). `published`: compare
-        /// each image with the revision its --published-tag was built from (asks the registry).
-        #[arg(long, value_name = "REV")]
-        base: Option<String>,
-        /// With --base published: the tag whose revision counts as published.
-        #[arg(long = "published-tag", value_name = "TAG", default_value = "latest")]
-        published_tag: String,
-        /// Head revision (default: HEAD).
-        #[arg(long, value_name = "REV")]
-        head: Option<String>,
-        /// GitHub event payload (default: $GITHUB_EVENT_PATH when GITHUB_ACTIONS=true).
-        #[arg(long = "github-event", value_name = "FILE")]
-        github_event: Option<PathBuf>,
-        /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
-        #[arg(long = "context-mode", value_enum, default_value = "precise")]
-        context_mode: Mode,
-        /// Append any, matrix, waves, rebuild_all, reason to $GITHUB_OUTPUT.
-        #[arg(long = "github-output")]
-        github_output: bool,
-        /// Output format.
-        #[arg(long, value_enum)]
-        format: Option<ChangedFormat>,
-    },
+    Changed(ChangedArgs),
     /// Every image with its bases, in-repo dependencies and build waves.
     Graph {
         /// Output format.
@@ -133,6 +138,28 @@ enum Cmd {
         #[arg(long, value_name = "REV")]
         rev: Option<String>,
     },
+    /// Whether a file is an input of an image, and the one line that decides it.
+    Why {
+        /// Image name.
+        image: String,
+        /// The file, relative to the repository root (as `changed` prints paths).
+        path: String,
+        /// Revision (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        rev: Option<String>,
+        /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
+        #[arg(long = "context-mode", value_enum, default_value = "precise")]
+        context_mode: Mode,
+    },
+}
+
+impl From<Mode> for ContextMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Precise => ContextMode::Precise,
+            Mode::Full => ContextMode::Full,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -156,48 +183,7 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     }
     let repo = Repo::open(&g.repo)?;
     match &cli.cmd {
-        Cmd::Changed {
-            base,
-            head,
-            github_event,
-            context_mode,
-            github_output,
-            format,
-            published_tag,
-        } => {
-            let format = format.unwrap_or(if g.json {
-                ChangedFormat::Json
-            } else {
-                ChangedFormat::Text
-            });
-            let options = ChangedOptions {
-                mode: if *context_mode == Mode::Full {
-                    ContextMode::Full
-                } else {
-                    ContextMode::Precise
-                },
-                max_parallel: g.max_parallel,
-                ..Default::default()
-            };
-            let report = if base.as_deref() == Some(PUBLISHED) {
-                published(cli, &repo, head.as_deref(), published_tag, &options)?
-            } else {
-                let selection = select(&repo, base.as_deref(), head.as_deref(), github_event)?;
-                changed(&repo, &selection, &options)?
-            };
-            report_warnings(&report.warnings);
-            if *github_output {
-                write_github_output(&report)?;
-            }
-            match format {
-                ChangedFormat::Json => push_json(out, &report),
-                ChangedFormat::Text => render_changed(out, &report),
-                ChangedFormat::Gitlab => {
-                    push_json(out, &ferry_detect::ci::gitlab_pipeline(&report))
-                }
-            }
-            Ok(exit::SUCCESS)
-        }
+        Cmd::Changed(args) => cmd_changed(cli, &repo, args, out),
         Cmd::Graph { format, rev } => {
             let project = load(&repo, rev.as_deref())?;
             let graph = project.graph(g.max_parallel)?;
@@ -218,7 +204,69 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             list(out, g.json, &project.input_files(image)?);
             Ok(exit::SUCCESS)
         }
+        Cmd::Why {
+            image,
+            path,
+            rev,
+            context_mode,
+        } => {
+            let path = why::repo_relative(&repo, path)?;
+            let project = load(&repo, rev.as_deref())?;
+            let mode = ContextMode::from(*context_mode);
+            let answer = ferry_detect::why::why(&project, image, &path, mode)?;
+            if g.json {
+                push_json(out, &answer);
+            } else {
+                why::render(out, &project, &answer, mode);
+            }
+            Ok(exit::SUCCESS)
+        }
     }
+}
+
+/// `changed`: choose the revisions (or ask the registry), compare, render.
+fn cmd_changed(
+    cli: &Cli,
+    repo: &Repo,
+    args: &ChangedArgs,
+    out: &mut String,
+) -> Result<u8, Failure> {
+    let ChangedArgs {
+        base,
+        head,
+        github_event,
+        context_mode,
+        github_output,
+        format,
+        published_tag,
+    } = args;
+    let g = &cli.global;
+    let format = format.unwrap_or(if g.json {
+        ChangedFormat::Json
+    } else {
+        ChangedFormat::Text
+    });
+    let options = ChangedOptions {
+        mode: ContextMode::from(*context_mode),
+        max_parallel: g.max_parallel,
+        ..Default::default()
+    };
+    let report = if base.as_deref() == Some(PUBLISHED) {
+        published(cli, repo, head.as_deref(), published_tag, &options)?
+    } else {
+        let selection = select(repo, base.as_deref(), head.as_deref(), github_event)?;
+        changed(repo, &selection, &options)?
+    };
+    report_warnings(&report.warnings);
+    if *github_output {
+        write_github_output(&report)?;
+    }
+    match format {
+        ChangedFormat::Json => push_json(out, &report),
+        ChangedFormat::Text => render_changed(out, &report),
+        ChangedFormat::Gitlab => push_json(out, &ferry_detect::ci::gitlab_pipeline(&report)),
+    }
+    Ok(exit::SUCCESS)
 }
 
 /// Which commits to compare: `--base`, else a GitHub event (`--github-event`, or

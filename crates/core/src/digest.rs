@@ -57,34 +57,71 @@ pub struct Digest {
     hex: String,
 }
 
+/// What is wrong with a digest text ([`Error::InvalidDigest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestProblem {
+    /// No `:` between algorithm and hex.
+    NotAlgorithmHex,
+    /// Nothing before the `:`.
+    EmptyAlgorithm,
+    /// An algorithm other than sha256, sha384, sha512.
+    UnsupportedAlgorithm,
+    /// The hex part has the wrong length for its algorithm.
+    HexLength {
+        /// The algorithm named.
+        algorithm: Algorithm,
+        /// How many characters the hex part has.
+        got: usize,
+    },
+    /// The hex part has characters other than `0-9a-f`.
+    HexCharacters,
+}
+
+impl fmt::Display for DigestProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DigestProblem::NotAlgorithmHex => f.write_str("expected algorithm:hex"),
+            DigestProblem::EmptyAlgorithm => f.write_str("empty algorithm"),
+            DigestProblem::UnsupportedAlgorithm => {
+                f.write_str("unsupported algorithm (sha256, sha384, sha512 are)")
+            }
+            DigestProblem::HexLength { algorithm, got } => write!(
+                f,
+                "{} needs {} hex characters, got {got}",
+                algorithm.as_str(),
+                algorithm.hex_len()
+            ),
+            DigestProblem::HexCharacters => f.write_str("hex part must be lowercase 0-9a-f"),
+        }
+    }
+}
+
 impl Digest {
     /// Parse `algorithm:hex`.
     pub fn parse(input: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidDigest {
+        let invalid = |reason: DigestProblem| Error::InvalidDigest {
             input: input.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         let (alg, hex) = input
             .split_once(':')
-            .ok_or_else(|| invalid("expected algorithm:hex"))?;
+            .ok_or_else(|| invalid(DigestProblem::NotAlgorithmHex))?;
         if alg.is_empty() {
-            return Err(invalid("empty algorithm"));
+            return Err(invalid(DigestProblem::EmptyAlgorithm));
         }
         let algorithm = Algorithm::from_name(alg)
-            .ok_or_else(|| invalid("unsupported algorithm (sha256, sha384, sha512 are)"))?;
+            .ok_or_else(|| invalid(DigestProblem::UnsupportedAlgorithm))?;
         if hex.len() != algorithm.hex_len() {
-            return Err(invalid(&format!(
-                "{} needs {} hex characters, got {}",
-                algorithm.as_str(),
-                algorithm.hex_len(),
-                hex.len()
-            )));
+            return Err(invalid(DigestProblem::HexLength {
+                algorithm,
+                got: hex.len(),
+            }));
         }
         if !hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(invalid("hex part must be lowercase 0-9a-f"));
+            return Err(invalid(DigestProblem::HexCharacters));
         }
         Ok(Digest {
             algorithm,

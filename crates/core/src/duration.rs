@@ -7,23 +7,54 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// What is wrong with a duration text ([`Error::InvalidDuration`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationProblem {
+    /// No whole number of units in front.
+    NotANumber,
+    /// A unit other than `s`, `m`, `h`, `d`, `w`.
+    UnknownUnit(String),
+    /// More seconds than a `u64` holds.
+    TooLong,
+}
+
+impl fmt::Display for DurationProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationProblem::NotANumber => f.write_str("expected a duration like 72h or 3d"),
+            DurationProblem::UnknownUnit(unit) => {
+                write!(f, "unknown unit {unit:?} (s, m, h, d, w)")
+            }
+            DurationProblem::TooLong => f.write_str("too long"),
+        }
+    }
+}
+
 /// `72h`, `3d`, `90m`, `45s`, `2w`, or plain seconds → seconds.
-pub fn parse_secs(s: &str) -> Result<u64, String> {
+pub fn parse_secs(s: &str) -> Result<u64> {
     let s = s.trim();
+    let invalid = |problem| Error::InvalidDuration {
+        input: s.to_string(),
+        problem,
+    };
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("{s:?}: expected a duration like 72h or 3d"))?;
+        .map_err(|_| invalid(DurationProblem::NotANumber))?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d, w)")),
+        _ => return Err(invalid(DurationProblem::UnknownUnit(unit.to_string()))),
     };
     n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?}: too long"))
+        .ok_or_else(|| invalid(DurationProblem::TooLong))
 }
 
 /// Seconds → `2d 3h`, `5h 20m`, `45m`, `59s` (the two largest units).
@@ -49,9 +80,18 @@ mod tests {
         assert_eq!(parse_secs("72h").unwrap(), 72 * 3600);
         assert_eq!(parse_secs("3d").unwrap(), 3 * 86_400);
         assert_eq!(parse_secs("90").unwrap(), 90);
-        assert!(parse_secs("soon").is_err());
-        assert!(parse_secs("3y").is_err());
-        assert!(parse_secs("99999999999999999w").is_err());
+        // The messages are what people read in annotations' errors: unchanged.
+        let msg = |s: &str| parse_secs(s).unwrap_err().to_string();
+        assert_eq!(msg("soon"), r#""soon": expected a duration like 72h or 3d"#);
+        assert_eq!(msg(" 3y "), r#""3y": unknown unit "y" (s, m, h, d, w)"#);
+        assert_eq!(
+            msg("99999999999999999w"),
+            r#""99999999999999999w": too long"#
+        );
+        assert!(matches!(
+            parse_secs("3y"),
+            Err(Error::InvalidDuration { problem: DurationProblem::UnknownUnit(u), .. }) if u == "y"
+        ));
         assert_eq!(human(90_000), "1d 1h");
         assert_eq!(human(59), "59s");
         assert_eq!(human(3 * 86_400), "3d");

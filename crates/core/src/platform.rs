@@ -17,6 +17,29 @@ pub struct Platform {
     variant: Option<String>,
 }
 
+/// What is wrong with a platform text ([`Error::InvalidPlatform`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformProblem {
+    /// Not two or three `/`-separated parts.
+    Shape,
+    /// A part is empty.
+    EmptyComponent,
+    /// A part has characters other than letters, digits, `_`, `-`, `.`.
+    Characters,
+}
+
+impl fmt::Display for PlatformProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PlatformProblem::Shape => "expected os/arch or os/arch/variant",
+            PlatformProblem::EmptyComponent => "empty component",
+            PlatformProblem::Characters => {
+                "components may only hold letters, digits, '_', '-', '.'"
+            }
+        })
+    }
+}
+
 impl Platform {
     /// Build a platform from its parts (an empty variant means none).
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
@@ -29,25 +52,23 @@ impl Platform {
 
     /// Parse `os/arch` or `os/arch/variant`.
     pub fn parse(input: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidPlatform {
+        let invalid = |reason: PlatformProblem| Error::InvalidPlatform {
             input: input.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         let parts: Vec<&str> = input.split('/').collect();
         if !(2..=3).contains(&parts.len()) {
-            return Err(invalid("expected os/arch or os/arch/variant"));
+            return Err(invalid(PlatformProblem::Shape));
         }
         for p in &parts {
             if p.is_empty() {
-                return Err(invalid("empty component"));
+                return Err(invalid(PlatformProblem::EmptyComponent));
             }
             if !p
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
             {
-                return Err(invalid(
-                    "components may only hold letters, digits, '_', '-', '.'",
-                ));
+                return Err(invalid(PlatformProblem::Characters));
             }
         }
         Ok(Platform::new(parts[0], parts[1], parts.get(2).copied()))

@@ -12,9 +12,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use regex_lite::Regex;
+use regex::Regex;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestProblem};
 use crate::error::{Error, Result};
 
 /// The registry that a reference without a domain refers to.
@@ -72,10 +72,56 @@ pub struct Reference {
     digest: Option<Digest>,
 }
 
+/// What is wrong with a reference text ([`Error::InvalidReference`]); displayed in the words
+/// `distribution/reference` uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceProblem {
+    /// 64 hex characters: an image id.
+    ImageId,
+    /// The repository part before any tag has upper-case letters.
+    UppercaseRepository {
+        /// That part.
+        repository: String,
+    },
+    /// The reference only matches the grammar once lower-cased.
+    Uppercase,
+    /// The text is empty.
+    Empty,
+    /// Anything else the grammar refuses.
+    Format,
+    /// The name is longer than [`NAME_TOTAL_LENGTH_MAX`] characters.
+    NameTooLong,
+    /// The digest after `@` is invalid.
+    Digest(DigestProblem),
+}
+
+impl fmt::Display for ReferenceProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReferenceProblem::ImageId => f.write_str(
+                "a 64-character hexadecimal string is an image id, not a repository name",
+            ),
+            ReferenceProblem::UppercaseRepository { repository } => {
+                write!(f, "repository name ({repository}) must be lowercase")
+            }
+            ReferenceProblem::Uppercase => f.write_str("repository name must be lowercase"),
+            ReferenceProblem::Empty => {
+                f.write_str("repository name must have at least one component")
+            }
+            ReferenceProblem::Format => f.write_str("invalid reference format"),
+            ReferenceProblem::NameTooLong => write!(
+                f,
+                "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+            ),
+            ReferenceProblem::Digest(d) => write!(f, "digest: {d}"),
+        }
+    }
+}
+
 impl Reference {
     /// Parse and normalize a reference the way `docker pull` does.
     pub fn parse(input: &str) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidReference {
+        let invalid = |reason: ReferenceProblem| Error::InvalidReference {
             input: input.to_string(),
             reason,
         };
@@ -84,34 +130,28 @@ impl Reference {
                 .bytes()
                 .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
-            return Err(invalid(
-                "a 64-character hexadecimal string is an image id, not a repository name".into(),
-            ));
+            return Err(invalid(ReferenceProblem::ImageId));
         }
         let (domain, remainder) = split_docker_domain(input);
         let remote = remainder.split(':').next().unwrap_or_default();
         if remote.to_lowercase() != remote {
-            return Err(invalid(format!(
-                "repository name ({remote}) must be lowercase"
-            )));
+            return Err(invalid(ReferenceProblem::UppercaseRepository {
+                repository: remote.to_string(),
+            }));
         }
         let full = format!("{domain}/{remainder}");
         let Some(caps) = REFERENCE_RE.captures(&full) else {
             if REFERENCE_RE.is_match(&full.to_lowercase()) {
-                return Err(invalid("repository name must be lowercase".into()));
+                return Err(invalid(ReferenceProblem::Uppercase));
             }
             if input.is_empty() {
-                return Err(invalid(
-                    "repository name must have at least one component".into(),
-                ));
+                return Err(invalid(ReferenceProblem::Empty));
             }
-            return Err(invalid("invalid reference format".into()));
+            return Err(invalid(ReferenceProblem::Format));
         };
         let name = caps.get(1).map_or("", |m| m.as_str());
         if name.len() > NAME_TOTAL_LENGTH_MAX {
-            return Err(invalid(format!(
-                "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
-            )));
+            return Err(invalid(ReferenceProblem::NameTooLong));
         }
         let (registry, repository) = match NAME_RE.captures(name) {
             Some(n) => (
@@ -123,7 +163,7 @@ impl Reference {
         let tag = caps.get(2).map(|m| m.as_str().to_string());
         let digest = match caps.get(3) {
             Some(m) => Some(Digest::parse(m.as_str()).map_err(|e| match e {
-                Error::InvalidDigest { reason, .. } => invalid(format!("digest: {reason}")),
+                Error::InvalidDigest { reason, .. } => invalid(ReferenceProblem::Digest(reason)),
                 other => other,
             })?),
             None => None,

@@ -129,6 +129,18 @@ pub async fn list_all<K>(api: &Api<K>) -> kube::Result<Vec<K>>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
+    list_map(api, Some).await
+}
+
+/// [`list_all`], keeping `keep(object)` of each object as its page arrives (and dropping the
+/// objects themselves), so that a large list is never held whole in its full form.
+pub async fn list_map<K, T>(
+    api: &Api<K>,
+    mut keep: impl FnMut(K) -> Option<T>,
+) -> kube::Result<Vec<T>>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -139,11 +151,12 @@ where
         let page = match api.list(&lp).await {
             Ok(page) => page,
             Err(kube::Error::Api(e)) if e.code == 410 && token.is_some() => {
-                return Ok(api.list(&ListParams::default()).await?.items);
+                let all = api.list(&ListParams::default()).await?;
+                return Ok(all.items.into_iter().filter_map(keep).collect());
             }
             Err(e) => return Err(e),
         };
-        out.extend(page.items);
+        out.extend(page.items.into_iter().filter_map(&mut keep));
         match page.metadata.continue_.filter(|t| !t.is_empty()) {
             Some(next) => token = Some(next),
             None => return Ok(out),
@@ -151,7 +164,12 @@ where
     }
 }
 
-async fn list_kind<K>(client: &Client, ns: &Namespaces) -> Result<Vec<K>>
+/// Every `K` in `ns`, each kept as `keep` makes it.
+async fn list_kind<K, T>(
+    client: &Client,
+    ns: &Namespaces,
+    keep: impl FnMut(K) -> Option<T>,
+) -> Result<Vec<T>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -160,90 +178,99 @@ where
     K::DynamicType: Default,
 {
     match ns {
-        Namespaces::All => Ok(list_all(&Api::<K>::all(client.clone())).await?),
+        Namespaces::All => Ok(list_map(&Api::<K>::all(client.clone()), keep).await?),
         Namespaces::Only(list) => {
+            let mut keep = keep;
             let mut out = Vec::new();
             for n in list {
-                out.extend(list_all(&Api::<K>::namespaced(client.clone(), n)).await?);
+                let api = Api::<K>::namespaced(client.clone(), n);
+                out.extend(list_map(&api, &mut keep).await?);
             }
             Ok(out)
         }
     }
 }
 
-/// Every Deployment, StatefulSet, DaemonSet and CronJob in `ns`.
+/// Every Deployment, StatefulSet, DaemonSet and CronJob in `ns`, converted page by page.
 pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Workload>> {
-    let mut out = Vec::new();
-    for d in list_kind::<Deployment>(client, ns).await? {
-        let spec = d.spec.as_ref();
-        let mut w = workload(
-            Kind::Deployment,
-            &d.metadata,
-            spec.map(|s| &s.template),
-            spec.map(|s| &s.selector),
-        );
-        if let Some(st) = &d.status {
-            let want = spec.and_then(|s| s.replicas).unwrap_or(1);
-            w.view.healthy = healthy(
-                d.metadata.generation,
-                st.observed_generation,
-                want,
-                st.updated_replicas,
-                st.available_replicas,
-            );
-        }
-        out.push(w);
-    }
-    for d in list_kind::<StatefulSet>(client, ns).await? {
-        let spec = d.spec.as_ref();
-        let mut w = workload(
-            Kind::StatefulSet,
-            &d.metadata,
-            spec.map(|s| &s.template),
-            spec.map(|s| &s.selector),
-        );
-        if let Some(st) = &d.status {
-            let want = spec.and_then(|s| s.replicas).unwrap_or(1);
-            w.view.healthy = healthy(
-                d.metadata.generation,
-                st.observed_generation,
-                want,
-                st.updated_replicas,
-                st.available_replicas,
-            );
-        }
-        out.push(w);
-    }
-    for d in list_kind::<DaemonSet>(client, ns).await? {
-        let spec = d.spec.as_ref();
-        let mut w = workload(
-            Kind::DaemonSet,
-            &d.metadata,
-            spec.map(|s| &s.template),
-            spec.map(|s| &s.selector),
-        );
-        if let Some(st) = &d.status {
-            let want = st.desired_number_scheduled;
-            w.view.healthy = healthy(
-                d.metadata.generation,
-                st.observed_generation,
-                want,
-                st.updated_number_scheduled,
-                st.number_available,
-            );
-        }
-        out.push(w);
-    }
-    for c in list_kind::<CronJob>(client, ns).await? {
-        let template = c
-            .spec
-            .as_ref()
-            .and_then(|s| s.job_template.spec.as_ref())
-            .map(|j| &j.template);
-        out.push(workload(Kind::CronJob, &c.metadata, template, None));
-    }
+    let mut out = list_kind(client, ns, |d: Deployment| Some(deployment(&d))).await?;
+    out.extend(list_kind(client, ns, |s: StatefulSet| Some(stateful_set(&s))).await?);
+    out.extend(list_kind(client, ns, |d: DaemonSet| Some(daemon_set(&d))).await?);
+    out.extend(list_kind(client, ns, |c: CronJob| Some(cron_job(&c))).await?);
     out.sort_by_key(|a| a.view.id());
     Ok(out)
+}
+
+fn deployment(d: &Deployment) -> Workload {
+    let spec = d.spec.as_ref();
+    let mut w = workload(
+        Kind::Deployment,
+        &d.metadata,
+        spec.map(|s| &s.template),
+        spec.map(|s| &s.selector),
+    );
+    if let Some(st) = &d.status {
+        let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+        w.view.healthy = healthy(
+            d.metadata.generation,
+            st.observed_generation,
+            want,
+            st.updated_replicas,
+            st.available_replicas,
+        );
+    }
+    w
+}
+
+fn stateful_set(d: &StatefulSet) -> Workload {
+    let spec = d.spec.as_ref();
+    let mut w = workload(
+        Kind::StatefulSet,
+        &d.metadata,
+        spec.map(|s| &s.template),
+        spec.map(|s| &s.selector),
+    );
+    if let Some(st) = &d.status {
+        let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+        w.view.healthy = healthy(
+            d.metadata.generation,
+            st.observed_generation,
+            want,
+            st.updated_replicas,
+            st.available_replicas,
+        );
+    }
+    w
+}
+
+fn daemon_set(d: &DaemonSet) -> Workload {
+    let spec = d.spec.as_ref();
+    let mut w = workload(
+        Kind::DaemonSet,
+        &d.metadata,
+        spec.map(|s| &s.template),
+        spec.map(|s| &s.selector),
+    );
+    if let Some(st) = &d.status {
+        let want = st.desired_number_scheduled;
+        w.view.healthy = healthy(
+            d.metadata.generation,
+            st.observed_generation,
+            want,
+            st.updated_number_scheduled,
+            st.number_available,
+        );
+    }
+    w
+}
+
+fn cron_job(c: &CronJob) -> Workload {
+    let template = c
+        .spec
+        .as_ref()
+        .and_then(|s| s.job_template.spec.as_ref())
+        .map(|j| &j.template);
+    workload(Kind::CronJob, &c.metadata, template, None)
 }
 
 /// The platforms of the schedulable nodes (`kubernetes.io/os` / `kubernetes.io/arch` labels,
@@ -281,7 +308,7 @@ pub async fn node_platforms(client: &Client) -> Result<Vec<Platform>> {
 
 /// Fill `running` for workloads with unpinned managed images: the digest each container's pods
 /// report (`imageID`), when all of them agree. One pod list per namespace.
-pub async fn fill_running(client: &Client, workloads: &mut [Workload]) -> Result<()> {
+pub async fn fill_running(client: &Client, workloads: &mut [&mut Workload]) -> Result<()> {
     let mut namespaces: BTreeSet<String> = BTreeSet::new();
     for w in workloads.iter() {
         if !w.selector.is_empty() && w.view.containers.iter().any(|c| !c.image.contains('@')) {

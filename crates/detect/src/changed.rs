@@ -4,23 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use git2::Oid;
 
+use crate::decide::{ImageInputs, Verdict};
 use crate::error::Result;
 use crate::git::{Change, Repo};
-use crate::ignore::IgnoreRules;
 use crate::images::{self, CONFIG_FILE, Image};
 use crate::project::{ImageModel, Project, Warning};
 use crate::revision::Selection;
 use crate::snapshot::Snapshot;
 
-/// How a changed context file counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ContextMode {
-    /// Only files a COPY/ADD/bind mount of a reachable stage reads (and not ignored).
-    #[default]
-    Precise,
-    /// Any file of the context that is not ignored.
-    Full,
-}
+pub use crate::decide::ContextMode;
 
 /// Options of [`changed`].
 #[derive(Debug, Clone)]
@@ -351,6 +343,8 @@ fn assemble(
     Ok((images, waves))
 }
 
+/// Why `img` itself (its in-repo bases aside) rebuilds for `changes`: each changed path is
+/// judged by [`ImageInputs::verdict`], the computation `why` explains.
 fn own_reasons(
     base: &Snapshot<'_>,
     img: &Image,
@@ -359,43 +353,26 @@ fn own_reasons(
     base_images: Option<&BTreeMap<String, Image>>,
     options: &ChangedOptions,
 ) -> Result<Vec<String>> {
-    let mut reasons = definition_reasons(img, changes, base_images)?;
-    let in_context = context_changes(img, changes);
-    if !in_context.is_empty() {
-        // Evaluate rules and sources at head and at base: a file newly ignored, or read only by
-        // the old Dockerfile, changed what the old build saw.
-        // Unchanged Dockerfile and ignore files give the same model at base as at head.
-        let base_model = if reasons.is_empty() {
-            None
-        } else {
-            base_model(base, img)
-        };
-        reasons.extend(input_reasons(
-            img,
-            head_model,
-            base_model.as_ref(),
-            &in_context,
-            options,
-        ));
+    let inputs = ImageInputs::new(img, head_model);
+    let mut dockerfile = Vec::new();
+    let mut ignore_files = BTreeSet::new();
+    let mut extra = Vec::new();
+    // Context changes, and whether they count at head.
+    let mut context: Vec<(&Change, bool)> = Vec::new();
+    for c in changes {
+        match inputs.verdict(&c.path, options.mode) {
+            Verdict::Dockerfile => dockerfile.push(format!("Dockerfile changed: {}", c.path)),
+            Verdict::IgnoreFile => {
+                ignore_files.insert(c.path.as_str());
+            }
+            Verdict::ExtraInput(_) => extra.push(format!("extra input changed: {}", c.path)),
+            Verdict::Context(v) => context.push((c, v.counts(options.mode))),
+            Verdict::OutsideContext => {}
+        }
     }
-    Ok(reasons)
-}
-
-/// Reasons in how the image is defined: its Dockerfile, ignore files, configuration and
-/// `extra_inputs`.
-fn definition_reasons(
-    img: &Image,
-    changes: &[Change],
-    base_images: Option<&BTreeMap<String, Image>>,
-) -> Result<Vec<String>> {
-    let mut reasons = Vec::new();
-    // `changes` is sorted by path and a path appears once.
-    let is_changed = |p: &str| changes.binary_search_by(|c| c.path.as_str().cmp(p)).is_ok();
-    if is_changed(&img.dockerfile) {
-        reasons.push(format!("Dockerfile changed: {}", img.dockerfile));
-    }
-    for cand in img.ignore_candidates() {
-        if is_changed(&cand) {
+    let mut reasons = dockerfile;
+    for cand in inputs.ignore_candidates() {
+        if ignore_files.contains(cand.as_str()) {
             reasons.push(format!("ignore file changed: {cand}"));
         }
     }
@@ -406,31 +383,24 @@ fn definition_reasons(
             None => reasons.push("new image (not at the base revision)".to_string()),
         }
     }
-    if !img.extra_inputs.is_empty() {
-        let rules = IgnoreRules::from_patterns(&img.extra_inputs).map_err(|e| {
-            crate::error::Error::Config {
-                file: CONFIG_FILE.into(),
-                message: format!("[images.{:?}] extra_inputs: {e}", img.name),
-            }
-        })?;
-        for c in changes.iter().filter(|c| rules.is_excluded(&c.path)) {
-            reasons.push(format!("extra input changed: {}", c.path));
-        }
+    reasons.extend(extra);
+    if !context.is_empty() {
+        // A definition that changed may have read other files at base: a file newly ignored, or
+        // read only by the old Dockerfile, changed what the old build saw. Unchanged Dockerfile
+        // and ignore files give the same model at base as at head.
+        let base_model = if reasons.is_empty() {
+            None
+        } else {
+            base_model(base, img)
+        };
+        reasons.extend(input_reasons(
+            &inputs,
+            base_model.as_ref(),
+            &context,
+            options,
+        ));
     }
     Ok(reasons)
-}
-
-/// Changes inside the image's context, other than its Dockerfile and ignore files.
-fn context_changes<'c>(img: &Image, changes: &'c [Change]) -> Vec<&'c Change> {
-    let prefix = img.context_prefix();
-    let candidates = img.ignore_candidates();
-    let own_files: BTreeSet<&str> = std::iter::once(img.dockerfile.as_str())
-        .chain(candidates.iter().map(String::as_str))
-        .collect();
-    changes
-        .iter()
-        .filter(|c| c.path.starts_with(&prefix) && !own_files.contains(c.path.as_str()))
-        .collect()
 }
 
 /// The image's model at the base revision, or `None` (with a warning) when it cannot be read.
@@ -444,24 +414,24 @@ fn base_model(base: &Snapshot<'_>, img: &Image) -> Option<ImageModel> {
     }
 }
 
-/// One reason per changed build input (at most `options.max_reasons`, then a count).
+/// One reason per changed build input (at most `options.max_reasons`, then a count): a context
+/// change counts when it counts at head, or in the base model.
 fn input_reasons(
-    img: &Image,
-    head_model: &ImageModel,
+    inputs: &ImageInputs<'_>,
     base_model: Option<&ImageModel>,
-    in_context: &[&Change],
+    context: &[(&Change, bool)],
     options: &ChangedOptions,
 ) -> Vec<String> {
-    let prefix = img.context_prefix();
     let mut reasons = Vec::new();
     let mut hits = 0usize;
-    for c in in_context {
-        let rel = &c.path[prefix.len()..];
-        let counts = |m: &ImageModel| match options.mode {
-            ContextMode::Precise => m.is_input(rel),
-            ContextMode::Full => !m.ignore.is_excluded(rel),
-        };
-        if counts(head_model) || base_model.is_some_and(counts) {
+    for (c, at_head) in context {
+        let counts = *at_head
+            || base_model.is_some_and(|m| {
+                inputs
+                    .context_relative(&c.path)
+                    .is_some_and(|rel| m.context_verdict(rel).counts(options.mode))
+            });
+        if counts {
             hits += 1;
             if hits <= options.max_reasons {
                 reasons.push(format!("input {}: {}", change_word(c.kind), c.path));

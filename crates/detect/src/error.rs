@@ -71,6 +71,14 @@ pub enum Error {
         /// The revision as given.
         rev: String,
     },
+    /// A path that cannot name a file of the repository (outside it, or its root).
+    #[error("path {path:?}: {message}")]
+    Path {
+        /// The path as given.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {message}", path.display())]
     Io {

@@ -19,6 +19,8 @@ pub struct Pattern {
     text: String,
     exclusion: bool,
     matcher: Matcher,
+    /// 1-based line in the ignore file; 0 when not read from a file.
+    line: usize,
 }
 
 /// patternmatcher's four match types: the pattern is compiled to a regular expression only
@@ -41,6 +43,12 @@ impl Pattern {
     /// Whether this is an exception (`!pattern`).
     pub fn is_exception(&self) -> bool {
         self.exclusion
+    }
+
+    /// The 1-based line of the ignore file it was read from; 0 when it was not read from a
+    /// file ([`IgnoreRules::from_patterns`]).
+    pub fn line(&self) -> usize {
+        self.line
     }
 
     /// Whether the pattern matches `path` itself (no parent logic).
@@ -113,11 +121,12 @@ impl IgnoreRules {
                     cleaned.remove(0);
                 }
             }
-            let pat = compile(&cleaned, exclusion).map_err(|reason| PatternError {
+            let mut pat = compile(&cleaned, exclusion).map_err(|reason| PatternError {
                 line: i + 1,
                 pattern: raw.trim().to_string(),
                 reason,
             })?;
+            pat.line = i + 1;
             patterns.push(pat);
         }
         Ok(IgnoreRules { patterns })
@@ -160,15 +169,20 @@ impl IgnoreRules {
     /// Whether `path` (relative to the context root, `/`-separated, no leading `./`) is
     /// excluded: patternmatcher's `MatchesOrParentMatches`.
     pub fn is_excluded(&self, path: &str) -> bool {
-        if self.patterns.is_empty() {
-            return false;
-        }
+        self.deciding(path).is_some_and(|(_, p)| !p.exclusion)
+    }
+
+    /// The pattern that decides whether `path` is excluded, with its index: the last one that
+    /// matched it (or one of its parent directories) while patternmatcher evaluated the list.
+    /// An exclusion means excluded, an exception re-included; `None` when nothing matched.
+    pub fn deciding(&self, path: &str) -> Option<(usize, &Pattern)> {
         let parent = match path.rfind('/') {
             Some(i) => &path[..i],
             None => ".",
         };
-        let mut matched = false;
-        for p in &self.patterns {
+        let mut decided = None;
+        for (i, p) in self.patterns.iter().enumerate() {
+            let matched = decided.is_some_and(|(_, d): (usize, &Pattern)| !d.exclusion);
             // An exception only matters once something matched, an exclusion only before.
             if p.exclusion != matched {
                 continue;
@@ -181,10 +195,10 @@ impl IgnoreRules {
                     || p.matches(parent);
             }
             if hit {
-                matched = !p.exclusion;
+                decided = Some((i, p));
             }
         }
-        matched
+        decided
     }
 }
 
@@ -292,6 +306,7 @@ fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
         text: cleaned.to_string(),
         exclusion,
         matcher,
+        line: 0,
     })
 }
 

@@ -302,6 +302,34 @@ fn apply_config(
     Ok(())
 }
 
+/// The 1-based lines of `ferry.toml` (its text) where `[images."image"]`'s `extra_inputs`
+/// patterns are written, in order; empty when the text does not parse or names none.
+pub fn extra_input_lines(toml_text: &str, image: &str) -> Vec<usize> {
+    #[derive(serde::Deserialize)]
+    struct Spans {
+        #[serde(default)]
+        images: BTreeMap<String, ImageSpans>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ImageSpans {
+        #[serde(default)]
+        extra_inputs: Vec<toml::Spanned<String>>,
+    }
+    let Ok(spans) = toml::from_str::<Spans>(toml_text) else {
+        return Vec::new();
+    };
+    spans
+        .images
+        .get(image)
+        .map(|i| {
+            i.extra_inputs
+                .iter()
+                .map(|p| toml_text[..p.span().start].matches('\n').count() + 1)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {
     let Some(bytes) = snap.read(CONFIG_FILE)? else {
         return Ok(None);

@@ -13,6 +13,8 @@
 //!   from a GitHub event, or from Jenkins' git variables the caller read);
 //!   [`changed::changed_published`] compares each image with the revision its published tag was
 //!   built from (the caller asks the registry and passes the answers in).
+//! * [`why::why`] — the reverse question: whether one file is an input of one image, and the
+//!   line that decides it; [`decide`] is the judgement it shares with [`changed`].
 //!
 //! ```no_run
 //! # fn demo() -> ferry_detect::Result<()> {
@@ -31,6 +33,7 @@
 pub mod bump;
 pub mod changed;
 pub mod ci;
+pub mod decide;
 pub mod dockerfile;
 mod error;
 pub mod expand;
@@ -40,6 +43,7 @@ pub mod images;
 pub mod project;
 pub mod revision;
 pub mod snapshot;
+pub mod why;
 pub mod worktree;
 
 pub use error::{Error, Result};

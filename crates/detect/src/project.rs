@@ -9,6 +9,7 @@ use crate::dockerfile::{Base, ContextRead, Dockerfile};
 use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::ignore::IgnoreRules;
+use crate::images::CONFIG_FILE;
 use crate::images::{self, Image};
 use crate::snapshot::Snapshot;
 
@@ -25,11 +26,26 @@ pub struct ImageModel {
     pub target: usize,
     /// Stages built for the target.
     pub reachable: BTreeSet<usize>,
-    /// Context reads of the reachable stages (ONBUILD triggers of in-repo bases added by
-    /// [`Project`]).
+    /// Context reads of the reachable stages.
     pub reads: Vec<ContextRead>,
+    /// `ONBUILD COPY/ADD` triggers of the in-repo bases its reachable stages are built `FROM`:
+    /// they read this image's context (added by [`Project`]).
+    pub inherited: Vec<InheritedRead>,
     /// Images the reachable stages use (FROM, `--from`), canonical where they parse.
     pub bases: Vec<String>,
+    /// The image's `extra_inputs` from `ferry.toml` (repository-relative patterns), compiled.
+    pub extra: IgnoreRules,
+}
+
+/// An `ONBUILD` trigger of an in-repo base image that reads the context of an image built on it.
+#[derive(Debug, Clone)]
+pub struct InheritedRead {
+    /// The in-repo base image.
+    pub image: String,
+    /// Its Dockerfile (repository-relative), where the trigger is written.
+    pub dockerfile: String,
+    /// The trigger.
+    pub read: ContextRead,
 }
 
 impl ImageModel {
@@ -84,6 +100,10 @@ impl ImageModel {
             .into_iter()
             .map(|b| snap.reference(&b).map_or(b, |r| r.to_string()))
             .collect();
+        let extra = IgnoreRules::from_patterns(&image.extra_inputs).map_err(|e| Error::Config {
+            file: CONFIG_FILE.into(),
+            message: format!("[images.{:?}] extra_inputs: {e}", image.name),
+        })?;
         Ok(ImageModel {
             dockerfile,
             ignore,
@@ -91,13 +111,17 @@ impl ImageModel {
             target,
             reachable,
             reads,
+            inherited: Vec::new(),
             bases,
+            extra,
         })
     }
 
-    /// Whether `path` (context-relative) is sent to the builder and read by a reachable stage.
+    /// Whether `path` (context-relative) is sent to the builder and read by a reachable stage
+    /// (its own or an in-repo base's `ONBUILD`).
     pub fn is_input(&self, path: &str) -> bool {
-        !self.ignore.is_excluded(path) && self.reads.iter().any(|r| r.reads(path))
+        self.context_verdict(path)
+            .counts(crate::decide::ContextMode::Precise)
     }
 
     /// The ONBUILD reads of the target stage (what images built on this one read).
@@ -161,6 +185,8 @@ pub struct Project<'r> {
     pub images: Vec<Image>,
     models: BTreeMap<String, ImageModel>,
     deps: BTreeMap<String, Vec<String>>,
+    /// (image, in-repo base) → the line of the image's Dockerfile that first names the base.
+    dep_lines: BTreeMap<(String, String), usize>,
     tags: BTreeMap<String, Vec<String>>,
     /// Files found by their name that do not parse as Dockerfiles: not images.
     pub warnings: Vec<Warning>,
@@ -186,62 +212,16 @@ impl<'r> Project<'r> {
             .iter()
             .filter_map(|i| i.repository_name().map(|r| (r, i.name.clone())))
             .collect();
-        let mut deps = BTreeMap::new();
-        let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for img in &images {
-            let m = &models[&img.name];
-            let mut d: Vec<String> = Vec::new();
-            for r in m.bases.iter().filter_map(|b| snap.reference(b)) {
-                let Some(base) = by_repo.get(&r.name()).filter(|n| **n != img.name) else {
-                    continue;
-                };
-                d.push(base.clone());
-                // A digest pins the bytes: the tag beside it does not choose what is used.
-                if r.digest().is_none()
-                    && let Some(t) = r.tag_or_default()
-                {
-                    tags.entry(base.clone()).or_default().insert(t.to_string());
-                }
-            }
-            d.sort();
-            d.dedup();
-            deps.insert(img.name.clone(), d);
-        }
-        let tags = tags
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().collect()))
-            .collect();
-        // ONBUILD triggers of an in-repo base read the child's context.
-        let mut extra: BTreeMap<String, Vec<ContextRead>> = BTreeMap::new();
-        for img in &images {
-            let m = &models[&img.name];
-            for &si in &m.reachable {
-                if let Base::Image(b) = &m.dockerfile.stages[si].base {
-                    let Some(parent) = snap.reference(b).and_then(|r| by_repo.get(&r.name()))
-                    else {
-                        continue;
-                    };
-                    if let Some(pm) = models.get(parent) {
-                        extra
-                            .entry(img.name.clone())
-                            .or_default()
-                            .extend(pm.onbuild_reads().iter().cloned());
-                    }
-                }
-            }
-        }
-        for (name, reads) in extra {
-            if let Some(m) = models.get_mut(&name) {
-                m.reads.extend(reads);
-            }
-        }
+        let graph = dependencies(&snap, &images, &models, &by_repo);
+        inherit_onbuild(&snap, &images, &mut models, &by_repo);
         Ok(Project {
             repo,
             commit,
             images,
             models,
-            deps,
-            tags,
+            deps: graph.deps,
+            dep_lines: graph.lines,
+            tags: graph.tags,
             warnings,
         })
     }
@@ -282,6 +262,19 @@ impl<'r> Project<'r> {
     /// In-repo images `name` builds on.
     pub fn depends_on(&self, name: &str) -> &[String] {
         self.deps.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The line of `name`'s Dockerfile that first names its in-repo base `dep` (a `FROM`,
+    /// `COPY --from` or `RUN --mount=…,from=` of a reachable stage).
+    pub fn dependency_line(&self, name: &str, dep: &str) -> Option<usize> {
+        self.dep_lines
+            .get(&(name.to_string(), dep.to_string()))
+            .copied()
+    }
+
+    /// The content of a file at this project's commit, `None` when there is no such file.
+    pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.repo.read_file(&self.repo.tree(self.commit)?, path)
     }
 
     /// The images built from any of `dockerfiles` (repository-relative) and every image built
@@ -404,7 +397,7 @@ impl<'r> Project<'r> {
         let mut out: BTreeSet<String> = self
             .context_files(name)?
             .into_iter()
-            .filter(|f| m.reads.iter().any(|r| r.reads(f)))
+            .filter(|f| m.is_input(f))
             .collect();
         for own in std::iter::once(&img.dockerfile).chain(m.ignore_file.as_ref()) {
             if let Some(rel) = own.strip_prefix(&prefix) {
@@ -416,6 +409,99 @@ impl<'r> Project<'r> {
 }
 
 type Models = BTreeMap<String, ImageModel>;
+
+/// The graph of in-repo base images.
+struct Dependencies {
+    /// Image → the in-repo images it builds on, sorted.
+    deps: BTreeMap<String, Vec<String>>,
+    /// (image, base) → the first line naming the base.
+    lines: BTreeMap<(String, String), usize>,
+    /// Base → the tags images built on it use.
+    tags: BTreeMap<String, Vec<String>>,
+}
+
+/// Which in-repo images each image builds on: every image reference of a reachable stage whose
+/// repository is an image's `repository`, and the tags those references use.
+fn dependencies(
+    snap: &Snapshot<'_>,
+    images: &[Image],
+    models: &Models,
+    by_repo: &BTreeMap<String, String>,
+) -> Dependencies {
+    let mut deps = BTreeMap::new();
+    let mut lines = BTreeMap::new();
+    let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for img in images {
+        let m = &models[&img.name];
+        let mut d: Vec<String> = Vec::new();
+        for site in m.dockerfile.image_sites(&m.reachable) {
+            let Some(r) = snap.reference(&site.expanded) else {
+                continue;
+            };
+            let Some(base) = by_repo.get(&r.name()).filter(|n| **n != img.name) else {
+                continue;
+            };
+            d.push(base.clone());
+            lines
+                .entry((img.name.clone(), base.clone()))
+                .or_insert(site.line);
+            // A digest pins the bytes: the tag beside it does not choose what is used.
+            if r.digest().is_none()
+                && let Some(t) = r.tag_or_default()
+            {
+                tags.entry(base.clone()).or_default().insert(t.to_string());
+            }
+        }
+        d.sort();
+        d.dedup();
+        deps.insert(img.name.clone(), d);
+    }
+    let tags = tags
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect();
+    Dependencies { deps, lines, tags }
+}
+
+/// ONBUILD triggers of an in-repo base read the context of the images built `FROM` it.
+fn inherit_onbuild(
+    snap: &Snapshot<'_>,
+    images: &[Image],
+    models: &mut Models,
+    by_repo: &BTreeMap<String, String>,
+) {
+    let mut extra: BTreeMap<String, Vec<InheritedRead>> = BTreeMap::new();
+    for img in images {
+        let m = &models[&img.name];
+        for &si in &m.reachable {
+            let Base::Image(b) = &m.dockerfile.stages[si].base else {
+                continue;
+            };
+            let Some(parent) = snap.reference(b).and_then(|r| by_repo.get(&r.name())) else {
+                continue;
+            };
+            let (Some(pm), Some(pi)) = (
+                models.get(parent),
+                images.iter().find(|i| &i.name == parent),
+            ) else {
+                continue;
+            };
+            extra
+                .entry(img.name.clone())
+                .or_default()
+                .extend(pm.onbuild_reads().iter().map(|read| InheritedRead {
+                    image: parent.clone(),
+                    dockerfile: pi.dockerfile.clone(),
+                    read: read.clone(),
+                }));
+        }
+    }
+    for (name, reads) in extra {
+        if let Some(m) = models.get_mut(&name) {
+            m.inherited.extend(reads);
+        }
+    }
+}
 
 /// Parse every discovered image; a file found only by its name that is not a Dockerfile becomes
 /// a warning instead of an image.

@@ -2,8 +2,10 @@
 //!
 //! * `endpoint` — where a registry's requests go (mirrors, plain HTTP, Docker Hub's API host).
 //! * `wire` — one request sent and read in full, replies mapped to errors, and the one retry loop
-//!   every request goes through (registry calls and token requests alike).
-//! * `auth` — challenges, bearer tokens and their cache, the probe lock.
+//!   every request goes through (registry calls and token requests alike). It calls nothing
+//!   above it: the loop is handed an `Attempt` that says how each try is sent.
+//! * `auth` — wraps the wire: challenges, bearer tokens and their cache, the probe lock;
+//!   `execute` runs a registry request through the wire's loop with an authorizing `Attempt`.
 //! * `creds` — which credential a handle uses for a registry, and its identity.
 //! * `reads` — resolve, digest, manifest, inspect, verify, config, blob, tags, wait, created.
 //! * `push` — blob and manifest uploads, cross-repository mounts, copies.
@@ -16,16 +18,16 @@ mod reads;
 mod wire;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::Digest;
-use tokio::sync::Semaphore;
+use ferry_core::{Digest, Platform, Reference};
 use url::Url;
 
 use crate::config::ClientConfig;
 use crate::credentials::CredentialStore;
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
+use crate::sync::Lock;
 
 pub use endpoint::DOCKER_HUB_API_HOST;
 
@@ -53,16 +55,16 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    /// The bottom layer: HTTP, timeouts, per-host limits, the retry loop.
+    wire: wire::Wire,
     config: ClientConfig,
     mirrors: HashMap<String, Url>,
     /// Random per client: credential identities are hashes salted with it.
     salt: [u8; 32],
-    auth: Mutex<HashMap<String, auth::AuthScheme>>,
-    probes: Mutex<HashMap<String, auth::AsyncLock>>,
-    tokens: Mutex<HashMap<auth::TokenKey, auth::CachedToken>>,
-    token_locks: Mutex<HashMap<auth::TokenKey, auth::AsyncLock>>,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    auth: Lock<HashMap<String, auth::AuthScheme>>,
+    probes: Lock<HashMap<String, auth::AsyncLock>>,
+    tokens: Lock<HashMap<auth::TokenKey, auth::CachedToken>>,
+    token_locks: Lock<HashMap<auth::TokenKey, auth::AsyncLock>>,
 }
 
 /// Outcome of [`Client::wait`].
@@ -80,8 +82,34 @@ pub enum WaitOutcome {
         /// How long was waited.
         waited: Duration,
         /// Why the last check was negative.
-        last: String,
+        last: NotReady,
     },
+}
+
+/// Why the last check of [`Client::wait`] was negative (shown after "timed out … waiting").
+#[derive(Debug, Clone)]
+pub enum NotReady {
+    /// The image is there but lacks some of the platforms waited for.
+    MissingPlatforms {
+        /// The reference waited for.
+        reference: Reference,
+        /// The platforms it lacks.
+        missing: Vec<Platform>,
+    },
+    /// The check failed with a negative answer (not found…) or a transient failure.
+    Failed(Arc<Error>),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::MissingPlatforms { reference, missing } => {
+                let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                write!(f, "{reference} lacks platform(s) {}", missing.join(", "))
+            }
+            NotReady::Failed(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// What [`Client::copy`] did.
@@ -109,11 +137,16 @@ pub struct TagsOptions {
 impl Client {
     /// Build a client from its configuration.
     pub fn new(config: ClientConfig) -> Result<Self> {
-        let http = http_client(&config)?;
+        let wire = wire::Wire::new(&config)?;
         let mut mirrors = HashMap::new();
         for (reg, url) in &config.mirrors {
-            let u =
-                Url::parse(url).map_err(|e| Error::Config(format!("mirror {reg}={url}: {e}")))?;
+            let u = Url::parse(url).map_err(|source| {
+                Error::Config(ConfigProblem::Mirror {
+                    registry: reg.clone(),
+                    url: url.clone(),
+                    source,
+                })
+            })?;
             mirrors.insert(endpoint::normalize_registry(reg).to_string(), u);
         }
         let creds = Arc::new(creds::CredentialChain::new(
@@ -122,15 +155,14 @@ impl Client {
         ));
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                wire,
                 config,
                 mirrors,
                 salt: rand::random(),
-                auth: Mutex::default(),
-                probes: Mutex::default(),
-                tokens: Mutex::default(),
-                token_locks: Mutex::default(),
-                hosts: Mutex::default(),
+                auth: Lock::default(),
+                probes: Lock::default(),
+                tokens: Lock::default(),
+                token_locks: Lock::default(),
             }),
             creds,
         })
@@ -169,28 +201,80 @@ impl Client {
     }
 }
 
-/// The HTTP client: user agent, connect timeout, pool size and extra CA certificates.
-fn http_client(config: &ClientConfig) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(config.user_agent.clone())
-        .connect_timeout(config.timeout)
-        .pool_max_idle_per_host(config.max_concurrency_per_host.max(1));
-    if let Some(ca) = &config.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", ca.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| Error::Config(format!("CA file {}: {e}", ca.display())))?;
-        if certs.is_empty() {
-            return Err(Error::Config(format!(
-                "CA file {} holds no PEM certificate",
-                ca.display()
-            )));
-        }
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{Credential, StaticCredentials};
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// Hold a guard of `lock` while panicking, as a panicking task would.
+    fn poison<T>(lock: &Lock<T>) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = lock.lock();
+            panic!("a task panicked while holding a registry lock");
+        }));
+        assert!(lock.is_poisoned());
     }
-    builder
-        .build()
-        .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))
+
+    #[tokio::test]
+    async fn requests_still_work_after_a_panic_poisoned_every_lock() {
+        let server = MockServer::start().await;
+        let digest = Digest::sha256_of(b"x");
+        Mock::given(method("HEAD"))
+            .and(path("/v2/acme/app/manifests/1"))
+            .and(header("authorization", "Bearer tok"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("docker-content-digest", digest.to_string().as_str()),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("HEAD"))
+            .and(path("/v2/acme/app/manifests/1"))
+            .respond_with(ResponseTemplate::new(401).insert_header(
+                "www-authenticate",
+                format!(r#"Bearer realm="{}/token",service="s""#, server.uri()).as_str(),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"token":"tok"}"#))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let host = server.address().to_string();
+        let creds = StaticCredentials(
+            [(
+                host.clone(),
+                Credential::Basic {
+                    username: "u".into(),
+                    password: "p".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let client = Client::new(ClientConfig {
+            plain_http: vec![host.clone()],
+            credentials: Arc::new(creds),
+            ..Default::default()
+        })
+        .unwrap();
+        let r: ferry_core::Reference = format!("{host}/acme/app:1").parse().unwrap();
+        // A request before the panic fills every map; one after it must still be served.
+        assert_eq!(client.resolve(&r).await.unwrap().digest, digest);
+        let inner = &client.inner;
+        poison(&inner.auth);
+        poison(&inner.probes);
+        poison(&inner.tokens);
+        poison(&inner.token_locks);
+        poison(client.creds.answers());
+        inner.wire.poison_hosts(poison);
+        assert_eq!(client.resolve(&r).await.unwrap().digest, digest);
+        // And a fresh registry key, so the probe, scheme and credential maps get new entries.
+        let other = client.with_credentials(Arc::new(crate::credentials::Anonymous));
+        assert_eq!(other.resolve(&r).await.unwrap().digest, digest);
+    }
 }

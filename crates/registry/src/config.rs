@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::credentials::{Anonymous, CredentialStore};
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// Largest manifest body accepted: what registries themselves enforce.
 pub const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
@@ -55,20 +55,25 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Parse a `REGISTRY=URL` mirror option.
     pub fn parse_mirror(spec: &str) -> Result<(String, String)> {
+        let spec_owned = || spec.to_string();
         let (reg, url) = spec
             .split_once('=')
-            .ok_or_else(|| Error::Config(format!("mirror {spec:?}: expected REGISTRY=URL")))?;
-        let parsed = url::Url::parse(url)
-            .map_err(|e| Error::Config(format!("mirror {spec:?}: invalid URL: {e}")))?;
+            .ok_or_else(|| Error::Config(ConfigProblem::MirrorSyntax { spec: spec_owned() }))?;
+        let parsed = url::Url::parse(url).map_err(|source| {
+            Error::Config(ConfigProblem::MirrorUrl {
+                spec: spec_owned(),
+                source,
+            })
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(Error::Config(format!(
-                "mirror {spec:?}: URL must be http(s)://host[:port][/path]"
-            )));
+            return Err(Error::Config(ConfigProblem::MirrorScheme {
+                spec: spec_owned(),
+            }));
         }
         if reg.is_empty() {
-            return Err(Error::Config(format!(
-                "mirror {spec:?}: empty registry name"
-            )));
+            return Err(Error::Config(ConfigProblem::MirrorRegistry {
+                spec: spec_owned(),
+            }));
         }
         Ok((reg.to_string(), url.trim_end_matches('/').to_string()))
     }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 
-use crate::error::{Error, Result};
+use crate::error::{CredentialProblem, EntryProblem, Error, Result};
 
 /// Credentials for one registry. `Debug` never prints secrets.
 #[derive(Clone, PartialEq, Eq)]
@@ -144,27 +144,33 @@ impl DockerConfig {
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
         match std::fs::read(&path) {
-            Ok(bytes) => {
-                let mut c = Self::from_json(&bytes).map_err(|e| Error::Credentials {
-                    registry: "*".into(),
-                    reason: format!("{}: {e}", path.display()),
-                })?;
-                c.path = Some(path);
-                Ok(c)
-            }
+            Ok(bytes) => Self::parse(&bytes, Some(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::Credentials {
+            Err(source) => Err(Error::Credentials {
                 registry: "*".into(),
-                reason: format!("cannot read {}: {e}", path.display()),
+                problem: CredentialProblem::Read { path, source },
             }),
         }
     }
 
-    /// Parse the content of a config.json.
-    pub fn from_json(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    /// Parse the content of a config.json (a pull secret's `.dockerconfigjson`, say). A
+    /// malformed one is [`Error::Credentials`] with [`CredentialProblem::Parse`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        Self::parse(bytes, None)
+    }
+
+    fn parse(bytes: &[u8], path: Option<PathBuf>) -> Result<Self> {
+        let raw: RawConfig = match serde_json::from_slice(bytes) {
+            Ok(raw) => raw,
+            Err(source) => {
+                return Err(Error::Credentials {
+                    registry: "*".into(),
+                    problem: CredentialProblem::Parse { path, source },
+                });
+            }
+        };
         Ok(DockerConfig {
-            path: None,
+            path,
             auths: raw.auths,
             cred_helpers: raw.cred_helpers,
             creds_store: raw.creds_store.filter(|s| !s.is_empty()),
@@ -226,58 +232,76 @@ impl DockerConfig {
                 );
                 return Ok(None);
             }
-            Err(e) => {
+            Err(source) => {
                 return Err(Error::Credentials {
                     registry: registry.into(),
-                    reason: format!("cannot run {}: {e}", program.display()),
+                    problem: CredentialProblem::HelperStart { program, source },
                 });
             }
         };
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(server.as_bytes());
         }
-        let out = child.wait_with_output().map_err(|e| Error::Credentials {
-            registry: registry.into(),
-            reason: format!("{}: {e}", program.display()),
-        })?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            // The helper protocol says "credentials not found in native keychain" on stdout.
-            let msg = format!(
-                "{}{}",
-                stdout.trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            if msg.to_ascii_lowercase().contains("credentials not found") {
-                return Ok(None);
+        let out = match child.wait_with_output() {
+            Ok(out) => out,
+            Err(source) => {
+                return Err(Error::Credentials {
+                    registry: registry.into(),
+                    problem: CredentialProblem::HelperWait { program, source },
+                });
             }
-            return Err(Error::Credentials {
-                registry: registry.into(),
-                reason: format!("{} get failed ({}): {msg}", program.display(), out.status),
-            });
-        }
-        #[derive(serde::Deserialize)]
-        struct HelperAnswer {
-            #[serde(rename = "Username", default)]
-            username: String,
-            #[serde(rename = "Secret", default)]
-            secret: String,
-        }
-        let ans: HelperAnswer = serde_json::from_str(&stdout).map_err(|e| Error::Credentials {
+        };
+        helper_answer(program, registry, &out).map_err(|problem| Error::Credentials {
             registry: registry.into(),
-            reason: format!("{} printed invalid JSON: {e}", program.display()),
-        })?;
-        if ans.secret.is_empty() {
+            problem,
+        })
+    }
+}
+
+/// What a `docker-credential-* get` run said: credentials, none ("credentials not found", an
+/// empty secret), or what is wrong with its answer.
+fn helper_answer(
+    program: PathBuf,
+    registry: &str,
+    out: &std::process::Output,
+) -> std::result::Result<Option<Credential>, CredentialProblem> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // The helper protocol says "credentials not found in native keychain" on stdout.
+        let msg = format!(
+            "{}{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        if msg.to_ascii_lowercase().contains("credentials not found") {
+            tracing::debug!(registry, "credential helper has no credentials");
             return Ok(None);
         }
-        if ans.username == "<token>" {
-            Ok(Some(Credential::IdentityToken(ans.secret)))
-        } else {
-            Ok(Some(Credential::Basic {
-                username: ans.username,
-                password: ans.secret,
-            }))
-        }
+        return Err(CredentialProblem::HelperFailed {
+            program,
+            status: out.status,
+            output: msg,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct HelperAnswer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let ans: HelperAnswer = serde_json::from_str(&stdout)
+        .map_err(|source| CredentialProblem::HelperAnswer { program, source })?;
+    if ans.secret.is_empty() {
+        return Ok(None);
+    }
+    if ans.username == "<token>" {
+        Ok(Some(Credential::IdentityToken(ans.secret)))
+    } else {
+        Ok(Some(Credential::Basic {
+            username: ans.username,
+            password: ans.secret,
+        }))
     }
 }
 
@@ -292,30 +316,26 @@ impl CredentialStore for DockerConfig {
         let Some(entry) = self.auth_entry(registry) else {
             return Ok(None);
         };
-        decode_entry(entry).map_err(|reason| Error::Credentials {
+        decode_entry(entry).map_err(|problem| Error::Credentials {
             registry: registry.into(),
-            reason: format!(
-                "{}: {reason}",
-                self.path
-                    .as_deref()
-                    .map_or("config.json".to_string(), |p| p.display().to_string())
-            ),
+            problem: CredentialProblem::Entry {
+                path: self.path.clone(),
+                problem,
+            },
         })
     }
 }
 
-fn decode_entry(e: &AuthEntry) -> std::result::Result<Option<Credential>, String> {
+fn decode_entry(e: &AuthEntry) -> std::result::Result<Option<Credential>, EntryProblem> {
     if let Some(tok) = e.identitytoken.as_deref().filter(|t| !t.is_empty()) {
         return Ok(Some(Credential::IdentityToken(tok.to_string())));
     }
     if let Some(auth) = e.auth.as_deref().filter(|a| !a.is_empty()) {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
-            .map_err(|err| format!("\"auth\" is not valid base64: {err}"))?;
-        let text = String::from_utf8(raw).map_err(|_| "\"auth\" is not UTF-8".to_string())?;
-        let (user, pass) = text
-            .split_once(':')
-            .ok_or_else(|| "\"auth\" does not decode to user:password".to_string())?;
+            .map_err(EntryProblem::Base64)?;
+        let text = String::from_utf8(raw).map_err(|_| EntryProblem::NotUtf8)?;
+        let (user, pass) = text.split_once(':').ok_or(EntryProblem::NoColon)?;
         return Ok(Some(Credential::Basic {
             username: user.to_string(),
             password: pass.to_string(),

@@ -1,5 +1,8 @@
 //! The error type of `ferry-registry`.
 
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use ferry_core::{Digest, Platform};
@@ -141,17 +144,241 @@ pub enum Error {
     },
 
     /// Docker's config.json or a credential helper failed.
-    #[error("credentials for {registry}: {reason}")]
+    #[error("credentials for {registry}: {problem}")]
     Credentials {
-        /// The registry whose credentials were looked up.
+        /// The registry whose credentials were looked up (`*` for a whole config.json).
         registry: String,
         /// What went wrong.
-        reason: String,
+        problem: CredentialProblem,
     },
 
     /// The client configuration is unusable (bad mirror URL, unreadable CA file…).
     #[error("invalid registry configuration: {0}")]
-    Config(String),
+    Config(ConfigProblem),
+}
+
+/// What went wrong looking credentials up ([`Error::Credentials`]).
+#[derive(Debug)]
+pub enum CredentialProblem {
+    /// A config.json could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A config.json (or a pull secret's `.dockerconfigjson`) is not valid JSON of that shape.
+    Parse {
+        /// The file, when it came from one.
+        path: Option<PathBuf>,
+        /// The decoder's words.
+        source: serde_json::Error,
+    },
+    /// An `auths` entry of a config.json cannot be used.
+    Entry {
+        /// The file, when the configuration came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with the entry.
+        problem: EntryProblem,
+    },
+    /// A `docker-credential-*` helper could not be started.
+    HelperStart {
+        /// The helper program.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A helper was started but could not be waited for.
+    HelperWait {
+        /// The helper program.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A helper exited with failure.
+    HelperFailed {
+        /// The helper program.
+        program: PathBuf,
+        /// Its exit status.
+        status: ExitStatus,
+        /// What it printed (stdout, then stderr, trimmed).
+        output: String,
+    },
+    /// A helper's answer is not the JSON the protocol specifies.
+    HelperAnswer {
+        /// The helper program.
+        program: PathBuf,
+        /// The decoder's words.
+        source: serde_json::Error,
+    },
+    /// The blocking credential lookup panicked or was cancelled.
+    LookupPanicked(tokio::task::JoinError),
+}
+
+impl fmt::Display for CredentialProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialProblem::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            CredentialProblem::Parse {
+                path: Some(path),
+                source,
+            } => {
+                write!(f, "{}: {source}", path.display())
+            }
+            CredentialProblem::Parse { path: None, source } => write!(f, "{source}"),
+            CredentialProblem::Entry { path, problem } => match path {
+                Some(p) => write!(f, "{}: {problem}", p.display()),
+                None => write!(f, "config.json: {problem}"),
+            },
+            CredentialProblem::HelperStart { program, source } => {
+                write!(f, "cannot run {}: {source}", program.display())
+            }
+            CredentialProblem::HelperWait { program, source } => {
+                write!(f, "{}: {source}", program.display())
+            }
+            CredentialProblem::HelperFailed {
+                program,
+                status,
+                output,
+            } => write!(f, "{} get failed ({status}): {output}", program.display()),
+            CredentialProblem::HelperAnswer { program, source } => {
+                write!(f, "{} printed invalid JSON: {source}", program.display())
+            }
+            CredentialProblem::LookupPanicked(e) => write!(f, "credential lookup panicked: {e}"),
+        }
+    }
+}
+
+/// Why an `auths` entry of a config.json cannot be used ([`CredentialProblem::Entry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryProblem {
+    /// `auth` is not base64.
+    Base64(base64::DecodeError),
+    /// `auth` decodes to bytes that are not UTF-8.
+    NotUtf8,
+    /// `auth` decodes to text without a `:`.
+    NoColon,
+}
+
+impl fmt::Display for EntryProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryProblem::Base64(e) => write!(f, "\"auth\" is not valid base64: {e}"),
+            EntryProblem::NotUtf8 => f.write_str("\"auth\" is not UTF-8"),
+            EntryProblem::NoColon => f.write_str("\"auth\" does not decode to user:password"),
+        }
+    }
+}
+
+/// What is wrong with a client's configuration ([`Error::Config`]).
+#[derive(Debug)]
+pub enum ConfigProblem {
+    /// A `REGISTRY=URL` mirror option has no `=`.
+    MirrorSyntax {
+        /// The option as given.
+        spec: String,
+    },
+    /// A mirror's URL does not parse.
+    MirrorUrl {
+        /// The option as given (`REGISTRY=URL`).
+        spec: String,
+        /// The parser's words.
+        source: url::ParseError,
+    },
+    /// A mirror's URL is not `http(s)://host[:port][/path]`.
+    MirrorScheme {
+        /// The option as given.
+        spec: String,
+    },
+    /// A mirror option names no registry.
+    MirrorRegistry {
+        /// The option as given.
+        spec: String,
+    },
+    /// A mirror in [`ClientConfig::mirrors`](crate::ClientConfig::mirrors) does not parse.
+    Mirror {
+        /// The registry mirrored.
+        registry: String,
+        /// The mirror's URL.
+        url: String,
+        /// The parser's words.
+        source: url::ParseError,
+    },
+    /// The CA file could not be read.
+    CaRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CA file is not PEM.
+    CaParse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The CA file holds no certificate.
+    CaEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The HTTP client could not be built.
+    Http(reqwest::Error),
+    /// A reference without a registry domain (nothing to contact).
+    NoRegistry,
+    /// A registry URL could not be built from its base and path.
+    Url {
+        /// `base` + `path`.
+        url: String,
+        /// The parser's words.
+        source: url::ParseError,
+    },
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigProblem::MirrorSyntax { spec } => {
+                write!(f, "mirror {spec:?}: expected REGISTRY=URL")
+            }
+            ConfigProblem::MirrorUrl { spec, source } => {
+                write!(f, "mirror {spec:?}: invalid URL: {source}")
+            }
+            ConfigProblem::MirrorScheme { spec } => {
+                write!(
+                    f,
+                    "mirror {spec:?}: URL must be http(s)://host[:port][/path]"
+                )
+            }
+            ConfigProblem::MirrorRegistry { spec } => {
+                write!(f, "mirror {spec:?}: empty registry name")
+            }
+            ConfigProblem::Mirror {
+                registry,
+                url,
+                source,
+            } => write!(f, "mirror {registry}={url}: {source}"),
+            ConfigProblem::CaRead { path, source } => {
+                write!(f, "cannot read CA file {}: {source}", path.display())
+            }
+            ConfigProblem::CaParse { path, source } => {
+                write!(f, "CA file {}: {source}", path.display())
+            }
+            ConfigProblem::CaEmpty { path } => {
+                write!(f, "CA file {} holds no PEM certificate", path.display())
+            }
+            ConfigProblem::Http(e) => write!(f, "cannot build HTTP client: {e}"),
+            ConfigProblem::NoRegistry => {
+                f.write_str("reference has no registry domain that can be contacted")
+            }
+            ConfigProblem::Url { url, source } => {
+                write!(f, "cannot build URL from {url}: {source}")
+            }
+        }
+    }
 }
 
 impl Error {

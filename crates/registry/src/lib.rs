@@ -45,14 +45,16 @@ mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+mod sync;
 
-pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, TagsOptions, WaitOutcome};
+pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
-pub use error::{Error, Result};
+pub use error::{ConfigProblem, CredentialProblem, EntryProblem, Error, Result};
 pub use manifest::{
-    Attestation, FetchedManifest, Inspection, PlatformCheck, PlatformManifest, Resolved,
+    Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
+    Resolved,
 };
 pub use ratelimit::RateLimit;

@@ -1,5 +1,7 @@
 //! What ferry reads out of manifests and indexes.
 
+use std::collections::HashMap;
+
 use ferry_core::{Digest, Platform, Reference};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
@@ -53,6 +55,41 @@ pub struct FetchedManifest {
     pub content: ManifestContent,
     /// Rate-limit headers of the answer.
     pub rate_limit: Option<RateLimit>,
+}
+
+impl FetchedManifest {
+    /// The annotations of the manifest or index itself (not those of an index's entries).
+    pub fn annotations(&self) -> Option<&HashMap<String, String>> {
+        match &self.content {
+            ManifestContent::Image(m) => m.annotations().as_ref(),
+            ManifestContent::Index(i) => i.annotations().as_ref(),
+        }
+    }
+
+    /// One annotation of the manifest or index itself, as written (possibly blank).
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()?.get(key).map(String::as_str)
+    }
+
+    /// The digest of an image manifest's config blob; `None` for an index.
+    pub fn config_digest(&self) -> Result<Option<Digest>> {
+        match &self.content {
+            ManifestContent::Image(m) => {
+                descriptor_digest(m.config(), &self.digest.to_string()).map(Some)
+            }
+            ManifestContent::Index(_) => Ok(None),
+        }
+    }
+
+    /// The platforms an index lists, in its order, attestations left out (buildx's
+    /// `unknown/unknown` entries and `vnd.docker.reference.type: attestation-manifest` ones are
+    /// not platforms); empty for an image manifest.
+    pub fn platforms(&self) -> Result<Vec<PlatformManifest>> {
+        match &self.content {
+            ManifestContent::Index(i) => Ok(index_entries(i, &self.digest.to_string())?.0),
+            ManifestContent::Image(_) => Ok(Vec::new()),
+        }
+    }
 }
 
 /// A decoded manifest.
@@ -271,6 +308,29 @@ pub struct ImageConfigSummary {
     /// `created` (RFC 3339), when set.
     #[serde(default)]
     pub created: Option<String>,
+    /// `config.Labels` (the image's `LABEL`s), when set.
+    #[serde(default, rename = "config")]
+    pub run_config: Option<RunConfig>,
+}
+
+/// The part of an image config's `config` (how to run it) ferry reads.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RunConfig {
+    /// `Labels`.
+    #[serde(default, rename = "Labels")]
+    pub labels: Option<HashMap<String, String>>,
+}
+
+impl ImageConfigSummary {
+    /// One label of the image (`config.Labels`), as written (possibly blank).
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.run_config
+            .as_ref()?
+            .labels
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
 }
 
 #[cfg(test)]

@@ -114,17 +114,11 @@ async fn read_running(
     workloads: &mut [Workload],
     opted: &BTreeSet<String>,
 ) -> Result<Vec<ferry_core::Platform>> {
-    let mut running: Vec<Workload> = workloads
-        .iter()
+    let mut running: Vec<&mut Workload> = workloads
+        .iter_mut()
         .filter(|w| opted.contains(&w.view.id()))
-        .cloned()
         .collect();
     cluster::fill_running(&ctx.client, &mut running).await?;
-    for o in running {
-        if let Some(w) = workloads.iter_mut().find(|w| w.view.id() == o.view.id()) {
-            w.view.running = o.view.running;
-        }
-    }
     if opted.is_empty() {
         return Ok(Vec::new());
     }

@@ -12,34 +12,6 @@ fn helm_safe(value: &str) -> bool {
         })
 }
 
-/// Plain scalars YAML (1.1 as Helm's go-yaml reads it, and 1.2) would read as something other
-/// than a string: numbers (also `0x1f`, `1_000`, sexagesimal `1:20`), dates, booleans, null.
-static NOT_A_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(concat!(
-        r"^(?:",
-        r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?",
-        r"|[-+]?0(?:x[0-9a-fA-F_]+|o?[0-7_]+|b[01_]+)",
-        r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
-        r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?",
-        r"|(?i:y|n|yes|no|true|false|on|off|null)|~",
-        r")$"
-    ))
-    .expect("static regex")
-});
-
-/// `new` as a plain scalar when YAML reads that back as the same string, else double-quoted.
-fn helm_plain_or_quoted(new: &str) -> String {
-    let plain = !new.starts_with(['-', ':', '@', '.', '+', '?'])
-        && !new.ends_with(':')
-        && !NOT_A_STRING.is_match(new);
-    if plain {
-        new.to_string()
-    } else {
-        format!("\"{new}\"")
-    }
-}
-
 /// The mapping entry `key` directly under the block `block` (a range of `lines`); `Ok(None)`
 /// when absent. Sequences, flow style, anchors and duplicate keys are errors (`Err(message)`).
 fn helm_child(
@@ -77,76 +49,16 @@ fn helm_child(
     Ok(found)
 }
 
-/// Byte offset just after the `:` of a `key:` line.
-fn helm_colon_end(text: &str, l: &Line) -> Option<usize> {
-    let body = &text[l.range.start + l.key_col..l.range.end];
-    let at = match body.as_bytes().first() {
-        Some(q @ (b'"' | b'\'')) => body[1..].find(*q as char).map(|i| i + 2)?,
-        _ => body.find(": ").unwrap_or(body.len().checked_sub(1)?),
-    };
-    (body.as_bytes().get(at) == Some(&b':')).then_some(l.range.start + l.key_col + at + 1)
-}
-
-/// The edit that makes the scalar of `lines[j]` read `new`: `None` when it already does.
-fn helm_scalar_edit(
-    text: &str,
-    lines: &[Line],
-    j: usize,
-    new: &str,
-) -> Result<Option<(Range<usize>, String)>, String> {
-    let l = &lines[j];
-    let nested = children(lines, j, l.key_col);
-    if lines[nested].iter().any(|c| !c.blank) {
-        return Err("is not a scalar (it has lines below it)".into());
-    }
-    let Some(r) = l.value.clone() else {
-        // `tag:` (null): the value goes right after the colon.
-        let at = helm_colon_end(text, l).ok_or("has no `key:` form ferry can read")?;
-        return Ok(Some((at..at, format!(" {}", helm_plain_or_quoted(new)))));
-    };
-    if text[r.clone()].starts_with(['"', '\'']) {
-        // split_key found no closing quote on this line.
-        return Err("is a quoted value spanning several lines".into());
-    }
-    let bytes = text.as_bytes();
-    let quote = r
-        .start
-        .checked_sub(1)
-        .map(|i| bytes[i])
-        .filter(|q| matches!(q, b'"' | b'\''));
-    let quoted = match quote {
-        Some(q)
-            if bytes.get(r.end + 1) == Some(&q)
-                || (q == b'"' && text[r.clone()].contains('\\')) =>
-        {
-            return Err("is a quoted value with escapes; ferry does not rewrite those".into());
-        }
-        Some(q) if bytes.get(r.end) == Some(&q) => true,
-        Some(_) => return Err("is a quoted value spanning several lines".into()),
-        None => false,
-    };
-    if &text[r.clone()] == new {
-        return Ok(None);
-    }
-    // Inside quotes the new value needs no escaping (see `helm_safe`); a plain value stays
-    // plain unless YAML would read it as a number, date or boolean.
-    let written = if quoted {
-        new.to_string()
-    } else {
-        helm_plain_or_quoted(new)
-    };
-    Ok(Some((r, written)))
-}
-
 /// Set the image of a Helm values file at `key_path` (`image`, `sensor.image`):
 /// `<key>.repository` and `<key>.tag`; when `<key>.digest` exists it gets `digest` and `tag`
 /// keeps the bare tag, otherwise `tag` becomes `TAG@DIGEST`. Returns the new text (equal to
 /// `text` when nothing changes).
 ///
-/// Only those scalars change: comments, key order, quoting (plain, single, double) and
-/// indentation stay byte for byte. A plain value that YAML would read as a number, a date or a
-/// boolean (`tag: 1.10`) is written double-quoted, since Helm would otherwise render another
-/// string. `repository` keeps its spelling when it names the same repository as written
+/// Only those scalars change: comments, key order and indentation stay byte for byte, and each
+/// value keeps the style it had (plain, single- or double-quoted). A plain value stays plain
+/// when YAML 1.1 and 1.2 both read the new one back as that string (`sha256:…`, `1.1@sha256:…`);
+/// one they would read as a number, a date, a boolean or null (`tag: 1.10`) is written
+/// double-quoted, since Helm would otherwise render another string. `repository` keeps its spelling when it names the same repository as written
 /// (`nginx` and `docker.io/library/nginx`); with a `<key>.registry` entry, `repository` is
 /// written without that registry. Missing keys, lists, flow style (`image: {…}`), anchors,
 /// block scalars and multi-line values are errors naming `file` and the key: ferry never
@@ -226,7 +138,9 @@ pub fn set_helm_image(
     }
     for (name, j, new) in plan {
         let key = format!("{key_path}.{name}");
-        if let Some(e) = helm_scalar_edit(text, &lines, j, new).map_err(|m| err(&key, m))? {
+        let edit =
+            scalar::edit_value(text, &lines, j, new).map_err(|e| err(&key, e.to_string()))?;
+        if let Some(e) = edit {
             edits.push(e);
         }
     }

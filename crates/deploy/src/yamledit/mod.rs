@@ -5,6 +5,11 @@
 //! around them. Layouts this cannot follow (flow style `{…}`/`[…]` at the edited spot) are an
 //! error, never a silent rewrite.
 //!
+//! The replaced value keeps its style (plain, single- or double-quoted) when the new value can
+//! be written in it; a plain value, or a new one, is written plain whenever YAML 1.1 (go-yaml,
+//! as kustomize, Helm and Argo CD read) and YAML 1.2 both read it back as the same string
+//! (`sha256:…`, `repo:tag@sha256:…`), and double-quoted otherwise (`"1.10"`, `"on"`).
+//!
 //! Three edits: [`set_kustomize_image`] (a kustomization's `images:`), [`set_container_image`]
 //! (a workload's container `image:`) and [`set_helm_image`] (a Helm values file's
 //! `<key>.repository`, `<key>.tag` and `<key>.digest`).
@@ -171,20 +176,9 @@ fn replace(text: &mut String, range: Range<usize>, new: &str) {
     text.replace_range(range, new);
 }
 
-/// Quote a scalar like the value it replaces (or plainly when it needs no quotes).
+/// A new value: plain when YAML 1.1 and 1.2 read it back as that string, else double-quoted.
 fn scalar(new: &str) -> String {
-    let plain_ok = !new.is_empty()
-        && !new.contains([':', '#', '{', '}', '[', ']', ',', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
-        && !new.starts_with(['-', '?', ' '])
-        && !matches!(new.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
-        // Numbers would be read back as numbers (a tag "2" must stay a string).
-        && new.parse::<f64>().is_err()
-        && !new.starts_with(['.', '+']);
-    if plain_ok {
-        new.to_string()
-    } else {
-        format!("\"{new}\"")
-    }
+    scalar::render(new, scalar::Style::Plain)
 }
 
 /// What to set on one `images:` entry.
@@ -321,7 +315,7 @@ fn edit_entry(
     let mut inserts: Vec<String> = Vec::new();
     for (key, val) in [("newTag", edit.new_tag), ("digest", edit.digest)] {
         let Some(val) = val else { continue };
-        let Some((_, kl)) = child(text, lines, entry.clone(), key) else {
+        let Some((j, _)) = child(text, lines, entry.clone(), key) else {
             inserts.push(format!(
                 "{}{key}: {}{eol}",
                 " ".repeat(key_col),
@@ -329,22 +323,9 @@ fn edit_entry(
             ));
             continue;
         };
-        match &kl.value {
-            Some(r) if &text[r.clone()] == val => {}
-            Some(r) => {
-                let quoted = r.start > 0 && matches!(text.as_bytes()[r.start - 1], b'"' | b'\'');
-                edits.push((
-                    r.clone(),
-                    if quoted { val.to_string() } else { scalar(val) },
-                ));
-            }
-            None => {
-                return Err(crate::Error::Edit(format!(
-                    "`{key}:` of image {} has no scalar value",
-                    edit.name
-                )));
-            }
-        }
+        let edit = scalar::edit_value(text, lines, j, val)
+            .map_err(|e| crate::Error::Edit(format!("`{key}:` of image {}: {e}", edit.name)))?;
+        edits.extend(edit);
     }
     let changed = !edits.is_empty() || !inserts.is_empty();
     if !inserts.is_empty() {
@@ -423,24 +404,16 @@ pub fn set_container_image(
                 if value(text, nml) != Some(container) {
                     continue;
                 }
-                let Some((_, il)) = child(text, &lines, entry, "image") else {
+                let Some((il, _)) = child(text, &lines, entry, "image") else {
                     return Err(crate::Error::Edit(format!(
                         "{kind}/{name}: container {container} has no image: line"
                     )));
                 };
-                let Some(r) = il.value.clone() else {
-                    return Err(crate::Error::Edit(format!(
-                        "{kind}/{name}: container {container}'s image is not a scalar"
-                    )));
-                };
-                if &text[r.clone()] == image {
+                let edit = scalar::edit_value(text, &lines, il, image).map_err(|e| {
+                    crate::Error::Edit(format!("{kind}/{name}: container {container}'s image {e}"))
+                })?;
+                let Some((r, new)) = edit else {
                     return Ok(Some(false));
-                }
-                let quoted = r.start > 0 && matches!(text.as_bytes()[r.start - 1], b'"' | b'\'');
-                let new = if quoted {
-                    image.to_string()
-                } else {
-                    scalar(image)
                 };
                 replace(text, r, &new);
                 return Ok(Some(true));
@@ -454,6 +427,11 @@ pub fn set_container_image(
 }
 
 mod helm;
+mod resolve;
+mod scalar;
+
+#[cfg(test)]
+mod props;
 
 pub use helm::{helm_sets_image, set_helm_image};
 
@@ -476,7 +454,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "# app\nresources:\n  - deployment.yaml # the app\nimages:\n  - name: ghcr.io/acme/sensor   # sensor\n    newTag: \"1.1\"\n    digest: \"sha256:abc\"\n  - name: redis\n    newTag: '7'\n"
+            "# app\nresources:\n  - deployment.yaml # the app\nimages:\n  - name: ghcr.io/acme/sensor   # sensor\n    newTag: \"1.1\"\n    digest: sha256:abc\n  - name: redis\n    newTag: '7'\n"
         );
         assert!(
             !set_kustomize_image(
@@ -502,7 +480,7 @@ mod tests {
         set_kustomize_image(&mut t, "acme/etl", None, Some("sha256:1")).unwrap();
         assert_eq!(
             t,
-            "resources:\n- a.yaml\nimages:\n- name: acme/etl\n  digest: \"sha256:1\"\n"
+            "resources:\n- a.yaml\nimages:\n- name: acme/etl\n  digest: sha256:1\n"
         );
         let mut t = "images: [{name: x}]\n".to_string();
         assert!(set_kustomize_image(&mut t, "x", Some("1"), None).is_err());
@@ -539,13 +517,13 @@ mod tests {
             set_container_image(&mut t2, "Deployment", "sensor", "proxy", "envoy:2").unwrap(),
             Some(false)
         );
-        assert_eq!(t2, t.replace("image: envoy:1", "image: \"envoy:2\""));
+        assert_eq!(t2, t.replace("image: envoy:1", "image: envoy:2"));
         let mut t3 = doc.to_string();
         assert_eq!(
             set_container_image(&mut t3, "Deployment", "other", "app", "x:2").unwrap(),
             Some(true)
         );
-        assert!(t3.ends_with("        image: \"x:2\"\n"), "{t3}");
+        assert!(t3.ends_with("        image: x:2\n"), "{t3}");
         assert!(
             t3.contains("image: \"ghcr.io/acme/sensor:1.0\" # pinned"),
             "the other Deployment is untouched"
@@ -563,7 +541,7 @@ mod tests {
         );
         assert_eq!(
             crlf,
-            "kind: Deployment\r\nmetadata:\r\n  name: a\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: c\r\n        image: \"new:2\"\r\n"
+            "kind: Deployment\r\nmetadata:\r\n  name: a\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: c\r\n        image: new:2\r\n"
         );
     }
 
@@ -580,9 +558,9 @@ mod tests {
                 prop_assert_eq!(before.len(), after.len());
                 for (b, a) in before.iter().zip(&after) {
                     if b.contains("old:1") {
-                        // Only the value changes; quoting is kept, a plain value gets quotes
-                        // because the new one holds a ':'; the comment stays.
-                        let want = if quote.is_empty() { b.replace("old:1", "\"new:2\"") } else { b.replace("old:1", "new:2") };
+                        // Only the value changes; its style (plain or quoted) and the comment
+                        // stay: `new:2` may be plain (`:` not followed by a space).
+                        let want = b.replace("old:1", "new:2");
                         prop_assert_eq!(*a, want.as_str());
                     } else {
                         prop_assert_eq!(b, a);

@@ -5,7 +5,8 @@ use parse_dockerfile::{Flag, Instruction, RunInstruction, Source, UnescapedStrin
 
 use super::parse::Scope;
 use super::{
-    Base, ContextRead, DockerfileError, RefKind, RefSite, Stage, error_at, flag, line_of, span_in,
+    Base, ContextRead, DockerfileError, ReadKind, RefKind, RefSite, Stage, error_at, flag, line_of,
+    span_in,
 };
 use crate::expand::expand_word;
 use crate::ignore::clean_path;
@@ -123,7 +124,7 @@ pub(super) fn collect(
                 options: &c.options,
                 src: &c.src,
                 keyword_start: c.copy.span.start,
-                name: "COPY",
+                kind: ReadKind::Copy,
             };
             copy_or_add(cx, &op, onbuild, acc)
         }
@@ -132,7 +133,7 @@ pub(super) fn collect(
                 options: &a.options,
                 src: &a.src,
                 keyword_start: a.add.span.start,
-                name: "ADD",
+                kind: ReadKind::Add,
             };
             copy_or_add(cx, &op, onbuild, acc)
         }
@@ -147,8 +148,8 @@ struct CopyOp<'i, 'a> {
     options: &'i [Flag<'a>],
     src: &'i [Source<'a>],
     keyword_start: usize,
-    /// `COPY` or `ADD`.
-    name: &'static str,
+    /// `Copy` or `Add`.
+    kind: ReadKind,
 }
 
 fn copy_or_add(
@@ -172,17 +173,14 @@ fn copy_or_add(
         } else {
             cx.expand(&p.value, p.span.start)?
         };
-        if op.name == "ADD" && is_remote_source(&word) {
+        if op.kind == ReadKind::Add && is_remote_source(&word) {
             continue;
         }
         let read = ContextRead {
             source: context_path(&word),
             line,
-            instruction: match (onbuild, op.name) {
-                (false, name) => name,
-                (true, "COPY") => "ONBUILD COPY",
-                (true, _) => "ONBUILD ADD",
-            },
+            kind: op.kind,
+            onbuild,
         };
         if onbuild {
             acc.onbuild_reads.push(read);
@@ -288,7 +286,8 @@ fn run_mounts(
             None if spec.kind == "bind" => acc.reads.push(ContextRead {
                 source: context_path(&spec.source.unwrap_or_default()),
                 line,
-                instruction: "RUN --mount",
+                kind: ReadKind::Mount,
+                onbuild: false,
             }),
             None => {}
         }

@@ -92,8 +92,34 @@ pub struct ContextRead {
     pub source: String,
     /// 1-based line of the instruction.
     pub line: usize,
-    /// `COPY`, `ADD`, `RUN --mount` or `ONBUILD COPY`…
-    pub instruction: &'static str,
+    /// The instruction that reads.
+    pub kind: ReadKind,
+    /// Whether it is the trigger of an `ONBUILD` (it reads the context of images built on
+    /// this one).
+    pub onbuild: bool,
+}
+
+/// The instruction of a [`ContextRead`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadKind {
+    /// `COPY`.
+    Copy,
+    /// `ADD`.
+    Add,
+    /// `RUN --mount=type=bind`.
+    Mount,
+}
+
+impl ReadKind {
+    /// `COPY`, `ADD` or `RUN --mount`, as written in a Dockerfile.
+    pub fn instruction(self) -> &'static str {
+        match self {
+            ReadKind::Copy => "COPY",
+            ReadKind::Add => "ADD",
+            ReadKind::Mount => "RUN --mount",
+        }
+    }
 }
 
 impl ContextRead {
@@ -219,6 +245,17 @@ impl Dockerfile {
         seen
     }
 
+    /// The image reference sites of the reachable stages (FROM bases, `--from` images), in
+    /// file order: [`Dockerfile::images_used`] with the line each is written on.
+    pub fn image_sites<'d>(
+        &'d self,
+        reachable: &'d BTreeSet<usize>,
+    ) -> impl Iterator<Item = &'d RefSite> + 'd {
+        self.refs
+            .iter()
+            .filter(|r| r.stage.is_some_and(|s| reachable.contains(&s)))
+    }
+
     /// Image references of the reachable stages: FROM bases and `--from` images.
     pub fn images_used(&self, reachable: &BTreeSet<usize>) -> Vec<String> {
         let mut out = Vec::new();
@@ -279,7 +316,8 @@ mod tests {
         let r = |s: &str| ContextRead {
             source: s.into(),
             line: 1,
-            instruction: "COPY",
+            kind: ReadKind::Copy,
+            onbuild: false,
         };
         assert!(r("").reads("any/thing"));
         assert!(r("src").reads("src/a.py"));

@@ -15,7 +15,9 @@ use url::Url;
 use super::Client;
 use super::creds::{CredentialId, Found};
 use super::endpoint::{Endpoint, host_key};
-use super::wire::{Reply, Request, Target, registry_detail, status_error, unauthorized};
+use super::wire::{
+    Attempt, Fixed, Reply, Request, Wire, registry_detail, status_error, unauthorized,
+};
 use crate::challenge::{self, Challenge};
 use crate::credentials::Credential;
 use crate::error::{Error, Result};
@@ -64,50 +66,70 @@ impl std::fmt::Debug for CachedToken {
     }
 }
 
-impl Client {
-    /// One attempt of a registry request: send with the current authorization, answering
-    /// challenges (at most two over the whole request) on the way. `Err` is an authentication
-    /// failure, final; `Ok` is the send's outcome for the retry loop to judge.
-    pub(super) async fn attempt_authorized(
-        &self,
-        ep: &Endpoint,
-        scope: &str,
-        req: &Request,
-        probe: &mut Option<OwnedMutexGuard<()>>,
-        auth_rounds: &mut u32,
-    ) -> Result<Result<Reply>> {
+/// The attempts of one registry request, as the wire's retry loop makes them: each sent with
+/// the registry's current authorization. `probe` is held while the registry's scheme is
+/// unknown; `auth_rounds` counts the challenges answered over the whole request.
+struct Authorized<'a> {
+    client: &'a Client,
+    ep: &'a Endpoint,
+    scope: &'a str,
+    probe: Option<OwnedMutexGuard<()>>,
+    auth_rounds: u32,
+}
+
+impl Attempt for Authorized<'_> {
+    /// Send with the current authorization, answering challenges (at most two over the whole
+    /// request) on the way. `Err` is an authentication failure, final; `Ok` is the send's
+    /// outcome for the retry loop to judge.
+    async fn once(&mut self, wire: &Wire, req: &Request) -> Result<Result<Reply>> {
+        let (client, ep, scope) = (self.client, self.ep, self.scope);
         loop {
-            let auth = self.auth_header(ep, scope).await?;
+            let auth = client.auth_header(ep, scope).await?;
             let sent_auth = auth.is_some();
-            let outcome = self.send_once(&ep.key, req, auth).await;
+            let outcome = wire.send_once(&ep.key, req, auth).await;
             match &outcome {
                 Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
-                    *auth_rounds += 1;
-                    if *auth_rounds > 2 {
+                    self.auth_rounds += 1;
+                    if self.auth_rounds > 2 {
                         return Err(unauthorized(reply));
                     }
-                    self.handle_challenge(ep, scope, reply, sent_auth).await?;
+                    client.handle_challenge(ep, scope, reply, sent_auth).await?;
                     continue;
                 }
                 // An answer without a challenge: this registry lets anonymous requests in.
-                Ok(_) if probe.is_some() => {
-                    self.set_scheme_if_unknown(&ep.key, AuthScheme::Anonymous);
+                Ok(_) if self.probe.is_some() => {
+                    client.set_scheme_if_unknown(&ep.key, AuthScheme::Anonymous);
                 }
                 _ => {}
             }
-            *probe = None;
+            self.probe = None;
             return Ok(outcome);
         }
+    }
+}
+
+impl Client {
+    /// Send a request to a registry with authentication and retries; returns the last reply
+    /// read in full.
+    pub(super) async fn execute(&self, ep: &Endpoint, scope: &str, req: Request) -> Result<Reply> {
+        let mut attempt = Authorized {
+            client: self,
+            ep,
+            scope,
+            probe: self.probe_guard(&ep.key).await,
+            auth_rounds: 0,
+        };
+        self.inner.wire.retrying(&mut attempt, &req).await
     }
 
     /// While a registry's auth scheme is unknown, let one request find it out before the
     /// others follow (so 500 parallel queries cause one 401 and one token request, not 500).
-    pub(super) async fn probe_guard(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
+    async fn probe_guard(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
         if self.scheme(key).is_some() {
             return None;
         }
         let lock = {
-            let mut probes = self.inner.probes.lock().expect("probes lock");
+            let mut probes = self.inner.probes.lock();
             probes.entry(key.to_string()).or_default().clone()
         };
         let guard = lock.lock_owned().await;
@@ -119,22 +141,17 @@ impl Client {
     }
 
     fn scheme(&self, key: &str) -> Option<AuthScheme> {
-        self.inner.auth.lock().expect("auth lock").get(key).cloned()
+        self.inner.auth.lock().get(key).cloned()
     }
 
     fn set_scheme(&self, key: &str, scheme: AuthScheme) {
-        self.inner
-            .auth
-            .lock()
-            .expect("auth lock")
-            .insert(key.to_string(), scheme);
+        self.inner.auth.lock().insert(key.to_string(), scheme);
     }
 
     fn set_scheme_if_unknown(&self, key: &str, scheme: AuthScheme) {
         self.inner
             .auth
             .lock()
-            .expect("auth lock")
             .entry(key.to_string())
             .or_insert(scheme);
     }
@@ -221,12 +238,7 @@ impl Client {
             scope: scope.to_string(),
             credential: self.credentials(key).await?.id,
         };
-        let removed = self
-            .inner
-            .tokens
-            .lock()
-            .expect("tokens lock")
-            .remove(&token_key);
+        let removed = self.inner.tokens.lock().remove(&token_key);
         if had_token && removed.is_none() {
             // A token fetched just now was refused: more tries will not help.
             return Err(unauthorized(reply));
@@ -283,7 +295,7 @@ impl Client {
             return Ok(t);
         }
         let lock = {
-            let mut locks = self.inner.token_locks.lock().expect("token locks");
+            let mut locks = self.inner.token_locks.lock();
             // A lock nobody holds or waits for is as good as a new one: drop it.
             locks.retain(|_, l| Arc::strong_count(l) > 1);
             locks.entry(key.clone()).or_default().clone()
@@ -292,11 +304,11 @@ impl Client {
         if let Some(t) = self.cached_token(&key) {
             return Ok(t);
         }
-        // Boxed: the token request goes through the same retry loop that is asking for it.
+        // Boxed: the token request's retry loop runs inside the registry request's.
         let (token, lifetime) =
             Box::pin(self.request_token(realm, service, scope, found.credential.as_ref())).await?;
         let now = Instant::now();
-        let mut tokens = self.inner.tokens.lock().expect("tokens lock");
+        let mut tokens = self.inner.tokens.lock();
         // Forget expired tokens (rotated secrets, scopes no longer used) as new ones come.
         tokens.retain(|_, t| t.expires > now);
         tokens.insert(
@@ -318,11 +330,11 @@ impl Client {
         creds: Option<&Credential>,
     ) -> Result<(String, Duration)> {
         let (req, auth) = token_request(realm, service, scope, creds);
-        let target = Target::TokenServer {
+        let mut attempt = Fixed {
             host: host_key(realm),
             auth,
         };
-        let reply = self.retrying(target, &req).await?;
+        let reply = self.inner.wire.retrying(&mut attempt, &req).await?;
         if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
             return Err(Error::Unauthorized {
                 url: realm.to_string(),
@@ -344,7 +356,7 @@ impl Client {
     }
 
     fn cached_token(&self, key: &TokenKey) -> Option<String> {
-        let tokens = self.inner.tokens.lock().expect("tokens lock");
+        let tokens = self.inner.tokens.lock();
         tokens
             .get(key)
             .filter(|t| t.expires > Instant::now())

@@ -7,29 +7,26 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ferry_core::Digest;
 
 use super::Client;
 use crate::credentials::{Credential, CredentialStore};
-use crate::error::{Error, Result};
+use crate::error::{CredentialProblem, Error, Result};
+use crate::sync::Lock;
 
 /// Where one handle looks credentials up: its own store, then its parent's.
 pub(super) struct CredentialChain {
     store: Arc<dyn CredentialStore>,
     /// What `store` answered, per registry.
-    answers: Mutex<HashMap<String, Option<Credential>>>,
+    answers: Lock<HashMap<String, Option<Credential>>>,
     parent: Option<Arc<CredentialChain>>,
 }
 
 impl fmt::Debug for CredentialChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let looked_up: Vec<String> = self
-            .answers
-            .lock()
-            .map(|a| a.keys().cloned().collect())
-            .unwrap_or_default();
+        let looked_up: Vec<String> = self.answers.lock().keys().cloned().collect();
         f.debug_struct("CredentialChain")
             .field("store", &self.store)
             .field("looked_up", &looked_up)
@@ -42,15 +39,21 @@ impl CredentialChain {
     pub(super) fn new(store: Arc<dyn CredentialStore>, parent: Option<Arc<Self>>) -> Self {
         CredentialChain {
             store,
-            answers: Mutex::default(),
+            answers: Lock::default(),
             parent,
         }
+    }
+
+    /// The answers cached at this level (tests poison it).
+    #[cfg(test)]
+    pub(super) fn answers(&self) -> &Lock<HashMap<String, Option<Credential>>> {
+        &self.answers
     }
 
     /// What this level's store says for `registry` (asked once, on a blocking thread: it may
     /// run a credential helper).
     async fn own(&self, registry: &str) -> Result<Option<Credential>> {
-        if let Some(c) = self.answers.lock().expect("credentials lock").get(registry) {
+        if let Some(c) = self.answers.lock().get(registry) {
             return Ok(c.clone());
         }
         let store = self.store.clone();
@@ -59,11 +62,10 @@ impl CredentialChain {
             .await
             .map_err(|e| Error::Credentials {
                 registry: registry.to_string(),
-                reason: format!("credential lookup panicked: {e}"),
+                problem: CredentialProblem::LookupPanicked(e),
             })??;
         self.answers
             .lock()
-            .expect("credentials lock")
             .insert(registry.to_string(), found.clone());
         Ok(found)
     }

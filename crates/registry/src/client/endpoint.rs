@@ -5,7 +5,7 @@ use url::Url;
 
 use super::Client;
 use crate::credentials::is_docker_hub;
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// Docker Hub's API host.
 pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
@@ -23,9 +23,7 @@ pub(super) struct Endpoint {
 impl Client {
     pub(super) fn endpoint(&self, registry: &str) -> Result<Endpoint> {
         if registry.is_empty() {
-            return Err(Error::Config(
-                "reference has no registry domain that can be contacted".into(),
-            ));
+            return Err(Error::Config(ConfigProblem::NoRegistry));
         }
         let registry = normalize_registry(registry);
         if let Some(m) = self.inner.mirrors.get(registry) {
@@ -66,8 +64,8 @@ impl Client {
     }
 
     pub(super) fn url(&self, ep: &Endpoint, path: &str) -> Result<Url> {
-        Url::parse(&format!("{}{path}", ep.base))
-            .map_err(|e| Error::Config(format!("cannot build URL from {}{path}: {e}", ep.base)))
+        let url = format!("{}{path}", ep.base);
+        Url::parse(&url).map_err(|source| Error::Config(ConfigProblem::Url { url, source }))
     }
 
     pub(super) fn manifest_url(

@@ -3,6 +3,7 @@
 //! have.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use url::Url;
 
 use super::endpoint::pull_scope;
 use super::wire::{Reply, Request, content_type, jitter, registry_detail, status_error};
-use super::{Client, TagsOptions, WaitOutcome};
+use super::{Client, NotReady, TagsOptions, WaitOutcome};
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, ACCEPT_MANIFESTS, FetchedManifest, ImageConfigSummary, Inspection, ManifestContent,
@@ -306,10 +307,10 @@ impl Client {
                         waited: start.elapsed(),
                     });
                 }
-                Ok(Err(reason)) => reason,
+                Ok(Err(missing)) => missing,
                 Err(e) if e.is_negative() || e.is_transient() => {
                     tracing::debug!(%reference, error = %e, "not ready yet");
-                    e.to_string()
+                    NotReady::Failed(Arc::new(e))
                 }
                 Err(e) => return Err(e),
             };
@@ -329,7 +330,7 @@ impl Client {
         &self,
         reference: &Reference,
         platforms: &[Platform],
-    ) -> Result<std::result::Result<Digest, String>> {
+    ) -> Result<std::result::Result<Digest, NotReady>> {
         if platforms.is_empty() {
             return Ok(Ok(self.resolve(reference).await?.digest));
         }
@@ -337,11 +338,10 @@ impl Client {
         if check.complete() {
             Ok(Ok(check.digest))
         } else {
-            let missing: Vec<String> = check.missing.iter().map(ToString::to_string).collect();
-            Ok(Err(format!(
-                "{reference} lacks platform(s) {}",
-                missing.join(", ")
-            )))
+            Ok(Err(NotReady::MissingPlatforms {
+                reference: reference.clone(),
+                missing: check.missing,
+            }))
         }
     }
 
@@ -356,10 +356,10 @@ impl Client {
             ManifestContent::Index(index) => index.annotations().as_ref(),
         };
         if let Some(c) = annotations.and_then(|a| a.get(CREATED_ANNOTATION)) {
-            let secs = parse_created(c).map_err(|reason| Error::Invalid {
+            let secs = parse_created(c).map_err(|e| Error::Invalid {
                 what: "manifest annotation org.opencontainers.image.created",
                 url: format!("{}@{}", reference.name(), top.digest),
-                reason,
+                reason: format!("created {c:?}: {e}"),
             })?;
             return Ok(Some(secs));
         }
@@ -367,15 +367,35 @@ impl Client {
         for (r, d) in self.platform_configs(reference, top).await? {
             let cfg = self.image_config(&r, &d).await?;
             if let Some(c) = cfg.created.as_deref() {
-                let secs = parse_created(c).map_err(|reason| Error::Invalid {
+                let secs = parse_created(c).map_err(|e| Error::Invalid {
                     what: "image config",
                     url: format!("{}@{d}", r.name()),
-                    reason,
+                    reason: format!("created {c:?}: {e}"),
                 })?;
                 newest = Some(newest.map_or(secs, |n: u64| n.max(secs)));
             }
         }
         Ok(newest)
+    }
+
+    /// The image manifest `reference` stands for, to read what a platform image says about the
+    /// whole (its annotations, its config's labels): `top` (the manifest fetched for
+    /// `reference`) itself when it is an image manifest, else the first platform manifest its
+    /// index lists, fetched — attestations are not platforms (see
+    /// [`FetchedManifest::platforms`]). `None` for an index that lists no platform.
+    pub async fn first_platform_image(
+        &self,
+        reference: &Reference,
+        top: FetchedManifest,
+    ) -> Result<Option<FetchedManifest>> {
+        if let ManifestContent::Image(_) = &top.content {
+            return Ok(Some(top));
+        }
+        let Some(first) = top.platforms()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let child = Reference::parse(&format!("{}@{}", reference.name(), first.digest))?;
+        self.manifest(&child).await.map(Some)
     }
 
     /// The config blob of each platform image of `reference` (whose manifest is `top`;
@@ -488,10 +508,9 @@ fn next_link(header: &str) -> Option<String> {
 }
 
 /// An image config's `created` time as seconds since the Unix epoch (0 before it).
-fn parse_created(c: &str) -> std::result::Result<u64, String> {
+fn parse_created(c: &str) -> std::result::Result<u64, humantime::TimestampError> {
     let t = humantime::parse_rfc3339_weak(c.trim_end_matches('Z').split('.').next().unwrap_or(c))
-        .or_else(|_| humantime::parse_rfc3339_weak(c))
-        .map_err(|e| format!("created {c:?}: {e}"))?;
+        .or_else(|_| humantime::parse_rfc3339_weak(c))?;
     Ok(t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()))
 }

@@ -1,21 +1,22 @@
-//! The wire layer: one request sent and read in full (body capped, one timeout covering the
-//! body), replies mapped to errors, and the one retry loop every request goes through —
-//! registry calls and token requests alike.
+//! The wire layer, the bottom of the client: one request sent and read in full (body capped, one
+//! timeout covering the body), replies mapped to errors, and the one retry loop every request
+//! goes through — registry calls and token requests alike. It knows nothing of authentication:
+//! the layer above hands the loop an [`Attempt`] that adds it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use tokio::sync::{OwnedMutexGuard, Semaphore};
+use tokio::sync::Semaphore;
 use url::Url;
 
-use super::Client;
-use super::endpoint::Endpoint;
-use crate::config::RetryPolicy;
-use crate::error::{Error, Result};
+use crate::config::{ClientConfig, RetryPolicy};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::ratelimit::{RateLimit, parse_retry_after};
+use crate::sync::Lock;
 
 /// Error bodies are read only for their message: at least this much…
 const ERROR_BODY_MIN: usize = 16 * 1024;
@@ -74,7 +75,7 @@ pub(super) struct Reply {
 }
 
 /// What one attempt came to, as the retry loop sees it.
-pub(super) enum Verdict {
+enum Verdict {
     /// Hand this to the caller as it is.
     Final(Result<Reply>),
     /// Worth another attempt after `after` (a backoff when `None`); `fail` is what the caller
@@ -87,7 +88,7 @@ pub(super) enum Verdict {
 
 /// Sort the outcome of one send: 429 (honouring `Retry-After`), 5xx, 408 and transient errors
 /// are worth another attempt; everything else is final.
-pub(super) fn classify(outcome: Result<Reply>) -> Verdict {
+fn classify(outcome: Result<Reply>) -> Verdict {
     match outcome {
         Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
             let after = reply
@@ -118,47 +119,68 @@ pub(super) fn classify(outcome: Result<Reply>) -> Verdict {
     }
 }
 
-/// Where a request goes, and so how each of its attempts is authorized.
-pub(super) enum Target<'a> {
-    /// A registry: authorized as its challenges ask. `probe` is held while the registry's
-    /// scheme is unknown; `auth_rounds` counts the challenges answered over the whole request.
-    Registry {
-        ep: &'a Endpoint,
-        scope: &'a str,
-        probe: Option<OwnedMutexGuard<()>>,
-        auth_rounds: u32,
-    },
-    /// A token server, sent the given authorization (basic credentials, or none).
-    TokenServer {
-        host: String,
-        auth: Option<HeaderValue>,
-    },
+/// One attempt of a request, as the layer above the wire makes it: the auth layer sends with
+/// the registry's current authorization and answers challenges; a token request sends with a
+/// fixed one ([`Fixed`]). The wire layer knows nothing of either.
+pub(super) trait Attempt {
+    /// Send `req` once through `wire`. `Err` ends the request as it is (never retried: an
+    /// authentication failure); `Ok` is the send's outcome, for the retry loop to judge.
+    async fn once(&mut self, wire: &Wire, req: &Request) -> Result<Result<Reply>>;
 }
 
-impl Client {
-    /// Send a request to a registry with authentication and retries; returns the last reply
-    /// read in full.
-    pub(super) async fn execute(&self, ep: &Endpoint, scope: &str, req: Request) -> Result<Reply> {
-        let probe = self.probe_guard(&ep.key).await;
-        let target = Target::Registry {
-            ep,
-            scope,
-            probe,
-            auth_rounds: 0,
-        };
-        self.retrying(target, &req).await
+/// Attempts sent to `host` with the same authorization each time (basic credentials or none):
+/// how token servers are asked.
+pub(super) struct Fixed {
+    pub(super) host: String,
+    pub(super) auth: Option<HeaderValue>,
+}
+
+impl Attempt for Fixed {
+    async fn once(&mut self, wire: &Wire, req: &Request) -> Result<Result<Reply>> {
+        Ok(wire.send_once(&self.host, req, self.auth.clone()).await)
+    }
+}
+
+/// The bottom layer: the HTTP client, one timeout per request, per-host concurrency and the
+/// retry policy. It calls nothing above it.
+#[derive(Debug)]
+pub(super) struct Wire {
+    http: reqwest::Client,
+    timeout: Duration,
+    retry: RetryPolicy,
+    per_host: usize,
+    hosts: Lock<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Wire {
+    pub(super) fn new(config: &ClientConfig) -> Result<Self> {
+        Ok(Wire {
+            http: http_client(config)?,
+            timeout: config.timeout,
+            retry: config.retry.clone(),
+            per_host: config.max_concurrency_per_host.max(1),
+            hosts: Lock::default(),
+        })
     }
 
     /// The one retry loop, for registry and token requests alike: attempt until the verdict is
     /// final, the attempts are spent, or the next wait would pass the total wait budget (then
     /// the last failure is returned).
-    pub(super) async fn retrying(&self, mut target: Target<'_>, req: &Request) -> Result<Reply> {
-        let policy = &self.inner.config.retry;
+    pub(super) async fn retrying(
+        &self,
+        attempt: &mut impl Attempt,
+        req: &Request,
+    ) -> Result<Reply> {
+        let policy = &self.retry;
         let mut waited = Duration::ZERO;
         let mut n = 0u32;
         loop {
             n = n.saturating_add(1);
-            let (after, fail) = match self.attempt(&mut target, req).await {
+            let verdict = match attempt.once(self, req).await {
+                Ok(outcome) => classify(outcome),
+                Err(e) => Verdict::Final(Err(e)),
+            };
+            let (after, fail) = match verdict {
                 Verdict::Final(result) => return result,
                 Verdict::Retry { after, fail } => (after, fail),
             };
@@ -172,26 +194,6 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, target: &mut Target<'_>, req: &Request) -> Verdict {
-        match target {
-            Target::Registry {
-                ep,
-                scope,
-                probe,
-                auth_rounds,
-            } => match self
-                .attempt_authorized(ep, scope, req, probe, auth_rounds)
-                .await
-            {
-                Ok(outcome) => classify(outcome),
-                Err(e) => Verdict::Final(Err(e)),
-            },
-            Target::TokenServer { host, auth } => {
-                classify(self.send_once(host, req, auth.clone()).await)
-            }
-        }
-    }
-
     /// Send once and read the reply in full, holding one of the host's concurrency permits.
     pub(super) async fn send_once(
         &self,
@@ -202,7 +204,7 @@ impl Client {
         let permit = self.host_semaphore(host).acquire_owned().await;
         let url = req.url.to_string();
         let started = Instant::now();
-        let timeout = self.inner.config.timeout;
+        let timeout = self.timeout;
         let fut = async {
             let resp = self
                 .request_builder(req, auth)
@@ -234,7 +236,7 @@ impl Client {
     }
 
     fn request_builder(&self, req: &Request, auth: Option<HeaderValue>) -> reqwest::RequestBuilder {
-        let mut rb = self.inner.http.request(req.method.clone(), req.url.clone());
+        let mut rb = self.http.request(req.method.clone(), req.url.clone());
         if let Some(a) = req.accept {
             rb = rb.header(header::ACCEPT, a);
         }
@@ -250,17 +252,51 @@ impl Client {
         rb
     }
 
+    /// Hand the per-host semaphore map to `f` (tests poison it).
+    #[cfg(test)]
+    pub(super) fn poison_hosts(&self, f: impl FnOnce(&Lock<HashMap<String, Arc<Semaphore>>>)) {
+        f(&self.hosts);
+    }
+
     fn host_semaphore(&self, host: &str) -> Arc<Semaphore> {
-        let mut hosts = self.inner.hosts.lock().expect("hosts lock");
-        hosts
+        self.hosts
+            .lock()
             .entry(host.to_string())
-            .or_insert_with(|| {
-                Arc::new(Semaphore::new(
-                    self.inner.config.max_concurrency_per_host.max(1),
-                ))
-            })
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
             .clone()
     }
+}
+
+/// The HTTP client: user agent, connect timeout, pool size and extra CA certificates.
+fn http_client(config: &ClientConfig) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(config.user_agent.clone())
+        .connect_timeout(config.timeout)
+        .pool_max_idle_per_host(config.max_concurrency_per_host.max(1));
+    if let Some(ca) = &config.ca_file {
+        let path = || ca.clone();
+        let pem = std::fs::read(ca).map_err(|source| {
+            Error::Config(ConfigProblem::CaRead {
+                path: path(),
+                source,
+            })
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            Error::Config(ConfigProblem::CaParse {
+                path: path(),
+                source,
+            })
+        })?;
+        if certs.is_empty() {
+            return Err(Error::Config(ConfigProblem::CaEmpty { path: path() }));
+        }
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(ConfigProblem::Http(e)))
 }
 
 /// Read status, headers and body (none for HEAD). A successful body over `limit` is an error;
