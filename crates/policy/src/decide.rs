@@ -9,7 +9,7 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
 use crate::helm::SetsImage;
-use crate::route::{self, Application, GitSettings, Placement};
+use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
@@ -210,63 +210,12 @@ impl Decision {
         self.action == Action::Update && self.route == Route::Live
     }
 
-    /// Record where the shell placed this git update on the branch tip: the file; nothing to do
-    /// (git holds the target already); or a skip with the reason.
-    pub fn place(&mut self, placement: Placement) {
-        match placement {
-            Placement::File(file) => {
-                if let Route::Git(g) = &mut self.route {
-                    g.file = Some(file);
-                }
-            }
-            Placement::AlreadyWritten => {
-                self.action = Action::None;
-                self.reason = Reason::AlreadyInGit;
-            }
-            Placement::Refused(why) => {
-                self.action = Action::Skip;
-                self.reason = Reason::GitWriteBack(why);
-            }
-        }
-    }
-
     /// Its git destination, when routed to git.
     pub fn git(&self) -> Option<&GitRoute> {
         match &self.route {
             Route::Git(g) => Some(g),
             Route::Live => None,
         }
-    }
-}
-
-impl serde::Serialize for Decision {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("namespace", &self.namespace)?;
-        m.serialize_entry("kind", self.kind.as_str())?;
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("container", &self.container)?;
-        m.serialize_entry("image", &self.image)?;
-        m.serialize_entry("current_digest", &self.current_digest)?;
-        m.serialize_entry("target", &self.target_image())?;
-        m.serialize_entry("action", &self.action)?;
-        m.serialize_entry("reason", &self.reason)?;
-        if let Some(left) = self.soak_remaining_seconds {
-            m.serialize_entry("soak_remaining_seconds", &left)?;
-        }
-        if let Route::Git(g) = &self.route {
-            m.serialize_entry("via", "git")?;
-            m.serialize_entry("repo", &g.repo)?;
-            m.serialize_entry("branch", &g.branch)?;
-            if let Some(f) = &g.file {
-                m.serialize_entry("file", f)?;
-            }
-            if let Some(b) = &g.base {
-                m.serialize_entry("base_branch", b)?;
-            }
-        }
-        m.end()
     }
 }
 

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::helm::{self, SetsImage};
-use crate::{GitEdit, GitRoute, GitTarget, WorkloadPolicy};
+use crate::{Action, Decision, GitEdit, GitRoute, GitTarget, Reason, Route, WorkloadPolicy};
 
 /// What the shell learned of an Argo CD Application ([`crate::Query::Application`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -157,4 +157,58 @@ pub enum Placement {
     /// It cannot be written, and why (no manifest names the image, a later values file
     /// overrides the key, a revert in git quarantined the digest…).
     Refused(String),
+}
+
+impl Decision {
+    /// Record where the shell placed this git update on the branch tip: the file; nothing to do
+    /// (git holds the target already); or a skip with the reason.
+    pub fn place(&mut self, placement: Placement) {
+        match placement {
+            Placement::File(file) => {
+                if let Route::Git(g) = &mut self.route {
+                    g.file = Some(file);
+                }
+            }
+            Placement::AlreadyWritten => {
+                self.action = Action::None;
+                self.reason = Reason::AlreadyInGit;
+            }
+            Placement::Refused(why) => {
+                self.action = Action::Skip;
+                self.reason = Reason::GitWriteBack(why);
+            }
+        }
+    }
+}
+
+/// A decision as a row of the `plan` JSON (the edge: the target rendered, the route flattened).
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("namespace", &self.namespace)?;
+        m.serialize_entry("kind", self.kind.as_str())?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("container", &self.container)?;
+        m.serialize_entry("image", &self.image)?;
+        m.serialize_entry("current_digest", &self.current_digest)?;
+        m.serialize_entry("target", &self.target_image())?;
+        m.serialize_entry("action", &self.action)?;
+        m.serialize_entry("reason", &self.reason)?;
+        if let Some(left) = self.soak_remaining_seconds {
+            m.serialize_entry("soak_remaining_seconds", &left)?;
+        }
+        if let Route::Git(g) = &self.route {
+            m.serialize_entry("via", "git")?;
+            m.serialize_entry("repo", &g.repo)?;
+            m.serialize_entry("branch", &g.branch)?;
+            if let Some(f) = &g.file {
+                m.serialize_entry("file", f)?;
+            }
+            if let Some(b) = &g.base {
+                m.serialize_entry("base_branch", b)?;
+            }
+        }
+        m.end()
+    }
 }
