@@ -720,6 +720,7 @@ async fn a_helm_values_update_is_gated_by_digest_and_only_the_failed_file_restor
             file: Some(file),
             edit: GitEdit::HelmValues {
                 key: "image".into(),
+                overrides: Vec::new(),
             },
             base: None,
         });

@@ -3,20 +3,9 @@
 /// What can go wrong while planning or applying redeploys.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A ferry annotation on a workload is malformed.
-    #[error("{namespace}/{kind}/{name}: annotation {annotation}: {message}")]
-    Annotation {
-        /// Namespace.
-        namespace: String,
-        /// Workload kind.
-        kind: String,
-        /// Workload name.
-        name: String,
-        /// The annotation key.
-        annotation: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A ferry annotation on a workload is malformed (a tag pattern, an approval mode).
+    #[error(transparent)]
+    Policy(#[from] ferry_policy::Error),
     /// The Kubernetes API failed.
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -26,17 +15,6 @@ pub enum Error {
     /// Configuration (kubeconfig, flags) is unusable.
     #[error("configuration: {0}")]
     Config(String),
-    /// A regular expression in a tag annotation (`ferry.dev/policy`, `ferry.dev/tag-ignore`) is
-    /// unusable: it does not compile, is too large, or (`numerical:`) lacks exactly one group.
-    #[error("annotation {annotation}: regex {pattern:?}: {message}")]
-    TagPattern {
-        /// The annotation key.
-        annotation: String,
-        /// The pattern as written.
-        pattern: String,
-        /// What is wrong.
-        message: String,
-    },
     /// A git write-back (clone, fetch, commit, push, revert, write branch) failed.
     #[error("git write-back to {repo} ({branch}): {message}")]
     Git {
@@ -51,6 +29,9 @@ pub enum Error {
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
     Edit(String),
+    /// A blocking task (git work off the runtime) panicked or was cancelled.
+    #[error("background task: {0}")]
+    Join(#[from] tokio::task::JoinError),
     /// This replica does not (or no longer) hold the Lease: the write was not made.
     #[error("leadership lost: this replica no longer holds the Lease; not writing")]
     LeadershipLost,
@@ -72,14 +53,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl ferry_core::exit::Classify for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Annotation { .. }
-            | Error::TagPattern { .. }
-            | Error::HelmValues { .. }
-            | Error::Edit(_) => ferry_core::exit::NEGATIVE,
+            Error::Policy(_) | Error::HelmValues { .. } | Error::Edit(_) => {
+                ferry_core::exit::NEGATIVE
+            }
             Error::Kube(_)
             | Error::Registry(_)
             | Error::Config(_)
             | Error::Git { .. }
+            | Error::Join(_)
             | Error::LeadershipLost => ferry_core::exit::OPERATIONAL,
         }
     }

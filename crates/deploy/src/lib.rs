@@ -11,13 +11,14 @@ mod error;
 pub mod gitops;
 pub mod lease;
 pub mod metrics;
-pub mod policy;
+pub mod server;
 pub mod yamledit;
 
 pub use error::{Error, Result};
-pub mod approval;
+/// The pure decision core (its own crate, re-exported under its old paths).
+pub use ferry_policy as policy;
+pub use ferry_policy::{approval, tags};
 pub mod helm;
 pub mod notify;
 pub mod status;
-pub mod tags;
 pub mod webhook;

@@ -1,10 +1,10 @@
-//! Counters of the controller and a tiny HTTP endpoint for Prometheus (`/metrics`) and probes
-//! (`/healthz`, `/readyz`).
+//! Counters of the controller and the routes of its metrics listener: Prometheus (`/metrics`),
+//! probes (`/healthz`, `/readyz`) and the status page (`/`, `/status.json`), served by the one
+//! HTTP server ([`crate::server`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::status::{self, Board};
@@ -218,67 +218,64 @@ impl Metrics {
 }
 
 /// Serve `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json` (from
-/// `board`) on `listener` until `shutdown` resolves.
+/// `board`) on `listener` until `shutdown` resolves, on [`crate::server::serve`].
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     board: Board,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut shutdown => return,
-            a = listener.accept() => a,
-        };
-        let Ok((mut stream, _)) = accepted else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let board = board.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let path = req.split_whitespace().nth(1).unwrap_or("/");
-            let now = std::time::SystemTime::now();
-            let (status, body, ctype) = match path {
-                "/" => (
-                    "200 OK",
-                    status::render_html(&board.snapshot(now)),
-                    "text/html; charset=utf-8",
-                ),
-                "/status.json" => (
-                    "200 OK",
-                    status::render_json(&board.snapshot(now)),
-                    "application/json",
-                ),
-                "/metrics" => ("200 OK", metrics.render(), "text/plain; version=0.0.4"),
-                "/healthz" => ("200 OK", "ok\n".to_string(), "text/plain"),
-                "/readyz" if metrics.ready() => ("200 OK", "ready\n".to_string(), "text/plain"),
-                "/readyz" => (
-                    "503 Service Unavailable",
-                    "no pass completed yet\n".to_string(),
-                    "text/plain",
-                ),
-                _ => ("404 Not Found", "not found\n".to_string(), "text/plain"),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(resp.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
-    }
+    let limits = crate::server::Limits {
+        max_connections: 64,
+        header_timeout: std::time::Duration::from_secs(5),
+    };
+    crate::server::serve("metrics", listener, limits, shutdown, move |req| {
+        let reply = route(req.uri().path(), &metrics, &board);
+        async move { reply }
+    })
+    .await;
+}
+
+/// The answer to a GET of `path`. Each answer closes its connection (probes and scrapers
+/// open one per request).
+fn route(path: &str, metrics: &Metrics, board: &Board) -> crate::server::Reply {
+    use http::StatusCode;
+    let now = std::time::SystemTime::now();
+    let (status, body, ctype) = match path {
+        "/" => (
+            StatusCode::OK,
+            status::render_html(&board.snapshot(now)),
+            "text/html; charset=utf-8",
+        ),
+        "/status.json" => (
+            StatusCode::OK,
+            status::render_json(&board.snapshot(now)),
+            "application/json",
+        ),
+        "/metrics" => (
+            StatusCode::OK,
+            metrics.render(),
+            "text/plain; version=0.0.4",
+        ),
+        "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        "/readyz" if metrics.ready() => (StatusCode::OK, "ready\n".to_string(), "text/plain"),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no pass completed yet\n".to_string(),
+            "text/plain",
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "not found\n".to_string(),
+            "text/plain",
+        ),
+    };
+    let mut r = crate::server::reply(status, ctype, body);
+    r.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 #[cfg(test)]

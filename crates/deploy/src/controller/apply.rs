@@ -29,6 +29,15 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The Event reason of a failure at this stage.
+    pub fn event_reason(self) -> &'static str {
+        match self {
+            Stage::Patch => "RedeployFailed",
+            Stage::Rollback | Stage::GitRevert => "RollbackFailed",
+            Stage::GitWrite => "GitWriteBackFailed",
+        }
+    }
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,8 +60,9 @@ pub struct Failure {
     pub message: String,
 }
 
-/// What applying a plan did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What applying a plan did. Each failure is recorded once ([`Applied::failures`]); the JSON
+/// also carries it as `failed` (`[workload, message]` pairs, as before), derived when written.
+#[derive(Debug, Clone, Default)]
 pub struct Applied {
     /// `namespace/Kind/name` of every patched workload.
     pub updated: Vec<String>,
@@ -62,9 +72,7 @@ pub struct Applied {
     pub baselines: Vec<String>,
     /// Git write-backs: `workload commit`.
     pub committed: Vec<String>,
-    /// Everything that failed, as (workload, reason) — patches, rollbacks, git writes.
-    pub failed: Vec<(String, String)>,
-    /// The same failures with their stage.
+    /// Everything that failed — patches, rollbacks, git writes, reverts — with its stage.
     pub failures: Vec<Failure>,
     /// Git updates Argo CD did not sync within the rollout timeout (no revert).
     pub unsynced: Vec<(String, String)>,
@@ -72,18 +80,62 @@ pub struct Applied {
     pub leadership_lost: bool,
 }
 
-impl Applied {
-    /// Record a failure.
-    pub(super) fn fail(&mut self, workload: &str, stage: Stage, message: String) {
-        tracing::warn!(workload, stage = stage.as_str(), error = %message, "failed");
-        self.failed.push((workload.to_string(), message.clone()));
-        self.failures.push(Failure {
-            workload: workload.to_string(),
+impl serde::Serialize for Applied {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let failed: Vec<(&str, &str)> = self
+            .failures
+            .iter()
+            .map(|f| (f.workload.as_str(), f.message.as_str()))
+            .collect();
+        let mut m = s.serialize_struct("Applied", 8)?;
+        m.serialize_field("updated", &self.updated)?;
+        m.serialize_field("rolled_back", &self.rolled_back)?;
+        m.serialize_field("baselines", &self.baselines)?;
+        m.serialize_field("committed", &self.committed)?;
+        m.serialize_field("failed", &failed)?;
+        m.serialize_field("failures", &self.failures)?;
+        m.serialize_field("unsynced", &self.unsynced)?;
+        m.serialize_field("leadership_lost", &self.leadership_lost)?;
+        m.end()
+    }
+}
+
+/// One pass of [`apply`]: what it works with and what it did so far (the kube-rs `Context` of a
+/// reconcile, plus its outcome), instead of threading each through every step.
+pub(super) struct Pass<'a> {
+    pub ctx: &'a Context,
+    pub options: &'a ApplyOptions,
+    pub events: Events,
+    pub applied: Applied,
+}
+
+impl Pass<'_> {
+    /// The one place a failed step becomes its Warning Event (on `w`, when the workload is
+    /// known), its log line and its report entry (from which `ferry_failures_total` and the
+    /// JSON's `failed`/`failures` are derived).
+    pub(super) async fn fail(
+        &mut self,
+        w: Option<&Workload>,
+        id: &str,
+        stage: Stage,
+        note: String,
+    ) {
+        tracing::warn!(workload = id, stage = stage.as_str(), error = %note, "failed");
+        if let Some(w) = w {
+            self.events
+                .publish(w, true, stage.event_reason(), &note)
+                .await;
+        }
+        self.applied.failures.push(Failure {
+            workload: id.to_string(),
             stage,
-            message,
+            message: note,
         });
     }
+}
 
+impl Applied {
     /// Stop writing: the Lease is gone.
     pub(super) fn lose_leadership(&mut self) {
         if !self.leadership_lost {
@@ -121,21 +173,25 @@ impl ApplyOptions {
 /// one back and quarantining its digest. Failures are recorded in [`Applied`]; only a lost Lease
 /// ends the pass early.
 pub async fn apply(ctx: &Context, plan: &Plan, options: &ApplyOptions) -> Result<Applied> {
-    let events = Events::new(&ctx.client);
-    let mut applied = Applied::default();
+    let mut pass = Pass {
+        ctx,
+        options,
+        events: Events::new(&ctx.client),
+        applied: Applied::default(),
+    };
     if let Some(g) = &ctx.gitops {
-        writeback::apply_git(ctx, g, plan, options, &events, &mut applied).await;
+        writeback::apply_git(&mut pass, g, plan).await;
     }
     for w in &plan.workloads {
-        if applied.leadership_lost {
+        if pass.applied.leadership_lost {
             break;
         }
         let mine: Vec<&Decision> = plan.decisions.iter().filter(|d| belongs(d, w)).collect();
         log_decisions(w, &mine);
-        publish_refusals(ctx, &events, w, &mine).await;
-        apply_workload(ctx, w, &mine, options, &events, &mut applied).await;
+        publish_refusals(ctx, &pass.events, w, &mine).await;
+        apply_workload(&mut pass, w, &mine).await;
     }
-    Ok(applied)
+    Ok(pass.applied)
 }
 
 pub(super) fn belongs(d: &Decision, w: &Workload) -> bool {
@@ -233,14 +289,7 @@ fn bookkeeping(
     .collect()
 }
 
-async fn apply_workload(
-    ctx: &Context,
-    w: &Workload,
-    mine: &[&Decision],
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
     let updates: Vec<&Decision> = mine
         .iter()
         .copied()
@@ -255,17 +304,16 @@ async fn apply_workload(
         .filter_map(|d| Some((d.container.clone(), d.target_image()?)))
         .collect();
     let patch = cluster::image_patch(w.view.kind, &w.view, &images, &annotations);
-    if options.fence.check().is_err() {
-        return applied.lose_leadership();
+    if pass.options.fence.check().is_err() {
+        return pass.applied.lose_leadership();
     }
     let (kind, ns, name) = (w.view.kind, &w.view.namespace, &w.view.name);
-    if let Err(e) = cluster::patch_workload(&ctx.client, kind, ns, name, &patch).await {
+    if let Err(e) = cluster::patch_workload(&pass.ctx.client, kind, ns, name, &patch).await {
         let why = format!("patch failed: {e}");
-        events.publish(w, true, "RedeployFailed", &why).await;
-        return applied.fail(&w.view.id(), Stage::Patch, why);
+        return pass.fail(Some(w), &w.view.id(), Stage::Patch, why).await;
     }
     if updates.is_empty() {
-        applied.baselines.push(w.view.id());
+        pass.applied.baselines.push(w.view.id());
         return;
     }
     let summary: Vec<String> = updates
@@ -279,33 +327,24 @@ async fn apply_workload(
             )
         })
         .collect();
-    events
-        .publish(w, false, "Redeployed", &summary.join("; "))
-        .await;
-    applied.updated.push(w.view.id());
-    if !options.wait {
+    let note = summary.join("; ");
+    pass.events.publish(w, false, "Redeployed", &note).await;
+    pass.applied.updated.push(w.view.id());
+    if !pass.options.wait {
         return;
     }
-    let (timeout, poll) = (options.timeout(), options.poll());
-    match rollout::rollout(&ctx.client, w, timeout, poll, &options.fence).await {
+    let (timeout, poll) = (pass.options.timeout(), pass.options.poll());
+    match rollout::rollout(&pass.ctx.client, w, timeout, poll, &pass.options.fence).await {
         rollout::Watched::Done => {}
-        rollout::Watched::LeadershipLost => applied.lose_leadership(),
+        rollout::Watched::LeadershipLost => pass.applied.lose_leadership(),
         rollout::Watched::Failed(why) => {
-            roll_back(ctx, w, &updates, why, options, events, applied).await;
+            roll_back(pass, w, &updates, why).await;
         }
     }
 }
 
 /// Restore the previous images and quarantine the digests that failed.
-async fn roll_back(
-    ctx: &Context,
-    w: &Workload,
-    updates: &[&Decision],
-    why: String,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why: String) {
     let mut back = BTreeMap::new();
     let mut quarantine = policy::parse_pairs(w.view.annotation(QUARANTINED));
     for d in updates {
@@ -319,21 +358,21 @@ async fn roll_back(
     }
     let ann = BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
     let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
-    if options.fence.check().is_err() {
-        return applied.lose_leadership();
+    if pass.options.fence.check().is_err() {
+        return pass.applied.lose_leadership();
     }
     let (kind, ns, name) = (w.view.kind, &w.view.namespace, &w.view.name);
     let restored: Vec<String> = back.iter().map(|(c, i)| format!("{c}={i}")).collect();
-    match cluster::patch_workload(&ctx.client, kind, ns, name, &patch).await {
+    match cluster::patch_workload(&pass.ctx.client, kind, ns, name, &patch).await {
         Ok(()) => {
             let note = format!("{why}; restored {}", restored.join(", "));
-            events.publish(w, true, "RolledBack", &note).await;
-            applied.rolled_back.push((w.view.id(), why));
+            pass.events.publish(w, true, "RolledBack", &note).await;
+            pass.applied.rolled_back.push((w.view.id(), why));
         }
         Err(e) => {
             let note = format!("{why}; rolling back to {} failed: {e}", restored.join(", "));
-            events.publish(w, true, "RollbackFailed", &note).await;
-            applied.fail(&w.view.id(), Stage::Rollback, note);
+            pass.fail(Some(w), &w.view.id(), Stage::Rollback, note)
+                .await;
         }
     }
 }

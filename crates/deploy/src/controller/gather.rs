@@ -45,6 +45,8 @@ pub(super) async fn gather(
         for (w, p) in workloads {
             missing.extend(policy::queries(&w.view, p, &out.answers, platforms, gate));
         }
+        // Applications are the cluster's to answer (`plan`), once the registry has answered.
+        missing.retain(|q| !matches!(q, Query::Application(_)));
         if missing.is_empty() {
             break;
         }
@@ -110,7 +112,7 @@ async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (R
             (Reply::Created(r, t), true)
         }
         // Answered per repository by `tag_times::read`, never here.
-        Query::TagTimes(_) => (Reply::Nothing, false),
+        Query::TagTimes(_) | Query::Application(_) => (Reply::Nothing, false),
     }
 }
 

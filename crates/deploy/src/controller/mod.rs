@@ -13,6 +13,7 @@
 mod apply;
 mod events;
 mod gather;
+mod place;
 mod plan;
 mod rate_gate;
 pub mod report;

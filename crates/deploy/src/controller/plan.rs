@@ -1,7 +1,7 @@
 //! Planning a pass: read the cluster, gather registry answers (per set of pull secrets, on the
 //! controller's one registry client), decide, route git updates. Writes nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ferry_core::Reference;
@@ -9,11 +9,12 @@ use ferry_core::duration::unix_now;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
 use super::gather::gather;
-use super::{Context, writeback};
+use super::{Context, place};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
 use crate::policy::{
-    self, Action, ArgoApps, Decision, Gate, PolicyError, Reason, WorkloadPolicy, WorkloadView,
+    self, Action, Application, ArgoApps, Decision, Gate, PolicyError, Query, Reason,
+    WorkloadPolicy, WorkloadView,
 };
 use crate::webhook::ImageHint;
 
@@ -91,11 +92,13 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         workloads: &views,
         argocd: &argocd,
         git_write_back: ctx.gitops.is_some(),
+        write_branch: ctx.gitops.as_ref().and_then(|g| g.write_branch.as_deref()),
+        sets_image: crate::helm::SETS_IMAGE,
     };
     let (mut decisions, requests) =
         decide_all(ctx, &workloads, &policies, &opted, &platforms, &gate).await;
     if let Some(g) = &ctx.gitops {
-        writeback::route_through_git(ctx, g, &workloads, &mut decisions).await;
+        place::place(g, &mut decisions).await;
     }
     Ok(Plan {
         workloads,
@@ -152,14 +155,24 @@ async fn decide_all(
         }
     }
     let mut requests = 0;
+    let mut applications = HashMap::new();
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
         let conc = ctx.registry_concurrency;
         let (rg, times) = (&ctx.rate_gate, &ctx.tag_times);
         let got = gather(&registry, rg, times, conc, &members, platforms, gate).await;
         requests += got.requests;
+        let mut answers = got.answers;
+        for (w, p) in &members {
+            for q in policy::queries(&w.view, p, &answers, platforms, gate) {
+                if let Query::Application(app) = q {
+                    let spec = application(ctx, &app, &mut applications).await;
+                    answers.applications.insert(app, spec);
+                }
+            }
+        }
         for (w, p) in members {
-            let d = policy::decide_with(&w.view, p, &got.answers, platforms, gate);
+            let d = policy::decide_with(&w.view, p, &answers, platforms, gate);
             by_workload.insert(w.view.id(), d);
         }
     }
@@ -168,6 +181,30 @@ async fn decide_all(
         .flat_map(|w| by_workload.remove(&w.view.id()).unwrap_or_default())
         .collect();
     (decisions, requests)
+}
+
+/// The Argo CD Application `app` (read once per pass): its spec, or why it cannot be used.
+async fn application(
+    ctx: &Context,
+    app: &str,
+    read: &mut HashMap<String, Application>,
+) -> Application {
+    if let Some(a) = read.get(app) {
+        return a.clone();
+    }
+    let ns = &ctx.argocd_namespace;
+    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &ApiResource::from_gvk(&gvk));
+    let answer = match api.get_opt(app).await {
+        Ok(Some(o)) => Application::Spec(o.data.get("spec").cloned().unwrap_or_default()),
+        Ok(None) => Application::Unavailable(format!("Argo CD Application {ns}/{app} not found")),
+        Err(e) => {
+            Application::Unavailable(format!("cannot read Argo CD Application {ns}/{app}: {e}"))
+        }
+    };
+    read.insert(app.to_string(), answer.clone());
+    answer
 }
 
 fn secret_set(w: &Workload) -> SecretSet {

@@ -10,6 +10,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use kube::Client;
 use kube::api::Api;
 
+use ferry_core::Reference;
+
 use crate::cluster::Workload;
 use crate::lease::Fence;
 use crate::policy::Kind;
@@ -86,7 +88,7 @@ pub async fn rollout(
 pub async fn synced(
     client: &Client,
     w: &Workload,
-    images: &BTreeMap<String, String>,
+    images: &BTreeMap<String, Reference>,
     by_digest: bool,
     timeout: Duration,
     poll: Duration,
@@ -94,12 +96,12 @@ pub async fn synced(
 ) -> Watched {
     let what = "Argo CD did not sync the new image";
     watch(client, w, timeout, poll, fence, what, |o| {
-        Ok(images.iter().all(|(c, i)| {
+        Ok(images.iter().all(|(c, target)| {
             let now = o.images.get(c);
-            match (by_digest, i.rsplit_once('@')) {
+            match (by_digest, target.digest()) {
                 // A Helm chart renders the image its own way: the digest must be in it.
-                (true, Some((_, digest))) => now.is_some_and(|n| n.ends_with(digest)),
-                _ => now == Some(i),
+                (true, Some(digest)) => now.is_some_and(|n| n.ends_with(&digest.to_string())),
+                _ => now.is_some_and(|n| *n == target.familiar()),
             }
         }))
     })

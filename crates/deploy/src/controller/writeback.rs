@@ -1,320 +1,19 @@
-//! Updates that go through git: find where each workload's manifests live (its
-//! `ferry.dev/git-*` annotations, else its Argo CD Application), place each change in a file
-//! (planning), then commit and push once per repository and branch (applying), wait for Argo CD
-//! to sync and the rollout to become healthy, and push a revert of ferry's own commit when it
-//! does not.
+//! Updates that go through git (applying): commit and push once per repository and branch,
+//! fenced by the Lease; then wait for Argo CD to sync and the rollout to become healthy, and push
+//! a revert of ferry's own commit when it does not. Where each change goes was decided by the
+//! policy core and placed in a file by [`super::place`].
 
 use std::collections::BTreeMap;
 
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use ferry_core::Reference;
 
-use super::apply::{ApplyOptions, Stage, belongs};
-use super::events::Events;
+use super::apply::{Pass, Stage};
+use super::place::{change_of, helm_change};
 use super::rollout::{self, Watched};
-use super::{Applied, Context, GitOps, Plan};
+use super::{GitOps, Plan};
 use crate::cluster::Workload;
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
-use crate::helm;
-use crate::policy::{self, Action, Decision, GitEdit, GitRoute, Reason, Route};
-
-/// Where a workload's git updates go, before they are placed in a file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Destination {
-    /// Repository, the Application's branch, and the manifests' path or the values file.
-    target: GitTarget,
-    /// What is edited.
-    edit: GitEdit,
-    /// A separate branch the commits go to (`ferry.dev/git-write-branch`, `--git-write-branch`).
-    write_branch: Option<String>,
-    /// Helm: values files listed after the edited one, in the same repository and revision
-    /// (they override it, so none may set the image key).
-    overrides: Vec<String>,
-}
-
-impl Destination {
-    fn new(target: GitTarget, edit: GitEdit) -> Self {
-        Destination {
-            target,
-            edit,
-            write_branch: None,
-            overrides: Vec::new(),
-        }
-    }
-}
-
-/// Where `w`'s updates go: [`git_target`] plus its write branch (the annotation wins over the
-/// flag; the Application's own branch means none).
-async fn destination(
-    ctx: &Context,
-    g: &GitOps,
-    w: &Workload,
-) -> Result<Option<Destination>, String> {
-    let Some(mut dest) = git_target(&ctx.client, &ctx.argocd_namespace, w).await? else {
-        return Ok(None);
-    };
-    dest.write_branch = policy::write_branch(&w.view)
-        .or_else(|| g.write_branch.clone())
-        .filter(|b| *b != dest.target.branch);
-    Ok(Some(dest))
-}
-
-/// Where `w`'s manifests live: its `ferry.dev/git-*` annotations, else its Argo CD
-/// Application: a Helm chart's values file ([`helm::values_file`], key from
-/// `ferry.dev/helm-image`), else `spec.source` (`repoURL`, `path`, `targetRevision`).
-async fn git_target(
-    client: &Client,
-    argocd_ns: &str,
-    w: &Workload,
-) -> Result<Option<Destination>, String> {
-    let v = &w.view;
-    if let Some(repo) = v.annotation(policy::GIT_REPO) {
-        let target = GitTarget {
-            repo: repo.to_string(),
-            branch: v
-                .annotation(policy::GIT_BRANCH)
-                .unwrap_or("main")
-                .to_string(),
-            path: v.annotation(policy::GIT_PATH).unwrap_or("").to_string(),
-        };
-        return Ok(Some(Destination::new(target, GitEdit::Manifests)));
-    }
-    let Some(app) = v.argocd_application() else {
-        return Ok(None);
-    };
-    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), argocd_ns, &ApiResource::from_gvk(&gvk));
-    let obj = match api.get_opt(&app).await {
-        Ok(Some(o)) => o,
-        Ok(None) => return Err(format!("Argo CD Application {argocd_ns}/{app} not found")),
-        Err(e) => {
-            return Err(format!(
-                "cannot read Argo CD Application {argocd_ns}/{app}: {e}"
-            ));
-        }
-    };
-    let spec = obj.data.get("spec");
-    let values = spec.map(|s| helm::values_file(s, v.annotation(helm::HELM_IMAGE)));
-    match values {
-        Some(Ok(Some(f))) => {
-            let overrides = f
-                .later_targets
-                .iter()
-                .filter(|t| t.repo == f.target.repo && t.branch == f.target.branch)
-                .map(|t| t.path.clone())
-                .collect();
-            let edit = GitEdit::HelmValues { key: f.key };
-            Ok(Some(Destination {
-                overrides,
-                ..Destination::new(f.target, edit)
-            }))
-        }
-        Some(Err(refusal)) => Err(format!("Application {app}: {refusal}")),
-        Some(Ok(None)) | None => {
-            source_target(&app, spec).map(|t| Some(Destination::new(t, GitEdit::Manifests)))
-        }
-    }
-}
-
-/// The git source of an Application's spec.
-fn source_target(app: &str, spec: Option<&serde_json::Value>) -> Result<GitTarget, String> {
-    let source = spec
-        .and_then(|s| s.get("source"))
-        .or_else(|| spec.and_then(|s| s.get("sources")).and_then(|s| s.get(0)))
-        .ok_or_else(|| format!("Application {app} has no spec.source"))?;
-    let field = |k: &str| {
-        source
-            .get(k)
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let repo = field("repoURL");
-    if repo.is_empty() {
-        return Err(format!("Application {app} has no spec.source.repoURL"));
-    }
-    if source.get("chart").is_some() {
-        return Err(format!(
-            "Application {app} deploys a Helm chart from a chart repository; write-back needs a git source"
-        ));
-    }
-    Ok(GitTarget {
-        repo,
-        branch: field("targetRevision"),
-        path: field("path"),
-    })
-}
-
-fn change_of(d: &Decision) -> ImageChange {
-    ImageChange {
-        workload: d.workload_id(),
-        kind: d.kind.to_string(),
-        name: d.name.clone(),
-        container: d.container.clone(),
-        old_image: d.image.clone(),
-        new_image: d.target_image().unwrap_or_default(),
-        path: None,
-    }
-}
-
-/// Where one change lands in git.
-enum Placement {
-    /// This file gets the edit.
-    File(String),
-    /// The repository already holds the target (Argo CD has not synced yet).
-    AlreadyWritten,
-    /// It cannot be written, and why.
-    Refused(String),
-}
-
-/// Whether a decision goes to git: an update of a workload that asks for git, or one refused
-/// only because Argo CD manages it.
-fn wants_git(d: &Decision, w: &Workload) -> bool {
-    d.reason == Reason::ArgoCdManaged
-        || (d.action == Action::Update && w.view.annotation(policy::GIT_REPO).is_some())
-}
-
-/// Turn updates of workloads with a git target into git updates (`via: git`, repo, branch,
-/// file), or skips with the reason (no manifest found, a revert quarantined that digest…).
-pub(super) async fn route_through_git(
-    ctx: &Context,
-    g: &GitOps,
-    workloads: &[Workload],
-    decisions: &mut [Decision],
-) {
-    let mut by_dest: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
-    for w in workloads {
-        if !decisions.iter().any(|d| belongs(d, w) && wants_git(d, w)) {
-            continue;
-        }
-        let dest = destination(ctx, g, w).await;
-        for (i, d) in decisions.iter_mut().enumerate() {
-            if !(belongs(d, w) && wants_git(d, w)) {
-                continue;
-            }
-            match &dest {
-                Ok(Some(t)) => by_dest.entry(t.clone()).or_default().push(i),
-                Ok(None) => {}
-                Err(e) => skip(d, e),
-            }
-        }
-    }
-    for (dest, idx) in by_dest {
-        let changes: Vec<ImageChange> = idx.iter().map(|i| change_of(&decisions[*i])).collect();
-        let placed = place(g.config.clone(), dest.clone(), changes).await;
-        for (n, i) in idx.iter().enumerate() {
-            let d = &mut decisions[*i];
-            let mut route = GitRoute {
-                repo: dest.target.repo.clone(),
-                branch: dest
-                    .write_branch
-                    .clone()
-                    .unwrap_or(dest.target.branch.clone()),
-                path: dest.target.path.clone(),
-                file: None,
-                edit: dest.edit.clone(),
-                base: dest
-                    .write_branch
-                    .as_ref()
-                    .map(|_| dest.target.branch.clone()),
-            };
-            match placed.as_ref().map(|p| &p[n]) {
-                Ok(Placement::File(file)) => {
-                    d.action = Action::Update;
-                    route.file = Some(file.clone());
-                    if d.reason == Reason::ArgoCdManaged {
-                        d.reason = Reason::WrittenForArgoCd;
-                    }
-                }
-                Ok(Placement::AlreadyWritten) => {
-                    d.action = Action::None;
-                    d.reason = Reason::AlreadyInGit;
-                }
-                Ok(Placement::Refused(e)) | Err(e) => skip(d, e),
-            }
-            d.route = Route::Git(route);
-        }
-    }
-}
-
-fn skip(d: &mut Decision, why: &str) {
-    d.action = Action::Skip;
-    d.reason = Reason::GitWriteBack(why.to_string());
-}
-
-/// A change written to a Helm values file `file` at `key`.
-fn helm_change(c: &ImageChange, file: &str, key: &str) -> HelmChange {
-    HelmChange {
-        workload: c.workload.clone(),
-        container: c.container.clone(),
-        file: file.to_string(),
-        key: key.to_string(),
-        old_image: c.old_image.clone(),
-        new_image: c.new_image.clone(),
-    }
-}
-
-/// Find the file each change edits on the branch tip (blocking git work off the runtime): the
-/// write branch when it exists (it may hold ferry's unmerged commits), else the base branch.
-async fn place(
-    config: WriteBackConfig,
-    dest: Destination,
-    changes: Vec<ImageChange>,
-) -> Result<Vec<Placement>, String> {
-    let work = move || -> Result<Vec<Placement>, String> {
-        let t = gitops::resolve_branch(&config, &dest.target).map_err(|e| e.to_string())?;
-        // A revert on the base branch quarantines too (the write branch may lag behind it).
-        let (base_repo, base_tip) = gitops::fetch(&config, &t).map_err(|e| e.to_string())?;
-        let on_write_branch = dest.write_branch.as_ref().and_then(|b| {
-            let wt = GitTarget {
-                branch: b.clone(),
-                ..t.clone()
-            };
-            gitops::fetch(&config, &wt).ok()
-        });
-        let (repo, tip) = on_write_branch.unwrap_or((base_repo, base_tip));
-        let tree = repo
-            .find_commit(tip)
-            .and_then(|c| c.tree())
-            .map_err(|e| e.message().to_string())?;
-        Ok(changes
-            .iter()
-            .map(|c| {
-                if let Some((_, d)) = c.new_image.rsplit_once('@')
-                    && let Some((commit, author)) = gitops::reverted(&repo, tip, d)
-                        .or_else(|| gitops::reverted(&repo, base_tip, d))
-                {
-                    return Placement::Refused(format!(
-                        "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
-                        ferry_core::short_hash(&commit)
-                    ));
-                }
-                let (files, problems) = match &dest.edit {
-                    GitEdit::Manifests => {
-                        gitops::plan_edits(&repo, &tree, &t, std::slice::from_ref(c))
-                    }
-                    GitEdit::HelmValues { key } => {
-                        if let Some(why) = overridden(&repo, &tree, &t.path, &dest.overrides, key) {
-                            return Placement::Refused(why);
-                        }
-                        let h = helm_change(c, &t.path, key);
-                        gitops::plan_helm_edits(&repo, &tree, std::slice::from_ref(&h))
-                    }
-                };
-                match (files.keys().next(), problems.first()) {
-                    (Some(f), _) => Placement::File(f.clone()),
-                    (None, Some(p)) => Placement::Refused(p.clone()),
-                    (None, None) => Placement::AlreadyWritten,
-                }
-            })
-            .collect())
-    };
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-}
+use crate::policy::{Action, Decision, GitEdit, GitRoute};
 
 /// One commit to make: where, and the changes it carries.
 #[derive(Clone)]
@@ -327,25 +26,8 @@ struct Batch {
     changes: Vec<ImageChange>,
     /// The same changes as Helm values edits (empty for manifests).
     helm: Vec<HelmChange>,
-}
-
-/// Why an edit of the values file `file` at `key` would change nothing: a values file Helm
-/// applies after it sets the same image.
-fn overridden(
-    repo: &git2::Repository,
-    tree: &git2::Tree<'_>,
-    file: &str,
-    later: &[String],
-    key: &str,
-) -> Option<String> {
-    later.iter().find_map(|path| {
-        let entry = tree.get_path(std::path::Path::new(path)).ok()?;
-        let blob = repo.find_blob(entry.id()).ok()?;
-        let text = std::str::from_utf8(blob.content()).ok()?;
-        crate::yamledit::helm_sets_image(text, key).then(|| {
-            format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
-        })
-    })
+    /// Workload → container → the target, typed, for the sync check.
+    targets: BTreeMap<String, BTreeMap<String, Reference>>,
 }
 
 /// A pushed commit and the changes it carries.
@@ -356,14 +38,7 @@ struct Pushed {
 
 /// Commit and push the git updates of `plan` (one commit per repository and branch, fenced),
 /// then — with `wait` — gate each commit on Argo CD's sync and the rollouts' health.
-pub(super) async fn apply_git(
-    ctx: &Context,
-    g: &GitOps,
-    plan: &Plan,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
     let mut groups: BTreeMap<(GitTarget, Option<String>, bool), Vec<&Decision>> = BTreeMap::new();
     for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
         let Some(route) = d.git() else { continue };
@@ -380,23 +55,23 @@ pub(super) async fn apply_git(
     }
     let mut pushed = Vec::new();
     for ((target, base, _), ds) in groups {
-        if options.fence.check().is_err() {
-            return applied.lose_leadership();
+        if pass.options.fence.check().is_err() {
+            return pass.applied.lose_leadership();
         }
-        if let Some(p) = commit(g, plan, batch(target, base, &ds), options, events, applied).await {
+        if let Some(p) = commit(pass, g, plan, batch(target, base, &ds)).await {
             pushed.push(p);
         }
     }
-    if options.wait {
+    if pass.options.wait {
         for p in pushed {
-            if applied.leadership_lost {
+            if pass.applied.leadership_lost {
                 return;
             }
             // A write branch waits for a person to merge it: Argo CD syncs nothing meanwhile.
             if p.batch.base.is_some() {
                 continue;
             }
-            health_gate(ctx, g, plan, p, options, events, applied).await;
+            health_gate(pass, g, plan, p).await;
         }
     }
 }
@@ -405,7 +80,14 @@ pub(super) async fn apply_git(
 fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
     let mut changes = Vec::new();
     let mut helm = Vec::new();
+    let mut targets: BTreeMap<String, BTreeMap<String, Reference>> = BTreeMap::new();
     for d in ds {
+        if let Some(t) = &d.target {
+            targets
+                .entry(d.workload_id())
+                .or_default()
+                .insert(d.container.clone(), t.clone());
+        }
         let route = d.git();
         let c = ImageChange {
             path: route.map(|r| r.path.clone()),
@@ -413,7 +95,7 @@ fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
         };
         if let Some(GitRoute {
             path,
-            edit: GitEdit::HelmValues { key },
+            edit: GitEdit::HelmValues { key, .. },
             ..
         }) = route
         {
@@ -426,6 +108,7 @@ fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
         base,
         changes,
         helm,
+        targets,
     }
 }
 
@@ -457,15 +140,8 @@ fn workload_of<'p>(plan: &'p Plan, c: &ImageChange) -> Option<&'p Workload> {
 }
 
 /// One fenced commit and push; Events on every workload it carries.
-async fn commit(
-    g: &GitOps,
-    plan: &Plan,
-    b: Batch,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) -> Option<Pushed> {
-    let (config, work, fence) = (g.config.clone(), b.clone(), options.fence.clone());
+async fn commit(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, b: Batch) -> Option<Pushed> {
+    let (config, work, fence) = (g.config.clone(), b.clone(), pass.options.fence.clone());
     let outcome = tokio::task::spawn_blocking(move || write_batch(&config, &work, &fence))
         .await
         .map_err(|e| e.to_string())
@@ -473,15 +149,13 @@ async fn commit(
     let wb = match outcome {
         Ok(wb) => wb,
         Err(e) => {
-            if options.fence.is_lost() {
-                applied.lose_leadership();
+            if pass.options.fence.is_lost() {
+                pass.applied.lose_leadership();
                 return None;
             }
             for c in &b.changes {
-                if let Some(w) = workload_of(plan, c) {
-                    events.publish(w, true, "GitWriteBackFailed", &e).await;
-                }
-                applied.fail(&c.workload, Stage::GitWrite, e.clone());
+                let w = workload_of(plan, c);
+                pass.fail(w, &c.workload, Stage::GitWrite, e.clone()).await;
             }
             return None;
         }
@@ -502,9 +176,11 @@ async fn commit(
                 b.target.branch,
                 ferry_core::short_hash(&commit)
             );
-            events.publish(w, false, "CommittedToGit", &note).await;
+            pass.events.publish(w, false, "CommittedToGit", &note).await;
         }
-        applied.committed.push(format!("{} {}", c.workload, commit));
+        pass.applied
+            .committed
+            .push(format!("{} {}", c.workload, commit));
     }
     Some(Pushed { batch: b, commit })
 }
@@ -513,46 +189,32 @@ async fn commit(
 /// the new image and for its rollout to become healthy. A failed rollout reverts ferry's commit
 /// (a new commit, never a force-push): the revert in git is the quarantine (see
 /// [`gitops::reverted`]). Not synced in time: an Event, no revert.
-async fn health_gate(
-    ctx: &Context,
-    g: &GitOps,
-    plan: &Plan,
-    p: Pushed,
-    options: &ApplyOptions,
-    events: &Events,
-    applied: &mut Applied,
-) {
+async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
+    let options = pass.options;
     let (timeout, poll, fence) = (options.timeout(), options.poll(), &options.fence);
-    let mut by_workload: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
-    for c in &p.batch.changes {
-        by_workload
-            .entry(c.workload.as_str())
-            .or_default()
-            .insert(c.container.clone(), c.new_image.clone());
-    }
     let mut failed: Vec<(&Workload, String)> = Vec::new();
-    for (id, images) in &by_workload {
+    for (id, images) in &p.batch.targets {
         let Some(w) = plan.workloads.iter().find(|w| w.view.id() == *id) else {
             continue;
         };
         // A chart spells the image as its templates say: only the digest is certain.
         let by_digest = !p.batch.helm.is_empty();
-        match rollout::synced(&ctx.client, w, images, by_digest, timeout, poll, fence).await {
+        match rollout::synced(&pass.ctx.client, w, images, by_digest, timeout, poll, fence).await {
             Watched::Done => {}
-            Watched::LeadershipLost => return applied.lose_leadership(),
+            Watched::LeadershipLost => return pass.applied.lose_leadership(),
             Watched::Failed(why) => {
                 let note = format!(
                     "commit {}: {why}; not reverted",
                     ferry_core::short_hash(&p.commit)
                 );
-                events.publish(w, true, "NotSynced", &note).await;
-                applied.unsynced.push((w.view.id(), note));
+                pass.events.publish(w, true, "NotSynced", &note).await;
+                pass.applied.unsynced.push((w.view.id(), note));
                 continue;
             }
         }
-        match rollout::rollout(&ctx.client, w, timeout, poll, fence).await {
+        match rollout::rollout(&pass.ctx.client, w, timeout, poll, fence).await {
             Watched::Done => {}
-            Watched::LeadershipLost => return applied.lose_leadership(),
+            Watched::LeadershipLost => return pass.applied.lose_leadership(),
             Watched::Failed(why) => failed.push((w, why)),
         }
     }
@@ -565,7 +227,7 @@ async fn health_gate(
         .collect::<Vec<_>>()
         .join("; ");
     if fence.check().is_err() {
-        return applied.lose_leadership();
+        return pass.applied.lose_leadership();
     }
     let failed_ids: Vec<String> = failed.iter().map(|(w, _)| w.view.id()).collect();
     let res = undo(
@@ -576,17 +238,16 @@ async fn health_gate(
         fence,
     )
     .await;
-    report_undo(&res, failed, &p.commit, events, applied).await;
+    report_undo(pass, &res, failed, &p.commit).await;
 }
 
 /// Events and records for the workloads whose rollout failed after a push, once their revert
 /// (`res`) was pushed or failed.
 async fn report_undo(
+    pass: &mut Pass<'_>,
     res: &crate::Result<String>,
     failed: Vec<(&Workload, String)>,
     commit: &str,
-    events: &Events,
-    applied: &mut Applied,
 ) {
     let commit = ferry_core::short_hash(commit);
     for (w, why) in failed {
@@ -595,13 +256,13 @@ async fn report_undo(
                 let revert = ferry_core::short_hash(revert);
                 let note =
                     format!("{why}; pushed {revert} reverting {commit}; its digest is quarantined");
-                events.publish(w, true, "RolledBack", &note).await;
-                applied.rolled_back.push((w.view.id(), why));
+                pass.events.publish(w, true, "RolledBack", &note).await;
+                pass.applied.rolled_back.push((w.view.id(), why));
             }
             Err(e) => {
                 let note = format!("{why}; reverting {commit} failed: {e}");
-                events.publish(w, true, "RollbackFailed", &note).await;
-                applied.fail(&w.view.id(), Stage::GitRevert, note);
+                pass.fail(Some(w), &w.view.id(), Stage::GitRevert, note)
+                    .await;
             }
         }
     }

@@ -14,26 +14,16 @@ use crate::yamledit;
 
 mod branch;
 mod edits;
-mod helm;
 mod revert;
 
+pub use crate::helm::{HelmChange, plan_helm_edits, write_back_helm, write_back_helm_fenced};
 pub use branch::*;
 pub use edits::plan_edits;
 #[cfg(test)]
 use edits::spelled_name;
-pub use helm::*;
 pub use revert::{revert, reverted};
 
-/// Where a workload's manifests live.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct GitTarget {
-    /// Clone URL.
-    pub repo: String,
-    /// Branch to commit to.
-    pub branch: String,
-    /// Directory or file inside the repository (no leading `/`; `""` or `.` for the root).
-    pub path: String,
-}
+pub use ferry_policy::GitTarget;
 
 /// Credentials for git remotes. `Debug` never prints secrets.
 #[derive(Clone, Default)]
@@ -262,13 +252,13 @@ fn looks_like_commit(rev: &str) -> bool {
     rev.len() >= 7 && rev.len() <= 64 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn read(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<String> {
+pub(crate) fn read(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<String> {
     let e = tree.get_path(Path::new(path)).ok()?;
     let blob = repo.find_blob(e.id()).ok()?;
     String::from_utf8(blob.content().to_vec()).ok()
 }
 
-fn norm(path: &str) -> String {
+pub(crate) fn norm(path: &str) -> String {
     path.trim_matches('/')
         .trim_start_matches("./")
         .trim_end_matches('/')
@@ -343,7 +333,7 @@ fn push(
 }
 
 /// ferry's commit message: the subject (`{count}` replaced), one line per change, the marker.
-fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
+pub(crate) fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
     let mut message = config.subject.replace("{count}", &lines.len().to_string());
     message.push_str("\n\n");
     for l in lines {
@@ -359,7 +349,7 @@ fn commit_message(config: &WriteBackConfig, lines: &[String]) -> String {
 /// The one commit-and-push loop: fetch the branch, let `plan` compute the edited files on its
 /// tip, commit them with `message`, push without forcing; when the push is rejected because the
 /// branch moved, start again on the new tip (with backoff), at most `config.max_attempts` times.
-fn commit_and_push(
+pub(crate) fn commit_and_push(
     config: &WriteBackConfig,
     target: &GitTarget,
     message: &str,

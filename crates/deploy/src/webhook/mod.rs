@@ -46,7 +46,6 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -56,14 +55,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_core::Reference;
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
 use hyper::body::Body;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 

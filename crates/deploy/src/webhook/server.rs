@@ -12,7 +12,7 @@ pub struct Receiver {
     active: Arc<std::sync::atomic::AtomicBool>,
 }
 
-type Reply = Response<Full<Bytes>>;
+use crate::server::Reply;
 
 impl Receiver {
     /// A receiver that sends each accepted push to `hints`.
@@ -196,63 +196,23 @@ impl Receiver {
         }
     }
 
-    /// Serve the endpoints on `listener` until `shutdown` resolves; connections still open then
-    /// are closed.
+    /// Serve the endpoints on `listener` until `shutdown` resolves (on [`crate::server::serve`]);
+    /// connections still open then are closed.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let limit = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
-        let mut connections = tokio::task::JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                p = limit.clone().acquire_owned() => p,
-            };
-            let Ok(permit) = permit else { break };
-            let accepted = tokio::select! {
-                _ = &mut shutdown => break,
-                a = listener.accept() => a,
-            };
-            while connections.try_join_next().is_some() {}
-            let stream = match accepted {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!("webhook listener: accept failed: {e}");
-                    continue;
-                }
-            };
+        let limits = crate::server::Limits {
+            max_connections: self.config.max_connections,
+            header_timeout: self.config.header_timeout,
+        };
+        crate::server::serve("webhook", listener, limits, shutdown, move |req| {
             let this = self.clone();
-            connections.spawn(async move {
-                let _permit = permit;
-                this.serve_connection(stream).await;
-            });
-        }
-        connections.shutdown().await;
-    }
-
-    async fn serve_connection(self, stream: tokio::net::TcpStream) {
-        let header_timeout = self.config.header_timeout;
-        let service = hyper::service::service_fn(move |req| {
-            let this = self.clone();
-            async move { Ok::<_, Infallible>(this.handle(req).await) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        if let Err(e) = conn.await {
-            tracing::debug!("webhook connection: {e}");
-        }
+            async move { this.handle(req).await }
+        })
+        .await;
     }
 }
 
 fn reply(status: StatusCode, text: &str) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(text.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
+    crate::server::reply(status, "text/plain; charset=utf-8", text.to_string())
 }
 
 fn body_error(o: Outcome, max: usize) -> String {

@@ -1,4 +1,5 @@
 use super::*;
+use http_body_util::Full;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -1,8 +1,17 @@
-//! Helm values files as the write-back target.
+//! Writing a Helm values file: edit the image mapping in place, commit and push (the same
+//! commit-and-push loop as manifests, [`crate::gitops`]).
 
-use super::*;
+use std::collections::BTreeMap;
 
-/// One image change written to a Helm values file (see [`crate::helm::values_file`]).
+use git2::{Repository, Tree};
+
+use crate::gitops::{
+    GitError, GitTarget, WriteBack, WriteBackConfig, commit_and_push, commit_message, norm, read,
+};
+use crate::lease::Fence;
+use crate::yamledit;
+
+/// One image change written to a Helm values file (see [`crate::helm::values_file`]; the edit is planned by [`plan_helm_edits`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HelmChange {
     /// `namespace/Kind/name`.
@@ -72,7 +81,9 @@ pub fn plan_helm_edits(
 /// use ferry_deploy::{gitops, helm};
 ///
 /// # fn f(spec: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
-/// let values = helm::values_file(spec, Some("sensor.image"))?.expect("a Helm application");
+/// let values = helm::values_file(spec, Some("sensor.image"))
+///     .map_err(|refusal| refusal.to_string())?
+///     .expect("a Helm application");
 /// let change = gitops::HelmChange {
 ///     workload: "iot/Deployment/sensor".into(),
 ///     container: "app".into(),

@@ -1,4 +1,10 @@
-//! Pure redeploy decisions: no IO. The pipeline, in types:
+//! `ferry-policy`: the pure decision core of `ferry-deploy`. Given a workload as plain data
+//! ([`WorkloadView`]), the registry's answers ([`Answers`]) and the Argo CD Application's spec
+//! (as JSON data), it says whether ferry would move each container, to what, where the change
+//! goes and why — with no IO: no Kubernetes, git, tokio or HTTP client in its dependencies.
+//! Another tool can ask "would ferry move this workload, and why" with it.
+//!
+//! The pipeline, in types:
 //!
 //! 1. [`WorkloadPolicy::parse`] reads a workload's annotations once (policy, containers,
 //!    platforms, quarantine, baselines, soak gates, git routing).
@@ -9,6 +15,28 @@
 //!    target [`Reference`] and a [`Route`] (live patch or git), or a skip / none with a
 //!    [`Reason`]. Text is rendered only at the edge (`Display`, the `plan` JSON).
 //!
+//! Modules: [`keys`] (every annotation, one place), [`tags`] (tag strategies), [`approval`]
+//! (manual approvals), [`helm`] (where a Helm application's values file lives).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use ferry_policy::{Action, Answers, ContainerView, Gate, Kind, WorkloadPolicy, WorkloadView};
+//!
+//! let w = WorkloadView {
+//!     kind: Kind::Deployment,
+//!     namespace: "shop".into(),
+//!     name: "web".into(),
+//!     annotations: BTreeMap::from([("ferry.dev/policy".into(), "digest".into())]),
+//!     labels: BTreeMap::new(),
+//!     containers: vec![ContainerView { name: "app".into(), image: "nginx:1".into(), init: false }],
+//!     running: BTreeMap::new(),
+//!     healthy: None,
+//! };
+//! let p = WorkloadPolicy::parse(&w).unwrap();
+//! let d = ferry_policy::decide_with(&w, &p, &Answers::default(), &[], &Gate::new(0, &[]));
+//! assert_eq!(d[0].action, Action::Skip); // the tag was not resolved yet: nothing was asked
+//! ```
+//!
 //! The rule above all others: a workload without `ferry.dev/policy`, with `off`, or a container
 //! that `ferry.dev/containers` does not name, is never changed — whatever the registry says.
 
@@ -16,55 +44,39 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_core::{Digest, Platform, Reference};
 
-use crate::tags::{self, TagPattern, TagStrategy};
+use crate::tags::{TagPattern, TagStrategy};
 
+pub mod approval;
 mod decide;
+mod error;
+pub mod helm;
+pub mod keys;
 mod reason;
+pub mod route;
+pub mod tags;
 #[cfg(test)]
 mod tests;
+
+pub use error::{Error, Result};
+pub use keys::*;
 
 pub use decide::{
     Action, Answers, Decision, Gate, GitEdit, GitRoute, Query, Records, Route, TagFacts, decide,
     decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
+pub use route::{Application, GitSettings, NoRoute, Placement};
 
-/// Opt-in and policy: `digest`, `semver:RANGE`, `newest-build:REGEX`, `numerical:REGEX`,
-/// `alphabetical:REGEX` or `off` (the default).
-pub const POLICY: &str = "ferry.dev/policy";
-/// Comma-separated container names ferry may change (default: all regular containers).
-pub const CONTAINERS: &str = "ferry.dev/containers";
-/// Platforms a new image must provide (default: the cluster's node platforms).
-pub const PLATFORMS: &str = "ferry.dev/platforms";
-/// Where ferry records the images it replaced (`container=image,…`).
-pub const PREVIOUS_IMAGE: &str = "ferry.dev/previous-image";
-/// Digests rolled back after a failed rollout (`container=digest,…`): never tried again.
-pub const QUARANTINED: &str = "ferry.dev/quarantined";
-/// Digests recorded as the running baseline for containers whose image has no digest.
-pub const BASELINE: &str = "ferry.dev/baseline";
-/// Soak gate: a new digest is rolled only once it is this old (`72h`).
-pub const MIN_AGE: &str = "ferry.dev/min-age";
-/// Where the age comes from: `first-seen` (default, recorded by ferry) or `created`.
-pub const AGE_SOURCE: &str = "ferry.dev/age-source";
-/// When ferry first saw a digest as a candidate (`container=digest@unixtime,…`).
-pub const FIRST_SEEN: &str = "ferry.dev/first-seen";
-/// Roll only what this beta workload (`namespace/Kind/name`) has run, healthy, for `min-age`.
-pub const PROMOTE_FROM: &str = "ferry.dev/promote-from";
-/// When ferry rolled a digest out on this workload (`container=digest@unixtime,…`).
-pub const ROLLED_AT: &str = "ferry.dev/rolled-at";
-/// Explicit git write-back: repository URL.
-pub const GIT_REPO: &str = "ferry.dev/git-repo";
-/// Explicit git write-back: branch (default `main`).
-pub const GIT_BRANCH: &str = "ferry.dev/git-branch";
-/// Explicit git write-back: directory or file in the repository (default the root).
-pub const GIT_PATH: &str = "ferry.dev/git-path";
-/// Push ferry's commits to this branch (created from / fast-forwarded to the Application's
-/// branch) instead of the Application's branch; a person or a bot merges it.
-pub const GIT_WRITE_BRANCH: &str = "ferry.dev/git-write-branch";
-/// Argo CD's tracking label (before 3.0; Helm sets the same label).
-pub const ARGOCD_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
-/// Argo CD's tracking annotation.
-pub const ARGOCD_TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+/// Where a workload's manifests (or its Helm values file) live in git.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct GitTarget {
+    /// Clone URL.
+    pub repo: String,
+    /// Branch to commit to.
+    pub branch: String,
+    /// Directory or file inside the repository (no leading `/`; `""` or `.` for the root).
+    pub path: String,
+}
 
 /// A workload kind ferry manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -134,7 +146,7 @@ pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
         Ok(None) => Err(format!(
             "{v:?}: expected digest, semver:RANGE, newest-build:REGEX, numerical:REGEX, alphabetical:REGEX or off"
         )),
-        Err(crate::Error::TagPattern {
+        Err(Error::TagPattern {
             pattern, message, ..
         }) => Err(format!("{pattern:?}: {message}")),
         Err(e) => Err(e.to_string()),
@@ -315,20 +327,27 @@ pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, Strin
 }
 
 /// Why a workload's annotations cannot be acted on at all (one row, no container).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyError {
     /// `ferry.dev/policy` is malformed.
-    #[error("{POLICY}: {0}")]
     Policy(String),
     /// `ferry.dev/containers` names containers that do not exist.
-    #[error("{0}")]
     Containers(String),
     /// `ferry.dev/platforms` is malformed.
-    #[error("{PLATFORMS}: {0}")]
     Platforms(String),
     /// `ferry.dev/tag-ignore` is not a usable regex.
-    #[error("{0}")]
     TagIgnore(String),
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyError::Policy(x0) => write!(f, "{POLICY}: {x0}"),
+            PolicyError::Containers(x0) => write!(f, "{x0}"),
+            PolicyError::Platforms(x0) => write!(f, "{PLATFORMS}: {x0}"),
+            PolicyError::TagIgnore(x0) => write!(f, "{x0}"),
+        }
+    }
 }
 
 /// A workload's annotations, parsed once.
@@ -352,8 +371,11 @@ pub struct WorkloadPolicy {
     pub first_seen: BTreeMap<String, (String, u64)>,
     /// `ferry.dev/promote-from`.
     pub promote_from: Option<String>,
-    /// The workload asks for updates through git (`ferry.dev/git-repo`).
-    pub through_git: bool,
+    /// The repository the workload asks its updates to go to (`ferry.dev/git-repo`, with
+    /// `git-branch`, default `main`, and `git-path`, default the root).
+    pub git: Option<GitTarget>,
+    /// `ferry.dev/helm-image`: the dotted key of the image in a Helm values file.
+    pub helm_image: Option<String>,
     /// `ferry.dev/tag-ignore`: tags never chosen by a tag strategy.
     pub tag_ignore: Option<TagPattern>,
     /// `ferry.dev/git-write-branch`: the branch ferry's commits go to.
@@ -380,7 +402,7 @@ impl WorkloadPolicy {
             _ => None,
         };
         let tag_ignore = match &policy {
-            Policy::Tags(_) => tags::parse_ignore(w.annotation(tags::TAG_IGNORE))
+            Policy::Tags(_) => tags::parse_ignore(w.annotation(TAG_IGNORE))
                 .map_err(|e| PolicyError::TagIgnore(e.to_string()))?,
             Policy::Off | Policy::Digest => None,
         };
@@ -396,7 +418,12 @@ impl WorkloadPolicy {
             age_from_created: w.annotation(AGE_SOURCE) == Some("created"),
             first_seen: parse_stamps(w.annotation(FIRST_SEEN)),
             promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),
-            through_git: w.annotations.contains_key(GIT_REPO),
+            git: w.annotation(GIT_REPO).map(|repo| GitTarget {
+                repo: repo.to_string(),
+                branch: w.annotation(GIT_BRANCH).unwrap_or("main").to_string(),
+                path: w.annotation(GIT_PATH).unwrap_or("").to_string(),
+            }),
+            helm_image: w.annotation(HELM_IMAGE).map(str::to_string),
             tag_ignore,
             write_branch: write_branch(w),
         })
@@ -420,7 +447,7 @@ impl WorkloadPolicy {
 }
 
 /// `ferry.dev/git-write-branch`, when set and not blank.
-pub fn write_branch(w: &WorkloadView) -> Option<String> {
+fn write_branch(w: &WorkloadView) -> Option<String> {
     w.annotation(GIT_WRITE_BRANCH)
         .map(str::trim)
         .filter(|b| !b.is_empty())

@@ -12,7 +12,7 @@
 //! ```
 //! use std::collections::BTreeMap;
 //! use ferry_core::Digest;
-//! use ferry_deploy::approval::{approval, Approval};
+//! use ferry_policy::approval::{approval, Approval};
 //! let target = Digest::sha256_of(b"v2");
 //! let mut annotations = BTreeMap::from([("ferry.dev/approve".to_string(), "manual".to_string())]);
 //! let held = approval(&annotations, "Deployment", "shop", "web", &target).unwrap();
@@ -25,12 +25,12 @@ use std::collections::BTreeMap;
 
 use ferry_core::Digest;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// The annotation that asks for manual approval (value `manual`).
-pub const APPROVE_ANNOTATION: &str = "ferry.dev/approve";
+pub const APPROVE_ANNOTATION: &str = crate::keys::APPROVE;
 /// The annotation that approves one target digest.
-pub const APPROVED_ANNOTATION: &str = "ferry.dev/approved";
+pub const APPROVED_ANNOTATION: &str = crate::keys::APPROVED;
 
 /// Whether an update to a target digest may go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,12 +8,14 @@ use std::collections::{HashMap, HashSet};
 use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
+use crate::helm::SetsImage;
+use crate::route::{self, Application, GitSettings};
 
-use super::{
-    ArgoApps, ArgoCd, ContainerView, GIT_REPO, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT,
-    Reason, WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
-};
 use crate::tags::{NoCandidate, TagStrategy};
+use crate::{
+    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT, Reason,
+    WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
+};
 
 /// What the registry said about one `name:tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,9 @@ pub enum Query {
     /// Read the created times of this repository's listed tags (`newest-build`): the caller
     /// picks which, within its budget ([`crate::tags::to_inspect`]), once per pass.
     TagTimes(Reference),
+    /// Read this Argo CD Application (by name): a git update of an Argo CD workload goes where
+    /// its spec says. Asked only for an update that would go through it.
+    Application(String),
 }
 
 /// Registry answers gathered for one pass, keyed by the references of the [`Query`]s.
@@ -55,6 +60,8 @@ pub struct Answers {
     pub tag_created: HashMap<Reference, u64>,
     /// Repositories whose tags' created times were read in this pass ([`Query::TagTimes`]).
     pub tag_times_read: HashSet<Reference>,
+    /// Argo CD Application name → its spec (or why it could not be read).
+    pub applications: HashMap<String, Application>,
 }
 
 /// What to do with one container.
@@ -107,6 +114,9 @@ pub enum GitEdit {
     HelmValues {
         /// Dotted key of the image mapping (`ferry.dev/helm-image`, default `image`).
         key: String,
+        /// Values files Helm applies after this one, in the same repository and revision (they
+        /// override it, so none may set the key).
+        overrides: Vec<String>,
     },
 }
 
@@ -209,37 +219,6 @@ impl Decision {
     }
 }
 
-impl serde::Serialize for Decision {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("namespace", &self.namespace)?;
-        m.serialize_entry("kind", self.kind.as_str())?;
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("container", &self.container)?;
-        m.serialize_entry("image", &self.image)?;
-        m.serialize_entry("current_digest", &self.current_digest)?;
-        m.serialize_entry("target", &self.target_image())?;
-        m.serialize_entry("action", &self.action)?;
-        m.serialize_entry("reason", &self.reason)?;
-        if let Some(left) = self.soak_remaining_seconds {
-            m.serialize_entry("soak_remaining_seconds", &left)?;
-        }
-        if let Route::Git(g) = &self.route {
-            m.serialize_entry("via", "git")?;
-            m.serialize_entry("repo", &g.repo)?;
-            m.serialize_entry("branch", &g.branch)?;
-            if let Some(f) = &g.file {
-                m.serialize_entry("file", f)?;
-            }
-            if let Some(b) = &g.base {
-                m.serialize_entry("base_branch", b)?;
-            }
-        }
-        m.end()
-    }
-}
-
 /// The clock and the rest of the pass, for the gates that look beyond one workload.
 #[derive(Debug, Clone, Copy)]
 pub struct Gate<'a> {
@@ -252,6 +231,10 @@ pub struct Gate<'a> {
     /// Whether git write-back is configured (`--git-write-back`); without it a workload that
     /// asks for git (`ferry.dev/git-repo`) is skipped, never patched live.
     pub git_write_back: bool,
+    /// `--git-write-branch`: where git updates go unless the workload names its own.
+    pub write_branch: Option<&'a str>,
+    /// The YAML reader for inline `helm.values` in Applications.
+    pub sets_image: SetsImage,
 }
 
 static NOT_READ: ArgoApps = ArgoApps::NotRead;
@@ -264,6 +247,8 @@ impl<'a> Gate<'a> {
             workloads,
             argocd: &NOT_READ,
             git_write_back: false,
+            write_branch: None,
+            sets_image: crate::helm::may_set_image,
         }
     }
 }
@@ -445,9 +430,11 @@ impl<'a> Ctx<'a> {
         self.platforms(&cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
-        self.route()?;
+        let (route, for_argocd) = self.route()?;
+        d.route = route;
         d.action = Action::Update;
         d.reason = match cand.same_tag {
+            _ if for_argocd => Reason::WrittenForArgoCd,
             true => Reason::TagMoved {
                 tag: cand.target.tag().unwrap_or_default().to_string(),
                 digest: cand.digest,
@@ -638,20 +625,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A live patch is allowed: not Argo CD's, and not a workload that asked for git (those go
-    /// to git when write-back is on; the controller routes them).
-    fn route(&self) -> Flow<()> {
-        if self.p.through_git {
+    /// Where the update lands (and whether it goes to git for Argo CD): a workload that asks
+    /// for git goes to its repository (skipped when write-back is off); an Argo CD workload to
+    /// what its Application names (skipped without write-back: a live patch would be reverted);
+    /// anything else is patched live.
+    fn route(&self) -> Flow<(Route, bool)> {
+        let git = GitSettings {
+            write_branch: self.gate.write_branch,
+            sets_image: self.gate.sets_image,
+        };
+        if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
-                return Ok(());
+                return Ok((Route::Git(route::annotated(self.p, target, &git)), false));
             }
-            let repo = self.w.annotation(GIT_REPO).unwrap_or("").to_string();
-            return Err(skip(Reason::GitWithoutWriteBack(repo)));
+            return Err(skip(Reason::GitWithoutWriteBack(target.repo.clone())));
         }
-        match argocd(self.w, self.gate.argocd) {
-            ArgoCd::NotManaged => Ok(()),
-            ArgoCd::Managed(_) => Err(skip(Reason::ArgoCdManaged)),
-            ArgoCd::Unknown(why) => Err(skip(Reason::ArgoCdUnknown(why))),
+        let app = match argocd(self.w, self.gate.argocd) {
+            ArgoCd::NotManaged => return Ok((Route::Live, false)),
+            ArgoCd::Managed(_) if !self.gate.git_write_back => {
+                return Err(skip(Reason::ArgoCdManaged));
+            }
+            ArgoCd::Managed(app) => app,
+            ArgoCd::Unknown(why) => return Err(skip(Reason::ArgoCdUnknown(why))),
+        };
+        let Some(answer) = self.answers.applications.get(&app) else {
+            return Err(needs(Query::Application(app), Reason::ArgoCdManaged));
+        };
+        match route::through_application(self.p, &app, answer, &git) {
+            Ok(r) => Ok((Route::Git(r), true)),
+            Err(why) => Err(skip(Reason::GitWriteBack(why.to_string()))),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Given an Argo CD Application's `spec` and the workload's `ferry.dev/helm-image` annotation
 //! (the dotted key of the image mapping, default `image`), [`values_file`] says which file of
 //! which repository and branch ferry edits with
-//! [`set_helm_image`](crate::yamledit::set_helm_image):
+//! `ferry_deploy::yamledit::set_helm_image`:
 //!
 //! * a chart in git (`spec.source.path` with `spec.source.helm`): the source's repository and
 //!   `targetRevision`, file = the first of `helm.valueFiles` resolved against the chart path
@@ -19,7 +19,7 @@
 //! `Ok(None)` means the Application is not a Helm application: edit kustomize or manifests.
 //!
 //! ```
-//! use ferry_deploy::helm::values_file;
+//! use ferry_policy::helm::{may_set_image, values_file};
 //! use serde_json::json;
 //!
 //! let spec = json!({
@@ -30,7 +30,7 @@
 //!          "ref": "values"}
 //!     ]
 //! });
-//! let v = values_file(&spec, Some("sensor.image")).unwrap().unwrap();
+//! let v = values_file(&spec, Some("sensor.image"), may_set_image).unwrap().unwrap();
 //! assert_eq!(v.target.repo, "https://git.example.com/ops/config.git");
 //! assert_eq!(v.target.branch, "main");
 //! assert_eq!(v.target.path, "envs/prod/sensor.yaml");
@@ -39,10 +39,10 @@
 
 use serde_json::Value;
 
-use crate::gitops::GitTarget;
+use crate::GitTarget;
 
 /// Workload annotation: the dotted key of the image mapping in the values file.
-pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
+pub use crate::keys::HELM_IMAGE;
 /// The key used when [`HELM_IMAGE`] is absent.
 pub const DEFAULT_KEY: &str = "image";
 /// The values file of a chart when `helm.valueFiles` names none.
@@ -86,18 +86,14 @@ pub enum Chart {
 
 /// Why ferry cannot write a Helm application's image to git. Not an error of ferry: a reason to
 /// skip the workload (render it in the Event).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// The [`HELM_IMAGE`] annotation is not a dotted key.
-    #[error("annotation {HELM_IMAGE}: {value:?} is not a dotted key like image or sensor.image")]
     BadKey {
         /// The annotation value.
         value: String,
     },
     /// Single source, chart from a Helm repository.
-    #[error(
-        "the chart {chart} comes from the Helm repository {repo}: nothing in git to edit (add a git source with `ref` and list `$ref/…` in helm.valueFiles)"
-    )]
     ChartFromHelmRepository {
         /// Helm repository URL.
         repo: String,
@@ -105,9 +101,6 @@ pub enum Refusal {
         chart: String,
     },
     /// The first values file is inside a chart package from a Helm repository.
-    #[error(
-        "values file {file} is inside the chart {chart} from the Helm repository {repo}, not in git"
-    )]
     ValuesInChartPackage {
         /// Helm repository URL.
         repo: String,
@@ -117,13 +110,11 @@ pub enum Refusal {
         file: String,
     },
     /// The values file is a URL.
-    #[error("values file {file} is not in git")]
     NotInGit {
         /// As written.
         file: String,
     },
     /// `$REF/…` names no source with `ref: REF`.
-    #[error("values file {file} names ${reference}, but no source has ref: {reference}")]
     UnknownRef {
         /// As written.
         file: String,
@@ -131,7 +122,6 @@ pub enum Refusal {
         reference: String,
     },
     /// The values file path leaves the repository or uses build variables.
-    #[error("values file {file}: {why}")]
     UnusablePath {
         /// As written.
         file: String,
@@ -139,9 +129,6 @@ pub enum Refusal {
         why: &'static str,
     },
     /// The image key is set inline in the Application, which overrides values files.
-    #[error(
-        "{key} is set in {place} of the Application, which overrides the values file: ferry does not edit Applications"
-    )]
     SetInline {
         /// The dotted key.
         key: String,
@@ -149,22 +136,70 @@ pub enum Refusal {
         place: &'static str,
     },
     /// Several sources are Helm charts: which one runs the workload is not known.
-    #[error("{count} sources are Helm charts; ferry cannot tell which one runs the workload")]
     SeveralCharts {
         /// How many.
         count: usize,
     },
     /// A field ferry needs is missing or not a string.
-    #[error("the Application has no usable {field}")]
     Malformed {
         /// The field (`spec.source.repoURL`).
         field: String,
     },
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::BadKey { value } => write!(
+                f,
+                "annotation {HELM_IMAGE}: {value:?} is not a dotted key like image or sensor.image"
+            ),
+            Refusal::ChartFromHelmRepository { repo, chart } => write!(
+                f,
+                "the chart {chart} comes from the Helm repository {repo}: nothing in git to edit (add a git source with `ref` and list `$ref/…` in helm.valueFiles)"
+            ),
+            Refusal::ValuesInChartPackage { repo, chart, file } => write!(
+                f,
+                "values file {file} is inside the chart {chart} from the Helm repository {repo}, not in git"
+            ),
+            Refusal::NotInGit { file } => write!(f, "values file {file} is not in git"),
+            Refusal::UnknownRef { file, reference } => write!(
+                f,
+                "values file {file} names ${reference}, but no source has ref: {reference}"
+            ),
+            Refusal::UnusablePath { file, why } => write!(f, "values file {file}: {why}"),
+            Refusal::SetInline { key, place } => write!(
+                f,
+                "{key} is set in {place} of the Application, which overrides the values file: ferry does not edit Applications"
+            ),
+            Refusal::SeveralCharts { count } => write!(
+                f,
+                "{count} sources are Helm charts; ferry cannot tell which one runs the workload"
+            ),
+            Refusal::Malformed { field } => write!(f, "the Application has no usable {field}"),
+        }
+    }
+}
+
+/// A YAML reader, given by the caller (the policy core parses no YAML): whether the values text
+/// sets the image mapping at the dotted key (`repository`, `tag` or `digest` under it, or the key
+/// itself as a scalar). `ferry_deploy` passes its format-preserving editor's reader.
+pub type SetsImage = fn(text: &str, key: &str) -> bool;
+
+/// A [`SetsImage`] for callers without a YAML reader: any non-blank inline values text may set
+/// the image (refused rather than guessed).
+pub fn may_set_image(text: &str, _key: &str) -> bool {
+    !text.trim().is_empty()
+}
+
 /// Where the values file of the Application with `spec` lives; `helm_image` is the workload's
-/// [`HELM_IMAGE`] annotation. `Ok(None)`: not a Helm application.
-pub fn values_file(spec: &Value, helm_image: Option<&str>) -> Result<Option<ValuesFile>, Refusal> {
+/// [`HELM_IMAGE`] annotation; `sets_image` reads inline `helm.values` text. `Ok(None)`: not a
+/// Helm application.
+pub fn values_file(
+    spec: &Value,
+    helm_image: Option<&str>,
+    sets_image: SetsImage,
+) -> Result<Option<ValuesFile>, Refusal> {
     let key = parse_key(helm_image)?;
     let (sources, single) = match spec.get("sources").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => (list.iter().collect::<Vec<_>>(), false),
@@ -195,7 +230,7 @@ pub fn values_file(spec: &Value, helm_image: Option<&str>) -> Result<Option<Valu
     };
     let chart = chart_of(chart_source, &field)?;
     let helm = chart_source.get("helm").unwrap_or(&Value::Null);
-    check_inline(helm, &key)?;
+    check_inline(helm, &key, sets_image)?;
     let files: Vec<String> = helm
         .get("valueFiles")
         .and_then(Value::as_array)
@@ -383,7 +418,7 @@ fn inside(base: &str, rel: &str, as_written: &str) -> Result<String, Refusal> {
 
 /// Inline values take precedence over values files (parameters > valuesObject > values >
 /// valueFiles): an image key set there would undo ferry's edit.
-fn check_inline(helm: &Value, key: &str) -> Result<(), Refusal> {
+fn check_inline(helm: &Value, key: &str, sets_image: SetsImage) -> Result<(), Refusal> {
     let overlaps = |name: &str| {
         name == key || name.starts_with(&format!("{key}.")) || key.starts_with(&format!("{name}."))
     };
@@ -407,7 +442,7 @@ fn check_inline(helm: &Value, key: &str) -> Result<(), Refusal> {
         return set_inline("helm.valuesObject");
     }
     if let Some(text) = helm.get("values").and_then(Value::as_str)
-        && crate::yamledit::helm_sets_image(text, key)
+        && sets_image(text, key)
     {
         return set_inline("helm.values");
     }
@@ -439,6 +474,31 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// A small YAML reader for these tests (block mappings, two-space indents): the image
+    /// mapping at `key` exists and names `repository`, `tag` or `digest`, or is a scalar.
+    fn sets(text: &str, key: &str) -> bool {
+        let segs: Vec<&str> = key.split('.').collect();
+        let mut depth = 0;
+        for line in text.lines() {
+            let indent = line.len() - line.trim_start().len();
+            let Some((k, v)) = line.trim().split_once(':') else {
+                continue;
+            };
+            if indent / 2 != depth {
+                continue;
+            }
+            if depth < segs.len() && k == segs[depth] {
+                if !v.trim().is_empty() {
+                    return true;
+                }
+                depth += 1;
+            } else if depth == segs.len() && ["repository", "tag", "digest"].contains(&k) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn target(repo: &str, branch: &str, path: &str) -> GitTarget {
         GitTarget {
             repo: repo.into(),
@@ -469,7 +529,7 @@ mod tests {
                 "syncPolicy": {"automated": {"selfHeal": true}}
             }
         });
-        let v = values_file(&app["spec"], None).unwrap().unwrap();
+        let v = values_file(&app["spec"], None, sets).unwrap().unwrap();
         assert_eq!(
             v,
             ValuesFile {
@@ -504,7 +564,7 @@ mod tests {
                 "destination": {"namespace": "web"}
             }
         });
-        let v = values_file(&app["spec"], Some("web.image"))
+        let v = values_file(&app["spec"], Some("web.image"), sets)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -532,7 +592,7 @@ mod tests {
         ] {
             let mut spec = app["spec"].clone();
             spec["source"]["helm"]["valueFiles"] = json!([file]);
-            let got = values_file(&spec, None).map(|v| v.unwrap().target.path);
+            let got = values_file(&spec, None, sets).map(|v| v.unwrap().target.path);
             match want {
                 Ok(p) => assert_eq!(got, Ok(p), "{file}"),
                 Err(why) => assert_eq!(
@@ -567,7 +627,7 @@ mod tests {
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "monitoring"}
             }
         });
-        let v = values_file(&app["spec"], Some("server.image"))
+        let v = values_file(&app["spec"], Some("server.image"), sets)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -592,7 +652,7 @@ mod tests {
             "repoURL": "https://git.example.com/org/charts.git", "path": "prometheus", "targetRevision": "main",
             "helm": {"valueFiles": ["$values/prometheus.yaml"]}
         });
-        let v = values_file(&spec, None).unwrap().unwrap();
+        let v = values_file(&spec, None, sets).unwrap().unwrap();
         assert_eq!(
             v.target,
             target(
@@ -604,7 +664,7 @@ mod tests {
         // An unknown ref and a values file inside the chart package are refused.
         spec["sources"][0]["helm"]["valueFiles"] = json!(["$other/x.yaml"]);
         assert_eq!(
-            values_file(&spec, None),
+            values_file(&spec, None, sets),
             Err(Refusal::UnknownRef {
                 file: "$other/x.yaml".into(),
                 reference: "other".into()
@@ -612,7 +672,7 @@ mod tests {
         );
         let mut spec = app["spec"].clone();
         spec["sources"][0]["helm"]["valueFiles"] = json!(["values-prod.yaml"]);
-        let e = values_file(&spec, None).unwrap_err();
+        let e = values_file(&spec, None, sets).unwrap_err();
         assert!(matches!(e, Refusal::ValuesInChartPackage { .. }), "{e}");
     }
 
@@ -633,7 +693,7 @@ mod tests {
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "kubeseal"}
             }
         });
-        let e = values_file(&app["spec"], None).unwrap_err();
+        let e = values_file(&app["spec"], None, sets).unwrap_err();
         assert_eq!(
             e,
             Refusal::ChartFromHelmRepository {
@@ -652,7 +712,7 @@ mod tests {
             json!({"sources": [{"repoURL": "https://git.example.com/a.git", "path": "apps/web"}]}),
             json!({}),
         ] {
-            assert_eq!(values_file(&spec, None), Ok(None), "{spec}");
+            assert_eq!(values_file(&spec, None, sets), Ok(None), "{spec}");
         }
     }
 
@@ -696,7 +756,7 @@ mod tests {
         ] {
             let mut spec = base.clone();
             spec["source"]["helm"] = helm.clone();
-            let got = values_file(&spec, None);
+            let got = values_file(&spec, None, sets);
             match place {
                 Some(place) => assert_eq!(
                     got,
@@ -713,7 +773,7 @@ mod tests {
 
     #[test]
     fn odd_specs_are_refused_with_the_field_named() {
-        let e = values_file(&json!({"source": {"path": "c", "helm": {}}}), None).unwrap_err();
+        let e = values_file(&json!({"source": {"path": "c", "helm": {}}}), None, sets).unwrap_err();
         assert_eq!(
             e.to_string(),
             "the Application has no usable spec.source.repoURL"
@@ -722,12 +782,12 @@ mod tests {
             {"repoURL": "https://a", "chart": "x"}, {"repoURL": "https://b", "chart": "y"}
         ]});
         assert_eq!(
-            values_file(&two, None),
+            values_file(&two, None, sets),
             Err(Refusal::SeveralCharts { count: 2 })
         );
         let url = json!({"source": {"repoURL": "https://g/a.git", "path": "c", "helm": {"valueFiles": ["https://x/v.yaml"]}}});
         assert_eq!(
-            values_file(&url, None),
+            values_file(&url, None, sets),
             Err(Refusal::NotInGit {
                 file: "https://x/v.yaml".into()
             })
@@ -793,7 +853,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_spec_gives_an_answer_never_a_panic_and_paths_stay_inside(spec in json_value(), key in proptest::option::of("[a-z.]{0,10}")) {
-            if let Ok(Some(v)) = values_file(&spec, key.as_deref()) {
+            if let Ok(Some(v)) = values_file(&spec, key.as_deref(), sets) {
                 prop_assert!(!v.target.path.is_empty());
                 prop_assert!(!v.target.path.starts_with('/'));
                 prop_assert!(v.target.path.split('/').all(|s| !s.is_empty() && s != ".." && s != "."));

@@ -25,7 +25,7 @@
 //! most `max_inspect` ([`DEFAULT_MAX_INSPECT`]) per repository per pass.
 //!
 //! ```
-//! use ferry_deploy::tags::{NoCandidate, TagStrategy, parse_ignore};
+//! use ferry_policy::tags::{NoCandidate, TagStrategy, parse_ignore};
 //!
 //! let s = TagStrategy::parse(r"numerical:^build-(\d+)$").unwrap().unwrap();
 //! let ignore = parse_ignore(Some(r"-rc$")).unwrap();
@@ -55,10 +55,9 @@ use std::fmt;
 use regex::{Regex, RegexBuilder};
 use semver::{Version, VersionReq};
 
+pub use crate::keys::TAG_IGNORE;
 use crate::{Error, Result};
 
-/// Workload annotation: tags matching this regex are never candidates, for every strategy.
-pub const TAG_IGNORE: &str = "ferry.dev/tag-ignore";
 /// How many created times `newest-build` reads per repository per pass by default.
 pub const DEFAULT_MAX_INSPECT: usize = 100;
 
@@ -181,12 +180,12 @@ impl TagStrategy {
             return Ok(None);
         };
         let arg = arg.trim();
-        let pattern = || TagPattern::new(crate::policy::POLICY, arg);
+        let pattern = || TagPattern::new(crate::POLICY, arg);
         let strategy = match kind.trim() {
             "semver" => VersionReq::parse(arg)
                 .map(TagStrategy::Semver)
                 .map_err(|e| Error::TagPattern {
-                    annotation: crate::policy::POLICY.into(),
+                    annotation: crate::POLICY.into(),
                     pattern: arg.into(),
                     message: format!("invalid semver range: {e}"),
                 })?,
@@ -196,7 +195,7 @@ impl TagStrategy {
                 let p = pattern()?;
                 if p.groups() != 1 {
                     return Err(Error::TagPattern {
-                        annotation: crate::policy::POLICY.into(),
+                        annotation: crate::POLICY.into(),
                         pattern: arg.into(),
                         message: format!(
                             "numerical needs exactly one capture group (the number, as in ^build-(\\d+)$); this regex has {}",

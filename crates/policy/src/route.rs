@@ -1,0 +1,214 @@
+//! Where an update lands, decided once with the rest of the decision: a live patch, or a commit
+//! to git — the workload's `ferry.dev/git-*` annotations, else its Argo CD Application (given
+//! as data: its `spec`), which names a Helm values file ([`crate::helm::values_file`]) or
+//! manifests under `spec.source`. The write branch (`ferry.dev/git-write-branch`, else the
+//! flag) is part of the route. The shell places the change in a file ([`Placement`]) and
+//! commits it; it never reads annotations or fetches the Application again.
+
+use serde_json::Value;
+
+use crate::helm::{self, SetsImage};
+use crate::{Action, Decision, GitEdit, GitRoute, GitTarget, Reason, Route, WorkloadPolicy};
+
+/// What the shell learned of an Argo CD Application ([`crate::Query::Application`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Application {
+    /// Its `spec`, as the API server returned it.
+    Spec(Value),
+    /// It could not be read (not found, forbidden…), and why, for people.
+    Unavailable(String),
+}
+
+/// Why an update cannot go to git (the text of [`crate::Reason::GitWriteBack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    /// The Application could not be read.
+    Unavailable(String),
+    /// The Application's Helm values file cannot be edited.
+    Helm {
+        /// Application name.
+        app: String,
+        /// Why.
+        refusal: helm::Refusal,
+    },
+    /// The Application has no `spec.source` (or `sources[0]`).
+    NoSource(String),
+    /// The Application's source has no `repoURL`.
+    NoRepo(String),
+    /// The Application deploys a chart from a chart repository, nothing in git.
+    ChartRepository(String),
+}
+
+impl std::fmt::Display for NoRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoRoute::Unavailable(why) => f.write_str(why),
+            NoRoute::Helm { app, refusal } => write!(f, "Application {app}: {refusal}"),
+            NoRoute::NoSource(app) => write!(f, "Application {app} has no spec.source"),
+            NoRoute::NoRepo(app) => write!(f, "Application {app} has no spec.source.repoURL"),
+            NoRoute::ChartRepository(app) => write!(
+                f,
+                "Application {app} deploys a Helm chart from a chart repository; write-back needs a git source"
+            ),
+        }
+    }
+}
+
+/// What the route needs from the rest of the pass.
+#[derive(Debug, Clone, Copy)]
+pub struct GitSettings<'a> {
+    /// `--git-write-branch` (the workload annotation wins).
+    pub write_branch: Option<&'a str>,
+    /// Reads inline `helm.values` text of an Application.
+    pub sets_image: SetsImage,
+}
+
+/// The route to the repository the workload's `ferry.dev/git-*` annotations name.
+pub fn annotated(p: &WorkloadPolicy, target: &GitTarget, s: &GitSettings<'_>) -> GitRoute {
+    route(p, target.clone(), GitEdit::Manifests, s)
+}
+
+/// The route through the Argo CD Application `app`: its Helm values file, else its git source.
+pub fn through_application(
+    p: &WorkloadPolicy,
+    app: &str,
+    answer: &Application,
+    s: &GitSettings<'_>,
+) -> Result<GitRoute, NoRoute> {
+    let spec = match answer {
+        Application::Spec(spec) => spec,
+        Application::Unavailable(why) => return Err(NoRoute::Unavailable(why.clone())),
+    };
+    let values = helm::values_file(spec, p.helm_image.as_deref(), s.sets_image);
+    match values {
+        Ok(Some(f)) => {
+            let overrides = f
+                .later_targets
+                .iter()
+                .filter(|t| t.repo == f.target.repo && t.branch == f.target.branch)
+                .map(|t| t.path.clone())
+                .collect();
+            let edit = GitEdit::HelmValues {
+                key: f.key,
+                overrides,
+            };
+            Ok(route(p, f.target, edit, s))
+        }
+        Err(refusal) => Err(NoRoute::Helm {
+            app: app.to_string(),
+            refusal,
+        }),
+        Ok(None) => Ok(route(p, source_target(app, spec)?, GitEdit::Manifests, s)),
+    }
+}
+
+/// The write branch (the annotation wins over the flag; the target's own branch means none).
+fn route(p: &WorkloadPolicy, target: GitTarget, edit: GitEdit, s: &GitSettings<'_>) -> GitRoute {
+    let write_branch = p
+        .write_branch
+        .as_deref()
+        .or(s.write_branch)
+        .filter(|b| *b != target.branch)
+        .map(str::to_string);
+    GitRoute {
+        base: write_branch.as_ref().map(|_| target.branch.clone()),
+        branch: write_branch.unwrap_or(target.branch),
+        repo: target.repo,
+        path: target.path,
+        file: None,
+        edit,
+    }
+}
+
+/// The git source of an Application's spec.
+fn source_target(app: &str, spec: &Value) -> Result<GitTarget, NoRoute> {
+    let source = spec
+        .get("source")
+        .or_else(|| spec.get("sources").and_then(|s| s.get(0)))
+        .ok_or_else(|| NoRoute::NoSource(app.to_string()))?;
+    let field = |k: &str| {
+        source
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let repo = field("repoURL");
+    if repo.is_empty() {
+        return Err(NoRoute::NoRepo(app.to_string()));
+    }
+    if source.get("chart").is_some() {
+        return Err(NoRoute::ChartRepository(app.to_string()));
+    }
+    Ok(GitTarget {
+        repo,
+        branch: field("targetRevision"),
+        path: field("path"),
+    })
+}
+
+/// Where the shell found that a git update lands, once it looked at the branch tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// This file gets the edit.
+    File(String),
+    /// The repository already holds the target (Argo CD has not synced yet).
+    AlreadyWritten,
+    /// It cannot be written, and why (no manifest names the image, a later values file
+    /// overrides the key, a revert in git quarantined the digest…).
+    Refused(String),
+}
+
+impl Decision {
+    /// Record where the shell placed this git update on the branch tip: the file; nothing to do
+    /// (git holds the target already); or a skip with the reason.
+    pub fn place(&mut self, placement: Placement) {
+        match placement {
+            Placement::File(file) => {
+                if let Route::Git(g) = &mut self.route {
+                    g.file = Some(file);
+                }
+            }
+            Placement::AlreadyWritten => {
+                self.action = Action::None;
+                self.reason = Reason::AlreadyInGit;
+            }
+            Placement::Refused(why) => {
+                self.action = Action::Skip;
+                self.reason = Reason::GitWriteBack(why);
+            }
+        }
+    }
+}
+
+/// A decision as a row of the `plan` JSON (the edge: the target rendered, the route flattened).
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("namespace", &self.namespace)?;
+        m.serialize_entry("kind", self.kind.as_str())?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("container", &self.container)?;
+        m.serialize_entry("image", &self.image)?;
+        m.serialize_entry("current_digest", &self.current_digest)?;
+        m.serialize_entry("target", &self.target_image())?;
+        m.serialize_entry("action", &self.action)?;
+        m.serialize_entry("reason", &self.reason)?;
+        if let Some(left) = self.soak_remaining_seconds {
+            m.serialize_entry("soak_remaining_seconds", &left)?;
+        }
+        if let Route::Git(g) = &self.route {
+            m.serialize_entry("via", "git")?;
+            m.serialize_entry("repo", &g.repo)?;
+            m.serialize_entry("branch", &g.branch)?;
+            if let Some(f) = &g.file {
+                m.serialize_entry("file", f)?;
+            }
+            if let Some(b) = &g.base {
+                m.serialize_entry("base_branch", b)?;
+            }
+        }
+        m.end()
+    }
+}
