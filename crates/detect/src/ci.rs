@@ -104,7 +104,7 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
 /// `.ferry-build`: QEMU/binfmt for the foreign platform, a registry login
 /// (`FERRY_REGISTRY_USER`/`FERRY_REGISTRY_PASSWORD`/`FERRY_REGISTRY`, else GitLab's own registry
 /// credentials), then one `docker buildx build --push` with the commit tag, every tag in
-/// `FERRY_TAGS`, a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
+/// `FERRY_TAGS` and `latest` (what `--base published` compares with), a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
 /// annotation (what `--base published` reads back).
 ///
 /// An image without a repository in `ferry.toml` goes to the project's own registry,
@@ -123,10 +123,11 @@ fn build_template() -> Value {
         ],
         "script": [
             "repository=\"${FERRY_REPOSITORY:-${CI_REGISTRY_IMAGE:+$CI_REGISTRY_IMAGE/$FERRY_IMAGE}}\"",
+            "tags=\"$CI_COMMIT_SHA $FERRY_TAGS\"; case \" $FERRY_TAGS \" in *' latest '*) ;; *) tags=\"$tags latest\" ;; esac",
             "set -- --label \"org.opencontainers.image.revision=$CI_COMMIT_SHA\" --annotation \"index,manifest:org.opencontainers.image.revision=$CI_COMMIT_SHA\"",
-            "if [ -n \"$repository\" ]; then set -- --tag \"$repository:$CI_COMMIT_SHA\" \"$@\" --push; for t in $FERRY_TAGS; do set -- \"$@\" --tag \"$repository:$t\"; done; else echo \"WARNING: image $FERRY_IMAGE has no repository in ferry.toml and this project has no container registry (CI_REGISTRY_IMAGE is not set): built, not pushed\" >&2; fi",
-            "printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$CI_PROJECT_DIR/.ferry-build-args\"",
-            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$CI_PROJECT_DIR/.ferry-build-args\"",
+            "if [ -n \"$repository\" ]; then for t in $tags; do set -- \"$@\" --tag \"$repository:$t\"; done; set -- \"$@\" --push; else echo \"WARNING: image $FERRY_IMAGE has no repository in ferry.toml and this project has no container registry (CI_REGISTRY_IMAGE is not set): built, not pushed\" >&2; fi",
+            "build_args=\"$(mktemp)\"; printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$build_args\"",
+            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$build_args\"; rm -f \"$build_args\"",
             "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" \"$@\" \"$FERRY_CONTEXT\"",
         ],
     })
@@ -225,10 +226,9 @@ mod tests {
 
     #[test]
     fn an_image_without_repository_goes_to_the_projects_gitlab_registry() {
-        let p = pipeline(vec![
-            image("app", None),
-            image("web", Some("r.example/web")),
-        ]);
+        let mut web = image("web", Some("r.example/web"));
+        web.tags = vec!["1".into()];
+        let p = pipeline(vec![image("app", None), web]);
         let env = [("CI_REGISTRY_IMAGE", "registry.gitlab.example/acme/shop")];
         let (calls, _) = run_build(&p, "build app", &env);
         let build = calls.last().unwrap();
@@ -240,10 +240,15 @@ mod tests {
             ]
         );
         assert!(build.contains(&"--push".to_string()), "{build:?}");
-        // A configured repository wins over the convention.
+        // A configured repository wins over the convention; `latest` is pushed once, always.
         let (calls, _) = run_build(&p, "build web", &env);
         let tags = flag_values(calls.last().unwrap(), "--tag");
-        assert_eq!(tags, ["r.example/web:c0ffee", "r.example/web:latest"]);
+        let want = [
+            "r.example/web:c0ffee",
+            "r.example/web:1",
+            "r.example/web:latest",
+        ];
+        assert_eq!(tags, want);
     }
 
     #[test]
