@@ -250,6 +250,7 @@ fn the_github_example_turns_a_matrix_entry_into_tags_and_build_args() {
             .arg(script.join("\n"))
             .env("IMAGE", entry.to_string())
             .env("GITHUB_SHA", "c0ffee")
+            .env("GITHUB_REPOSITORY", "Acme/Shop")
             .env("GITHUB_OUTPUT", gh_out.path())
             .output()
             .unwrap();
@@ -259,7 +260,7 @@ fn the_github_example_turns_a_matrix_entry_into_tags_and_build_args() {
     let base = step(&waves[0]["include"][0]);
     assert_eq!(
         base,
-        "tags<<FERRY_EOF\nregistry.example.com/acme/base:1\nregistry.example.com/acme/base:c0ffee\nregistry.example.com/acme/base:latest\nFERRY_EOF\nbuild_args<<FERRY_EOF\nFERRY_EOF\n"
+        "tags<<FERRY_EOF\nregistry.example.com/acme/base:1\nregistry.example.com/acme/base:c0ffee\nregistry.example.com/acme/base:latest\nFERRY_EOF\nbuild_args<<FERRY_EOF\nFERRY_EOF\nrepository=registry.example.com/acme/base\n"
     );
     let app = waves[1]["include"]
         .as_array()
@@ -269,7 +270,24 @@ fn the_github_example_turns_a_matrix_entry_into_tags_and_build_args() {
         .unwrap();
     let app = step(app);
     assert!(
-        app.ends_with("build_args<<FERRY_EOF\nGREETING=it's me\nPY=3.12\nFERRY_EOF\n"),
+        app.contains("build_args<<FERRY_EOF\nGREETING=it's me\nPY=3.12\nFERRY_EOF\n"),
         "{app}"
+    );
+    // No repository in ferry.toml: GitHub's own registry, ghcr.io/OWNER/REPO/NAME in lower case.
+    let other = waves[1]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "other")
+        .unwrap();
+    assert_eq!(other["repository"], "");
+    let other = step(other);
+    assert!(
+        other.starts_with("tags<<FERRY_EOF\nghcr.io/acme/shop/other:c0ffee\nghcr.io/acme/shop/other:latest\nFERRY_EOF\n"),
+        "{other}"
+    );
+    assert!(
+        other.ends_with("repository=ghcr.io/acme/shop/other\n"),
+        "{other}"
     );
 }

@@ -59,6 +59,9 @@ struct Global {
         global = true
     )]
     max_parallel: usize,
+    /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -167,7 +170,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(0);
+    ferry_cli::init_tracing(cli.global.verbose);
     let mut out = String::new();
     let result = run(&cli, &mut out);
     ferry_cli::finish("ferry-detect", result, &out)
@@ -181,7 +184,13 @@ fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             message: "--max-parallel must be at least 1".into(),
         });
     }
-    let repo = Repo::open(&g.repo)?;
+    let repo = Repo::open(&g.repo).map_err(|e| match e {
+        ferry_detect::Error::NotARepository { .. } => Failure {
+            code: exit::OPERATIONAL,
+            message: format!("{e}: use --repo DIR"),
+        },
+        e => Failure::from(e),
+    })?;
     match &cli.cmd {
         Cmd::Changed(args) => cmd_changed(cli, &repo, args, out),
         Cmd::Graph { format, rev } => {

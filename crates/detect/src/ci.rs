@@ -104,8 +104,13 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
 /// `.ferry-build`: QEMU/binfmt for the foreign platform, a registry login
 /// (`FERRY_REGISTRY_USER`/`FERRY_REGISTRY_PASSWORD`/`FERRY_REGISTRY`, else GitLab's own registry
 /// credentials), then one `docker buildx build --push` with the commit tag, every tag in
-/// `FERRY_TAGS`, a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
+/// `FERRY_TAGS` and `latest` (what `--base published` compares with), a `--build-arg` per line of `FERRY_BUILD_ARGS` and the revision as label and
 /// annotation (what `--base published` reads back).
+///
+/// An image without a repository in `ferry.toml` goes to the project's own registry,
+/// `$CI_REGISTRY_IMAGE/NAME` (GitLab's convention); when the project has no registry either
+/// (`CI_REGISTRY_IMAGE` unset) it is built without pushing, with a warning in the job log —
+/// never tagged `:SHA` with an empty repository.
 fn build_template() -> Value {
     json!({
         "image": "docker:27-cli",
@@ -113,19 +118,154 @@ fn build_template() -> Value {
         "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
         "before_script": [
             "docker run --privileged --rm tonistiigi/binfmt --install all",
-            "printf '%s' \"${FERRY_REGISTRY_PASSWORD:-$CI_REGISTRY_PASSWORD}\" | docker login --username \"${FERRY_REGISTRY_USER:-$CI_REGISTRY_USER}\" --password-stdin \"${FERRY_REGISTRY:-$CI_REGISTRY}\"",
+            "if [ -n \"${FERRY_REGISTRY_USER:-$CI_REGISTRY_USER}\" ]; then printf '%s' \"${FERRY_REGISTRY_PASSWORD:-$CI_REGISTRY_PASSWORD}\" | docker login --username \"${FERRY_REGISTRY_USER:-$CI_REGISTRY_USER}\" --password-stdin \"${FERRY_REGISTRY:-$CI_REGISTRY}\"; fi",
             "docker buildx create --use",
         ],
         "script": [
-            "set -- --tag \"$FERRY_REPOSITORY:$CI_COMMIT_SHA\" --label \"org.opencontainers.image.revision=$CI_COMMIT_SHA\" --annotation \"index,manifest:org.opencontainers.image.revision=$CI_COMMIT_SHA\"",
-            "for t in $FERRY_TAGS; do set -- \"$@\" --tag \"$FERRY_REPOSITORY:$t\"; done",
-            "printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$CI_PROJECT_DIR/.ferry-build-args\"",
-            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$CI_PROJECT_DIR/.ferry-build-args\"",
-            "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" \"$@\" --push \"$FERRY_CONTEXT\"",
+            "repository=\"${FERRY_REPOSITORY:-${CI_REGISTRY_IMAGE:+$CI_REGISTRY_IMAGE/$FERRY_IMAGE}}\"",
+            "tags=\"$CI_COMMIT_SHA $FERRY_TAGS\"; case \" $FERRY_TAGS \" in *' latest '*) ;; *) tags=\"$tags latest\" ;; esac",
+            "set -- --label \"org.opencontainers.image.revision=$CI_COMMIT_SHA\" --annotation \"index,manifest:org.opencontainers.image.revision=$CI_COMMIT_SHA\"",
+            "if [ -n \"$repository\" ]; then for t in $tags; do set -- \"$@\" --tag \"$repository:$t\"; done; set -- \"$@\" --push; else echo \"WARNING: image $FERRY_IMAGE has no repository in ferry.toml and this project has no container registry (CI_REGISTRY_IMAGE is not set): built, not pushed\" >&2; fi",
+            "build_args=\"$(mktemp)\"; printf '%s\\n' \"$FERRY_BUILD_ARGS\" > \"$build_args\"",
+            "while IFS= read -r a; do if [ -n \"$a\" ]; then set -- \"$@\" --build-arg \"$a\"; fi; done < \"$build_args\"; rm -f \"$build_args\"",
+            "docker buildx build --file \"$FERRY_DOCKERFILE\" ${FERRY_TARGET:+--target \"$FERRY_TARGET\"} --platform \"${FERRY_PLATFORMS:-linux/amd64,linux/arm64}\" \"$@\" \"$FERRY_CONTEXT\"",
         ],
     })
 }
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+
+    use super::*;
+
+    fn image(name: &str, repository: Option<&str>) -> ChangedImage {
+        ChangedImage {
+            name: name.into(),
+            dockerfile: format!("{name}/Dockerfile"),
+            context: name.into(),
+            repository: repository.map(str::to_string),
+            target: None,
+            platforms: vec![],
+            reasons: vec!["changed".into()],
+            build_args: BTreeMap::new(),
+            tags: vec!["latest".into()],
+            base: None,
+            rebuilt_bases: vec![],
+        }
+    }
+
+    fn pipeline(images: Vec<ChangedImage>) -> Value {
+        let waves = vec![images.iter().map(|i| i.name.clone()).collect()];
+        gitlab_pipeline(&ChangedReport {
+            base: Some("b".into()),
+            head: "h".into(),
+            rebuild_all: false,
+            reason: "changed".into(),
+            images,
+            waves,
+            changed_paths: 1,
+            warnings: vec![],
+        })
+    }
+
+    /// Runs `.ferry-build` for `job` in `sh -e` (as GitLab runs a script) with `docker` a shell
+    /// function that records its arguments: every docker call, and what the job printed on stderr.
+    fn run_build(p: &Value, job: &str, env: &[(&str, &str)]) -> (Vec<Vec<String>>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("docker.log");
+        let template = &p[".ferry-build"];
+        let mut script = vec![
+            r#"docker() { { echo CALL; for a in "$@"; do printf '%s\n' "$a"; done; } >> "$DOCKER_LOG"; }"#,
+        ];
+        for part in ["before_script", "script"] {
+            script.extend(
+                template[part]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap()),
+            );
+        }
+        let mut c = Command::new("sh");
+        c.arg("-ec")
+            .arg(script.join("\n"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        for (k, v) in p[job]["variables"].as_object().unwrap() {
+            c.env(k, v.as_str().unwrap());
+        }
+        let o = c
+            .envs(env.iter().copied())
+            .env("DOCKER_LOG", &log)
+            .env("CI_COMMIT_SHA", "c0ffee")
+            .env("CI_PROJECT_DIR", dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{job}: {stderr}");
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let calls = calls.split("CALL\n").filter(|c| !c.is_empty());
+        let calls = calls
+            .map(|c| c.lines().map(str::to_string).collect())
+            .collect();
+        (calls, stderr)
+    }
+
+    fn flag_values<'a>(call: &'a [String], flag: &str) -> Vec<&'a str> {
+        call.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn an_image_without_repository_goes_to_the_projects_gitlab_registry() {
+        let mut web = image("web", Some("r.example/web"));
+        web.tags = vec!["1".into()];
+        let p = pipeline(vec![image("app", None), web]);
+        let env = [("CI_REGISTRY_IMAGE", "registry.gitlab.example/acme/shop")];
+        let (calls, _) = run_build(&p, "build app", &env);
+        let build = calls.last().unwrap();
+        assert_eq!(
+            flag_values(build, "--tag"),
+            [
+                "registry.gitlab.example/acme/shop/app:c0ffee",
+                "registry.gitlab.example/acme/shop/app:latest"
+            ]
+        );
+        assert!(build.contains(&"--push".to_string()), "{build:?}");
+        // A configured repository wins over the convention; `latest` is pushed once, always.
+        let (calls, _) = run_build(&p, "build web", &env);
+        let tags = flag_values(calls.last().unwrap(), "--tag");
+        let want = [
+            "r.example/web:c0ffee",
+            "r.example/web:1",
+            "r.example/web:latest",
+        ];
+        assert_eq!(tags, want);
+    }
+
+    #[test]
+    fn an_image_without_any_registry_is_built_without_pushing_with_a_warning() {
+        let p = pipeline(vec![image("app", None)]);
+        let (calls, stderr) = run_build(&p, "build app", &[]);
+        let build = calls.last().unwrap();
+        assert_eq!(build[..2], ["buildx", "build"]);
+        assert!(
+            !build.iter().any(|a| a == "--tag" || a == "--push"),
+            "{build:?}"
+        );
+        assert!(!build.iter().any(|a| a.starts_with(':')), "{build:?}");
+        assert!(!calls.iter().any(|c| c[0] == "login"), "{calls:?}");
+        assert!(
+            stderr.contains("WARNING: image app has no repository in ferry.toml and this project has no container registry (CI_REGISTRY_IMAGE is not set): built, not pushed"),
+            "{stderr}"
+        );
+    }
 }

@@ -35,6 +35,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// No git repository at `path` (absolute) or any directory above it.
+    #[error("no git repository at {} or any parent directory", path.display())]
+    NotARepository {
+        /// The directory searched from, made absolute.
+        path: PathBuf,
+    },
     /// A git operation failed.
     #[error("git ({path}): {message}")]
     Git {
@@ -101,7 +107,10 @@ impl Error {
     /// Whether this is bad input (a file ferry cannot read correctly, an unknown name) rather
     /// than an operational failure.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Git { .. } | Error::Io { .. })
+        !matches!(
+            self,
+            Error::Git { .. } | Error::NotARepository { .. } | Error::Io { .. }
+        )
     }
 }
 

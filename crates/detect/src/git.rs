@@ -86,11 +86,18 @@ impl Repo {
     /// Open the repository at `path` or one of its parents (bare repositories too).
     pub fn open(path: &Path) -> Result<Self> {
         allow_partial_clones();
-        let repo = Repository::discover(path).map_err(|e| Error::Git {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
+        let repo = Repository::discover(path).map_err(|e| match e.code() {
+            // Said with the absolute path: `.` does not tell where the search started.
+            git2::ErrorCode::NotFound if path.is_dir() => Error::NotARepository {
+                path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            },
+            _ => Error::Git {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            },
         })?;
         let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+        tracing::debug!(repository = %root.display(), "opened the repository");
         Ok(Repo { repo, path: root })
     }
 
@@ -143,7 +150,10 @@ impl Repo {
     pub fn lookup(&self, rev: &str) -> Result<Lookup> {
         match self.repo.revparse_single(rev) {
             Ok(obj) => match obj.peel_to_commit() {
-                Ok(c) if self.has_commit(c.id()) => Ok(Lookup::Present(c.id())),
+                Ok(c) if self.has_commit(c.id()) => {
+                    tracing::trace!(rev, commit = %c.id(), "revision resolved");
+                    Ok(Lookup::Present(c.id()))
+                }
                 Ok(_) => Ok(Lookup::Missing),
                 Err(e) if e.class() == git2::ErrorClass::Odb => Ok(Lookup::Missing),
                 Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Lookup::Missing),
