@@ -704,8 +704,8 @@ async fn argocd_workloads_are_updated_through_git() {
         std::fs::read_to_string(clone.path().join("c/clusters/home/iot/sensor.yaml")).unwrap();
     assert_eq!(
         got,
-        manifest.replace(&old, &format!("\"{target}\"")),
-        "only the image value changes"
+        manifest.replace(&old, &target),
+        "only the image value changes, and a plain value stays plain"
     );
     assert_eq!(
         git_in(&clone.path().join("c"), &["log", "-1", "--format=%an"]),
