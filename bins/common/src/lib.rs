@@ -16,6 +16,8 @@ use clap::Args;
 use ferry_core::exit;
 use ferry_registry::{Client, ClientConfig, DockerConfig};
 
+pub mod help;
+
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -136,22 +138,22 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Args, Clone, Debug, Default)]
 pub struct RegistryArgs {
     /// Registry reached over plain HTTP (HOST or HOST:PORT); repeatable.
-    #[arg(long = "plain-http", value_name = "HOST[:PORT]", global = true)]
+    #[arg(long = "plain-http", value_name = "HOST[:PORT]", global = true, help_heading = help::REGISTRY)]
     pub plain_http: Vec<String>,
     /// Send requests for REGISTRY to URL instead (e.g. docker.io=http://127.0.0.1:5000); repeatable.
-    #[arg(long, value_name = "REGISTRY=URL", global = true)]
+    #[arg(long, value_name = "REGISTRY=URL", global = true, help_heading = help::REGISTRY)]
     pub mirror: Vec<String>,
     /// Directory holding Docker's config.json (default: $DOCKER_CONFIG, else ~/.docker).
-    #[arg(long = "docker-config", value_name = "DIR", global = true)]
+    #[arg(long = "docker-config", value_name = "DIR", global = true, help_heading = help::REGISTRY)]
     pub docker_config: Option<PathBuf>,
     /// Extra PEM CA certificate(s) to trust.
-    #[arg(long = "ca-file", value_name = "FILE", global = true)]
+    #[arg(long = "ca-file", value_name = "FILE", global = true, help_heading = help::REGISTRY)]
     pub ca_file: Option<PathBuf>,
     /// Per-request timeout (e.g. 2s, 1m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true, help_heading = help::REGISTRY)]
     pub timeout: Option<Duration>,
     /// Requests in flight per registry host (default 32).
-    #[arg(long = "max-concurrency", value_name = "N", global = true)]
+    #[arg(long = "max-concurrency", value_name = "N", global = true, help_heading = help::REGISTRY)]
     pub max_concurrency: Option<usize>,
 }
 
@@ -159,6 +161,13 @@ impl RegistryArgs {
     /// Build a client: credentials from `--docker-config`, `$DOCKER_CONFIG` or `~/.docker`.
     pub fn client(&self, request_timeout: Option<Duration>) -> Result<Client, Failure> {
         let dir = match &self.docker_config {
+            // Named on purpose: a directory that is not there is a mistake, not "no credentials".
+            Some(d) if !d.is_dir() => {
+                return Err(Failure::operational(format!(
+                    "--docker-config {}: no such directory (name the directory that holds config.json)",
+                    d.display()
+                )));
+            }
             Some(d) => Some(d.clone()),
             None => std::env::var_os("DOCKER_CONFIG")
                 .map(PathBuf::from)
@@ -276,6 +285,19 @@ pub fn append_github_output(text: &str) -> Result<(), Failure> {
 
 /// The `-v` count the binary was started with (errors are reported in full when above 0).
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+/// Whether the binary runs with `-q` (warnings are not printed).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Remember `-v` and `-q` for [`describe`] and [`quiet`].
+pub fn set_verbosity(verbose: u8, quiet: bool) {
+    VERBOSITY.store(verbose, Ordering::Relaxed);
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether `-q` asked for errors only: a binary prints no warnings then.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 /// Logs on stderr: warnings by default, `-v` debug, `-vv` trace; `FERRY_LOG` takes a filter.
 /// With `-v`, errors also show every cause on its own line ([`error_chain_verbose`]).
@@ -366,9 +388,10 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Parse the command line; on `--help`/`--version` print and exit 0, on errors exit 2.
+/// Parse the command line (options grouped as [`help::command`] orders them); on
+/// `--help`/`--version` print and exit 0, on errors exit 2.
 pub fn parse_args<P: clap::Parser>() -> Result<P, ExitCode> {
-    P::try_parse().map_err(|e| {
+    help::try_parse_from::<P, _, _>(std::env::args_os()).map_err(|e| {
         let code = match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                 exit::SUCCESS

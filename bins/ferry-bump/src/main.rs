@@ -11,11 +11,13 @@
     clippy::disallowed_methods
 )]
 
+mod examples;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_cli::{Failure, RegistryArgs};
+use ferry_cli::{Failure, RegistryArgs, help};
 use ferry_core::{Identity, Reference, exit};
 use ferry_detect::bump::{self, Current, Plan, RefUse, Refusal, WriteOptions, Written};
 use ferry_detect::git::Repo;
@@ -28,7 +30,7 @@ use serde_json::{Value, json};
     name = "ferry-bump",
     version,
     about = "Update a base image in every Dockerfile at once: byte-exact edits, optional digest pins, one commit.",
-    after_help = "Exit codes: 0 success; 1 something was skipped (an unparseable Dockerfile), stale pins (check), a refused commit, an invalid or unknown reference; 2 usage error; 3 registry or git error."
+    after_help = examples::ROOT
 )]
 struct Cli {
     #[command(flatten)]
@@ -40,26 +42,25 @@ struct Cli {
 #[derive(Args)]
 struct Global {
     /// The repository work tree (default: the current directory).
-    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    #[arg(long, value_name = "DIR", default_value = ".", hide_default_value = true, global = true, help_heading = help::WATCH)]
     repo: PathBuf,
     /// Print a unified diff and change nothing.
-    #[arg(long = "dry-run", global = true)]
+    #[arg(long = "dry-run", global = true, help_heading = help::GIT)]
     dry_run: bool,
     /// Commit the change (refused when a file it touches has uncommitted changes).
-    #[arg(long, global = true, conflicts_with = "dry_run")]
+    #[arg(long, global = true, conflicts_with = "dry_run", help_heading = help::GIT)]
     commit: bool,
     /// Commit message subject (the list of edits is always in the body).
-    #[arg(long, value_name = "TEXT", global = true)]
+    #[arg(long, value_name = "TEXT", global = true, help_heading = help::GIT)]
     message: Option<String>,
     /// Commit author as "Name <email>" (default: git config).
-    #[arg(long, value_name = "NAME <EMAIL>", global = true)]
+    #[arg(long, value_name = "NAME <EMAIL>", global = true, help_heading = help::GIT)]
     author: Option<String>,
     /// Print JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = help::OUTPUT)]
     json: bool,
-    /// More detail on stderr: -v debug logs and every cause of an error, -vv trace.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    log: help::LogArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -67,6 +68,7 @@ struct Global {
 #[derive(Subcommand)]
 enum Cmd {
     /// Give every reference to REF's repository REF's tag (and digest).
+    #[command(after_help = examples::SET)]
     Set {
         /// Repository and new tag, optionally with a digest: python:3.12-slim
         reference: String,
@@ -75,10 +77,13 @@ enum Cmd {
         pin: bool,
     },
     /// Every image reference in every Dockerfile.
+    #[command(after_help = examples::LIST)]
     List,
     /// Compare every pinned reference with the digest its tag has now; exit 1 when any is stale.
+    #[command(after_help = examples::CHECK)]
     Check,
     /// Re-pin every stale pinned reference to its tag's current digest.
+    #[command(after_help = examples::REFRESH)]
     Refresh,
 }
 
@@ -87,7 +92,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(cli.global.verbose);
+    cli.global.log.init("warn");
     let runtime = match ferry_cli::runtime("ferry-bump", false) {
         Ok(r) => r,
         Err(code) => return code,

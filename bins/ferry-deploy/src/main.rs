@@ -10,12 +10,14 @@
     clippy::disallowed_methods
 )]
 
+mod examples;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_cli::{Failure, RegistryArgs};
+use ferry_cli::{Failure, RegistryArgs, help};
 use ferry_core::exit;
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, ApplyOptions, Context, RunIo, report};
@@ -32,7 +34,7 @@ use serde_json::json;
     name = "ferry-deploy",
     version,
     about = "Redeploy only the workloads that opted in (ferry.dev/policy), pinned to the exact digest.",
-    after_help = "Exit codes: 0 success; 1 a rollout failed and was rolled back; 2 usage error; 3 Kubernetes or registry error, or a patch, rollback or git write failed (the other workloads were still handled)."
+    after_help = examples::ROOT
 )]
 struct Cli {
     #[command(flatten)]
@@ -45,52 +47,52 @@ struct Cli {
 struct Global {
     /// kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the in-cluster
     /// service account — the order of kube's Config::infer).
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, help_heading = help::WATCH)]
     kubeconfig: Option<PathBuf>,
     /// Namespace to manage (repeatable; default: all the credentials can see).
-    #[arg(long, short = 'n', value_name = "NS", global = true)]
+    #[arg(long, short = 'n', value_name = "NS", global = true, help_heading = help::WATCH)]
     namespace: Vec<String>,
     /// All namespaces (the default).
-    #[arg(long = "all-namespaces", short = 'A', global = true)]
+    #[arg(long = "all-namespaces", short = 'A', global = true, help_heading = help::WATCH)]
     all_namespaces: bool,
     /// Print JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = help::OUTPUT)]
     json: bool,
     /// Write updates of Argo CD-managed workloads (and of workloads with ferry.dev/git-repo)
     /// to git instead of patching the cluster.
-    #[arg(long = "git-write-back", global = true)]
+    #[arg(long = "git-write-back", global = true, help_heading = help::GIT)]
     git_write_back: bool,
     /// Namespace of Argo CD's Applications.
     #[arg(
         long = "argocd-namespace",
         value_name = "NS",
         default_value = "argocd",
-        global = true
+        global = true, help_heading = help::GIT
     )]
     argocd_namespace: String,
     /// Local clone cache for write-back (default: $XDG_CACHE_HOME/ferry/git or ~/.cache/ferry/git).
-    #[arg(long = "git-cache", value_name = "DIR", global = true)]
+    #[arg(long = "git-cache", value_name = "DIR", global = true, help_heading = help::GIT)]
     git_cache: Option<PathBuf>,
     /// File holding a token for http(s) git remotes (default: $FERRY_GIT_TOKEN).
-    #[arg(long = "git-token-file", value_name = "FILE", global = true)]
+    #[arg(long = "git-token-file", value_name = "FILE", global = true, help_heading = help::GIT)]
     git_token_file: Option<PathBuf>,
     /// User name sent with the token.
     #[arg(
         long = "git-user",
         value_name = "NAME",
         default_value = "x-access-token",
-        global = true
+        global = true, help_heading = help::GIT
     )]
     git_user: String,
     /// Private key file for ssh git remotes.
-    #[arg(long = "git-ssh-key", value_name = "FILE", global = true)]
+    #[arg(long = "git-ssh-key", value_name = "FILE", global = true, help_heading = help::GIT)]
     git_ssh_key: Option<PathBuf>,
     /// Commit author as "Name <email>".
     #[arg(
         long = "git-author",
         value_name = "NAME <EMAIL>",
         default_value = "ferry <ferry@localhost>",
-        global = true
+        global = true, help_heading = help::GIT
     )]
     git_author: String,
     /// Commit subject ({count} = number of changes).
@@ -98,7 +100,7 @@ struct Global {
         long = "git-message",
         value_name = "TEXT",
         default_value = "ferry: update {count} image(s)",
-        global = true
+        global = true, help_heading = help::GIT
     )]
     git_message: String,
     /// Stop polling a registry whose ratelimit-remaining falls below N (until its window ends).
@@ -106,91 +108,92 @@ struct Global {
         long = "ratelimit-floor",
         value_name = "N",
         default_value_t = 10,
-        global = true
+        global = true, help_heading = help::REGISTRY
     )]
     ratelimit_floor: u64,
     /// Send a message for every update, rollback, quarantine and failure to this URL
     /// (repeatable; a Slack incoming webhook or any JSON receiver).
-    #[arg(long = "notify", value_name = "URL", global = true)]
+    #[arg(long = "notify", value_name = "URL", global = true, help_heading = help::OUTPUT)]
     notify: Vec<String>,
     /// Body of notifications: `json` or `slack`.
     #[arg(
         long = "notify-format",
         value_name = "FORMAT",
         default_value = "json",
-        global = true
+        global = true, help_heading = help::OUTPUT
     )]
     notify_format: String,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    log: help::LogArgs,
     /// newest-build: read the created time of at most N new tags per repository per pass
     /// (tags seen before are cached by digest and not read again).
-    #[arg(long = "max-inspect", value_name = "N", default_value_t = ferry_deploy::tags::DEFAULT_MAX_INSPECT, global = true)]
+    #[arg(long = "max-inspect", value_name = "N", default_value_t = ferry_deploy::tags::DEFAULT_MAX_INSPECT, global = true, help_heading = help::REGISTRY)]
     max_inspect: usize,
     /// Push ferry's git commits to this branch (created from the Application's branch, or
     /// fast-forwarded to it) instead of the Application's branch; a person merges it. The
     /// workload annotation ferry.dev/git-write-branch wins.
-    #[arg(long = "git-write-branch", value_name = "BRANCH", global = true)]
+    #[arg(long = "git-write-branch", value_name = "BRANCH", global = true, help_heading = help::GIT)]
     git_write_branch: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// What would happen; changes nothing.
+    #[command(after_help = examples::PLAN)]
     Plan,
     /// One pass that applies the plan.
+    #[command(after_help = examples::ONCE)]
     Once {
         /// Watch each rollout; roll a failed one back and quarantine its digest.
-        #[arg(long)]
+        #[arg(long, help_heading = help::CONTROLLER)]
         wait: bool,
         /// Give up on a rollout after this long.
-        #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
+        #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m", help_heading = help::CONTROLLER)]
         rollout_timeout: Duration,
     },
     /// The controller: a pass every interval (jittered), rollouts watched and failed ones
     /// rolled back, Prometheus /metrics and /healthz, /readyz, leader election on a Lease,
     /// graceful shutdown on SIGTERM.
+    #[command(after_help = examples::RUN)]
     Run(RunArgs),
 }
 
 #[derive(Args)]
 struct RunArgs {
     /// Time between passes.
-    #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5m", help_heading = help::CONTROLLER)]
     interval: Duration,
     /// Where to serve /metrics, /healthz and /readyz.
-    #[arg(
-        long = "metrics-addr",
+    #[arg(long = "metrics-addr",
         value_name = "ADDR",
-        default_value = "0.0.0.0:9090"
-    )]
+        default_value = "0.0.0.0:9090", help_heading = help::CONTROLLER)]
     metrics_addr: String,
     /// Give up on a rollout after this long (then roll back).
-    #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m")]
+    #[arg(long = "rollout-timeout", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "10m", help_heading = help::CONTROLLER)]
     rollout_timeout: Duration,
     /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default).
-    #[arg(long = "lease-namespace", value_name = "NS")]
+    #[arg(long = "lease-namespace", value_name = "NS", help_heading = help::CONTROLLER)]
     lease_namespace: Option<String>,
     /// Name of the leader-election Lease.
-    #[arg(
-        long = "lease-name",
+    #[arg(long = "lease-name",
         value_name = "NAME",
-        default_value = "ferry-deploy"
-    )]
+        default_value = "ferry-deploy", help_heading = help::CONTROLLER)]
     lease_name: String,
     /// How long a Lease holder keeps it without renewing; the leader renews every third
     /// of it and stops writing two thirds after its last successful renewal.
-    #[arg(long = "lease-duration", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "15s")]
+    #[arg(long = "lease-duration", value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "15s", help_heading = help::CONTROLLER)]
     lease_duration: Duration,
     /// Act without a Lease (one replica only).
-    #[arg(long = "no-leader-election")]
+    #[arg(long = "no-leader-election", help_heading = help::CONTROLLER)]
     no_leader_election: bool,
     /// Receive registry webhooks here (`POST /webhooks/{distribution,dockerhub,github,harbor,generic}`);
     /// off by default. Needs --webhook-secret-file.
-    #[arg(long = "webhook-addr", value_name = "ADDR")]
+    #[arg(long = "webhook-addr", value_name = "ADDR", help_heading = help::CONTROLLER)]
     webhook_addr: Option<String>,
     /// File holding the shared secret webhook senders must present.
-    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    #[arg(long = "webhook-secret-file", value_name = "FILE", help_heading = help::CONTROLLER)]
     webhook_secret_file: Option<PathBuf>,
 }
 
@@ -201,7 +204,7 @@ fn main() -> ExitCode {
     };
     // The controller logs every decision (info); one-shot commands only warnings.
     // kube's client logs every failed request at ERROR; ferry reports it once, with its cause.
-    ferry_cli::init_tracing_with(if matches!(cli.cmd, Cmd::Run(_)) {
+    cli.global.log.init(if matches!(cli.cmd, Cmd::Run(_)) {
         "info,kube_client::client=off"
     } else {
         "warn,kube_client::client=off"
@@ -274,25 +277,48 @@ fn hostname() -> Option<String> {
 }
 
 fn kube_err(e: impl std::error::Error + 'static) -> Failure {
-    Failure::operational(format!("kubernetes: {}", ferry_cli::describe(&e)))
+    Failure::operational(unquote(&format!("kubernetes: {}", ferry_cli::describe(&e))))
+}
+
+/// A kubeconfig that cannot be used: a configuration problem (exit 3) naming the file once and
+/// where its name came from (`--kubeconfig` or `$KUBECONFIG`).
+fn kubeconfig_failure(
+    path: &std::path::Path,
+    from: &str,
+    e: kube::config::KubeconfigError,
+) -> Failure {
+    let message = match &e {
+        kube::config::KubeconfigError::ReadConfig(io, _) => format!(
+            "cannot read kubeconfig {} (from {from}): {io}",
+            path.display()
+        ),
+        _ => format!(
+            "kubeconfig {} (from {from}): {}",
+            path.display(),
+            ferry_cli::describe(&e)
+        ),
+    };
+    Failure::operational(unquote(&message))
+}
+
+/// kube names files as `'"/path"'`; ferry names them plainly.
+fn unquote(message: &str) -> String {
+    message.replace("'\"", "").replace("\"'", "")
 }
 
 /// The Kubernetes client and the API server's address (named in every error about it).
 async fn kube_client(g: &Global) -> Result<(kube::Client, String), Failure> {
-    let path = g
-        .kubeconfig
-        .clone()
-        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+    let path = match &g.kubeconfig {
+        Some(p) => Some((p.clone(), "--kubeconfig")),
+        None => std::env::var_os("KUBECONFIG").map(|p| (PathBuf::from(p), "$KUBECONFIG")),
+    };
     let config = match path {
-        Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(&p).map_err(|e| {
-                Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
-            })?;
+        Some((p, from)) => {
+            let bad = |e| kubeconfig_failure(&p, from, e);
+            let kc = kube::config::Kubeconfig::read_from(&p).map_err(bad)?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| {
-                    Failure::usage(format!("{}: {}", p.display(), ferry_cli::describe(&e)))
-                })?
+                .map_err(bad)?
         }
         None => kube::Config::infer().await.map_err(kube_err)?,
     };

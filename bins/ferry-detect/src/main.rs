@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod examples;
 mod published;
 mod why;
 
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ferry_cli::Failure;
+use ferry_cli::{Failure, help};
 use ferry_core::Reference;
 use ferry_core::exit;
 use ferry_detect::changed::{
@@ -32,7 +33,7 @@ use ferry_detect::revision::{self, Selection};
     name = "ferry-detect",
     version,
     about = "Which images must be rebuilt: derived from each image's Dockerfile, .dockerignore and in-repo base images.",
-    after_help = "Exit codes: 0 success (whether or not anything changed), 1 bad input (unparseable Dockerfile, ignore file or ferry.toml; unknown image or revision; dependency cycle), 2 usage error, 3 operational error (git)."
+    after_help = examples::ROOT
 )]
 struct Cli {
     #[command(flatten)]
@@ -46,22 +47,22 @@ struct Cli {
 #[derive(Args)]
 struct Global {
     /// The repository (a checkout or a bare repository; default: the current directory).
-    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    #[arg(long, value_name = "DIR", default_value = ".", hide_default_value = true, global = true, help_heading = help::WATCH)]
     repo: PathBuf,
     /// Print JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = help::OUTPUT)]
     json: bool,
     /// Largest wave: bigger waves are split (GitHub's matrix limit is 256).
     #[arg(
         long = "max-parallel",
         value_name = "N",
         default_value_t = 256,
-        global = true
+        global = true,
+        help_heading = help::OUTPUT
     )]
     max_parallel: usize,
-    /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    log: help::LogArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -90,68 +91,73 @@ struct ChangedArgs {
     /// Base revision (default: the head's first parent, what --github-event says, or under
     /// Jenkins GIT_PREVIOUS_SUCCESSFUL_COMMIT / GIT_PREVIOUS_COMMIT). `published`: compare
     /// each image with the revision its --published-tag was built from (asks the registry).
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", help_heading = help::WATCH)]
     base: Option<String>,
     /// With --base published: the tag whose revision counts as published.
-    #[arg(long = "published-tag", value_name = "TAG", default_value = "latest")]
+    #[arg(long = "published-tag", value_name = "TAG", default_value = "latest", help_heading = help::WATCH)]
     published_tag: String,
     /// Head revision (default: HEAD).
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", help_heading = help::WATCH)]
     head: Option<String>,
     /// GitHub event payload (default: $GITHUB_EVENT_PATH when GITHUB_ACTIONS=true).
-    #[arg(long = "github-event", value_name = "FILE")]
+    #[arg(long = "github-event", value_name = "FILE", help_heading = help::WATCH)]
     github_event: Option<PathBuf>,
     /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
-    #[arg(long = "context-mode", value_enum, default_value = "precise")]
+    #[arg(long = "context-mode", value_enum, default_value = "precise", help_heading = help::WATCH)]
     context_mode: Mode,
     /// Append any, matrix, waves, rebuild_all, reason to $GITHUB_OUTPUT.
-    #[arg(long = "github-output")]
+    #[arg(long = "github-output", help_heading = help::OUTPUT)]
     github_output: bool,
     /// Output format.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = help::OUTPUT)]
     format: Option<ChangedFormat>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// The images to rebuild between two revisions, each with its reasons.
+    #[command(after_help = examples::CHANGED)]
     Changed(ChangedArgs),
     /// Every image with its bases, in-repo dependencies and build waves.
+    #[command(after_help = examples::GRAPH)]
     Graph {
         /// Output format.
-        #[arg(long, value_enum, default_value = "json")]
+        #[arg(long, value_enum, default_value = "json", help_heading = help::OUTPUT)]
         format: GraphFormat,
         /// Revision to read (default: HEAD).
-        #[arg(long, value_name = "REV")]
+        #[arg(long, value_name = "REV", help_heading = help::WATCH)]
         rev: Option<String>,
     },
     /// The files an image's build context holds after the ignore rules.
+    #[command(after_help = examples::CONTEXT)]
     Context {
         /// Image name.
         image: String,
         /// Revision (default: HEAD).
-        #[arg(long, value_name = "REV")]
+        #[arg(long, value_name = "REV", help_heading = help::WATCH)]
         rev: Option<String>,
     },
     /// The files precise mode treats as an image's inputs.
+    #[command(after_help = examples::INPUTS)]
     Inputs {
         /// Image name.
         image: String,
         /// Revision (default: HEAD).
-        #[arg(long, value_name = "REV")]
+        #[arg(long, value_name = "REV", help_heading = help::WATCH)]
         rev: Option<String>,
     },
     /// Whether a file is an input of an image, and the one line that decides it.
+    #[command(after_help = examples::WHY)]
     Why {
         /// Image name.
         image: String,
         /// The file, relative to the repository root (as `changed` prints paths).
         path: String,
         /// Revision (default: HEAD).
-        #[arg(long, value_name = "REV")]
+        #[arg(long, value_name = "REV", help_heading = help::WATCH)]
         rev: Option<String>,
         /// precise: only files a reachable COPY/ADD/bind mount reads; full: any context file.
-        #[arg(long = "context-mode", value_enum, default_value = "precise")]
+        #[arg(long = "context-mode", value_enum, default_value = "precise", help_heading = help::WATCH)]
         context_mode: Mode,
     },
 }
@@ -170,7 +176,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(cli.global.verbose);
+    cli.global.log.init("warn");
     let mut out = String::new();
     let result = run(&cli, &mut out);
     ferry_cli::finish("ferry-detect", result, &out)
@@ -386,6 +392,9 @@ fn report_warnings(warnings: &[Warning]) {
 /// A warning on stderr: `ferry-detect: warning: [file:line: ]message`, or under GitHub Actions
 /// a `::warning` annotation (on the file and line when there is one).
 fn warn(location: Option<(&str, usize)>, message: &str) {
+    if ferry_cli::quiet() {
+        return;
+    }
     if ferry_cli::in_github_actions() {
         let msg = message
             .replace('%', "%25")

@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod examples;
 mod output;
 
 use std::io::BufRead;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_cli::{Failure, RegistryArgs};
+use ferry_cli::{Failure, RegistryArgs, help};
 use ferry_core::{Platform, Reference, exit};
 use ferry_registry::{Client, WaitOutcome};
 use futures::StreamExt;
@@ -31,7 +32,7 @@ use output::Output;
     name = "ferry-registry",
     version,
     about = "Query container registries: digests, platforms, tags, waiting for images.",
-    after_help = "Exit codes: 0 success, 1 negative answer (not found, platform missing, invalid reference, wait timed out), 2 usage error, 3 operational error (network, auth, timeout, registry misbehaviour)."
+    after_help = examples::ROOT
 )]
 struct Cli {
     #[command(flatten)]
@@ -45,30 +46,31 @@ struct GlobalOpts {
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = help::OUTPUT)]
     json: bool,
     /// Also write the JSON result to the Airflow XCom file.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = help::OUTPUT)]
     xcom: bool,
     /// Where --xcom writes.
     #[arg(
         long = "xcom-path",
         value_name = "FILE",
         global = true,
-        default_value = "/airflow/xcom/return.json"
+        default_value = "/airflow/xcom/return.json",
+        help_heading = help::OUTPUT
     )]
     xcom_path: PathBuf,
     /// Append results as key=value lines to $GITHUB_OUTPUT.
-    #[arg(long = "github-output", global = true)]
+    #[arg(long = "github-output", global = true, help_heading = help::OUTPUT)]
     github_output: bool,
-    /// More logging on stderr (-v debug, -vv trace); FERRY_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    log: help::LogArgs,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the canonical form of image references.
+    #[command(after_help = examples::PARSE)]
     Parse {
         /// References.
         refs: Vec<String>,
@@ -77,6 +79,7 @@ enum Cmd {
         file: Option<PathBuf>,
     },
     /// Print the digest the registry serves for references.
+    #[command(after_help = examples::DIGEST)]
     Digest {
         /// References.
         refs: Vec<String>,
@@ -88,11 +91,13 @@ enum Cmd {
         platform: Option<String>,
     },
     /// Show platforms, child digests and attestations of a reference.
+    #[command(after_help = examples::INSPECT)]
     Inspect {
         /// Reference.
         reference: String,
     },
     /// Exit 0 when the image provides every listed platform, 1 listing the missing ones.
+    #[command(after_help = examples::VERIFY)]
     Verify {
         /// Reference.
         reference: String,
@@ -101,6 +106,7 @@ enum Cmd {
         platforms: String,
     },
     /// List every tag of a repository (following pagination).
+    #[command(after_help = examples::TAGS)]
     Tags {
         /// Repository (a tag or digest, if given, is ignored).
         repository: String,
@@ -110,6 +116,7 @@ enum Cmd {
     },
     /// Copy a manifest (or an index with its children) to another tag or repository of the same
     /// registry, mounting blobs instead of pulling them.
+    #[command(after_help = examples::TAG)]
     Tag {
         /// Source reference.
         source: String,
@@ -118,6 +125,7 @@ enum Cmd {
     },
     /// Like `tag`, only when the source has soaked long enough and loses no platform the
     /// destination has; exit 1 when refused, 0 when promoted or already there.
+    #[command(after_help = examples::PROMOTE)]
     Promote {
         /// Source reference.
         source: String,
@@ -131,6 +139,7 @@ enum Cmd {
         since: Option<String>,
     },
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
+    #[command(after_help = examples::WAIT)]
     Wait {
         /// Reference.
         reference: String,
@@ -148,7 +157,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(cli.global.verbose);
+    cli.global.log.init("warn");
     let runtime = match ferry_cli::runtime("ferry-registry", false) {
         Ok(r) => r,
         Err(code) => return code,
@@ -468,7 +477,7 @@ async fn cmd_digest(
             }
             Err(e) => {
                 code = code.max(ferry_cli::registry_code(&e));
-                out.text_error(&format!("{input}: {}", ferry_cli::describe(&e)));
+                out.text_error(&digest_error(input, &e));
                 rows.push(json!({
                     "reference": input,
                     "canonical": canonical,
@@ -487,6 +496,15 @@ async fn cmd_digest(
     out.github("json", &Value::Array(rows.clone()).to_string());
     out.set_json(Value::Array(rows));
     Ok(code)
+}
+
+/// `INPUT: why`, but an invalid reference names itself in its message: said once.
+fn digest_error(input: &str, e: &ferry_registry::Error) -> String {
+    let message = ferry_cli::describe(e);
+    match e {
+        ferry_registry::Error::Core(ferry_core::Error::InvalidReference { .. }) => message,
+        _ => format!("{input}: {message}"),
+    }
 }
 
 fn rate_limit_of(e: &ferry_registry::Error) -> Value {

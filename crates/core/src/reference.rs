@@ -87,6 +87,13 @@ pub enum ReferenceProblem {
     Uppercase,
     /// The text is empty.
     Empty,
+    /// The name is fine but the tag after its `:` is not (`acme/app::1`: the tag `:1`).
+    Tag {
+        /// The tag as given, without the `:` before it.
+        tag: String,
+        /// The reference with the tag's stray characters left out, when that one is valid.
+        example: Option<String>,
+    },
     /// Anything else the grammar refuses.
     Format,
     /// The name is longer than [`NAME_TOTAL_LENGTH_MAX`] characters.
@@ -107,6 +114,17 @@ impl fmt::Display for ReferenceProblem {
             ReferenceProblem::Uppercase => f.write_str("repository name must be lowercase"),
             ReferenceProblem::Empty => {
                 f.write_str("repository name must have at least one component")
+            }
+            ReferenceProblem::Tag { tag, example } => {
+                write!(
+                    f,
+                    "the tag {tag:?} after ':' is not valid: a tag starts with a letter, digit or '_' \
+                     and has at most 128 letters, digits, '_', '.' or '-'"
+                )?;
+                match example {
+                    Some(e) => write!(f, " (for example {e})"),
+                    None => Ok(()),
+                }
             }
             ReferenceProblem::Format => f.write_str("invalid reference format"),
             ReferenceProblem::NameTooLong => write!(
@@ -147,7 +165,7 @@ impl Reference {
             if input.is_empty() {
                 return Err(invalid(ReferenceProblem::Empty));
             }
-            return Err(invalid(ReferenceProblem::Format));
+            return Err(invalid(bad_tag(input).unwrap_or(ReferenceProblem::Format)));
         };
         let name = caps.get(1).map_or("", |m| m.as_str());
         if name.len() > NAME_TOTAL_LENGTH_MAX {
@@ -290,6 +308,32 @@ impl Reference {
     }
 }
 
+static TAG_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("^{TAG}$")).expect("tag grammar"));
+
+/// [`ReferenceProblem::Tag`] when the tag is what breaks a refused reference: the text after the
+/// first `:` of the last path component (before any `@digest`), with a valid name before it.
+fn bad_tag(input: &str) -> Option<ReferenceProblem> {
+    let name_and_tag = input.split_once('@').map_or(input, |(n, _)| n);
+    let component = name_and_tag.rfind('/').map_or(0, |i| i + 1);
+    let colon = component + name_and_tag[component..].find(':')?;
+    let (name, tag) = (&name_and_tag[..colon], &name_and_tag[colon + 1..]);
+    if TAG_RE.is_match(tag) || Reference::parse(name).is_err() {
+        return None;
+    }
+    let kept: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .skip_while(|c| matches!(c, '.' | '-'))
+        .take(128)
+        .collect();
+    let example = format!("{name}:{kept}");
+    Some(ReferenceProblem::Tag {
+        tag: tag.to_string(),
+        example: (!kept.is_empty() && Reference::parse(&example).is_ok()).then_some(example),
+    })
+}
+
 /// distribution's `splitDockerDomain`.
 fn split_docker_domain(name: &str) -> (&str, std::borrow::Cow<'_, str>) {
     use std::borrow::Cow;
@@ -407,6 +451,38 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&canon(input), want, "input {input}");
         }
+    }
+
+    #[test]
+    fn an_invalid_tag_is_named_with_a_valid_example() {
+        let msg = |s: &str| {
+            Reference::parse(s)
+                .map(|r| r.to_string())
+                .unwrap_err()
+                .to_string()
+        };
+        let rule = "a tag starts with a letter, digit or '_' and has at most 128 letters, digits, '_', '.' or '-'";
+        assert_eq!(
+            msg("acme/app::1"),
+            format!(
+                r#"invalid reference "acme/app::1": the tag ":1" after ':' is not valid: {rule} (for example acme/app:1)"#
+            )
+        );
+        assert_eq!(
+            msg("localhost:5000/app:-x@sha256:abc"),
+            format!(
+                r#"invalid reference "localhost:5000/app:-x@sha256:abc": the tag "-x" after ':' is not valid: {rule} (for example localhost:5000/app:x)"#
+            )
+        );
+        assert_eq!(
+            msg("app:"),
+            format!(r#"invalid reference "app:": the tag "" after ':' is not valid: {rule}"#)
+        );
+        // Not the tag's fault: the name before it is already wrong.
+        assert_eq!(
+            msg("a b:1"),
+            r#"invalid reference "a b:1": invalid reference format"#
+        );
     }
 
     #[test]
