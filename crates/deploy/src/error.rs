@@ -35,6 +35,21 @@ pub enum Error {
     /// This replica does not (or no longer) hold the Lease: the write was not made.
     #[error("leadership lost: this replica no longer holds the Lease; not writing")]
     LeadershipLost,
+    /// A registry's rate limit is nearly spent: it is not asked until its window ends.
+    #[error(
+        "not polled: {registry} reported ratelimit-remaining {remaining}, below the floor of {floor}; waiting {}s for its window",
+        wait.as_secs()
+    )]
+    RateGated {
+        /// The registry held back.
+        registry: String,
+        /// Requests it said remain.
+        remaining: u64,
+        /// The floor (`--ratelimit-floor`).
+        floor: u64,
+        /// Time left in its window.
+        wait: std::time::Duration,
+    },
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {message}")]
     HelmValues {
@@ -61,7 +76,8 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Join(_)
-            | Error::LeadershipLost => ferry_core::exit::OPERATIONAL,
+            | Error::LeadershipLost
+            | Error::RateGated { .. } => ferry_core::exit::OPERATIONAL,
         }
     }
 }

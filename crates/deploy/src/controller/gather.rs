@@ -150,7 +150,7 @@ pub(super) async fn resolve_tag(
     r: &Reference,
 ) -> (Result<TagFacts, String>, bool) {
     if let Err(why) = gate.check(r.registry()) {
-        return (Err(why), false);
+        return (Err(why.to_string()), false);
     }
     match registry.resolve(r).await {
         Ok(x) => {
