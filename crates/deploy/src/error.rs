@@ -51,14 +51,14 @@ pub enum Error {
         wait: std::time::Duration,
     },
     /// A Helm values file cannot be edited at the requested key.
-    #[error("{file}: key {key}: {message}")]
+    #[error("{file}: key {key}: {problem}")]
     HelmValues {
         /// The values file (path in the repository).
         file: String,
         /// The dotted key path (`image.tag`, `sensor.image.repository`).
         key: String,
         /// What is wrong.
-        message: String,
+        problem: crate::yamledit::HelmProblem,
     },
 }
 

@@ -433,7 +433,8 @@ mod scalar;
 #[cfg(test)]
 mod props;
 
-pub use helm::{helm_sets_image, set_helm_image};
+pub use helm::{HelmProblem, helm_sets_image, set_helm_image};
+pub use scalar::ScalarError;
 
 #[cfg(test)]
 mod tests {
