@@ -14,7 +14,7 @@ pub enum Error {
     Registry(#[from] ferry_registry::Error),
     /// Configuration (kubeconfig, flags) is unusable.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(ConfigProblem),
     /// A git write-back (clone, fetch, commit, push, revert, write branch) failed.
     #[error("git write-back to {repo} ({branch}): {message}")]
     Git {
@@ -28,7 +28,7 @@ pub enum Error {
     /// A YAML file cannot be edited safely at the spot ferry must change (flow style, no
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
-    Edit(String),
+    Edit(crate::yamledit::EditProblem),
     /// A blocking task (git work off the runtime) panicked or was cancelled.
     #[error("background task: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -60,6 +60,37 @@ pub enum Error {
         /// What is wrong.
         problem: crate::yamledit::HelmProblem,
     },
+}
+
+/// What is wrong with a setting ([`Error::Config`]).
+#[derive(Debug)]
+pub enum ConfigProblem {
+    /// The webhook secret file holds only whitespace.
+    EmptyWebhookSecret,
+    /// The git commit author is not `Name <email>`.
+    Author(ferry_core::Error),
+    /// `--notify-format` is neither `slack` nor `json`.
+    NotifyFormat {
+        /// The value given.
+        given: String,
+    },
+    /// The notification HTTP client cannot be built.
+    NotifyClient(reqwest::Error),
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigProblem::EmptyWebhookSecret => f.write_str(
+                "the webhook secret is empty: write a secret into --webhook-secret-file",
+            ),
+            ConfigProblem::Author(e) => write!(f, "{e}"),
+            ConfigProblem::NotifyFormat { given } => {
+                write!(f, "--notify-format {given:?}: expected slack or json")
+            }
+            ConfigProblem::NotifyClient(e) => write!(f, "notification HTTP client: {e}"),
+        }
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

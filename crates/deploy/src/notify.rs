@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -164,9 +164,9 @@ impl FromStr for Format {
         match s {
             "json" => Ok(Format::Json),
             "slack" => Ok(Format::Slack),
-            other => Err(Error::Config(format!(
-                "--notify-format {other:?}: expected slack or json"
-            ))),
+            other => Err(Error::Config(ConfigProblem::NotifyFormat {
+                given: other.to_string(),
+            })),
         }
     }
 }
@@ -273,7 +273,7 @@ impl Notifier {
             .timeout(config.timeout)
             .user_agent(concat!("ferry-deploy/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("notification HTTP client: {e}")))?;
+            .map_err(|e| Error::Config(ConfigProblem::NotifyClient(e)))?;
         let counters = NotifyCounters::default();
         let mut queues = Vec::new();
         let mut workers = Vec::new();

@@ -64,7 +64,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// The largest body accepted (1 MiB); a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -221,9 +221,7 @@ impl Secret {
     pub fn new(value: impl AsRef<str>) -> Result<Secret> {
         let v = value.as_ref().trim();
         if v.is_empty() {
-            return Err(Error::Config(
-                "the webhook secret is empty: write a secret into --webhook-secret-file".into(),
-            ));
+            return Err(Error::Config(ConfigProblem::EmptyWebhookSecret));
         }
         Ok(Secret {
             value: Arc::from(v.as_bytes()),
