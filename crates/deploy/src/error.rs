@@ -50,6 +50,9 @@ pub enum Error {
         /// Time left in its window.
         wait: std::time::Duration,
     },
+    /// Inspecting an update candidate's image failed (every candidate on that digest skips).
+    #[error("inspecting the new image: {0}")]
+    InspectNew(ferry_registry::Error),
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]
     HelmValues {
@@ -108,7 +111,8 @@ impl ferry_core::exit::Classify for Error {
             | Error::Git { .. }
             | Error::Join(_)
             | Error::LeadershipLost
-            | Error::RateGated { .. } => ferry_core::exit::OPERATIONAL,
+            | Error::RateGated { .. }
+            | Error::InspectNew(_) => ferry_core::exit::OPERATIONAL,
         }
     }
 }

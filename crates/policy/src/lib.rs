@@ -61,8 +61,8 @@ pub use error::{Error, Result};
 pub use keys::*;
 
 pub use decide::{
-    Action, Answers, Decision, Gate, GitEdit, GitRoute, Query, Records, Route, TagFacts, decide,
-    decide_gated, decide_with, queries,
+    Action, Answers, Decision, Gate, GitEdit, GitRoute, LookupError, Query, Records, Route,
+    TagFacts, decide, decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
 pub use route::{Application, GitSettings, NoRoute, Placement};
