@@ -14,7 +14,7 @@ pub enum Error {
     Registry(#[from] ferry_registry::Error),
     /// Configuration (kubeconfig, flags) is unusable.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(ConfigProblem),
     /// A git write-back (clone, fetch, commit, push, revert, write branch) failed.
     #[error("git write-back to {repo} ({branch}): {message}")]
     Git {
@@ -28,23 +28,72 @@ pub enum Error {
     /// A YAML file cannot be edited safely at the spot ferry must change (flow style, no
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
-    Edit(String),
+    Edit(crate::yamledit::EditProblem),
     /// A blocking task (git work off the runtime) panicked or was cancelled.
     #[error("background task: {0}")]
     Join(#[from] tokio::task::JoinError),
     /// This replica does not (or no longer) hold the Lease: the write was not made.
     #[error("leadership lost: this replica no longer holds the Lease; not writing")]
     LeadershipLost,
+    /// A registry's rate limit is nearly spent: it is not asked until its window ends.
+    #[error(
+        "not polled: {registry} reported ratelimit-remaining {remaining}, below the floor of {floor}; waiting {}s for its window",
+        wait.as_secs()
+    )]
+    RateGated {
+        /// The registry held back.
+        registry: String,
+        /// Requests it said remain.
+        remaining: u64,
+        /// The floor (`--ratelimit-floor`).
+        floor: u64,
+        /// Time left in its window.
+        wait: std::time::Duration,
+    },
+    /// Inspecting an update candidate's image failed (every candidate on that digest skips).
+    #[error("inspecting the new image: {0}")]
+    InspectNew(ferry_registry::Error),
     /// A Helm values file cannot be edited at the requested key.
-    #[error("{file}: key {key}: {message}")]
+    #[error("{file}: key {key}: {problem}")]
     HelmValues {
         /// The values file (path in the repository).
         file: String,
         /// The dotted key path (`image.tag`, `sensor.image.repository`).
         key: String,
         /// What is wrong.
-        message: String,
+        problem: crate::yamledit::HelmProblem,
     },
+}
+
+/// What is wrong with a setting ([`Error::Config`]).
+#[derive(Debug)]
+pub enum ConfigProblem {
+    /// The webhook secret file holds only whitespace.
+    EmptyWebhookSecret,
+    /// The git commit author is not `Name <email>`.
+    Author(ferry_core::Error),
+    /// `--notify-format` is neither `slack` nor `json`.
+    NotifyFormat {
+        /// The value given.
+        given: String,
+    },
+    /// The notification HTTP client cannot be built.
+    NotifyClient(reqwest::Error),
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigProblem::EmptyWebhookSecret => f.write_str(
+                "the webhook secret is empty: write a secret into --webhook-secret-file",
+            ),
+            ConfigProblem::Author(e) => write!(f, "{e}"),
+            ConfigProblem::NotifyFormat { given } => {
+                write!(f, "--notify-format {given:?}: expected slack or json")
+            }
+            ConfigProblem::NotifyClient(e) => write!(f, "notification HTTP client: {e}"),
+        }
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.
@@ -61,7 +110,9 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Join(_)
-            | Error::LeadershipLost => ferry_core::exit::OPERATIONAL,
+            | Error::LeadershipLost
+            | Error::RateGated { .. }
+            | Error::InspectNew(_) => ferry_core::exit::OPERATIONAL,
         }
     }
 }

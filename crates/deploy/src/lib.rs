@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod server;
 pub mod yamledit;
 
-pub use error::{Error, Result};
+pub use error::{ConfigProblem, Error, Result};
 /// The pure decision core (its own crate, re-exported under its old paths).
 pub use ferry_policy as policy;
 pub use ferry_policy::{approval, tags};

@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -164,9 +164,9 @@ impl FromStr for Format {
         match s {
             "json" => Ok(Format::Json),
             "slack" => Ok(Format::Slack),
-            other => Err(Error::Config(format!(
-                "--notify-format {other:?}: expected slack or json"
-            ))),
+            other => Err(Error::Config(ConfigProblem::NotifyFormat {
+                given: other.to_string(),
+            })),
         }
     }
 }
@@ -273,7 +273,7 @@ impl Notifier {
             .timeout(config.timeout)
             .user_agent(concat!("ferry-deploy/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("notification HTTP client: {e}")))?;
+            .map_err(|e| Error::Config(ConfigProblem::NotifyClient(e)))?;
         let counters = NotifyCounters::default();
         let mut queues = Vec::new();
         let mut workers = Vec::new();
@@ -329,6 +329,27 @@ fn redacted(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?"))
 }
 
+/// Why the last try to deliver a notification failed (logged, never returned to a caller).
+#[derive(Debug)]
+enum Undelivered {
+    /// The endpoint answered with a non-success status.
+    Status(reqwest::StatusCode),
+    /// No answer within the timeout.
+    Timeout(Duration),
+    /// The request failed (connection, TLS…).
+    Request(reqwest::Error),
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Undelivered::Status(s) => write!(f, "HTTP {s}"),
+            Undelivered::Timeout(t) => write!(f, "no answer within {t:?}"),
+            Undelivered::Request(e) => write!(f, "request failed: {e}"),
+        }
+    }
+}
+
 struct Worker {
     http: reqwest::Client,
     url: Url,
@@ -354,13 +375,13 @@ impl Worker {
         }
     }
 
-    /// One message, with retries; the error of the last try.
-    async fn deliver(&self, n: &Notification) -> std::result::Result<(), String> {
+    /// One message, with retries; the failure of the last try.
+    async fn deliver(&self, n: &Notification) -> std::result::Result<(), Undelivered> {
         let body = n.body(self.config.format);
         let mut wait = self.config.backoff;
         let attempts = self.config.attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
+        let mut attempt = 1;
+        loop {
             let sent = self
                 .http
                 .post(self.url.clone())
@@ -368,31 +389,23 @@ impl Worker {
                 .body(body.clone())
                 .send()
                 .await;
-            let retry = match sent {
+            let (failure, retry) = match sent {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let s = r.status();
-                    last = format!("HTTP {s}");
-                    s.is_server_error() || s == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    let retry = s.is_server_error() || s == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                    (Undelivered::Status(s), retry)
                 }
-                Err(e) => {
-                    last = if e.is_timeout() {
-                        format!("no answer within {:?}", self.config.timeout)
-                    } else {
-                        format!("request failed: {}", e.without_url())
-                    };
-                    true
-                }
+                Err(e) if e.is_timeout() => (Undelivered::Timeout(self.config.timeout), true),
+                Err(e) => (Undelivered::Request(e.without_url()), true),
             };
-            if !retry {
-                break;
+            if !retry || attempt >= attempts {
+                return Err(failure);
             }
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2);
-            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2);
+            attempt += 1;
         }
-        Err(last)
     }
 }
 

@@ -45,13 +45,17 @@ pub enum Query {
     Application(String),
 }
 
+/// Why the registry could not answer a query: the shell's own error, kept with its type (the
+/// core has no registry dependency to name it) and shared by every workload it concerns.
+pub type LookupError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 /// Registry answers gathered for one pass, keyed by the references of the [`Query`]s.
 #[derive(Debug, Clone, Default)]
 pub struct Answers {
-    /// `name:tag` → facts or error message.
-    pub resolved: HashMap<Reference, Result<TagFacts, String>>,
-    /// repository → tags or error message.
-    pub tags: HashMap<Reference, Result<Vec<String>, String>>,
+    /// `name:tag` → facts or why they could not be read.
+    pub resolved: HashMap<Reference, Result<TagFacts, LookupError>>,
+    /// repository → tags or why they could not be listed.
+    pub tags: HashMap<Reference, Result<Vec<String>, LookupError>>,
     /// `name@digest` → platforms of inspected candidates.
     pub platforms: HashMap<Reference, Vec<Platform>>,
     /// `name@digest` → newest `created` time (Unix seconds), for `age-source: created`.
@@ -452,7 +456,7 @@ impl<'a> Ctx<'a> {
             .map_err(|e| skip(Reason::BadImage(e.to_string())))?;
         let facts = match self.answers.resolved.get(&key) {
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(skip(Reason::Registry(e.clone()))),
+            Some(Err(e)) => return Err(skip(Reason::Registry(e.to_string()))),
             None => {
                 let why = Reason::NotResolved(key.to_string());
                 return Err(needs(Query::Resolve(key), why));
@@ -486,7 +490,7 @@ impl<'a> Ctx<'a> {
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
-            Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.clone()))),
+            Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.to_string()))),
             None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
         };
         let created = |t: &str| {

@@ -61,8 +61,8 @@ pub use error::{Error, Result};
 pub use keys::*;
 
 pub use decide::{
-    Action, Answers, Decision, Gate, GitEdit, GitRoute, Query, Records, Route, TagFacts, decide,
-    decide_gated, decide_with, queries,
+    Action, Answers, Decision, Gate, GitEdit, GitRoute, LookupError, Query, Records, Route,
+    TagFacts, decide, decide_gated, decide_with, queries,
 };
 pub use reason::Reason;
 pub use route::{Application, GitSettings, NoRoute, Placement};
@@ -131,8 +131,35 @@ impl Policy {
     }
 }
 
+/// Why `ferry.dev/policy` does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadPolicy {
+    /// Not one of the known forms.
+    Unknown {
+        /// The value as written (trimmed).
+        value: String,
+    },
+    /// A tag strategy whose pattern or range is unusable.
+    Strategy(Error),
+}
+
+impl std::fmt::Display for BadPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadPolicy::Unknown { value } => write!(
+                f,
+                "{value:?}: expected digest, semver:RANGE, newest-build:REGEX, numerical:REGEX, alphabetical:REGEX or off"
+            ),
+            BadPolicy::Strategy(Error::TagPattern {
+                pattern, message, ..
+            }) => write!(f, "{pattern:?}: {message}"),
+            BadPolicy::Strategy(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Parse `ferry.dev/policy`; no annotation means [`Policy::Off`].
-pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
+pub fn parse_policy(value: Option<&str>) -> Result<Policy, BadPolicy> {
     let Some(v) = value.map(str::trim) else {
         return Ok(Policy::Off);
     };
@@ -143,13 +170,10 @@ pub fn parse_policy(value: Option<&str>) -> Result<Policy, String> {
     }
     match TagStrategy::parse(v) {
         Ok(Some(s)) => Ok(Policy::Tags(s)),
-        Ok(None) => Err(format!(
-            "{v:?}: expected digest, semver:RANGE, newest-build:REGEX, numerical:REGEX, alphabetical:REGEX or off"
-        )),
-        Err(Error::TagPattern {
-            pattern, message, ..
-        }) => Err(format!("{pattern:?}: {message}")),
-        Err(e) => Err(e.to_string()),
+        Ok(None) => Err(BadPolicy::Unknown {
+            value: v.to_string(),
+        }),
+        Err(e) => Err(BadPolicy::Strategy(e)),
     }
 }
 
@@ -330,7 +354,7 @@ pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, Strin
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyError {
     /// `ferry.dev/policy` is malformed.
-    Policy(String),
+    Policy(BadPolicy),
     /// `ferry.dev/containers` names containers that do not exist.
     Containers(String),
     /// `ferry.dev/platforms` is malformed.
@@ -364,7 +388,7 @@ pub struct WorkloadPolicy {
     /// Recorded baseline digests per container.
     pub baselines: BTreeMap<String, Vec<String>>,
     /// `ferry.dev/min-age` in seconds, or why it does not parse (reported per container).
-    pub min_age: Option<Result<u64, String>>,
+    pub min_age: Option<Result<u64, ferry_core::Error>>,
     /// `ferry.dev/age-source: created`.
     pub age_from_created: bool,
     /// First-seen stamps per container (digest, time).
@@ -412,9 +436,7 @@ impl WorkloadPolicy {
             platforms,
             quarantined: parse_pairs(w.annotation(QUARANTINED)),
             baselines: parse_pairs(w.annotation(BASELINE)),
-            min_age: w.annotation(MIN_AGE).map(|m| {
-                ferry_core::duration::parse_secs(m).map_err(|e| format!("{MIN_AGE}: {e}"))
-            }),
+            min_age: w.annotation(MIN_AGE).map(ferry_core::duration::parse_secs),
             age_from_created: w.annotation(AGE_SOURCE) == Some("created"),
             first_seen: parse_stamps(w.annotation(FIRST_SEEN)),
             promote_from: w.annotation(PROMOTE_FROM).map(str::to_string),

@@ -5,7 +5,7 @@ use std::fmt;
 use ferry_core::Digest;
 use ferry_core::duration::human;
 
-use super::{CONTAINERS, GIT_REPO, PolicyError};
+use super::{CONTAINERS, GIT_REPO, MIN_AGE, PolicyError};
 
 /// The reason of a [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub enum Reason {
     /// The new image's platforms were not inspected (nothing asked).
     NotInspected,
     /// `ferry.dev/min-age` does not parse.
-    BadMinAge(String),
+    BadMinAge(ferry_core::Error),
     /// `age-source: created` but the image records none.
     NoCreatedTime(Digest),
     /// The created time was not read (nothing asked).
@@ -122,11 +122,9 @@ impl fmt::Display for Reason {
             Reason::NotOptedIn => f.write_str("not opted in (no ferry.dev/policy)"),
             Reason::PolicyOff => f.write_str("policy is off"),
             Reason::Policy(e) => write!(f, "{e}"),
+            Reason::BadMinAge(e) => write!(f, "{MIN_AGE}: {e}"),
             Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
-            Reason::BadImage(e)
-            | Reason::PromoteFrom(e)
-            | Reason::BadMinAge(e)
-            | Reason::BadApproval(e) => f.write_str(e),
+            Reason::BadImage(e) | Reason::PromoteFrom(e) | Reason::BadApproval(e) => f.write_str(e),
             Reason::AwaitingApproval { text, .. } => f.write_str(text),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
             Reason::TagsFailed(e) => write!(f, "cannot list tags: {e}"),

@@ -633,7 +633,9 @@ fn any_answers() -> impl Strategy<Value = Answers> {
             digest: Digest::sha256_of(s.as_bytes()),
             platforms: None
         })),
-        "[a-z ]{1,10}".prop_map(Err),
+        "[a-z ]{1,10}".prop_map(|s| Err(LookupError::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from(s)))),
     ];
     (
         proptest::collection::btree_map(

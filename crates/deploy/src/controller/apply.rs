@@ -338,7 +338,7 @@ async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
         rollout::Watched::Done => {}
         rollout::Watched::LeadershipLost => pass.applied.lose_leadership(),
         rollout::Watched::Failed(why) => {
-            roll_back(pass, w, &updates, why).await;
+            roll_back(pass, w, &updates, why.to_string()).await;
         }
     }
 }

@@ -4,6 +4,7 @@
 //! an answer ("registry: …") on the workloads it concerns; none aborts the pass.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use ferry_core::{Platform, Reference};
 use futures::StreamExt;
@@ -11,7 +12,7 @@ use futures::StreamExt;
 use super::RateGate;
 use super::tag_times::{self, TagTimes};
 use crate::cluster::Workload;
-use crate::policy::{self, Answers, Gate, Query, TagFacts, WorkloadPolicy};
+use crate::policy::{self, Answers, Gate, LookupError, Query, TagFacts, WorkloadPolicy};
 
 /// What one gathering asked and learned.
 pub(super) struct Gathered {
@@ -74,9 +75,9 @@ pub(super) async fn gather(
 
 /// One answered query.
 enum Reply {
-    Tags(Reference, Result<Vec<String>, String>),
-    Resolve(Reference, Result<TagFacts, String>),
-    Inspect(Reference, Result<Vec<Platform>, String>),
+    Tags(Reference, Result<Vec<String>, LookupError>),
+    Resolve(Reference, Result<TagFacts, LookupError>),
+    Inspect(Reference, Result<Vec<Platform>, ferry_registry::Error>),
     Created(Reference, Option<u64>),
     /// A query answered elsewhere.
     Nothing,
@@ -89,7 +90,7 @@ async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (R
             let res = registry
                 .tags(&r, &ferry_registry::TagsOptions::default())
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| Arc::new(e) as LookupError);
             (Reply::Tags(r, res), true)
         }
         Query::Resolve(r) => {
@@ -100,8 +101,7 @@ async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (R
             let res = registry
                 .inspect(&r)
                 .await
-                .map(|i| i.platforms.into_iter().map(|p| p.platform).collect())
-                .map_err(|e| e.to_string());
+                .map(|i| i.platforms.into_iter().map(|p| p.platform).collect());
             (Reply::Inspect(r, res), true)
         }
         Query::Created(r) => {
@@ -129,9 +129,10 @@ fn record(answers: &mut Answers, reply: Reply) {
         }
         Reply::Inspect(r, Err(e)) => {
             // A failed inspection makes every candidate on that digest a skip with the reason.
+            let e: LookupError = Arc::new(crate::Error::InspectNew(e));
             for slot in answers.resolved.values_mut() {
                 if slot.as_ref().is_ok_and(|f| Some(&f.digest) == r.digest()) {
-                    *slot = Err(format!("inspecting the new image: {e}"));
+                    *slot = Err(e.clone());
                 }
             }
             answers.platforms.insert(r, Vec::new());
@@ -148,9 +149,9 @@ pub(super) async fn resolve_tag(
     registry: &ferry_registry::Client,
     gate: &RateGate,
     r: &Reference,
-) -> (Result<TagFacts, String>, bool) {
+) -> (Result<TagFacts, LookupError>, bool) {
     if let Err(why) = gate.check(r.registry()) {
-        return (Err(why), false);
+        return (Err(Arc::new(why)), false);
     }
     match registry.resolve(r).await {
         Ok(x) => {
@@ -175,7 +176,7 @@ pub(super) async fn resolve_tag(
                 };
                 gate.observe(r.registry(), Some(&spent));
             }
-            (Err(e.to_string()), true)
+            (Err(Arc::new(e)), true)
         }
     }
 }

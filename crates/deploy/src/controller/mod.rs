@@ -106,7 +106,7 @@ impl GitOps {
         let author: Identity = settings
             .author
             .parse()
-            .map_err(|e: ferry_core::Error| crate::Error::Config(e.to_string()))?;
+            .map_err(|e| crate::Error::Config(crate::ConfigProblem::Author(e)))?;
         let cache_dir = settings.cache_dir.unwrap_or_else(|| {
             settings
                 .user_cache

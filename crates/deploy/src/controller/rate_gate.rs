@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::{Error, Result};
+
 /// What a registry last said: requests remaining, when, and its window.
 type Observed = (u64, std::time::Instant, Duration);
 
@@ -23,8 +25,8 @@ impl RateGate {
         }
     }
 
-    /// `Err(reason)` while `registry` is below the floor and its window has not passed.
-    pub fn check(&self, registry: &str) -> std::result::Result<(), String> {
+    /// [`Error::RateGated`] while `registry` is below the floor and its window has not passed.
+    pub fn check(&self, registry: &str) -> Result<()> {
         let Some(floor) = self.floor else {
             return Ok(());
         };
@@ -33,10 +35,12 @@ impl RateGate {
             if at.elapsed() >= window {
                 seen.remove(registry);
             } else if remaining < floor {
-                return Err(format!(
-                    "not polled: {registry} reported ratelimit-remaining {remaining}, below the floor of {floor}; waiting {}s for its window",
-                    (window.saturating_sub(at.elapsed())).as_secs()
-                ));
+                return Err(Error::RateGated {
+                    registry: registry.to_string(),
+                    remaining,
+                    floor,
+                    wait: window.saturating_sub(at.elapsed()),
+                });
             }
         }
         Ok(())
@@ -74,7 +78,7 @@ mod tests {
         gate.observe("docker.io", Some(&rate(50, 3600)));
         assert!(gate.check("docker.io").is_ok());
         gate.observe("docker.io", Some(&rate(9, 3600)));
-        let why = gate.check("docker.io").unwrap_err();
+        let why = gate.check("docker.io").unwrap_err().to_string();
         assert!(why.contains("below the floor of 10"), "{why}");
         assert!(
             gate.check("ghcr.io").is_ok(),

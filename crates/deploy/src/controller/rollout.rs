@@ -17,22 +17,93 @@ use crate::lease::Fence;
 use crate::policy::Kind;
 
 /// How a watch ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Watched {
     /// The condition holds.
     Done,
     /// It failed or timed out, and why.
-    Failed(String),
+    Failed(WatchFailure),
     /// This replica lost the Lease while watching: it must not act on the outcome.
     LeadershipLost,
+}
+
+/// What a watch waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaited {
+    /// The rollout to complete and be available.
+    Rollout,
+    /// Argo CD to sync the new image into the pod template.
+    Sync,
+}
+
+/// Why a watch failed.
+#[derive(Debug)]
+pub enum WatchFailure {
+    /// The workload could not be read.
+    Read {
+        /// The workload (`namespace/Kind/name`).
+        workload: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The Deployment reported `ProgressDeadlineExceeded`.
+    ProgressDeadline,
+    /// What was awaited did not happen within `after`.
+    Timeout {
+        /// What was awaited.
+        awaited: Awaited,
+        /// The timeout.
+        after: Duration,
+    },
+}
+
+impl std::fmt::Display for WatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchFailure::Read { workload, source } => {
+                write!(f, "cannot read {workload}: {source}")
+            }
+            WatchFailure::ProgressDeadline => {
+                f.write_str("rollout failed: ProgressDeadlineExceeded")
+            }
+            WatchFailure::Timeout { awaited, after } => {
+                let what = match awaited {
+                    Awaited::Rollout => "rollout did not complete",
+                    Awaited::Sync => "Argo CD did not sync the new image",
+                };
+                write!(f, "{what} within {}", humanize(*after))
+            }
+        }
+    }
+}
+
+/// Where a rollout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Complete and available.
+    Done,
+    /// Not yet.
+    Pending,
+    /// The Deployment's progress deadline passed: failed for good.
+    DeadlineExceeded,
+}
+
+impl From<bool> for Progress {
+    fn from(done: bool) -> Self {
+        if done {
+            Progress::Done
+        } else {
+            Progress::Pending
+        }
+    }
 }
 
 /// What one read of a workload showed.
 struct Observed {
     /// Container → image in the pod template.
     images: BTreeMap<String, String>,
-    /// `Ok(true)` complete and available, `Ok(false)` not yet, `Err` failed for good.
-    rollout: Result<bool, String>,
+    /// Where the rollout stands.
+    rollout: Progress,
 }
 
 /// Poll `w` every `poll` until `done` says so, the rollout fails, `timeout` passes or the
@@ -43,8 +114,8 @@ async fn watch(
     timeout: Duration,
     poll: Duration,
     fence: &Fence,
-    what: &str,
-    done: impl Fn(&Observed) -> Result<bool, String>,
+    awaited: Awaited,
+    done: impl Fn(&Observed) -> Result<bool, WatchFailure>,
 ) -> Watched {
     let start = tokio::time::Instant::now();
     loop {
@@ -57,7 +128,10 @@ async fn watch(
             Err(why) => return Watched::Failed(why),
         }
         if start.elapsed() >= timeout {
-            return Watched::Failed(format!("{what} within {}", humanize(timeout)));
+            return Watched::Failed(WatchFailure::Timeout {
+                awaited,
+                after: timeout,
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
@@ -78,8 +152,20 @@ pub async fn rollout(
     poll: Duration,
     fence: &Fence,
 ) -> Watched {
-    let what = "rollout did not complete";
-    watch(client, w, timeout, poll, fence, what, |o| o.rollout.clone()).await
+    watch(
+        client,
+        w,
+        timeout,
+        poll,
+        fence,
+        Awaited::Rollout,
+        |o| match o.rollout {
+            Progress::Done => Ok(true),
+            Progress::Pending => Ok(false),
+            Progress::DeadlineExceeded => Err(WatchFailure::ProgressDeadline),
+        },
+    )
+    .await
 }
 
 /// Wait until the pod template of `w` carries `images` (container → image; with `by_digest`
@@ -94,8 +180,7 @@ pub async fn synced(
     poll: Duration,
     fence: &Fence,
 ) -> Watched {
-    let what = "Argo CD did not sync the new image";
-    watch(client, w, timeout, poll, fence, what, |o| {
+    watch(client, w, timeout, poll, fence, Awaited::Sync, |o| {
         Ok(images.iter().all(|(c, target)| {
             let now = o.images.get(c);
             match (by_digest, target.digest()) {
@@ -120,33 +205,42 @@ fn images_of(spec: Option<&PodSpec>) -> BTreeMap<String, String> {
     .unwrap_or_default()
 }
 
-async fn observe(client: &Client, w: &Workload) -> Result<Observed, String> {
+/// Where a Deployment's rollout stands.
+fn deployment_progress(d: &Deployment) -> Progress {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let none = Default::default();
+    let st: &k8s_openapi::api::apps::v1::DeploymentStatus = d.status.as_ref().unwrap_or(&none);
+    let deadline = st.conditions.iter().flatten().any(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if deadline {
+        return Progress::DeadlineExceeded;
+    }
+    Progress::from(
+        st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+            && st.updated_replicas.unwrap_or(0) >= want
+            && st.available_replicas.unwrap_or(0) >= want
+            && st.replicas.unwrap_or(0) <= want,
+    )
+}
+
+async fn observe(client: &Client, w: &Workload) -> Result<Observed, WatchFailure> {
     let (ns, name) = (&w.view.namespace, &w.view.name);
-    let err = |e: kube::Error| format!("cannot read {}: {e}", w.view.id());
+    let err = |source: kube::Error| WatchFailure::Read {
+        workload: w.view.id(),
+        source,
+    };
     match w.view.kind {
         Kind::Deployment => {
             let d = Api::<Deployment>::namespaced(client.clone(), ns)
                 .get(name)
                 .await
                 .map_err(err)?;
+            let rollout = deployment_progress(&d);
             let spec = d.spec.unwrap_or_default();
-            let st = d.status.unwrap_or_default();
-            let want = spec.replicas.unwrap_or(1);
-            let deadline = st.conditions.iter().flatten().any(|c| {
-                c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-            });
             Ok(Observed {
                 images: images_of(spec.template.spec.as_ref()),
-                rollout: if deadline {
-                    Err("rollout failed: ProgressDeadlineExceeded".into())
-                } else {
-                    Ok(
-                        st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
-                            && st.updated_replicas.unwrap_or(0) >= want
-                            && st.available_replicas.unwrap_or(0) >= want
-                            && st.replicas.unwrap_or(0) <= want,
-                    )
-                },
+                rollout,
             })
         }
         Kind::StatefulSet => {
@@ -159,10 +253,11 @@ async fn observe(client: &Client, w: &Workload) -> Result<Observed, String> {
             let want = spec.replicas.unwrap_or(1);
             Ok(Observed {
                 images: images_of(spec.template.spec.as_ref()),
-                rollout: Ok(st.observed_generation.unwrap_or(0)
-                    >= s.metadata.generation.unwrap_or(0)
-                    && st.updated_replicas.unwrap_or(0) >= want
-                    && st.available_replicas.unwrap_or(0) >= want),
+                rollout: Progress::from(
+                    st.observed_generation.unwrap_or(0) >= s.metadata.generation.unwrap_or(0)
+                        && st.updated_replicas.unwrap_or(0) >= want
+                        && st.available_replicas.unwrap_or(0) >= want,
+                ),
             })
         }
         Kind::DaemonSet => {
@@ -174,10 +269,11 @@ async fn observe(client: &Client, w: &Workload) -> Result<Observed, String> {
             let st = d.status.unwrap_or_default();
             Ok(Observed {
                 images: images_of(spec.template.spec.as_ref()),
-                rollout: Ok(st.observed_generation.unwrap_or(0)
-                    >= d.metadata.generation.unwrap_or(0)
-                    && st.updated_number_scheduled.unwrap_or(0) >= st.desired_number_scheduled
-                    && st.number_available.unwrap_or(0) >= st.desired_number_scheduled),
+                rollout: Progress::from(
+                    st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+                        && st.updated_number_scheduled.unwrap_or(0) >= st.desired_number_scheduled
+                        && st.number_available.unwrap_or(0) >= st.desired_number_scheduled,
+                ),
             })
         }
         // A CronJob's next Job uses the new template; there is no rollout to watch.
@@ -192,7 +288,7 @@ async fn observe(client: &Client, w: &Workload) -> Result<Observed, String> {
                 .and_then(|j| j.template.spec);
             Ok(Observed {
                 images: images_of(spec.as_ref()),
-                rollout: Ok(true),
+                rollout: Progress::Done,
             })
         }
     }

@@ -192,7 +192,7 @@ async fn commit(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, b: Batch) -> Optio
 async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
     let options = pass.options;
     let (timeout, poll, fence) = (options.timeout(), options.poll(), &options.fence);
-    let mut failed: Vec<(&Workload, String)> = Vec::new();
+    let mut failed: Vec<(&Workload, rollout::WatchFailure)> = Vec::new();
     for (id, images) in &p.batch.targets {
         let Some(w) = plan.workloads.iter().find(|w| w.view.id() == *id) else {
             continue;
@@ -246,7 +246,7 @@ async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
 async fn report_undo(
     pass: &mut Pass<'_>,
     res: &crate::Result<String>,
-    failed: Vec<(&Workload, String)>,
+    failed: Vec<(&Workload, rollout::WatchFailure)>,
     commit: &str,
 ) {
     let commit = ferry_core::short_hash(commit);
@@ -257,7 +257,9 @@ async fn report_undo(
                 let note =
                     format!("{why}; pushed {revert} reverting {commit}; its digest is quarantined");
                 pass.events.publish(w, true, "RolledBack", &note).await;
-                pass.applied.rolled_back.push((w.view.id(), why));
+                pass.applied
+                    .rolled_back
+                    .push((w.view.id(), why.to_string()));
             }
             Err(e) => {
                 let note = format!("{why}; reverting {commit} failed: {e}");

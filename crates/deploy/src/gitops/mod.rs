@@ -4,6 +4,7 @@
 //! Everything here is blocking (libgit2); async callers use `spawn_blocking`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -300,15 +301,31 @@ pub fn write_back_fenced(
     })
 }
 
+/// Why a push did not move the remote branch.
+#[derive(Debug)]
+pub(crate) enum PushRefused {
+    /// git could not push (no remote, transport, authentication).
+    Git(git2::Error),
+    /// The remote refused the update; its status text.
+    Rejected(String),
+}
+
+impl fmt::Display for PushRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushRefused::Git(e) => f.write_str(e.message()),
+            PushRefused::Rejected(status) => f.write_str(status),
+        }
+    }
+}
+
 fn push(
     config: &WriteBackConfig,
     repo: &Repository,
     target: &GitTarget,
     commit: Oid,
-) -> Result<(), String> {
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(|e| e.message().to_string())?;
+) -> Result<(), PushRefused> {
+    let mut remote = repo.find_remote("origin").map_err(PushRefused::Git)?;
     let rejected = std::cell::RefCell::new(None::<String>);
     {
         let mut cb = callbacks(&config.auth);
@@ -324,10 +341,10 @@ fn push(
         let spec = format!("{commit}:refs/heads/{}", target.branch);
         remote
             .push(&[spec.as_str()], Some(&mut po))
-            .map_err(|e| e.message().to_string())?;
+            .map_err(PushRefused::Git)?;
     }
     match rejected.into_inner() {
-        Some(r) => Err(r),
+        Some(r) => Err(PushRefused::Rejected(r)),
         None => Ok(()),
     }
 }

@@ -50,7 +50,7 @@ pub fn revert(
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=config.max_attempts.max(1) {
         let (repo, tip) = fetch(config, target)?;
-        let id = revert_commit(config, &repo, tip, bad, reason).map_err(err)?;
+        let id = revert_commit(config, &repo, tip, bad, reason).map_err(|e| err(e.to_string()))?;
         fence.check().map_err(|e| err(e.to_string()))?;
         match push(config, &repo, target, id) {
             Ok(()) => return Ok(id.to_string()),
@@ -71,6 +71,35 @@ pub fn revert(
     )))
 }
 
+/// Why a revert commit cannot be made.
+#[derive(Debug)]
+enum Unrevertable {
+    /// The commit to revert is not on the branch.
+    NotFound { commit: Oid, source: git2::Error },
+    /// The files it changed were changed since.
+    Conflict { commit: Oid },
+    /// git failed.
+    Git(git2::Error),
+}
+
+impl std::fmt::Display for Unrevertable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unrevertable::NotFound { commit, source } => write!(
+                f,
+                "commit {commit} not found on the branch: {}",
+                source.message()
+            ),
+            Unrevertable::Conflict { commit } => write!(
+                f,
+                "cannot revert {}: the files it changed were changed since",
+                ferry_core::short_hash(&commit.to_string())
+            ),
+            Unrevertable::Git(e) => f.write_str(e.message()),
+        }
+    }
+}
+
 /// A commit on `tip` undoing `bad`, or why it cannot be made.
 fn revert_commit(
     config: &WriteBackConfig,
@@ -78,20 +107,20 @@ fn revert_commit(
     tip: Oid,
     bad: Oid,
     reason: &str,
-) -> Result<Oid, String> {
-    let m = |e: git2::Error| e.message().to_string();
+) -> Result<Oid, Unrevertable> {
+    let m = Unrevertable::Git;
     let bad_commit = repo
         .find_commit(bad)
-        .map_err(|e| format!("commit {bad} not found on the branch: {}", e.message()))?;
+        .map_err(|source| Unrevertable::NotFound {
+            commit: bad,
+            source,
+        })?;
     let tip_commit = repo.find_commit(tip).map_err(m)?;
     let mut index = repo
         .revert_commit(&bad_commit, &tip_commit, 0, None)
         .map_err(m)?;
     if index.has_conflicts() {
-        return Err(format!(
-            "cannot revert {}: the files it changed were changed since",
-            ferry_core::short_hash(&bad.to_string())
-        ));
+        return Err(Unrevertable::Conflict { commit: bad });
     }
     let tree = repo
         .find_tree(index.write_tree_to(repo).map_err(m)?)

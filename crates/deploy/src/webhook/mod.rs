@@ -64,7 +64,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// The largest body accepted (1 MiB); a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -150,22 +150,22 @@ impl ImageHint {
         registry: &str,
         repository: &str,
         tag: Option<&str>,
-    ) -> Result<ImageHint, String> {
+    ) -> std::result::Result<ImageHint, BadPayload> {
         let registry = normalize_registry(registry);
         if registry.is_empty() {
-            return Err(format!("no registry host for repository {repository:?}"));
+            return Err(BadPayload::NoRegistry {
+                repository: repository.to_string(),
+            });
         }
         let suffix = tag.map(|t| format!(":{t}")).unwrap_or_default();
-        let parsed = Reference::parse(&format!("{registry}/{repository}{suffix}"))
-            .map_err(|e| e.to_string())?;
+        let parsed = Reference::parse(&format!("{registry}/{repository}{suffix}"))?;
         let (registry, reference) = if parsed.registry() == registry {
             (registry, parsed)
         } else {
             // A host that distribution's grammar does not see as a domain (no dot, no port,
             // not localhost): keep it as given; no workload image can name it, so it matches
             // nothing, but the event is still well-formed.
-            let r = Reference::parse(&format!("example.invalid/{repository}{suffix}"))
-                .map_err(|e| e.to_string())?;
+            let r = Reference::parse(&format!("example.invalid/{repository}{suffix}"))?;
             (registry, r)
         };
         Ok(ImageHint {
@@ -221,9 +221,7 @@ impl Secret {
     pub fn new(value: impl AsRef<str>) -> Result<Secret> {
         let v = value.as_ref().trim();
         if v.is_empty() {
-            return Err(Error::Config(
-                "the webhook secret is empty: write a secret into --webhook-secret-file".into(),
-            ));
+            return Err(Error::Config(ConfigProblem::EmptyWebhookSecret));
         }
         Ok(Secret {
             value: Arc::from(v.as_bytes()),
@@ -425,13 +423,80 @@ pub fn parse_payload(
     source: Source,
     body: &[u8],
     github_event: Option<&str>,
-) -> Result<Vec<ImageHint>, String> {
+) -> std::result::Result<Vec<ImageHint>, BadPayload> {
     match source {
         Source::Distribution => payloads::distribution(body),
         Source::DockerHub => payloads::dockerhub(body),
         Source::GitHub => payloads::github(body, github_event),
         Source::Harbor => payloads::harbor(body),
         Source::Generic => payloads::generic(body),
+    }
+}
+
+/// What is wrong with a webhook body (answered `400` with this text; not a pass error).
+#[derive(Debug)]
+pub enum BadPayload {
+    /// The body is not JSON of the expected shape.
+    Json(serde_json::Error),
+    /// An image reference in the payload is invalid.
+    Reference(ferry_core::Error),
+    /// The payload names a repository but no registry host.
+    NoRegistry {
+        /// The repository as given.
+        repository: String,
+    },
+    /// A distribution push event lacks this field (`target.repository`, `request.host`).
+    PushWithout(&'static str),
+    /// A GitHub `package` event carries neither `package` nor `registry_package`.
+    NoPackage,
+    /// A GitHub package names neither `owner.login` nor `package_url`.
+    NoOwner,
+    /// A Harbor `PUSH_ARTIFACT` lacks this field (`event_data`, `event_data.repository`).
+    ArtifactWithout(&'static str),
+    /// A Harbor resource has no `resource_url`.
+    NoResourceUrl,
+    /// Entry `index` of the list `list` (`events`, `resources`) is bad.
+    Item {
+        /// The list's field name.
+        list: &'static str,
+        /// The entry's index.
+        index: usize,
+        /// What is wrong with it.
+        cause: Box<BadPayload>,
+    },
+}
+
+impl BadPayload {
+    fn at(list: &'static str, index: usize) -> impl FnOnce(BadPayload) -> BadPayload {
+        move |cause| BadPayload::Item {
+            list,
+            index,
+            cause: Box::new(cause),
+        }
+    }
+}
+
+impl From<ferry_core::Error> for BadPayload {
+    fn from(e: ferry_core::Error) -> Self {
+        BadPayload::Reference(e)
+    }
+}
+
+impl fmt::Display for BadPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadPayload::Json(e) => write!(f, "invalid JSON payload: {e}"),
+            BadPayload::Reference(e) => write!(f, "{e}"),
+            BadPayload::NoRegistry { repository } => {
+                write!(f, "no registry host for repository {repository:?}")
+            }
+            BadPayload::PushWithout(field) => write!(f, "push without {field}"),
+            BadPayload::NoPackage => f.write_str("no package or registry_package object"),
+            BadPayload::NoOwner => f.write_str("package without owner.login or package_url"),
+            BadPayload::ArtifactWithout(field) => write!(f, "PUSH_ARTIFACT without {field}"),
+            BadPayload::NoResourceUrl => f.write_str("no resource_url"),
+            BadPayload::Item { list, index, cause } => write!(f, "{list}[{index}]: {cause}"),
+        }
     }
 }
 

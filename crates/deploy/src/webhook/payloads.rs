@@ -1,9 +1,11 @@
 //! The documented payload shapes, reduced to the fields ferry reads.
 
-use super::{Deserialize, ImageHint, Reference, Source};
+use super::{BadPayload, Deserialize, ImageHint, Reference, Source};
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("invalid JSON payload: {e}"))
+type Result<T, E = BadPayload> = std::result::Result<T, E>;
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(BadPayload::Json)
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -33,7 +35,7 @@ struct DistRequest {
 }
 
 /// Pushes with a tag; blob pushes and pushes by digest carry no tag and are ignored.
-pub(super) fn distribution(body: &[u8]) -> Result<Vec<ImageHint>, String> {
+pub(super) fn distribution(body: &[u8]) -> Result<Vec<ImageHint>> {
     let env: Envelope = json(body)?;
     let mut hints = Vec::new();
     for (i, e) in env.events.iter().enumerate() {
@@ -43,12 +45,12 @@ pub(super) fn distribution(body: &[u8]) -> Result<Vec<ImageHint>, String> {
         if e.action != "push" {
             continue;
         }
+        let at = || BadPayload::at("events", i);
         let repo = non_empty(e.target.repository.as_deref())
-            .ok_or_else(|| format!("events[{i}]: push without target.repository"))?;
+            .ok_or_else(|| at()(BadPayload::PushWithout("target.repository")))?;
         let host = non_empty(e.request.host.as_deref())
-            .ok_or_else(|| format!("events[{i}]: push without request.host"))?;
-        let hint = ImageHint::new(Source::Distribution, host, repo, Some(tag))
-            .map_err(|e| format!("events[{i}]: {e}"))?;
+            .ok_or_else(|| at()(BadPayload::PushWithout("request.host")))?;
+        let hint = ImageHint::new(Source::Distribution, host, repo, Some(tag)).map_err(at())?;
         hints.push(hint);
     }
     Ok(hints)
@@ -69,7 +71,7 @@ struct HubRepository {
 }
 
 /// Docker Hub sends only pushes: `push_data.tag` of `repository.repo_name`.
-pub(super) fn dockerhub(body: &[u8]) -> Result<Vec<ImageHint>, String> {
+pub(super) fn dockerhub(body: &[u8]) -> Result<Vec<ImageHint>> {
     let p: HubPayload = json(body)?;
     let Some(tag) = non_empty(p.push_data.tag.as_deref()) else {
         return Ok(Vec::new());
@@ -116,7 +118,7 @@ struct GitHubTag {
 
 /// `package` / `registry_package` with action `published` or `updated` of a container
 /// package version that carries a tag; `ping` and other events are ignored.
-pub(super) fn github(body: &[u8], event: Option<&str>) -> Result<Vec<ImageHint>, String> {
+pub(super) fn github(body: &[u8], event: Option<&str>) -> Result<Vec<ImageHint>> {
     if matches!(event, Some(e) if e != "package" && e != "registry_package") {
         // Still require JSON: a body that is not JSON is no GitHub event at all.
         json::<serde_json::Value>(body)?;
@@ -125,7 +127,7 @@ pub(super) fn github(body: &[u8], event: Option<&str>) -> Result<Vec<ImageHint>,
     let p: GitHubPayload = json(body)?;
     let Some(pkg) = p.registry_package.or(p.package) else {
         return match event {
-            Some(_) => Err("no package or registry_package object".into()),
+            Some(_) => Err(BadPayload::NoPackage),
             None => Ok(Vec::new()),
         };
     };
@@ -151,10 +153,7 @@ pub(super) fn github(body: &[u8], event: Option<&str>) -> Result<Vec<ImageHint>,
     let hint = match from_url {
         Some(r) => ImageHint::new(Source::GitHub, r.registry(), r.repository(), Some(tag))?,
         None => {
-            let owner = pkg
-                .owner
-                .as_ref()
-                .ok_or("package without owner.login or package_url")?;
+            let owner = pkg.owner.as_ref().ok_or(BadPayload::NoOwner)?;
             let repo = format!("{}/{}", owner.login, pkg.name).to_ascii_lowercase();
             ImageHint::new(Source::GitHub, "ghcr.io", &repo, Some(tag))?
         }
@@ -186,15 +185,17 @@ struct HarborRepository {
 
 /// `PUSH_ARTIFACT`: one hint per tagged resource; the registry host is the first part of
 /// its `resource_url`. Other event types are ignored.
-pub(super) fn harbor(body: &[u8]) -> Result<Vec<ImageHint>, String> {
+pub(super) fn harbor(body: &[u8]) -> Result<Vec<ImageHint>> {
     let p: HarborPayload = json(body)?;
     if p.kind != "PUSH_ARTIFACT" {
         return Ok(Vec::new());
     }
-    let data = p.event_data.ok_or("PUSH_ARTIFACT without event_data")?;
+    let data = p
+        .event_data
+        .ok_or(BadPayload::ArtifactWithout("event_data"))?;
     let repo = data
         .repository
-        .ok_or("PUSH_ARTIFACT without event_data.repository")?
+        .ok_or(BadPayload::ArtifactWithout("event_data.repository"))?
         .repo_full_name;
     let mut hints = Vec::new();
     for (i, r) in data.resources.iter().enumerate() {
@@ -202,11 +203,11 @@ pub(super) fn harbor(body: &[u8]) -> Result<Vec<ImageHint>, String> {
             continue;
         };
         let url = non_empty(r.resource_url.as_deref())
-            .ok_or_else(|| format!("resources[{i}]: no resource_url"))?;
+            .ok_or_else(|| BadPayload::at("resources", i)(BadPayload::NoResourceUrl))?;
         let host = url.split('/').next().unwrap_or_default();
         hints.push(
             ImageHint::new(Source::Harbor, host, repo.trim(), Some(tag))
-                .map_err(|e| format!("resources[{i}]: {e}"))?,
+                .map_err(BadPayload::at("resources", i))?,
         );
     }
     Ok(hints)
@@ -218,9 +219,9 @@ struct GenericPayload {
 }
 
 /// `{"image": "registry/repo:tag"}`; without a tag the hint names the whole repository.
-pub(super) fn generic(body: &[u8]) -> Result<Vec<ImageHint>, String> {
+pub(super) fn generic(body: &[u8]) -> Result<Vec<ImageHint>> {
     let p: GenericPayload = json(body)?;
-    let r = Reference::parse(p.image.trim()).map_err(|e| e.to_string())?;
+    let r = Reference::parse(p.image.trim())?;
     Ok(vec![ImageHint::new(
         Source::Generic,
         r.registry(),

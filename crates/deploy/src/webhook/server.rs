@@ -110,7 +110,7 @@ impl Receiver {
         let event = header_str(&parts.headers, "x-github-event");
         let hints = match parse_payload(source, &body, event) {
             Ok(h) => h,
-            Err(e) => return (Outcome::Malformed, e),
+            Err(e) => return (Outcome::Malformed, e.to_string()),
         };
         if hints.is_empty() {
             return (Outcome::Ignored, "acknowledged, not a tagged push".into());

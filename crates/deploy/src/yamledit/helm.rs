@@ -3,6 +3,86 @@
 
 use super::*;
 
+/// What is wrong with a Helm values file at one key (the key and file are in
+/// [`crate::Error::HelmValues`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelmProblem {
+    /// The key path has an empty segment (`image..tag`).
+    EmptySegment,
+    /// The key path is empty.
+    EmptyPath,
+    /// The new `repository`, `tag` or `digest` (`what`) holds characters no image reference has.
+    NotAnImage {
+        /// `repository`, `tag` or `digest`.
+        what: &'static str,
+        /// The value refused.
+        value: String,
+    },
+    /// The key is absent.
+    Missing,
+    /// The key holds a list, not a mapping.
+    List,
+    /// The key appears twice in the same mapping.
+    Duplicate {
+        /// The key.
+        key: String,
+    },
+    /// The entry uses flow style, an anchor, an alias, a tag or a block scalar.
+    NotBlockStyle {
+        /// The key.
+        key: String,
+        /// Its value as written.
+        value: String,
+    },
+    /// The key holds a scalar where a mapping with repository and tag belongs.
+    Scalar {
+        /// The scalar as written.
+        value: String,
+    },
+    /// The new repository is not on the registry the values file names in `<key>.registry`.
+    OtherRegistry {
+        /// The new repository.
+        repository: String,
+        /// The registry written in the values file.
+        registry: String,
+    },
+    /// The scalar cannot be replaced in place.
+    Value(ScalarError),
+}
+
+impl std::fmt::Display for HelmProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EmptySegment => f.write_str("empty key segment in the key path"),
+            Self::EmptyPath => f.write_str("empty key path"),
+            Self::NotAnImage { what, value } => {
+                write!(f, "{what} {value:?} is not an image {what}")
+            }
+            Self::Missing => f.write_str("missing"),
+            Self::List => f.write_str("is a list, not a mapping"),
+            Self::Duplicate { key } => write!(f, "`{key}` appears twice in the same mapping"),
+            Self::NotBlockStyle { key, value } => write!(
+                f,
+                "`{key}: {value}` uses flow style, an anchor, an alias, a tag or a block scalar; ferry edits plain block-style values only"
+            ),
+            Self::Scalar { value } => {
+                write!(
+                    f,
+                    "is the scalar {value:?}, not a mapping with repository and tag"
+                )
+            }
+            Self::OtherRegistry {
+                repository,
+                registry,
+            } => write!(
+                f,
+                "the new repository {repository} is not on the registry {registry} the values file names"
+            ),
+            Self::Value(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Characters a repository, tag or digest written into a values file may hold: enough for every
 /// image reference, and none that needs escaping inside quotes.
 fn helm_safe(value: &str) -> bool {
@@ -13,18 +93,18 @@ fn helm_safe(value: &str) -> bool {
 }
 
 /// The mapping entry `key` directly under the block `block` (a range of `lines`); `Ok(None)`
-/// when absent. Sequences, flow style, anchors and duplicate keys are errors (`Err(message)`).
+/// when absent. Sequences, flow style, anchors and duplicate keys are errors.
 fn helm_child(
     text: &str,
     lines: &[Line],
     block: Range<usize>,
     key: &str,
-) -> Result<Option<usize>, String> {
+) -> Result<Option<usize>, HelmProblem> {
     let Some(first) = lines[block.clone()].iter().find(|l| !l.blank) else {
         return Ok(None);
     };
     if first.item {
-        return Err("is a list, not a mapping".into());
+        return Err(HelmProblem::List);
     }
     let col = first.key_col;
     let mut found = None;
@@ -34,7 +114,9 @@ fn helm_child(
             continue;
         }
         if found.is_some() {
-            return Err(format!("`{key}` appears twice in the same mapping"));
+            return Err(HelmProblem::Duplicate {
+                key: key.to_string(),
+            });
         }
         found = Some(j);
     }
@@ -42,9 +124,10 @@ fn helm_child(
         && let Some(v) = value(text, &lines[j])
         && v.starts_with(['{', '[', '&', '*', '!', '|', '>'])
     {
-        return Err(format!(
-            "`{key}: {v}` uses flow style, an anchor, an alias, a tag or a block scalar; ferry edits plain block-style values only"
-        ));
+        return Err(HelmProblem::NotBlockStyle {
+            key: key.to_string(),
+            value: v.to_string(),
+        });
     }
     Ok(found)
 }
@@ -79,20 +162,18 @@ pub fn set_helm_image(
     tag: &str,
     digest: &str,
 ) -> Result<String, crate::Error> {
-    let err = |key: &str, message: String| crate::Error::HelmValues {
+    let err = |key: &str, problem: HelmProblem| crate::Error::HelmValues {
         file: file.to_string(),
         key: key.to_string(),
-        message,
+        problem,
     };
     if key_path.split('.').any(str::is_empty) {
-        return Err(err(key_path, "empty key segment in the key path".into()));
+        return Err(err(key_path, HelmProblem::EmptySegment));
     }
     for (what, v) in [("repository", repository), ("tag", tag), ("digest", digest)] {
         if !helm_safe(v) {
-            return Err(err(
-                key_path,
-                format!("{what} {v:?} is not an image {what}"),
-            ));
+            let value = v.to_string();
+            return Err(err(key_path, HelmProblem::NotAnImage { what, value }));
         }
     }
     let doc = documents(text)
@@ -107,13 +188,13 @@ pub fn set_helm_image(
         .find(|l| !l.blank)
         .is_some_and(|l| l.item)
     {
-        return Err(err(key_path, "is a list, not a mapping".into()));
+        return Err(err(key_path, HelmProblem::List));
     }
     let entry = |name: &str| {
         let key = format!("{key_path}.{name}");
         helm_child(text, &lines, block.clone(), name).map_err(|m| err(&key, m))
     };
-    let missing = |name: &str| err(&format!("{key_path}.{name}"), "missing".into());
+    let missing = |name: &str| err(&format!("{key_path}.{name}"), HelmProblem::Missing);
     let repo_line = entry("repository")?.ok_or_else(|| missing("repository"))?;
     let tag_line = entry("tag")?.ok_or_else(|| missing("tag"))?;
     let digest_line = entry("digest")?;
@@ -138,8 +219,8 @@ pub fn set_helm_image(
     }
     for (name, j, new) in plan {
         let key = format!("{key_path}.{name}");
-        let edit =
-            scalar::edit_value(text, &lines, j, new).map_err(|e| err(&key, e.to_string()))?;
+        let edit = scalar::edit_value(text, &lines, j, new)
+            .map_err(|e| err(&key, HelmProblem::Value(e)))?;
         if let Some(e) = edit {
             edits.push(e);
         }
@@ -162,7 +243,7 @@ pub fn helm_sets_image(text: &str, key_path: &str) -> bool {
         .unwrap_or(0..text.len());
     let lines = scan(text, doc);
     match helm_find(text, &lines, key_path) {
-        Err((_, message)) => message != "missing",
+        Err((_, problem)) => problem != HelmProblem::Missing,
         Ok(image) => {
             let block = children(&lines, image, lines[image].key_col);
             ["repository", "tag", "digest"]
@@ -173,7 +254,7 @@ pub fn helm_sets_image(text: &str, key_path: &str) -> bool {
 }
 
 /// The line of the mapping at `key_path`; errors carry the dotted key that failed.
-fn helm_find(text: &str, lines: &[Line], key_path: &str) -> Result<usize, (String, String)> {
+fn helm_find(text: &str, lines: &[Line], key_path: &str) -> Result<usize, (String, HelmProblem)> {
     let mut block = 0..lines.len();
     let mut at = None;
     let mut walked = String::new();
@@ -184,17 +265,15 @@ fn helm_find(text: &str, lines: &[Line], key_path: &str) -> Result<usize, (Strin
         walked.push_str(seg);
         let j = helm_child(text, lines, block.clone(), seg)
             .map_err(|m| (parent_of(&walked), m))?
-            .ok_or_else(|| (walked.clone(), "missing".to_string()))?;
+            .ok_or_else(|| (walked.clone(), HelmProblem::Missing))?;
         if let Some(v) = value(text, &lines[j]) {
-            return Err((
-                walked,
-                format!("is the scalar {v:?}, not a mapping with repository and tag"),
-            ));
+            let value = v.to_string();
+            return Err((walked, HelmProblem::Scalar { value }));
         }
         block = children(lines, j, lines[j].key_col);
         at = Some(j);
     }
-    at.ok_or_else(|| (key_path.to_string(), "empty key path".to_string()))
+    at.ok_or_else(|| (key_path.to_string(), HelmProblem::EmptyPath))
 }
 
 fn parent_of(dotted: &str) -> String {
@@ -205,7 +284,11 @@ fn parent_of(dotted: &str) -> String {
 }
 
 /// What `<key>.repository` should read: the written spelling when it already names `new`.
-fn helm_repository(written: &str, registry: Option<&str>, new: &str) -> Result<String, String> {
+fn helm_repository(
+    written: &str,
+    registry: Option<&str>,
+    new: &str,
+) -> Result<String, HelmProblem> {
     let full = match registry {
         Some(r) if !r.is_empty() => format!("{}/{written}", r.trim_end_matches('/')),
         _ => written.to_string(),
@@ -219,8 +302,9 @@ fn helm_repository(written: &str, registry: Option<&str>, new: &str) -> Result<S
         Some(r) => new
             .strip_prefix(&format!("{}/", r.trim_end_matches('/')))
             .map(str::to_string)
-            .ok_or_else(|| {
-                format!("the new repository {new} is not on the registry {r} the values file names")
+            .ok_or_else(|| HelmProblem::OtherRegistry {
+                repository: new.to_string(),
+                registry: r.to_string(),
             }),
     }
 }

@@ -19,6 +19,93 @@ use std::ops::Range;
 /// Why an edit could not be made: [`crate::Error::Edit`] (the crate's one error type).
 pub type EditError = crate::Error;
 
+/// Why a manifest or kustomization cannot be edited safely at the spot ferry must change
+/// ([`crate::Error::Edit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditProblem {
+    /// A kustomization's `images:` is a flow sequence.
+    ImagesFlow,
+    /// A kustomization's `images:` entry value cannot be replaced in place.
+    ImagesValue {
+        /// The entry's key (`newName`, `newTag`, `digest`).
+        key: &'static str,
+        /// The entry's `name:`.
+        image: String,
+        /// Why.
+        cause: ScalarError,
+    },
+    /// A workload's `containers:`/`initContainers:` list is a flow sequence.
+    ContainersFlow {
+        /// The workload's kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// `containers` or `initContainers`.
+        list: String,
+    },
+    /// The container has no `image:` line.
+    NoImageLine {
+        /// The workload's kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The container.
+        container: String,
+    },
+    /// The container's `image:` value cannot be replaced in place.
+    ContainerImage {
+        /// The workload's kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The container.
+        container: String,
+        /// Why.
+        cause: ScalarError,
+    },
+    /// The workload has no container of that name.
+    NoContainer {
+        /// The workload's kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The container.
+        container: String,
+    },
+}
+
+impl std::fmt::Display for EditProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ImagesFlow => f.write_str(
+                "`images:` is written in flow style ([...]); ferry edits block style only",
+            ),
+            Self::ImagesValue { key, image, cause } => {
+                write!(f, "`{key}:` of image {image}: {cause}")
+            }
+            Self::ContainersFlow { kind, name, list } => {
+                write!(f, "{kind}/{name}: `{list}` is in flow style")
+            }
+            Self::NoImageLine {
+                kind,
+                name,
+                container,
+            } => write!(f, "{kind}/{name}: container {container} has no image: line"),
+            Self::ContainerImage {
+                kind,
+                name,
+                container,
+                cause,
+            } => write!(f, "{kind}/{name}: container {container}'s image {cause}"),
+            Self::NoContainer {
+                kind,
+                name,
+                container,
+            } => write!(f, "{kind}/{name} has no container named {container}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Line {
     /// Byte range of the line without its line break.
@@ -229,9 +316,7 @@ pub fn set_kustomize_image(
         return Ok(true);
     };
     if value(text, images_l).is_some_and(|v| v.starts_with('[')) {
-        return Err(crate::Error::Edit(
-            "`images:` is written in flow style ([...]); ferry edits block style only".into(),
-        ));
+        return Err(crate::Error::Edit(EditProblem::ImagesFlow));
     }
     let list = children(&lines, images_i, images_l.key_col);
     // Entries: sequence items directly under `images:`.
@@ -323,8 +408,13 @@ fn edit_entry(
             ));
             continue;
         };
-        let edit = scalar::edit_value(text, lines, j, val)
-            .map_err(|e| crate::Error::Edit(format!("`{key}:` of image {}: {e}", edit.name)))?;
+        let edit = scalar::edit_value(text, lines, j, val).map_err(|cause| {
+            crate::Error::Edit(EditProblem::ImagesValue {
+                key,
+                image: edit.name.to_string(),
+                cause,
+            })
+        })?;
         edits.extend(edit);
     }
     let changed = !edits.is_empty() || !inserts.is_empty();
@@ -388,10 +478,11 @@ pub fn set_container_image(
                 continue;
             }
             if value(text, cl).is_some_and(|v| v.starts_with('[')) {
-                return Err(crate::Error::Edit(format!(
-                    "{kind}/{name}: `{}` is in flow style",
-                    cl.key.as_deref().unwrap_or("")
-                )));
+                return Err(crate::Error::Edit(EditProblem::ContainersFlow {
+                    kind: kind.to_string(),
+                    name: name.to_string(),
+                    list: cl.key.clone().unwrap_or_default(),
+                }));
             }
             let list = children(&lines, ci, cl.key_col);
             let items: Vec<usize> = list.clone().filter(|j| lines[*j].item).collect();
@@ -405,12 +496,19 @@ pub fn set_container_image(
                     continue;
                 }
                 let Some((il, _)) = child(text, &lines, entry, "image") else {
-                    return Err(crate::Error::Edit(format!(
-                        "{kind}/{name}: container {container} has no image: line"
-                    )));
+                    return Err(crate::Error::Edit(EditProblem::NoImageLine {
+                        kind: kind.to_string(),
+                        name: name.to_string(),
+                        container: container.to_string(),
+                    }));
                 };
-                let edit = scalar::edit_value(text, &lines, il, image).map_err(|e| {
-                    crate::Error::Edit(format!("{kind}/{name}: container {container}'s image {e}"))
+                let edit = scalar::edit_value(text, &lines, il, image).map_err(|cause| {
+                    crate::Error::Edit(EditProblem::ContainerImage {
+                        kind: kind.to_string(),
+                        name: name.to_string(),
+                        container: container.to_string(),
+                        cause,
+                    })
                 })?;
                 let Some((r, new)) = edit else {
                     return Ok(Some(false));
@@ -419,9 +517,11 @@ pub fn set_container_image(
                 return Ok(Some(true));
             }
         }
-        return Err(crate::Error::Edit(format!(
-            "{kind}/{name} has no container named {container}"
-        )));
+        return Err(crate::Error::Edit(EditProblem::NoContainer {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            container: container.to_string(),
+        }));
     }
     Ok(None)
 }
@@ -433,7 +533,8 @@ mod scalar;
 #[cfg(test)]
 mod props;
 
-pub use helm::{helm_sets_image, set_helm_image};
+pub use helm::{HelmProblem, helm_sets_image, set_helm_image};
+pub use scalar::ScalarError;
 
 #[cfg(test)]
 mod tests {

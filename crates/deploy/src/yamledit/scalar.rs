@@ -17,7 +17,7 @@ pub(crate) enum Style {
 
 /// Why the value of a `key:` line cannot be replaced in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ScalarError {
+pub enum ScalarError {
     /// Lines below it: a mapping, a list or a plain scalar over several lines.
     NotAScalar,
     /// A quoted value whose closing quote is on another line.
