@@ -201,67 +201,67 @@ pub async fn list_workloads(client: &Client, ns: &Namespaces) -> Result<Vec<Work
     Ok(out)
 }
 
+/// The rollout counts a workload reports: (observed generation, wanted, updated, available).
+type Counts = (Option<i64>, i32, Option<i32>, Option<i32>);
+
+/// A workload with a pod template and a selector, and its health from `counts`.
+fn rolled(
+    kind: Kind,
+    meta: &ObjectMeta,
+    template: Option<&PodTemplateSpec>,
+    selector: Option<&LabelSelector>,
+    counts: Option<Counts>,
+) -> Workload {
+    let mut w = workload(kind, meta, template, selector);
+    if let Some((observed, want, updated, available)) = counts {
+        w.view.healthy = healthy(meta.generation, observed, want, updated, available);
+    }
+    w
+}
+
 fn deployment(d: &Deployment) -> Workload {
     let spec = d.spec.as_ref();
-    let mut w = workload(
-        Kind::Deployment,
-        &d.metadata,
-        spec.map(|s| &s.template),
-        spec.map(|s| &s.selector),
-    );
-    if let Some(st) = &d.status {
-        let want = spec.and_then(|s| s.replicas).unwrap_or(1);
-        w.view.healthy = healthy(
-            d.metadata.generation,
+    let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let counts = d.status.as_ref().map(|st| {
+        let (o, u, a) = (
             st.observed_generation,
-            want,
             st.updated_replicas,
             st.available_replicas,
         );
-    }
-    w
+        (o, want, u, a)
+    });
+    let (template, selector) = (spec.map(|s| &s.template), spec.map(|s| &s.selector));
+    rolled(Kind::Deployment, &d.metadata, template, selector, counts)
 }
 
 fn stateful_set(d: &StatefulSet) -> Workload {
     let spec = d.spec.as_ref();
-    let mut w = workload(
-        Kind::StatefulSet,
-        &d.metadata,
-        spec.map(|s| &s.template),
-        spec.map(|s| &s.selector),
-    );
-    if let Some(st) = &d.status {
-        let want = spec.and_then(|s| s.replicas).unwrap_or(1);
-        w.view.healthy = healthy(
-            d.metadata.generation,
+    let want = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let counts = d.status.as_ref().map(|st| {
+        let (o, u, a) = (
             st.observed_generation,
-            want,
             st.updated_replicas,
             st.available_replicas,
         );
-    }
-    w
+        (o, want, u, a)
+    });
+    let (template, selector) = (spec.map(|s| &s.template), spec.map(|s| &s.selector));
+    rolled(Kind::StatefulSet, &d.metadata, template, selector, counts)
 }
 
 fn daemon_set(d: &DaemonSet) -> Workload {
     let spec = d.spec.as_ref();
-    let mut w = workload(
-        Kind::DaemonSet,
-        &d.metadata,
-        spec.map(|s| &s.template),
-        spec.map(|s| &s.selector),
-    );
-    if let Some(st) = &d.status {
+    let counts = d.status.as_ref().map(|st| {
         let want = st.desired_number_scheduled;
-        w.view.healthy = healthy(
-            d.metadata.generation,
+        (
             st.observed_generation,
             want,
             st.updated_number_scheduled,
             st.number_available,
-        );
-    }
-    w
+        )
+    });
+    let (template, selector) = (spec.map(|s| &s.template), spec.map(|s| &s.selector));
+    rolled(Kind::DaemonSet, &d.metadata, template, selector, counts)
 }
 
 fn cron_job(c: &CronJob) -> Workload {
@@ -309,18 +309,18 @@ pub async fn node_platforms(client: &Client) -> Result<Vec<Platform>> {
 /// Fill `running` for workloads with unpinned managed images: the digest each container's pods
 /// report (`imageID`), when all of them agree. One pod list per namespace.
 pub async fn fill_running(client: &Client, workloads: &mut [&mut Workload]) -> Result<()> {
-    let mut namespaces: BTreeSet<String> = BTreeSet::new();
-    for w in workloads.iter() {
-        if !w.selector.is_empty() && w.view.containers.iter().any(|c| !c.image.contains('@')) {
-            namespaces.insert(w.view.namespace.clone());
-        }
+    // The namespaces to list pods in, each with its workloads that have a selector (grouped
+    // once, not searched again per namespace).
+    let mut by_ns: BTreeMap<String, (bool, Vec<&mut Workload>)> = BTreeMap::new();
+    for w in workloads.iter_mut().filter(|w| !w.selector.is_empty()) {
+        let unpinned = w.view.containers.iter().any(|c| !c.image.contains('@'));
+        let entry = by_ns.entry(w.view.namespace.clone()).or_default();
+        entry.0 |= unpinned;
+        entry.1.push(w);
     }
-    for ns in namespaces {
+    for (ns, (_, members)) in by_ns.into_iter().filter(|(_, (needed, _))| *needed) {
         let pods = list_all(&Api::<Pod>::namespaced(client.clone(), &ns)).await?;
-        for w in workloads
-            .iter_mut()
-            .filter(|w| w.view.namespace == ns && !w.selector.is_empty())
-        {
+        for w in members {
             let mine: Vec<&Pod> = pods
                 .iter()
                 .filter(|p| {
