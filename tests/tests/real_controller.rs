@@ -60,6 +60,25 @@ fn start_run(kc: &std::path::Path, reg: &str, id: &str, args: &[&str]) -> Replic
     Replica(child, metrics)
 }
 
+/// The arguments of a `run` replica in `ns` electing its leader on Lease `ferry/lease` of
+/// `duration`, a pass every 2 s.
+fn run_args(ns: &str, lease: &str, duration: &str) -> Vec<String> {
+    [
+        "-n",
+        ns,
+        "--lease-namespace",
+        "ferry",
+        "--lease-name",
+        lease,
+        "--lease-duration",
+        duration,
+        "--interval",
+        "2s",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn lease(cluster: &Cluster, name: &str) -> Option<Value> {
     let o = cluster.kubectl(&["-n", "ferry", "get", "lease", name, "-o", "json"]);
     o.status
@@ -103,20 +122,9 @@ fn only_the_lease_holder_writes_and_a_dead_leader_is_replaced_within_the_lease()
 
     let lease_name = format!("ferry-test-{}", std::process::id());
     let duration = 6;
-    let args = [
-        "-n",
-        &ns,
-        "--lease-namespace",
-        "ferry",
-        "--lease-name",
-        &lease_name,
-        "--lease-duration",
-        "6s",
-        "--interval",
-        "2s",
-        "--rollout-timeout",
-        "60s",
-    ];
+    let mut args = run_args(&ns, &lease_name, "6s");
+    args.extend(["--rollout-timeout".into(), "60s".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (a, b) = (identity("leader"), identity("standby"));
     let leader = start_run(&kc, &reg.addr, &a, &args);
     wait_until(
@@ -270,18 +278,8 @@ fn a_leader_stopped_gracefully_releases_the_lease_to_the_standby() {
     let ns = cluster.namespace("release");
     let lease_name = format!("ferry-release-{}", std::process::id());
     // A long Lease: without a release the standby would wait 30 s after the last renewal.
-    let args = [
-        "-n",
-        &ns,
-        "--lease-namespace",
-        "ferry",
-        "--lease-name",
-        &lease_name,
-        "--lease-duration",
-        "30s",
-        "--interval",
-        "2s",
-    ];
+    let args = run_args(&ns, &lease_name, "30s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (a, b) = (identity("graceful"), identity("heir"));
     let mut leader = start_run(&kc, &reg.addr, &a, &args);
     wait_until(
