@@ -12,6 +12,7 @@
 
 mod examples;
 mod output;
+mod signature;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -138,6 +139,10 @@ enum Cmd {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
+    /// Exit 0 when the image has a valid cosign signature, 1 listing each candidate and why it
+    /// failed, 3 on errors.
+    #[command(name = "verify-signature", after_help = examples::VERIFY_SIGNATURE)]
+    VerifySignature(signature::VerifySignatureArgs),
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
     #[command(after_help = examples::WAIT)]
     Wait {
@@ -205,7 +210,7 @@ fn read_refs(args: &[String], file: Option<&PathBuf>) -> Result<Vec<String>, Fai
     Ok(refs)
 }
 
-fn parse_ref(s: &str) -> Result<Reference, Failure> {
+pub(crate) fn parse_ref(s: &str) -> Result<Reference, Failure> {
     Reference::parse(s).map_err(|e| Failure {
         code: exit::NEGATIVE,
         message: e.to_string(),
@@ -265,6 +270,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             platforms,
             interval,
         } => cmd_wait(reg, reference, platforms.as_deref(), *interval, out).await,
+        Cmd::VerifySignature(args) => signature::cmd_verify_signature(reg, args, out).await,
     }
 }
 
