@@ -3,9 +3,10 @@
 # (scripts/testenv.sh): cosign (the signature interop tests sign and verify with it) and a
 # registry with the OCI 1.1 Referrers API (tests/tools/referrers-registry, go-containerregistry's
 # pkg/registry; Debian's distribution 2.8 has none).
-# Usage: scripts/test-tools.sh [cosign|referrers-registry]...  (default: all). Prints nothing on
-# a warm cache; each binary lands in $FERRY_TOOLS_CACHE (default ~/.cache/ferry)/<tool>/<version>/.
-# The tests find them at those paths (tests/tests/common/tools.rs keeps the same versions).
+# Usage: scripts/test-tools.sh [cosign|referrers-registry]...  (default: all). Each binary lands
+# in $FERRY_TOOLS_CACHE (default ~/.cache/ferry)/<tool>/<version>/ and the script prints one
+# `tool=PATH` line per tool asked for (the tests run it and read those lines: the versions are
+# pinned here only). Cold: cosign ~4 minutes on 2 cores, the registry a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COSIGN_VERSION=v3.1.3
@@ -46,8 +47,9 @@ tools=("$@")
 [ ${#tools[@]} -eq 0 ] && tools=(referrers-registry cosign)
 for t in "${tools[@]}"; do
   case "$t" in
-    cosign) build_cosign ;;
-    referrers-registry) build_referrers_registry ;;
+    cosign) build_cosign && echo "cosign=$cache/cosign/$COSIGN_VERSION/cosign" ;;
+    referrers-registry) build_referrers_registry &&
+      echo "referrers-registry=$cache/referrers-registry/$REFERRERS_VERSION/referrers-registry" ;;
     *) echo "unknown tool: $t" >&2; exit 2 ;;
   esac
 done
