@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ferry_cli::{Failure, RegistryArgs};
 use ferry_core::exit;
-use ferry_registry::signature::{Candidate, Location, PublicKey, SignatureReport};
+use ferry_registry::signature::{Candidate, Location, SignatureReport};
 use serde_json::{Value, json};
 
 use crate::output::Output;
@@ -53,20 +53,6 @@ pub struct VerifySignatureArgs {
     pub trusted_root: Option<PathBuf>,
 }
 
-/// Read and parse every `--key` file.
-pub fn read_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {
-    paths
-        .iter()
-        .map(|p| {
-            let pem = std::fs::read_to_string(p).map_err(|e| {
-                Failure::operational(format!("cannot read key {}: {e}", p.display()))
-            })?;
-            PublicKey::from_pem(&p.display().to_string(), &pem)
-                .map_err(|e| Failure::operational(e.to_string()))
-        })
-        .collect()
-}
-
 /// Exit 0 when a valid signature exists, 1 when none is valid, 3 on errors.
 pub async fn cmd_verify_signature(
     reg: &RegistryArgs,
@@ -79,7 +65,7 @@ pub async fn cmd_verify_signature(
              --trusted-root) is not supported yet: verify with --key FILE",
         ));
     }
-    let keys = read_keys(&args.key)?;
+    let keys = ferry_cli::signing::read_keys(&args.key)?;
     let r = parse_ref(&args.reference)?;
     let client = reg.client(None)?;
     let digest = match r.digest() {

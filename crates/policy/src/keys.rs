@@ -47,3 +47,6 @@ pub const APPROVE: &str = "ferry.dev/approve";
 pub const APPROVED: &str = "ferry.dev/approved";
 /// The dotted key of the image mapping in a Helm values file (default `image`).
 pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
+/// `ferry.dev/signed-by: NAME`: updates must carry a valid signature under the controller's
+/// signature policy NAME (`--signature-policy NAME=FILE`).
+pub const SIGNED_BY: &str = "ferry.dev/signed-by";

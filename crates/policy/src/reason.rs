@@ -5,7 +5,7 @@ use std::fmt;
 use ferry_core::Digest;
 use ferry_core::duration::human;
 
-use super::{CONTAINERS, GIT_REPO, MIN_AGE, PolicyError};
+use super::{CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, SIGNED_BY};
 
 /// The reason of a [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,21 @@ pub enum Reason {
     NoTag(crate::tags::NoCandidate),
     /// `newest-build`: the created times of the tags were not read (nothing asked).
     TagTimesNotRead,
+    /// The signature gate: no valid signature under the policy.
+    NotSigned {
+        /// The digest that would be deployed.
+        digest: Digest,
+        /// The policy name.
+        policy: String,
+        /// What was found and why it failed.
+        detail: String,
+    },
+    /// The signature gate names a policy the controller was not given.
+    UnknownSignaturePolicy(String),
+    /// The signatures could not be looked up.
+    SignatureLookup(String),
+    /// The signatures were not checked (nothing asked).
+    SignatureNotChecked(String),
 }
 
 impl fmt::Display for Reason {
@@ -190,6 +205,10 @@ impl fmt::Display for Reason {
             Reason::TagTimesNotRead => {
                 f.write_str("the created times of the matching tags were not read")
             }
+            Reason::NotSigned { .. }
+            | Reason::UnknownSignaturePolicy(_)
+            | Reason::SignatureLookup(_)
+            | Reason::SignatureNotChecked(_) => self.fmt_signature(f),
         }
     }
 }
@@ -197,5 +216,30 @@ impl fmt::Display for Reason {
 impl serde::Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl Reason {
+    /// The signature gate's reasons ([`crate::signed`]).
+    fn fmt_signature(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotSigned {
+                digest,
+                policy,
+                detail,
+            } => write!(
+                f,
+                "{digest} has no valid signature under signature policy {policy}: {detail}"
+            ),
+            Reason::UnknownSignaturePolicy(name) => write!(
+                f,
+                "{SIGNED_BY}={name} names no signature policy of the controller (--signature-policy {name}=FILE)"
+            ),
+            Reason::SignatureLookup(e) => write!(f, "cannot look the signatures up: {e}"),
+            Reason::SignatureNotChecked(name) => {
+                write!(f, "signatures under policy {name} were not checked")
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -161,6 +161,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A signature policy document is unusable.
+    #[error("signature policy {}: {reason}", file.display())]
+    SignaturePolicy {
+        /// The document.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The client configuration is unusable (bad mirror URL, unreadable CA file…).
     #[error("invalid registry configuration: {0}")]
     Config(ConfigProblem),

@@ -23,6 +23,7 @@ mod tag_times;
 mod writeback;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ferry_core::Identity;
 use kube::Client;
@@ -64,6 +65,48 @@ pub struct Context {
     /// `newest-build` created times, cached by digest across passes, and the per-repository
     /// budget of reads per pass (`--max-inspect`).
     pub tag_times: TagTimes,
+    /// Signature policies (`--signature-policy`) and `--require-signed-by`.
+    pub signatures: Signatures,
+}
+
+/// The controller's signature policies: name → the public keys one of which must have signed
+/// an update's digest, and the policy every workload is held to.
+#[derive(Clone, Debug, Default)]
+pub struct Signatures {
+    policies: std::collections::BTreeMap<String, Arc<[ferry_registry::signature::PublicKey]>>,
+    names: Vec<String>,
+    required: Option<String>,
+}
+
+impl Signatures {
+    /// Policies by name, and `--require-signed-by` (which must name one of them).
+    pub fn new(
+        policies: impl IntoIterator<Item = (String, Vec<ferry_registry::signature::PublicKey>)>,
+        required: Option<String>,
+    ) -> Self {
+        let policies: std::collections::BTreeMap<_, _> = policies
+            .into_iter()
+            .map(|(n, k)| (n, Arc::from(k)))
+            .collect();
+        Signatures {
+            names: policies.keys().cloned().collect(),
+            policies,
+            required,
+        }
+    }
+
+    /// The keys of policy `name`.
+    pub fn keys(&self, name: &str) -> Option<&[ferry_registry::signature::PublicKey]> {
+        self.policies.get(name).map(|k| &k[..])
+    }
+
+    /// The gate the policy core applies.
+    pub fn gate(&self) -> crate::policy::SignedGate<'_> {
+        crate::policy::SignedGate {
+            policies: &self.names,
+            required: self.required.as_deref(),
+        }
+    }
 }
 
 /// Git write-back settings.

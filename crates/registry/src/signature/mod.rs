@@ -15,6 +15,7 @@
 
 mod check;
 mod keys;
+mod policy;
 
 use ferry_core::{Digest, Reference};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -25,6 +26,7 @@ use crate::manifest::{FetchedManifest, ManifestContent};
 
 pub use check::COSIGN_SIGN_PREDICATE;
 pub use keys::PublicKey;
+pub use policy::{KeylessIdentity, SignaturePolicy};
 
 /// artifactType of a Sigstore bundle (cosign 3 signatures and attestations).
 pub const BUNDLE_ARTIFACT_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
