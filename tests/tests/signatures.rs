@@ -242,3 +242,125 @@ fn keyless_flags_are_refused_as_not_supported_yet_and_a_bad_key_names_its_file()
         "{err}"
     );
 }
+
+fn ferry_registry(reg: &AnyRegistry, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin("ferry-registry"))
+        .args(["--plain-http", reg.addr()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `promote` and `tag` to another repository carry the signatures: `cosign verify` passes on
+/// the destination; `--require-signature` refuses an unsigned source and writes nothing.
+async fn carried(reg: AnyRegistry) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, public) = key_pair(d, "signer");
+    let pubs = public.to_str().unwrap();
+    let c = plain_client(reg.addr());
+    for mode in Mode::ALL {
+        let m = format!("{mode:?}").to_lowercase();
+        let staging: Reference = format!("{}/acme/staging-{m}:1", reg.addr())
+            .parse()
+            .unwrap();
+        let pushed = push_image(
+            &c,
+            &staging,
+            &["linux/amd64", "linux/arm64"],
+            Flavor::Oci,
+            false,
+            false,
+            &m,
+        )
+        .await;
+        sign(
+            d,
+            &key,
+            &format!("{}@{}", staging.name(), pushed.digest),
+            mode,
+        );
+        for (cmd, repo) in [("promote", "prod"), ("tag", "mirror")] {
+            let dst = format!("{}/acme/{repo}-{m}:1", reg.addr());
+            let at_dst = format!("{}/acme/{repo}-{m}@{}", reg.addr(), pushed.digest);
+            let label = format!("{} {mode:?} {cmd}", reg.name());
+            assert!(
+                !cosign_verifies(d, &public, &at_dst, mode),
+                "{label}: nothing there yet"
+            );
+            let staging_s = staging.to_string();
+            let mut args = vec![cmd, staging_s.as_str(), dst.as_str()];
+            if cmd == "promote" {
+                args.extend(["--require-signature", "--key", pubs]);
+            }
+            let o = ferry_registry(&reg, &args);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{label}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                cosign_verifies(d, &public, &at_dst, mode),
+                "{label}: cosign verify on the destination"
+            );
+            assert!(ferry_verifies(&reg, &public, &at_dst).0, "{label}");
+        }
+        // An unsigned source is refused and nothing is written.
+        let unsigned: Reference = format!("{}/acme/staging-{m}:2", reg.addr())
+            .parse()
+            .unwrap();
+        push_image(
+            &c,
+            &unsigned,
+            &["linux/amd64"],
+            Flavor::Oci,
+            false,
+            false,
+            &format!("{m}-2"),
+        )
+        .await;
+        let dst = format!("{}/acme/prod-{m}:2", reg.addr());
+        let o = ferry_registry(
+            &reg,
+            &[
+                "--json",
+                "promote",
+                &unsigned.to_string(),
+                &dst,
+                "--require-signature",
+                "--key",
+                pubs,
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(json["action"], "refused");
+        assert!(
+            json["reason"]
+                .as_str()
+                .unwrap()
+                .contains("carries no signature"),
+            "{json:#}"
+        );
+        assert!(
+            c.resolve(&dst.parse().unwrap()).await.is_err(),
+            "refused, yet {dst} exists"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_tag_carry_signatures_on_the_referrers_registry() {
+    carried(AnyRegistry::Referrers(ReferrersRegistry::start())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_tag_carry_signatures_on_distribution() {
+    carried(AnyRegistry::Distribution(Registry::start())).await;
+}

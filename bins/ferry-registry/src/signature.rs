@@ -53,6 +53,44 @@ pub struct VerifySignatureArgs {
     pub trusted_root: Option<PathBuf>,
 }
 
+/// `promote --require-signature (--key FILE | --signature-policy FILE)`.
+#[derive(Args)]
+pub struct RequireSignature {
+    /// Refuse (exit 1) unless the source digest carries a valid cosign signature.
+    #[arg(long = "require-signature")]
+    pub require_signature: bool,
+    /// With --require-signature: a PEM public key that may have signed; repeatable.
+    #[arg(long, value_name = "FILE", requires = "require_signature")]
+    pub key: Vec<PathBuf>,
+    /// With --require-signature: a signature policy document (YAML/JSON, `keys:`).
+    #[arg(
+        long = "signature-policy",
+        value_name = "FILE",
+        requires = "require_signature",
+        conflicts_with = "key"
+    )]
+    pub signature_policy: Option<PathBuf>,
+}
+
+impl RequireSignature {
+    /// The keys a signature must verify with, when one is required.
+    pub fn keys(&self) -> Result<Option<Vec<ferry_registry::signature::PublicKey>>, Failure> {
+        if !self.require_signature {
+            return Ok(None);
+        }
+        let keys = match &self.signature_policy {
+            Some(f) => ferry_cli::signing::load_policy(f)?,
+            None if self.key.is_empty() => {
+                return Err(Failure::usage(
+                    "--require-signature needs --key FILE or --signature-policy FILE",
+                ));
+            }
+            None => ferry_cli::signing::read_keys(&self.key)?,
+        };
+        Ok(Some(keys))
+    }
+}
+
 /// Exit 0 when a valid signature exists, 1 when none is valid, 3 on errors.
 pub async fn cmd_verify_signature(
     reg: &RegistryArgs,

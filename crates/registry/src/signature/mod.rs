@@ -13,6 +13,7 @@
 //! log inclusion (like `cosign verify --insecure-ignore-tlog`), and keyless (certificate)
 //! signatures, which are reported as not verifiable with a key.
 
+mod carry;
 mod check;
 mod keys;
 mod policy;
@@ -24,6 +25,7 @@ use crate::client::{Client, Referrer, ReferrersSource};
 use crate::error::{Error, Result};
 use crate::manifest::{FetchedManifest, ManifestContent};
 
+pub use carry::SignaturesCopied;
 pub use check::COSIGN_SIGN_PREDICATE;
 pub use keys::PublicKey;
 pub use policy::{KeylessIdentity, SignaturePolicy};
