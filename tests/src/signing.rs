@@ -235,6 +235,9 @@ async fn signature_manifest(
     (m.digest, serde_json::from_slice(&m.body).unwrap())
 }
 
+/// A change to a signature layer's bytes.
+pub type Mutation = fn(&[u8]) -> Vec<u8>;
+
 /// Rewrite `from`'s signature: optionally change its first layer's bytes (`mutate`), and
 /// attach it to `to` instead (same digest: in place). The old one is removed where it was in
 /// place, so only the rewritten signature is left for `to`.
@@ -245,7 +248,7 @@ pub async fn rewrite_signature(
     from: &Digest,
     to: &Digest,
     mode: Mode,
-    mutate: Option<fn(&[u8]) -> Vec<u8>>,
+    mutate: Option<Mutation>,
 ) {
     let (old, mut m) = signature_manifest(c, reg, repo, from, mode).await;
     if let Some(f) = mutate {

@@ -481,7 +481,7 @@ impl WorkloadPolicy {
         let d = digest.to_string();
         self.ran_before
             .get(container)
-            .is_some_and(|v| v.iter().any(|x| *x == d))
+            .is_some_and(|v| v.contains(&d))
     }
 
     /// Whether `digest` is quarantined for `container`.
