@@ -178,3 +178,106 @@ pub(super) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::EncodePublicKey as _;
+
+    fn key() -> (p256::ecdsa::SigningKey, PublicKey) {
+        let sk = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+        let pem = sk
+            .verifying_key()
+            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap();
+        (sk, PublicKey::from_pem("k.pub", &pem).unwrap())
+    }
+
+    fn sign(sk: &p256::ecdsa::SigningKey, m: &[u8]) -> String {
+        let sig: p256::ecdsa::DerSignature = sk.sign(m);
+        STANDARD.encode(sig.as_bytes())
+    }
+
+    fn bundle_of(sk: &p256::ecdsa::SigningKey, statement: &str) -> Vec<u8> {
+        let sig = sign(sk, &pae(IN_TOTO, statement.as_bytes()));
+        format!(
+            r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{{"payload":"{}","payloadType":"{IN_TOTO}","signatures":[{{"sig":"{sig}"}}]}}}}"#,
+            STANDARD.encode(statement)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab".to_vec());
+    }
+
+    #[test]
+    fn simple_signing_checks_key_type_and_exact_digest() {
+        let (sk, k) = key();
+        let d = Digest::sha256_of(b"image");
+        let other = Digest::sha256_of(b"other");
+        let payload = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"r"}},"image":{{"docker-manifest-digest":"{d}"}},"type":"{SIMPLE_SIGNING_TYPE}"}},"optional":null}}"#
+        );
+        let sig = sign(&sk, payload.as_bytes());
+        assert_eq!(
+            simple_signing(payload.as_bytes(), &sig, &d, &[k.clone()]),
+            Ok(())
+        );
+        assert!(matches!(
+            simple_signing(payload.as_bytes(), &sig, &other, &[k.clone()]),
+            Err(Rejection::OtherDigest { .. })
+        ));
+        let mut tampered = payload.clone().into_bytes();
+        tampered.push(b' ');
+        assert_eq!(
+            simple_signing(&tampered, &sig, &d, &[k.clone()]),
+            Err(Rejection::BadSignature)
+        );
+        assert!(matches!(
+            simple_signing(payload.as_bytes(), "%%", &d, &[k]),
+            Err(Rejection::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_bundle_is_a_signature_only_with_cosigns_predicate_and_this_digest() {
+        let (sk, k) = key();
+        let d = Digest::sha256_of(b"image");
+        let st = |pred: &str, hex: &str| {
+            format!(
+                r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{hex}"}}}}],"predicateType":"{pred}","predicate":{{}}}}"#
+            )
+        };
+        let ok = bundle_of(&sk, &st(COSIGN_SIGN_PREDICATE, d.hex()));
+        assert_eq!(bundle(&ok, &d, &[k.clone()]), Ok(Kind::Signature));
+        let att = bundle_of(&sk, &st("https://slsa.dev/provenance/v1", d.hex()));
+        assert!(matches!(
+            bundle(&att, &d, &[k.clone()]),
+            Ok(Kind::Attestation { .. })
+        ));
+        let other = bundle_of(
+            &sk,
+            &st(COSIGN_SIGN_PREDICATE, Digest::sha256_of(b"x").hex()),
+        );
+        assert!(matches!(
+            bundle(&other, &d, &[k]),
+            Err(Rejection::OtherDigest { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_as_a_payload_or_bundle_are_rejected_never_a_panic(
+            b in proptest::collection::vec(0u8..=255, 0..400),
+            sig in "[A-Za-z0-9+/=]{0,120}",
+        ) {
+            let (_, k) = key();
+            let d = Digest::sha256_of(b"image");
+            proptest::prop_assert!(simple_signing(&b, &sig, &d, &[k.clone()]).is_err());
+            proptest::prop_assert!(bundle(&b, &d, &[k]).is_err());
+        }
+    }
+}
