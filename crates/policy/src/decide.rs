@@ -43,13 +43,10 @@ pub enum Query {
     /// Read this Argo CD Application (by name): a git update of an Argo CD workload goes where
     /// its spec says. Asked only for an update that would go through it.
     Application(String),
-    /// Verify the signatures of this `name@digest` under the signature policy `policy`.
-    Signature {
-        /// `name@digest`.
-        image: Reference,
-        /// The policy name.
-        policy: String,
-    },
+    /// Verify the signatures of a `name@digest` under a signature policy.
+    Signature(crate::signed::SignatureQuery),
+    /// Read an image's source revision, or check it is on a branch ([`crate::provenance`]).
+    Provenance(crate::provenance::ProvenanceQuery),
 }
 
 /// Why the registry could not answer a query: the shell's own error, kept with its type (the
@@ -75,6 +72,8 @@ pub struct Answers {
     pub applications: HashMap<String, Application>,
     /// (`name@digest`, signature policy) → the verdict on its signatures.
     pub signatures: HashMap<(Reference, String), crate::SignatureVerdict>,
+    /// Source revisions of images and whether they are on a branch.
+    pub provenance: crate::provenance::ProvenanceAnswers,
 }
 
 /// What to do with one container.
@@ -445,6 +444,7 @@ impl<'a> Ctx<'a> {
         }
         self.platforms(&cand)?;
         self.signed(c, &cand)?;
+        self.provenance(c, &cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
         let (route, for_argocd) = self.route()?;

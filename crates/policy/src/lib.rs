@@ -51,6 +51,7 @@ mod decide;
 mod error;
 pub mod helm;
 pub mod keys;
+pub mod provenance;
 mod reason;
 pub mod route;
 pub mod signed;
@@ -424,6 +425,8 @@ pub struct WorkloadPolicy {
     pub write_branch: Option<String>,
     /// `ferry.dev/signed-by`: the signature policy an update must satisfy.
     pub signed_by: Option<String>,
+    /// `ferry.dev/require-revision-on` (with `ferry.dev/source-repo`).
+    pub provenance: Option<provenance::Provenance>,
     /// Digests each container ran before (previous image, baselines, rollouts): moving back
     /// to one is a rollback, never held by the signature gate.
     pub ran_before: BTreeMap<String, Vec<String>>,
@@ -473,6 +476,12 @@ impl WorkloadPolicy {
             write_branch: write_branch(w),
             signed_by: w.annotation(SIGNED_BY).map(str::to_string),
             ran_before: ran_before(w),
+            provenance: w
+                .annotation(REQUIRE_REVISION_ON)
+                .map(|branch| provenance::Provenance {
+                    branch: branch.trim().to_string(),
+                    repo: w.annotation(SOURCE_REPO).map(|r| r.trim().to_string()),
+                }),
         })
     }
 

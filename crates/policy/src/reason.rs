@@ -5,7 +5,9 @@ use std::fmt;
 use ferry_core::Digest;
 use ferry_core::duration::human;
 
-use super::{CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, SIGNED_BY};
+use super::{
+    CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, REQUIRE_REVISION_ON, SIGNED_BY, SOURCE_REPO,
+};
 
 /// The reason of a [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,23 @@ pub enum Reason {
     SignatureLookup(String),
     /// The signatures were not checked (nothing asked).
     SignatureNotChecked(String),
+    /// The provenance gate without `ferry.dev/source-repo`.
+    NoSourceRepo(String),
+    /// The image records no source revision.
+    NoRevision(Digest),
+    /// The image's revision is not on the branch.
+    NotOnBranch {
+        /// The image's revision.
+        revision: String,
+        /// The branch it must be on.
+        branch: String,
+        /// The repository.
+        repo: String,
+    },
+    /// The revision or the branch could not be read.
+    ProvenanceLookup(String),
+    /// The provenance was not checked (nothing asked).
+    ProvenanceNotChecked,
 }
 
 impl fmt::Display for Reason {
@@ -205,10 +224,7 @@ impl fmt::Display for Reason {
             Reason::TagTimesNotRead => {
                 f.write_str("the created times of the matching tags were not read")
             }
-            Reason::NotSigned { .. }
-            | Reason::UnknownSignaturePolicy(_)
-            | Reason::SignatureLookup(_)
-            | Reason::SignatureNotChecked(_) => self.fmt_signature(f),
+            gate => gate.fmt_gate(f),
         }
     }
 }
@@ -220,8 +236,8 @@ impl serde::Serialize for Reason {
 }
 
 impl Reason {
-    /// The signature gate's reasons ([`crate::signed`]).
-    fn fmt_signature(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The signature and provenance gates' reasons ([`crate::signed`], [`crate::provenance`]).
+    fn fmt_gate(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::NotSigned {
                 digest,
@@ -239,7 +255,26 @@ impl Reason {
             Reason::SignatureNotChecked(name) => {
                 write!(f, "signatures under policy {name} were not checked")
             }
-            _ => Ok(()),
+            Reason::NoSourceRepo(branch) => write!(
+                f,
+                "{REQUIRE_REVISION_ON}={branch} needs {SOURCE_REPO} (the repository the image is built from)"
+            ),
+            Reason::NoRevision(d) => write!(
+                f,
+                "{d} records no source revision (org.opencontainers.image.revision): provenance unknown"
+            ),
+            Reason::NotOnBranch {
+                revision,
+                branch,
+                repo,
+            } => write!(
+                f,
+                "built from {revision}, which is not on {branch} of {repo}"
+            ),
+            Reason::ProvenanceLookup(e) => write!(f, "cannot check the provenance: {e}"),
+            Reason::ProvenanceNotChecked => f.write_str("the provenance was not checked"),
+            // Every other variant is rendered by `fmt` itself; never empty text.
+            other => write!(f, "{other:?}"),
         }
     }
 }

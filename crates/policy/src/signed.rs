@@ -5,6 +5,8 @@
 //! Rollbacks are never blocked: a digest the container ran before (its previous image, a
 //! recorded baseline or rollout) moves without a signature check.
 
+use ferry_core::Reference;
+
 use crate::decide::{Candidate, Ctx, Flow, needs, skip};
 use crate::{ContainerView, LookupError, Query, Reason};
 
@@ -21,6 +23,15 @@ pub enum SignatureVerdict {
     },
     /// The signatures could not be looked up (registry error): skipped, asked again next pass.
     Failed(LookupError),
+}
+
+/// "Verify the signatures of `image` (`name@digest`) under signature policy `policy`."
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SignatureQuery {
+    /// `name@digest`.
+    pub image: Reference,
+    /// The policy name.
+    pub policy: String,
 }
 
 /// The controller's signature settings for a pass.
@@ -56,10 +67,10 @@ impl Ctx<'_> {
             })),
             Some(SignatureVerdict::Failed(e)) => Err(skip(Reason::SignatureLookup(e.to_string()))),
             None => Err(needs(
-                Query::Signature {
+                Query::Signature(SignatureQuery {
                     image: cand.by_digest.clone(),
                     policy: policy.to_string(),
-                },
+                }),
                 Reason::SignatureNotChecked(policy.to_string()),
             )),
         }
@@ -74,7 +85,6 @@ mod tests {
         Action, GIT_REPO, Gate, POLICY, PREVIOUS_IMAGE, SIGNED_BY, WorkloadPolicy, decide_with,
         queries,
     };
-    use ferry_core::Reference;
 
     const TAG: &str = "docker.io/acme/sensor:latest";
 
@@ -123,10 +133,10 @@ mod tests {
             false,
         );
         assert_eq!(d.action, Action::Skip);
-        let want = Query::Signature {
+        let want = Query::Signature(SignatureQuery {
             image: Reference::parse(&format!("docker.io/acme/sensor@{}", digest("new"))).unwrap(),
             policy: "release".into(),
-        };
+        });
         assert_eq!(q, vec![want]);
     }
 

@@ -45,6 +45,7 @@ mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+pub mod revision;
 pub mod signature;
 mod sync;
 

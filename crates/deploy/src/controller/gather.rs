@@ -12,6 +12,7 @@ use futures::StreamExt;
 use super::tag_times;
 use super::{Context, RateGate, Signatures};
 use crate::cluster::Workload;
+use crate::policy::provenance::ProvenanceQuery;
 use crate::policy::{
     self, Answers, Gate, LookupError, Query, SignatureVerdict, TagFacts, WorkloadPolicy,
 };
@@ -85,6 +86,8 @@ enum Reply {
     /// A signature verdict (several registry requests: the lookups, then the manifests and
     /// payloads found, counted as one).
     Signature(Reference, String, SignatureVerdict),
+    Revision(Reference, Result<Option<String>, LookupError>),
+    OnBranch((String, String, String), Result<bool, LookupError>),
     /// A query answered elsewhere.
     Nothing,
 }
@@ -118,9 +121,22 @@ async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Rep
             });
             (Reply::Created(r, t), true)
         }
-        Query::Signature { image, policy } => {
-            let verdict = signature(registry, &ctx.signatures, &image, &policy).await;
-            (Reply::Signature(image, policy, verdict), true)
+        Query::Signature(q) => {
+            let verdict = signature(registry, &ctx.signatures, &q.image, &q.policy).await;
+            (Reply::Signature(q.image, q.policy, verdict), true)
+        }
+        Query::Provenance(ProvenanceQuery::Revision(r)) => {
+            let res = registry.source_revision(&r).await;
+            let res = res.map_err(|e| Arc::new(e) as LookupError);
+            (Reply::Revision(r, res), true)
+        }
+        Query::Provenance(ProvenanceQuery::OnBranch {
+            repo,
+            branch,
+            revision,
+        }) => {
+            let res = super::provenance::on_branch(ctx, &repo, &branch, &revision).await;
+            (Reply::OnBranch((repo, branch, revision), res), false)
         }
         // Answered per repository by `tag_times::read`, never here.
         Query::TagTimes(_) | Query::Application(_) => (Reply::Nothing, false),
@@ -153,6 +169,12 @@ fn record(answers: &mut Answers, reply: Reply) {
         }
         Reply::Signature(image, policy, verdict) => {
             answers.signatures.insert((image, policy), verdict);
+        }
+        Reply::Revision(r, res) => {
+            answers.provenance.revisions.insert(r, res);
+        }
+        Reply::OnBranch(key, res) => {
+            answers.provenance.on_branch.insert(key, res);
         }
         Reply::Nothing => {}
     }

@@ -15,6 +15,7 @@ mod events;
 mod gather;
 mod place;
 mod plan;
+mod provenance;
 mod rate_gate;
 pub mod report;
 mod rollout;
