@@ -223,17 +223,17 @@ mod tests {
         );
         let sig = sign(&sk, payload.as_bytes());
         assert_eq!(
-            simple_signing(payload.as_bytes(), &sig, &d, &[k.clone()]),
+            simple_signing(payload.as_bytes(), &sig, &d, std::slice::from_ref(&k)),
             Ok(())
         );
         assert!(matches!(
-            simple_signing(payload.as_bytes(), &sig, &other, &[k.clone()]),
+            simple_signing(payload.as_bytes(), &sig, &other, std::slice::from_ref(&k)),
             Err(Rejection::OtherDigest { .. })
         ));
         let mut tampered = payload.clone().into_bytes();
         tampered.push(b' ');
         assert_eq!(
-            simple_signing(&tampered, &sig, &d, &[k.clone()]),
+            simple_signing(&tampered, &sig, &d, std::slice::from_ref(&k)),
             Err(Rejection::BadSignature)
         );
         assert!(matches!(
@@ -252,10 +252,13 @@ mod tests {
             )
         };
         let ok = bundle_of(&sk, &st(COSIGN_SIGN_PREDICATE, d.hex()));
-        assert_eq!(bundle(&ok, &d, &[k.clone()]), Ok(Kind::Signature));
+        assert_eq!(
+            bundle(&ok, &d, std::slice::from_ref(&k)),
+            Ok(Kind::Signature)
+        );
         let att = bundle_of(&sk, &st("https://slsa.dev/provenance/v1", d.hex()));
         assert!(matches!(
-            bundle(&att, &d, &[k.clone()]),
+            bundle(&att, &d, std::slice::from_ref(&k)),
             Ok(Kind::Attestation { .. })
         ));
         let other = bundle_of(
@@ -276,7 +279,7 @@ mod tests {
         ) {
             let (_, k) = key();
             let d = Digest::sha256_of(b"image");
-            proptest::prop_assert!(simple_signing(&b, &sig, &d, &[k.clone()]).is_err());
+            proptest::prop_assert!(simple_signing(&b, &sig, &d, std::slice::from_ref(&k)).is_err());
             proptest::prop_assert!(bundle(&b, &d, &[k]).is_err());
         }
     }
