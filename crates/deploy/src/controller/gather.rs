@@ -121,8 +121,15 @@ async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Rep
             });
             (Reply::Created(r, t), true)
         }
+        Query::Signature(q) if ctx.signatures.known_valid(&q.image, &q.policy) => (
+            Reply::Signature(q.image, q.policy, SignatureVerdict::Valid),
+            false,
+        ),
         Query::Signature(q) => {
             let verdict = signature(registry, &ctx.signatures, &q.image, &q.policy).await;
+            if matches!(verdict, SignatureVerdict::Valid) {
+                ctx.signatures.remember_valid(&q.image, &q.policy);
+            }
             (Reply::Signature(q.image, q.policy, verdict), true)
         }
         Query::Provenance(ProvenanceQuery::Revision(r)) => {
