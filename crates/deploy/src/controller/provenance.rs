@@ -33,12 +33,19 @@ pub(super) async fn on_branch(
         .map_err(|e| Arc::new(e) as LookupError)
 }
 
+/// One fetch into the clone cache at a time: two queries on one repository would otherwise both
+/// create its cached clone (libgit2: "remote 'origin' already exists").
+static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn reachable(
     config: &WriteBackConfig,
     target: &GitTarget,
     revision: &str,
 ) -> Result<bool, crate::Error> {
-    let (repo, tip) = gitops::fetch(config, target)?;
+    let (repo, tip) = {
+        let _one = FETCH.lock().unwrap_or_else(|p| p.into_inner());
+        gitops::fetch(config, target)?
+    };
     let Ok(object) = repo.revparse_single(revision) else {
         return Ok(false);
     };
