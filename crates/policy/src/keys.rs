@@ -47,3 +47,11 @@ pub const APPROVE: &str = "ferry.dev/approve";
 pub const APPROVED: &str = "ferry.dev/approved";
 /// The dotted key of the image mapping in a Helm values file (default `image`).
 pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
+/// `ferry.dev/signed-by: NAME`: updates must carry a valid signature under the controller's
+/// signature policy NAME (`--signature-policy NAME=FILE`).
+pub const SIGNED_BY: &str = "ferry.dev/signed-by";
+/// `ferry.dev/require-revision-on: BRANCH`: updates only to images built from a commit on
+/// BRANCH of `ferry.dev/source-repo`.
+pub const REQUIRE_REVISION_ON: &str = "ferry.dev/require-revision-on";
+/// `ferry.dev/source-repo: URL`: the repository images are built from (the provenance gate).
+pub const SOURCE_REPO: &str = "ferry.dev/source-repo";

@@ -45,9 +45,14 @@ mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+pub mod revision;
+pub mod signature;
 mod sync;
 
-pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
+pub use client::{
+    Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, Referrer, ReferrersSource, TagsOptions,
+    WaitOutcome, referrers_tag,
+};
 pub use config::{ClientConfig, RetryPolicy};
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
