@@ -258,6 +258,7 @@ for task in dict.fromkeys(r["task"] for r in rows):
             ratio = f"**{ratio}**"
         elif r["tool"].startswith("curl"):
             ratio += " (floor)"
-        print(f"| {task} | {r['tool']} | {ms(r['median'])} | [{ms(r['min'])}–{ms(r['max'])}] "
+        tool = r["tool"].replace("|", "\\|")  # `crane ls | sort -V` inside a table cell
+        print(f"| {task} | {tool} | {ms(r['median'])} | [{ms(r['min'])}–{ms(r['max'])}] "
               f"| {r['requests']:,} | {r['rss_kib'] / 1024:.1f} MiB | {ratio} |")
 PY

@@ -33,6 +33,8 @@ pub struct Registry {
     child: Child,
     pub addr: String,
     pub dir: tempfile::TempDir,
+    /// `METHOD URI` of every request answered so far, from the registry's log.
+    answered: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// How to start a registry.
@@ -110,9 +112,14 @@ impl Registry {
             .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let answered = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+        let log = answered.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(r) = answered_request(&line) {
+                    log.lock().unwrap().push(r);
+                }
                 if let Some(pos) = line.find("listening on ") {
                     let rest = &line[pos + "listening on ".len()..];
                     let addr = rest
@@ -133,7 +140,12 @@ impl Registry {
                 panic!("docker-registry did not report its address within 20s");
             }
         };
-        Registry { child, addr, dir }
+        Registry {
+            child,
+            addr,
+            dir,
+            answered,
+        }
     }
 
     /// `127.0.0.1:PORT/name`.
@@ -150,6 +162,40 @@ impl Registry {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+
+    /// `METHOD URI` of every request the registry has answered, in the order it logged them,
+    /// once its log has been quiet for 300 ms (it logs a request after answering it).
+    pub fn answered(&self) -> Vec<String> {
+        let mut seen = usize::MAX;
+        loop {
+            let now = self.answered.lock().unwrap().len();
+            if now == seen {
+                return self.answered.lock().unwrap().clone();
+            }
+            seen = now;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// `METHOD URI` from a distribution log line that ends a request ("response completed", with
+/// or without an error).
+fn answered_request(line: &str) -> Option<String> {
+    if !line.contains("msg=\"response completed") {
+        return None;
+    }
+    let field = |k: &str| {
+        let at = line.find(k)? + k.len();
+        line[at..]
+            .split(' ')
+            .next()
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    Some(format!(
+        "{} {}",
+        field(" http.request.method=")?,
+        field(" http.request.uri=")?
+    ))
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, written into `dir`.

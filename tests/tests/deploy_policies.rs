@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{deployment, fake_api, kubeconfig, plan_json, run};
+use common::{deployment, fake_api, fake_api_with, kubeconfig, plan_json, run};
 use ferry_deploy::cluster::Namespaces;
 use ferry_deploy::controller::{self, Context, TagTimes};
 use ferry_deploy::policy::Action;
@@ -321,4 +321,82 @@ async fn created_times_are_read_once_per_digest_within_the_budget() {
         ],
         [6, 4, 3]
     );
+}
+
+/// Every request the registry answered after the first `skip`, as `METHOD URI`.
+fn answered_since(reg: &Registry, skip: usize) -> Vec<String> {
+    reg.answered().split_off(skip)
+}
+
+#[tokio::test]
+async fn a_never_read_tag_costs_one_get_by_tag_and_its_platform_reads_no_head() {
+    let reg = Registry::start();
+    let c = plain_client(&reg.addr);
+    // Three two-platform images; b-1 is the newest build.
+    let mut digests = Vec::new();
+    for (tag, created) in [
+        ("b-0", "2026-11-01T10:00:00Z"),
+        ("b-1", "2026-11-03T10:00:00Z"),
+        ("b-2", "2026-11-02T10:00:00Z"),
+    ] {
+        let r = reg.reference(&format!("acme/builds:{tag}"));
+        let p = push_image_created(
+            &c,
+            &r,
+            &["linux/amd64", "linux/arm64"],
+            Flavor::Oci,
+            false,
+            false,
+            tag,
+            created,
+        )
+        .await;
+        digests.push(p.digest.to_string());
+    }
+    let image = format!("{}@{}", reg.reference("acme/builds:b-0"), digests[0]);
+    let api = fake_api_with(
+        vec![deployment(
+            "builds",
+            json!({"ferry.dev/policy": "newest-build:^b-"}),
+            &image,
+        )],
+        vec![],
+        &["amd64", "arm64"],
+    )
+    .await;
+    let client = kube::Client::try_from(kube::Config::new(api.uri().parse().unwrap())).unwrap();
+    let ctx = context(client, c.clone(), 200);
+    let before = reg.answered().len();
+    let p1 = controller::plan(&ctx).await.unwrap();
+    assert_eq!(
+        p1.decisions[0].target.as_ref().and_then(|t| t.tag()),
+        Some("b-1")
+    );
+    let sent = answered_since(&reg, before);
+    let by_tag = |t: &str| -> Vec<&String> {
+        sent.iter()
+            .filter(|r| r.ends_with(&format!("/manifests/{t}")))
+            .collect()
+    };
+    for t in ["b-0", "b-1", "b-2"] {
+        assert_eq!(
+            by_tag(t),
+            [&format!("GET /v2/acme/builds/manifests/{t}")],
+            "{sent:#?}"
+        );
+    }
+    // Counted: 1 tag list + 3 × (the index by tag + 2 platform manifests + 2 configs) + the
+    // target's index by digest (its platform check), and no HEAD (it was 3 more before).
+    assert_eq!(sent.len(), 1 + 3 * 5 + 1, "{sent:#?}");
+    assert_eq!(
+        sent.last().unwrap(),
+        &format!("GET /v2/acme/builds/manifests/{}", digests[1]),
+        "{sent:#?}"
+    );
+    assert!(sent.iter().all(|r| r.starts_with("GET ")), "{sent:#?}");
+    // A second pass reads no created time again: the tag list and the target only.
+    let before = reg.answered().len();
+    controller::plan(&ctx).await.unwrap();
+    let again = answered_since(&reg, before);
+    assert!(again.iter().all(|r| !r.contains("/blobs/")), "{again:#?}");
 }

@@ -624,8 +624,8 @@ mod tests {
     struct Mem(BTreeMap<String, String>);
 
     impl FileSource for Mem {
-        fn dockerfiles(&self) -> Vec<String> {
-            self.0.keys().cloned().collect()
+        fn dockerfiles(&self) -> Result<Vec<String>> {
+            Ok(self.0.keys().cloned().collect())
         }
         fn exists(&self, path: &str) -> bool {
             self.0.contains_key(path)

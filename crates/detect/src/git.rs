@@ -277,6 +277,13 @@ impl Repo {
         tree.get_path(Path::new(path)).ok().map(|e| e.id())
     }
 
+    /// The blob id of the file at `path` in `tree` (what [`Repo::find_files`] lists), if it
+    /// exists.
+    pub fn blob_id(&self, tree: &Tree<'_>, path: &str) -> Option<Oid> {
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        (entry.kind() == Some(ObjectType::Blob)).then(|| entry.id())
+    }
+
     /// The content of the file at `path` in `tree`; `Ok(None)` when there is no such file.
     /// Blobs missing from a partial clone are fetched through the `git` command, which knows
     /// how to ask the promisor remote.

@@ -63,7 +63,7 @@ impl Image {
 /// work tree ([`WorkTree`](crate::worktree::WorkTree)).
 pub trait FileSource {
     /// Every file named like a Dockerfile ([`is_dockerfile_name`]), repository-relative, sorted.
-    fn dockerfiles(&self) -> Vec<String>;
+    fn dockerfiles(&self) -> Result<Vec<String>>;
     /// Whether a file exists at `path`.
     fn exists(&self, path: &str) -> bool;
     /// The content of the file at `path`, or `None`.
@@ -142,7 +142,7 @@ pub fn discover_all(snap: &dyn FileSource) -> Result<Discovery> {
         }
         None => crate::ignore::IgnoreRules::empty(),
     };
-    let mut images = found_by_name(snap, &exclude);
+    let mut images = found_by_name(snap, &exclude)?;
     let configured: BTreeSet<String> = cfg
         .as_ref()
         .map(|c| c.images.keys().cloned().collect())
@@ -163,9 +163,9 @@ pub fn discover_all(snap: &dyn FileSource) -> Result<Discovery> {
 fn found_by_name(
     snap: &dyn FileSource,
     exclude: &crate::ignore::IgnoreRules,
-) -> BTreeMap<String, Image> {
+) -> Result<BTreeMap<String, Image>> {
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
-    for f in snap.dockerfiles() {
+    for f in snap.dockerfiles()? {
         if exclude.is_excluded(&f) {
             continue;
         }
@@ -202,7 +202,7 @@ fn found_by_name(
             },
         );
     }
-    images
+    Ok(images)
 }
 
 /// A new name whose `dockerfile` was discovered under another (unconfigured) name renames that
@@ -352,12 +352,13 @@ mod tests {
     struct Mem(BTreeMap<String, String>);
 
     impl FileSource for Mem {
-        fn dockerfiles(&self) -> Vec<String> {
-            self.0
+        fn dockerfiles(&self) -> Result<Vec<String>> {
+            Ok(self
+                .0
                 .keys()
                 .filter(|k| is_dockerfile_name(k.rsplit('/').next().unwrap_or(k)))
                 .cloned()
-                .collect()
+                .collect())
         }
         fn exists(&self, path: &str) -> bool {
             self.0.contains_key(path)

@@ -87,8 +87,8 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 }
 
 impl FileSource for WorkTree {
-    fn dockerfiles(&self) -> Vec<String> {
-        self.dockerfiles.clone()
+    fn dockerfiles(&self) -> Result<Vec<String>> {
+        Ok(self.dockerfiles.clone())
     }
 
     fn exists(&self, path: &str) -> bool {

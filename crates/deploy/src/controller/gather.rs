@@ -241,20 +241,25 @@ pub(super) async fn resolve_tag(
             (Ok(facts), true)
         }
         Err(e) => {
-            if let ferry_registry::Error::RateLimited { rate_limit, .. } = &e {
-                // A 429 means nothing is left, whatever the headers said.
-                let spent = ferry_registry::RateLimit {
-                    remaining: Some(0),
-                    ..rate_limit.clone().unwrap_or(ferry_registry::RateLimit {
-                        limit: None,
-                        remaining: None,
-                        window_seconds: None,
-                        source: None,
-                    })
-                };
-                gate.observe(r.registry(), Some(&spent));
-            }
+            observe_failure(gate, r.registry(), &e);
             (Err(Arc::new(e)), true)
         }
+    }
+}
+
+/// Tell `gate` what a failed request to `registry` says about its rate limit.
+pub(super) fn observe_failure(gate: &RateGate, registry: &str, e: &ferry_registry::Error) {
+    if let ferry_registry::Error::RateLimited { rate_limit, .. } = e {
+        // A 429 means nothing is left, whatever the headers said.
+        let spent = ferry_registry::RateLimit {
+            remaining: Some(0),
+            ..rate_limit.clone().unwrap_or(ferry_registry::RateLimit {
+                limit: None,
+                remaining: None,
+                window_seconds: None,
+                source: None,
+            })
+        };
+        gate.observe(registry, Some(&spent));
     }
 }

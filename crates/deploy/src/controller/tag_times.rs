@@ -9,7 +9,7 @@ use ferry_core::{Digest, Reference};
 use futures::StreamExt;
 
 use super::RateGate;
-use super::gather::resolve_tag;
+use super::gather::observe_failure;
 use crate::cluster::Workload;
 use crate::policy::{Answers, Policy, TagFacts, WorkloadPolicy};
 use crate::tags::{self, InspectRequest};
@@ -155,37 +155,50 @@ pub(super) async fn read(
     sent
 }
 
-/// Resolve one tag (HEAD) and read its created time unless its digest was read before:
-/// (tag, facts, created time, requests sent).
+/// Read one tag's created time: one GET of its manifest by tag (its digest is the hash of the
+/// body), then, unless that digest was read before, the rest of [`ferry_registry::Client::created`]
+/// (platform manifests and configs) without fetching the manifest again. A HEAD first would
+/// cost one more request for every tag never read, and tags are listed here because they are
+/// new. Returns (tag, facts, created time, requests sent).
 async fn read_one(
     registry: &ferry_registry::Client,
     rate_gate: &RateGate,
     times: &TagTimes,
     tag: Reference,
 ) -> (Reference, Option<TagFacts>, Option<u64>, usize) {
-    let (facts, sent) = resolve_tag(registry, rate_gate, &tag).await;
-    let mut n = usize::from(sent);
-    let facts = match facts {
-        Ok(f) => f,
+    if let Err(why) = rate_gate.check(tag.registry()) {
+        tracing::warn!(image = %tag, error = %why, "cannot read created time");
+        return (tag, None, None, 0);
+    }
+    let top = match registry.manifest(&tag).await {
+        Ok(top) => top,
         Err(e) => {
-            tracing::warn!(image = %tag, error = %e, "cannot resolve tag for its created time");
-            return (tag, None, None, n);
+            observe_failure(rate_gate, tag.registry(), &e);
+            tracing::warn!(image = %tag, error = %e, "cannot read tag for its created time");
+            return (tag, None, None, 1);
         }
     };
+    rate_gate.observe(tag.registry(), top.rate_limit.as_ref());
+    let facts = TagFacts {
+        digest: top.digest.clone(),
+        platforms: None,
+    };
+    // Calls, as the pass counts them (the platform manifests and configs are one).
+    let mut n = 1;
     let at = match times.by_digest(&facts.digest) {
         Some(at) => at,
-        None => {
-            n += 1;
-            let by_digest = tag.repository_only().with_digest(facts.digest.clone());
-            match registry.created(&by_digest).await {
-                Ok(at) => at,
-                Err(e) => {
-                    // Not cached: a failure is read again next pass.
-                    tracing::warn!(image = %by_digest, error = %e, "cannot read created time");
-                    return (tag, Some(facts), None, n);
-                }
+        None => match registry.created_from(&tag, top).await {
+            Ok(at) => {
+                n += 1;
+                at
             }
-        }
+            Err(e) => {
+                // Not cached: a failure is read again next pass.
+                tracing::warn!(image = %tag, digest = %facts.digest, error = %e,
+                    "cannot read created time");
+                return (tag, Some(facts), None, 2);
+            }
+        },
     };
     times.remember(tag.clone(), facts.digest.clone(), at);
     (tag, Some(facts), at, n)

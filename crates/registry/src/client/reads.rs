@@ -355,6 +355,16 @@ impl Client {
     /// ignored); `None` when neither records one.
     pub async fn created(&self, reference: &Reference) -> Result<Option<u64>> {
         let top = self.manifest(reference).await?;
+        self.created_from(reference, top).await
+    }
+
+    /// [`Client::created`] of `reference` whose manifest `top` the caller already fetched
+    /// (by tag, to learn its digest and its created time with one request less).
+    pub async fn created_from(
+        &self,
+        reference: &Reference,
+        top: FetchedManifest,
+    ) -> Result<Option<u64>> {
         let annotations = match &top.content {
             ManifestContent::Image(img) => img.annotations().as_ref(),
             ManifestContent::Index(index) => index.annotations().as_ref(),
