@@ -9,6 +9,7 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
 use crate::helm::SetsImage;
+use crate::retag::{self, Retag};
 use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
@@ -131,6 +132,8 @@ pub struct Records {
     pub baseline: Option<Digest>,
     /// When a soak candidate was first seen (digest, Unix time).
     pub first_seen: Option<(Digest, u64)>,
+    /// A re-tag recorded instead of a template change: the tag for `ferry.dev/running-tag`.
+    pub running_tag: Option<String>,
 }
 
 /// The decision for one container (a row of `ferry-deploy plan`).
@@ -418,9 +421,10 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.w.running.get(&c.name).cloned())
             .or_else(|| self.p.baseline(&c.name));
         d.current_digest = current.clone();
-        let cand = self.candidate(&r)?;
+        let cand = self.candidate(&c.name, &r)?;
         self.baseline(current.as_ref(), &cand, d)?;
-        if current.as_ref() == Some(&cand.digest) && cand.same_tag {
+        let same_digest = current.as_ref() == Some(&cand.digest);
+        if same_digest && cand.same_tag {
             return Err(none(match r.digest() {
                 // Runs the target bytes already; pinning would restart it for nothing.
                 None => Reason::RunsAlready(cand.digest),
@@ -428,6 +432,14 @@ impl<'a> Ctx<'a> {
             }));
         }
         d.target = Some(cand.target.clone());
+        let retag = same_digest.then(|| cand.target.tag().unwrap_or_default().to_string());
+        if let Some(tag) = &retag
+            && self.p.retag == Retag::Record
+        {
+            d.records.running_tag = Some(tag.clone());
+            let (tag, digest) = (tag.clone(), cand.digest);
+            return Err(none(Reason::RetagRecorded { tag, digest }));
+        }
         if self.p.is_quarantined(&c.name, &cand.digest) {
             return Err(skip(Reason::Quarantined(cand.digest)));
         }
@@ -437,20 +449,24 @@ impl<'a> Ctx<'a> {
         let (route, for_argocd) = self.route()?;
         d.route = route;
         d.action = Action::Update;
-        d.reason = match cand.same_tag {
+        d.reason = match (retag, cand.same_tag) {
+            (Some(tag), _) => Reason::RetagRestart {
+                tag,
+                digest: cand.digest,
+            },
             _ if for_argocd => Reason::WrittenForArgoCd,
-            true => Reason::TagMoved {
+            (None, true) => Reason::TagMoved {
                 tag: cand.target.tag().unwrap_or_default().to_string(),
                 digest: cand.digest,
             },
-            false => self.newer_tag(&cand),
+            (None, false) => self.newer_tag(&cand),
         };
         Ok(())
     }
 
     /// The tag to follow, its facts, and the digest to move to.
-    fn candidate(&self, r: &Reference) -> Flow<Candidate<'a>> {
-        let tag = self.goal_tag(r)?;
+    fn candidate(&self, container: &str, r: &Reference) -> Flow<Candidate<'a>> {
+        let (tag, current_tag) = self.goal_tag(container, r)?;
         let key = r
             .with_tag(&tag)
             .map_err(|e| skip(Reason::BadImage(e.to_string())))?;
@@ -471,7 +487,7 @@ impl<'a> Ctx<'a> {
         Ok(Candidate {
             target: key.with_digest(digest.clone()),
             by_digest: r.repository_only().with_digest(digest.clone()),
-            same_tag: r.tag_or_default() == Some(tag.as_str()),
+            same_tag: current_tag == tag,
             digest,
             facts,
             beta_since,
@@ -480,13 +496,18 @@ impl<'a> Ctx<'a> {
 
     /// The same tag (digest policy) or the best listed tag under the tag strategy (never down;
     /// already on the best tag: the same tag, whose digest may have moved).
-    fn goal_tag(&self, r: &Reference) -> Flow<String> {
+    /// Returns the goal tag and the tag counted as current (a recorded re-tag, see
+    /// [`retag::current_tag`]).
+    fn goal_tag(&self, container: &str, r: &Reference) -> Flow<(String, String)> {
         let strategy = match &self.p.policy {
             Policy::Off => return Err(none(Reason::PolicyOff)),
-            Policy::Digest => return Ok(r.tag_or_default().unwrap_or("latest").to_string()),
+            Policy::Digest => {
+                let tag = r.tag_or_default().unwrap_or("latest").to_string();
+                return Ok((tag.clone(), tag));
+            }
             Policy::Tags(s) => s,
         };
-        let running = r.tag().unwrap_or("");
+        let template = r.tag().unwrap_or("");
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
@@ -502,15 +523,18 @@ impl<'a> Ctx<'a> {
             let unknown = tags
                 .iter()
                 .any(|t| strategy.admits(t, ignore) && created(t).is_none());
-            if unknown || created(running).is_none() {
+            if unknown || created(template).is_none() {
                 return Err(needs(Query::TagTimes(repo), Reason::TagTimesNotRead));
             }
         }
-        match strategy.choose(running, tags, ignore, created) {
-            Ok(c) => Ok(c.tag),
-            Err(NoCandidate::UpToDate { current, .. }) => Ok(current),
-            Err(e) => Err(no_candidate(strategy, running, e)),
-        }
+        let recorded = self.p.running_tags.get(container).map(String::as_str);
+        let running = retag::current_tag(strategy, template, recorded, tags, ignore, created);
+        let goal = match strategy.choose(running, tags, ignore, created) {
+            Ok(c) => c.tag,
+            Err(NoCandidate::UpToDate { current, .. }) => current,
+            Err(e) => return Err(no_candidate(strategy, running, e)),
+        };
+        Ok((goal, running.to_string()))
     }
 
     /// The reason of a move to another tag.

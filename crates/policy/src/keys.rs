@@ -47,3 +47,8 @@ pub const APPROVE: &str = "ferry.dev/approve";
 pub const APPROVED: &str = "ferry.dev/approved";
 /// The dotted key of the image mapping in a Helm values file (default `image`).
 pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
+/// The tag a re-tag moved to without touching the pod template (`container=tag,…`): it counts
+/// as the current tag while it ranks above the template's.
+pub const RUNNING_TAG: &str = "ferry.dev/running-tag";
+/// What a re-tag (a new tag with the running digest) does: `record` (default) or `restart`.
+pub const RETAG: &str = "ferry.dev/retag";

@@ -52,6 +52,7 @@ mod error;
 pub mod helm;
 pub mod keys;
 mod reason;
+pub mod retag;
 pub mod route;
 pub mod tags;
 #[cfg(test)]
@@ -361,6 +362,8 @@ pub enum PolicyError {
     Platforms(String),
     /// `ferry.dev/tag-ignore` is not a usable regex.
     TagIgnore(String),
+    /// `ferry.dev/retag` or `ferry.dev/running-tag` is malformed.
+    Retag(retag::BadRetag),
 }
 
 impl std::fmt::Display for PolicyError {
@@ -370,6 +373,7 @@ impl std::fmt::Display for PolicyError {
             PolicyError::Containers(x0) => write!(f, "{x0}"),
             PolicyError::Platforms(x0) => write!(f, "{PLATFORMS}: {x0}"),
             PolicyError::TagIgnore(x0) => write!(f, "{x0}"),
+            PolicyError::Retag(e) => write!(f, "{e}"),
         }
     }
 }
@@ -404,6 +408,10 @@ pub struct WorkloadPolicy {
     pub tag_ignore: Option<TagPattern>,
     /// `ferry.dev/git-write-branch`: the branch ferry's commits go to.
     pub write_branch: Option<String>,
+    /// `ferry.dev/retag`: what a move to a tag with the running digest does.
+    pub retag: retag::Retag,
+    /// `ferry.dev/running-tag`: tags recorded by re-tags, per container.
+    pub running_tags: BTreeMap<String, String>,
 }
 
 impl WorkloadPolicy {
@@ -448,6 +456,9 @@ impl WorkloadPolicy {
             helm_image: w.annotation(HELM_IMAGE).map(str::to_string),
             tag_ignore,
             write_branch: write_branch(w),
+            retag: retag::parse_retag(w.annotation(RETAG)).map_err(PolicyError::Retag)?,
+            running_tags: retag::parse_running_tags(w.annotation(RUNNING_TAG))
+                .map_err(PolicyError::Retag)?,
         })
     }
 
