@@ -579,6 +579,7 @@ fn git_plan_of(url: &str, names: &[&str]) -> Plan {
             file: Some(format!("apps/{}.yaml", d.name)),
             edit: Default::default(),
             base: None,
+            review: None,
         });
     }
     p

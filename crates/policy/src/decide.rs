@@ -104,9 +104,11 @@ pub struct GitRoute {
     pub file: Option<String>,
     /// What the edit changes: manifests under `path`, or a Helm values file.
     pub edit: GitEdit,
-    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`): the
-    /// Application's branch it is created from and fast-forwarded to.
+    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`, or a request's
+    /// branch): the Application's branch it is created from and fast-forwarded to.
     pub base: Option<String>,
+    /// Open (or update) a pull/merge request from `branch` into `base` on this forge.
+    pub review: Option<crate::review::Forge>,
 }
 
 /// What a git update edits.
@@ -240,6 +242,8 @@ pub struct Gate<'a> {
     pub git_write_back: bool,
     /// `--git-write-branch`: where git updates go unless the workload names its own.
     pub write_branch: Option<&'a str>,
+    /// `--git-pull-request` and `--git-pull-request-branch` (`None`: off, default template).
+    pub pull_requests: Option<&'a crate::review::PullRequests>,
     /// The YAML reader for inline `helm.values` in Applications.
     pub sets_image: SetsImage,
 }
@@ -255,6 +259,7 @@ impl<'a> Gate<'a> {
             argocd: &NOT_READ,
             git_write_back: false,
             write_branch: None,
+            pull_requests: None,
             sets_image: crate::helm::may_set_image,
         }
     }
@@ -661,10 +666,14 @@ impl<'a> Ctx<'a> {
         let git = GitSettings {
             write_branch: self.gate.write_branch,
             sets_image: self.gate.sets_image,
+            pull_requests: self.gate.pull_requests,
+            workload: (&self.w.namespace, &self.w.name),
         };
+        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(why.to_string()));
         if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
-                return Ok((Route::Git(route::annotated(self.p, target, &git)), false));
+                let r = route::annotated(self.p, target, &git).map_err(no_route)?;
+                return Ok((Route::Git(r), false));
             }
             return Err(skip(Reason::GitWithoutWriteBack(target.repo.clone())));
         }
@@ -679,10 +688,8 @@ impl<'a> Ctx<'a> {
         let Some(answer) = self.answers.applications.get(&app) else {
             return Err(needs(Query::Application(app), Reason::ArgoCdManaged));
         };
-        match route::through_application(self.p, &app, answer, &git) {
-            Ok(r) => Ok((Route::Git(r), true)),
-            Err(why) => Err(skip(Reason::GitWriteBack(why.to_string()))),
-        }
+        let r = route::through_application(self.p, &app, answer, &git).map_err(no_route)?;
+        Ok((Route::Git(r), true))
     }
 }
 

@@ -52,3 +52,6 @@ pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
 pub const RUNNING_TAG: &str = "ferry.dev/running-tag";
 /// What a re-tag (a new tag with the running digest) does: `record` (default) or `restart`.
 pub const RETAG: &str = "ferry.dev/retag";
+/// Open a pull/merge request for git updates: `github`, `gitlab` or `off` (wins over
+/// `--git-pull-request`).
+pub const GIT_PULL_REQUEST: &str = "ferry.dev/git-pull-request";

@@ -53,6 +53,7 @@ pub mod helm;
 pub mod keys;
 mod reason;
 pub mod retag;
+pub mod review;
 pub mod route;
 pub mod tags;
 #[cfg(test)]
@@ -364,6 +365,8 @@ pub enum PolicyError {
     TagIgnore(String),
     /// `ferry.dev/retag` or `ferry.dev/running-tag` is malformed.
     Retag(retag::BadRetag),
+    /// `ferry.dev/git-pull-request` is malformed.
+    PullRequest(review::BadPullRequest),
 }
 
 impl std::fmt::Display for PolicyError {
@@ -374,6 +377,7 @@ impl std::fmt::Display for PolicyError {
             PolicyError::Platforms(x0) => write!(f, "{PLATFORMS}: {x0}"),
             PolicyError::TagIgnore(x0) => write!(f, "{x0}"),
             PolicyError::Retag(e) => write!(f, "{e}"),
+            PolicyError::PullRequest(e) => write!(f, "{e}"),
         }
     }
 }
@@ -412,6 +416,8 @@ pub struct WorkloadPolicy {
     pub retag: retag::Retag,
     /// `ferry.dev/running-tag`: tags recorded by re-tags, per container.
     pub running_tags: BTreeMap<String, String>,
+    /// `ferry.dev/git-pull-request` (`None`: `--git-pull-request` decides).
+    pub pull_request: Option<review::PullRequestMode>,
 }
 
 impl WorkloadPolicy {
@@ -459,6 +465,8 @@ impl WorkloadPolicy {
             retag: retag::parse_retag(w.annotation(RETAG)).map_err(PolicyError::Retag)?,
             running_tags: retag::parse_running_tags(w.annotation(RUNNING_TAG))
                 .map_err(PolicyError::Retag)?,
+            pull_request: review::parse_mode(w.annotation(GIT_PULL_REQUEST))
+                .map_err(PolicyError::PullRequest)?,
         })
     }
 
