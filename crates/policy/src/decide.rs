@@ -14,8 +14,8 @@ use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
-    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT, Reason,
-    WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
+    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, Reason, WorkloadPolicy, WorkloadView,
+    argocd,
 };
 
 /// What the registry said about one `name:tag`.
@@ -165,6 +165,8 @@ pub struct Decision {
     pub route: Route,
     /// What to record on the workload.
     pub records: Records,
+    /// What the decision saw, for a reviewer (a pull request's body).
+    pub evidence: crate::review::Evidence,
 }
 
 impl Records {
@@ -196,6 +198,7 @@ impl Decision {
             soak_remaining_seconds: None,
             route: Route::Live,
             records: Records::default(),
+            evidence: Default::default(),
         }
     }
 
@@ -448,7 +451,10 @@ impl<'a> Ctx<'a> {
         if self.p.is_quarantined(&c.name, &cand.digest) {
             return Err(skip(Reason::Quarantined(cand.digest)));
         }
-        self.platforms(&cand)?;
+        if let Some(from) = &self.p.promote_from {
+            d.evidence.beta = Some(format!("{from} runs {}, healthy", cand.digest));
+        }
+        self.platforms(&cand, d)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
         let (route, for_argocd) = self.route()?;
@@ -485,9 +491,8 @@ impl<'a> Ctx<'a> {
         };
         let (digest, beta_since) = match &self.p.promote_from {
             None => (facts.digest.clone(), None),
-            Some(from) => {
-                beta_offer(self.gate, from, r).map_err(|e| skip(Reason::PromoteFrom(e)))?
-            }
+            Some(from) => crate::promote::beta_offer(self.gate, from, r)
+                .map_err(|e| skip(Reason::PromoteFrom(e)))?,
         };
         Ok(Candidate {
             target: key.with_digest(digest.clone()),
@@ -571,7 +576,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The new image provides every required platform.
-    fn platforms(&self, cand: &Candidate<'_>) -> Flow<()> {
+    fn platforms(&self, cand: &Candidate<'_>, d: &mut Decision) -> Flow<()> {
         let have = self
             .answers
             .platforms
@@ -597,6 +602,7 @@ impl<'a> Ctx<'a> {
             .filter(|p| !have.iter().any(|h| h.matches(p)))
             .map(ToString::to_string)
             .collect();
+        d.evidence.platforms = Some(have);
         if missing.is_empty() {
             return Ok(());
         }
@@ -640,6 +646,7 @@ impl<'a> Ctx<'a> {
             d.soak_remaining_seconds = Some(left);
             return Err(skip(Reason::Soaking { left, min }));
         }
+        d.evidence.soaked = born.map(|b| now.saturating_sub(b));
         Ok(())
     }
 
@@ -712,52 +719,4 @@ fn no_candidate(strategy: &TagStrategy, running: &str, e: NoCandidate) -> Box<St
         }
         (_, e) => skip(Reason::NoTag(e)),
     }
-}
-
-/// What a `promote-from` beta workload offers for a repository: its digest and since when it
-/// has run it (`None`: ferry did not roll it; the caller's first-seen record counts).
-fn beta_offer(
-    gate: &Gate<'_>,
-    from: &str,
-    repo: &Reference,
-) -> Result<(Digest, Option<u64>), String> {
-    let lower = from.to_lowercase();
-    let beta = gate
-        .workloads
-        .iter()
-        .find(|b| {
-            b.id() == from
-                || format!(
-                    "{}/{}/{}",
-                    b.namespace,
-                    b.kind.as_str().to_lowercase(),
-                    b.name
-                ) == lower
-        })
-        .ok_or_else(|| format!("promote-from workload {from} not found"))?;
-    let c = beta
-        .containers
-        .iter()
-        .find(|c| Reference::parse(&c.image).is_ok_and(|r| r.same_repository(repo)))
-        .ok_or_else(|| format!("{from} runs no {} image", repo.name()))?;
-    let digest = Reference::parse(&c.image)
-        .ok()
-        .and_then(|r| r.digest().cloned())
-        .or_else(|| beta.running.get(&c.name).cloned())
-        .ok_or_else(|| format!("{from} runs {} without a known digest", c.image))?;
-    if beta.healthy != Some(true) {
-        return Err(format!(
-            "{from} is not healthy (rollout not complete and available)"
-        ));
-    }
-    let d = digest.to_string();
-    let quarantined = parse_pairs(beta.annotation(QUARANTINED));
-    if quarantined.get(&c.name).is_some_and(|q| q.contains(&d)) {
-        return Err(format!("{digest} was rolled back in {from}: not soaked"));
-    }
-    let since = parse_stamps(beta.annotation(ROLLED_AT))
-        .get(&c.name)
-        .filter(|(x, _)| *x == d)
-        .map(|(_, t)| *t);
-    Ok((digest, since))
 }

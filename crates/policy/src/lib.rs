@@ -51,6 +51,7 @@ mod decide;
 mod error;
 pub mod helm;
 pub mod keys;
+mod promote;
 mod reason;
 pub mod retag;
 pub mod review;

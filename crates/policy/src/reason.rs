@@ -193,14 +193,7 @@ impl fmt::Display for Reason {
             ),
             Reason::TagMoved { tag, digest } => write!(f, "tag {tag} moved to {digest}"),
             Reason::NewerTag(tag) => write!(f, "newer tag {tag} in range"),
-            Reason::RetagRecorded { tag, digest } => write!(
-                f,
-                "re-tag: {tag} is the running {digest}; recorded in {RUNNING_TAG}, pod template and git unchanged (no restart)"
-            ),
-            Reason::RetagRestart { tag, digest } => write!(
-                f,
-                "re-tag: {tag} is the running {digest}; written anyway ({RETAG}: restart)"
-            ),
+            Reason::RetagRecorded { .. } | Reason::RetagRestart { .. } => self.retag(f),
             Reason::NewerTagBy { tag, strategy } => write!(f, "newer tag {tag} ({strategy})"),
             Reason::WrittenForArgoCd => {
                 f.write_str("managed by Argo CD: written to git for Argo CD to sync")
@@ -213,6 +206,23 @@ impl fmt::Display for Reason {
             Reason::TagTimesNotRead => {
                 f.write_str("the created times of the matching tags were not read")
             }
+        }
+    }
+}
+
+impl Reason {
+    /// The text of a re-tag.
+    fn retag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::RetagRecorded { tag, digest } => write!(
+                f,
+                "re-tag: {tag} is the running {digest}; recorded in {RUNNING_TAG}, pod template and git unchanged (no restart)"
+            ),
+            Reason::RetagRestart { tag, digest } => write!(
+                f,
+                "re-tag: {tag} is the running {digest}; written anyway ({RETAG}: restart)"
+            ),
+            _ => Ok(()),
         }
     }
 }

@@ -247,6 +247,17 @@ pub fn valid_branch(b: &str) -> bool {
             .any(|c| c.is_ascii_control() || " ~^:?*[\\\x7f".contains(c))
 }
 
+/// What a decision saw that a reviewer wants to know (carried to the request's body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// The new image's platforms, when they were inspected.
+    pub platforms: Option<Vec<ferry_core::Platform>>,
+    /// How long the new digest had soaked when it passed `ferry.dev/min-age` (seconds).
+    pub soaked: Option<u64>,
+    /// The `promote-from` beta workload's state, when set.
+    pub beta: Option<String>,
+}
+
 /// The pull-request settings of a pass (`--git-pull-request`, `--git-pull-request-branch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequests {

@@ -82,6 +82,9 @@ pub struct Applied {
     pub unsynced: Vec<(String, String)>,
     /// This replica lost the Lease during the pass and stopped writing.
     pub leadership_lost: bool,
+    /// Pull/merge requests opened, updated, closed as superseded, or whose closing quarantined
+    /// a digest.
+    pub pull_requests: Vec<super::review::RequestNote>,
 }
 
 impl serde::Serialize for Applied {
@@ -92,7 +95,7 @@ impl serde::Serialize for Applied {
             .iter()
             .map(|f| (f.workload.as_str(), f.message.as_str()))
             .collect();
-        let mut m = s.serialize_struct("Applied", 9)?;
+        let mut m = s.serialize_struct("Applied", 10)?;
         m.serialize_field("updated", &self.updated)?;
         m.serialize_field("rolled_back", &self.rolled_back)?;
         m.serialize_field("baselines", &self.baselines)?;
@@ -102,6 +105,7 @@ impl serde::Serialize for Applied {
         m.serialize_field("failures", &self.failures)?;
         m.serialize_field("unsynced", &self.unsynced)?;
         m.serialize_field("leadership_lost", &self.leadership_lost)?;
+        m.serialize_field("pull_requests", &self.pull_requests)?;
         m.end()
     }
 }

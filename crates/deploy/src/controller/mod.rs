@@ -17,6 +17,7 @@ mod place;
 mod plan;
 mod rate_gate;
 pub mod report;
+mod review;
 mod rollout;
 mod run;
 mod tag_times;
@@ -35,6 +36,7 @@ pub use apply::{Applied, ApplyOptions, Failure, Stage, apply};
 pub use events::EventLog;
 pub use plan::{Plan, Scope, plan, plan_scoped};
 pub use rate_gate::RateGate;
+pub use review::RequestNote;
 pub use run::{RunIo, RunOptions, run, spawn_watchers};
 pub use tag_times::TagTimes;
 
