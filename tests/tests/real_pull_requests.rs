@@ -1,0 +1,389 @@
+//! `--git-pull-request github` end to end: `ferry-deploy once` as its ServiceAccount on the real
+//! control plane (`scripts/testenv.sh`), a real registry, the configuration repository on a real
+//! `git daemon`, and a local fake of GitHub's pull request API reached through `--git-api-url`.
+//! The fake follows GitHub's documented requests and answers: `Authorization: Bearer`, `head=
+//! owner:branch` and `state` filters, pages with `Link: <…>; rel="next"`, 422 "A pull request
+//! already exists" for a second open request from a branch, `PATCH` to edit or close, and a
+//! primary rate limit (403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset`).
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod real;
+
+use std::sync::{Arc, Mutex};
+
+use ferry_tests::{GitDaemon, GitRepo, Registry, git_in};
+use real::{Cluster, ferry, identity, push, show};
+use serde_json::{Value, json};
+use wiremock::matchers::path_regex;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// One pull request of the fake.
+#[derive(Debug, Clone)]
+struct Pr {
+    number: u64,
+    head: String,
+    base: String,
+    title: String,
+    body: String,
+    state: &'static str,
+    merged: bool,
+}
+
+#[derive(Default)]
+struct Forge {
+    prs: Vec<Pr>,
+    /// Answer the next call with a spent primary rate limit.
+    limit_next: bool,
+    /// Calls answered, as `METHOD path?query`.
+    calls: Vec<String>,
+    /// The server's address, for `Link` and web URLs.
+    base: String,
+}
+
+/// A stateful fake of GitHub's `/repos/o/r/pulls` API. Pages hold two requests (GitHub lets a
+/// server return fewer than `per_page`), so listings span pages.
+#[derive(Clone, Default)]
+struct FakeGitHub(Arc<Mutex<Forge>>);
+
+impl FakeGitHub {
+    fn json(pr: &Pr, base_url: &str) -> Value {
+        json!({
+            "number": pr.number,
+            "html_url": format!("{base_url}/o/r/pull/{}", pr.number),
+            "state": pr.state,
+            "merged_at": if pr.merged { json!("2026-12-05T12:00:00Z") } else { Value::Null },
+            "title": pr.title, "body": pr.body,
+            "head": {"ref": pr.head, "label": format!("o:{}", pr.head)},
+            "base": {"ref": pr.base},
+        })
+    }
+
+    fn list(&self, req: &Request, f: &Forge) -> ResponseTemplate {
+        let q: std::collections::HashMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        let state = q.get("state").map_or("open", String::as_str);
+        let head = q.get("head").cloned();
+        let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let all: Vec<&Pr> = f
+            .prs
+            .iter()
+            .rev()
+            .filter(|p| state == "all" || p.state == state)
+            .filter(|p| head.as_ref().is_none_or(|h| *h == format!("o:{}", p.head)))
+            .collect();
+        let base = f.base.clone();
+        let items: Vec<Value> = all
+            .iter()
+            .skip((page - 1) * 2)
+            .take(2)
+            .map(|p| Self::json(p, &base))
+            .collect();
+        let mut t = ResponseTemplate::new(200).set_body_json(items);
+        if all.len() > page * 2 {
+            let mut next = req.url.clone();
+            let kept: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k != "page").collect();
+            next.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("page", &(page + 1).to_string());
+            // The request's own origin lacks the port: point at the server's address.
+            let next = format!("{base}{}?{}", next.path(), next.query().unwrap_or_default());
+            t = t.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
+        }
+        t
+    }
+
+    fn create(&self, req: &Request, f: &mut Forge) -> ResponseTemplate {
+        let b: Value = serde_json::from_slice(&req.body).unwrap();
+        let head = b["head"].as_str().unwrap().to_string();
+        if f.prs.iter().any(|p| p.head == head && p.state == "open") {
+            return ResponseTemplate::new(422).set_body_json(json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "PullRequest", "code": "custom",
+                            "message": format!("A pull request already exists for o:{head}.")}],
+            }));
+        }
+        let pr = Pr {
+            number: f.prs.len() as u64 + 1,
+            head,
+            base: b["base"].as_str().unwrap().to_string(),
+            title: b["title"].as_str().unwrap().to_string(),
+            body: b["body"].as_str().unwrap().to_string(),
+            state: "open",
+            merged: false,
+        };
+        f.prs.push(pr.clone());
+        let base = f.base.clone();
+        ResponseTemplate::new(201).set_body_json(Self::json(&pr, &base))
+    }
+
+    fn edit(&self, req: &Request, f: &mut Forge, number: u64) -> ResponseTemplate {
+        let b: Value = serde_json::from_slice(&req.body).unwrap();
+        let Some(pr) = f.prs.iter_mut().find(|p| p.number == number) else {
+            return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+        };
+        if let Some(t) = b["title"].as_str() {
+            pr.title = t.to_string();
+        }
+        if let Some(t) = b["body"].as_str() {
+            pr.body = t.to_string();
+        }
+        if b["state"] == "closed" {
+            pr.state = "closed";
+        }
+        let pr = pr.clone();
+        ResponseTemplate::new(200).set_body_json(Self::json(&pr, &f.base))
+    }
+
+    fn prs(&self) -> Vec<Pr> {
+        self.0.lock().unwrap().prs.clone()
+    }
+
+    /// A request opened by a person (no ferry block in its body).
+    fn someone_opens(&self, head: &str) {
+        let mut f = self.0.lock().unwrap();
+        let number = f.prs.len() as u64 + 1;
+        f.prs.push(Pr {
+            number,
+            head: head.into(),
+            base: "main".into(),
+            title: "a person's change".into(),
+            body: "please review".into(),
+            state: "open",
+            merged: false,
+        });
+    }
+
+    fn set(&self, number: u64, state: &'static str, merged: bool) {
+        let mut f = self.0.lock().unwrap();
+        let pr = f.prs.iter_mut().find(|p| p.number == number).unwrap();
+        pr.state = state;
+        pr.merged = merged;
+    }
+}
+
+impl Respond for FakeGitHub {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut f = self.0.lock().unwrap();
+        let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        f.calls
+            .push(format!("{} {}{query}", req.method, req.url.path()));
+        if req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some("Bearer gh-t0ken")
+        {
+            return ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"}));
+        }
+        if std::mem::take(&mut f.limit_next) {
+            let reset = (ferry_core::duration::unix_now() + 1).to_string();
+            return ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-limit", "5000")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.as_str())
+                .set_body_json(json!({"message": "API rate limit exceeded"}));
+        }
+        let number = req
+            .url
+            .path()
+            .strip_prefix("/repos/o/r/pulls/")
+            .and_then(|n| n.parse().ok());
+        match (req.method.as_str(), number) {
+            ("GET", None) => self.list(req, &f),
+            ("POST", None) => self.create(req, &mut f),
+            ("PATCH", Some(n)) => self.edit(req, &mut f, n),
+            _ => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+        }
+    }
+}
+
+fn deployment(ns: &str, image: &str, repo: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  annotations:\n    ferry.dev/policy: semver:^1\n    ferry.dev/git-repo: {repo}\n    ferry.dev/git-path: apps\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+    )
+}
+
+/// The remote branch's file after a fresh clone, and its log (`%H %s`).
+fn remote(url: &str, branch: &str) -> (String, Vec<String>) {
+    let d = tempfile::tempdir().unwrap();
+    git_in(d.path(), &["clone", "-q", "-b", branch, url, "c"]);
+    let c = d.path().join("c");
+    let file = std::fs::read_to_string(c.join("apps/web.yaml")).unwrap();
+    let log = git_in(&c, &["log", "--format=%H %s"]);
+    (file, log.lines().map(String::from).collect())
+}
+
+#[test]
+fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_digest() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let reg = Registry::start();
+    let ns = cluster.namespace("pr");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = FakeGitHub::default();
+    let server = rt.block_on(async {
+        let s = MockServer::start().await;
+        Mock::given(path_regex("^/repos/o/r/pulls"))
+            .respond_with(fake.clone())
+            .mount(&s)
+            .await;
+        s
+    });
+    fake.0.lock().unwrap().base = server.uri();
+    let daemon = GitDaemon::start();
+    let url = daemon.create("o/r.git");
+    let one = push(&reg, "web", "1.0.0", "one");
+    let old = format!("{}/web:1.0.0@{}", reg.addr, one.digest);
+    let config = GitRepo::new();
+    config.write("apps/web.yaml", &deployment(&ns, &old, &url));
+    config.commit("initial");
+    config.git(&["push", "-q", &url, "main"]);
+    cluster.apply(&deployment(&ns, &old, &url));
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "gh-t0ken\n").unwrap();
+    let cache = tmp.path().join("git-cache");
+    let pass = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "-n",
+            &ns,
+            "--json",
+            "--git-write-back",
+            "--git-cache",
+            cache.to_str().unwrap(),
+            "--git-token-file",
+            token.to_str().unwrap(),
+            "--git-pull-request",
+            "github",
+            "--git-api-url",
+        ];
+        let api = server.uri();
+        args.push(&api);
+        args.extend_from_slice(extra);
+        args.push("once");
+        let o = ferry(&kc, &reg.addr, &identity("pr"), &args);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let branch = format!("ferry/{ns}-web");
+
+    // 1. A newer tag: a commit on the request's branch and a request carrying the evidence.
+    let two = push(&reg, "web", "1.1.0", "two");
+    fake.0.lock().unwrap().limit_next = true;
+    let out = pass(&[]);
+    let prs = fake.prs();
+    assert_eq!(prs.len(), 1, "{out}");
+    let pr = &prs[0];
+    assert_eq!(
+        (pr.head.as_str(), pr.base.as_str()),
+        (branch.as_str(), "main")
+    );
+    assert_eq!(
+        pr.title,
+        format!("ferry: {ns}/Deployment/web app: 1.0.0 → 1.1.0")
+    );
+    for needle in [
+        format!("| old | `{old}` | `1.0.0` | `{}` |", one.digest),
+        format!("`1.1.0` | `{}` |", two.digest),
+        "- platforms present: linux/amd64, linux/arm64".to_string(),
+    ] {
+        assert!(pr.body.contains(&needle), "{needle} not in\n{}", pr.body);
+    }
+    let notes = &out["applied"]["pull_requests"];
+    assert_eq!(notes[0]["action"], "opened", "{out}");
+    assert_eq!(notes[0]["forge"], "github", "{out}");
+    let (file, log) = remote(&url, &branch);
+    assert!(file.contains(&two.digest.to_string()), "{file}");
+    let first_commit = log[0].split(' ').next().unwrap().to_string();
+    let (main_file, _) = remote(&url, "main");
+    assert!(main_file.contains(&old), "main is untouched until merged");
+
+    // 2. A newer image: one more commit on the same branch (never a force-push), the same
+    //    request updated.
+    let three = push(&reg, "web", "1.2.0", "three");
+    let out = pass(&[]);
+    assert_eq!(
+        out["applied"]["pull_requests"][0]["action"], "updated",
+        "{out}"
+    );
+    let prs = fake.prs();
+    assert_eq!(prs.len(), 1);
+    assert!(
+        prs[0].body.contains(&three.digest.to_string()),
+        "{}",
+        prs[0].body
+    );
+    assert!(prs[0].title.ends_with("1.0.0 → 1.2.0"), "{}", prs[0].title);
+    let (file, log) = remote(&url, &branch);
+    assert!(file.contains(&three.digest.to_string()), "{file}");
+    assert!(
+        log.iter().any(|l| l.starts_with(&first_commit)),
+        "the first commit is still on the branch: {log:?}"
+    );
+
+    // 3. A request from another branch supersedes it: ferry closes its own older one (found on
+    //    the third page, behind people's newer requests, which it leaves alone).
+    for who in ["alice/a", "bob/b", "carol/c"] {
+        fake.someone_opens(who);
+    }
+    let out = pass(&["--git-pull-request-branch", "review/{name}"]);
+    let prs = fake.prs();
+    assert_eq!(prs.len(), 5, "{out}");
+    let states: Vec<&str> = prs.iter().map(|p| p.state).collect();
+    assert_eq!(
+        states,
+        ["closed", "open", "open", "open", "open"],
+        "{prs:?}"
+    );
+    assert_eq!(prs[4].head, "review/web");
+    let actions: Vec<&str> = out["applied"]["pull_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["opened", "closed"], "{out}");
+
+    // 4. A person closes it without merging: its digest is quarantined for the workload; no
+    //    commit, no request.
+    fake.set(5, "closed", false);
+    let (_, before) = remote(&url, "review/web");
+    let out = pass(&["--git-pull-request-branch", "review/{name}"]);
+    let d = &out["decisions"][0];
+    assert_eq!(d["action"], "skip", "{out}");
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{} is quarantined", three.digest)) && reason.contains("/pull/5"),
+        "{reason}"
+    );
+    assert_eq!(fake.prs().len(), 5);
+    assert_eq!(remote(&url, "review/web").1, before);
+
+    // 5. Merged: the next pass sees the commit in the Application's branch and moves nothing.
+    git_in(config.path(), &["pull", "-q", &url, &branch]);
+    config.git(&["push", "-q", &url, "main"]);
+    fake.set(1, "closed", true);
+    let out = pass(&[]);
+    let d = &out["decisions"][0];
+    assert_eq!(d["action"], "none", "{out}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already written in git"),
+        "{d}"
+    );
+    let calls = fake.0.lock().unwrap().calls.clone();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("head=o%3Aferry") || c.contains("head=o:ferry")),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.contains("page=2")),
+        "no second page: {calls:?}"
+    );
+}
