@@ -230,6 +230,10 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
             .respond_with(fake.clone())
             .mount(&s)
             .await;
+        Mock::given(path_regex("^/notify$"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&s)
+            .await;
         s
     });
     fake.0.lock().unwrap().base = server.uri();
@@ -272,7 +276,8 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
     // 1. A newer tag: a commit on the request's branch and a request carrying the evidence.
     let two = push(&reg, "web", "1.1.0", "two");
     fake.0.lock().unwrap().limit_next = true;
-    let out = pass(&[]);
+    let notify = format!("{}/notify", server.uri());
+    let out = pass(&["--notify", &notify]);
     let prs = fake.prs();
     assert_eq!(prs.len(), 1, "{out}");
     let pr = &prs[0];
@@ -294,6 +299,19 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
     let notes = &out["applied"]["pull_requests"];
     assert_eq!(notes[0]["action"], "opened", "{out}");
     assert_eq!(notes[0]["forge"], "github", "{out}");
+    // The notification links the request.
+    let sent = rt.block_on(server.received_requests()).unwrap();
+    let note: Value = sent
+        .iter()
+        .find(|r| r.url.path() == "/notify")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .expect("a notification");
+    assert_eq!(note["event"], "update", "{note}");
+    let linked = format!("pull request opened: {}/o/r/pull/1", server.uri());
+    assert!(
+        note["reason"].as_str().unwrap().ends_with(&linked),
+        "{note}"
+    );
     let (file, log) = remote(&url, &branch);
     assert!(file.contains(&two.digest.to_string()), "{file}");
     let first_commit = log[0].split(' ').next().unwrap().to_string();

@@ -242,6 +242,9 @@ impl serde::Serialize for Decision {
             if let Some(b) = &g.base {
                 m.serialize_entry("base_branch", b)?;
             }
+            if let Some(f) = &g.review {
+                m.serialize_entry("pull_request", f)?;
+            }
         }
         m.end()
     }

@@ -53,7 +53,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
             updated.contains(id.as_str())
         };
         if moved {
-            let reason = d.reason.to_string();
+            let reason = with_request(d.reason.to_string(), applied, &id);
             out.push(note(
                 d,
                 Event::Update,
@@ -96,6 +96,18 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
         out.push(n);
     }
     out
+}
+
+/// `reason`, plus the link to the request that carries the update, when there is one.
+fn with_request(reason: String, applied: &Applied, id: &str) -> String {
+    match applied
+        .pull_requests
+        .iter()
+        .find(|n| n.workload == id && n.action != "closed")
+    {
+        Some(n) => format!("{reason}; pull request {}: {}", n.action, n.url),
+        None => reason,
+    }
 }
 
 /// The status of every opted-in workload after a pass.

@@ -202,7 +202,7 @@ mod tests {
     fn title_and_body_carry_the_evidence_and_the_marker() {
         let e = ev();
         assert_eq!(
-            title(&[e.clone()]),
+            title(std::slice::from_ref(&e)),
             "ferry: shop/Deployment/web app: 1.0.0 → 1.1.0"
         );
         let b = body(&[e]);
