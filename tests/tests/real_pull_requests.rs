@@ -405,3 +405,54 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
         "no second page: {calls:?}"
     );
 }
+
+#[test]
+fn bad_pull_request_settings_are_usage_errors_naming_the_value() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let id = identity("pr-usage");
+    let o = ferry(
+        &kc,
+        "127.0.0.1:1",
+        &id,
+        &[
+            "--git-write-back",
+            "--git-pull-request-branch",
+            "ferry/{tag}",
+            "plan",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "--git-pull-request-branch: branch template \"ferry/{tag}\": unknown placeholder {tag}"
+        ),
+        "{err}"
+    );
+    let o = ferry(
+        &kc,
+        "127.0.0.1:1",
+        &id,
+        &["--git-pull-request", "github", "plan"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--git-pull-request needs --git-write-back"),
+        "{}",
+        show(&o)
+    );
+    let o = ferry(
+        &kc,
+        "127.0.0.1:1",
+        &id,
+        &["--git-write-back", "--git-api-url", "not a url", "plan"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--git-api-url \"not a url\""),
+        "{}",
+        show(&o)
+    );
+}
