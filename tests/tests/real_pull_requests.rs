@@ -1,10 +1,12 @@
-//! `--git-pull-request github` end to end: `ferry-deploy once` as its ServiceAccount on the real
-//! control plane (`scripts/testenv.sh`), a real registry, the configuration repository on a real
-//! `git daemon`, and a local fake of GitHub's pull request API reached through `--git-api-url`.
-//! The fake follows GitHub's documented requests and answers: `Authorization: Bearer`, `head=
-//! owner:branch` and `state` filters, pages with `Link: <…>; rel="next"`, 422 "A pull request
-//! already exists" for a second open request from a branch, `PATCH` to edit or close, and a
-//! primary rate limit (403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset`).
+//! `--git-pull-request github|gitlab` end to end: `ferry-deploy once` as its ServiceAccount on
+//! the real control plane (`scripts/testenv.sh`), a real registry, the configuration repository
+//! on a real `git daemon`, and a local stateful fake of GitHub's pulls API or GitLab's merge
+//! requests API reached through `--git-api-url`. The fakes follow the documented requests and
+//! answers: the token header (`Authorization: Bearer` / `PRIVATE-TOKEN`), branch and state
+//! filters, pages with `Link: <…>; rel="next"`, 422 (GitHub) or 409 (GitLab) for a second open
+//! request from a branch, edits and closing (`PATCH state=closed` / `PUT state_event=close`), and
+//! a spent rate limit (GitHub 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`, GitLab
+//! 429 with `Retry-After`).
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -18,7 +20,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// One pull request of the fake.
+/// One request of the fake.
 #[derive(Debug, Clone)]
 struct Pr {
     number: u64,
@@ -26,6 +28,7 @@ struct Pr {
     base: String,
     title: String,
     body: String,
+    /// `open` or `closed` (merged or not).
     state: &'static str,
     merged: bool,
 }
@@ -33,7 +36,7 @@ struct Pr {
 #[derive(Default)]
 struct Forge {
     prs: Vec<Pr>,
-    /// Answer the next call with a spent primary rate limit.
+    /// Answer the next call with a spent rate limit.
     limit_next: bool,
     /// Calls answered, as `METHOD path?query`.
     calls: Vec<String>,
@@ -41,43 +44,99 @@ struct Forge {
     base: String,
 }
 
-/// A stateful fake of GitHub's `/repos/o/r/pulls` API. Pages hold two requests (GitHub lets a
-/// server return fewer than `per_page`), so listings span pages.
-#[derive(Clone, Default)]
-struct FakeGitHub(Arc<Mutex<Forge>>);
+/// Which API the fake speaks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Api {
+    /// `/repos/o/r/pulls`: `number`, `html_url`, `state` open/closed + `merged_at`, `head.ref`,
+    /// `body`; `head=o:branch`; 422 for a second open request; `PATCH` edits and closes.
+    GitHub,
+    /// `/projects/o%2Fr/merge_requests`: `iid`, `web_url`, `state` opened/closed/merged,
+    /// `source_branch`, `description`; `source_branch=`; 409 for a second open request; `PUT`
+    /// edits, `state_event: close` closes.
+    GitLab,
+}
 
-impl FakeGitHub {
-    fn json(pr: &Pr, base_url: &str) -> Value {
-        json!({
-            "number": pr.number,
-            "html_url": format!("{base_url}/o/r/pull/{}", pr.number),
-            "state": pr.state,
-            "merged_at": if pr.merged { json!("2026-12-05T12:00:00Z") } else { Value::Null },
-            "title": pr.title, "body": pr.body,
-            "head": {"ref": pr.head, "label": format!("o:{}", pr.head)},
-            "base": {"ref": pr.base},
-        })
+/// A stateful fake of GitHub's pulls or GitLab's merge requests API. Pages hold two requests
+/// (both APIs let a server return fewer than `per_page`), so listings span pages.
+#[derive(Clone)]
+struct FakeForge {
+    api: Api,
+    state: Arc<Mutex<Forge>>,
+}
+
+impl FakeForge {
+    fn new(api: Api) -> Self {
+        FakeForge {
+            api,
+            state: Arc::default(),
+        }
+    }
+
+    fn prefix(&self) -> &'static str {
+        match self.api {
+            Api::GitHub => "/repos/o/r/pulls",
+            Api::GitLab => "/projects/o%2Fr/merge_requests",
+        }
+    }
+
+    /// The web page of request `n`.
+    fn web(&self, base: &str, n: u64) -> String {
+        match self.api {
+            Api::GitHub => format!("{base}/o/r/pull/{n}"),
+            Api::GitLab => format!("{base}/o/r/-/merge_requests/{n}"),
+        }
+    }
+
+    fn json(&self, pr: &Pr, base: &str) -> Value {
+        match self.api {
+            Api::GitHub => json!({
+                "number": pr.number, "html_url": self.web(base, pr.number), "state": pr.state,
+                "merged_at": if pr.merged { json!("2026-12-05T12:00:00Z") } else { Value::Null },
+                "title": pr.title, "body": pr.body,
+                "head": {"ref": pr.head, "label": format!("o:{}", pr.head)}, "base": {"ref": pr.base},
+            }),
+            Api::GitLab => json!({
+                "iid": pr.number, "web_url": self.web(base, pr.number),
+                "state": match (pr.state, pr.merged) { ("open", _) => "opened", (_, true) => "merged", _ => "closed" },
+                "title": pr.title, "description": pr.body,
+                "source_branch": pr.head, "target_branch": pr.base,
+            }),
+        }
+    }
+
+    /// Whether `pr` matches the listing's state and branch filters.
+    fn matches(&self, pr: &Pr, q: &std::collections::HashMap<String, String>) -> bool {
+        let (state, branch) = match self.api {
+            Api::GitHub => (
+                q.get("state").map_or("open", String::as_str),
+                q.get("head")
+                    .map(|h| h.strip_prefix("o:").unwrap_or("?").to_string()),
+            ),
+            Api::GitLab => (
+                match q.get("state").map(String::as_str) {
+                    Some("opened") => "open",
+                    Some("closed") if pr.merged => "none",
+                    Some("merged") if pr.merged => "closed",
+                    Some("merged") => "none",
+                    Some(other) => other,
+                    None => "all",
+                },
+                q.get("source_branch").cloned(),
+            ),
+        };
+        (state == "all" || pr.state == state) && branch.is_none_or(|b| b == pr.head)
     }
 
     fn list(&self, req: &Request, f: &Forge) -> ResponseTemplate {
         let q: std::collections::HashMap<String, String> =
             req.url.query_pairs().into_owned().collect();
-        let state = q.get("state").map_or("open", String::as_str);
-        let head = q.get("head").cloned();
         let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let all: Vec<&Pr> = f
-            .prs
-            .iter()
-            .rev()
-            .filter(|p| state == "all" || p.state == state)
-            .filter(|p| head.as_ref().is_none_or(|h| *h == format!("o:{}", p.head)))
-            .collect();
-        let base = f.base.clone();
+        let all: Vec<&Pr> = f.prs.iter().rev().filter(|p| self.matches(p, &q)).collect();
         let items: Vec<Value> = all
             .iter()
             .skip((page - 1) * 2)
             .take(2)
-            .map(|p| Self::json(p, &base))
+            .map(|p| self.json(p, &f.base))
             .collect();
         let mut t = ResponseTemplate::new(200).set_body_json(items);
         if all.len() > page * 2 {
@@ -88,7 +147,12 @@ impl FakeGitHub {
                 .extend_pairs(kept)
                 .append_pair("page", &(page + 1).to_string());
             // The request's own origin lacks the port: point at the server's address.
-            let next = format!("{base}{}?{}", next.path(), next.query().unwrap_or_default());
+            let next = format!(
+                "{}{}?{}",
+                f.base,
+                next.path(),
+                next.query().unwrap_or_default()
+            );
             t = t.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
         }
         t
@@ -96,53 +160,65 @@ impl FakeGitHub {
 
     fn create(&self, req: &Request, f: &mut Forge) -> ResponseTemplate {
         let b: Value = serde_json::from_slice(&req.body).unwrap();
-        let head = b["head"].as_str().unwrap().to_string();
-        if f.prs.iter().any(|p| p.head == head && p.state == "open") {
-            return ResponseTemplate::new(422).set_body_json(json!({
-                "message": "Validation Failed",
-                "errors": [{"resource": "PullRequest", "code": "custom",
-                            "message": format!("A pull request already exists for o:{head}.")}],
-            }));
+        let (head, base, text) = match self.api {
+            Api::GitHub => (&b["head"], &b["base"], &b["body"]),
+            Api::GitLab => (&b["source_branch"], &b["target_branch"], &b["description"]),
+        };
+        let head = head.as_str().unwrap().to_string();
+        if let Some(open) = f.prs.iter().find(|p| p.head == head && p.state == "open") {
+            return match self.api {
+                Api::GitHub => ResponseTemplate::new(422).set_body_json(json!({
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "PullRequest", "code": "custom",
+                                "message": format!("A pull request already exists for o:{head}.")}],
+                })),
+                Api::GitLab => ResponseTemplate::new(409).set_body_json(json!({
+                    "message": [format!("Another open merge request already exists for this source branch: !{}", open.number)],
+                })),
+            };
         }
         let pr = Pr {
             number: f.prs.len() as u64 + 1,
             head,
-            base: b["base"].as_str().unwrap().to_string(),
+            base: base.as_str().unwrap().to_string(),
             title: b["title"].as_str().unwrap().to_string(),
-            body: b["body"].as_str().unwrap().to_string(),
+            body: text.as_str().unwrap().to_string(),
             state: "open",
             merged: false,
         };
         f.prs.push(pr.clone());
-        let base = f.base.clone();
-        ResponseTemplate::new(201).set_body_json(Self::json(&pr, &base))
+        ResponseTemplate::new(201).set_body_json(self.json(&pr, &f.base))
     }
 
     fn edit(&self, req: &Request, f: &mut Forge, number: u64) -> ResponseTemplate {
         let b: Value = serde_json::from_slice(&req.body).unwrap();
         let Some(pr) = f.prs.iter_mut().find(|p| p.number == number) else {
-            return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+            return ResponseTemplate::new(404).set_body_json(json!({"message": "404 Not found"}));
+        };
+        let text = match self.api {
+            Api::GitHub => &b["body"],
+            Api::GitLab => &b["description"],
         };
         if let Some(t) = b["title"].as_str() {
             pr.title = t.to_string();
         }
-        if let Some(t) = b["body"].as_str() {
+        if let Some(t) = text.as_str() {
             pr.body = t.to_string();
         }
-        if b["state"] == "closed" {
+        if b["state"] == "closed" || b["state_event"] == "close" {
             pr.state = "closed";
         }
         let pr = pr.clone();
-        ResponseTemplate::new(200).set_body_json(Self::json(&pr, &f.base))
+        ResponseTemplate::new(200).set_body_json(self.json(&pr, &f.base))
     }
 
     fn prs(&self) -> Vec<Pr> {
-        self.0.lock().unwrap().prs.clone()
+        self.state.lock().unwrap().prs.clone()
     }
 
     /// A request opened by a person (no ferry block in its body).
     fn someone_opens(&self, head: &str) {
-        let mut f = self.0.lock().unwrap();
+        let mut f = self.state.lock().unwrap();
         let number = f.prs.len() as u64 + 1;
         f.prs.push(Pr {
             number,
@@ -156,45 +232,64 @@ impl FakeGitHub {
     }
 
     fn set(&self, number: u64, state: &'static str, merged: bool) {
-        let mut f = self.0.lock().unwrap();
+        let mut f = self.state.lock().unwrap();
         let pr = f.prs.iter_mut().find(|p| p.number == number).unwrap();
         pr.state = state;
         pr.merged = merged;
     }
-}
 
-impl Respond for FakeGitHub {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let mut f = self.0.lock().unwrap();
-        let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
-        f.calls
-            .push(format!("{} {}{query}", req.method, req.url.path()));
-        if req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            != Some("Bearer gh-t0ken")
-        {
-            return ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"}));
+    fn authorized(&self, req: &Request) -> bool {
+        let h = |k: &str| req.headers.get(k).and_then(|v| v.to_str().ok());
+        match self.api {
+            Api::GitHub => h("authorization") == Some("Bearer s3cret-t0ken"),
+            Api::GitLab => h("private-token") == Some("s3cret-t0ken"),
         }
-        if std::mem::take(&mut f.limit_next) {
-            let reset = (ferry_core::duration::unix_now() + 1).to_string();
-            return ResponseTemplate::new(403)
+    }
+
+    /// A spent rate limit: GitHub's primary limit, GitLab's 429.
+    fn limited(&self) -> ResponseTemplate {
+        let reset = (ferry_core::duration::unix_now() + 1).to_string();
+        match self.api {
+            Api::GitHub => ResponseTemplate::new(403)
                 .insert_header("x-ratelimit-limit", "5000")
                 .insert_header("x-ratelimit-remaining", "0")
                 .insert_header("x-ratelimit-reset", reset.as_str())
-                .set_body_json(json!({"message": "API rate limit exceeded"}));
+                .set_body_json(json!({"message": "API rate limit exceeded"})),
+            Api::GitLab => ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .insert_header("ratelimit-remaining", "0")
+                .insert_header("ratelimit-reset", reset.as_str())
+                .set_body_json(json!({"message": "Retry later"})),
+        }
+    }
+}
+
+impl Respond for FakeForge {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut f = self.state.lock().unwrap();
+        let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        f.calls
+            .push(format!("{} {}{query}", req.method, req.url.path()));
+        if !self.authorized(req) {
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"message": "401 Unauthorized"}));
+        }
+        if std::mem::take(&mut f.limit_next) {
+            return self.limited();
         }
         let number = req
             .url
             .path()
-            .strip_prefix("/repos/o/r/pulls/")
+            .strip_prefix(self.prefix())
+            .and_then(|n| n.strip_prefix('/'))
             .and_then(|n| n.parse().ok());
-        match (req.method.as_str(), number) {
-            ("GET", None) => self.list(req, &f),
-            ("POST", None) => self.create(req, &mut f),
-            ("PATCH", Some(n)) => self.edit(req, &mut f, n),
-            _ => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+        match (req.method.as_str(), number, self.api) {
+            ("GET", None, _) => self.list(req, &f),
+            ("POST", None, _) => self.create(req, &mut f),
+            ("PATCH", Some(n), Api::GitHub) | ("PUT", Some(n), Api::GitLab) => {
+                self.edit(req, &mut f, n)
+            }
+            _ => ResponseTemplate::new(404).set_body_json(json!({"message": "404 Not found"})),
         }
     }
 }
@@ -216,27 +311,44 @@ fn remote(url: &str, branch: &str) -> (String, Vec<String>) {
 }
 
 #[test]
-fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_digest() {
+fn github_pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_digest() {
+    scenario(Api::GitHub);
+}
+
+#[test]
+fn gitlab_merge_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_digest() {
+    scenario(Api::GitLab);
+}
+
+/// The whole flow against the fake of `api`.
+fn scenario(api: Api) {
     let cluster = Cluster::connect();
     let tmp = tempfile::tempdir().unwrap();
     let kc = cluster.ferry_kubeconfig(tmp.path());
     let reg = Registry::start();
     let ns = cluster.namespace("pr");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fake = FakeGitHub::default();
+    let fake = FakeForge::new(api);
+    let forge = match api {
+        Api::GitHub => "github",
+        Api::GitLab => "gitlab",
+    };
     let server = rt.block_on(async {
         let s = MockServer::start().await;
-        Mock::given(path_regex("^/repos/o/r/pulls"))
-            .respond_with(fake.clone())
-            .mount(&s)
-            .await;
+        Mock::given(path_regex(match api {
+            Api::GitHub => "^/repos/o/r/pulls",
+            Api::GitLab => "^/projects/o%2Fr/merge_requests",
+        }))
+        .respond_with(fake.clone())
+        .mount(&s)
+        .await;
         Mock::given(path_regex("^/notify$"))
             .respond_with(ResponseTemplate::new(200))
             .mount(&s)
             .await;
         s
     });
-    fake.0.lock().unwrap().base = server.uri();
+    fake.state.lock().unwrap().base = server.uri();
     let daemon = GitDaemon::start();
     let url = daemon.create("o/r.git");
     let one = push(&reg, "web", "1.0.0", "one");
@@ -247,7 +359,7 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
     config.git(&["push", "-q", &url, "main"]);
     cluster.apply(&deployment(&ns, &old, &url));
     let token = tmp.path().join("token");
-    std::fs::write(&token, "gh-t0ken\n").unwrap();
+    std::fs::write(&token, "s3cret-t0ken\n").unwrap();
     let cache = tmp.path().join("git-cache");
     let pass = |extra: &[&str]| -> Value {
         let mut args = vec![
@@ -260,7 +372,7 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
             "--git-token-file",
             token.to_str().unwrap(),
             "--git-pull-request",
-            "github",
+            forge,
             "--git-api-url",
         ];
         let api = server.uri();
@@ -275,7 +387,7 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
 
     // 1. A newer tag: a commit on the request's branch and a request carrying the evidence.
     let two = push(&reg, "web", "1.1.0", "two");
-    fake.0.lock().unwrap().limit_next = true;
+    fake.state.lock().unwrap().limit_next = true;
     let notify = format!("{}/notify", server.uri());
     let out = pass(&["--notify", &notify]);
     let prs = fake.prs();
@@ -298,7 +410,7 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
     }
     let notes = &out["applied"]["pull_requests"];
     assert_eq!(notes[0]["action"], "opened", "{out}");
-    assert_eq!(notes[0]["forge"], "github", "{out}");
+    assert_eq!(notes[0]["forge"], forge, "{out}");
     // The notification links the request.
     let sent = rt.block_on(server.received_requests()).unwrap();
     let note: Value = sent
@@ -307,7 +419,7 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .expect("a notification");
     assert_eq!(note["event"], "update", "{note}");
-    let linked = format!("pull request opened: {}/o/r/pull/1", server.uri());
+    let linked = format!("pull request opened: {}", fake.web(&server.uri(), 1));
     assert!(
         note["reason"].as_str().unwrap().ends_with(&linked),
         "{note}"
@@ -373,7 +485,8 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
     assert_eq!(d["action"], "skip", "{out}");
     let reason = d["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("{} is quarantined", three.digest)) && reason.contains("/pull/5"),
+        reason.contains(&format!("{} is quarantined", three.digest))
+            && reason.contains(&fake.web(&server.uri(), 5)),
         "{reason}"
     );
     assert_eq!(fake.prs().len(), 5);
@@ -393,16 +506,15 @@ fn pull_requests_are_opened_updated_superseded_and_a_closed_one_quarantines_its_
             .contains("already written in git"),
         "{d}"
     );
-    let calls = fake.0.lock().unwrap().calls.clone();
+    let calls = fake.state.lock().unwrap().calls.clone();
+    let by_branch = match api {
+        Api::GitHub => "head=o%3Aferry",
+        Api::GitLab => "source_branch=ferry",
+    };
+    assert!(calls.iter().any(|c| c.contains(by_branch)), "{calls:?}");
     assert!(
-        calls
-            .iter()
-            .any(|c| c.contains("head=o%3Aferry") || c.contains("head=o:ferry")),
-        "{calls:?}"
-    );
-    assert!(
-        calls.iter().any(|c| c.contains("page=2")),
-        "no second page: {calls:?}"
+        calls.iter().any(|c| c.contains("page=3")),
+        "no third page: {calls:?}"
     );
 }
 
