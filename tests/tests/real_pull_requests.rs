@@ -296,7 +296,7 @@ impl Respond for FakeForge {
 
 fn deployment(ns: &str, image: &str, repo: &str) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  annotations:\n    ferry.dev/policy: semver:^1\n    ferry.dev/git-repo: {repo}\n    ferry.dev/git-path: apps\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  annotations:\n    ferry.dev/policy: semver:^1\n    ferry.dev/git-repo: {repo}\n    ferry.dev/git-path: apps\n    ferry.dev/source-repo: {repo}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
     )
 }
 
@@ -405,6 +405,11 @@ fn scenario(api: Api) {
         format!("| old | `{old}` | `1.0.0` | `{}` |", one.digest),
         format!("`1.1.0` | `{}` |", two.digest),
         "- platforms present: linux/amd64, linux/arm64".to_string(),
+        // These test images record no revision: the body says why there is no commit list.
+        format!(
+            "- commits: not listed ({}/web@{} records no org.opencontainers.image.revision)",
+            reg.addr, one.digest
+        ),
     ] {
         assert!(pr.body.contains(&needle), "{needle} not in\n{}", pr.body);
     }

@@ -451,6 +451,7 @@ impl<'a> Ctx<'a> {
         if self.p.is_quarantined(&c.name, &cand.digest) {
             return Err(skip(Reason::Quarantined(cand.digest)));
         }
+        d.evidence.source_repo = self.p.source_repo.clone();
         if let Some(from) = &self.p.promote_from {
             d.evidence.beta = Some(format!("{from} runs {}, healthy", cand.digest));
         }

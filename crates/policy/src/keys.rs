@@ -55,3 +55,6 @@ pub const RETAG: &str = "ferry.dev/retag";
 /// Open a pull/merge request for git updates: `github`, `gitlab` or `off` (wins over
 /// `--git-pull-request`).
 pub const GIT_PULL_REQUEST: &str = "ferry.dev/git-pull-request";
+/// The workload's source repository (a git URL): a pull request lists the commits between the
+/// running and the new image's `org.opencontainers.image.revision`.
+pub const SOURCE_REPO: &str = "ferry.dev/source-repo";

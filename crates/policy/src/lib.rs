@@ -419,6 +419,8 @@ pub struct WorkloadPolicy {
     pub running_tags: BTreeMap<String, String>,
     /// `ferry.dev/git-pull-request` (`None`: `--git-pull-request` decides).
     pub pull_request: Option<review::PullRequestMode>,
+    /// `ferry.dev/source-repo`: where the images' source revisions live.
+    pub source_repo: Option<String>,
 }
 
 impl WorkloadPolicy {
@@ -468,6 +470,11 @@ impl WorkloadPolicy {
                 .map_err(PolicyError::Retag)?,
             pull_request: review::parse_mode(w.annotation(GIT_PULL_REQUEST))
                 .map_err(PolicyError::PullRequest)?,
+            source_repo: w
+                .annotation(SOURCE_REPO)
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
         })
     }
 

@@ -256,6 +256,8 @@ pub struct Evidence {
     pub soaked: Option<u64>,
     /// The `promote-from` beta workload's state, when set.
     pub beta: Option<String>,
+    /// `ferry.dev/source-repo`, for the commit list of a request.
+    pub source_repo: Option<String>,
 }
 
 /// The pull-request settings of a pass (`--git-pull-request`, `--git-pull-request-branch`).

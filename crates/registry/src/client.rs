@@ -15,6 +15,7 @@ mod creds;
 mod endpoint;
 mod push;
 mod reads;
+pub use reads::REVISION_ANNOTATION;
 mod wire;
 
 use std::collections::HashMap;

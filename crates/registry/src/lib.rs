@@ -47,7 +47,10 @@ pub mod promote;
 pub mod ratelimit;
 mod sync;
 
-pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
+pub use client::{
+    Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, REVISION_ANNOTATION, TagsOptions,
+    WaitOutcome,
+};
 pub use config::{ClientConfig, RetryPolicy};
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,

@@ -6,7 +6,11 @@
 
 use super::apply::{Pass, Stage};
 use crate::cluster::Workload;
-use crate::forge::{self, Ensured, Evidence, ForgeApi, NewRequest};
+use ferry_core::Reference;
+use ferry_registry::REVISION_ANNOTATION;
+
+use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest};
+use crate::gitops::{self, WriteBackConfig};
 use crate::policy::review::Forge;
 use crate::policy::{Decision, GitTarget};
 
@@ -44,7 +48,93 @@ pub(super) fn evidence(d: &Decision) -> Evidence {
         beta: e.beta.clone(),
         signature: None,
         reason: d.reason.to_string(),
+        commits: None,
     }
+}
+
+/// Commits listed per evidence entry at most (the rest is counted).
+pub const COMMIT_CAP: usize = 30;
+
+/// `evidence` (of `ds`, in the same order) with the commit lists of the workloads that name
+/// their source repository (`ferry.dev/source-repo`): the revisions of the running and the new
+/// image from the registry, the commits between them from the repository.
+pub(super) async fn with_commits(
+    ctx: &super::Context,
+    config: &WriteBackConfig,
+    ds: &[&Decision],
+    mut evidence: Vec<Evidence>,
+) -> Vec<Evidence> {
+    for (d, e) in ds.iter().zip(evidence.iter_mut()) {
+        let Some(repo) = d.evidence.source_repo.clone() else {
+            continue;
+        };
+        e.commits = Some(match revisions(ctx, d).await {
+            Ok((from, to)) => {
+                let (config, url) = (config.clone(), repo.clone());
+                let (f, t) = (from.clone(), to.clone());
+                let listed = tokio::task::spawn_blocking(move || {
+                    gitops::commits_between(&config, &url, &f, &t, COMMIT_CAP)
+                })
+                .await;
+                match listed {
+                    Ok(Ok((lines, more))) => Commits::Listed {
+                        repo,
+                        from,
+                        to,
+                        lines,
+                        more,
+                    },
+                    Ok(Err(e)) => Commits::Unavailable(e.to_string()),
+                    Err(e) => Commits::Unavailable(e.to_string()),
+                }
+            }
+            Err(why) => Commits::Unavailable(why.to_string()),
+        });
+    }
+    evidence
+}
+
+/// Why a commit list cannot be made.
+#[derive(Debug)]
+enum NoRevision {
+    /// The running digest is not known.
+    UnknownDigest,
+    /// The image as written does not parse.
+    BadImage(ferry_core::Error),
+    /// The image records no revision.
+    NotRecorded(Reference),
+    /// The registry failed.
+    Registry(Reference, ferry_registry::Error),
+}
+
+impl std::fmt::Display for NoRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoRevision::UnknownDigest => f.write_str("the running digest is not known"),
+            NoRevision::BadImage(e) => write!(f, "{e}"),
+            NoRevision::NotRecorded(r) => write!(f, "{r} records no {REVISION_ANNOTATION}"),
+            NoRevision::Registry(r, e) => write!(f, "reading the revision of {r}: {e}"),
+        }
+    }
+}
+
+/// The source revisions of the running and the new image of `d`, or why not.
+async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String), NoRevision> {
+    let (Some(current), Some(target)) = (&d.current_digest, &d.target) else {
+        return Err(NoRevision::UnknownDigest);
+    };
+    let running = Reference::parse(&d.image)
+        .map_err(NoRevision::BadImage)?
+        .repository_only()
+        .with_digest(current.clone());
+    let read = |r: Reference| async move {
+        match ctx.registry.revision(&r).await {
+            Ok(Some(rev)) => Ok(rev),
+            Ok(None) => Err(NoRevision::NotRecorded(r)),
+            Err(e) => Err(NoRevision::Registry(r, e)),
+        }
+    };
+    Ok((read(running).await?, read(target.clone()).await?))
 }
 
 /// Why each of `ds` (the updates of one request branch `target` on forge `f`) must not be

@@ -71,7 +71,9 @@ pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
         };
         if let (Some(f), Some(base)) = (p.batch.review, &p.batch.base) {
             let to = (&p.batch.target, base.as_str(), f);
-            review::request(pass, &g.forges, &plan.workloads, to, &p.batch.evidence).await;
+            let evidence = p.batch.evidence.clone();
+            let evidence = review::with_commits(pass.ctx, &g.config, &ds, evidence).await;
+            review::request(pass, &g.forges, &plan.workloads, to, &evidence).await;
         }
         pushed.push(p);
     }

@@ -40,6 +40,28 @@ pub struct Evidence {
     pub signature: Option<SignatureVerdict>,
     /// Why ferry moves (the plan's reason).
     pub reason: String,
+    /// The source commits the update brings, when `ferry.dev/source-repo` is set.
+    pub commits: Option<Commits>,
+}
+
+/// The commits between the running and the new image's source revisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commits {
+    /// Listed: newest first, at most the cap, and how many more.
+    Listed {
+        /// The source repository.
+        repo: String,
+        /// Running image's revision.
+        from: String,
+        /// New image's revision.
+        to: String,
+        /// Short id and title of each.
+        lines: Vec<crate::gitops::CommitLine>,
+        /// Commits left out by the cap.
+        more: usize,
+    },
+    /// They could not be listed, and why (no revision recorded, repository unreadable…).
+    Unavailable(String),
 }
 
 /// One proposed change in the hidden block.
@@ -153,6 +175,30 @@ pub fn body(changes: &[Evidence]) -> String {
         if let Some(b) = &e.beta {
             let _ = writeln!(s, "- beta workload: {b}");
         }
+        match &e.commits {
+            Some(Commits::Listed {
+                repo,
+                from,
+                to,
+                lines,
+                more,
+            }) => {
+                let (f, t) = (ferry_core::short_hash(from), ferry_core::short_hash(to));
+                let _ = writeln!(s, "- commits in {repo} ({f}..{t}): {}", lines.len() + more);
+                for l in lines {
+                    // A title is text: markup in it must not shape the request.
+                    let title = l.title.replace('<', "&lt;").replace('>', "&gt;");
+                    let _ = writeln!(s, "  - `{}` {title}", l.id);
+                }
+                if *more > 0 {
+                    let _ = writeln!(s, "  - … and {more} more");
+                }
+            }
+            Some(Commits::Unavailable(why)) => {
+                let _ = writeln!(s, "- commits: not listed ({why})");
+            }
+            None => {}
+        }
         match &e.signature {
             Some(SignatureVerdict::Verified(by)) => {
                 let _ = writeln!(s, "- signature: verified ({by})");
@@ -195,6 +241,16 @@ mod tests {
             beta: Some("shop/Deployment/web-beta: healthy".into()),
             signature: None,
             reason: "newer tag 1.1.0 in range".into(),
+            commits: Some(Commits::Listed {
+                repo: "https://git.example/o/src".into(),
+                from: "1111111111111111".into(),
+                to: "2222222222222222".into(),
+                lines: vec![crate::gitops::CommitLine {
+                    id: "2222222222222222".into(),
+                    title: "fix: <b>html</b> stays text".into(),
+                }],
+                more: 3,
+            }),
         }
     }
 
@@ -212,6 +268,9 @@ mod tests {
             "- platforms present: linux/amd64, linux/arm64",
             "- soaked: 2h",
             "- beta workload: shop/Deployment/web-beta: healthy",
+            "- commits in https://git.example/o/src (111111111111..222222222222): 4",
+            "  - `2222222222222222` fix: &lt;b&gt;html&lt;/b&gt; stays text",
+            "  - … and 3 more",
         ] {
             assert!(b.contains(needle), "{needle} not in\n{b}");
         }

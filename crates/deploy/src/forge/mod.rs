@@ -26,7 +26,7 @@ pub mod body;
 pub mod github;
 pub mod gitlab;
 
-pub use body::{Evidence, Marker, SignatureVerdict};
+pub use body::{Commits, Evidence, Marker, SignatureVerdict};
 
 /// The state of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
