@@ -294,10 +294,28 @@ impl Respond for FakeForge {
     }
 }
 
-fn deployment(ns: &str, image: &str, repo: &str) -> String {
+fn deployment(ns: &str, image: &str, repo: &str, src: &str) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  annotations:\n    ferry.dev/policy: semver:^1\n    ferry.dev/git-repo: {repo}\n    ferry.dev/git-path: apps\n    ferry.dev/source-repo: {repo}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  annotations:\n    ferry.dev/policy: semver:^1\n    ferry.dev/git-repo: {repo}\n    ferry.dev/git-path: apps\n    ferry.dev/source-repo: {src}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
     )
+}
+
+/// Push `web:tag` and re-push its index with `org.opencontainers.image.revision: rev` (as
+/// docker/metadata-action writes it); the new index digest.
+fn push_rev(reg: &Registry, tag: &str, salt: &str, rev: &str) -> ferry_core::Digest {
+    push(reg, "web", tag, salt);
+    let client = ferry_tests::plain_client(&reg.addr);
+    let r = reg.reference(&format!("web:{tag}"));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let m = client.manifest(&r).await.unwrap();
+        let mut index: Value = serde_json::from_slice(&m.body).unwrap();
+        index["annotations"] = json!({"org.opencontainers.image.revision": rev});
+        let body = serde_json::to_vec(&index).unwrap();
+        client
+            .put_manifest(&r, &m.media_type, body.into())
+            .await
+            .unwrap()
+    })
 }
 
 /// The remote branch's file after a fresh clone, and its log (`%H %s`).
@@ -351,13 +369,24 @@ fn scenario(api: Api) {
     fake.state.lock().unwrap().base = server.uri();
     let daemon = GitDaemon::start();
     let url = daemon.create("o/r.git");
-    let one = push(&reg, "web", "1.0.0", "one");
-    let old = format!("{}/web:1.0.0@{}", reg.addr, one.digest);
+    // The application's source: four commits; each image records the one it was built from.
+    let src_url = daemon.create("o/src.git");
+    let src = GitRepo::new();
+    let mut revs = Vec::new();
+    for i in 1..=4 {
+        src.write("main.go", &format!("package main // {i}\n"));
+        src.commit(&format!("feature {i}"));
+        revs.push(src.git(&["rev-parse", "HEAD"]).trim().to_string());
+    }
+    src.git(&["push", "-q", &src_url, "main"]);
+    let short = |r: &str| r[..12].to_string();
+    let one = push_rev(&reg, "1.0.0", "one", &revs[0]);
+    let old = format!("{}/web:1.0.0@{}", reg.addr, one);
     let config = GitRepo::new();
-    config.write("apps/web.yaml", &deployment(&ns, &old, &url));
+    config.write("apps/web.yaml", &deployment(&ns, &old, &url, &src_url));
     config.commit("initial");
     config.git(&["push", "-q", &url, "main"]);
-    cluster.apply(&deployment(&ns, &old, &url));
+    cluster.apply(&deployment(&ns, &old, &url, &src_url));
     let token = tmp.path().join("token");
     std::fs::write(&token, "s3cret-t0ken\n").unwrap();
     let cache = tmp.path().join("git-cache");
@@ -386,7 +415,7 @@ fn scenario(api: Api) {
     let branch = format!("ferry/{ns}-web");
 
     // 1. A newer tag: a commit on the request's branch and a request carrying the evidence.
-    let two = push(&reg, "web", "1.1.0", "two");
+    let two = push_rev(&reg, "1.1.0", "two", &revs[2]);
     fake.state.lock().unwrap().limit_next = true;
     let notify = format!("{}/notify", server.uri());
     let out = pass(&["--notify", &notify]);
@@ -402,13 +431,16 @@ fn scenario(api: Api) {
         format!("ferry: {ns}/Deployment/web app: 1.0.0 → 1.1.0")
     );
     for needle in [
-        format!("| old | `{old}` | `1.0.0` | `{}` |", one.digest),
-        format!("`1.1.0` | `{}` |", two.digest),
+        format!("| old | `{old}` | `1.0.0` | `{one}` |"),
+        format!("`1.1.0` | `{two}` |"),
         "- platforms present: linux/amd64, linux/arm64".to_string(),
-        // These test images record no revision: the body says why there is no commit list.
+        // The commits 1.1.0 brings over the running 1.0.0, newest first.
         format!(
-            "- commits: not listed ({}/web@{} records no org.opencontainers.image.revision)",
-            reg.addr, one.digest
+            "- commits in {src_url} ({}..{}): 2\n  - `{}` feature 3\n  - `{}` feature 2\n",
+            short(&revs[0]),
+            short(&revs[2]),
+            short(&revs[2]),
+            short(&revs[1])
         ),
     ] {
         assert!(pr.body.contains(&needle), "{needle} not in\n{}", pr.body);
@@ -430,14 +462,14 @@ fn scenario(api: Api) {
         "{note}"
     );
     let (file, log) = remote(&url, &branch);
-    assert!(file.contains(&two.digest.to_string()), "{file}");
+    assert!(file.contains(&two.to_string()), "{file}");
     let first_commit = log[0].split(' ').next().unwrap().to_string();
     let (main_file, _) = remote(&url, "main");
     assert!(main_file.contains(&old), "main is untouched until merged");
 
     // 2. A newer image: one more commit on the same branch (never a force-push), the same
     //    request updated.
-    let three = push(&reg, "web", "1.2.0", "three");
+    let three = push_rev(&reg, "1.2.0", "three", &revs[3]);
     let out = pass(&[]);
     assert_eq!(
         out["applied"]["pull_requests"][0]["action"], "updated",
@@ -446,13 +478,13 @@ fn scenario(api: Api) {
     let prs = fake.prs();
     assert_eq!(prs.len(), 1);
     assert!(
-        prs[0].body.contains(&three.digest.to_string()),
+        prs[0].body.contains(&three.to_string()) && prs[0].body.contains("feature 4"),
         "{}",
         prs[0].body
     );
     assert!(prs[0].title.ends_with("1.0.0 → 1.2.0"), "{}", prs[0].title);
     let (file, log) = remote(&url, &branch);
-    assert!(file.contains(&three.digest.to_string()), "{file}");
+    assert!(file.contains(&three.to_string()), "{file}");
     assert!(
         log.iter().any(|l| l.starts_with(&first_commit)),
         "the first commit is still on the branch: {log:?}"
@@ -490,7 +522,7 @@ fn scenario(api: Api) {
     assert_eq!(d["action"], "skip", "{out}");
     let reason = d["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("{} is quarantined", three.digest))
+        reason.contains(&format!("{three} is quarantined"))
             && reason.contains(&fake.web(&server.uri(), 5)),
         "{reason}"
     );
