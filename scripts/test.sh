@@ -26,6 +26,9 @@ tests() {
   fi
 }
 stage install-deps scripts/install-deps.sh
+# cosign and a Referrers API registry for the signature tests, from pinned Go sources (cached in
+# ~/.cache/ferry; cosign takes about 4 minutes to build the first time).
+stage test-tools scripts/test-tools.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -4,6 +4,8 @@
 //!   `127.0.0.1` with a random port, optionally with htpasswd basic auth, and stops it on drop.
 //! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
 //! * [`bin`] builds (when stale) and finds a ferry binary.
+//! * [`signing`]: cosign and a registry with the Referrers API (built by
+//!   `scripts/test-tools.sh`), and helpers to sign, ask cosign, and tamper with signatures.
 #![allow(missing_docs)]
 // Test harness: a failed unwrap is a failed test; it reads the environment and prints progress.
 #![allow(
@@ -12,6 +14,8 @@
     clippy::print_stderr,
     clippy::print_stdout
 )]
+
+pub mod signing;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -257,6 +257,7 @@ fn context(client: kube::Client, registry: Client, max_inspect: usize) -> Contex
         argocd_namespace: "argocd".into(),
         events: Default::default(),
         tag_times: TagTimes::new(max_inspect),
+        signatures: Default::default(),
     }
 }
 

@@ -274,6 +274,7 @@ fn context(client: kube::Client) -> Context {
         argocd_namespace: "argocd".into(),
         events: Default::default(),
         tag_times: Default::default(),
+        signatures: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ use ferry_core::exit;
 use ferry_registry::{Client, ClientConfig, DockerConfig};
 
 pub mod help;
+pub mod signing;
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]

@@ -136,17 +136,12 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
             let client = g.registry.client(None)?;
             let current = bump::resolve_pins(&uses, 32, |r| {
                 let client = client.clone();
-                async move {
-                    client
-                        .resolve(&r)
-                        .await
-                        .map(|x| x.digest)
-                        .map_err(|e| ferry_cli::describe(&e))
-                }
+                async move { client.resolve(&r).await.map(|x| x.digest) }
             })
             .await;
             for (key, e) in &current.errors {
-                ferry_cli::report_error("ferry-bump", &format!("{key}: {e}"));
+                let why = ferry_cli::describe(e);
+                ferry_cli::report_error("ferry-bump", &format!("{key}: {why}"));
             }
             report_skipped(&skipped, "file skipped");
             if matches!(cli.cmd, Cmd::Check) {
@@ -206,13 +201,19 @@ fn list(g: &Global, tree: &WorkTree, images: &[Image], out: &mut String) -> Resu
 
 /// `check`: print the stale pins; exit 3 when a tag could not be resolved, 1 when anything is
 /// stale or a file was skipped.
-fn check(g: &Global, uses: &[RefUse], current: &Current, clean: bool, out: &mut String) -> u8 {
+fn check(
+    g: &Global,
+    uses: &[RefUse],
+    current: &Current<ferry_registry::Error>,
+    clean: bool,
+    out: &mut String,
+) -> u8 {
     let stale = bump::stale_pins(uses, &current.digests);
     if g.json {
         let errors: Vec<Value> = current
             .errors
             .iter()
-            .map(|(k, e)| json!({"reference": k, "error": e}))
+            .map(|(k, e)| json!({"reference": k, "error": ferry_cli::describe(e)}))
             .collect();
         ferry_cli::push_json(
             out,

@@ -155,6 +155,13 @@ struct Global {
     /// set it for GitHub Enterprise or a self-hosted GitLab).
     #[arg(long = "git-api-url", value_name = "URL", global = true, help_heading = help::GIT)]
     git_api_url: Option<String>,
+    /// A signature policy NAME=FILE (YAML/JSON: `keys:` PEM public keys); workloads ask for it
+    /// with the annotation ferry.dev/signed-by: NAME. Repeatable.
+    #[arg(long = "signature-policy", value_name = "NAME=FILE", global = true, help_heading = help::REGISTRY)]
+    signature_policy: Vec<String>,
+    /// Hold every workload to signature policy NAME (a workload's own ferry.dev/signed-by wins).
+    #[arg(long = "require-signed-by", value_name = "NAME", global = true, help_heading = help::REGISTRY)]
+    require_signed_by: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -402,6 +409,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         argocd_namespace: g.argocd_namespace.clone(),
         events: Default::default(),
         tag_times: controller::TagTimes::new(g.max_inspect),
+        signatures: signatures(g)?,
     };
     let notifier = notifier(g)?;
     let code = match &cli.cmd {
@@ -428,6 +436,26 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         let _ = tokio::time::timeout(Duration::from_secs(10), n.close()).await;
     }
     Ok(code)
+}
+
+/// `--signature-policy NAME=FILE` (keys read now) and `--require-signed-by NAME`.
+fn signatures(g: &Global) -> Result<controller::Signatures, Failure> {
+    let policies = g
+        .signature_policy
+        .iter()
+        .map(|a| ferry_cli::signing::named_policy(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(name) = &g.require_signed_by
+        && !policies.iter().any(|(n, _)| n == name)
+    {
+        return Err(Failure::usage(format!(
+            "--require-signed-by {name}: no --signature-policy {name}=FILE"
+        )));
+    }
+    Ok(controller::Signatures::new(
+        policies,
+        g.require_signed_by.clone(),
+    ))
 }
 
 fn notifier(g: &Global) -> Result<Option<Notifier>, Failure> {

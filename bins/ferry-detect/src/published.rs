@@ -38,7 +38,7 @@ pub async fn query(
 
 /// What the registry says about one tag.
 pub async fn revision_of(client: &Client, reference: &Reference) -> Published {
-    match client.revision(reference).await {
+    match lookup(client, reference).await {
         Ok(Some(rev)) => Published::Revision(rev),
         Ok(None) => Published::NoRevision,
         Err(Error::NotFound { what, .. }) if what == "manifest" || what == "repository" => {
@@ -46,4 +46,10 @@ pub async fn revision_of(client: &Client, reference: &Reference) -> Published {
         }
         Err(e) => Published::Failed(e.to_string()),
     }
+}
+
+/// The revision the image records (`Client::source_revision`: the index or manifest
+/// annotation, else the first platform manifest's, else its config's label).
+async fn lookup(client: &Client, reference: &Reference) -> Result<Option<String>, Error> {
+    client.source_revision(reference).await
 }

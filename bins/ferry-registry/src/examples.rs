@@ -75,3 +75,11 @@ Examples:
   ferry-registry wait ghcr.io/acme/app:1.2 --platforms linux/amd64,linux/arm64 --timeout 10m
   # Check every 30 seconds instead of every 5
   ferry-registry wait ghcr.io/acme/app:1.2 --interval 30s";
+
+/// `ferry-registry verify-signature --help`.
+pub const VERIFY_SIGNATURE: &str = "\
+Examples:
+  # Exit 0 when the digest the tag serves carries a valid cosign signature by cosign.pub
+  ferry-registry verify-signature --key cosign.pub ghcr.io/acme/app:1.4
+  # Every signature found and why each failed, as JSON
+  ferry-registry verify-signature --json --key cosign.pub ghcr.io/acme/app@sha256:4f1c0e8a2b7d9c3e5f6a8b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";

@@ -12,6 +12,7 @@
 
 mod examples;
 mod output;
+mod signature;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -137,7 +138,13 @@ enum Cmd {
         /// When the source was first seen (RFC 3339), instead of its images' created times.
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        #[command(flatten)]
+        signed: signature::RequireSignature,
     },
+    /// Exit 0 when the image has a valid cosign signature, 1 listing each candidate and why it
+    /// failed, 3 on errors.
+    #[command(name = "verify-signature", after_help = examples::VERIFY_SIGNATURE)]
+    VerifySignature(signature::VerifySignatureArgs),
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
     #[command(after_help = examples::WAIT)]
     Wait {
@@ -205,7 +212,7 @@ fn read_refs(args: &[String], file: Option<&PathBuf>) -> Result<Vec<String>, Fai
     Ok(refs)
 }
 
-fn parse_ref(s: &str) -> Result<Reference, Failure> {
+pub(crate) fn parse_ref(s: &str) -> Result<Reference, Failure> {
     Reference::parse(s).map_err(|e| Failure {
         code: exit::NEGATIVE,
         message: e.to_string(),
@@ -256,15 +263,21 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             destination,
             min_age,
             since,
+            signed,
         } => {
-            let min_age = min_age.unwrap_or_default();
-            cmd_promote(reg, source, destination, min_age, since.as_deref(), out).await
+            let opts = ferry_registry::promote::PromoteOptions {
+                min_age: min_age.unwrap_or_default(),
+                since: since.as_deref().map(parse_since).transpose()?,
+                require_signature: signed.keys()?,
+            };
+            cmd_promote(reg, source, destination, &opts, out).await
         }
         Cmd::Wait {
             reference,
             platforms,
             interval,
         } => cmd_wait(reg, reference, platforms.as_deref(), *interval, out).await,
+        Cmd::VerifySignature(args) => signature::cmd_verify_signature(reg, args, out).await,
     }
 }
 
@@ -322,14 +335,17 @@ async fn cmd_tag(
     out: &mut Output,
 ) -> Result<u8, Failure> {
     let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
-    let c = reg.client(None)?.copy(&src, &dst).await?;
+    let client = reg.client(None)?;
+    let c = client.copy(&src, &dst).await?;
+    let sigs = client.copy_signatures(&src, &dst, &c.digest).await?;
     out.text_line(&format!(
-        "{} → {}: {} ({} blob(s) mounted, {} copied, {} manifest(s))",
-        src, dst, c.digest, c.mounted_blobs, c.copied_blobs, c.manifests
+        "{} → {}: {} ({} blob(s) mounted, {} copied, {} manifest(s); {} signature referrer(s), {} cosign tag(s) carried)",
+        src, dst, c.digest, c.mounted_blobs, c.copied_blobs, c.manifests, sigs.referrers, sigs.tags.len()
     ));
     out.github("digest", &c.digest.to_string());
     out.set_json(json!({"source": src.to_string(), "destination": dst.to_string(), "digest": c.digest.to_string(),
-        "media_type": c.media_type, "mounted_blobs": c.mounted_blobs, "copied_blobs": c.copied_blobs, "manifests": c.manifests}));
+        "media_type": c.media_type, "mounted_blobs": c.mounted_blobs, "copied_blobs": c.copied_blobs, "manifests": c.manifests,
+        "signatures": sigs}));
     Ok(exit::SUCCESS)
 }
 
@@ -337,16 +353,14 @@ async fn cmd_promote(
     reg: &RegistryArgs,
     source: &str,
     destination: &str,
-    min_age: Duration,
-    since: Option<&str>,
+    opts: &ferry_registry::promote::PromoteOptions,
     out: &mut Output,
 ) -> Result<u8, Failure> {
     use ferry_registry::promote::PromotionAction as A;
     let (src, dst) = (parse_ref(source)?, parse_ref(destination)?);
-    let since = since.map(parse_since).transpose()?;
     let now = ferry_core::duration::unix_now();
     let client = reg.client(None)?;
-    let p = ferry_registry::promote::promote(&client, &src, &dst, min_age, since, now).await?;
+    let p = ferry_registry::promote::promote_with(&client, &src, &dst, opts, now).await?;
     let action = match p.action {
         A::Promoted => "promoted",
         A::Unchanged => "unchanged",
@@ -361,7 +375,7 @@ async fn cmd_promote(
     out.set_json(
         json!({"source": src.to_string(), "destination": dst.to_string(), "action": action,
         "digest": p.digest.to_string(), "previous": p.previous.as_ref().map(ToString::to_string),
-        "reason": p.reason, "age_seconds": p.age_seconds}),
+        "reason": p.reason, "age_seconds": p.age_seconds, "signatures": p.signatures}),
     );
     Ok(if p.action == A::Refused {
         exit::NEGATIVE

@@ -62,6 +62,7 @@ fn context() -> (Context, Verifier) {
         argocd_namespace: "argocd".into(),
         events: Default::default(),
         tag_times: Default::default(),
+        signatures: Default::default(),
     };
     (ctx, Verifier(handle))
 }

@@ -187,7 +187,7 @@ fn parse_all(
             Err(e) => skipped.push(Skipped {
                 file: file.into(),
                 line: e.line,
-                message: e.message,
+                message: e.problem.to_string(),
             }),
         }
     }
@@ -402,46 +402,49 @@ pub fn tag_key(r: &Reference) -> Option<String> {
 
 /// Every pinned `name:tag` of `uses` (the keys [`resolve_pins`] asks for), sorted, once each.
 pub fn pinned_tags(uses: &[RefUse]) -> BTreeSet<String> {
+    pinned(uses).into_keys().collect()
+}
+
+/// [`pinned_tags`] with the reference each key asks for (the tag without the pinned digest).
+fn pinned(uses: &[RefUse]) -> BTreeMap<String, Reference> {
     uses.iter()
         .filter_map(|u| Reference::parse(u.canonical.as_deref()?).ok())
-        .filter_map(|r| tag_key(&r))
+        .filter_map(|r| Some((tag_key(&r)?, r.without_digest())))
         .collect()
 }
 
-/// What the pinned tags point to now, as far as they could be resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Current {
+/// What the pinned tags point to now, as far as they could be resolved; `E` is the error of the
+/// lookup the caller passed to [`resolve_pins`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current<E> {
     /// `name:tag` → the digest the tag has now.
     pub digests: BTreeMap<String, Digest>,
-    /// `(name:tag, why)` for every tag that could not be resolved, sorted.
-    pub errors: Vec<(String, String)>,
+    /// `(name:tag, why)` for every tag that could not be resolved, sorted by tag.
+    pub errors: Vec<(String, E)>,
 }
 
 /// Resolve every pinned tag of `uses` once, at most `concurrency` at a time, with `resolve`
-/// (a registry lookup of the tag's current digest; its error is kept as text, so the caller
-/// decides how much of the cause chain to keep). One failing tag does not stop the others.
-pub async fn resolve_pins<F, Fut>(uses: &[RefUse], concurrency: usize, resolve: F) -> Current
+/// (a registry lookup of the tag's current digest; its error is kept as it is, so the caller
+/// decides how to report it). One failing tag does not stop the others.
+pub async fn resolve_pins<F, Fut, E>(uses: &[RefUse], concurrency: usize, resolve: F) -> Current<E>
 where
     F: Fn(Reference) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<Digest, String>>,
+    Fut: std::future::Future<Output = std::result::Result<Digest, E>>,
 {
     use futures::StreamExt;
-    let answers: Vec<(String, std::result::Result<Digest, String>)> =
-        futures::stream::iter(pinned_tags(uses))
-            .map(|key| {
-                let lookup = Reference::parse(&key).map(&resolve);
-                async move {
-                    let answer = match lookup {
-                        Ok(pending) => pending.await,
-                        Err(e) => Err(e.to_string()),
-                    };
-                    (key, answer)
-                }
+    let answers: Vec<(String, std::result::Result<Digest, E>)> =
+        futures::stream::iter(pinned(uses))
+            .map(|(key, r)| {
+                let pending = resolve(r);
+                async move { (key, pending.await) }
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
-    let mut current = Current::default();
+    let mut current = Current {
+        digests: BTreeMap::new(),
+        errors: Vec::new(),
+    };
     for (key, answer) in answers {
         match answer {
             Ok(d) => {
@@ -450,7 +453,7 @@ where
             Err(e) => current.errors.push((key, e)),
         }
     }
-    current.errors.sort();
+    current.errors.sort_by(|a, b| a.0.cmp(&b.0));
     current
 }
 

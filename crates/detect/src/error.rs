@@ -6,14 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A Dockerfile could not be parsed.
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}:{line}: {problem}")]
     Dockerfile {
         /// Repository-relative path.
         file: String,
         /// 1-based line.
         line: usize,
         /// What is wrong.
-        message: String,
+        problem: crate::dockerfile::Problem,
     },
     /// An ignore file holds a malformed pattern.
     #[error("{file}:{line}: invalid pattern {pattern:?}: {reason}")]
@@ -25,7 +25,7 @@ pub enum Error {
         /// The pattern.
         pattern: String,
         /// What is wrong.
-        reason: String,
+        reason: crate::ignore::GlobError,
     },
     /// `ferry.toml` is malformed or inconsistent.
     #[error("{file}: {message}")]

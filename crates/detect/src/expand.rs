@@ -20,8 +20,73 @@ impl Lookup for std::collections::HashMap<String, String> {
     }
 }
 
+/// Why a word cannot be expanded (BuildKit's shell lexer refuses the same words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpandError {
+    /// A quote opened in `text` and never closed.
+    UnterminatedQuote {
+        /// `'` or `"`.
+        quote: char,
+        /// The text it opened in.
+        text: String,
+    },
+    /// The word ended inside a quoted part.
+    EndInQuote {
+        /// `'` or `"`.
+        quote: char,
+    },
+    /// `${` not followed by a variable name.
+    NoName,
+    /// `${name` without its closing `}`.
+    Unclosed {
+        /// The variable.
+        name: String,
+    },
+    /// `${name?message}` or `${name:?message}` on an unset (or empty) variable.
+    Required {
+        /// The variable.
+        name: String,
+        /// The message written after `?` (empty when none).
+        message: String,
+    },
+    /// A modifier BuildKit does not know (`${name:#…}`, `${name@…}`).
+    UnsupportedModifier {
+        /// The variable.
+        name: String,
+        /// The modifier character.
+        modifier: char,
+    },
+}
+
+impl std::fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpandError::UnterminatedQuote { quote, text } => {
+                write!(f, "unterminated {quote} quote in {text:?}")
+            }
+            ExpandError::EndInQuote { quote } => {
+                write!(
+                    f,
+                    "unexpected end of word while looking for matching {quote}"
+                )
+            }
+            ExpandError::NoName => {
+                f.write_str("bad substitution: expected a variable name after ${")
+            }
+            ExpandError::Unclosed { name } => write!(f, "missing '}}' in ${{{name}..."),
+            ExpandError::Required { name, message } if message.is_empty() => {
+                write!(f, "{name}: is not allowed to be unset")
+            }
+            ExpandError::Required { name, message } => write!(f, "{name}: {message}"),
+            ExpandError::UnsupportedModifier { name, modifier } => {
+                write!(f, "unsupported modifier {modifier:?} in ${{{name}...}}")
+            }
+        }
+    }
+}
+
 /// Expand one word: remove quotes, apply escapes, substitute variables.
-pub fn expand_word(word: &str, escape: char, vars: &dyn Lookup) -> Result<String, String> {
+pub fn expand_word(word: &str, escape: char, vars: &dyn Lookup) -> Result<String, ExpandError> {
     let chars: Vec<char> = word.chars().collect();
     let mut p = Processor {
         c: &chars,
@@ -34,7 +99,7 @@ pub fn expand_word(word: &str, escape: char, vars: &dyn Lookup) -> Result<String
 
 /// Split on unquoted blanks (for `ARG a=1 b="x y"` and `ENV`), keeping quotes for
 /// [`expand_word`].
-pub fn split_words(text: &str, escape: char) -> Result<Vec<String>, String> {
+pub fn split_words(text: &str, escape: char) -> Result<Vec<String>, ExpandError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -72,7 +137,10 @@ pub fn split_words(text: &str, escape: char) -> Result<Vec<String>, String> {
         }
     }
     if let Some(q) = quote {
-        return Err(format!("unterminated {q} quote in {text:?}"));
+        return Err(ExpandError::UnterminatedQuote {
+            quote: q,
+            text: text.to_string(),
+        });
     }
     if in_word {
         words.push(cur);
@@ -93,7 +161,7 @@ impl Processor<'_> {
     }
 
     /// Read until `stop` (not consumed) or the end.
-    fn word(&mut self, stop: Option<char>) -> Result<String, String> {
+    fn word(&mut self, stop: Option<char>) -> Result<String, ExpandError> {
         let mut out = String::new();
         while let Some(ch) = self.peek() {
             if Some(ch) == stop {
@@ -112,9 +180,7 @@ impl Processor<'_> {
                 loop {
                     match self.peek() {
                         None => {
-                            return Err(
-                                "unexpected end of word while looking for matching '".into()
-                            );
+                            return Err(ExpandError::EndInQuote { quote: '\'' });
                         }
                         Some('\'') => {
                             self.i += 1;
@@ -130,9 +196,7 @@ impl Processor<'_> {
                 loop {
                     match self.peek() {
                         None => {
-                            return Err(
-                                "unexpected end of word while looking for matching \"".into()
-                            );
+                            return Err(ExpandError::EndInQuote { quote: '"' });
                         }
                         Some('"') => {
                             self.i += 1;
@@ -172,7 +236,7 @@ impl Processor<'_> {
     }
 
     /// After a `$`.
-    fn dollar(&mut self) -> Result<String, String> {
+    fn dollar(&mut self) -> Result<String, ExpandError> {
         match self.peek() {
             Some('{') => {
                 self.i += 1;
@@ -204,14 +268,14 @@ impl Processor<'_> {
         name
     }
 
-    fn braced(&mut self) -> Result<String, String> {
+    fn braced(&mut self) -> Result<String, ExpandError> {
         let name = self.name();
         if name.is_empty() {
-            return Err("bad substitution: expected a variable name after ${".into());
+            return Err(ExpandError::NoName);
         }
         let value = self.vars.get(&name).map(str::to_string);
         let op = match self.peek() {
-            None => return Err(format!("missing '}}' in ${{{name}")),
+            None => return Err(ExpandError::Unclosed { name }),
             Some('}') => {
                 self.i += 1;
                 return Ok(value.unwrap_or_default());
@@ -223,7 +287,7 @@ impl Processor<'_> {
         let op = if colon {
             let o = self
                 .peek()
-                .ok_or_else(|| format!("missing '}}' in ${{{name}"))?;
+                .ok_or_else(|| ExpandError::Unclosed { name: name.clone() })?;
             self.i += 1;
             o
         } else {
@@ -236,7 +300,7 @@ impl Processor<'_> {
         };
         let result = self.modifier(&name, value, op, colon, set)?;
         if self.peek() != Some('}') {
-            return Err(format!("missing '}}' in ${{{name}..."));
+            return Err(ExpandError::Unclosed { name });
         }
         self.i += 1;
         Ok(result)
@@ -252,7 +316,7 @@ impl Processor<'_> {
         op: char,
         colon: bool,
         set: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExpandError> {
         Ok(match op {
             '-' => {
                 let w = self.word(Some('}'))?;
@@ -265,12 +329,10 @@ impl Processor<'_> {
             '?' => {
                 let w = self.word(Some('}'))?;
                 if !set {
-                    let msg = if w.is_empty() {
-                        "is not allowed to be unset".to_string()
-                    } else {
-                        w
-                    };
-                    return Err(format!("{name}: {msg}"));
+                    return Err(ExpandError::Required {
+                        name: name.to_string(),
+                        message: w,
+                    });
                 }
                 value.unwrap_or_default()
             }
@@ -284,12 +346,17 @@ impl Processor<'_> {
                 trim_match(&v, &pat, op == '#', longest)
             }
             '/' if !colon => self.replace(&value.unwrap_or_default())?,
-            other => return Err(format!("unsupported modifier {other:?} in ${{{name}...}}")),
+            other => {
+                return Err(ExpandError::UnsupportedModifier {
+                    name: name.to_string(),
+                    modifier: other,
+                });
+            }
         })
     }
 
     /// `${name/pat/repl}` or `${name//pat/repl}` after the first `/`.
-    fn replace(&mut self, value: &str) -> Result<String, String> {
+    fn replace(&mut self, value: &str) -> Result<String, ExpandError> {
         let all = self.peek() == Some('/');
         if all {
             self.i += 1;
@@ -471,12 +538,26 @@ mod tests {
         assert_eq!(x("${NOPE+set}"), "");
         assert_eq!(x("${EMPTY+set}"), "set");
         assert_eq!(x("${NOPE:-${BASE}}"), "python");
-        assert!(
-            expand_word("${NOPE:?need it}", '\\', &vars())
-                .unwrap_err()
-                .contains("need it")
+        assert_eq!(
+            expand_word("${NOPE:?need it}", '\\', &vars()).unwrap_err(),
+            ExpandError::Required {
+                name: "NOPE".into(),
+                message: "need it".into()
+            }
         );
-        assert!(expand_word("${NOPE?}", '\\', &vars()).is_err());
+        let unset = expand_word("${NOPE?}", '\\', &vars()).unwrap_err();
+        assert_eq!(unset.to_string(), "NOPE: is not allowed to be unset");
+        assert_eq!(
+            expand_word("${A", '\\', &vars()).unwrap_err(),
+            ExpandError::Unclosed { name: "A".into() }
+        );
+        assert_eq!(
+            split_words("a 'b", '\\').unwrap_err(),
+            ExpandError::UnterminatedQuote {
+                quote: '\'',
+                text: "a 'b".into()
+            }
+        );
         assert_eq!(x("$1x"), "x");
         assert_eq!(x("a$"), "a$");
     }

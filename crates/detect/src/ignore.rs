@@ -73,7 +73,51 @@ pub struct PatternError {
     /// The pattern as written.
     pub pattern: String,
     /// What is wrong.
-    pub reason: String,
+    pub reason: GlobError,
+}
+
+/// Why a pattern is malformed (the checks of Go's `filepath.Match` and patternmatcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobError {
+    /// `!` with nothing after it.
+    EmptyException,
+    /// A `\` as the last character.
+    TrailingBackslash,
+    /// A `\` as the last character inside `[...]`.
+    TrailingBackslashInClass,
+    /// A `[` without its `]`.
+    UnterminatedClass,
+    /// `[z-a]`: the range ends before it starts.
+    RangeOutOfOrder {
+        /// The first character of the range.
+        lo: char,
+        /// The last character of the range.
+        hi: char,
+    },
+    /// `-` or `]` where a class character was expected.
+    ClassCharExpected,
+    /// The pattern is valid but its regular expression is too large to compile.
+    Regex(regex_lite::Error),
+}
+
+impl std::fmt::Display for GlobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GlobError::EmptyException => f.write_str("an exception needs a pattern after '!'"),
+            GlobError::TrailingBackslash => f.write_str("trailing backslash"),
+            GlobError::TrailingBackslashInClass => {
+                f.write_str("trailing backslash in character class")
+            }
+            GlobError::UnterminatedClass => f.write_str("unterminated character class '['"),
+            GlobError::RangeOutOfOrder { lo, hi } => {
+                write!(f, "character range {lo}-{hi} is out of order")
+            }
+            GlobError::ClassCharExpected => {
+                f.write_str("'-' or ']' where a class character was expected")
+            }
+            GlobError::Regex(e) => write!(f, "cannot compile: {e}"),
+        }
+    }
 }
 
 impl std::fmt::Display for PatternError {
@@ -239,9 +283,9 @@ enum MatchType {
 }
 
 /// patternmatcher's `(*Pattern).compile`, step for step (with `/` as the separator).
-fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
+fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, GlobError> {
     if cleaned.is_empty() {
-        return Err("an exception needs a pattern after '!'".into());
+        return Err(GlobError::EmptyException);
     }
     validate_go_glob(cleaned)?;
     let chars: Vec<char> = cleaned.chars().collect();
@@ -298,9 +342,7 @@ fn compile(cleaned: &str, exclusion: bool) -> Result<Pattern, String> {
         // Strip the trailing / leading `**` (the pattern's raw text, as patternmatcher does).
         MatchType::Prefix => Matcher::Prefix(cleaned[..cleaned.len() - 2].to_string()),
         MatchType::Suffix => Matcher::Suffix(cleaned[2..].to_string()),
-        MatchType::Regex => {
-            Matcher::Regex(Regex::new(&re).map_err(|e| format!("cannot compile: {e}"))?)
-        }
+        MatchType::Regex => Matcher::Regex(Regex::new(&re).map_err(GlobError::Regex)?),
     };
     Ok(Pattern {
         text: cleaned.to_string(),
@@ -366,14 +408,14 @@ fn closes_repetition(chars: &[char], i: usize) -> bool {
 }
 
 /// The syntax checks of Go's `filepath.Match` (which patternmatcher runs on every pattern).
-fn validate_go_glob(p: &str) -> Result<(), String> {
+fn validate_go_glob(p: &str) -> Result<(), GlobError> {
     let chars: Vec<char> = p.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         match chars[i] {
             '\\' => {
                 if i + 1 >= chars.len() {
-                    return Err("trailing backslash".into());
+                    return Err(GlobError::TrailingBackslash);
                 }
                 i += 2;
             }
@@ -385,7 +427,7 @@ fn validate_go_glob(p: &str) -> Result<(), String> {
                 let mut n = 0;
                 loop {
                     match chars.get(i) {
-                        None => return Err("unterminated character class '['".into()),
+                        None => return Err(GlobError::UnterminatedClass),
                         Some(']') if n > 0 => {
                             i += 1;
                             break;
@@ -397,7 +439,7 @@ fn validate_go_glob(p: &str) -> Result<(), String> {
                         i += 1;
                         let hi = class_char(&chars, &mut i)?;
                         if hi < lo {
-                            return Err(format!("character range {lo}-{hi} is out of order"));
+                            return Err(GlobError::RangeOutOfOrder { lo, hi });
                         }
                     }
                     n += 1;
@@ -409,14 +451,14 @@ fn validate_go_glob(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn class_char(chars: &[char], i: &mut usize) -> Result<char, String> {
+fn class_char(chars: &[char], i: &mut usize) -> Result<char, GlobError> {
     match chars.get(*i) {
-        None => Err("unterminated character class '['".into()),
-        Some('-') | Some(']') => Err("'-' or ']' where a class character was expected".into()),
+        None => Err(GlobError::UnterminatedClass),
+        Some('-') | Some(']') => Err(GlobError::ClassCharExpected),
         Some('\\') => {
             let c = *chars
                 .get(*i + 1)
-                .ok_or("trailing backslash in character class")?;
+                .ok_or(GlobError::TrailingBackslashInClass)?;
             *i += 2;
             Ok(c)
         }
@@ -428,7 +470,7 @@ fn class_char(chars: &[char], i: &mut usize) -> Result<char, String> {
 }
 
 /// Go's `filepath.Match` on `/`-separated paths: `*` and `?` never match `/`.
-pub fn glob_match(pattern: &str, name: &str) -> Result<bool, String> {
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, GlobError> {
     validate_go_glob(pattern)?;
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();

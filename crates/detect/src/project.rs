@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use git2::Oid;
 
-use crate::dockerfile::{Base, ContextRead, Dockerfile};
+use crate::dockerfile::{Base, ContextRead, Dockerfile, Problem};
 use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::ignore::IgnoreRules;
@@ -56,18 +56,20 @@ impl ImageModel {
             .ok_or_else(|| Error::Dockerfile {
                 file: image.dockerfile.clone(),
                 line: 1,
-                message: "the Dockerfile does not exist at this revision".into(),
+                problem: Problem::Missing,
             })?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Dockerfile {
             file: image.dockerfile.clone(),
             line: 1,
-            message: format!("not UTF-8: {e}"),
+            problem: Problem::NotUtf8 {
+                valid_up_to: e.utf8_error().valid_up_to(),
+            },
         })?;
         let dockerfile =
             Dockerfile::parse(&text, &image.build_args).map_err(|e| Error::Dockerfile {
                 file: image.dockerfile.clone(),
                 line: e.line,
-                message: e.message,
+                problem: e.problem,
             })?;
         let mut ignore = IgnoreRules::empty();
         let mut ignore_file = None;
@@ -85,10 +87,10 @@ impl ImageModel {
         }
         let target = dockerfile
             .target_stage(image.target.as_deref())
-            .map_err(|m| Error::Dockerfile {
+            .map_err(|problem| Error::Dockerfile {
                 file: image.dockerfile.clone(),
                 line: 1,
-                message: m,
+                problem,
             })?;
         let reachable = dockerfile.reachable(target);
         let reads = reachable
@@ -521,13 +523,13 @@ fn parse_models(
             Err(Error::Dockerfile {
                 file,
                 line,
-                message,
+                problem,
             }) if !found.configured.contains(&img.name) => {
-                tracing::debug!(%file, line, %message, "not a Dockerfile: left out");
+                tracing::debug!(%file, line, %problem, "not a Dockerfile: left out");
                 warnings.push(Warning {
                     file,
                     line,
-                    message: format!("not a Dockerfile, left out: {message}"),
+                    message: format!("not a Dockerfile, left out: {problem}"),
                 });
             }
             Err(e) => return Err(e),

@@ -44,6 +44,10 @@ pub enum Query {
     /// Read this Argo CD Application (by name): a git update of an Argo CD workload goes where
     /// its spec says. Asked only for an update that would go through it.
     Application(String),
+    /// Verify the signatures of a `name@digest` under a signature policy.
+    Signature(crate::signed::SignatureQuery),
+    /// Read an image's source revision, or check it is on a branch ([`crate::provenance`]).
+    Provenance(crate::provenance::ProvenanceQuery),
 }
 
 /// Why the registry could not answer a query: the shell's own error, kept with its type (the
@@ -67,6 +71,10 @@ pub struct Answers {
     pub tag_times_read: HashSet<Reference>,
     /// Argo CD Application name → its spec (or why it could not be read).
     pub applications: HashMap<String, Application>,
+    /// (`name@digest`, signature policy) → the verdict on its signatures.
+    pub signatures: HashMap<(Reference, String), crate::SignatureVerdict>,
+    /// Source revisions of images and whether they are on a branch.
+    pub provenance: crate::provenance::ProvenanceAnswers,
 }
 
 /// What to do with one container.
@@ -249,6 +257,8 @@ pub struct Gate<'a> {
     pub pull_requests: Option<&'a crate::review::PullRequests>,
     /// The YAML reader for inline `helm.values` in Applications.
     pub sets_image: SetsImage,
+    /// The signature policies and the one every workload is held to.
+    pub signed: crate::SignedGate<'a>,
 }
 
 static NOT_READ: ArgoApps = ArgoApps::NotRead;
@@ -264,6 +274,7 @@ impl<'a> Gate<'a> {
             write_branch: None,
             pull_requests: None,
             sets_image: crate::helm::may_set_image,
+            signed: crate::SignedGate::default(),
         }
     }
 }
@@ -330,7 +341,7 @@ pub fn queries(
 }
 
 /// Where a container's flow stopped before an update.
-enum Stop {
+pub(crate) enum Stop {
     /// A decision.
     Done(Action, Reason),
     /// An answer is missing (and the decision, should it stay missing).
@@ -338,9 +349,9 @@ enum Stop {
 }
 
 /// Boxed: a stop is the rare, final path of a flow.
-type Flow<T> = Result<T, Box<Stop>>;
+pub(crate) type Flow<T> = Result<T, Box<Stop>>;
 
-fn skip(r: Reason) -> Box<Stop> {
+pub(crate) fn skip(r: Reason) -> Box<Stop> {
     Box::new(Stop::Done(Action::Skip, r))
 }
 
@@ -348,7 +359,7 @@ fn none(r: Reason) -> Box<Stop> {
     Box::new(Stop::Done(Action::None, r))
 }
 
-fn needs(q: Query, r: Reason) -> Box<Stop> {
+pub(crate) fn needs(q: Query, r: Reason) -> Box<Stop> {
     Box::new(Stop::Needs(q, Action::Skip, r))
 }
 
@@ -398,21 +409,21 @@ fn flows(
 }
 
 /// Everything one workload's containers are decided with.
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     w: &'a WorkloadView,
-    p: &'a WorkloadPolicy,
-    answers: &'a Answers,
+    pub(crate) p: &'a WorkloadPolicy,
+    pub(crate) answers: &'a Answers,
     required: &'a [Platform],
-    gate: &'a Gate<'a>,
+    pub(crate) gate: &'a Gate<'a>,
 }
 
 /// Where a container would go.
-struct Candidate<'f> {
+pub(crate) struct Candidate<'f> {
     /// `name:tag@digest`.
     target: Reference,
     /// `name@digest`, the key of its platforms and created time.
-    by_digest: Reference,
-    digest: Digest,
+    pub(crate) by_digest: Reference,
+    pub(crate) digest: Digest,
     facts: &'f TagFacts,
     /// The same tag as now (a digest moved) rather than another tag.
     same_tag: bool,
@@ -456,6 +467,8 @@ impl<'a> Ctx<'a> {
             d.evidence.beta = Some(format!("{from} runs {}, healthy", cand.digest));
         }
         self.platforms(&cand, d)?;
+        self.signed(c, &cand)?;
+        self.provenance(c, &cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
         let (route, for_argocd) = self.route()?;

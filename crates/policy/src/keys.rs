@@ -55,6 +55,12 @@ pub const RETAG: &str = "ferry.dev/retag";
 /// Open a pull/merge request for git updates: `github`, `gitlab` or `off` (wins over
 /// `--git-pull-request`).
 pub const GIT_PULL_REQUEST: &str = "ferry.dev/git-pull-request";
-/// The workload's source repository (a git URL): a pull request lists the commits between the
-/// running and the new image's `org.opencontainers.image.revision`.
+/// `ferry.dev/signed-by: NAME`: updates must carry a valid signature under the controller's
+/// signature policy NAME (`--signature-policy NAME=FILE`).
+pub const SIGNED_BY: &str = "ferry.dev/signed-by";
+/// `ferry.dev/require-revision-on: BRANCH`: updates only to images built from a commit on
+/// BRANCH of `ferry.dev/source-repo`.
+pub const REQUIRE_REVISION_ON: &str = "ferry.dev/require-revision-on";
+/// `ferry.dev/source-repo: URL`: the repository images are built from (the provenance gate;
+/// a pull request lists the commits between the running and the new image's revision).
 pub const SOURCE_REPO: &str = "ferry.dev/source-repo";

@@ -52,10 +52,12 @@ mod error;
 pub mod helm;
 pub mod keys;
 mod promote;
+pub mod provenance;
 mod reason;
 pub mod retag;
 pub mod review;
 pub mod route;
+pub mod signed;
 pub mod tags;
 #[cfg(test)]
 mod tests;
@@ -69,6 +71,7 @@ pub use decide::{
 };
 pub use reason::Reason;
 pub use route::{Application, GitSettings, NoRoute, Placement};
+pub use signed::{SignatureVerdict, SignedGate};
 
 /// Where a workload's manifests (or its Helm values file) live in git.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -296,6 +299,22 @@ pub fn parse_pairs(value: Option<&str>) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// The digests each container ran before: those of `ferry.dev/previous-image`, the recorded
+/// baselines and the `ferry.dev/rolled-at` stamps.
+fn ran_before(w: &WorkloadView) -> BTreeMap<String, Vec<String>> {
+    let mut out = parse_pairs(w.annotation(BASELINE));
+    for (c, images) in parse_pairs(w.annotation(PREVIOUS_IMAGE)) {
+        let digests = images
+            .iter()
+            .filter_map(|i| i.rsplit_once('@').map(|(_, d)| d.to_string()));
+        out.entry(c).or_default().extend(digests);
+    }
+    for (c, (d, _)) in parse_stamps(w.annotation(ROLLED_AT)) {
+        out.entry(c).or_default().push(d);
+    }
+    out
+}
+
 /// Format `container=value` pairs (sorted, deduplicated).
 pub fn format_pairs(pairs: &BTreeMap<String, Vec<String>>) -> String {
     let mut items = Vec::new();
@@ -421,6 +440,13 @@ pub struct WorkloadPolicy {
     pub pull_request: Option<review::PullRequestMode>,
     /// `ferry.dev/source-repo`: where the images' source revisions live.
     pub source_repo: Option<String>,
+    /// `ferry.dev/signed-by`: the signature policy an update must satisfy.
+    pub signed_by: Option<String>,
+    /// `ferry.dev/require-revision-on` (with `ferry.dev/source-repo`).
+    pub provenance: Option<provenance::Provenance>,
+    /// Digests each container ran before (previous image, baselines, rollouts): moving back
+    /// to one is a rollback, never held by the signature gate.
+    pub ran_before: BTreeMap<String, Vec<String>>,
 }
 
 impl WorkloadPolicy {
@@ -475,7 +501,23 @@ impl WorkloadPolicy {
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .map(str::to_string),
+            signed_by: w.annotation(SIGNED_BY).map(str::to_string),
+            ran_before: ran_before(w),
+            provenance: w
+                .annotation(REQUIRE_REVISION_ON)
+                .map(|branch| provenance::Provenance {
+                    branch: branch.trim().to_string(),
+                    repo: w.annotation(SOURCE_REPO).map(|r| r.trim().to_string()),
+                }),
         })
+    }
+
+    /// Whether `container` ran `digest` before (a move to it is a rollback).
+    pub fn ran_before(&self, container: &str, digest: &Digest) -> bool {
+        let d = digest.to_string();
+        self.ran_before
+            .get(container)
+            .is_some_and(|v| v.contains(&d))
     }
 
     /// Whether `digest` is quarantined for `container`.

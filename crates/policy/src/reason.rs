@@ -5,7 +5,10 @@ use std::fmt;
 use ferry_core::Digest;
 use ferry_core::duration::human;
 
-use super::{CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, RETAG, RUNNING_TAG};
+use super::{
+    CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, REQUIRE_REVISION_ON, RETAG, RUNNING_TAG, SIGNED_BY,
+    SOURCE_REPO,
+};
 
 /// The reason of a [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,38 @@ pub enum Reason {
     NoTag(crate::tags::NoCandidate),
     /// `newest-build`: the created times of the tags were not read (nothing asked).
     TagTimesNotRead,
+    /// The signature gate: no valid signature under the policy.
+    NotSigned {
+        /// The digest that would be deployed.
+        digest: Digest,
+        /// The policy name.
+        policy: String,
+        /// What was found and why it failed.
+        detail: String,
+    },
+    /// The signature gate names a policy the controller was not given.
+    UnknownSignaturePolicy(String),
+    /// The signatures could not be looked up.
+    SignatureLookup(String),
+    /// The signatures were not checked (nothing asked).
+    SignatureNotChecked(String),
+    /// The provenance gate without `ferry.dev/source-repo`.
+    NoSourceRepo(String),
+    /// The image records no source revision.
+    NoRevision(Digest),
+    /// The image's revision is not on the branch.
+    NotOnBranch {
+        /// The image's revision.
+        revision: String,
+        /// The branch it must be on.
+        branch: String,
+        /// The repository.
+        repo: String,
+    },
+    /// The revision or the branch could not be read.
+    ProvenanceLookup(String),
+    /// The provenance was not checked (nothing asked).
+    ProvenanceNotChecked,
 }
 
 impl fmt::Display for Reason {
@@ -206,6 +241,7 @@ impl fmt::Display for Reason {
             Reason::TagTimesNotRead => {
                 f.write_str("the created times of the matching tags were not read")
             }
+            gate => gate.fmt_gate(f),
         }
     }
 }
@@ -230,5 +266,49 @@ impl Reason {
 impl serde::Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl Reason {
+    /// The signature and provenance gates' reasons ([`crate::signed`], [`crate::provenance`]).
+    fn fmt_gate(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotSigned {
+                digest,
+                policy,
+                detail,
+            } => write!(
+                f,
+                "{digest} has no valid signature under signature policy {policy}: {detail}"
+            ),
+            Reason::UnknownSignaturePolicy(name) => write!(
+                f,
+                "{SIGNED_BY}={name} names no signature policy of the controller (--signature-policy {name}=FILE)"
+            ),
+            Reason::SignatureLookup(e) => write!(f, "cannot look the signatures up: {e}"),
+            Reason::SignatureNotChecked(name) => {
+                write!(f, "signatures under policy {name} were not checked")
+            }
+            Reason::NoSourceRepo(branch) => write!(
+                f,
+                "{REQUIRE_REVISION_ON}={branch} needs {SOURCE_REPO} (the repository the image is built from)"
+            ),
+            Reason::NoRevision(d) => write!(
+                f,
+                "{d} records no source revision (org.opencontainers.image.revision): provenance unknown"
+            ),
+            Reason::NotOnBranch {
+                revision,
+                branch,
+                repo,
+            } => write!(
+                f,
+                "built from {revision}, which is not on {branch} of {repo}"
+            ),
+            Reason::ProvenanceLookup(e) => write!(f, "cannot check the provenance: {e}"),
+            Reason::ProvenanceNotChecked => f.write_str("the provenance was not checked"),
+            // Every other variant is rendered by `fmt` itself; never empty text.
+            other => write!(f, "{other:?}"),
+        }
     }
 }

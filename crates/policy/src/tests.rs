@@ -4,7 +4,7 @@ use super::*;
 use ferry_core::Reference;
 use proptest::prelude::*;
 
-fn digest(s: &str) -> Digest {
+pub(crate) fn digest(s: &str) -> Digest {
     Digest::sha256_of(s.as_bytes())
 }
 
@@ -27,7 +27,10 @@ fn created_query(w: &WorkloadView, a: &Answers, now: u64) -> Option<Reference> {
         })
 }
 
-fn workload(annotations: &[(&str, &str)], containers: &[(&str, &str, bool)]) -> WorkloadView {
+pub(crate) fn workload(
+    annotations: &[(&str, &str)],
+    containers: &[(&str, &str, bool)],
+) -> WorkloadView {
     WorkloadView {
         kind: Kind::Deployment,
         namespace: "iot".into(),
@@ -50,11 +53,11 @@ fn workload(annotations: &[(&str, &str)], containers: &[(&str, &str, bool)]) -> 
     }
 }
 
-fn plats() -> Vec<Platform> {
+pub(crate) fn plats() -> Vec<Platform> {
     Platform::parse_list("linux/amd64,linux/arm64").unwrap()
 }
 
-fn answers(key: &str, d: &Digest, platforms: Option<&str>) -> Answers {
+pub(crate) fn answers(key: &str, d: &Digest, platforms: Option<&str>) -> Answers {
     let mut a = Answers::default();
     a.resolved.insert(
         Reference::parse(key).unwrap(),

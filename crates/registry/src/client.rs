@@ -15,7 +15,7 @@ mod creds;
 mod endpoint;
 mod push;
 mod reads;
-pub use reads::REVISION_ANNOTATION;
+mod referrers;
 mod wire;
 
 use std::collections::HashMap;
@@ -31,6 +31,7 @@ use crate::error::{ConfigProblem, Error, Result};
 use crate::sync::Lock;
 
 pub use endpoint::DOCKER_HUB_API_HOST;
+pub use referrers::{Referrer, ReferrersSource, referrers_tag};
 
 /// An OCI distribution client. Cheap to clone: clones share connections, tokens and caches.
 ///

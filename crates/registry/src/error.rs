@@ -152,6 +152,24 @@ pub enum Error {
         problem: CredentialProblem,
     },
 
+    /// A public key for signature verification could not be used.
+    #[error("public key {name}: {reason}")]
+    PublicKey {
+        /// Where the key came from (a file name).
+        name: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+
+    /// A signature policy document is unusable.
+    #[error("signature policy {}: {reason}", file.display())]
+    SignaturePolicy {
+        /// The document.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The client configuration is unusable (bad mirror URL, unreadable CA file…).
     #[error("invalid registry configuration: {0}")]
     Config(ConfigProblem),

@@ -45,11 +45,13 @@ mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+pub mod revision;
+pub mod signature;
 mod sync;
 
 pub use client::{
-    Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, REVISION_ANNOTATION, TagsOptions,
-    WaitOutcome,
+    Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, Referrer, ReferrersSource, TagsOptions,
+    WaitOutcome, referrers_tag,
 };
 pub use config::{ClientConfig, RetryPolicy};
 pub use credentials::{

@@ -6,6 +6,7 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::client::{Client, CopyOutcome};
 use crate::error::Result;
+use crate::signature::{PublicKey, SignaturesCopied};
 
 /// What a promotion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +35,19 @@ pub struct Promotion {
     pub age_seconds: Option<u64>,
     /// What the copy did, when there was one.
     pub copy: Option<CopyOutcome>,
+    /// The signatures and attestations carried to the destination repository.
+    pub signatures: Option<SignaturesCopied>,
+}
+
+/// The gates of [`promote_with`] besides the clock.
+#[derive(Debug, Clone, Default)]
+pub struct PromoteOptions {
+    /// How old the source must be.
+    pub min_age: Duration,
+    /// When the source was first seen (Unix seconds), instead of its images' created times.
+    pub since: Option<u64>,
+    /// Refuse unless the source digest carries a valid signature by one of these keys.
+    pub require_signature: Option<Vec<PublicKey>>,
 }
 
 /// The pure decision: promote, leave, or refuse.
@@ -108,6 +122,25 @@ pub async fn promote(
     since: Option<u64>,
     now: u64,
 ) -> Result<Promotion> {
+    let opts = PromoteOptions {
+        min_age,
+        since,
+        require_signature: None,
+    };
+    promote_with(client, src, dst, &opts, now).await
+}
+
+/// [`promote`] with every gate: also refused when `opts.require_signature` is set and no
+/// signature of the source digest verifies with its keys. A promoted (or already present)
+/// digest's cosign signatures and attestations are carried to another repository.
+pub async fn promote_with(
+    client: &Client,
+    src: &Reference,
+    dst: &Reference,
+    opts: &PromoteOptions,
+    now: u64,
+) -> Result<Promotion> {
+    let (min_age, since) = (opts.min_age, opts.since);
     let src_i = client.inspect(src).await?;
     let previous = match client.resolve(dst).await {
         Ok(r) => Some(r.digest),
@@ -131,7 +164,7 @@ pub async fn promote(
         None => client.created(src).await?,
     };
     let age = born.map(|b| now.saturating_sub(b));
-    let (action, reason) = decide(
+    let (mut action, mut reason) = decide(
         &src_i.digest,
         previous.as_ref(),
         &src_platforms,
@@ -139,10 +172,22 @@ pub async fn promote(
         age,
         min_age,
     );
+    if let (Some(keys), PromotionAction::Promoted) = (&opts.require_signature, action) {
+        let pinned = src.with_digest(src_i.digest.clone());
+        let report = client.verify_signatures(&pinned, keys).await?;
+        if !report.valid() {
+            action = PromotionAction::Refused;
+            reason = unsigned_reason(&report);
+        }
+    }
     let copy = if action == PromotionAction::Promoted {
         Some(client.copy(src, dst).await?)
     } else {
         None
+    };
+    let signatures = match action {
+        PromotionAction::Refused => None,
+        _ => Some(client.copy_signatures(src, dst, &src_i.digest).await?),
     };
     Ok(Promotion {
         action,
@@ -151,7 +196,30 @@ pub async fn promote(
         reason,
         age_seconds: age,
         copy,
+        signatures,
     })
+}
+
+/// Why an unsigned source is refused: each candidate and why it failed.
+fn unsigned_reason(report: &crate::signature::SignatureReport) -> String {
+    if report.candidates.is_empty() {
+        return format!("{} carries no signature", report.digest);
+    }
+    let why: Vec<String> = report
+        .candidates
+        .iter()
+        .filter_map(|c| {
+            c.verdict
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", c.manifest))
+        })
+        .collect();
+    format!(
+        "{} has no valid signature ({})",
+        report.digest,
+        why.join("; ")
+    )
 }
 
 #[cfg(test)]

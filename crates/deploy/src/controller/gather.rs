@@ -9,10 +9,13 @@ use std::sync::Arc;
 use ferry_core::{Platform, Reference};
 use futures::StreamExt;
 
-use super::RateGate;
-use super::tag_times::{self, TagTimes};
+use super::tag_times;
+use super::{Context, RateGate, Signatures};
 use crate::cluster::Workload;
-use crate::policy::{self, Answers, Gate, LookupError, Query, TagFacts, WorkloadPolicy};
+use crate::policy::provenance::ProvenanceQuery;
+use crate::policy::{
+    self, Answers, Gate, LookupError, Query, SignatureVerdict, TagFacts, WorkloadPolicy,
+};
 
 /// What one gathering asked and learned.
 pub(super) struct Gathered {
@@ -26,17 +29,18 @@ pub(super) struct Gathered {
 /// to spare).
 const MAX_ROUNDS: usize = 6;
 
-/// Ask `registry` everything `workloads` need, at most `concurrency` requests at a time
-/// (`newest-build` created times through `times`, within its budget).
+/// Ask `registry` everything `workloads` need, at most `ctx.registry_concurrency` requests at
+/// a time (`newest-build` created times through `ctx.tag_times`, within its budget; signatures
+/// under `ctx.signatures`, once per digest and policy in a pass).
 pub(super) async fn gather(
     registry: &ferry_registry::Client,
-    rate_gate: &RateGate,
-    times: &TagTimes,
-    concurrency: usize,
+    ctx: &Context,
     workloads: &[(&Workload, &WorkloadPolicy)],
     platforms: &[Platform],
     gate: &Gate<'_>,
 ) -> Gathered {
+    let (rate_gate, times, concurrency) =
+        (&ctx.rate_gate, &ctx.tag_times, ctx.registry_concurrency);
     let mut out = Gathered {
         answers: Answers::default(),
         requests: 0,
@@ -61,7 +65,7 @@ pub(super) async fn gather(
                 tag_times::read(registry, rate_gate, times, concurrency, workloads, &repo, a).await;
         }
         let replies: Vec<(Reply, bool)> =
-            futures::stream::iter(missing.into_iter().map(|q| ask(registry, rate_gate, q)))
+            futures::stream::iter(missing.into_iter().map(|q| ask(registry, ctx, q)))
                 .buffer_unordered(concurrency.max(1))
                 .collect()
                 .await;
@@ -79,12 +83,18 @@ enum Reply {
     Resolve(Reference, Result<TagFacts, LookupError>),
     Inspect(Reference, Result<Vec<Platform>, ferry_registry::Error>),
     Created(Reference, Option<u64>),
+    /// A signature verdict (several registry requests: the lookups, then the manifests and
+    /// payloads found, counted as one).
+    Signature(Reference, String, SignatureVerdict),
+    Revision(Reference, Result<Option<String>, LookupError>),
+    OnBranch((String, String, String), Result<bool, LookupError>),
     /// A query answered elsewhere.
     Nothing,
 }
 
 /// Ask one query: (the reply, whether a request was sent).
-async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (Reply, bool) {
+async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Reply, bool) {
+    let gate = &ctx.rate_gate;
     match q {
         Query::Tags(r) => {
             let res = registry
@@ -110,6 +120,30 @@ async fn ask(registry: &ferry_registry::Client, gate: &RateGate, q: Query) -> (R
                 None
             });
             (Reply::Created(r, t), true)
+        }
+        Query::Signature(q) if ctx.signatures.known_valid(&q.image, &q.policy) => (
+            Reply::Signature(q.image, q.policy, SignatureVerdict::Valid),
+            false,
+        ),
+        Query::Signature(q) => {
+            let verdict = signature(registry, &ctx.signatures, &q.image, &q.policy).await;
+            if matches!(verdict, SignatureVerdict::Valid) {
+                ctx.signatures.remember_valid(&q.image, &q.policy);
+            }
+            (Reply::Signature(q.image, q.policy, verdict), true)
+        }
+        Query::Provenance(ProvenanceQuery::Revision(r)) => {
+            let res = registry.source_revision(&r).await;
+            let res = res.map_err(|e| Arc::new(e) as LookupError);
+            (Reply::Revision(r, res), true)
+        }
+        Query::Provenance(ProvenanceQuery::OnBranch {
+            repo,
+            branch,
+            revision,
+        }) => {
+            let res = super::provenance::on_branch(ctx, &repo, &branch, &revision).await;
+            (Reply::OnBranch((repo, branch, revision), res), false)
         }
         // Answered per repository by `tag_times::read`, never here.
         Query::TagTimes(_) | Query::Application(_) => (Reply::Nothing, false),
@@ -140,7 +174,51 @@ fn record(answers: &mut Answers, reply: Reply) {
         Reply::Created(r, t) => {
             answers.created.insert(r, t);
         }
+        Reply::Signature(image, policy, verdict) => {
+            answers.signatures.insert((image, policy), verdict);
+        }
+        Reply::Revision(r, res) => {
+            answers.provenance.revisions.insert(r, res);
+        }
+        Reply::OnBranch(key, res) => {
+            answers.provenance.on_branch.insert(key, res);
+        }
         Reply::Nothing => {}
+    }
+}
+
+/// Verify `image`'s signatures with the keys of `policy`.
+async fn signature(
+    registry: &ferry_registry::Client,
+    sigs: &Signatures,
+    image: &Reference,
+    policy: &str,
+) -> SignatureVerdict {
+    let Some(keys) = sigs.keys(policy) else {
+        // The core checks the name first; a missing policy here is a bug, reported as such.
+        let detail = format!("signature policy {policy} has no keys");
+        return SignatureVerdict::Invalid { detail };
+    };
+    match registry.verify_signatures(image, keys).await {
+        Ok(report) if report.valid() => SignatureVerdict::Valid,
+        Ok(report) => {
+            let mut lines: Vec<String> = report
+                .candidates
+                .iter()
+                .filter_map(|c| {
+                    c.verdict
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", c.manifest))
+                })
+                .collect();
+            if lines.is_empty() {
+                lines.push("no signature found".into());
+            }
+            let detail = lines.join("; ");
+            SignatureVerdict::Invalid { detail }
+        }
+        Err(e) => SignatureVerdict::Failed(Arc::new(e)),
     }
 }
 

@@ -15,6 +15,7 @@ mod events;
 mod gather;
 mod place;
 mod plan;
+mod provenance;
 mod rate_gate;
 pub mod report;
 mod review;
@@ -24,6 +25,7 @@ mod tag_times;
 mod writeback;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ferry_core::Identity;
 use kube::Client;
@@ -67,6 +69,70 @@ pub struct Context {
     /// `newest-build` created times, cached by digest across passes, and the per-repository
     /// budget of reads per pass (`--max-inspect`).
     pub tag_times: TagTimes,
+    /// Signature policies (`--signature-policy`) and `--require-signed-by`.
+    pub signatures: Signatures,
+}
+
+/// The controller's signature policies: name → the public keys one of which must have signed
+/// an update's digest, and the policy every workload is held to. Valid verdicts are kept across
+/// passes (a digest signed stays signed: a soaking update is not verified again every pass);
+/// negative ones are asked again, since a signature may be pushed later.
+#[derive(Clone, Debug, Default)]
+pub struct Signatures {
+    policies: std::collections::BTreeMap<String, Arc<[ferry_registry::signature::PublicKey]>>,
+    names: Vec<String>,
+    required: Option<String>,
+    valid: Arc<std::sync::Mutex<std::collections::HashSet<(ferry_core::Reference, String)>>>,
+}
+
+impl Signatures {
+    /// Policies by name, and `--require-signed-by` (which must name one of them).
+    pub fn new(
+        policies: impl IntoIterator<Item = (String, Vec<ferry_registry::signature::PublicKey>)>,
+        required: Option<String>,
+    ) -> Self {
+        let policies: std::collections::BTreeMap<_, _> = policies
+            .into_iter()
+            .map(|(n, k)| (n, Arc::from(k)))
+            .collect();
+        Signatures {
+            names: policies.keys().cloned().collect(),
+            policies,
+            required,
+            valid: Arc::default(),
+        }
+    }
+
+    /// Whether `image` (`name@digest`) was found validly signed under `policy` before.
+    pub fn known_valid(&self, image: &ferry_core::Reference, policy: &str) -> bool {
+        let key = (image.clone(), policy.to_string());
+        self.valid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key)
+    }
+
+    /// Remember that `image` is validly signed under `policy`.
+    pub fn remember_valid(&self, image: &ferry_core::Reference, policy: &str) {
+        let key = (image.clone(), policy.to_string());
+        self.valid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+    }
+
+    /// The keys of policy `name`.
+    pub fn keys(&self, name: &str) -> Option<&[ferry_registry::signature::PublicKey]> {
+        self.policies.get(name).map(|k| &k[..])
+    }
+
+    /// The gate the policy core applies.
+    pub fn gate(&self) -> crate::policy::SignedGate<'_> {
+        crate::policy::SignedGate {
+            policies: &self.names,
+            required: self.required.as_deref(),
+        }
+    }
 }
 
 /// Git write-back settings.
@@ -172,5 +238,27 @@ impl std::fmt::Debug for Context {
             .field("argocd_namespace", &self.argocd_namespace)
             .field("gitops", &self.gitops.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::Signatures;
+
+    #[test]
+    fn valid_verdicts_are_remembered_per_image_and_policy_and_shared_by_clones() {
+        let s = Signatures::new([("release".to_string(), Vec::new())], None);
+        assert_eq!(s.gate().policies, ["release".to_string()]);
+        let a: ferry_core::Reference = "r.example/acme/app@sha256:1111111111111111111111111111111111111111111111111111111111111111".parse().unwrap();
+        let b: ferry_core::Reference = "r.example/acme/other@sha256:1111111111111111111111111111111111111111111111111111111111111111".parse().unwrap();
+        assert!(!s.known_valid(&a, "release"));
+        let pass = s.clone();
+        pass.remember_valid(&a, "release");
+        assert!(s.known_valid(&a, "release"));
+        assert!(!s.known_valid(&a, "nightly"), "per policy");
+        assert!(
+            !s.known_valid(&b, "release"),
+            "per repository: a signature lives in one"
+        );
     }
 }

@@ -95,6 +95,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         write_branch: ctx.gitops.as_ref().and_then(|g| g.write_branch.as_deref()),
         pull_requests: ctx.gitops.as_ref().and_then(|g| g.pull_requests.as_ref()),
         sets_image: crate::helm::SETS_IMAGE,
+        signed: ctx.signatures.gate(),
     };
     let (mut decisions, requests) =
         decide_all(ctx, &workloads, &policies, &opted, &platforms, &gate).await;
@@ -159,9 +160,7 @@ async fn decide_all(
     let mut applications = HashMap::new();
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
-        let conc = ctx.registry_concurrency;
-        let (rg, times) = (&ctx.rate_gate, &ctx.tag_times);
-        let got = gather(&registry, rg, times, conc, &members, platforms, gate).await;
+        let got = gather(&registry, ctx, &members, platforms, gate).await;
         requests += got.requests;
         let mut answers = got.answers;
         for (w, p) in &members {

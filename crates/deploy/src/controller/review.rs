@@ -7,7 +7,7 @@
 use super::apply::{Pass, Stage};
 use crate::cluster::Workload;
 use ferry_core::Reference;
-use ferry_registry::REVISION_ANNOTATION;
+use ferry_registry::revision::REVISION_KEY;
 
 use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest};
 use crate::gitops::{self, WriteBackConfig};
@@ -112,7 +112,7 @@ impl std::fmt::Display for NoRevision {
         match self {
             NoRevision::UnknownDigest => f.write_str("the running digest is not known"),
             NoRevision::BadImage(e) => write!(f, "{e}"),
-            NoRevision::NotRecorded(r) => write!(f, "{r} records no {REVISION_ANNOTATION}"),
+            NoRevision::NotRecorded(r) => write!(f, "{r} records no {REVISION_KEY}"),
             NoRevision::Registry(r, e) => write!(f, "reading the revision of {r}: {e}"),
         }
     }
@@ -128,7 +128,7 @@ async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String
         .repository_only()
         .with_digest(current.clone());
     let read = |r: Reference| async move {
-        match ctx.registry.revision(&r).await {
+        match ctx.registry.source_revision(&r).await {
             Ok(Some(rev)) => Ok(rev),
             Ok(None) => Err(NoRevision::NotRecorded(r)),
             Err(e) => Err(NoRevision::Registry(r, e)),

@@ -5,8 +5,8 @@ use parse_dockerfile::{Flag, Instruction, RunInstruction, Source, UnescapedStrin
 
 use super::parse::Scope;
 use super::{
-    Base, ContextRead, DockerfileError, ReadKind, RefKind, RefSite, Stage, error_at, flag, line_of,
-    span_in,
+    Base, ContextRead, DockerfileError, Problem, ReadKind, RefKind, RefSite, Stage, error_at, flag,
+    line_of, span_in,
 };
 use crate::expand::expand_word;
 use crate::ignore::clean_path;
@@ -34,8 +34,8 @@ pub(super) struct StageCx<'a> {
 }
 
 impl StageCx<'_> {
-    fn err(&self, offset: usize, message: String) -> DockerfileError {
-        error_at(self.text, offset, message)
+    fn err(&self, offset: usize, problem: impl Into<Problem>) -> DockerfileError {
+        error_at(self.text, offset, problem)
     }
 
     fn expand(&self, word: &str, offset: usize) -> Result<String, DockerfileError> {
@@ -79,7 +79,7 @@ fn is_remote_source(s: &str) -> bool {
 }
 
 /// Resolve a `--from` value: a stage (by name or index) or an image.
-fn resolve_from(value: &str, stages: &[Stage], current: usize) -> Result<Base, String> {
+fn resolve_from(value: &str, stages: &[Stage], current: usize) -> Result<Base, Problem> {
     let lower = value.to_lowercase();
     if let Some(i) = stages[..current]
         .iter()
@@ -89,14 +89,17 @@ fn resolve_from(value: &str, stages: &[Stage], current: usize) -> Result<Base, S
     }
     if let Ok(i) = value.parse::<usize>() {
         if i >= current {
-            return Err(format!(
-                "--from={value} refers to stage {i}, which is not an earlier stage"
-            ));
+            return Err(Problem::FromLaterStage {
+                value: value.to_string(),
+                index: i,
+            });
         }
         return Ok(Base::Stage(i));
     }
     if stages[current].name.as_deref() == Some(lower.as_str()) {
-        return Err(format!("--from={value} refers to the stage it is in"));
+        return Err(Problem::FromOwnStage {
+            value: value.to_string(),
+        });
     }
     if lower == "scratch" {
         return Ok(Base::Scratch);

@@ -18,12 +18,105 @@ pub struct DockerfileError {
     /// 1-based line.
     pub line: usize,
     /// What is wrong.
-    pub message: String,
+    pub problem: Problem,
 }
 
 impl std::fmt::Display for DockerfileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        write!(f, "line {}: {}", self.line, self.problem)
+    }
+}
+
+/// What is wrong with a Dockerfile (or with reading it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The file is not at the revision read.
+    Missing,
+    /// The file is not UTF-8.
+    NotUtf8 {
+        /// How many bytes from the start are valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// BuildKit's grammar refuses it (the message of the `parse-dockerfile` crate, whose error
+    /// type cannot be cloned).
+    Syntax {
+        /// The parser's message.
+        message: String,
+    },
+    /// A word that cannot be expanded.
+    Expand(crate::expand::ExpandError),
+    /// `ARG =x`.
+    ArgWithoutName {
+        /// The word.
+        word: String,
+    },
+    /// `FROM $UNSET`.
+    EmptyFrom {
+        /// The image as written.
+        image: String,
+    },
+    /// `ENV` before any `FROM`.
+    EnvBeforeFrom,
+    /// `ENV a b=c`: a word that is not `KEY=VALUE`.
+    EnvNotKeyValue {
+        /// The word.
+        word: String,
+    },
+    /// An instruction other than `ARG` before the first `FROM`.
+    OnlyArgBeforeFrom,
+    /// No `FROM` at all.
+    NoFrom,
+    /// `--from=N` where stage N is not an earlier stage.
+    FromLaterStage {
+        /// The value as written.
+        value: String,
+        /// The stage index it names.
+        index: usize,
+    },
+    /// `--from=` naming the stage it is in.
+    FromOwnStage {
+        /// The value as written.
+        value: String,
+    },
+    /// The configured `target` names no stage.
+    UnknownTarget {
+        /// The target as configured.
+        target: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Missing => f.write_str("the Dockerfile does not exist at this revision"),
+            Problem::NotUtf8 { valid_up_to } => {
+                write!(f, "not UTF-8 (invalid byte at offset {valid_up_to})")
+            }
+            Problem::Syntax { message } => f.write_str(message),
+            Problem::Expand(e) => e.fmt(f),
+            Problem::ArgWithoutName { word } => write!(f, "ARG {word:?} has no name"),
+            Problem::EmptyFrom { image } => write!(f, "FROM {image:?} expands to an empty name"),
+            Problem::EnvBeforeFrom => f.write_str("ENV before the first FROM"),
+            Problem::EnvNotKeyValue { word } => write!(f, "ENV {word:?} is not KEY=VALUE"),
+            Problem::OnlyArgBeforeFrom => f.write_str("only ARG may come before the first FROM"),
+            Problem::NoFrom => f.write_str("no FROM instruction"),
+            Problem::FromLaterStage { value, index } => write!(
+                f,
+                "--from={value} refers to stage {index}, which is not an earlier stage"
+            ),
+            Problem::FromOwnStage { value } => {
+                write!(f, "--from={value} refers to the stage it is in")
+            }
+            Problem::UnknownTarget { target } => {
+                write!(f, "target stage {target:?} does not exist")
+            }
+        }
+    }
+}
+
+impl From<crate::expand::ExpandError> for Problem {
+    fn from(e: crate::expand::ExpandError) -> Self {
+        Problem::Expand(e)
     }
 }
 
@@ -197,10 +290,10 @@ fn span_in(text: &str, value: &str, span: &Range<usize>) -> Option<Range<usize>>
 }
 
 /// A [`DockerfileError`] on the line of byte `offset`.
-fn error_at(text: &str, offset: usize, message: String) -> DockerfileError {
+fn error_at(text: &str, offset: usize, problem: impl Into<Problem>) -> DockerfileError {
     DockerfileError {
         line: line_of(text, offset),
-        message,
+        problem: problem.into(),
     }
 }
 
@@ -214,7 +307,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Dockerfile {
     /// The stage `target` names (by name or index), or the last stage.
-    pub fn target_stage(&self, target: Option<&str>) -> Result<usize, String> {
+    pub fn target_stage(&self, target: Option<&str>) -> Result<usize, Problem> {
         match target {
             None => Ok(self.stages.len() - 1),
             Some(t) => {
@@ -223,7 +316,9 @@ impl Dockerfile {
                     .iter()
                     .position(|s| s.name.as_deref() == Some(lower.as_str()))
                     .or_else(|| t.parse::<usize>().ok().filter(|i| *i < self.stages.len()))
-                    .ok_or_else(|| format!("target stage {t:?} does not exist"))
+                    .ok_or_else(|| Problem::UnknownTarget {
+                        target: t.to_string(),
+                    })
             }
         }
     }

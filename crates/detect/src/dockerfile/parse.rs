@@ -10,8 +10,8 @@ use parse_dockerfile::{
 
 use super::collect::{StageAcc, StageCx, collect, instruction_start};
 use super::{
-    Base, Dockerfile, DockerfileError, RefKind, RefSite, Stage, error_at, flag, line_of, span_in,
-    vars_in,
+    Base, Dockerfile, DockerfileError, Problem, RefKind, RefSite, Stage, error_at, flag, line_of,
+    span_in, vars_in,
 };
 use crate::expand::{Lookup, expand_word, split_words};
 
@@ -70,7 +70,9 @@ impl Dockerfile {
         let parsed = parse_dockerfile::parse(patched.as_deref().unwrap_or(text)).map_err(|e| {
             DockerfileError {
                 line: e.line().max(1),
-                message: e.to_string(),
+                problem: Problem::Syntax {
+                    message: e.to_string(),
+                },
             }
         })?;
         let escape = parsed
@@ -128,8 +130,8 @@ impl<'t> Walk<'t> {
         }
     }
 
-    fn err(&self, offset: usize, message: String) -> DockerfileError {
-        error_at(self.text, offset, message)
+    fn err(&self, offset: usize, problem: impl Into<Problem>) -> DockerfileError {
+        error_at(self.text, offset, problem)
     }
 
     /// Expand `word` with `vars`, an error pointing at `offset` if it cannot be.
@@ -157,7 +159,7 @@ impl<'t> Walk<'t> {
         for w in words {
             let (name, default_raw) = arg_word(&w);
             if name.is_empty() {
-                return Err(self.err(at, format!("ARG {w:?} has no name")));
+                return Err(self.err(at, Problem::ArgWithoutName { word: w }));
             }
             if self.scope.is_none() {
                 self.global_arg(a, name, default_raw)?;
@@ -261,7 +263,9 @@ impl<'t> Walk<'t> {
         if expanded.is_empty() {
             return Err(self.err(
                 f.image.span.start,
-                format!("FROM {image_raw:?} expands to an empty name"),
+                Problem::EmptyFrom {
+                    image: image_raw.to_string(),
+                },
             ));
         }
         let base = self.base_of(&expanded);
@@ -328,14 +332,10 @@ impl<'t> Walk<'t> {
     fn env(&mut self, e: &EnvInstruction<'_>) -> Result<(), DockerfileError> {
         let (text, escape) = (self.text, self.escape);
         let Some(sc) = self.scope.as_mut() else {
-            return Err(error_at(
-                text,
-                e.env.span.start,
-                "ENV before the first FROM".into(),
-            ));
+            return Err(error_at(text, e.env.span.start, Problem::EnvBeforeFrom));
         };
         let at = e.arguments.span.start;
-        let err = |m| error_at(text, at, m);
+        let err = |m: crate::expand::ExpandError| error_at(text, at, m);
         let words = split_words(&e.arguments.value, escape).map_err(err)?;
         if words.first().is_some_and(|w| !w.contains('=')) {
             // Legacy `ENV KEY value with spaces`.
@@ -348,7 +348,11 @@ impl<'t> Walk<'t> {
         }
         for w in words {
             let Some((k, v)) = w.split_once('=') else {
-                return Err(err(format!("ENV {w:?} is not KEY=VALUE")));
+                return Err(error_at(
+                    text,
+                    at,
+                    Problem::EnvNotKeyValue { word: w.clone() },
+                ));
             };
             let v = expand_word(v, escape, &*sc).map_err(err)?;
             sc.vars.insert(k.to_string(), v);
@@ -360,7 +364,7 @@ impl<'t> Walk<'t> {
     fn stage_instruction(&mut self, ins: &Instruction<'_>) -> Result<(), DockerfileError> {
         let Some(sc) = self.scope.as_ref() else {
             let off = instruction_start(ins);
-            return Err(self.err(off, "only ARG may come before the first FROM".into()));
+            return Err(self.err(off, Problem::OnlyArgBeforeFrom));
         };
         let idx = self.stages.len() - 1;
         let cx = StageCx {
@@ -383,7 +387,7 @@ impl<'t> Walk<'t> {
 
     fn finish(mut self) -> Result<Dockerfile, DockerfileError> {
         if self.stages.is_empty() {
-            return Err(self.err(self.text.len(), "no FROM instruction".into()));
+            return Err(self.err(self.text.len(), Problem::NoFrom));
         }
         self.refs
             .sort_by_key(|r| (r.line, r.span.as_ref().map_or(0, |s| s.start)));

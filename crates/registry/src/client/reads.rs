@@ -387,33 +387,6 @@ impl Client {
         Ok(newest)
     }
 
-    /// The source revision the image of `reference` was built from
-    /// ([`REVISION_ANNOTATION`]): the index or manifest annotation, else the first platform
-    /// manifest's annotation, else its config's label (every platform is built from the same
-    /// commit). `None` when none records one (blank values count as none).
-    pub async fn revision(&self, reference: &Reference) -> Result<Option<String>> {
-        let non_empty = |v: Option<&str>| {
-            v.map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let top = self.manifest(reference).await?;
-        if let Some(rev) = non_empty(top.annotation(REVISION_ANNOTATION)) {
-            return Ok(Some(rev));
-        }
-        let Some(image) = self.first_platform_image(reference, top).await? else {
-            return Ok(None);
-        };
-        if let Some(rev) = non_empty(image.annotation(REVISION_ANNOTATION)) {
-            return Ok(Some(rev));
-        }
-        let Some(config) = image.config_digest()? else {
-            return Ok(None);
-        };
-        let summary = self.image_config(reference, &config).await?;
-        Ok(non_empty(summary.label(REVISION_ANNOTATION)))
-    }
-
     /// The image manifest `reference` stands for, to read what a platform image says about the
     /// whole (its annotations, its config's labels): `top` (the manifest fetched for
     /// `reference`) itself when it is an image manifest, else the first platform manifest its
@@ -494,9 +467,6 @@ impl Client {
 
 /// The OCI annotation naming when an image was created (RFC 3339).
 const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
-
-/// The OCI annotation (and label) naming the source revision an image was built from.
-pub const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
 
 /// The tags of one page of a tag list (`null` and non-string entries skipped).
 fn tag_page(reply: &Reply) -> Result<Vec<String>> {

@@ -1,0 +1,167 @@
+//! A signature policy document: which keys (or, later, which keyless identities) an image
+//! must be signed by. YAML or JSON (JSON is YAML):
+//!
+//! ```yaml
+//! # ferry-signature-policy.yaml
+//! keys:                      # PEM public keys (cosign.pub); relative to this file
+//!   - keys/release.pub
+//!   - /etc/ferry/keys/ci.pub
+//! keyless:                   # not supported yet: a policy listing any is refused
+//!   - issuer: https://token.actions.githubusercontent.com
+//!     subject: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main
+//! trusted_root: trusted_root.json   # for keyless (not supported yet)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::error::{Error, Result};
+
+/// One keyless identity: the certificate's OIDC issuer and subject (exact or regex).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeylessIdentity {
+    /// `issuer`.
+    pub issuer: Option<String>,
+    /// `issuer_regexp`.
+    pub issuer_regexp: Option<String>,
+    /// `subject`.
+    pub subject: Option<String>,
+    /// `subject_regexp`.
+    pub subject_regexp: Option<String>,
+}
+
+/// A parsed signature policy document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// PEM public key files (resolved against the document's directory).
+    pub keys: Vec<PathBuf>,
+    /// Keyless identities.
+    pub keyless: Vec<KeylessIdentity>,
+    /// A Sigstore `trusted_root.json`.
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl SignaturePolicy {
+    /// Parse the document `text` read from `file` (named in errors; relative paths in it are
+    /// resolved against its directory).
+    pub fn parse(file: &Path, text: &str) -> Result<SignaturePolicy> {
+        let bad = |reason: String| Error::SignaturePolicy {
+            file: file.to_path_buf(),
+            reason,
+        };
+        let docs = YamlLoader::load_from_str(text).map_err(|e| bad(e.to_string()))?;
+        let doc = docs.into_iter().next().unwrap_or(Yaml::Null);
+        let Yaml::Hash(map) = &doc else {
+            return Err(bad(
+                "expected a mapping with keys:, keyless:, trusted_root:".into(),
+            ));
+        };
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut policy = SignaturePolicy {
+            keys: Vec::new(),
+            keyless: Vec::new(),
+            trusted_root: None,
+        };
+        for (k, v) in map {
+            match k.as_str() {
+                Some("keys") => {
+                    for item in list(v, "keys").map_err(&bad)? {
+                        let p = item
+                            .as_str()
+                            .ok_or_else(|| bad("keys: entries are file paths".into()))?;
+                        policy.keys.push(base.join(p));
+                    }
+                }
+                Some("keyless") => {
+                    for item in list(v, "keyless").map_err(&bad)? {
+                        policy.keyless.push(identity(item).map_err(&bad)?);
+                    }
+                }
+                Some("trusted_root") => {
+                    let p = v
+                        .as_str()
+                        .ok_or_else(|| bad("trusted_root: a file path".into()))?;
+                    policy.trusted_root = Some(base.join(p));
+                }
+                other => return Err(bad(format!("unknown field {:?}", other.unwrap_or("?")))),
+            }
+        }
+        if policy.keys.is_empty() && policy.keyless.is_empty() {
+            return Err(bad("lists no keys and no keyless identities".into()));
+        }
+        Ok(policy)
+    }
+}
+
+fn list<'y>(v: &'y Yaml, field: &str) -> std::result::Result<&'y [Yaml], String> {
+    match v {
+        Yaml::Array(a) => Ok(a),
+        _ => Err(format!("{field}: expected a list")),
+    }
+}
+
+fn identity(item: &Yaml) -> std::result::Result<KeylessIdentity, String> {
+    let Yaml::Hash(m) = item else {
+        return Err("keyless: entries are mappings (issuer, subject, …)".into());
+    };
+    let mut id = KeylessIdentity::default();
+    for (k, v) in m {
+        let value = v
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("keyless: {k:?} must be a string"))?;
+        match k.as_str() {
+            Some("issuer") => id.issuer = Some(value),
+            Some("issuer_regexp") => id.issuer_regexp = Some(value),
+            Some("subject") => id.subject = Some(value),
+            Some("subject_regexp") => id.subject_regexp = Some(value),
+            other => return Err(format!("keyless: unknown field {:?}", other.unwrap_or("?"))),
+        }
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_and_json_documents_resolve_key_paths_against_their_directory() {
+        let f = Path::new("/etc/ferry/policy.yaml");
+        let p = SignaturePolicy::parse(f, "keys:\n  - release.pub\n  - /abs/ci.pub\n").unwrap();
+        assert_eq!(
+            p.keys,
+            vec![
+                PathBuf::from("/etc/ferry/release.pub"),
+                PathBuf::from("/abs/ci.pub")
+            ]
+        );
+        let j = SignaturePolicy::parse(f, r#"{"keys": ["release.pub"], "keyless": [{"issuer": "https://i", "subject_regexp": "^x$"}], "trusted_root": "tr.json"}"#).unwrap();
+        assert_eq!(j.keyless[0].issuer.as_deref(), Some("https://i"));
+        assert_eq!(j.trusted_root, Some(PathBuf::from("/etc/ferry/tr.json")));
+    }
+
+    #[test]
+    fn malformed_documents_name_the_file_and_the_problem() {
+        let f = Path::new("p.yaml");
+        for (text, want) in [
+            ("keys: release.pub", "expected a list"),
+            ("kees: [a]", "unknown field"),
+            ("{}", "no keys"),
+            ("- a", "mapping"),
+            ("keys: [1]", "file paths"),
+            ("keys: [a\n", ""),
+        ] {
+            let e = SignaturePolicy::parse(f, text).unwrap_err().to_string();
+            assert!(e.contains("p.yaml") && e.contains(want), "{text}: {e}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_as_a_policy_never_panics(s in "(?s).{0,200}") {
+            let _ = SignaturePolicy::parse(Path::new("p"), &s);
+        }
+    }
+}
