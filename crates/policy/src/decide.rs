@@ -467,7 +467,7 @@ impl<'a> Ctx<'a> {
             d.evidence.beta = Some(format!("{from} runs {}, healthy", cand.digest));
         }
         self.platforms(&cand, d)?;
-        self.signed(c, &cand)?;
+        d.evidence.signed_by = self.signed(c, &cand)?;
         self.provenance(c, &cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;

@@ -258,6 +258,8 @@ pub struct Evidence {
     pub beta: Option<String>,
     /// `ferry.dev/source-repo`, for the commit list of a request.
     pub source_repo: Option<String>,
+    /// The signature policy whose keys verified the new digest, when one applies.
+    pub signed_by: Option<String>,
 }
 
 /// The pull-request settings of a pass (`--git-pull-request`, `--git-pull-request-branch`).

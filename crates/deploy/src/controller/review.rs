@@ -9,7 +9,7 @@ use crate::cluster::Workload;
 use ferry_core::Reference;
 use ferry_registry::revision::REVISION_KEY;
 
-use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest};
+use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict};
 use crate::gitops::{self, WriteBackConfig};
 use crate::policy::review::Forge;
 use crate::policy::{Decision, GitTarget};
@@ -46,7 +46,10 @@ pub(super) fn evidence(d: &Decision) -> Evidence {
             .map(|ps| ps.iter().map(ToString::to_string).collect()),
         soak_age: e.soaked,
         beta: e.beta.clone(),
-        signature: None,
+        signature: e
+            .signed_by
+            .as_ref()
+            .map(|p| SignatureVerdict::Verified(format!("signature policy {p}"))),
         reason: d.reason.to_string(),
         commits: None,
     }

@@ -5,14 +5,13 @@ use std::fmt::Write as _;
 
 use ferry_core::duration::human;
 
-/// A signature verdict for the new image (filled once signature verification exists; ferry
-/// never writes one it did not check).
+/// The signature verdict for the new image, when a signature policy applies (`ferry.dev/signed-by`,
+/// `--require-signed-by`); ferry never writes one it did not check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureVerdict {
-    /// Verified, and by whom (the key or identity).
+    /// Verified, and under what (the signature policy). A failed verification never reaches a
+    /// request: the signature gate skips the update.
     Verified(String),
-    /// Verification was configured and failed, and why.
-    Failed(String),
 }
 
 /// What ferry knows about one change it proposes.
@@ -199,14 +198,8 @@ pub fn body(changes: &[Evidence]) -> String {
             }
             None => {}
         }
-        match &e.signature {
-            Some(SignatureVerdict::Verified(by)) => {
-                let _ = writeln!(s, "- signature: verified ({by})");
-            }
-            Some(SignatureVerdict::Failed(why)) => {
-                let _ = writeln!(s, "- signature: FAILED ({why})");
-            }
-            None => {}
+        if let Some(SignatureVerdict::Verified(by)) = &e.signature {
+            let _ = writeln!(s, "- signature: verified ({by})");
         }
     }
     let marker = Marker {
@@ -277,6 +270,17 @@ mod tests {
         assert!(
             !b.contains("signature"),
             "no verdict was given: none is written"
+        );
+        let signed = Evidence {
+            signature: Some(SignatureVerdict::Verified(
+                "signature policy release".into(),
+            )),
+            ..ev()
+        };
+        let b2 = body(&[signed]);
+        assert!(
+            b2.contains("- signature: verified (signature policy release)"),
+            "{b2}"
         );
         let m = Marker::parse(&b).unwrap();
         assert_eq!(
