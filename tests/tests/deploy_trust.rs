@@ -533,6 +533,8 @@ impl GitFixture {
                 ..Default::default()
             },
             write_branch: None,
+            pull_requests: None,
+            forges: Default::default(),
         });
         GitFixture {
             _daemon: daemon,
@@ -580,6 +582,7 @@ fn git_plan_of(url: &str, names: &[&str]) -> Plan {
             file: Some(format!("apps/{}.yaml", d.name)),
             edit: Default::default(),
             base: None,
+            review: None,
         });
     }
     p
@@ -724,6 +727,7 @@ async fn a_helm_values_update_is_gated_by_digest_and_only_the_failed_file_restor
                 overrides: Vec::new(),
             },
             base: None,
+            review: None,
         });
     }
     let applied = f.apply(&p, Duration::from_secs(10)).await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ferry_tests::{Registry, RegistryOptions, free_port};
 use k8s_openapi::jiff::Timestamp;
-use real::{Cluster, assert_all_as, ferry_cmd, identity, push, wait_until};
+use real::{Cluster, assert_all_as, ferry, ferry_cmd, identity, push, show, wait_until};
 use serde_json::Value;
 
 const FERRY_SA: &str = "system:serviceaccount:ferry:ferry-deploy";
@@ -322,4 +322,119 @@ fn a_leader_stopped_gracefully_releases_the_lease_to_the_standby() {
         .filter(|e| e["verb"] == "update" && e["objectRef"]["resource"] == "leases")
         .collect();
     assert!(!releases.is_empty(), "no Lease update by the leader");
+}
+
+fn semver_deployment(ns: &str, name: &str, image: &str, extra: &str) -> String {
+    deployment(ns, name, image).replace(
+        "    ferry.dev/policy: digest\n",
+        &format!("    ferry.dev/policy: semver:^1\n{extra}"),
+    )
+}
+
+/// `name`'s ReplicaSets (name → uid) and the Deployment's pod template. (Not its generation:
+/// the API server bumps a Deployment's generation on annotation changes too.)
+fn replica_sets(cluster: &Cluster, ns: &str, name: &str) -> (Vec<(String, String)>, Value) {
+    let rs: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "-n",
+        ns,
+        "get",
+        "rs",
+        "-l",
+        &format!("app={name}"),
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let mut sets: Vec<(String, String)> = rs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let m = &r["metadata"];
+            (m["name"].to_string(), m["uid"].to_string())
+        })
+        .collect();
+    sets.sort();
+    let template = cluster.get(ns, "deployment", name)["spec"]["template"].clone();
+    (sets, template)
+}
+
+#[test]
+fn a_retag_to_the_running_digest_leaves_template_and_replica_sets_and_the_next_pass_stays() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let reg = Registry::start();
+    let ns = cluster.namespace("retag");
+    // One build, tagged twice (a monorepo re-tag): 1.1.0 is the bytes 1.0.0 already runs.
+    let one = push(&reg, "mono", "1.0.0", "one");
+    let again = push(&reg, "mono", "1.1.0", "one");
+    assert_eq!(one.digest, again.digest);
+    let pinned = format!("{}/mono:1.0.0@{}", reg.addr, one.digest);
+    let restart = "    ferry.dev/retag: restart\n";
+    cluster.apply(&semver_deployment(&ns, "quiet", &pinned, ""));
+    cluster.apply(&semver_deployment(&ns, "loud", &pinned, restart));
+    for name in ["quiet", "loud"] {
+        wait_until("its ReplicaSet", Duration::from_secs(30), || {
+            !replica_sets(&cluster, &ns, name).0.is_empty()
+        });
+    }
+    let before = replica_sets(&cluster, &ns, "quiet");
+
+    let id = identity("retag");
+    let o = ferry(&kc, &reg.addr, &id, &["-n", &ns, "--json", "once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        out["applied"]["retagged"],
+        serde_json::json!([format!("{ns}/Deployment/quiet app=1.1.0")]),
+        "{out}"
+    );
+    let quiet = cluster.get(&ns, "deployment", "quiet");
+    assert_eq!(
+        quiet["metadata"]["annotations"]["ferry.dev/running-tag"], "app=1.1.0",
+        "{quiet}"
+    );
+    assert_eq!(
+        cluster.template_image(&ns, "deployment", "quiet", "app"),
+        pinned
+    );
+    // No new ReplicaSet, the same pod template: the pods were not restarted.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(replica_sets(&cluster, &ns, "quiet"), before);
+    let events = cluster.events(&ns, "quiet");
+    assert!(
+        events
+            .iter()
+            .any(|(r, m)| r == "Retagged" && m.contains("no restart")),
+        "{events:?}"
+    );
+    // `ferry.dev/retag: restart` writes the template as before: a new ReplicaSet.
+    let moved = format!("{}/mono:1.1.0@{}", reg.addr, one.digest);
+    assert_eq!(
+        cluster.template_image(&ns, "deployment", "loud", "app"),
+        moved
+    );
+    wait_until(
+        "a second ReplicaSet for loud",
+        Duration::from_secs(30),
+        || replica_sets(&cluster, &ns, "loud").0.len() == 2,
+    );
+
+    // The next pass counts the recorded tag as current: nothing moves, nothing is written.
+    let id2 = identity("retag-again");
+    let o = ferry(&kc, &reg.addr, &id2, &["-n", &ns, "--json", "once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for d in out["decisions"].as_array().unwrap() {
+        assert_eq!(d["action"], "none", "{d}");
+    }
+    assert_eq!(out["applied"]["retagged"], serde_json::json!([]), "{out}");
+    let writes: Vec<Value> = cluster
+        .audit_of(&id2)
+        .into_iter()
+        .filter(|e| e["verb"] == "patch")
+        .collect();
+    assert!(writes.is_empty(), "second pass patched: {writes:?}");
+    assert_eq!(replica_sets(&cluster, &ns, "quiet"), before);
 }

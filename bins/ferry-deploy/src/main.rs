@@ -25,6 +25,7 @@ use ferry_deploy::lease::LeaseLock;
 use ferry_deploy::metrics::{self, Metrics};
 use ferry_deploy::notify::{Format, Notifier, NotifierConfig};
 use ferry_deploy::policy::Action;
+use ferry_deploy::policy::review::Forge;
 use ferry_deploy::status::Board;
 use ferry_deploy::webhook::{self, Debouncer, Receiver, Secret, WebhookConfig};
 use serde_json::json;
@@ -136,6 +137,24 @@ struct Global {
     /// workload annotation ferry.dev/git-write-branch wins.
     #[arg(long = "git-write-branch", value_name = "BRANCH", global = true, help_heading = help::GIT)]
     git_write_branch: Option<String>,
+    /// Open a pull request (github) or merge request (gitlab) for every git update, from a
+    /// branch per workload, with the evidence; the workload annotation ferry.dev/git-pull-request
+    /// (github, gitlab, off) wins. The token comes from --git-token-file.
+    #[arg(long = "git-pull-request", value_name = "FORGE", value_parser = ["github", "gitlab"], global = true, help_heading = help::GIT)]
+    git_pull_request: Option<String>,
+    /// Branch of a request: {namespace}, {name}, and {application} (one request per Argo CD
+    /// Application instead of per workload).
+    #[arg(
+        long = "git-pull-request-branch",
+        value_name = "TEMPLATE",
+        default_value = "ferry/{namespace}-{name}",
+        global = true, help_heading = help::GIT
+    )]
+    git_pull_request_branch: String,
+    /// API base URL of the forge (default https://api.github.com, https://gitlab.com/api/v4;
+    /// set it for GitHub Enterprise or a self-hosted GitLab).
+    #[arg(long = "git-api-url", value_name = "URL", global = true, help_heading = help::GIT)]
+    git_api_url: Option<String>,
     /// A signature policy NAME=FILE (YAML/JSON: `keys:` PEM public keys); workloads ask for it
     /// with the annotation ferry.dev/signed-by: NAME. Repeatable.
     #[arg(long = "signature-policy", value_name = "NAME=FILE", global = true, help_heading = help::REGISTRY)]
@@ -227,6 +246,11 @@ fn main() -> ExitCode {
 
 fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
     if !g.git_write_back {
+        if g.git_pull_request.is_some() {
+            return Err(Failure::usage(
+                "--git-pull-request needs --git-write-back (requests carry git updates)",
+            ));
+        }
         return Ok(None);
     }
     let token = match &g.git_token_file {
@@ -247,10 +271,24 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
         author: g.git_author.clone(),
         subject: g.git_message.clone(),
         write_branch: g.git_write_branch.clone(),
+        pull_request: g.git_pull_request.as_deref().and_then(Forge::parse),
+        pull_request_branch: Some(g.git_pull_request_branch.clone()),
+        api_url: match &g.git_api_url {
+            None => None,
+            Some(u) => Some(
+                url::Url::parse(u)
+                    .map_err(|e| Failure::usage(format!("--git-api-url {u:?}: {e}")))?,
+            ),
+        },
     };
-    controller::GitOps::new(settings)
-        .map(Some)
-        .map_err(|e| Failure::usage(format!("--git-author: {e}")))
+    controller::GitOps::new(settings).map(Some).map_err(|e| {
+        Failure::usage(match e {
+            ferry_deploy::Error::Config(ferry_deploy::ConfigProblem::Author(_)) => {
+                format!("--git-author: {e}")
+            }
+            e => e.to_string(),
+        })
+    })
 }
 
 /// Who this replica is: the Lease identity and the part in parentheses of the User-Agent of

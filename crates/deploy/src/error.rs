@@ -53,6 +53,20 @@ pub enum Error {
     /// Inspecting an update candidate's image failed (every candidate on that digest skips).
     #[error("inspecting the new image: {0}")]
     InspectNew(ferry_registry::Error),
+    /// A forge API (GitHub, GitLab) refused or failed a pull/merge request call.
+    #[error("{forge} API {method} {url}: {message}")]
+    Forge {
+        /// `github` or `gitlab`.
+        forge: ferry_policy::review::Forge,
+        /// HTTP method.
+        method: &'static str,
+        /// The request URL.
+        url: String,
+        /// HTTP status, when there was an answer.
+        status: Option<u16>,
+        /// What went wrong (the API's message, or the transport error).
+        message: String,
+    },
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]
     HelmValues {
@@ -79,6 +93,10 @@ pub enum ConfigProblem {
     },
     /// The notification HTTP client cannot be built.
     NotifyClient(reqwest::Error),
+    /// The forge API client cannot be built.
+    ForgeClient(reqwest::Error),
+    /// `--git-pull-request-branch` does not parse.
+    BranchTemplate(ferry_policy::review::BadBranch),
 }
 
 impl std::fmt::Display for ConfigProblem {
@@ -92,6 +110,8 @@ impl std::fmt::Display for ConfigProblem {
                 write!(f, "--notify-format {given:?}: expected slack or json")
             }
             ConfigProblem::NotifyClient(e) => write!(f, "notification HTTP client: {e}"),
+            ConfigProblem::ForgeClient(e) => write!(f, "forge API HTTP client: {e}"),
+            ConfigProblem::BranchTemplate(e) => write!(f, "--git-pull-request-branch: {e}"),
         }
     }
 }
@@ -109,6 +129,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Registry(_)
             | Error::Config(_)
             | Error::Git { .. }
+            | Error::Forge { .. }
             | Error::Join(_)
             | Error::LeadershipLost
             | Error::RateGated { .. }

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod controller;
 mod error;
+pub mod forge;
 pub mod gitops;
 pub mod lease;
 pub mod metrics;

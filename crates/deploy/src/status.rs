@@ -47,6 +47,21 @@ pub struct Status {
     pub workloads: Vec<WorkloadStatus>,
     /// Recent updates and rollbacks, newest first.
     pub recent: Vec<Notification>,
+    /// Pull/merge requests ferry opened that wait for a person.
+    pub pull_requests: Vec<OpenRequest>,
+}
+
+/// A pull/merge request carrying an update, waiting to be merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenRequest {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// `github` or `gitlab`.
+    pub forge: String,
+    /// Its branch.
+    pub branch: String,
+    /// Its web page (`None` until a pass of this process opened or updated it).
+    pub url: Option<String>,
 }
 
 impl Status {
@@ -57,6 +72,7 @@ impl Status {
             last_pass: None,
             workloads: Vec::new(),
             recent: Vec::new(),
+            pull_requests: Vec::new(),
         }
     }
 }
@@ -160,14 +176,25 @@ pub struct Board {
 impl Board {
     /// Publish a pass's status. A pass limited to some workloads (a webhook) replaces only
     /// those (`scope`: their `namespace/Kind/name`); the others keep their last state.
-    pub fn publish(&self, status: Status, scope: Option<&std::collections::BTreeSet<String>>) {
+    pub fn publish(&self, mut status: Status, scope: Option<&std::collections::BTreeSet<String>>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let id = |w: &WorkloadStatus| format!("{}/{}/{}", w.namespace, w.kind, w.name);
-        let merged = match (scope, inner.0.take()) {
+        let old = inner.0.take();
+        // A request still waiting keeps the link an earlier pass learned.
+        for r in status.pull_requests.iter_mut().filter(|r| r.url.is_none()) {
+            r.url = old
+                .iter()
+                .flat_map(|o| &o.pull_requests)
+                .find(|o| o.workload == r.workload && o.branch == r.branch)
+                .and_then(|o| o.url.clone());
+        }
+        let merged = match (scope, old) {
             (Some(scope), Some(mut old)) => {
                 old.workloads.retain(|w| !scope.contains(&id(w)));
                 old.workloads.extend(status.workloads);
                 old.workloads.sort_by_key(id);
+                old.pull_requests.retain(|r| !scope.contains(&r.workload));
+                old.pull_requests.extend(status.pull_requests);
                 old.last_pass = status.last_pass;
                 old
             }
@@ -275,6 +302,7 @@ pub fn render_html(status: &Status) -> String {
         }
         h.push_str("</div>\n");
     }
+    requests(&mut h, status);
     recent(&mut h, status);
     h.push_str("<p class=\"summary\">Also as JSON: <a href=\"status.json\">status.json</a>. This page reloads every 30 s.</p>\n</body></html>\n");
     h
@@ -364,6 +392,28 @@ fn container(h: &mut String, c: &ContainerStatus) {
         let _ = write!(h, "<dt>quarantined</dt><dd>{}</dd>", list.join("<br>"));
     }
     h.push_str("</dl></div>\n");
+}
+
+fn requests(h: &mut String, s: &Status) {
+    if s.pull_requests.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Open pull requests</h2>\n<ol class=\"requests\">\n");
+    let e = escape_html;
+    for r in &s.pull_requests {
+        let link = match &r.url {
+            Some(u) => format!("<a href=\"{}\">{}</a>", e(u), e(u)),
+            None => "(opened before this process started)".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<li>{} — {} branch <code>{}</code>: {link}</li>",
+            e(&r.workload),
+            e(&r.forge),
+            e(&r.branch)
+        );
+    }
+    h.push_str("</ol>\n");
 }
 
 fn recent(h: &mut String, s: &Status) {

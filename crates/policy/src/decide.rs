@@ -9,12 +9,13 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::approval::{self, Approval};
 use crate::helm::SetsImage;
+use crate::retag::{self, Retag};
 use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
-    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, QUARANTINED, ROLLED_AT, Reason,
-    WorkloadPolicy, WorkloadView, argocd, parse_pairs, parse_stamps,
+    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, Reason, WorkloadPolicy, WorkloadView,
+    argocd,
 };
 
 /// What the registry said about one `name:tag`.
@@ -111,9 +112,11 @@ pub struct GitRoute {
     pub file: Option<String>,
     /// What the edit changes: manifests under `path`, or a Helm values file.
     pub edit: GitEdit,
-    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`): the
-    /// Application's branch it is created from and fast-forwarded to.
+    /// When `branch` is a separate write branch (`ferry.dev/git-write-branch`, or a request's
+    /// branch): the Application's branch it is created from and fast-forwarded to.
     pub base: Option<String>,
+    /// Open (or update) a pull/merge request from `branch` into `base` on this forge.
+    pub review: Option<crate::review::Forge>,
 }
 
 /// What a git update edits.
@@ -139,6 +142,8 @@ pub struct Records {
     pub baseline: Option<Digest>,
     /// When a soak candidate was first seen (digest, Unix time).
     pub first_seen: Option<(Digest, u64)>,
+    /// A re-tag recorded instead of a template change: the tag for `ferry.dev/running-tag`.
+    pub running_tag: Option<String>,
 }
 
 /// The decision for one container (a row of `ferry-deploy plan`).
@@ -168,6 +173,8 @@ pub struct Decision {
     pub route: Route,
     /// What to record on the workload.
     pub records: Records,
+    /// What the decision saw, for a reviewer (a pull request's body).
+    pub evidence: crate::review::Evidence,
 }
 
 impl Records {
@@ -199,6 +206,7 @@ impl Decision {
             soak_remaining_seconds: None,
             route: Route::Live,
             records: Records::default(),
+            evidence: Default::default(),
         }
     }
 
@@ -245,6 +253,8 @@ pub struct Gate<'a> {
     pub git_write_back: bool,
     /// `--git-write-branch`: where git updates go unless the workload names its own.
     pub write_branch: Option<&'a str>,
+    /// `--git-pull-request` and `--git-pull-request-branch` (`None`: off, default template).
+    pub pull_requests: Option<&'a crate::review::PullRequests>,
     /// The YAML reader for inline `helm.values` in Applications.
     pub sets_image: SetsImage,
     /// The signature policies and the one every workload is held to.
@@ -262,6 +272,7 @@ impl<'a> Gate<'a> {
             argocd: &NOT_READ,
             git_write_back: false,
             write_branch: None,
+            pull_requests: None,
             sets_image: crate::helm::may_set_image,
             signed: crate::SignedGate::default(),
         }
@@ -429,9 +440,10 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.w.running.get(&c.name).cloned())
             .or_else(|| self.p.baseline(&c.name));
         d.current_digest = current.clone();
-        let cand = self.candidate(&r)?;
+        let cand = self.candidate(&c.name, &r)?;
         self.baseline(current.as_ref(), &cand, d)?;
-        if current.as_ref() == Some(&cand.digest) && cand.same_tag {
+        let same_digest = current.as_ref() == Some(&cand.digest);
+        if same_digest && cand.same_tag {
             return Err(none(match r.digest() {
                 // Runs the target bytes already; pinning would restart it for nothing.
                 None => Reason::RunsAlready(cand.digest),
@@ -439,31 +451,47 @@ impl<'a> Ctx<'a> {
             }));
         }
         d.target = Some(cand.target.clone());
+        let retag = same_digest.then(|| cand.target.tag().unwrap_or_default().to_string());
+        if let Some(tag) = &retag
+            && self.p.retag == Retag::Record
+        {
+            d.records.running_tag = Some(tag.clone());
+            let (tag, digest) = (tag.clone(), cand.digest);
+            return Err(none(Reason::RetagRecorded { tag, digest }));
+        }
         if self.p.is_quarantined(&c.name, &cand.digest) {
             return Err(skip(Reason::Quarantined(cand.digest)));
         }
-        self.platforms(&cand)?;
-        self.signed(c, &cand)?;
+        d.evidence.source_repo = self.p.source_repo.clone();
+        if let Some(from) = &self.p.promote_from {
+            d.evidence.beta = Some(format!("{from} runs {}, healthy", cand.digest));
+        }
+        self.platforms(&cand, d)?;
+        d.evidence.signed_by = self.signed(c, &cand)?;
         self.provenance(c, &cand)?;
         self.soak(c, &cand, d)?;
         self.approved(&cand)?;
         let (route, for_argocd) = self.route()?;
         d.route = route;
         d.action = Action::Update;
-        d.reason = match cand.same_tag {
+        d.reason = match (retag, cand.same_tag) {
+            (Some(tag), _) => Reason::RetagRestart {
+                tag,
+                digest: cand.digest,
+            },
             _ if for_argocd => Reason::WrittenForArgoCd,
-            true => Reason::TagMoved {
+            (None, true) => Reason::TagMoved {
                 tag: cand.target.tag().unwrap_or_default().to_string(),
                 digest: cand.digest,
             },
-            false => self.newer_tag(&cand),
+            (None, false) => self.newer_tag(&cand),
         };
         Ok(())
     }
 
     /// The tag to follow, its facts, and the digest to move to.
-    fn candidate(&self, r: &Reference) -> Flow<Candidate<'a>> {
-        let tag = self.goal_tag(r)?;
+    fn candidate(&self, container: &str, r: &Reference) -> Flow<Candidate<'a>> {
+        let (tag, current_tag) = self.goal_tag(container, r)?;
         let key = r
             .with_tag(&tag)
             .map_err(|e| skip(Reason::BadImage(e.to_string())))?;
@@ -477,14 +505,13 @@ impl<'a> Ctx<'a> {
         };
         let (digest, beta_since) = match &self.p.promote_from {
             None => (facts.digest.clone(), None),
-            Some(from) => {
-                beta_offer(self.gate, from, r).map_err(|e| skip(Reason::PromoteFrom(e)))?
-            }
+            Some(from) => crate::promote::beta_offer(self.gate, from, r)
+                .map_err(|e| skip(Reason::PromoteFrom(e)))?,
         };
         Ok(Candidate {
             target: key.with_digest(digest.clone()),
             by_digest: r.repository_only().with_digest(digest.clone()),
-            same_tag: r.tag_or_default() == Some(tag.as_str()),
+            same_tag: current_tag == tag,
             digest,
             facts,
             beta_since,
@@ -493,13 +520,18 @@ impl<'a> Ctx<'a> {
 
     /// The same tag (digest policy) or the best listed tag under the tag strategy (never down;
     /// already on the best tag: the same tag, whose digest may have moved).
-    fn goal_tag(&self, r: &Reference) -> Flow<String> {
+    /// Returns the goal tag and the tag counted as current (a recorded re-tag, see
+    /// [`retag::current_tag`]).
+    fn goal_tag(&self, container: &str, r: &Reference) -> Flow<(String, String)> {
         let strategy = match &self.p.policy {
             Policy::Off => return Err(none(Reason::PolicyOff)),
-            Policy::Digest => return Ok(r.tag_or_default().unwrap_or("latest").to_string()),
+            Policy::Digest => {
+                let tag = r.tag_or_default().unwrap_or("latest").to_string();
+                return Ok((tag.clone(), tag));
+            }
             Policy::Tags(s) => s,
         };
-        let running = r.tag().unwrap_or("");
+        let template = r.tag().unwrap_or("");
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
@@ -515,15 +547,18 @@ impl<'a> Ctx<'a> {
             let unknown = tags
                 .iter()
                 .any(|t| strategy.admits(t, ignore) && created(t).is_none());
-            if unknown || created(running).is_none() {
+            if unknown || created(template).is_none() {
                 return Err(needs(Query::TagTimes(repo), Reason::TagTimesNotRead));
             }
         }
-        match strategy.choose(running, tags, ignore, created) {
-            Ok(c) => Ok(c.tag),
-            Err(NoCandidate::UpToDate { current, .. }) => Ok(current),
-            Err(e) => Err(no_candidate(strategy, running, e)),
-        }
+        let recorded = self.p.running_tags.get(container).map(String::as_str);
+        let running = retag::current_tag(strategy, template, recorded, tags, ignore, created);
+        let goal = match strategy.choose(running, tags, ignore, created) {
+            Ok(c) => c.tag,
+            Err(NoCandidate::UpToDate { current, .. }) => current,
+            Err(e) => return Err(no_candidate(strategy, running, e)),
+        };
+        Ok((goal, running.to_string()))
     }
 
     /// The reason of a move to another tag.
@@ -555,7 +590,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The new image provides every required platform.
-    fn platforms(&self, cand: &Candidate<'_>) -> Flow<()> {
+    fn platforms(&self, cand: &Candidate<'_>, d: &mut Decision) -> Flow<()> {
         let have = self
             .answers
             .platforms
@@ -581,6 +616,7 @@ impl<'a> Ctx<'a> {
             .filter(|p| !have.iter().any(|h| h.matches(p)))
             .map(ToString::to_string)
             .collect();
+        d.evidence.platforms = Some(have);
         if missing.is_empty() {
             return Ok(());
         }
@@ -624,6 +660,7 @@ impl<'a> Ctx<'a> {
             d.soak_remaining_seconds = Some(left);
             return Err(skip(Reason::Soaking { left, min }));
         }
+        d.evidence.soaked = born.map(|b| now.saturating_sub(b));
         Ok(())
     }
 
@@ -650,10 +687,14 @@ impl<'a> Ctx<'a> {
         let git = GitSettings {
             write_branch: self.gate.write_branch,
             sets_image: self.gate.sets_image,
+            pull_requests: self.gate.pull_requests,
+            workload: (&self.w.namespace, &self.w.name),
         };
+        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(why.to_string()));
         if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
-                return Ok((Route::Git(route::annotated(self.p, target, &git)), false));
+                let r = route::annotated(self.p, target, &git).map_err(no_route)?;
+                return Ok((Route::Git(r), false));
             }
             return Err(skip(Reason::GitWithoutWriteBack(target.repo.clone())));
         }
@@ -668,10 +709,8 @@ impl<'a> Ctx<'a> {
         let Some(answer) = self.answers.applications.get(&app) else {
             return Err(needs(Query::Application(app), Reason::ArgoCdManaged));
         };
-        match route::through_application(self.p, &app, answer, &git) {
-            Ok(r) => Ok((Route::Git(r), true)),
-            Err(why) => Err(skip(Reason::GitWriteBack(why.to_string()))),
-        }
+        let r = route::through_application(self.p, &app, answer, &git).map_err(no_route)?;
+        Ok((Route::Git(r), true))
     }
 }
 
@@ -694,52 +733,4 @@ fn no_candidate(strategy: &TagStrategy, running: &str, e: NoCandidate) -> Box<St
         }
         (_, e) => skip(Reason::NoTag(e)),
     }
-}
-
-/// What a `promote-from` beta workload offers for a repository: its digest and since when it
-/// has run it (`None`: ferry did not roll it; the caller's first-seen record counts).
-fn beta_offer(
-    gate: &Gate<'_>,
-    from: &str,
-    repo: &Reference,
-) -> Result<(Digest, Option<u64>), String> {
-    let lower = from.to_lowercase();
-    let beta = gate
-        .workloads
-        .iter()
-        .find(|b| {
-            b.id() == from
-                || format!(
-                    "{}/{}/{}",
-                    b.namespace,
-                    b.kind.as_str().to_lowercase(),
-                    b.name
-                ) == lower
-        })
-        .ok_or_else(|| format!("promote-from workload {from} not found"))?;
-    let c = beta
-        .containers
-        .iter()
-        .find(|c| Reference::parse(&c.image).is_ok_and(|r| r.same_repository(repo)))
-        .ok_or_else(|| format!("{from} runs no {} image", repo.name()))?;
-    let digest = Reference::parse(&c.image)
-        .ok()
-        .and_then(|r| r.digest().cloned())
-        .or_else(|| beta.running.get(&c.name).cloned())
-        .ok_or_else(|| format!("{from} runs {} without a known digest", c.image))?;
-    if beta.healthy != Some(true) {
-        return Err(format!(
-            "{from} is not healthy (rollout not complete and available)"
-        ));
-    }
-    let d = digest.to_string();
-    let quarantined = parse_pairs(beta.annotation(QUARANTINED));
-    if quarantined.get(&c.name).is_some_and(|q| q.contains(&d)) {
-        return Err(format!("{digest} was rolled back in {from}: not soaked"));
-    }
-    let since = parse_stamps(beta.annotation(ROLLED_AT))
-        .get(&c.name)
-        .filter(|(x, _)| *x == d)
-        .map(|(_, t)| *t);
-    Ok((digest, since))
 }

@@ -47,11 +47,20 @@ pub const APPROVE: &str = "ferry.dev/approve";
 pub const APPROVED: &str = "ferry.dev/approved";
 /// The dotted key of the image mapping in a Helm values file (default `image`).
 pub const HELM_IMAGE: &str = "ferry.dev/helm-image";
+/// The tag a re-tag moved to without touching the pod template (`container=tag,…`): it counts
+/// as the current tag while it ranks above the template's.
+pub const RUNNING_TAG: &str = "ferry.dev/running-tag";
+/// What a re-tag (a new tag with the running digest) does: `record` (default) or `restart`.
+pub const RETAG: &str = "ferry.dev/retag";
+/// Open a pull/merge request for git updates: `github`, `gitlab` or `off` (wins over
+/// `--git-pull-request`).
+pub const GIT_PULL_REQUEST: &str = "ferry.dev/git-pull-request";
 /// `ferry.dev/signed-by: NAME`: updates must carry a valid signature under the controller's
 /// signature policy NAME (`--signature-policy NAME=FILE`).
 pub const SIGNED_BY: &str = "ferry.dev/signed-by";
 /// `ferry.dev/require-revision-on: BRANCH`: updates only to images built from a commit on
 /// BRANCH of `ferry.dev/source-repo`.
 pub const REQUIRE_REVISION_ON: &str = "ferry.dev/require-revision-on";
-/// `ferry.dev/source-repo: URL`: the repository images are built from (the provenance gate).
+/// `ferry.dev/source-repo: URL`: the repository images are built from (the provenance gate;
+/// a pull request lists the commits between the running and the new image's revision).
 pub const SOURCE_REPO: &str = "ferry.dev/source-repo";

@@ -51,8 +51,11 @@ mod decide;
 mod error;
 pub mod helm;
 pub mod keys;
+mod promote;
 pub mod provenance;
 mod reason;
+pub mod retag;
+pub mod review;
 pub mod route;
 pub mod signed;
 pub mod tags;
@@ -380,6 +383,10 @@ pub enum PolicyError {
     Platforms(String),
     /// `ferry.dev/tag-ignore` is not a usable regex.
     TagIgnore(String),
+    /// `ferry.dev/retag` or `ferry.dev/running-tag` is malformed.
+    Retag(retag::BadRetag),
+    /// `ferry.dev/git-pull-request` is malformed.
+    PullRequest(review::BadPullRequest),
 }
 
 impl std::fmt::Display for PolicyError {
@@ -389,6 +396,8 @@ impl std::fmt::Display for PolicyError {
             PolicyError::Containers(x0) => write!(f, "{x0}"),
             PolicyError::Platforms(x0) => write!(f, "{PLATFORMS}: {x0}"),
             PolicyError::TagIgnore(x0) => write!(f, "{x0}"),
+            PolicyError::Retag(e) => write!(f, "{e}"),
+            PolicyError::PullRequest(e) => write!(f, "{e}"),
         }
     }
 }
@@ -423,6 +432,14 @@ pub struct WorkloadPolicy {
     pub tag_ignore: Option<TagPattern>,
     /// `ferry.dev/git-write-branch`: the branch ferry's commits go to.
     pub write_branch: Option<String>,
+    /// `ferry.dev/retag`: what a move to a tag with the running digest does.
+    pub retag: retag::Retag,
+    /// `ferry.dev/running-tag`: tags recorded by re-tags, per container.
+    pub running_tags: BTreeMap<String, String>,
+    /// `ferry.dev/git-pull-request` (`None`: `--git-pull-request` decides).
+    pub pull_request: Option<review::PullRequestMode>,
+    /// `ferry.dev/source-repo`: where the images' source revisions live.
+    pub source_repo: Option<String>,
     /// `ferry.dev/signed-by`: the signature policy an update must satisfy.
     pub signed_by: Option<String>,
     /// `ferry.dev/require-revision-on` (with `ferry.dev/source-repo`).
@@ -474,6 +491,16 @@ impl WorkloadPolicy {
             helm_image: w.annotation(HELM_IMAGE).map(str::to_string),
             tag_ignore,
             write_branch: write_branch(w),
+            retag: retag::parse_retag(w.annotation(RETAG)).map_err(PolicyError::Retag)?,
+            running_tags: retag::parse_running_tags(w.annotation(RUNNING_TAG))
+                .map_err(PolicyError::Retag)?,
+            pull_request: review::parse_mode(w.annotation(GIT_PULL_REQUEST))
+                .map_err(PolicyError::PullRequest)?,
+            source_repo: w
+                .annotation(SOURCE_REPO)
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
             signed_by: w.annotation(SIGNED_BY).map(str::to_string),
             ran_before: ran_before(w),
             provenance: w

@@ -6,7 +6,8 @@ use ferry_core::Digest;
 use ferry_core::duration::human;
 
 use super::{
-    CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, REQUIRE_REVISION_ON, SIGNED_BY, SOURCE_REPO,
+    CONTAINERS, GIT_REPO, MIN_AGE, PolicyError, REQUIRE_REVISION_ON, RETAG, RUNNING_TAG, SIGNED_BY,
+    SOURCE_REPO,
 };
 
 /// The reason of a [`super::Decision`].
@@ -98,6 +99,21 @@ pub enum Reason {
     },
     /// Update: a newer tag in range.
     NewerTag(String),
+    /// A re-tag: the chosen tag points at the running digest, so it was recorded in
+    /// `ferry.dev/running-tag` without touching the pod template or git (action none).
+    RetagRecorded {
+        /// The new tag.
+        tag: String,
+        /// The digest it and the running image share.
+        digest: Digest,
+    },
+    /// A re-tag written like any update because of `ferry.dev/retag: restart`.
+    RetagRestart {
+        /// The new tag.
+        tag: String,
+        /// The digest it and the running image share.
+        digest: Digest,
+    },
     /// Update: a newer tag under a non-semver tag strategy.
     NewerTagBy {
         /// Tag.
@@ -212,6 +228,7 @@ impl fmt::Display for Reason {
             ),
             Reason::TagMoved { tag, digest } => write!(f, "tag {tag} moved to {digest}"),
             Reason::NewerTag(tag) => write!(f, "newer tag {tag} in range"),
+            Reason::RetagRecorded { .. } | Reason::RetagRestart { .. } => self.retag(f),
             Reason::NewerTagBy { tag, strategy } => write!(f, "newer tag {tag} ({strategy})"),
             Reason::WrittenForArgoCd => {
                 f.write_str("managed by Argo CD: written to git for Argo CD to sync")
@@ -225,6 +242,23 @@ impl fmt::Display for Reason {
                 f.write_str("the created times of the matching tags were not read")
             }
             gate => gate.fmt_gate(f),
+        }
+    }
+}
+
+impl Reason {
+    /// The text of a re-tag.
+    fn retag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::RetagRecorded { tag, digest } => write!(
+                f,
+                "re-tag: {tag} is the running {digest}; recorded in {RUNNING_TAG}, pod template and git unchanged (no restart)"
+            ),
+            Reason::RetagRestart { tag, digest } => write!(
+                f,
+                "re-tag: {tag} is the running {digest}; written anyway ({RETAG}: restart)"
+            ),
+            _ => Ok(()),
         }
     }
 }

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::helm::{self, SetsImage};
+use crate::review::{BadBranch, BranchTemplate, PullRequests};
 use crate::{Action, Decision, GitEdit, GitRoute, GitTarget, Reason, Route, WorkloadPolicy};
 
 /// What the shell learned of an Argo CD Application ([`crate::Query::Application`]).
@@ -37,6 +38,8 @@ pub enum NoRoute {
     NoRepo(String),
     /// The Application deploys a chart from a chart repository, nothing in git.
     ChartRepository(String),
+    /// The pull-request branch cannot be named.
+    Branch(BadBranch),
 }
 
 impl std::fmt::Display for NoRoute {
@@ -46,6 +49,7 @@ impl std::fmt::Display for NoRoute {
             NoRoute::Helm { app, refusal } => write!(f, "Application {app}: {refusal}"),
             NoRoute::NoSource(app) => write!(f, "Application {app} has no spec.source"),
             NoRoute::NoRepo(app) => write!(f, "Application {app} has no spec.source.repoURL"),
+            NoRoute::Branch(e) => write!(f, "{e}"),
             NoRoute::ChartRepository(app) => write!(
                 f,
                 "Application {app} deploys a Helm chart from a chart repository; write-back needs a git source"
@@ -61,11 +65,19 @@ pub struct GitSettings<'a> {
     pub write_branch: Option<&'a str>,
     /// Reads inline `helm.values` text of an Application.
     pub sets_image: SetsImage,
+    /// `--git-pull-request` and its branch template.
+    pub pull_requests: Option<&'a PullRequests>,
+    /// The workload's namespace and name (for the request's branch).
+    pub workload: (&'a str, &'a str),
 }
 
 /// The route to the repository the workload's `ferry.dev/git-*` annotations name.
-pub fn annotated(p: &WorkloadPolicy, target: &GitTarget, s: &GitSettings<'_>) -> GitRoute {
-    route(p, target.clone(), GitEdit::Manifests, s)
+pub fn annotated(
+    p: &WorkloadPolicy,
+    target: &GitTarget,
+    s: &GitSettings<'_>,
+) -> Result<GitRoute, NoRoute> {
+    route(p, target.clone(), GitEdit::Manifests, s, None)
 }
 
 /// The route through the Argo CD Application `app`: its Helm values file, else its git source.
@@ -92,32 +104,54 @@ pub fn through_application(
                 key: f.key,
                 overrides,
             };
-            Ok(route(p, f.target, edit, s))
+            route(p, f.target, edit, s, Some(app))
         }
         Err(refusal) => Err(NoRoute::Helm {
             app: app.to_string(),
             refusal,
         }),
-        Ok(None) => Ok(route(p, source_target(app, spec)?, GitEdit::Manifests, s)),
+        Ok(None) => route(
+            p,
+            source_target(app, spec)?,
+            GitEdit::Manifests,
+            s,
+            Some(app),
+        ),
     }
 }
 
-/// The write branch (the annotation wins over the flag; the target's own branch means none).
-fn route(p: &WorkloadPolicy, target: GitTarget, edit: GitEdit, s: &GitSettings<'_>) -> GitRoute {
-    let write_branch = p
-        .write_branch
-        .as_deref()
-        .or(s.write_branch)
-        .filter(|b| *b != target.branch)
-        .map(str::to_string);
-    GitRoute {
+/// The write branch: a pull request's branch (named by its template), else the annotation,
+/// else the flag; the target's own branch means none.
+fn route(
+    p: &WorkloadPolicy,
+    target: GitTarget,
+    edit: GitEdit,
+    s: &GitSettings<'_>,
+    app: Option<&str>,
+) -> Result<GitRoute, NoRoute> {
+    let review = PullRequests::forge_for(s.pull_requests, p.pull_request);
+    let request_branch = match review {
+        None => None,
+        Some(_) => {
+            let default = BranchTemplate::default();
+            let t = s.pull_requests.map_or(&default, |pr| &pr.branch);
+            let (ns, name) = s.workload;
+            Some(t.render(ns, name, app).map_err(NoRoute::Branch)?)
+        }
+    };
+    let write_branch = request_branch
+        .or_else(|| p.write_branch.clone())
+        .or_else(|| s.write_branch.map(str::to_string))
+        .filter(|b| *b != target.branch);
+    Ok(GitRoute {
         base: write_branch.as_ref().map(|_| target.branch.clone()),
+        review: review.filter(|_| write_branch.is_some()),
         branch: write_branch.unwrap_or(target.branch),
         repo: target.repo,
         path: target.path,
         file: None,
         edit,
-    }
+    })
 }
 
 /// The git source of an Application's spec.
@@ -207,6 +241,9 @@ impl serde::Serialize for Decision {
             }
             if let Some(b) = &g.base {
                 m.serialize_entry("base_branch", b)?;
+            }
+            if let Some(f) = &g.review {
+                m.serialize_entry("pull_request", f)?;
             }
         }
         m.end()

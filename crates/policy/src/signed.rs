@@ -46,20 +46,21 @@ pub struct SignedGate<'a> {
 
 impl Ctx<'_> {
     /// The gate for moving container `c` to the candidate, after its platforms passed and
-    /// before a soak starts.
-    pub(crate) fn signed(&self, c: &ContainerView, cand: &Candidate<'_>) -> Flow<()> {
+    /// before a soak starts. Passed: the policy whose keys verified the digest (`None`: no
+    /// policy applies, or a rollback to a digest it ran before).
+    pub(crate) fn signed(&self, c: &ContainerView, cand: &Candidate<'_>) -> Flow<Option<String>> {
         let Some(policy) = self.p.signed_by.as_deref().or(self.gate.signed.required) else {
-            return Ok(());
+            return Ok(None);
         };
         if self.p.ran_before(&c.name, &cand.digest) {
-            return Ok(());
+            return Ok(None);
         }
         if !self.gate.signed.policies.iter().any(|p| p == policy) {
             return Err(skip(Reason::UnknownSignaturePolicy(policy.to_string())));
         }
         let key = (cand.by_digest.clone(), policy.to_string());
         match self.answers.signatures.get(&key) {
-            Some(SignatureVerdict::Valid) => Ok(()),
+            Some(SignatureVerdict::Valid) => Ok(Some(policy.to_string())),
             Some(SignatureVerdict::Invalid { detail }) => Err(skip(Reason::NotSigned {
                 digest: cand.digest.clone(),
                 policy: policy.to_string(),
@@ -122,6 +123,17 @@ mod tests {
         let p = WorkloadPolicy::parse(&w).unwrap();
         let q = queries(&w, &p, &a, &plats(), &gate);
         (decide_with(&w, &p, &a, &plats(), &gate).remove(0), q)
+    }
+
+    #[test]
+    fn a_verified_signature_is_part_of_the_evidence() {
+        let ann = [(POLICY, "digest"), (SIGNED_BY, "release")];
+        let (d, _) = decide_one(&ann, Some(SignatureVerdict::Valid), None, false);
+        assert_eq!(d.action, Action::Update, "{}", d.reason);
+        assert_eq!(d.evidence.signed_by.as_deref(), Some("release"));
+        let (d, _) = decide_one(&[(POLICY, "digest")], None, None, false);
+        assert_eq!(d.action, Action::Update, "{}", d.reason);
+        assert_eq!(d.evidence.signed_by, None, "no policy applies: no verdict");
     }
 
     #[test]

@@ -12,7 +12,9 @@ use super::{Context, Plan, rollout, writeback};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
 use crate::lease::Fence;
-use crate::policy::{self, Action, BASELINE, Decision, PREVIOUS_IMAGE, QUARANTINED};
+use crate::policy::{
+    self, Action, BASELINE, Decision, PREVIOUS_IMAGE, QUARANTINED, RUNNING_TAG, retag,
+};
 
 /// Where in a pass something failed (the `stage` label of `ferry_failures_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -70,6 +72,8 @@ pub struct Applied {
     pub rolled_back: Vec<(String, String)>,
     /// Workloads whose baseline was recorded.
     pub baselines: Vec<String>,
+    /// Re-tags recorded without a template change: `workload container=tag`.
+    pub retagged: Vec<String>,
     /// Git write-backs: `workload commit`.
     pub committed: Vec<String>,
     /// Everything that failed — patches, rollbacks, git writes, reverts — with its stage.
@@ -78,6 +82,9 @@ pub struct Applied {
     pub unsynced: Vec<(String, String)>,
     /// This replica lost the Lease during the pass and stopped writing.
     pub leadership_lost: bool,
+    /// Pull/merge requests opened, updated, closed as superseded, or whose closing quarantined
+    /// a digest.
+    pub pull_requests: Vec<super::review::RequestNote>,
 }
 
 impl serde::Serialize for Applied {
@@ -88,15 +95,17 @@ impl serde::Serialize for Applied {
             .iter()
             .map(|f| (f.workload.as_str(), f.message.as_str()))
             .collect();
-        let mut m = s.serialize_struct("Applied", 8)?;
+        let mut m = s.serialize_struct("Applied", 10)?;
         m.serialize_field("updated", &self.updated)?;
         m.serialize_field("rolled_back", &self.rolled_back)?;
         m.serialize_field("baselines", &self.baselines)?;
+        m.serialize_field("retagged", &self.retagged)?;
         m.serialize_field("committed", &self.committed)?;
         m.serialize_field("failed", &failed)?;
         m.serialize_field("failures", &self.failures)?;
         m.serialize_field("unsynced", &self.unsynced)?;
         m.serialize_field("leadership_lost", &self.leadership_lost)?;
+        m.serialize_field("pull_requests", &self.pull_requests)?;
         m.end()
     }
 }
@@ -199,10 +208,9 @@ pub(super) fn belongs(d: &Decision, w: &Workload) -> bool {
 }
 
 fn log_decisions(w: &Workload, mine: &[&Decision]) {
-    for d in mine
-        .iter()
-        .filter(|d| d.action != Action::None || d.records.baseline.is_some())
-    {
+    for d in mine.iter().filter(|d| {
+        d.action != Action::None || d.records.baseline.is_some() || d.records.running_tag.is_some()
+    }) {
         tracing::info!(
             workload = %w.view.id(),
             container = %d.container,
@@ -286,7 +294,25 @@ fn bookkeeping(
     ]
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_string(), v?)))
+    .chain(running_tags(w, mine, updates).map(|v| (RUNNING_TAG.to_string(), v)))
     .collect()
+}
+
+/// `ferry.dev/running-tag` after this pass: re-tags recorded, and the entries of containers
+/// whose template ferry changes dropped (the template's tag is current again); `None` when
+/// unchanged. A malformed value never reaches here (the policy refuses the workload).
+fn running_tags(w: &Workload, mine: &[&Decision], updates: &[&Decision]) -> Option<String> {
+    let before = retag::parse_running_tags(w.view.annotation(RUNNING_TAG)).ok()?;
+    let mut after = before.clone();
+    for d in updates {
+        after.remove(&d.container);
+    }
+    for d in mine {
+        if let Some(tag) = &d.records.running_tag {
+            after.insert(d.container.clone(), tag.clone());
+        }
+    }
+    (after != before).then(|| retag::format_running_tags(&after))
 }
 
 async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
@@ -313,7 +339,7 @@ async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
         return pass.fail(Some(w), &w.view.id(), Stage::Patch, why).await;
     }
     if updates.is_empty() {
-        pass.applied.baselines.push(w.view.id());
+        note_records(pass, w, mine).await;
         return;
     }
     let summary: Vec<String> = updates
@@ -339,6 +365,28 @@ async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
         rollout::Watched::LeadershipLost => pass.applied.lose_leadership(),
         rollout::Watched::Failed(why) => {
             roll_back(pass, w, &updates, why.to_string()).await;
+        }
+    }
+}
+
+/// A records-only patch: baselines and first-seen times (reported as `baselines`, as before)
+/// and re-tags (each with a Normal Event).
+async fn note_records(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
+    let (b, f) = (
+        |d: &&Decision| d.records.baseline.is_some(),
+        |d: &&Decision| d.records.first_seen.is_some(),
+    );
+    if mine.iter().any(|d| b(d) || f(d)) {
+        pass.applied.baselines.push(w.view.id());
+    }
+    for d in mine {
+        if let Some(tag) = &d.records.running_tag {
+            let note = format!("{}: {}", d.container, d.reason);
+            pass.events.publish(w, false, "Retagged", &note).await;
+            let id = w.view.id();
+            pass.applied
+                .retagged
+                .push(format!("{id} {}={tag}", d.container));
         }
     }
 }

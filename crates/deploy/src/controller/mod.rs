@@ -18,6 +18,7 @@ mod plan;
 mod provenance;
 mod rate_gate;
 pub mod report;
+mod review;
 mod rollout;
 mod run;
 mod tag_times;
@@ -31,11 +32,13 @@ use kube::Client;
 
 use crate::cluster::Namespaces;
 use crate::gitops;
+use crate::policy::review::{BranchTemplate, PullRequests};
 
 pub use apply::{Applied, ApplyOptions, Failure, Stage, apply};
 pub use events::EventLog;
 pub use plan::{Plan, Scope, plan, plan_scoped};
 pub use rate_gate::RateGate;
+pub use review::RequestNote;
 pub use run::{RunIo, RunOptions, run, spawn_watchers};
 pub use tag_times::TagTimes;
 
@@ -140,6 +143,11 @@ pub struct GitOps {
     /// Push commits to this branch instead of the Application's (`--git-write-branch`; the
     /// workload annotation `ferry.dev/git-write-branch` wins).
     pub write_branch: Option<String>,
+    /// `--git-pull-request` and `--git-pull-request-branch` (the workload annotation
+    /// `ferry.dev/git-pull-request` wins).
+    pub pull_requests: Option<crate::policy::review::PullRequests>,
+    /// The forges' APIs, for updates routed through a pull/merge request.
+    pub forges: crate::forge::Forges,
 }
 
 /// Write-back settings as a user gives them (flags, environment), before they are checked.
@@ -161,6 +169,12 @@ pub struct GitOpsSettings {
     pub subject: String,
     /// Push commits to this branch instead of the Application's (`--git-write-branch`).
     pub write_branch: Option<String>,
+    /// `--git-pull-request github|gitlab` (`None`: only workloads that ask).
+    pub pull_request: Option<crate::policy::review::Forge>,
+    /// `--git-pull-request-branch` (default `ferry/{namespace}-{name}`).
+    pub pull_request_branch: Option<String>,
+    /// `--git-api-url` (default: the public GitHub / GitLab API).
+    pub api_url: Option<url::Url>,
 }
 
 /// Push attempts of a write-back before giving up (each after a fetch and re-apply).
@@ -184,7 +198,22 @@ impl GitOps {
             .token
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
+        let branch = match &settings.pull_request_branch {
+            None => BranchTemplate::default(),
+            Some(t) => BranchTemplate::parse(t)
+                .map_err(|e| crate::Error::Config(crate::ConfigProblem::BranchTemplate(e)))?,
+        };
+        let forges = crate::forge::Forges::new(&crate::forge::ForgeSettings {
+            api_url: settings.api_url.clone(),
+            token: token.clone(),
+            ..Default::default()
+        })?;
         Ok(GitOps {
+            pull_requests: Some(PullRequests {
+                forge: settings.pull_request,
+                branch,
+            }),
+            forges,
             config: gitops::WriteBackConfig {
                 cache_dir,
                 auth: gitops::GitAuth {

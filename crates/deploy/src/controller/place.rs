@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use ferry_core::Digest;
 
-use super::GitOps;
+use super::{GitOps, review};
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
 use crate::policy::{Action, Decision, GitEdit, Placement};
 
@@ -73,14 +73,38 @@ pub(super) async fn place(g: &GitOps, decisions: &mut [Decision]) {
                 digest: decisions[*i].target_digest().cloned(),
             })
             .collect();
+        let refused = refused(g, &spot, &idx, decisions).await;
         let placed = look(g.config.clone(), spot, planned).await;
         for (n, i) in idx.iter().enumerate() {
-            let p = match &placed {
-                Ok(p) => p[n].clone(),
-                Err(e) => Placement::Refused(e.to_string()),
+            let p = match (&placed, &refused[n]) {
+                (_, Some(why)) => Placement::Refused(why.clone()),
+                (Ok(p), None) => p[n].clone(),
+                (Err(e), None) => Placement::Refused(e.to_string()),
             };
             decisions[*i].place(p);
         }
+    }
+}
+
+/// For a request's branch: the updates its closed, unmerged requests refuse (see
+/// [`review::refusals`]); `None` each for any other branch.
+async fn refused(
+    g: &GitOps,
+    spot: &Spot,
+    idx: &[usize],
+    decisions: &[Decision],
+) -> Vec<Option<String>> {
+    let ds: Vec<&Decision> = idx.iter().map(|i| &decisions[*i]).collect();
+    let forge = ds.iter().find_map(|d| d.git()?.review);
+    match (forge, &spot.1) {
+        (Some(f), Some(branch)) => {
+            let target = GitTarget {
+                branch: branch.clone(),
+                ..spot.0.clone()
+            };
+            review::refusals(&g.forges, (&target, f), &ds).await
+        }
+        _ => vec![None; ds.len()],
     }
 }
 

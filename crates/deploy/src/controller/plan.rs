@@ -93,6 +93,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         argocd: &argocd,
         git_write_back: ctx.gitops.is_some(),
         write_branch: ctx.gitops.as_ref().and_then(|g| g.write_branch.as_deref()),
+        pull_requests: ctx.gitops.as_ref().and_then(|g| g.pull_requests.as_ref()),
         sets_image: crate::helm::SETS_IMAGE,
         signed: ctx.signatures.gate(),
     };

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::{Applied, Plan};
 use crate::notify::{Event, Notification};
 use crate::policy::{self, Action, Decision, POLICY, QUARANTINED, Reason};
-use crate::status::{ContainerStatus, LastDecision, Status, WorkloadStatus};
+use crate::status::{ContainerStatus, LastDecision, OpenRequest, Status, WorkloadStatus};
 
 fn note(
     d: &Decision,
@@ -53,7 +53,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
             updated.contains(id.as_str())
         };
         if moved {
-            let reason = d.reason.to_string();
+            let reason = with_request(d.reason.to_string(), applied, &id);
             out.push(note(
                 d,
                 Event::Update,
@@ -98,6 +98,53 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
     out
 }
 
+/// `reason`, plus the link to the request that carries the update, when there is one.
+fn with_request(reason: String, applied: &Applied, id: &str) -> String {
+    match applied
+        .pull_requests
+        .iter()
+        .find(|n| n.workload == id && n.action != "closed")
+    {
+        Some(n) => format!("{reason}; pull request {}: {}", n.action, n.url),
+        None => reason,
+    }
+}
+
+/// The requests that carry updates waiting for a person after a pass: opened or updated now,
+/// or holding the update already (`AlreadyInGit` on a request's branch; the link then comes from
+/// an earlier pass, see [`crate::status::Board::publish`]).
+pub fn open_requests(plan: &Plan, applied: &Applied) -> Vec<OpenRequest> {
+    let mut out: Vec<OpenRequest> = Vec::new();
+    for d in &plan.decisions {
+        let Some((route, forge)) = d.git().and_then(|g| Some((g, g.review?))) else {
+            continue;
+        };
+        let id = d.workload_id();
+        let note = applied
+            .pull_requests
+            .iter()
+            .find(|n| n.workload == id && n.action != "closed");
+        let waiting = match (&d.action, &d.reason) {
+            (Action::Update, _) => note.is_some(),
+            (_, Reason::AlreadyInGit) => true,
+            _ => false,
+        };
+        if waiting
+            && !out
+                .iter()
+                .any(|r| r.workload == id && r.branch == route.branch)
+        {
+            out.push(OpenRequest {
+                workload: id,
+                forge: forge.to_string(),
+                branch: route.branch.clone(),
+                url: note.map(|n| n.url.clone()),
+            });
+        }
+    }
+    out
+}
+
 /// The status of every opted-in workload after a pass.
 pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
     let mut status = Status::new(last_pass);
@@ -137,4 +184,75 @@ pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
         });
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::RequestNote;
+    use crate::policy::review::Forge;
+    use crate::policy::{GitRoute, Kind, Route, WorkloadView};
+
+    fn decision(name: &str, action: Action, reason: Reason) -> Decision {
+        let view = WorkloadView {
+            kind: Kind::Deployment,
+            namespace: "shop".into(),
+            name: name.into(),
+            annotations: Default::default(),
+            labels: Default::default(),
+            containers: vec![],
+            running: Default::default(),
+            healthy: None,
+        };
+        Decision {
+            route: Route::Git(GitRoute {
+                repo: "https://github.example/o/r.git".into(),
+                branch: format!("ferry/shop-{name}"),
+                path: String::new(),
+                file: None,
+                edit: Default::default(),
+                base: Some("main".into()),
+                review: Some(Forge::GitHub),
+            }),
+            ..Decision::row(&view, "app", "acme/web:1", action, reason)
+        }
+    }
+
+    #[test]
+    fn open_requests_are_the_ones_pushed_now_or_waiting_in_git() {
+        let plan = Plan {
+            workloads: vec![],
+            decisions: vec![
+                decision("web", Action::Update, Reason::NewerTag("2".into())),
+                decision("api", Action::None, Reason::AlreadyInGit),
+                decision("db", Action::Skip, Reason::GitWriteBack("refused".into())),
+            ],
+            registry_requests: 0,
+        };
+        let applied = Applied {
+            pull_requests: vec![RequestNote {
+                workload: "shop/Deployment/web".into(),
+                forge: Forge::GitHub,
+                url: "https://github.example/o/r/pull/3".into(),
+                action: "opened",
+            }],
+            ..Default::default()
+        };
+        let open = open_requests(&plan, &applied);
+        let got: Vec<(&str, Option<&str>)> = open
+            .iter()
+            .map(|r| (r.workload.as_str(), r.url.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "shop/Deployment/web",
+                    Some("https://github.example/o/r/pull/3")
+                ),
+                ("shop/Deployment/api", None),
+            ]
+        );
+        assert_eq!(open[1].branch, "ferry/shop-api");
+    }
 }

@@ -220,7 +220,9 @@ fn tell(p: &Plan, applied: &Applied, scope: &Scope, io: &RunIo<'_>) {
     }
     let ids: BTreeSet<String> = p.workloads.iter().map(|w| w.view.id()).collect();
     let limited = (*scope != Scope::All).then_some(&ids);
-    io.board.publish(report::status(p, now), limited);
+    let mut status = report::status(p, now);
+    status.pull_requests = report::open_requests(p, applied);
+    io.board.publish(status, limited);
 }
 
 fn record(metrics: &Metrics, p: &Plan, applied: &Applied) {

@@ -9,10 +9,13 @@ use ferry_core::Reference;
 
 use super::apply::{Pass, Stage};
 use super::place::{change_of, helm_change};
+use super::review;
 use super::rollout::{self, Watched};
 use super::{GitOps, Plan};
 use crate::cluster::Workload;
+use crate::forge::Evidence;
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
+use crate::policy::review::Forge;
 use crate::policy::{Action, Decision, GitEdit, GitRoute};
 
 /// One commit to make: where, and the changes it carries.
@@ -28,6 +31,10 @@ struct Batch {
     helm: Vec<HelmChange>,
     /// Workload → container → the target, typed, for the sync check.
     targets: BTreeMap<String, BTreeMap<String, Reference>>,
+    /// The forge of the branch's pull/merge request, when it has one.
+    review: Option<Forge>,
+    /// What each change's decision saw, for the request's body.
+    evidence: Vec<Evidence>,
 }
 
 /// A pushed commit and the changes it carries.
@@ -39,7 +46,8 @@ struct Pushed {
 /// Commit and push the git updates of `plan` (one commit per repository and branch, fenced),
 /// then — with `wait` — gate each commit on Argo CD's sync and the rollouts' health.
 pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
-    let mut groups: BTreeMap<(GitTarget, Option<String>, bool), Vec<&Decision>> = BTreeMap::new();
+    type Key = (GitTarget, Option<String>, bool, Option<Forge>);
+    let mut groups: BTreeMap<Key, Vec<&Decision>> = BTreeMap::new();
     for d in plan.decisions.iter().filter(|d| d.action == Action::Update) {
         let Some(route) = d.git() else { continue };
         let t = GitTarget {
@@ -49,18 +57,25 @@ pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
         };
         let helm = matches!(route.edit, GitEdit::HelmValues { .. });
         groups
-            .entry((t, route.base.clone(), helm))
+            .entry((t, route.base.clone(), helm, route.review))
             .or_default()
             .push(d);
     }
     let mut pushed = Vec::new();
-    for ((target, base, _), ds) in groups {
+    for ((target, base, _, forge), ds) in groups {
         if pass.options.fence.check().is_err() {
             return pass.applied.lose_leadership();
         }
-        if let Some(p) = commit(pass, g, plan, batch(target, base, &ds)).await {
-            pushed.push(p);
+        let Some(p) = commit(pass, g, plan, batch(target, base, forge, &ds)).await else {
+            continue;
+        };
+        if let (Some(f), Some(base)) = (p.batch.review, &p.batch.base) {
+            let to = (&p.batch.target, base.as_str(), f);
+            let evidence = p.batch.evidence.clone();
+            let evidence = review::with_commits(pass.ctx, &g.config, &ds, evidence).await;
+            review::request(pass, &g.forges, &plan.workloads, to, &evidence).await;
         }
+        pushed.push(p);
     }
     if pass.options.wait {
         for p in pushed {
@@ -77,7 +92,12 @@ pub(super) async fn apply_git(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan) {
 }
 
 /// One commit for the whole repository and branch; each workload keeps its own path.
-fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
+fn batch(
+    target: GitTarget,
+    base: Option<String>,
+    review: Option<Forge>,
+    ds: &[&Decision],
+) -> Batch {
     let mut changes = Vec::new();
     let mut helm = Vec::new();
     let mut targets: BTreeMap<String, BTreeMap<String, Reference>> = BTreeMap::new();
@@ -109,6 +129,8 @@ fn batch(target: GitTarget, base: Option<String>, ds: &[&Decision]) -> Batch {
         changes,
         helm,
         targets,
+        review,
+        evidence: ds.iter().map(|d| review::evidence(d)).collect(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::yamledit;
 
 mod branch;
 mod edits;
+mod log;
 mod revert;
 
 pub use crate::helm::{HelmChange, plan_helm_edits, write_back_helm, write_back_helm_fenced};
@@ -22,6 +23,7 @@ pub use branch::*;
 pub use edits::plan_edits;
 #[cfg(test)]
 use edits::spelled_name;
+pub use log::{CommitLine, commits_between};
 pub use revert::{revert, reverted};
 
 pub use ferry_policy::GitTarget;

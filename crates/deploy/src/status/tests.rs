@@ -195,3 +195,38 @@ proptest! {
         prop_assert_eq!(back, s);
     }
 }
+
+#[test]
+fn open_requests_are_listed_and_keep_their_link_while_they_wait() {
+    let board = Board::default();
+    let request = |url: Option<&str>| OpenRequest {
+        workload: "shop/Deployment/web".into(),
+        forge: "github".into(),
+        branch: "ferry/shop-web".into(),
+        url: url.map(String::from),
+    };
+    let mut s = Status::new(at(1));
+    s.pull_requests
+        .push(request(Some("https://github.example/o/r/pull/7")));
+    board.publish(s, None);
+    // The next pass only knows the update waits on the branch: the link is kept.
+    let mut s = Status::new(at(2));
+    s.pull_requests.push(request(None));
+    board.publish(s, None);
+    let now = board.snapshot(at(3));
+    assert_eq!(
+        now.pull_requests,
+        [request(Some("https://github.example/o/r/pull/7"))]
+    );
+    let html = render_html(&now);
+    assert!(html.contains("<h2>Open pull requests</h2>"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://github.example/o/r/pull/7\">"),
+        "{html}"
+    );
+    assert!(render_json(&now).contains("\"branch\": \"ferry/shop-web\""));
+    // Merged or closed: the next full pass no longer lists it.
+    board.publish(Status::new(at(4)), None);
+    let html = render_html(&board.snapshot(at(5)));
+    assert!(!html.contains("Open pull requests"), "{html}");
+}

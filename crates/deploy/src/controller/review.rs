@@ -1,0 +1,250 @@
+//! Git updates people review (applying): before a commit to a request's branch, a digest whose
+//! request ferry's reviewer closed without merging is quarantined for that workload and left
+//! out (as a revert in git is); after the push, the branch's request is opened or updated with
+//! the evidence, and ferry's other open requests for the same workloads are closed. The policy
+//! decided the forge and the branch ([`crate::policy::GitRoute::review`]); nothing is re-read.
+
+use super::apply::{Pass, Stage};
+use crate::cluster::Workload;
+use ferry_core::Reference;
+use ferry_registry::revision::REVISION_KEY;
+
+use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict};
+use crate::gitops::{self, WriteBackConfig};
+use crate::policy::review::Forge;
+use crate::policy::{Decision, GitTarget};
+
+/// What happened to a request (the `applied.pull_requests` of `once --json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RequestNote {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    /// `github` or `gitlab`.
+    pub forge: Forge,
+    /// The request's web page.
+    pub url: String,
+    /// `opened`, `updated` or `closed` (superseded).
+    pub action: &'static str,
+}
+
+/// The evidence of one decision for the request body.
+pub(super) fn evidence(d: &Decision) -> Evidence {
+    let e = &d.evidence;
+    Evidence {
+        workload: d.workload_id(),
+        container: d.container.clone(),
+        old_image: d.image.clone(),
+        old_digest: d.current_digest.as_ref().map(ToString::to_string),
+        new_image: d.target_image().unwrap_or_default(),
+        new_digest: d
+            .target_digest()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        platforms: e
+            .platforms
+            .as_ref()
+            .map(|ps| ps.iter().map(ToString::to_string).collect()),
+        soak_age: e.soaked,
+        beta: e.beta.clone(),
+        signature: e
+            .signed_by
+            .as_ref()
+            .map(|p| SignatureVerdict::Verified(format!("signature policy {p}"))),
+        reason: d.reason.to_string(),
+        commits: None,
+    }
+}
+
+/// Commits listed per evidence entry at most (the rest is counted).
+pub const COMMIT_CAP: usize = 30;
+
+/// `evidence` (of `ds`, in the same order) with the commit lists of the workloads that name
+/// their source repository (`ferry.dev/source-repo`): the revisions of the running and the new
+/// image from the registry, the commits between them from the repository.
+pub(super) async fn with_commits(
+    ctx: &super::Context,
+    config: &WriteBackConfig,
+    ds: &[&Decision],
+    mut evidence: Vec<Evidence>,
+) -> Vec<Evidence> {
+    for (d, e) in ds.iter().zip(evidence.iter_mut()) {
+        let Some(repo) = d.evidence.source_repo.clone() else {
+            continue;
+        };
+        e.commits = Some(match revisions(ctx, d).await {
+            Ok((from, to)) => {
+                let (config, url) = (config.clone(), repo.clone());
+                let (f, t) = (from.clone(), to.clone());
+                let listed = tokio::task::spawn_blocking(move || {
+                    gitops::commits_between(&config, &url, &f, &t, COMMIT_CAP)
+                })
+                .await;
+                match listed {
+                    Ok(Ok((lines, more))) => Commits::Listed {
+                        repo,
+                        from,
+                        to,
+                        lines,
+                        more,
+                    },
+                    Ok(Err(e)) => Commits::Unavailable(e.to_string()),
+                    Err(e) => Commits::Unavailable(e.to_string()),
+                }
+            }
+            Err(why) => Commits::Unavailable(why.to_string()),
+        });
+    }
+    evidence
+}
+
+/// Why a commit list cannot be made.
+#[derive(Debug)]
+enum NoRevision {
+    /// The running digest is not known.
+    UnknownDigest,
+    /// The image as written does not parse.
+    BadImage(ferry_core::Error),
+    /// The image records no revision.
+    NotRecorded(Reference),
+    /// The registry failed.
+    Registry(Reference, ferry_registry::Error),
+}
+
+impl std::fmt::Display for NoRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoRevision::UnknownDigest => f.write_str("the running digest is not known"),
+            NoRevision::BadImage(e) => write!(f, "{e}"),
+            NoRevision::NotRecorded(r) => write!(f, "{r} records no {REVISION_KEY}"),
+            NoRevision::Registry(r, e) => write!(f, "reading the revision of {r}: {e}"),
+        }
+    }
+}
+
+/// The source revisions of the running and the new image of `d`, or why not.
+async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String), NoRevision> {
+    let (Some(current), Some(target)) = (&d.current_digest, &d.target) else {
+        return Err(NoRevision::UnknownDigest);
+    };
+    let running = Reference::parse(&d.image)
+        .map_err(NoRevision::BadImage)?
+        .repository_only()
+        .with_digest(current.clone());
+    let read = |r: Reference| async move {
+        match ctx.registry.source_revision(&r).await {
+            Ok(Some(rev)) => Ok(rev),
+            Ok(None) => Err(NoRevision::NotRecorded(r)),
+            Err(e) => Err(NoRevision::Registry(r, e)),
+        }
+    };
+    Ok((read(running).await?, read(target.clone()).await?))
+}
+
+/// Why each of `ds` (the updates of one request branch `target` on forge `f`) must not be
+/// written: its digest's request was closed without merging by a person (the quarantine, read
+/// again every pass as a revert in git is), or the closed requests cannot be read (never moved
+/// on a guess). `None`: go ahead.
+pub(super) async fn refusals(
+    forges: &forge::Forges,
+    (target, f): (&GitTarget, Forge),
+    ds: &[&Decision],
+) -> Vec<Option<String>> {
+    let refused = match (forges.get(f), forge::repo_path(&target.repo)) {
+        (Some(api), Some(repo)) => forge::rejected(api, &repo, &target.branch)
+            .await
+            .map_err(|e| format!("reading closed {f} requests of {}: {e}", target.branch)),
+        (None, _) => Err(format!("no {f} API client")),
+        (_, None) => Err(format!("cannot tell the {f} project from {}", target.repo)),
+    };
+    ds.iter()
+        .map(|d| {
+            let digest = d.target_digest()?.to_string();
+            let refused = match &refused {
+                Ok(r) => r,
+                Err(why) => return Some(why.clone()),
+            };
+            let (request, _) = refused.iter().find(|(_, m)| {
+                m.entries.iter().any(|e| {
+                    e.workload == d.workload_id()
+                        && e.container == d.container
+                        && e.digest == digest
+                })
+            })?;
+            Some(format!(
+                "{digest} is quarantined: its request {} was closed without merging",
+                request.url
+            ))
+        })
+        .collect()
+}
+
+/// After a push to a request's branch: open or update its request with the evidence of
+/// `changes`, close ferry's superseded requests, and publish an Event linking it.
+pub(super) async fn request(
+    pass: &mut Pass<'_>,
+    forges: &forge::Forges,
+    workloads: &[Workload],
+    (target, base, f): (&GitTarget, &str, Forge),
+    changes: &[Evidence],
+) {
+    let ids: Vec<String> = changes.iter().map(|e| e.workload.clone()).collect();
+    let of = |id: &str| workloads.iter().find(|w| w.view.id() == id);
+    let outcome = match (forges.get(f), forge::repo_path(&target.repo)) {
+        (Some(api), Some(repo)) => open_or_update(api, &repo, target, base, changes)
+            .await
+            .map_err(|e| e.to_string()),
+        (None, _) => Err(format!("no {f} API client")),
+        (_, None) => Err(format!("cannot tell the {f} project from {}", target.repo)),
+    };
+    match outcome {
+        Ok((r, done, closed)) => {
+            let action = match done {
+                Ensured::Opened => "opened",
+                Ensured::Updated => "updated",
+            };
+            for id in &ids {
+                if let Some(w) = of(id) {
+                    let note = format!("pull request {action}: {}", r.url);
+                    pass.events.publish(w, false, "PullRequest", &note).await;
+                }
+                let note = |url: &str, action| RequestNote {
+                    workload: id.clone(),
+                    forge: f,
+                    url: url.to_string(),
+                    action,
+                };
+                pass.applied.pull_requests.push(note(&r.url, action));
+                for c in &closed {
+                    pass.applied.pull_requests.push(note(&c.url, "closed"));
+                }
+            }
+        }
+        Err(e) => {
+            for id in &ids {
+                let why = format!("pull request for {}: {e}", target.branch);
+                pass.fail(of(id), id, Stage::GitWrite, why).await;
+            }
+        }
+    }
+}
+
+type Outcome = (forge::Request, Ensured, Vec<forge::Request>);
+
+async fn open_or_update(
+    api: &dyn ForgeApi,
+    repo: &str,
+    target: &GitTarget,
+    base: &str,
+    changes: &[Evidence],
+) -> crate::Result<Outcome> {
+    let new = NewRequest {
+        head: target.branch.clone(),
+        base: base.to_string(),
+        title: forge::body::title(changes),
+        body: forge::body::body(changes),
+    };
+    let (r, done) = forge::ensure(api, repo, &new).await?;
+    let ids: Vec<String> = changes.iter().map(|e| e.workload.clone()).collect();
+    let closed = forge::supersede(api, repo, &target.branch, &ids).await?;
+    Ok((r, done, closed))
+}
