@@ -270,7 +270,6 @@ mod tests {
         poison(&inner.probes);
         poison(&inner.tokens);
         poison(&inner.token_locks);
-        poison(client.creds.answers());
         inner.wire.poison_hosts(poison);
         assert_eq!(client.resolve(&r).await.unwrap().digest, digest);
         // And a fresh registry key, so the probe, scheme and credential maps get new entries.

@@ -40,15 +40,18 @@
 pub mod challenge;
 mod client;
 pub mod config;
+mod config_file;
 pub mod credentials;
 mod error;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
+pub mod source;
 mod sync;
 
 pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
+pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
@@ -58,3 +61,4 @@ pub use manifest::{
     Resolved,
 };
 pub use ratelimit::RateLimit;
+pub use source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};
