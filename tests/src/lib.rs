@@ -97,38 +97,7 @@ impl Registry {
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(pos) = line.find("listening on ") {
-                    let rest = &line[pos + "listening on ".len()..];
-                    let addr = rest
-                        .split(['"', ' ', ','])
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    if let Some(t) = tx.take() {
-                        let _ = t.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("docker-registry did not report its address within 20s");
-            }
-        };
+        let (child, addr) = spawn_registry(&config_path);
         Registry { child, addr, dir }
     }
 
@@ -142,9 +111,71 @@ impl Registry {
         self.dir.path().join("ca.pem")
     }
 
+    /// Stop the registry and start it again on the same address and data with only `user` and
+    /// `pass` accepted (a rotated password). Panics when it was started without basic auth.
+    pub fn restart_with_basic_auth(&mut self, user: &str, pass: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, pass])
+            .output()
+            .expect("htpasswd (apache2-utils) must be installed: run scripts/test.sh");
+        assert!(out.status.success(), "htpasswd failed");
+        let htpasswd = self.dir.path().join("htpasswd");
+        assert!(
+            htpasswd.exists(),
+            "the registry was started without basic auth"
+        );
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let config_path = self.dir.path().join("config.yml");
+        let config = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replace("addr: 127.0.0.1:0\n", &format!("addr: {}\n", self.addr));
+        std::fs::write(&config_path, config).unwrap();
+        let (child, addr) = spawn_registry(&config_path);
+        self.child = child;
+        assert_eq!(addr, self.addr, "restarted on another address");
+    }
+
     /// The data directory (to corrupt things on purpose).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+}
+
+/// Start `docker-registry serve CONFIG` and wait for the address it reports.
+fn spawn_registry(config_path: &Path) -> (Child, String) {
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(pos) = line.find("listening on ") {
+                let rest = &line[pos + "listening on ".len()..];
+                let addr = rest
+                    .split(['"', ' ', ','])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(t) = tx.take() {
+                    let _ = t.send(addr);
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(a) => (child, a),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("docker-registry did not report its address within 20s");
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ferry_core::exit;
-use ferry_registry::{Client, ClientConfig, DockerConfig};
+use ferry_registry::{Client, ClientConfig, DockerConfigFile};
 
 pub mod help;
 
@@ -146,6 +146,10 @@ pub struct RegistryArgs {
     /// Directory holding Docker's config.json (default: $DOCKER_CONFIG, else ~/.docker).
     #[arg(long = "docker-config", value_name = "DIR", global = true, help_heading = help::REGISTRY)]
     pub docker_config: Option<PathBuf>,
+    /// Longest a credential helper's answer is used before asking it again (default 10m); a
+    /// 401/403 asks again at once.
+    #[arg(long = "credential-ttl", value_name = "DURATION", value_parser = parse_duration, global = true, help_heading = help::REGISTRY)]
+    pub credential_ttl: Option<Duration>,
     /// Extra PEM CA certificate(s) to trust.
     #[arg(long = "ca-file", value_name = "FILE", global = true, help_heading = help::REGISTRY)]
     pub ca_file: Option<PathBuf>,
@@ -158,7 +162,9 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// Build a client: credentials from `--docker-config`, `$DOCKER_CONFIG` or `~/.docker`.
+    /// Build a client: credentials from `--docker-config`, `$DOCKER_CONFIG` or `~/.docker`
+    /// (its `config.json` read again whenever it changes, helpers asked again after
+    /// `--credential-ttl`).
     pub fn client(&self, request_timeout: Option<Duration>) -> Result<Client, Failure> {
         let dir = match &self.docker_config {
             // Named on purpose: a directory that is not there is a mistake, not "no credentials".
@@ -175,7 +181,10 @@ impl RegistryArgs {
         };
         let mut config = ClientConfig::default();
         if let Some(dir) = dir {
-            config.credentials = Arc::new(DockerConfig::load_dir(&dir)?);
+            let ttl = self
+                .credential_ttl
+                .unwrap_or(ferry_registry::DEFAULT_CREDENTIAL_TTL);
+            config.credentials = Arc::new(DockerConfigFile::new(&dir, ttl)?);
         }
         config.plain_http = self.plain_http.clone();
         for m in &self.mirror {
