@@ -109,6 +109,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         uid: Some("u1".into()),
         resource_version: Some("7".into()),
         pull_secrets: vec![],
+        service_account: "default".into(),
     };
     (
         Plan {

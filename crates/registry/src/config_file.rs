@@ -186,6 +186,10 @@ impl CredentialStore for DockerConfigFile {
             .as_ref()
             .is_some_and(|l| l.config.refused(registry))
     }
+
+    fn searched(&self) -> Option<String> {
+        Some(self.path.display().to_string())
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,12 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
         let _ = registry;
         false
     }
+
+    /// Where this store looked, said when it had nothing for a registry that then refused
+    /// anonymous access ("ServiceAccount ns/sa: secret regcred not found"). Never a secret.
+    fn searched(&self) -> Option<String> {
+        None
+    }
 }
 
 /// No credentials at all: anonymous access everywhere.
@@ -129,6 +135,11 @@ impl CredentialStore for ChainCredentials {
         self.0
             .iter()
             .fold(false, |any, store| store.refused(registry) || any)
+    }
+
+    fn searched(&self) -> Option<String> {
+        let all: Vec<String> = self.0.iter().filter_map(|s| s.searched()).collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 }
 
@@ -462,6 +473,10 @@ impl CredentialStore for DockerConfig {
                 .take()
                 .is_some()
         })
+    }
+
+    fn searched(&self) -> Option<String> {
+        Some(self.origin.clone())
     }
 }
 

@@ -29,9 +29,15 @@ pub struct Plan {
     pub registry_requests: usize,
 }
 
-/// A workload's pull secrets as (namespace, name); empty for workloads that did not opt in
-/// (their secrets are never read).
-type SecretSet = Vec<(String, String)>;
+/// The pull secrets a workload's pods get: the pod template's `imagePullSecrets`, else its
+/// ServiceAccount's (`service_account` set). Default (none) for workloads that did not opt in
+/// (their secrets are never read) and for ServiceAccounts that name none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct PullSecrets {
+    namespace: String,
+    service_account: Option<String>,
+    names: Vec<String>,
+}
 
 /// Which workloads a pass decides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,15 +141,16 @@ async fn decide_all(
     platforms: &[ferry_core::Platform],
     gate: &Gate<'_>,
 ) -> (Vec<Decision>, usize) {
-    let mut groups: BTreeMap<SecretSet, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
+    let mut groups: BTreeMap<PullSecrets, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
     let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
+    let mut accounts = HashMap::new();
     for w in workloads {
         match policies.get(&w.view.id()) {
             Some(Ok(p)) => {
                 let key = if opted.contains(&w.view.id()) {
-                    secret_set(w)
+                    pull_secrets(ctx, w, &mut accounts).await
                 } else {
-                    Vec::new()
+                    PullSecrets::default()
                 };
                 groups.entry(key).or_default().push((w, p));
             }
@@ -207,31 +214,61 @@ async fn application(
     answer
 }
 
-fn secret_set(w: &Workload) -> SecretSet {
-    let set: BTreeSet<(String, String)> = w
-        .pull_secrets
-        .iter()
-        .map(|s| (w.view.namespace.clone(), s.clone()))
-        .collect();
-    set.into_iter().collect()
+/// What `w`'s pods pull with: its template's `imagePullSecrets`, else those of its
+/// ServiceAccount (read once per pass and namespace; one that cannot be read is logged and
+/// counts as naming none, as a pod's admission would not add any either).
+async fn pull_secrets(
+    ctx: &Context,
+    w: &Workload,
+    accounts: &mut HashMap<(String, String), Vec<String>>,
+) -> PullSecrets {
+    let namespace = w.view.namespace.clone();
+    if !w.pull_secrets.is_empty() {
+        let mut names = w.pull_secrets.clone();
+        names.sort();
+        names.dedup();
+        return PullSecrets {
+            namespace,
+            service_account: None,
+            names,
+        };
+    }
+    let key = (namespace.clone(), w.service_account.clone());
+    if !accounts.contains_key(&key) {
+        let names = match cluster::service_account_pull_secrets(&ctx.client, &key.0, &key.1).await
+        {
+            Ok(names) => names.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(namespace = %key.0, service_account = %key.1, error = %e, "cannot read ServiceAccount; using no pull secrets");
+                Vec::new()
+            }
+        };
+        accounts.insert(key.clone(), names);
+    }
+    let names = accounts.get(&key).cloned().unwrap_or_default();
+    if names.is_empty() {
+        return PullSecrets::default();
+    }
+    PullSecrets {
+        namespace,
+        service_account: Some(key.1),
+        names,
+    }
 }
 
 /// The controller's registry client with `secrets` applied to its requests (ferry's own
 /// credentials stay behind them).
-async fn registry_for(ctx: &Context, secrets: &SecretSet) -> ferry_registry::Client {
-    if secrets.is_empty() {
+async fn registry_for(ctx: &Context, secrets: &PullSecrets) -> ferry_registry::Client {
+    if secrets.names.is_empty() {
         return ctx.registry.clone();
     }
-    let wanted: BTreeSet<(String, String)> = secrets.iter().cloned().collect();
-    let stores: Vec<Arc<dyn ferry_registry::CredentialStore>> =
-        cluster::pull_secret_credentials(&ctx.client, &wanted)
-            .await
-            .into_iter()
-            .map(|c| Arc::new(c) as Arc<dyn ferry_registry::CredentialStore>)
-            .collect();
-    if stores.is_empty() {
-        return ctx.registry.clone();
-    }
+    let stores = cluster::pull_secret_credentials(
+        &ctx.client,
+        &secrets.namespace,
+        &secrets.names,
+        secrets.service_account.as_deref(),
+    )
+    .await;
     ctx.registry
         .with_credentials(Arc::new(ferry_registry::ChainCredentials(stores)))
 }

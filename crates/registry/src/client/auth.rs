@@ -92,7 +92,21 @@ impl Authorized<'_> {
             tracing::debug!(registry = %self.ep.key, "credential refused; asking its source again");
             return Ok(());
         }
-        Err(naming_source(e, sent))
+        let used = match sent {
+            Some(f) => format!("used {}", f.describe()),
+            None => {
+                let searched = self.client.searched();
+                if searched.is_empty() {
+                    "no credentials were sent".to_string()
+                } else {
+                    format!(
+                        "no credentials were sent (none found in {})",
+                        searched.join("; ")
+                    )
+                }
+            }
+        };
+        Err(naming_source(e, &used))
     }
 }
 
@@ -149,15 +163,12 @@ fn is_refusal(e: &Error) -> bool {
 }
 
 /// A 401/403 error that says which credential was sent (its source, never the secret).
-fn naming_source(e: Error, sent: Option<&Found>) -> Error {
-    let used = sent.map(Found::describe).unwrap_or_default();
+fn naming_source(e: Error, used: &str) -> Error {
     let name = |detail: String| {
         if detail.contains("; used ") || detail.contains("; no credentials were sent") {
             detail
-        } else if sent.is_some() {
-            format!("{detail}; used {used}")
         } else {
-            format!("{detail}; no credentials were sent")
+            format!("{detail}; {used}")
         }
     };
     match e {

@@ -104,12 +104,18 @@ pub(super) struct Found {
     pub(super) id: CredentialId,
     pub(super) source: Option<CredentialSource>,
     pub(super) expires_at: Option<std::time::SystemTime>,
+    /// For anonymous access: where the stores looked and found nothing.
+    pub(super) searched: Vec<String>,
 }
 
 impl Found {
-    /// How an error names this credential: its source, or anonymous.
+    /// How an error names this credential: its source, or anonymous and where ferry looked.
     pub(super) fn describe(&self) -> String {
-        crate::source::describe(self.source.as_ref())
+        let mut text = crate::source::describe(self.source.as_ref());
+        if self.source.is_none() && !self.searched.is_empty() {
+            text.push_str(&format!("; looked in {}", self.searched.join("; ")));
+        }
+        text
     }
 }
 
@@ -126,6 +132,7 @@ impl Client {
                     id,
                     source: Some(c.source),
                     expires_at: c.expires_at,
+                    searched: Vec::new(),
                 });
             }
             level = l.parent.as_ref();
@@ -135,7 +142,19 @@ impl Client {
             id: CredentialId::Anonymous,
             source: None,
             expires_at: None,
+            searched: self.searched(),
         })
+    }
+
+    /// Where every store along the chain looks, first to last.
+    pub(super) fn searched(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut level = Some(&self.creds);
+        while let Some(l) = level {
+            out.extend(l.store.searched());
+            level = l.parent.as_ref();
+        }
+        out
     }
 
     /// The registry refused the credential this handle used for `registry`: every store along
