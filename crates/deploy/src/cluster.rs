@@ -436,7 +436,9 @@ pub async fn pull_secret_credentials(
             Err(problem) => problem,
         };
         tracing::warn!(namespace = %ns, secret = %name, via, %problem, "imagePullSecret not used");
-        out.push(std::sync::Arc::new(UnusableSecret(format!("{origin}: {problem}"))));
+        out.push(std::sync::Arc::new(UnusableSecret(format!(
+            "{origin}: {problem}"
+        ))));
     }
     out
 }

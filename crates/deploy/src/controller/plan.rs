@@ -235,8 +235,7 @@ async fn pull_secrets(
     }
     let key = (namespace.clone(), w.service_account.clone());
     if !accounts.contains_key(&key) {
-        let names = match cluster::service_account_pull_secrets(&ctx.client, &key.0, &key.1).await
-        {
+        let names = match cluster::service_account_pull_secrets(&ctx.client, &key.0, &key.1).await {
             Ok(names) => names.unwrap_or_default(),
             Err(e) => {
                 tracing::warn!(namespace = %key.0, service_account = %key.1, error = %e, "cannot read ServiceAccount; using no pull secrets");
