@@ -75,3 +75,11 @@ Examples:
   ferry-registry wait ghcr.io/acme/app:1.2 --platforms linux/amd64,linux/arm64 --timeout 10m
   # Check every 30 seconds instead of every 5
   ferry-registry wait ghcr.io/acme/app:1.2 --interval 30s";
+
+/// `ferry-registry auth --help`.
+pub const AUTH: &str = "\
+Examples:
+  # Which credential ghcr.io gets for acme/app, from where, and whether it is accepted
+  ferry-registry auth ghcr.io/acme/app:1.2
+  # The same as JSON (source, accepted, token and credential expiry; never a secret)
+  ferry-registry auth --json 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:latest";

@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod auth_cmd;
 mod examples;
 mod output;
 
@@ -138,6 +139,14 @@ enum Cmd {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
+    /// Which credential the registry of REF gets and from where (config file and key, helper,
+    /// or anonymous), whether it accepts it and when it expires; never prints a secret. Exit 0
+    /// accepted (or anonymous allowed), 1 refused.
+    #[command(after_help = examples::AUTH)]
+    Auth {
+        /// Reference whose repository's pull access is checked.
+        reference: String,
+    },
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
     #[command(after_help = examples::WAIT)]
     Wait {
@@ -205,7 +214,7 @@ fn read_refs(args: &[String], file: Option<&PathBuf>) -> Result<Vec<String>, Fai
     Ok(refs)
 }
 
-fn parse_ref(s: &str) -> Result<Reference, Failure> {
+pub(crate) fn parse_ref(s: &str) -> Result<Reference, Failure> {
     Reference::parse(s).map_err(|e| Failure {
         code: exit::NEGATIVE,
         message: e.to_string(),
@@ -260,6 +269,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             let min_age = min_age.unwrap_or_default();
             cmd_promote(reg, source, destination, min_age, since.as_deref(), out).await
         }
+        Cmd::Auth { reference } => auth_cmd::cmd_auth(reg, reference, out).await,
         Cmd::Wait {
             reference,
             platforms,

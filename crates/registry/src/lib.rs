@@ -49,6 +49,7 @@ pub mod ratelimit;
 pub mod source;
 mod sync;
 
+pub use client::check::{AuthCheck, AuthKind};
 pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
 pub use config::{ClientConfig, RetryPolicy};
 pub use config_file::DockerConfigFile;

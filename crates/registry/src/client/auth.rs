@@ -50,6 +50,16 @@ pub(super) struct TokenKey {
     credential: CredentialId,
 }
 
+impl TokenKey {
+    pub(super) fn new(registry: &str, scope: &str, credential: CredentialId) -> Self {
+        TokenKey {
+            registry: registry.to_string(),
+            scope: scope.to_string(),
+            credential,
+        }
+    }
+}
+
 /// A bearer token and when to stop using it.
 #[derive(Clone)]
 pub(super) struct CachedToken {
@@ -217,7 +227,7 @@ impl Client {
         }
     }
 
-    fn scheme(&self, key: &str) -> Option<AuthScheme> {
+    pub(super) fn scheme(&self, key: &str) -> Option<AuthScheme> {
         self.inner.auth.lock().get(key).cloned()
     }
 
@@ -453,6 +463,11 @@ impl Client {
             return Err(status_error(&reply));
         }
         parse_token_answer(&reply.body, realm.as_str())
+    }
+
+    /// When the cached token under `key` stops being used, if there is one.
+    pub(super) fn token_expiry(&self, key: &TokenKey) -> Option<Instant> {
+        self.inner.tokens.lock().get(key).map(|t| t.expires)
     }
 
     fn cached_token(&self, key: &TokenKey) -> Option<String> {
