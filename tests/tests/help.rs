@@ -25,7 +25,7 @@ const BINARIES: [(&str, &[&str], &[&str]); 4] = [
     (
         "ferry-registry",
         &[
-            "parse", "digest", "inspect", "verify", "tags", "tag", "promote", "wait",
+            "parse", "digest", "inspect", "verify", "tags", "tag", "promote", "wait", "auth",
         ],
         &["Registry access", "Output"],
     ),

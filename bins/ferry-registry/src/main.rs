@@ -139,14 +139,6 @@ enum Cmd {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
-    /// Which credential the registry of REF gets and from where (config file and key, helper,
-    /// or anonymous), whether it accepts it and when it expires; never prints a secret. Exit 0
-    /// accepted (or anonymous allowed), 1 refused.
-    #[command(after_help = examples::AUTH)]
-    Auth {
-        /// Reference whose repository's pull access is checked.
-        reference: String,
-    },
     /// Wait until a tag exists (with the listed platforms); exit 1 on timeout.
     #[command(after_help = examples::WAIT)]
     Wait {
@@ -158,6 +150,14 @@ enum Cmd {
         /// Time between checks.
         #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5s")]
         interval: Duration,
+    },
+    /// Which credential the registry of REF gets and from where (config file and key, helper,
+    /// or anonymous), whether it accepts it and when it expires; never prints a secret. Exit 0
+    /// accepted (or anonymous allowed), 1 refused.
+    #[command(after_help = examples::AUTH)]
+    Auth {
+        /// Reference whose repository's pull access is checked.
+        reference: String,
     },
 }
 
