@@ -131,10 +131,12 @@ impl CredentialStore for ChainCredentials {
     }
 
     fn refused(&self, registry: &str) -> bool {
-        // Every store forgets: the one that answered is among them.
-        self.0
-            .iter()
-            .fold(false, |any, store| store.refused(registry) || any)
+        // Every store forgets (no short-circuit): the one that answered is among them.
+        let mut again = false;
+        for store in &self.0 {
+            again |= store.refused(registry);
+        }
+        again
     }
 
     fn searched(&self) -> Option<String> {
