@@ -150,6 +150,10 @@ pub struct RegistryArgs {
     /// 401/403 asks again at once.
     #[arg(long = "credential-ttl", value_name = "DURATION", value_parser = parse_duration, global = true, help_heading = help::REGISTRY)]
     pub credential_ttl: Option<Duration>,
+    /// Built-in logins of cloud registries, by host: aws (ECR), gcp, azure, comma-separated,
+    /// or none (default aws,gcp,azure). Explicit credentials (config.json, pull secrets) win.
+    #[arg(long = "cloud-auth", value_name = "LIST", global = true, help_heading = help::REGISTRY)]
+    pub cloud_auth: Option<String>,
     /// Extra PEM CA certificate(s) to trust.
     #[arg(long = "ca-file", value_name = "FILE", global = true, help_heading = help::REGISTRY)]
     pub ca_file: Option<PathBuf>,
@@ -186,6 +190,7 @@ impl RegistryArgs {
                 .unwrap_or(ferry_registry::DEFAULT_CREDENTIAL_TTL);
             config.credentials = Arc::new(DockerConfigFile::new(&dir, ttl)?);
         }
+        config.cloud = self.cloud()?;
         config.plain_http = self.plain_http.clone();
         for m in &self.mirror {
             config
@@ -203,6 +208,42 @@ impl RegistryArgs {
             config.timeout = t;
         }
         Ok(Client::new(config)?)
+    }
+}
+
+impl RegistryArgs {
+    /// The cloud logins `--cloud-auth` turns on (all by default). The AWS SDK's configuration
+    /// is read from this process's environment, once, when an ECR registry is first asked.
+    fn cloud(&self) -> Result<Option<Arc<dyn ferry_registry::CredentialStore>>, Failure> {
+        use ferry_registry::CloudProvider;
+        let on = match &self.cloud_auth {
+            Some(spec) => {
+                CloudProvider::parse_list(spec).map_err(|e| Failure::usage(e.to_string()))?
+            }
+            None => CloudProvider::ALL.to_vec(),
+        };
+        let mut providers: Vec<Arc<dyn ferry_registry::TokenProvider>> = Vec::new();
+        for p in on {
+            match p {
+                CloudProvider::Aws => {
+                    let loader: ferry_registry::ecr::SdkConfigLoader = Arc::new(|| {
+                        Box::pin(async {
+                            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                                .load()
+                                .await
+                        })
+                    });
+                    providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
+                }
+                CloudProvider::Gcp | CloudProvider::Azure => {}
+            }
+        }
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(ferry_registry::CloudCredentials::new(
+            providers,
+        ))))
     }
 }
 
@@ -322,6 +363,9 @@ pub fn init_tracing(verbose: u8) {
 /// Logs on stderr with `default` as the filter unless `FERRY_LOG` is set.
 pub fn init_tracing_with(default: &str) {
     let filter = std::env::var("FERRY_LOG").unwrap_or_else(|_| default.to_string());
+    // The AWS SDK logs whole responses (ECR tokens among them) at debug and trace: whatever
+    // FERRY_LOG says, its crates log at info at most, so no secret reaches the log.
+    let filter = format!("{filter},{SECRET_LOGGING_CRATES}");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -329,6 +373,10 @@ pub fn init_tracing_with(default: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// Logging directives capping the crates that log secrets at debug/trace (targets match by
+/// prefix: `aws_smithy` covers `aws_smithy_runtime`, …).
+pub const SECRET_LOGGING_CRATES: &str = "aws_smithy=info,aws_sdk=info,aws_sigv4=info,aws_config=info,aws_runtime=info,aws_credential_types=info";
 
 /// Colour only for a person: stderr is a terminal and `NO_COLOR` is unset or empty
 /// (<https://no-color.org>).

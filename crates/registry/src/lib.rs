@@ -39,9 +39,11 @@
 
 pub mod challenge;
 mod client;
+pub mod cloud;
 pub mod config;
 mod config_file;
 pub mod credentials;
+pub mod ecr;
 mod error;
 pub mod manifest;
 pub mod promote;
@@ -51,6 +53,7 @@ mod sync;
 
 pub use client::check::{AuthCheck, AuthKind};
 pub use client::{Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, TagsOptions, WaitOutcome};
+pub use cloud::{CloudCredentials, CloudProvider, TokenProvider};
 pub use config::{ClientConfig, RetryPolicy};
 pub use config_file::DockerConfigFile;
 pub use credentials::{

@@ -28,6 +28,13 @@ pub enum CredentialSource {
         /// The config file that named it.
         origin: String,
     },
+    /// A cloud provider's built-in login (ECR, Artifact Registry, ACR).
+    Cloud {
+        /// The cloud.
+        provider: crate::cloud::CloudProvider,
+        /// How the credential was obtained (`ECR GetAuthorizationToken in eu-west-1`).
+        how: String,
+    },
     /// Credentials a program handed to the client directly.
     Static,
     /// A [`CredentialStore`](crate::CredentialStore) that does not say where its answer came from.
@@ -45,6 +52,9 @@ impl fmt::Display for CredentialSource {
                     f,
                     "credential helper docker-credential-{name} (named in {origin})"
                 )
+            }
+            CredentialSource::Cloud { provider, how } => {
+                write!(f, "{provider} cloud credentials ({how})")
             }
             CredentialSource::Static => f.write_str("credentials given by the program"),
             CredentialSource::Unnamed => f.write_str("a credential store"),

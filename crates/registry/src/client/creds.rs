@@ -137,6 +137,18 @@ impl Client {
             }
             level = l.parent.as_ref();
         }
+        if let Some((cloud, name)) = self.cloud_for(registry)
+            && let Some(c) = CredentialChain::new(cloud, None).own(&name).await?
+        {
+            let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
+            return Ok(Found {
+                credential: Some(c.secret),
+                id,
+                source: Some(c.source),
+                expires_at: c.expires_at,
+                searched: Vec::new(),
+            });
+        }
         Ok(Found {
             credential: None,
             id: CredentialId::Anonymous,
@@ -144,6 +156,22 @@ impl Client {
             expires_at: None,
             searched: self.searched(),
         })
+    }
+
+    /// The cloud store and the registry name it is asked for: the registry mirrored at
+    /// `key` when `key` is a mirror's address, else `key` itself.
+    fn cloud_for(&self, key: &str) -> Option<(Arc<dyn CredentialStore>, String)> {
+        let cloud = self.inner.config.cloud.clone()?;
+        let name = self
+            .inner
+            .config
+            .mirrors
+            .iter()
+            .find(|(_, url)| {
+                url::Url::parse(url).is_ok_and(|u| super::endpoint::host_key(&u) == key)
+            })
+            .map_or(key, |(registry, _)| registry.as_str());
+        Some((cloud, name.to_string()))
     }
 
     /// Where every store along the chain looks, first to last.
@@ -165,6 +193,9 @@ impl Client {
         while let Some(l) = level {
             again |= l.store.refused(registry);
             level = l.parent.as_ref();
+        }
+        if let Some((cloud, name)) = self.cloud_for(registry) {
+            again |= cloud.refused(&name);
         }
         again
     }
