@@ -235,7 +235,15 @@ impl RegistryArgs {
                     });
                     providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
                 }
-                CloudProvider::Gcp | CloudProvider::Azure => {}
+                CloudProvider::Gcp => {
+                    let host = std::env::var("GCE_METADATA_HOST")
+                        .ok()
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| ferry_registry::gcp::DEFAULT_METADATA_HOST.into());
+                    providers.push(Arc::new(ferry_registry::gcp::Gcp::new(host)?));
+                }
+                // Not built in yet: ACR needs a docker-credential helper or a pull secret.
+                CloudProvider::Azure => {}
             }
         }
         if providers.is_empty() {

@@ -45,6 +45,7 @@ mod config_file;
 pub mod credentials;
 pub mod ecr;
 mod error;
+pub mod gcp;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
