@@ -192,11 +192,7 @@ impl RegistryArgs {
         }
         config.cloud = self.cloud()?;
         config.plain_http = self.plain_http.clone();
-        for m in &self.mirror {
-            config
-                .mirrors
-                .push(ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string()))?);
-        }
+        config.mirrors = self.parsed_mirrors()?;
         config.ca_file = self.ca_file.clone();
         if let Some(n) = self.max_concurrency {
             if n == 0 {
@@ -242,8 +238,13 @@ impl RegistryArgs {
                         .unwrap_or_else(|| ferry_registry::gcp::DEFAULT_METADATA_HOST.into());
                     providers.push(Arc::new(ferry_registry::gcp::Gcp::new(host)?));
                 }
-                // Not built in yet: ACR needs a docker-credential helper or a pull secret.
-                CloudProvider::Azure => {}
+                CloudProvider::Azure => {
+                    if let Some(id) = azure_workload_identity() {
+                        let mirrors = self.parsed_mirrors()?;
+                        let azure = ferry_registry::azure::Azure::new(id, mirrors)?;
+                        providers.push(Arc::new(azure));
+                    }
+                }
             }
         }
         if providers.is_empty() {
@@ -253,6 +254,28 @@ impl RegistryArgs {
             providers,
         ))))
     }
+}
+
+impl RegistryArgs {
+    fn parsed_mirrors(&self) -> Result<Vec<(String, String)>, Failure> {
+        self.mirror
+            .iter()
+            .map(|m| ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string())))
+            .collect()
+    }
+}
+
+/// Azure Workload Identity as the AKS webhook sets it up: all of `AZURE_FEDERATED_TOKEN_FILE`,
+/// `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` (and `AZURE_AUTHORITY_HOST`), or none (no ACR login).
+fn azure_workload_identity() -> Option<ferry_registry::azure::WorkloadIdentity> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    Some(ferry_registry::azure::WorkloadIdentity {
+        token_file: PathBuf::from(var("AZURE_FEDERATED_TOKEN_FILE")?),
+        client_id: var("AZURE_CLIENT_ID")?,
+        tenant_id: var("AZURE_TENANT_ID")?,
+        authority_host: var("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|| ferry_registry::azure::DEFAULT_AUTHORITY_HOST.into()),
+    })
 }
 
 /// `2s`, `500ms`, `10m`…

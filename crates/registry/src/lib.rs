@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod azure;
 pub mod challenge;
 mod client;
 pub mod cloud;
