@@ -261,6 +261,7 @@ fn plan(names: &[&str]) -> Plan {
         workloads,
         decisions,
         registry_requests: 0,
+        credentials: Default::default(),
     }
 }
 

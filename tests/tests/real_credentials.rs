@@ -93,6 +93,52 @@ fn a_private_registry_reached_only_through_a_service_accounts_pull_secret() {
 
     let o = ferry(&kc, &reg.addr, &identity("sa-creds"), &["-n", &ns, "once"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // A run replica's status names the ServiceAccount's secret as the registry's source.
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let lease = format!("sa-creds-{}", std::process::id());
+    let run = [
+        "-n",
+        &ns,
+        "run",
+        "--metrics-addr",
+        &metrics,
+        "--lease-namespace",
+        "ferry",
+        "--lease-name",
+        &lease,
+        "--interval",
+        "1h",
+    ];
+    let child = ferry_cmd(&kc, &reg.addr, &identity("sa-creds-run"), &run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _replica = Replica(child);
+    let mut status = Value::Null;
+    wait_until(
+        "the status after the first pass",
+        Duration::from_secs(60),
+        || {
+            let out = std::process::Command::new("curl")
+                .args(["-fsS", &format!("http://{metrics}/status.json")])
+                .output()
+                .unwrap();
+            status = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            status["last_pass"].is_string()
+        },
+    );
+    let source = status["workloads"][0]["credentials"][0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        source.contains(&format!(
+            "secret {ns}/regcred (imagePullSecrets of ServiceAccount {ns}/puller)"
+        )),
+        "{status}"
+    );
+    drop(_replica);
     assert_eq!(
         cluster.template_image(&ns, "deployment", "vault", "app"),
         format!("{}/vault:latest@{}", reg.addr, new.digest),
@@ -198,4 +244,18 @@ fn a_run_replica_keeps_working_after_its_mounted_credentials_rotate() {
         Duration::from_secs(60),
         || image() == target,
     );
+    // The status JSON says where the registry's credential came from (never the secret).
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", &format!("http://{metrics}/status.json")])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = &status["workloads"][0]["credentials"][0];
+    assert_eq!(creds["registry"], reg.addr.as_str(), "{status}");
+    let source = creds["source"].as_str().unwrap();
+    assert!(
+        source.contains("registry-credentials") && source.contains("config.json"),
+        "{source}"
+    );
+    assert!(!status.to_string().contains("second-pass"));
 }

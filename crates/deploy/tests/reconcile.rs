@@ -116,6 +116,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
             workloads: vec![w],
             decisions: vec![decision],
             registry_requests: 0,
+            credentials: Default::default(),
         },
         target,
     )

@@ -16,6 +16,7 @@ use crate::policy::{
     self, Action, Application, ArgoApps, Decision, Gate, PolicyError, Query, Reason,
     WorkloadPolicy, WorkloadView,
 };
+use crate::status::RegistryCredential;
 use crate::webhook::ImageHint;
 
 /// The result of planning.
@@ -27,6 +28,9 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     /// Registry requests made (HEADs, tag lists, inspections).
     pub registry_requests: usize,
+    /// Per opted-in workload (by id): where the credential of each registry its images come
+    /// from was found.
+    pub credentials: BTreeMap<String, Vec<RegistryCredential>>,
 }
 
 /// The pull secrets a workload's pods get: the pod template's `imagePullSecrets`, else its
@@ -77,6 +81,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
             workloads: Vec::new(),
             decisions: Vec::new(),
             registry_requests: 0,
+            credentials: BTreeMap::new(),
         });
     }
     // Annotations are parsed once per workload and pass.
@@ -101,7 +106,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         write_branch: ctx.gitops.as_ref().and_then(|g| g.write_branch.as_deref()),
         sets_image: crate::helm::SETS_IMAGE,
     };
-    let (mut decisions, requests) =
+    let (mut decisions, requests, credentials) =
         decide_all(ctx, &workloads, &policies, &opted, &platforms, &gate).await;
     if let Some(g) = &ctx.gitops {
         place::place(g, &mut decisions).await;
@@ -110,6 +115,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         workloads,
         decisions,
         registry_requests: requests,
+        credentials,
     })
 }
 
@@ -132,7 +138,8 @@ async fn read_running(
 }
 
 /// With each workload's parsed annotations, gather registry answers per set of pull secrets and
-/// decide; one skip row for a workload whose annotations do not parse. (decisions, requests)
+/// decide; one skip row for a workload whose annotations do not parse. (decisions, requests,
+/// credential sources of opted-in workloads)
 async fn decide_all(
     ctx: &Context,
     workloads: &[Workload],
@@ -140,7 +147,11 @@ async fn decide_all(
     opted: &BTreeSet<String>,
     platforms: &[ferry_core::Platform],
     gate: &Gate<'_>,
-) -> (Vec<Decision>, usize) {
+) -> (
+    Vec<Decision>,
+    usize,
+    BTreeMap<String, Vec<RegistryCredential>>,
+) {
     let mut groups: BTreeMap<PullSecrets, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
     let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
     let mut accounts = HashMap::new();
@@ -163,8 +174,11 @@ async fn decide_all(
     }
     let mut requests = 0;
     let mut applications = HashMap::new();
+    let mut credentials = BTreeMap::new();
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
+        let opted_members = members.iter().filter(|(w, _)| opted.contains(&w.view.id()));
+        credentials.extend(credential_sources(&registry, opted_members).await);
         let conc = ctx.registry_concurrency;
         let (rg, times) = (&ctx.rate_gate, &ctx.tag_times);
         let got = gather(&registry, rg, times, conc, &members, platforms, gate).await;
@@ -187,7 +201,44 @@ async fn decide_all(
         .iter()
         .flat_map(|w| by_workload.remove(&w.view.id()).unwrap_or_default())
         .collect();
-    (decisions, requests)
+    (decisions, requests, credentials)
+}
+
+/// Where `registry` finds the credential of each registry the workloads' images come from
+/// (asked once per registry), by workload id.
+async fn credential_sources<'a>(
+    registry: &ferry_registry::Client,
+    members: impl Iterator<Item = &'a (&'a Workload, &'a WorkloadPolicy)>,
+) -> BTreeMap<String, Vec<RegistryCredential>> {
+    let mut said: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (w, _) in members {
+        let mut mine = Vec::new();
+        let hosts: BTreeSet<String> = w
+            .view
+            .containers
+            .iter()
+            .filter_map(|c| Reference::parse(&c.image).ok())
+            .map(|r| r.registry().to_string())
+            .collect();
+        for host in hosts {
+            if !said.contains_key(&host) {
+                let source = match registry.credential_source(&host).await {
+                    Ok(Some(s)) => s.to_string(),
+                    Ok(None) => "anonymous".to_string(),
+                    Err(e) => format!("cannot look it up: {e}"),
+                };
+                said.insert(host.clone(), source);
+            }
+            let source = said.get(&host).cloned().unwrap_or_default();
+            mine.push(RegistryCredential {
+                registry: host,
+                source,
+            });
+        }
+        out.insert(w.view.id(), mine);
+    }
+    out
 }
 
 /// The Argo CD Application `app` (read once per pass): its spec, or why it cannot be used.

@@ -134,6 +134,11 @@ pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
             kind: w.view.kind.to_string(),
             name: w.view.name.clone(),
             containers,
+            credentials: plan
+                .credentials
+                .get(&w.view.id())
+                .cloned()
+                .unwrap_or_default(),
         });
     }
     status

@@ -92,3 +92,12 @@ impl Client {
         })
     }
 }
+
+impl Client {
+    /// Where the credential this handle uses for `registry` (a reference's registry name)
+    /// comes from now; `None` for anonymous access. Asks the stores as a request would.
+    pub async fn credential_source(&self, registry: &str) -> Result<Option<CredentialSource>> {
+        let ep = self.endpoint(registry)?;
+        Ok(self.credentials(&ep.key).await?.source)
+    }
+}
