@@ -310,3 +310,40 @@ async fn ecr_tokens_are_refreshed_before_they_expire_and_after_a_refusal() {
     assert!(e.to_string().contains("aws cloud credentials"), "{e}");
     assert_eq!(issued(), 4);
 }
+
+#[tokio::test]
+async fn without_aws_credentials_public_images_stay_anonymous() {
+    let (api, _registry, state) = fakes(Duration::from_secs(3600)).await;
+    let public = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/v2/acme/app/manifests/1"))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST))
+        .mount(&public)
+        .await;
+    let endpoint = api.uri();
+    let loader: ferry_registry::ecr::SdkConfigLoader = Arc::new(move || {
+        let endpoint = endpoint.clone();
+        Box::pin(async move {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-west-1"))
+                .no_credentials()
+                .endpoint_url(endpoint)
+                .load()
+                .await
+        })
+    });
+    let cloud = CloudCredentials::new(vec![Arc::new(ferry_registry::ecr::Ecr::new(loader))]);
+    let client = Client::new(ClientConfig {
+        mirrors: vec![(HOST.into(), public.uri())],
+        cloud: Some(Arc::new(cloud)),
+        ..Default::default()
+    })
+    .unwrap();
+    let r: Reference = format!("{HOST}/acme/app:1").parse().unwrap();
+    assert_eq!(client.resolve(&r).await.unwrap().digest.to_string(), DIGEST);
+    assert!(client.credential_source(HOST).await.unwrap().is_none());
+    assert_eq!(
+        state.lock().unwrap().issued.len(),
+        0,
+        "no token request without credentials"
+    );
+}

@@ -219,3 +219,25 @@ async fn a_metadata_server_that_refuses_is_an_error_naming_gcp() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn without_a_metadata_server_public_images_stay_anonymous() {
+    let public = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/v2/acme/app/manifests/1"))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST))
+        .mount(&public)
+        .await;
+    // Nothing listens there: not on GCP.
+    let nowhere = format!("127.0.0.1:{}", ferry_tests::free_port());
+    let gcp = ferry_registry::gcp::Gcp::new(nowhere).unwrap();
+    let client = Client::new(ClientConfig {
+        mirrors: vec![(HOST.into(), public.uri())],
+        cloud: Some(Arc::new(CloudCredentials::new(vec![Arc::new(gcp)]))),
+        ..Default::default()
+    })
+    .unwrap();
+    let r: Reference = format!("{HOST}/acme/app:1").parse().unwrap();
+    assert_eq!(client.resolve(&r).await.unwrap().digest.to_string(), DIGEST);
+    let check = client.check_auth(&r).await.unwrap();
+    assert!(check.source.is_none() && check.accepted);
+}

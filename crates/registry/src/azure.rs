@@ -161,10 +161,11 @@ impl TokenProvider for Azure {
         CloudProvider::Azure
     }
 
-    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<SourcedCredential>> {
+    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>> {
         Box::pin(async move {
             self.token(registry)
                 .await
+                .map(Some)
                 .map_err(|reason| Error::Credentials {
                     registry: registry.to_string(),
                     problem: CredentialProblem::Cloud {

@@ -110,23 +110,31 @@ pub fn ecr_region(host: &str) -> Option<&str> {
 pub trait TokenProvider: Send + Sync + fmt::Debug {
     /// The cloud this provider logs in to.
     fn provider(&self) -> CloudProvider;
-    /// A new credential for `registry` with its expiry.
-    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<SourcedCredential>>;
+    /// A new credential for `registry` with its expiry; `None` when this cloud's identity is
+    /// not available here (no AWS credentials, no metadata server): anonymous access then.
+    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>>;
 }
+
+/// How long "no identity here" is believed before the provider is asked again.
+const ABSENT_FOR: Duration = Duration::from_secs(300);
 
 /// One provider's answer and when it was given.
 #[derive(Clone)]
 struct Kept {
-    credential: SourcedCredential,
+    credential: Option<SourcedCredential>,
     fetched: SystemTime,
 }
 
 impl Kept {
-    /// Still good: less than three quarters of its lifetime gone (no expiry: one hour).
+    /// Still good: less than three quarters of its lifetime gone (no expiry: one hour; no
+    /// credential: [`ABSENT_FOR`]).
     fn fresh(&self, now: SystemTime) -> bool {
-        let life = match self.credential.expires_at {
-            Some(at) => at.duration_since(self.fetched).unwrap_or_default(),
-            None => Duration::from_secs(3600),
+        let life = match &self.credential {
+            None => return now.duration_since(self.fetched).unwrap_or_default() < ABSENT_FOR,
+            Some(c) => match c.expires_at {
+                Some(at) => at.duration_since(self.fetched).unwrap_or_default(),
+                None => Duration::from_secs(3600),
+            },
         };
         now.duration_since(self.fetched).unwrap_or_default() < life * 3 / 4
     }
@@ -164,7 +172,8 @@ impl CloudCredentials {
         self.providers.iter().find(|p| p.provider() == cloud)
     }
 
-    fn fresh(&self, registry: &str) -> Option<SourcedCredential> {
+    /// The kept answer for `registry` while it is fresh (`Some(None)`: no identity here).
+    fn fresh(&self, registry: &str) -> Option<Option<SourcedCredential>> {
         let kept = self.kept.lock();
         kept.get(registry)
             .filter(|k| k.fresh(SystemTime::now()))
@@ -184,7 +193,7 @@ impl CredentialStore for CloudCredentials {
             return Ok(None);
         };
         if let Some(c) = self.fresh(registry) {
-            return Ok(Some(c));
+            return Ok(c);
         }
         let slot = self
             .fetching
@@ -196,7 +205,7 @@ impl CredentialStore for CloudCredentials {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = self.fresh(registry) {
-            return Ok(Some(c));
+            return Ok(c);
         }
         let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::Credentials {
             registry: registry.to_string(),
@@ -207,7 +216,14 @@ impl CredentialStore for CloudCredentials {
         })?;
         let fetched = SystemTime::now();
         let credential = handle.block_on(provider.fetch(registry))?;
-        tracing::debug!(registry, provider = %provider.provider(), expires_at = ?credential.expires_at, "cloud registry credential obtained");
+        match &credential {
+            Some(c) => {
+                tracing::debug!(registry, provider = %provider.provider(), expires_at = ?c.expires_at, "cloud registry credential obtained")
+            }
+            None => {
+                tracing::debug!(registry, provider = %provider.provider(), "no cloud identity here; anonymous")
+            }
+        }
         self.kept.lock().insert(
             registry.to_string(),
             Kept {
@@ -215,11 +231,14 @@ impl CredentialStore for CloudCredentials {
                 fetched,
             },
         );
-        Ok(Some(credential))
+        Ok(credential)
     }
 
     fn refused(&self, registry: &str) -> bool {
-        self.kept.lock().remove(registry).is_some()
+        self.kept
+            .lock()
+            .remove(registry)
+            .is_some_and(|k| k.credential.is_some())
     }
 
     fn searched(&self) -> Option<String> {

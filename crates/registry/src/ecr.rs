@@ -39,12 +39,22 @@ impl Ecr {
         }
     }
 
-    async fn token(&self, registry: &str) -> std::result::Result<SourcedCredential, String> {
+    async fn token(
+        &self,
+        registry: &str,
+    ) -> std::result::Result<Option<SourcedCredential>, String> {
         let host = registry.split(':').next().unwrap_or_default();
         let region = ecr_region(host)
             .ok_or_else(|| format!("{registry} is not an ECR registry host"))?
             .to_string();
         let sdk = self.sdk.get_or_init(|| (self.loader)()).await;
+        if !has_credentials(sdk).await? {
+            tracing::warn!(
+                registry,
+                "no AWS credentials found (environment, web identity, Pod Identity, instance metadata, profile): ECR requests are anonymous"
+            );
+            return Ok(None);
+        }
         let conf = aws_sdk_ecr::config::Builder::from(sdk)
             .region(aws_config::Region::new(region.clone()))
             .build();
@@ -73,7 +83,7 @@ impl Ecr {
         let expires_at = data
             .expires_at()
             .and_then(|t| std::time::SystemTime::try_from(*t).ok());
-        Ok(SourcedCredential {
+        Ok(Some(SourcedCredential {
             source: cloud_source(
                 CloudProvider::Aws,
                 format!("ECR GetAuthorizationToken in {region}"),
@@ -83,7 +93,25 @@ impl Ecr {
                 password: password.to_string(),
             },
             expires_at,
-        })
+        }))
+    }
+}
+
+/// Whether the SDK's credential chain finds credentials: `false` when none is configured
+/// anywhere (not on AWS), an error when one is configured but fails (an STS refusal).
+async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<bool, String> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    use aws_credential_types::provider::error::CredentialsError;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Ok(false);
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(true),
+        Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(false),
+        Err(e) => Err(format!(
+            "AWS credentials: {}",
+            aws_sdk_ecr::error::DisplayErrorContext(&e)
+        )),
     }
 }
 
@@ -92,7 +120,7 @@ impl TokenProvider for Ecr {
         CloudProvider::Aws
     }
 
-    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<SourcedCredential>> {
+    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>> {
         Box::pin(async move {
             self.token(registry)
                 .await

@@ -37,7 +37,7 @@ impl Gcp {
         })
     }
 
-    async fn token(&self) -> std::result::Result<SourcedCredential, String> {
+    async fn token(&self) -> std::result::Result<Option<SourcedCredential>, String> {
         let url = format!(
             "http://{}/computeMetadata/v1/instance/service-accounts/default/token",
             self.metadata_host
@@ -47,8 +47,16 @@ impl Gcp {
             .get(&url)
             .header("Metadata-Flavor", "Google")
             .send()
-            .await
-            .map_err(|e| format!("metadata server {url}: {e}"))?;
+            .await;
+        let reply = match reply {
+            Ok(r) => r,
+            // No metadata server here (DNS, refused, silent): not on GCP, anonymous.
+            Err(e) if e.is_connect() || e.is_timeout() => {
+                tracing::debug!(url, error = %e, "no GCP metadata server");
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("metadata server {url}: {e}")),
+        };
         let status = reply.status();
         let body = reply
             .bytes()
@@ -73,7 +81,7 @@ impl Gcp {
         let expires_at = t
             .expires_in
             .map(|s| SystemTime::now() + Duration::from_secs(s.min(86_400)));
-        Ok(SourcedCredential {
+        Ok(Some(SourcedCredential {
             source: cloud_source(
                 CloudProvider::Gcp,
                 format!(
@@ -86,7 +94,7 @@ impl Gcp {
                 password: t.access_token,
             },
             expires_at,
-        })
+        }))
     }
 }
 
@@ -95,7 +103,7 @@ impl TokenProvider for Gcp {
         CloudProvider::Gcp
     }
 
-    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<SourcedCredential>> {
+    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>> {
         Box::pin(async move {
             self.token().await.map_err(|reason| Error::Credentials {
                 registry: registry.to_string(),
