@@ -301,10 +301,11 @@ async fn ecr_tokens_are_refreshed_before_they_expire_and_after_a_refusal() {
     assert_eq!(state.lock().unwrap().bad_signatures, 0);
     // Tokens that are refused again and again: one new token per request, then the error
     // names the source.
-    let mut s = state.lock().unwrap();
-    s.lifetime = Duration::ZERO;
-    drop(s);
-    state.lock().unwrap().revoked = true;
+    {
+        let mut s = state.lock().unwrap();
+        s.lifetime = Duration::ZERO;
+        s.revoked = true;
+    }
     let e = client.resolve(&r).await.unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
     assert!(e.to_string().contains("aws cloud credentials"), "{e}");
