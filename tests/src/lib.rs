@@ -103,43 +103,8 @@ impl Registry {
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
         let answered = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
-        let log = answered.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(r) = answered_request(&line) {
-                    log.lock().unwrap().push(r);
-                }
-                if let Some(pos) = line.find("listening on ") {
-                    let rest = &line[pos + "listening on ".len()..];
-                    let addr = rest
-                        .split(['"', ' ', ','])
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    if let Some(t) = tx.take() {
-                        let _ = t.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("docker-registry did not report its address within 20s");
-            }
-        };
+        let (child, addr) = spawn_registry(&config_path, answered.clone());
         Registry {
             child,
             addr,
@@ -156,6 +121,32 @@ impl Registry {
     /// The CA certificate that signed a TLS registry's certificate.
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
+    }
+
+    /// Stop the registry and start it again on the same address and data with only `user` and
+    /// `pass` accepted (a rotated password). Panics when it was started without basic auth.
+    pub fn restart_with_basic_auth(&mut self, user: &str, pass: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, pass])
+            .output()
+            .expect("htpasswd (apache2-utils) must be installed: run scripts/test.sh");
+        assert!(out.status.success(), "htpasswd failed");
+        let htpasswd = self.dir.path().join("htpasswd");
+        assert!(
+            htpasswd.exists(),
+            "the registry was started without basic auth"
+        );
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let config_path = self.dir.path().join("config.yml");
+        let config = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replace("addr: 127.0.0.1:0\n", &format!("addr: {}\n", self.addr));
+        std::fs::write(&config_path, config).unwrap();
+        let (child, addr) = spawn_registry(&config_path, self.answered.clone());
+        self.child = child;
+        assert_eq!(addr, self.addr, "restarted on another address");
     }
 
     /// The data directory (to corrupt things on purpose).
@@ -196,6 +187,49 @@ fn answered_request(line: &str) -> Option<String> {
         field(" http.request.method=")?,
         field(" http.request.uri=")?
     ))
+}
+
+/// Start `docker-registry serve CONFIG` and wait for the address it reports.
+/// Start `docker-registry serve CONFIG`; every request it answers is appended to `answered`.
+fn spawn_registry(
+    config_path: &Path,
+    answered: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> (Child, String) {
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker-registry must be installed (apt-get install docker-registry): run scripts/test.sh");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(r) = answered_request(&line) {
+                answered.lock().unwrap().push(r);
+            }
+            if let Some(pos) = line.find("listening on ") {
+                let rest = &line[pos + "listening on ".len()..];
+                let addr = rest
+                    .split(['"', ' ', ','])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(t) = tx.take() {
+                    let _ = t.send(addr);
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(a) => (child, a),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("docker-registry did not report its address within 20s");
+        }
+    }
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, written into `dir`.

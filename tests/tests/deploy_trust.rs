@@ -239,6 +239,7 @@ fn plan(names: &[&str]) -> Plan {
             uid: Some(format!("uid-{name}")),
             resource_version: Some("1".into()),
             pull_secrets: vec![],
+            service_account: "default".into(),
         });
         let view = &workloads.last().expect("pushed").view;
         decisions.push(Decision {
@@ -260,6 +261,7 @@ fn plan(names: &[&str]) -> Plan {
         workloads,
         decisions,
         registry_requests: 0,
+        credentials: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ const BINARIES: [(&str, &[&str], &[&str]); 4] = [
             "promote",
             "verify-signature",
             "wait",
+            "auth",
         ],
         &["Registry access", "Output"],
     ),

@@ -86,18 +86,21 @@ fn sample() -> Status {
             kind: "Deployment".into(),
             name: "web".into(),
             containers: vec![web, proxy],
+            credentials: vec![],
         },
         WorkloadStatus {
             namespace: "payments".into(),
             kind: "Deployment".into(),
             name: "api".into(),
             containers: vec![api],
+            credentials: vec![],
         },
         WorkloadStatus {
             namespace: "batch".into(),
             kind: "StatefulSet".into(),
             name: "worker".into(),
             containers: vec![worker],
+            credentials: vec![],
         },
     ];
     let mut history = History::default();

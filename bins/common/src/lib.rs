@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ferry_core::exit;
-use ferry_registry::{Client, ClientConfig, DockerConfig};
+use ferry_registry::{Client, ClientConfig, DockerConfigFile};
 
 pub mod help;
 pub mod signing;
@@ -147,6 +147,14 @@ pub struct RegistryArgs {
     /// Directory holding Docker's config.json (default: $DOCKER_CONFIG, else ~/.docker).
     #[arg(long = "docker-config", value_name = "DIR", global = true, help_heading = help::REGISTRY)]
     pub docker_config: Option<PathBuf>,
+    /// Longest a credential helper's answer is used before asking it again (default 10m); a
+    /// 401/403 asks again at once.
+    #[arg(long = "credential-ttl", value_name = "DURATION", value_parser = parse_duration, global = true, help_heading = help::REGISTRY)]
+    pub credential_ttl: Option<Duration>,
+    /// Built-in logins of cloud registries, by host: aws (ECR), gcp, azure, comma-separated,
+    /// or none (default aws,gcp,azure). Explicit credentials (config.json, pull secrets) win.
+    #[arg(long = "cloud-auth", value_name = "LIST", global = true, help_heading = help::REGISTRY)]
+    pub cloud_auth: Option<String>,
     /// Extra PEM CA certificate(s) to trust.
     #[arg(long = "ca-file", value_name = "FILE", global = true, help_heading = help::REGISTRY)]
     pub ca_file: Option<PathBuf>,
@@ -159,7 +167,9 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// Build a client: credentials from `--docker-config`, `$DOCKER_CONFIG` or `~/.docker`.
+    /// Build a client: credentials from `--docker-config`, `$DOCKER_CONFIG` or `~/.docker`
+    /// (its `config.json` read again whenever it changes, helpers asked again after
+    /// `--credential-ttl`).
     pub fn client(&self, request_timeout: Option<Duration>) -> Result<Client, Failure> {
         let dir = match &self.docker_config {
             // Named on purpose: a directory that is not there is a mistake, not "no credentials".
@@ -176,14 +186,14 @@ impl RegistryArgs {
         };
         let mut config = ClientConfig::default();
         if let Some(dir) = dir {
-            config.credentials = Arc::new(DockerConfig::load_dir(&dir)?);
+            let ttl = self
+                .credential_ttl
+                .unwrap_or(ferry_registry::DEFAULT_CREDENTIAL_TTL);
+            config.credentials = Arc::new(DockerConfigFile::new(&dir, ttl)?);
         }
+        config.cloud = self.cloud()?;
         config.plain_http = self.plain_http.clone();
-        for m in &self.mirror {
-            config
-                .mirrors
-                .push(ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string()))?);
-        }
+        config.mirrors = self.parsed_mirrors()?;
         config.ca_file = self.ca_file.clone();
         if let Some(n) = self.max_concurrency {
             if n == 0 {
@@ -196,6 +206,77 @@ impl RegistryArgs {
         }
         Ok(Client::new(config)?)
     }
+}
+
+impl RegistryArgs {
+    /// The cloud logins `--cloud-auth` turns on (all by default). The AWS SDK's configuration
+    /// is read from this process's environment, once, when an ECR registry is first asked.
+    fn cloud(&self) -> Result<Option<Arc<dyn ferry_registry::CredentialStore>>, Failure> {
+        use ferry_registry::CloudProvider;
+        let on = match &self.cloud_auth {
+            Some(spec) => {
+                CloudProvider::parse_list(spec).map_err(|e| Failure::usage(e.to_string()))?
+            }
+            None => CloudProvider::ALL.to_vec(),
+        };
+        let mut providers: Vec<Arc<dyn ferry_registry::TokenProvider>> = Vec::new();
+        for p in on {
+            match p {
+                CloudProvider::Aws => {
+                    let loader: ferry_registry::ecr::SdkConfigLoader = Arc::new(|| {
+                        Box::pin(async {
+                            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                                .load()
+                                .await
+                        })
+                    });
+                    providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
+                }
+                CloudProvider::Gcp => {
+                    let host = std::env::var("GCE_METADATA_HOST")
+                        .ok()
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| ferry_registry::gcp::DEFAULT_METADATA_HOST.into());
+                    providers.push(Arc::new(ferry_registry::gcp::Gcp::new(host)?));
+                }
+                CloudProvider::Azure => {
+                    if let Some(id) = azure_workload_identity() {
+                        let mirrors = self.parsed_mirrors()?;
+                        let azure = ferry_registry::azure::Azure::new(id, mirrors)?;
+                        providers.push(Arc::new(azure));
+                    }
+                }
+            }
+        }
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(ferry_registry::CloudCredentials::new(
+            providers,
+        ))))
+    }
+}
+
+impl RegistryArgs {
+    fn parsed_mirrors(&self) -> Result<Vec<(String, String)>, Failure> {
+        self.mirror
+            .iter()
+            .map(|m| ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string())))
+            .collect()
+    }
+}
+
+/// Azure Workload Identity as the AKS webhook sets it up: all of `AZURE_FEDERATED_TOKEN_FILE`,
+/// `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` (and `AZURE_AUTHORITY_HOST`), or none (no ACR login).
+fn azure_workload_identity() -> Option<ferry_registry::azure::WorkloadIdentity> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    Some(ferry_registry::azure::WorkloadIdentity {
+        token_file: PathBuf::from(var("AZURE_FEDERATED_TOKEN_FILE")?),
+        client_id: var("AZURE_CLIENT_ID")?,
+        tenant_id: var("AZURE_TENANT_ID")?,
+        authority_host: var("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|| ferry_registry::azure::DEFAULT_AUTHORITY_HOST.into()),
+    })
 }
 
 /// `2s`, `500ms`, `10m`…
@@ -314,6 +395,9 @@ pub fn init_tracing(verbose: u8) {
 /// Logs on stderr with `default` as the filter unless `FERRY_LOG` is set.
 pub fn init_tracing_with(default: &str) {
     let filter = std::env::var("FERRY_LOG").unwrap_or_else(|_| default.to_string());
+    // The AWS SDK logs whole responses (ECR tokens among them) at debug and trace: whatever
+    // FERRY_LOG says, its crates log at info at most, so no secret reaches the log.
+    let filter = format!("{filter},{SECRET_LOGGING_CRATES}");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -321,6 +405,10 @@ pub fn init_tracing_with(default: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// Logging directives capping the crates that log secrets at debug/trace (targets match by
+/// prefix: `aws_smithy` covers `aws_smithy_runtime`, …).
+pub const SECRET_LOGGING_CRATES: &str = "aws_smithy=info,aws_sdk=info,aws_sigv4=info,aws_config=info,aws_runtime=info,aws_credential_types=info";
 
 /// Colour only for a person: stderr is a terminal and `NO_COLOR` is unset or empty
 /// (<https://no-color.org>).

@@ -83,3 +83,11 @@ Examples:
   ferry-registry verify-signature --key cosign.pub ghcr.io/acme/app:1.4
   # Every signature found and why each failed, as JSON
   ferry-registry verify-signature --json --key cosign.pub ghcr.io/acme/app@sha256:4f1c0e8a2b7d9c3e5f6a8b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";
+
+/// `ferry-registry auth --help`.
+pub const AUTH: &str = "\
+Examples:
+  # Which credential ghcr.io gets for acme/app, from where, and whether it is accepted
+  ferry-registry auth ghcr.io/acme/app:1.2
+  # The same as JSON (source, accepted, token and credential expiry; never a secret)
+  ferry-registry auth --json 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:latest";

@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod auth_cmd;
 mod examples;
 mod output;
 mod signature;
@@ -157,6 +158,14 @@ enum Cmd {
         #[arg(long, value_name = "DURATION", value_parser = ferry_cli::parse_duration, default_value = "5s")]
         interval: Duration,
     },
+    /// Which credential the registry of REF gets and from where (config file and key, helper,
+    /// or anonymous), whether it accepts it and when it expires; never prints a secret. Exit 0
+    /// accepted (or anonymous allowed), 1 refused.
+    #[command(after_help = examples::AUTH)]
+    Auth {
+        /// Reference whose repository's pull access is checked.
+        reference: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -272,6 +281,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             };
             cmd_promote(reg, source, destination, &opts, out).await
         }
+        Cmd::Auth { reference } => auth_cmd::cmd_auth(reg, reference, out).await,
         Cmd::Wait {
             reference,
             platforms,

@@ -44,6 +44,9 @@ pub struct Workload {
     pub resource_version: Option<String>,
     /// `imagePullSecrets` of the pod template.
     pub pull_secrets: Vec<String>,
+    /// The pods' ServiceAccount: `serviceAccountName` (or the deprecated `serviceAccount`),
+    /// else `default`. Its `imagePullSecrets` are the pods' when the template names none.
+    pub service_account: String,
 }
 
 fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView {
@@ -115,6 +118,15 @@ fn workload(
                     .collect()
             })
             .unwrap_or_default(),
+        service_account: template
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| {
+                s.service_account_name
+                    .clone()
+                    .or_else(|| s.service_account.clone())
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_string()),
     }
 }
 
@@ -363,43 +375,90 @@ pub async fn fill_running(client: &Client, workloads: &mut [&mut Workload]) -> R
     Ok(())
 }
 
-/// Registry credentials from `kubernetes.io/dockerconfigjson` pull secrets (`namespace`,
-/// `name`). A secret that is missing or unreadable is logged and left out: public images must
-/// keep working.
+/// The `imagePullSecrets` names of ServiceAccount `namespace/name`: `Ok(None)` when it does
+/// not exist.
+pub async fn service_account_pull_secrets(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Result<Option<Vec<String>>> {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(name).await?.map(|sa| {
+        sa.image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty())
+            .collect()
+    }))
+}
+
+/// A pull secret that could not be used: no credentials, but errors say where ferry looked.
+#[derive(Debug)]
+pub struct UnusableSecret(pub String);
+
+impl ferry_registry::CredentialStore for UnusableSecret {
+    fn get(&self, _registry: &str) -> ferry_registry::Result<Option<ferry_registry::Credential>> {
+        Ok(None)
+    }
+
+    fn searched(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+}
+
+/// Registry credentials from the `kubernetes.io/dockerconfigjson` pull secrets `names` in
+/// `namespace`, named by ServiceAccount `via` when given (so sources and errors say so). A
+/// secret that is missing or unreadable is logged and left out — public images must keep
+/// working — and is named in the errors of registries that then refuse anonymous access.
 pub async fn pull_secret_credentials(
     client: &Client,
-    secrets: &BTreeSet<(String, String)>,
-) -> Vec<ferry_registry::DockerConfig> {
-    let mut out = Vec::new();
-    for (ns, name) in secrets {
-        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
-        let secret = match api.get_opt(name).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                tracing::warn!(namespace = %ns, secret = %name, "imagePullSecret not found");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(namespace = %ns, secret = %name, error = %e, "cannot read imagePullSecret");
-                continue;
-            }
+    namespace: &str,
+    names: &[String],
+    via: Option<&str>,
+) -> Vec<std::sync::Arc<dyn ferry_registry::CredentialStore>> {
+    let ns = namespace;
+    let named_by = via.map_or(String::new(), |sa| {
+        format!(" (imagePullSecrets of ServiceAccount {ns}/{sa})")
+    });
+    let mut out: Vec<std::sync::Arc<dyn ferry_registry::CredentialStore>> = Vec::new();
+    for name in names {
+        let origin = format!("secret {ns}/{name}{named_by}");
+        let problem = match read_pull_secret(client, ns, name).await {
+            Ok(bytes) => match ferry_registry::DockerConfig::from_json(&bytes) {
+                Ok(c) => {
+                    out.push(std::sync::Arc::new(c.with_origin(origin)));
+                    continue;
+                }
+                Err(e) => format!("not a docker config: {e}"),
+            },
+            Err(problem) => problem,
         };
-        let Some(bytes) = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(".dockerconfigjson"))
-        else {
-            tracing::warn!(namespace = %ns, secret = %name, "imagePullSecret has no .dockerconfigjson");
-            continue;
-        };
-        match ferry_registry::DockerConfig::from_json(&bytes.0) {
-            Ok(c) => out.push(c),
-            Err(e) => {
-                tracing::warn!(namespace = %ns, secret = %name, error = %e, "imagePullSecret is not a docker config")
-            }
-        }
+        tracing::warn!(namespace = %ns, secret = %name, via, %problem, "imagePullSecret not used");
+        out.push(std::sync::Arc::new(UnusableSecret(format!(
+            "{origin}: {problem}"
+        ))));
     }
     out
+}
+
+/// The `.dockerconfigjson` of Secret `ns/name`, or why there is none.
+async fn read_pull_secret(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => secret
+            .data
+            .and_then(|mut d| d.remove(".dockerconfigjson"))
+            .map(|b| b.0)
+            .ok_or_else(|| "has no .dockerconfigjson".to_string()),
+        Ok(None) => Err("not found".to_string()),
+        Err(e) => Err(format!("cannot be read: {e}")),
+    }
 }
 
 /// The strategic-merge patch that sets `images` (container → image) in the pod template and the

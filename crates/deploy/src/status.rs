@@ -19,6 +19,7 @@
 //!     namespace: "shop".into(), kind: "Deployment".into(), name: "web".into(),
 //!     containers: vec![ContainerStatus { name: "app".into(), policy: "digest".into(),
 //!         image: "ghcr.io/o/web:v1".into(), ..Default::default() }],
+//!     credentials: vec![],
 //! });
 //! assert!(render_html(&status).contains("shop/Deployment/web"));
 //! ```
@@ -88,6 +89,19 @@ pub struct WorkloadStatus {
     pub name: String,
     /// Its watched containers.
     pub containers: Vec<ContainerStatus>,
+    /// Where the credential for each registry its images come from was found in the last pass
+    /// (a pull secret by name, ferry's config file, a cloud login, or anonymous). No secret.
+    pub credentials: Vec<RegistryCredential>,
+}
+
+/// The credential source used for one registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct RegistryCredential {
+    /// The registry (`ghcr.io`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// Where its credential came from (`secret shop/regcred (imagePullSecrets of
+    /// ServiceAccount shop/puller) (auths key "ghcr.io")`, `anonymous`, …).
+    pub source: String,
 }
 
 /// One watched container of a workload.
@@ -341,6 +355,18 @@ fn workload(h: &mut String, w: &WorkloadStatus) {
     );
     for c in &w.containers {
         container(h, c);
+    }
+    if !w.credentials.is_empty() {
+        h.push_str("<dl class=\"credentials\">");
+        for c in &w.credentials {
+            let _ = write!(
+                h,
+                "<dt>credentials for <code>{}</code></dt><dd>{}</dd>",
+                escape_html(&c.registry),
+                escape_html(&c.source)
+            );
+        }
+        h.push_str("</dl>");
     }
     h.push_str("</section>\n");
 }

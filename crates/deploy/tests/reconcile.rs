@@ -110,12 +110,14 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         uid: Some("u1".into()),
         resource_version: Some("7".into()),
         pull_secrets: vec![],
+        service_account: "default".into(),
     };
     (
         Plan {
             workloads: vec![w],
             decisions: vec![decision],
             registry_requests: 0,
+            credentials: Default::default(),
         },
         target,
     )

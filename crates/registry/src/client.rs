@@ -7,10 +7,12 @@
 //! * `auth` — wraps the wire: challenges, bearer tokens and their cache, the probe lock;
 //!   `execute` runs a registry request through the wire's loop with an authorizing `Attempt`.
 //! * `creds` — which credential a handle uses for a registry, and its identity.
+//! * `check` — which credential a registry gets and whether it accepts it (`check_auth`).
 //! * `reads` — resolve, digest, manifest, inspect, verify, config, blob, tags, wait, created.
 //! * `push` — blob and manifest uploads, cross-repository mounts, copies.
 
 mod auth;
+pub(crate) mod check;
 mod creds;
 mod endpoint;
 mod push;
@@ -272,7 +274,6 @@ mod tests {
         poison(&inner.probes);
         poison(&inner.tokens);
         poison(&inner.token_locks);
-        poison(client.creds.answers());
         inner.wire.poison_hosts(poison);
         assert_eq!(client.resolve(&r).await.unwrap().digest, digest);
         // And a fresh registry key, so the probe, scheme and credential maps get new entries.

@@ -33,6 +33,10 @@ pub struct ClientConfig {
     pub user_agent: String,
     /// Where credentials come from.
     pub credentials: Arc<dyn CredentialStore>,
+    /// Built-in cloud registry logins ([`crate::CloudCredentials`]), asked after every other
+    /// store and every handle's own, by the registry's name (also when `--mirror` sends its
+    /// requests elsewhere: the mirror is that registry's address).
+    pub cloud: Option<Arc<dyn CredentialStore>>,
 }
 
 impl Default for ClientConfig {
@@ -48,6 +52,7 @@ impl Default for ClientConfig {
             blob_limit: 64 * 1024 * 1024,
             user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_string(),
             credentials: Arc::new(Anonymous),
+            cloud: None,
         }
     }
 }

@@ -9,10 +9,14 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
 use crate::error::{CredentialProblem, EntryProblem, Error, Result};
+use crate::source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};
+use crate::sync::Lock;
 
 /// Credentials for one registry. `Debug` never prints secrets.
 #[derive(Clone, PartialEq, Eq)]
@@ -43,12 +47,37 @@ impl fmt::Debug for Credential {
 
 /// Where the client gets credentials from: the IO seam for credentials.
 ///
-/// `get` may block (it may run a helper program); the client calls it on a blocking thread and
-/// caches the answer per registry for the client's lifetime.
+/// `get` and `lookup` may block (they may run a helper program or read a file); the client
+/// calls them on a blocking thread for every request it authenticates, so a store that is
+/// expensive to ask keeps its own answers as long as they are good (a [`DockerConfig`] keeps a
+/// helper's answer for its TTL; a [`crate::DockerConfigFile`] re-reads its file only when it
+/// changed).
 pub trait CredentialStore: Send + Sync + fmt::Debug {
     /// Credentials for `registry` (a host with optional port, e.g. `docker.io`,
     /// `127.0.0.1:5000`), or `None` for anonymous access.
     fn get(&self, registry: &str) -> Result<Option<Credential>>;
+
+    /// The credential for `registry` with where it came from and when it expires. The default
+    /// wraps [`CredentialStore::get`] with an unnamed source.
+    fn lookup(&self, registry: &str) -> Result<Option<SourcedCredential>> {
+        Ok(self
+            .get(registry)?
+            .map(|secret| SourcedCredential::new(CredentialSource::Unnamed, secret)))
+    }
+
+    /// The registry refused the credential this store gave for `registry`: forget any answer
+    /// kept for it. `true` when asking again may give another credential (a helper is asked
+    /// anew), `false` when it would give the same one.
+    fn refused(&self, registry: &str) -> bool {
+        let _ = registry;
+        false
+    }
+
+    /// Where this store looked, said when it had nothing for a registry that then refused
+    /// anonymous access ("ServiceAccount ns/sa: secret regcred not found"). Never a secret.
+    fn searched(&self) -> Option<String> {
+        None
+    }
 }
 
 /// No credentials at all: anonymous access everywhere.
@@ -75,6 +104,12 @@ impl CredentialStore for StaticCredentials {
     fn get(&self, registry: &str) -> Result<Option<Credential>> {
         Ok(self.0.get(registry).cloned())
     }
+
+    fn lookup(&self, registry: &str) -> Result<Option<SourcedCredential>> {
+        Ok(self
+            .get(registry)?
+            .map(|secret| SourcedCredential::new(CredentialSource::Static, secret)))
+    }
 }
 
 /// Several stores asked in order; the first that has credentials for a registry wins.
@@ -83,26 +118,68 @@ pub struct ChainCredentials(pub Vec<std::sync::Arc<dyn CredentialStore>>);
 
 impl CredentialStore for ChainCredentials {
     fn get(&self, registry: &str) -> Result<Option<Credential>> {
+        Ok(self.lookup(registry)?.map(|c| c.secret))
+    }
+
+    fn lookup(&self, registry: &str) -> Result<Option<SourcedCredential>> {
         for store in &self.0 {
-            if let Some(c) = store.get(registry)? {
+            if let Some(c) = store.lookup(registry)? {
                 return Ok(Some(c));
             }
         }
         Ok(None)
+    }
+
+    fn refused(&self, registry: &str) -> bool {
+        // Every store forgets (no short-circuit): the one that answered is among them.
+        let mut again = false;
+        for store in &self.0 {
+            again |= store.refused(registry);
+        }
+        again
+    }
+
+    fn searched(&self) -> Option<String> {
+        let all: Vec<String> = self.0.iter().filter_map(|s| s.searched()).collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 }
 
 /// Docker Hub's key in config.json.
 pub const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
 
-/// The parsed content of a Docker `config.json`.
-#[derive(Clone, Default)]
+/// A helper's answer for one registry and when it was given; the mutex around it makes
+/// concurrent lookups of one registry run the helper once.
+type HelperSlot = Arc<std::sync::Mutex<Option<(Instant, Option<Credential>)>>>;
+
+/// The parsed content of a Docker `config.json`. Credential helpers' answers are kept for the
+/// helper TTL ([`DockerConfig::with_helper_ttl`], default 10 minutes), then asked again; clones
+/// share those answers.
+#[derive(Clone)]
 pub struct DockerConfig {
     path: Option<PathBuf>,
+    origin: String,
     auths: HashMap<String, AuthEntry>,
     cred_helpers: HashMap<String, String>,
     creds_store: Option<String>,
     helper_dir: Option<PathBuf>,
+    helper_ttl: Duration,
+    helper_answers: Arc<Lock<HashMap<String, HelperSlot>>>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            path: None,
+            origin: "config.json".into(),
+            auths: HashMap::new(),
+            cred_helpers: HashMap::new(),
+            creds_store: None,
+            helper_dir: None,
+            helper_ttl: DEFAULT_CREDENTIAL_TTL,
+            helper_answers: Arc::default(),
+        }
+    }
 }
 
 #[derive(Clone, Default, serde::Deserialize)]
@@ -170,12 +247,83 @@ impl DockerConfig {
             }
         };
         Ok(DockerConfig {
+            origin: path
+                .as_ref()
+                .map_or_else(|| "config.json".into(), |p| p.display().to_string()),
             path,
             auths: raw.auths,
             cred_helpers: raw.cred_helpers,
             creds_store: raw.creds_store.filter(|s| !s.is_empty()),
-            helper_dir: None,
+            ..DockerConfig::default()
         })
+    }
+
+    /// Name what this configuration came from in sources and errors (`secret NS/NAME`).
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = origin.into();
+        self
+    }
+
+    /// Use a credential helper's answer for at most `ttl` before asking it again.
+    pub fn with_helper_ttl(mut self, ttl: Duration) -> Self {
+        self.helper_ttl = ttl;
+        self
+    }
+
+    /// A helper's answer for `registry`: the one kept if it is younger than the TTL, else the
+    /// helper's new answer (one run however many ask at once).
+    fn helper_answer_cached(&self, helper: &str, registry: &str) -> Result<Option<Credential>> {
+        let slot = self
+            .helper_answers
+            .lock()
+            .entry(registry.to_string())
+            .or_default()
+            .clone();
+        let mut kept = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((asked, answer)) = kept.as_ref()
+            && asked.elapsed() < self.helper_ttl
+        {
+            return Ok(answer.clone());
+        }
+        let answer = self.run_helper(helper, registry)?;
+        tracing::debug!(
+            registry,
+            helper,
+            found = answer.is_some(),
+            "asked credential helper"
+        );
+        *kept = Some((Instant::now(), answer.clone()));
+        Ok(answer)
+    }
+
+    fn sourced_lookup(&self, registry: &str) -> Result<Option<SourcedCredential>> {
+        if let Some(helper) = self.helper_for(registry) {
+            let helper = helper.to_string();
+            if let Some(c) = self.helper_answer_cached(&helper, registry)? {
+                let source = CredentialSource::Helper {
+                    name: helper,
+                    origin: self.origin.clone(),
+                };
+                return Ok(Some(SourcedCredential::new(source, c)));
+            }
+        }
+        let Some((key, entry)) = self.auth_entry(registry) else {
+            return Ok(None);
+        };
+        let secret = decode_entry(entry).map_err(|problem| Error::Credentials {
+            registry: registry.into(),
+            problem: CredentialProblem::Entry {
+                path: self.path.clone(),
+                problem,
+            },
+        })?;
+        let source = CredentialSource::ConfigFile {
+            origin: self.origin.clone(),
+            key: key.to_string(),
+        };
+        Ok(secret.map(|s| SourcedCredential::new(source, s)))
     }
 
     /// Look for `docker-credential-*` helpers in `dir` instead of `$PATH` (tests, sandboxes).
@@ -194,18 +342,18 @@ impl DockerConfig {
         self.creds_store.as_deref()
     }
 
-    fn auth_entry(&self, registry: &str) -> Option<&AuthEntry> {
+    fn auth_entry(&self, registry: &str) -> Option<(&str, &AuthEntry)> {
         let keys = lookup_keys(registry);
         // Exact keys first (in preference order), then keys that normalize to the same host.
         for key in &keys {
-            if let Some(e) = self.auths.get(key.as_str()) {
-                return Some(e);
+            if let Some((k, e)) = self.auths.get_key_value(key.as_str()) {
+                return Some((k, e));
             }
         }
         self.auths.iter().find_map(|(k, e)| {
             keys.iter()
                 .any(|key| hostname_of(k) == hostname_of(key))
-                .then_some(e)
+                .then_some((k.as_str(), e))
         })
     }
 
@@ -307,22 +455,30 @@ fn helper_answer(
 
 impl CredentialStore for DockerConfig {
     fn get(&self, registry: &str) -> Result<Option<Credential>> {
-        if let Some(helper) = self.helper_for(registry) {
-            let helper = helper.to_string();
-            if let Some(c) = self.run_helper(&helper, registry)? {
-                return Ok(Some(c));
-            }
+        Ok(self.sourced_lookup(registry)?.map(|c| c.secret))
+    }
+
+    fn lookup(&self, registry: &str) -> Result<Option<SourcedCredential>> {
+        self.sourced_lookup(registry)
+    }
+
+    /// A helper's kept answer is dropped, so the next lookup asks the helper again; an `auths`
+    /// entry would give the same credential again.
+    fn refused(&self, registry: &str) -> bool {
+        if self.helper_for(registry).is_none() {
+            return false;
         }
-        let Some(entry) = self.auth_entry(registry) else {
-            return Ok(None);
-        };
-        decode_entry(entry).map_err(|problem| Error::Credentials {
-            registry: registry.into(),
-            problem: CredentialProblem::Entry {
-                path: self.path.clone(),
-                problem,
-            },
+        let slot = self.helper_answers.lock().get(registry).cloned();
+        slot.is_some_and(|slot| {
+            slot.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .is_some()
         })
+    }
+
+    fn searched(&self) -> Option<String> {
+        Some(self.origin.clone())
     }
 }
 

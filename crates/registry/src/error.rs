@@ -231,6 +231,13 @@ pub enum CredentialProblem {
     },
     /// The blocking credential lookup panicked or was cancelled.
     LookupPanicked(tokio::task::JoinError),
+    /// A cloud provider gave no credential (its token service refused or failed).
+    Cloud {
+        /// The cloud.
+        provider: crate::cloud::CloudProvider,
+        /// What went wrong, in the provider's words (never a secret).
+        reason: String,
+    },
 }
 
 impl fmt::Display for CredentialProblem {
@@ -265,6 +272,9 @@ impl fmt::Display for CredentialProblem {
                 write!(f, "{} printed invalid JSON: {source}", program.display())
             }
             CredentialProblem::LookupPanicked(e) => write!(f, "credential lookup panicked: {e}"),
+            CredentialProblem::Cloud { provider, reason } => {
+                write!(f, "{provider} cloud credentials: {reason}")
+            }
         }
     }
 }
@@ -347,6 +357,13 @@ pub enum ConfigProblem {
     Http(reqwest::Error),
     /// A reference without a registry domain (nothing to contact).
     NoRegistry,
+    /// `--cloud-auth` names something that is not a cloud provider.
+    CloudAuth {
+        /// The option as given.
+        spec: String,
+        /// The word that is not `aws`, `gcp`, `azure` (or a `none` among others).
+        word: String,
+    },
     /// A registry URL could not be built from its base and path.
     Url {
         /// `base` + `path`.
@@ -392,6 +409,10 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::NoRegistry => {
                 f.write_str("reference has no registry domain that can be contacted")
             }
+            ConfigProblem::CloudAuth { spec, word } => write!(
+                f,
+                "cloud auth {spec:?}: {word:?} is not aws, gcp or azure (or none alone)"
+            ),
             ConfigProblem::Url { url, source } => {
                 write!(f, "cannot build URL from {url}: {source}")
             }

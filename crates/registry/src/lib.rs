@@ -37,23 +37,32 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod azure;
 pub mod challenge;
 mod client;
+pub mod cloud;
 pub mod config;
+mod config_file;
 pub mod credentials;
+pub mod ecr;
 mod error;
+pub mod gcp;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;
 pub mod revision;
 pub mod signature;
+pub mod source;
 mod sync;
 
+pub use client::check::{AuthCheck, AuthKind};
 pub use client::{
     Client, CopyOutcome, DOCKER_HUB_API_HOST, NotReady, Referrer, ReferrersSource, TagsOptions,
     WaitOutcome, referrers_tag,
 };
+pub use cloud::{CloudCredentials, CloudProvider, TokenProvider};
 pub use config::{ClientConfig, RetryPolicy};
+pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
@@ -63,3 +72,4 @@ pub use manifest::{
     Resolved,
 };
 pub use ratelimit::RateLimit;
+pub use source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};

@@ -16,6 +16,7 @@ use crate::policy::{
     self, Action, Application, ArgoApps, Decision, Gate, PolicyError, Query, Reason,
     WorkloadPolicy, WorkloadView,
 };
+use crate::status::RegistryCredential;
 use crate::webhook::ImageHint;
 
 /// The result of planning.
@@ -27,11 +28,20 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     /// Registry requests made (HEADs, tag lists, inspections).
     pub registry_requests: usize,
+    /// Per opted-in workload (by id): where the credential of each registry its images come
+    /// from was found.
+    pub credentials: BTreeMap<String, Vec<RegistryCredential>>,
 }
 
-/// A workload's pull secrets as (namespace, name); empty for workloads that did not opt in
-/// (their secrets are never read).
-type SecretSet = Vec<(String, String)>;
+/// The pull secrets a workload's pods get: the pod template's `imagePullSecrets`, else its
+/// ServiceAccount's (`service_account` set). Default (none) for workloads that did not opt in
+/// (their secrets are never read) and for ServiceAccounts that name none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct PullSecrets {
+    namespace: String,
+    service_account: Option<String>,
+    names: Vec<String>,
+}
 
 /// Which workloads a pass decides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +81,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
             workloads: Vec::new(),
             decisions: Vec::new(),
             registry_requests: 0,
+            credentials: BTreeMap::new(),
         });
     }
     // Annotations are parsed once per workload and pass.
@@ -97,7 +108,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         sets_image: crate::helm::SETS_IMAGE,
         signed: ctx.signatures.gate(),
     };
-    let (mut decisions, requests) =
+    let (mut decisions, requests, credentials) =
         decide_all(ctx, &workloads, &policies, &opted, &platforms, &gate).await;
     if let Some(g) = &ctx.gitops {
         place::place(g, &mut decisions).await;
@@ -106,6 +117,7 @@ pub async fn plan_scoped(ctx: &Context, scope: &Scope) -> Result<Plan> {
         workloads,
         decisions,
         registry_requests: requests,
+        credentials,
     })
 }
 
@@ -128,7 +140,8 @@ async fn read_running(
 }
 
 /// With each workload's parsed annotations, gather registry answers per set of pull secrets and
-/// decide; one skip row for a workload whose annotations do not parse. (decisions, requests)
+/// decide; one skip row for a workload whose annotations do not parse. (decisions, requests,
+/// credential sources of opted-in workloads)
 async fn decide_all(
     ctx: &Context,
     workloads: &[Workload],
@@ -136,16 +149,21 @@ async fn decide_all(
     opted: &BTreeSet<String>,
     platforms: &[ferry_core::Platform],
     gate: &Gate<'_>,
-) -> (Vec<Decision>, usize) {
-    let mut groups: BTreeMap<SecretSet, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
+) -> (
+    Vec<Decision>,
+    usize,
+    BTreeMap<String, Vec<RegistryCredential>>,
+) {
+    let mut groups: BTreeMap<PullSecrets, Vec<(&Workload, &WorkloadPolicy)>> = BTreeMap::new();
     let mut by_workload: BTreeMap<String, Vec<Decision>> = BTreeMap::new();
+    let mut accounts = HashMap::new();
     for w in workloads {
         match policies.get(&w.view.id()) {
             Some(Ok(p)) => {
                 let key = if opted.contains(&w.view.id()) {
-                    secret_set(w)
+                    pull_secrets(ctx, w, &mut accounts).await
                 } else {
-                    Vec::new()
+                    PullSecrets::default()
                 };
                 groups.entry(key).or_default().push((w, p));
             }
@@ -158,8 +176,11 @@ async fn decide_all(
     }
     let mut requests = 0;
     let mut applications = HashMap::new();
+    let mut credentials = BTreeMap::new();
     for (secrets, members) in groups {
         let registry = registry_for(ctx, &secrets).await;
+        let opted_members = members.iter().filter(|(w, _)| opted.contains(&w.view.id()));
+        credentials.extend(credential_sources(&registry, opted_members).await);
         let got = gather(&registry, ctx, &members, platforms, gate).await;
         requests += got.requests;
         let mut answers = got.answers;
@@ -180,7 +201,44 @@ async fn decide_all(
         .iter()
         .flat_map(|w| by_workload.remove(&w.view.id()).unwrap_or_default())
         .collect();
-    (decisions, requests)
+    (decisions, requests, credentials)
+}
+
+/// Where `registry` finds the credential of each registry the workloads' images come from
+/// (asked once per registry), by workload id.
+async fn credential_sources<'a>(
+    registry: &ferry_registry::Client,
+    members: impl Iterator<Item = &'a (&'a Workload, &'a WorkloadPolicy)>,
+) -> BTreeMap<String, Vec<RegistryCredential>> {
+    let mut said: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (w, _) in members {
+        let mut mine = Vec::new();
+        let hosts: BTreeSet<String> = w
+            .view
+            .containers
+            .iter()
+            .filter_map(|c| Reference::parse(&c.image).ok())
+            .map(|r| r.registry().to_string())
+            .collect();
+        for host in hosts {
+            if !said.contains_key(&host) {
+                let source = match registry.credential_source(&host).await {
+                    Ok(Some(s)) => s.to_string(),
+                    Ok(None) => "anonymous".to_string(),
+                    Err(e) => format!("cannot look it up: {e}"),
+                };
+                said.insert(host.clone(), source);
+            }
+            let source = said.get(&host).cloned().unwrap_or_default();
+            mine.push(RegistryCredential {
+                registry: host,
+                source,
+            });
+        }
+        out.insert(w.view.id(), mine);
+    }
+    out
 }
 
 /// The Argo CD Application `app` (read once per pass): its spec, or why it cannot be used.
@@ -207,31 +265,60 @@ async fn application(
     answer
 }
 
-fn secret_set(w: &Workload) -> SecretSet {
-    let set: BTreeSet<(String, String)> = w
-        .pull_secrets
-        .iter()
-        .map(|s| (w.view.namespace.clone(), s.clone()))
-        .collect();
-    set.into_iter().collect()
+/// What `w`'s pods pull with: its template's `imagePullSecrets`, else those of its
+/// ServiceAccount (read once per pass and namespace; one that cannot be read is logged and
+/// counts as naming none, as a pod's admission would not add any either).
+async fn pull_secrets(
+    ctx: &Context,
+    w: &Workload,
+    accounts: &mut HashMap<(String, String), Vec<String>>,
+) -> PullSecrets {
+    let namespace = w.view.namespace.clone();
+    if !w.pull_secrets.is_empty() {
+        let mut names = w.pull_secrets.clone();
+        names.sort();
+        names.dedup();
+        return PullSecrets {
+            namespace,
+            service_account: None,
+            names,
+        };
+    }
+    let key = (namespace.clone(), w.service_account.clone());
+    if !accounts.contains_key(&key) {
+        let names = match cluster::service_account_pull_secrets(&ctx.client, &key.0, &key.1).await {
+            Ok(names) => names.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(namespace = %key.0, service_account = %key.1, error = %e, "cannot read ServiceAccount; using no pull secrets");
+                Vec::new()
+            }
+        };
+        accounts.insert(key.clone(), names);
+    }
+    let names = accounts.get(&key).cloned().unwrap_or_default();
+    if names.is_empty() {
+        return PullSecrets::default();
+    }
+    PullSecrets {
+        namespace,
+        service_account: Some(key.1),
+        names,
+    }
 }
 
 /// The controller's registry client with `secrets` applied to its requests (ferry's own
 /// credentials stay behind them).
-async fn registry_for(ctx: &Context, secrets: &SecretSet) -> ferry_registry::Client {
-    if secrets.is_empty() {
+async fn registry_for(ctx: &Context, secrets: &PullSecrets) -> ferry_registry::Client {
+    if secrets.names.is_empty() {
         return ctx.registry.clone();
     }
-    let wanted: BTreeSet<(String, String)> = secrets.iter().cloned().collect();
-    let stores: Vec<Arc<dyn ferry_registry::CredentialStore>> =
-        cluster::pull_secret_credentials(&ctx.client, &wanted)
-            .await
-            .into_iter()
-            .map(|c| Arc::new(c) as Arc<dyn ferry_registry::CredentialStore>)
-            .collect();
-    if stores.is_empty() {
-        return ctx.registry.clone();
-    }
+    let stores = cluster::pull_secret_credentials(
+        &ctx.client,
+        &secrets.namespace,
+        &secrets.names,
+        secrets.service_account.as_deref(),
+    )
+    .await;
     ctx.registry
         .with_credentials(Arc::new(ferry_registry::ChainCredentials(stores)))
 }

@@ -181,6 +181,11 @@ pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
             kind: w.view.kind.to_string(),
             name: w.view.name.clone(),
             containers,
+            credentials: plan
+                .credentials
+                .get(&w.view.id())
+                .cloned()
+                .unwrap_or_default(),
         });
     }
     status
@@ -228,6 +233,7 @@ mod tests {
                 decision("db", Action::Skip, Reason::GitWriteBack("refused".into())),
             ],
             registry_requests: 0,
+            credentials: Default::default(),
         };
         let applied = Applied {
             pull_requests: vec![RequestNote {

@@ -50,6 +50,10 @@ fn sample() -> Status {
                 ..Default::default()
             },
         ],
+        credentials: vec![RegistryCredential {
+            registry: "ghcr.io".into(),
+            source: "secret shop/regcred (imagePullSecrets of ServiceAccount shop/web)".into(),
+        }],
     });
     let mut h = History::default();
     h.push(entry(1, Event::Update));
@@ -101,6 +105,27 @@ fn html_shows_every_field() {
     assert!(rollback < update, "newest first");
     assert!(
         html.contains("<span class=\"tag rollback\">rollback</span> shop/Deployment/w2 <b>app</b>")
+    );
+}
+
+#[test]
+fn html_and_json_show_the_credential_source_per_registry() {
+    let s = sample();
+    let html = render_html(&s);
+    assert!(
+        html.contains("credentials for <code>ghcr.io</code></dt><dd>secret shop/regcred (imagePullSecrets of ServiceAccount shop/web)"),
+        "{html}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render_json(&s)).unwrap();
+    assert_eq!(
+        json["workloads"][0]["credentials"][0]["registry"],
+        "ghcr.io"
+    );
+    assert!(
+        json["workloads"][0]["credentials"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("ServiceAccount shop/web")
     );
 }
 

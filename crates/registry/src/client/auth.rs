@@ -50,6 +50,16 @@ pub(super) struct TokenKey {
     credential: CredentialId,
 }
 
+impl TokenKey {
+    pub(super) fn new(registry: &str, scope: &str, credential: CredentialId) -> Self {
+        TokenKey {
+            registry: registry.to_string(),
+            scope: scope.to_string(),
+            credential,
+        }
+    }
+}
+
 /// A bearer token and when to stop using it.
 #[derive(Clone)]
 pub(super) struct CachedToken {
@@ -68,32 +78,81 @@ impl std::fmt::Debug for CachedToken {
 
 /// The attempts of one registry request, as the wire's retry loop makes them: each sent with
 /// the registry's current authorization. `probe` is held while the registry's scheme is
-/// unknown; `auth_rounds` counts the challenges answered over the whole request.
+/// unknown; `auth_rounds` counts the challenges answered over the whole request; `reasked`
+/// says whether a refused credential's store was already asked again for this request.
 struct Authorized<'a> {
     client: &'a Client,
     ep: &'a Endpoint,
     scope: &'a str,
     probe: Option<OwnedMutexGuard<()>>,
     auth_rounds: u32,
+    reasked: bool,
+}
+
+impl Authorized<'_> {
+    /// A refusal of the credential sent: ask its store again at once (a helper's kept answer
+    /// may be stale), once per request; after that the error stands, naming the credential.
+    fn refused(&mut self, e: Error, sent: Option<&Found>) -> Result<()> {
+        if !is_refusal(&e) {
+            return Err(e);
+        }
+        if !self.reasked && sent.is_some() && self.client.forget_credential(&self.ep.key) {
+            self.reasked = true;
+            self.auth_rounds = 0;
+            tracing::debug!(registry = %self.ep.key, "credential refused; asking its source again");
+            return Ok(());
+        }
+        let used = match sent {
+            Some(f) => format!("used {}", f.describe()),
+            None => {
+                let searched = self.client.searched();
+                if searched.is_empty() {
+                    "no credentials were sent".to_string()
+                } else {
+                    format!(
+                        "no credentials were sent (none found in {})",
+                        searched.join("; ")
+                    )
+                }
+            }
+        };
+        Err(naming_source(e, &used))
+    }
 }
 
 impl Attempt for Authorized<'_> {
-    /// Send with the current authorization, answering challenges (at most two over the whole
-    /// request) on the way. `Err` is an authentication failure, final; `Ok` is the send's
-    /// outcome for the retry loop to judge.
+    /// Send with the current authorization, answering challenges (at most two per credential)
+    /// on the way. `Err` is an authentication failure, final; `Ok` is the send's outcome for
+    /// the retry loop to judge.
     async fn once(&mut self, wire: &Wire, req: &Request) -> Result<Result<Reply>> {
         let (client, ep, scope) = (self.client, self.ep, self.scope);
         loop {
-            let auth = client.auth_header(ep, scope).await?;
+            let (auth, sent) = match client.auth_header(ep, scope).await {
+                Ok(a) => a,
+                Err((e, found)) => {
+                    self.refused(e, found.as_ref())?;
+                    continue;
+                }
+            };
             let sent_auth = auth.is_some();
+            let sent = sent.filter(|_| sent_auth);
             let outcome = wire.send_once(&ep.key, req, auth).await;
             match &outcome {
                 Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
                     self.auth_rounds += 1;
-                    if self.auth_rounds > 2 {
-                        return Err(unauthorized(reply));
+                    let handled = if self.auth_rounds > 2 {
+                        Err(unauthorized(reply))
+                    } else {
+                        client.handle_challenge(ep, scope, reply, sent_auth).await
+                    };
+                    if let Err(e) = handled {
+                        self.refused(e, sent.as_ref())?;
                     }
-                    client.handle_challenge(ep, scope, reply, sent_auth).await?;
+                    continue;
+                }
+                Ok(reply) if reply.status == StatusCode::FORBIDDEN => {
+                    self.probe = None;
+                    self.refused(status_error(reply), sent.as_ref())?;
                     continue;
                 }
                 // An answer without a challenge: this registry lets anonymous requests in.
@@ -108,6 +167,33 @@ impl Attempt for Authorized<'_> {
     }
 }
 
+/// Whether an error is the registry refusing a credential (401/403).
+fn is_refusal(e: &Error) -> bool {
+    matches!(e, Error::Unauthorized { .. } | Error::Denied { .. })
+}
+
+/// A 401/403 error that says which credential was sent (its source, never the secret).
+fn naming_source(e: Error, used: &str) -> Error {
+    let name = |detail: String| {
+        if detail.contains("; used ") || detail.contains("; no credentials were sent") {
+            detail
+        } else {
+            format!("{detail}; {used}")
+        }
+    };
+    match e {
+        Error::Unauthorized { url, detail } => Error::Unauthorized {
+            url,
+            detail: name(detail),
+        },
+        Error::Denied { url, detail } => Error::Denied {
+            url,
+            detail: name(detail),
+        },
+        other => other,
+    }
+}
+
 impl Client {
     /// Send a request to a registry with authentication and retries; returns the last reply
     /// read in full.
@@ -118,6 +204,7 @@ impl Client {
             scope,
             probe: self.probe_guard(&ep.key).await,
             auth_rounds: 0,
+            reasked: false,
         };
         self.inner.wire.retrying(&mut attempt, &req).await
     }
@@ -140,7 +227,7 @@ impl Client {
         }
     }
 
-    fn scheme(&self, key: &str) -> Option<AuthScheme> {
+    pub(super) fn scheme(&self, key: &str) -> Option<AuthScheme> {
         self.inner.auth.lock().get(key).cloned()
     }
 
@@ -156,29 +243,44 @@ impl Client {
             .or_insert(scheme);
     }
 
-    async fn auth_header(&self, ep: &Endpoint, scope: &str) -> Result<Option<HeaderValue>> {
+    /// The `Authorization` to send and the credential it carries; on failure (a token server
+    /// refusing the credential) the credential that was presented.
+    async fn auth_header(
+        &self,
+        ep: &Endpoint,
+        scope: &str,
+    ) -> std::result::Result<(Option<HeaderValue>, Option<Found>), (Error, Option<Found>)> {
         match self.scheme(&ep.key) {
-            None | Some(AuthScheme::Anonymous) => Ok(None),
-            Some(AuthScheme::Basic) => match self.credentials(&ep.key).await?.credential {
-                Some(Credential::Basic { username, password }) => {
-                    Ok(Some(basic_header(&username, &password)))
-                }
-                _ => Ok(None),
-            },
+            None | Some(AuthScheme::Anonymous) => Ok((None, None)),
+            Some(AuthScheme::Basic) => {
+                let found = self.credentials(&ep.key).await.map_err(|e| (e, None))?;
+                let header = match &found.credential {
+                    Some(Credential::Basic { username, password }) => {
+                        Some(basic_header(username, password))
+                    }
+                    _ => None,
+                };
+                Ok((header, Some(found)))
+            }
             Some(AuthScheme::Bearer { realm, service }) => {
-                let found = self.credentials(&ep.key).await?;
-                let token = self
+                let found = self.credentials(&ep.key).await.map_err(|e| (e, None))?;
+                let token = match self
                     .token(ep, &realm, service.as_deref(), scope, &found)
-                    .await?;
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(e) => return Err((e, Some(found))),
+                };
                 let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    Error::Invalid {
+                    let e = Error::Invalid {
                         what: "token",
                         url: realm.to_string(),
                         reason: "token is not a valid header value".into(),
-                    }
+                    };
+                    (e, None)
                 })?;
                 v.set_sensitive(true);
-                Ok(Some(v))
+                Ok((Some(v), Some(found)))
             }
         }
     }
@@ -311,11 +413,19 @@ impl Client {
         let mut tokens = self.inner.tokens.lock();
         // Forget expired tokens (rotated secrets, scopes no longer used) as new ones come.
         tokens.retain(|_, t| t.expires > now);
+        // A token never outlives the credential it was obtained with.
+        let mut expires = token_expiry(now, lifetime);
+        if let Some(at) = found.expires_at {
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            expires = expires.min(now + left);
+        }
         tokens.insert(
             key,
             CachedToken {
                 token: token.clone(),
-                expires: token_expiry(now, lifetime),
+                expires,
             },
         );
         Ok(token)
@@ -353,6 +463,11 @@ impl Client {
             return Err(status_error(&reply));
         }
         parse_token_answer(&reply.body, realm.as_str())
+    }
+
+    /// When the cached token under `key` stops being used, if there is one.
+    pub(super) fn token_expiry(&self, key: &TokenKey) -> Option<Instant> {
+        self.inner.tokens.lock().get(key).map(|t| t.expires)
     }
 
     fn cached_token(&self, key: &TokenKey) -> Option<String> {

@@ -1,11 +1,12 @@
 //! Which credential a client handle uses for a registry, and that credential's identity.
 //!
-//! A handle made by [`Client::with_credentials`] asks its own store first, then its parent's
-//! (each store's answers cached per registry, so a credential helper runs once per store and
-//! registry). Bearer tokens are cached per registry, scope and [`CredentialId`]: a token obtained
-//! with one credential is never sent for a request made with another, or anonymously.
+//! A handle made by [`Client::with_credentials`] asks its own store first, then its parent's.
+//! Stores are asked for every request they authenticate (on a blocking thread) and keep what
+//! is expensive themselves — a helper's answer for its TTL, a config file until it changes — so
+//! a rotated credential is used from the next request on. Bearer tokens are cached per
+//! registry, scope and [`CredentialId`]: a token obtained with one credential is never sent for
+//! a request made with another (a rotated one included), or anonymously.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,22 +15,18 @@ use ferry_core::Digest;
 use super::Client;
 use crate::credentials::{Credential, CredentialStore};
 use crate::error::{CredentialProblem, Error, Result};
-use crate::sync::Lock;
+use crate::source::{CredentialSource, SourcedCredential};
 
 /// Where one handle looks credentials up: its own store, then its parent's.
 pub(super) struct CredentialChain {
     store: Arc<dyn CredentialStore>,
-    /// What `store` answered, per registry.
-    answers: Lock<HashMap<String, Option<Credential>>>,
     parent: Option<Arc<CredentialChain>>,
 }
 
 impl fmt::Debug for CredentialChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let looked_up: Vec<String> = self.answers.lock().keys().cloned().collect();
         f.debug_struct("CredentialChain")
             .field("store", &self.store)
-            .field("looked_up", &looked_up)
             .field("parent", &self.parent)
             .finish()
     }
@@ -37,37 +34,20 @@ impl fmt::Debug for CredentialChain {
 
 impl CredentialChain {
     pub(super) fn new(store: Arc<dyn CredentialStore>, parent: Option<Arc<Self>>) -> Self {
-        CredentialChain {
-            store,
-            answers: Lock::default(),
-            parent,
-        }
+        CredentialChain { store, parent }
     }
 
-    /// The answers cached at this level (tests poison it).
-    #[cfg(test)]
-    pub(super) fn answers(&self) -> &Lock<HashMap<String, Option<Credential>>> {
-        &self.answers
-    }
-
-    /// What this level's store says for `registry` (asked once, on a blocking thread: it may
-    /// run a credential helper).
-    async fn own(&self, registry: &str) -> Result<Option<Credential>> {
-        if let Some(c) = self.answers.lock().get(registry) {
-            return Ok(c.clone());
-        }
+    /// What this level's store says for `registry` now (on a blocking thread: it may run a
+    /// credential helper or read a file).
+    async fn own(&self, registry: &str) -> Result<Option<SourcedCredential>> {
         let store = self.store.clone();
         let k = registry.to_string();
-        let found = tokio::task::spawn_blocking(move || store.get(&k))
+        tokio::task::spawn_blocking(move || store.lookup(&k))
             .await
             .map_err(|e| Error::Credentials {
                 registry: registry.to_string(),
                 problem: CredentialProblem::LookupPanicked(e),
-            })??;
-        self.answers
-            .lock()
-            .insert(registry.to_string(), found.clone());
-        Ok(found)
+            })?
     }
 }
 
@@ -117,11 +97,26 @@ impl CredentialId {
     }
 }
 
-/// The credential a handle uses for one registry, and its identity.
+/// The credential a handle uses for one registry, its identity and where it came from.
 #[derive(Clone)]
 pub(super) struct Found {
     pub(super) credential: Option<Credential>,
     pub(super) id: CredentialId,
+    pub(super) source: Option<CredentialSource>,
+    pub(super) expires_at: Option<std::time::SystemTime>,
+    /// For anonymous access: where the stores looked and found nothing.
+    pub(super) searched: Vec<String>,
+}
+
+impl Found {
+    /// How an error names this credential: its source, or anonymous and where ferry looked.
+    pub(super) fn describe(&self) -> String {
+        let mut text = crate::source::describe(self.source.as_ref());
+        if self.source.is_none() && !self.searched.is_empty() {
+            text.push_str(&format!("; looked in {}", self.searched.join("; ")));
+        }
+        text
+    }
 }
 
 impl Client {
@@ -131,18 +126,78 @@ impl Client {
         let mut level = Some(&self.creds);
         while let Some(l) = level {
             if let Some(c) = l.own(registry).await? {
-                let id = CredentialId::of(Some(&c), &self.inner.salt);
+                let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
                 return Ok(Found {
-                    credential: Some(c),
+                    credential: Some(c.secret),
                     id,
+                    source: Some(c.source),
+                    expires_at: c.expires_at,
+                    searched: Vec::new(),
                 });
             }
             level = l.parent.as_ref();
         }
+        if let Some((cloud, name)) = self.cloud_for(registry)
+            && let Some(c) = CredentialChain::new(cloud, None).own(&name).await?
+        {
+            let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
+            return Ok(Found {
+                credential: Some(c.secret),
+                id,
+                source: Some(c.source),
+                expires_at: c.expires_at,
+                searched: Vec::new(),
+            });
+        }
         Ok(Found {
             credential: None,
             id: CredentialId::Anonymous,
+            source: None,
+            expires_at: None,
+            searched: self.searched(),
         })
+    }
+
+    /// The cloud store and the registry name it is asked for: the registry mirrored at
+    /// `key` when `key` is a mirror's address, else `key` itself.
+    fn cloud_for(&self, key: &str) -> Option<(Arc<dyn CredentialStore>, String)> {
+        let cloud = self.inner.config.cloud.clone()?;
+        let name = self
+            .inner
+            .config
+            .mirrors
+            .iter()
+            .find(|(_, url)| {
+                url::Url::parse(url).is_ok_and(|u| super::endpoint::host_key(&u) == key)
+            })
+            .map_or(key, |(registry, _)| registry.as_str());
+        Some((cloud, name.to_string()))
+    }
+
+    /// Where every store along the chain looks, first to last.
+    pub(super) fn searched(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut level = Some(&self.creds);
+        while let Some(l) = level {
+            out.extend(l.store.searched());
+            level = l.parent.as_ref();
+        }
+        out
+    }
+
+    /// The registry refused the credential this handle used for `registry`: every store along
+    /// the chain forgets what it kept. `true` when asking again may give another credential.
+    pub(super) fn forget_credential(&self, registry: &str) -> bool {
+        let mut again = false;
+        let mut level = Some(&self.creds);
+        while let Some(l) = level {
+            again |= l.store.refused(registry);
+            level = l.parent.as_ref();
+        }
+        if let Some((cloud, name)) = self.cloud_for(registry) {
+            again |= cloud.refused(&name);
+        }
+        again
     }
 }
 
@@ -204,7 +259,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn handles_ask_their_own_store_first_and_share_the_base_answers() {
+    async fn handles_ask_their_own_store_first_then_the_base_and_see_new_answers() {
         let base = Arc::new(Counting(0.into(), Some(basic("base", "b"))));
         let extra = Arc::new(Counting(0.into(), Some(basic("extra", "e"))));
         let empty = Arc::new(Counting(0.into(), None));
@@ -216,14 +271,19 @@ mod tests {
         let with_extra = client.with_credentials(extra.clone());
         let found = with_extra.credentials("r.example").await.unwrap();
         assert_eq!(found.credential, Some(basic("extra", "e")));
-        // A handle whose store has nothing falls back to the base store, asked once for all.
-        for _ in 0..3 {
-            let h = client.with_credentials(empty.clone());
-            let found = h.credentials("r.example").await.unwrap();
-            assert_eq!(found.credential, Some(basic("base", "b")));
-        }
-        client.credentials("r.example").await.unwrap();
+        assert_eq!(found.source, Some(CredentialSource::Unnamed));
+        // A handle whose store has nothing falls back to the base store.
+        let h = client.with_credentials(empty.clone());
+        let found = h.credentials("r.example").await.unwrap();
+        assert_eq!(found.credential, Some(basic("base", "b")));
         let count = |s: &Counting| s.0.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!((count(&base), count(&extra), count(&empty)), (1, 1, 3));
+        assert_eq!((count(&base), count(&extra), count(&empty)), (1, 1, 1));
+        // Stores are asked again on every lookup: what they say now is what is used.
+        h.credentials("r.example").await.unwrap();
+        assert_eq!((count(&base), count(&empty)), (2, 2));
+        let anon = Client::new(crate::ClientConfig::default()).unwrap();
+        let found = anon.credentials("r.example").await.unwrap();
+        assert!(found.describe().contains("anonymous"));
+        assert!(!anon.forget_credential("r.example"));
     }
 }

@@ -1,0 +1,136 @@
+//! Amazon ECR: AWS credentials from the SDK's standard chain (environment, web identity token
+//! file as IRSA sets it, EKS Pod Identity, instance metadata), `GetAuthorizationToken` in the
+//! registry's region, the token used as `AWS:<password>` until shortly before `expiresAt`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures::future::BoxFuture;
+
+use crate::cloud::{CloudProvider, TokenProvider, cloud_source, ecr_region};
+use crate::credentials::Credential;
+use crate::error::{CredentialProblem, Error, Result};
+use crate::source::SourcedCredential;
+
+/// Gives the AWS SDK's configuration, loaded once on first use. The binary supplies it (it
+/// reads the environment: `AWS_REGION`, `AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`,
+/// `AWS_ENDPOINT_URL_ECR`, …); the library never does.
+pub type SdkConfigLoader = Arc<dyn Fn() -> BoxFuture<'static, aws_config::SdkConfig> + Send + Sync>;
+
+/// ECR's [`TokenProvider`].
+pub struct Ecr {
+    loader: SdkConfigLoader,
+    sdk: tokio::sync::OnceCell<aws_config::SdkConfig>,
+}
+
+impl fmt::Debug for Ecr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ecr")
+    }
+}
+
+impl Ecr {
+    /// ECR logins with the SDK configuration `loader` gives.
+    pub fn new(loader: SdkConfigLoader) -> Self {
+        Ecr {
+            loader,
+            sdk: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn token(
+        &self,
+        registry: &str,
+    ) -> std::result::Result<Option<SourcedCredential>, String> {
+        let host = registry.split(':').next().unwrap_or_default();
+        let region = ecr_region(host)
+            .ok_or_else(|| format!("{registry} is not an ECR registry host"))?
+            .to_string();
+        let sdk = self.sdk.get_or_init(|| (self.loader)()).await;
+        if !has_credentials(sdk).await? {
+            tracing::warn!(
+                registry,
+                "no AWS credentials found (environment, web identity, Pod Identity, instance metadata, profile): ECR requests are anonymous"
+            );
+            return Ok(None);
+        }
+        let conf = aws_sdk_ecr::config::Builder::from(sdk)
+            .region(aws_config::Region::new(region.clone()))
+            .build();
+        let client = aws_sdk_ecr::Client::from_conf(conf);
+        let out = client.get_authorization_token().send().await.map_err(|e| {
+            format!(
+                "GetAuthorizationToken in {region}: {}",
+                aws_sdk_ecr::error::DisplayErrorContext(&e)
+            )
+        })?;
+        let data = out
+            .authorization_data()
+            .first()
+            .ok_or("GetAuthorizationToken answered no authorizationData")?;
+        let token = data
+            .authorization_token()
+            .ok_or("GetAuthorizationToken answered no authorizationToken")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("authorizationToken is not base64 of user:password")?;
+        let (user, password) = decoded
+            .split_once(':')
+            .ok_or("authorizationToken is not base64 of user:password")?;
+        let expires_at = data
+            .expires_at()
+            .and_then(|t| std::time::SystemTime::try_from(*t).ok());
+        Ok(Some(SourcedCredential {
+            source: cloud_source(
+                CloudProvider::Aws,
+                format!("ECR GetAuthorizationToken in {region}"),
+            ),
+            secret: Credential::Basic {
+                username: user.to_string(),
+                password: password.to_string(),
+            },
+            expires_at,
+        }))
+    }
+}
+
+/// Whether the SDK's credential chain finds credentials: `false` when none is configured
+/// anywhere (not on AWS), an error when one is configured but fails (an STS refusal).
+async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<bool, String> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    use aws_credential_types::provider::error::CredentialsError;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Ok(false);
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(true),
+        Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(false),
+        Err(e) => Err(format!(
+            "AWS credentials: {}",
+            aws_sdk_ecr::error::DisplayErrorContext(&e)
+        )),
+    }
+}
+
+impl TokenProvider for Ecr {
+    fn provider(&self) -> CloudProvider {
+        CloudProvider::Aws
+    }
+
+    fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>> {
+        Box::pin(async move {
+            self.token(registry)
+                .await
+                .map_err(|reason| Error::Credentials {
+                    registry: registry.to_string(),
+                    problem: CredentialProblem::Cloud {
+                        provider: CloudProvider::Aws,
+                        reason,
+                    },
+                })
+        })
+    }
+}
