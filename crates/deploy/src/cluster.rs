@@ -431,7 +431,7 @@ pub async fn pull_secret_credentials(
                     out.push(std::sync::Arc::new(c.with_origin(origin)));
                     continue;
                 }
-                Err(e) => format!("not a docker config: {e}"),
+                Err(e) => SecretProblem::NotADockerConfig(e),
             },
             Err(problem) => problem,
         };
@@ -443,21 +443,41 @@ pub async fn pull_secret_credentials(
     out
 }
 
+/// Why a pull secret gives no credentials (logged, and named where ferry looked).
+#[derive(Debug)]
+enum SecretProblem {
+    NotFound,
+    Unreadable(kube::Error),
+    NoDockerConfigJson,
+    NotADockerConfig(ferry_registry::Error),
+}
+
+impl std::fmt::Display for SecretProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretProblem::NotFound => f.write_str("not found"),
+            SecretProblem::Unreadable(e) => write!(f, "cannot be read: {e}"),
+            SecretProblem::NoDockerConfigJson => f.write_str("has no .dockerconfigjson"),
+            SecretProblem::NotADockerConfig(e) => write!(f, "not a docker config: {e}"),
+        }
+    }
+}
+
 /// The `.dockerconfigjson` of Secret `ns/name`, or why there is none.
 async fn read_pull_secret(
     client: &Client,
     ns: &str,
     name: &str,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Vec<u8>, SecretProblem> {
     let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
     match api.get_opt(name).await {
         Ok(Some(secret)) => secret
             .data
             .and_then(|mut d| d.remove(".dockerconfigjson"))
             .map(|b| b.0)
-            .ok_or_else(|| "has no .dockerconfigjson".to_string()),
-        Ok(None) => Err("not found".to_string()),
-        Err(e) => Err(format!("cannot be read: {e}")),
+            .ok_or(SecretProblem::NoDockerConfigJson),
+        Ok(None) => Err(SecretProblem::NotFound),
+        Err(e) => Err(SecretProblem::Unreadable(e)),
     }
 }
 

@@ -69,6 +69,7 @@ pub use decide::{
     Action, Answers, Decision, Gate, GitEdit, GitRoute, LookupError, Query, Records, Route,
     TagFacts, decide, decide_gated, decide_with, queries,
 };
+pub use promote::BetaProblem;
 pub use reason::Reason;
 pub use route::{Application, GitSettings, NoRoute, Placement};
 pub use signed::{SignatureVerdict, SignedGate};
@@ -342,7 +343,7 @@ pub fn parse_stamps(value: Option<&str>) -> BTreeMap<String, (String, u64)> {
 }
 
 /// The containers ferry may change, or why none.
-pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, String> {
+pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, PolicyError> {
     let Some(list) = w
         .annotation(CONTAINERS)
         .map(str::trim)
@@ -355,16 +356,13 @@ pub fn managed_containers(w: &WorkloadView) -> Result<Vec<&ContainerView>, Strin
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    let unknown: Vec<&str> = names
+    let unknown: Vec<String> = names
         .iter()
-        .copied()
-        .filter(|n| !w.containers.iter().any(|c| c.name == *n))
+        .filter(|n| !w.containers.iter().any(|c| c.name == **n))
+        .map(|n| n.to_string())
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "{CONTAINERS} names unknown container(s): {}",
-            unknown.join(", ")
-        ));
+        return Err(PolicyError::Containers { unknown });
     }
     Ok(w.containers
         .iter()
@@ -378,11 +376,14 @@ pub enum PolicyError {
     /// `ferry.dev/policy` is malformed.
     Policy(BadPolicy),
     /// `ferry.dev/containers` names containers that do not exist.
-    Containers(String),
+    Containers {
+        /// The names that match no container.
+        unknown: Vec<String>,
+    },
     /// `ferry.dev/platforms` is malformed.
-    Platforms(String),
+    Platforms(ferry_core::Error),
     /// `ferry.dev/tag-ignore` is not a usable regex.
-    TagIgnore(String),
+    TagIgnore(Error),
     /// `ferry.dev/retag` or `ferry.dev/running-tag` is malformed.
     Retag(retag::BadRetag),
     /// `ferry.dev/git-pull-request` is malformed.
@@ -393,7 +394,11 @@ impl std::fmt::Display for PolicyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PolicyError::Policy(x0) => write!(f, "{POLICY}: {x0}"),
-            PolicyError::Containers(x0) => write!(f, "{x0}"),
+            PolicyError::Containers { unknown } => write!(
+                f,
+                "{CONTAINERS} names unknown container(s): {}",
+                unknown.join(", ")
+            ),
             PolicyError::Platforms(x0) => write!(f, "{PLATFORMS}: {x0}"),
             PolicyError::TagIgnore(x0) => write!(f, "{x0}"),
             PolicyError::Retag(e) => write!(f, "{e}"),
@@ -456,21 +461,21 @@ impl WorkloadPolicy {
         let managed = if policy == Policy::Off {
             BTreeSet::new()
         } else {
-            managed_containers(w)
-                .map_err(PolicyError::Containers)?
+            managed_containers(w)?
                 .into_iter()
                 .map(|c| c.name.clone())
                 .collect()
         };
         let platforms = match w.annotation(PLATFORMS) {
             Some(p) if policy != Policy::Off => {
-                Some(Platform::parse_list(p).map_err(|e| PolicyError::Platforms(e.to_string()))?)
+                Some(Platform::parse_list(p).map_err(PolicyError::Platforms)?)
             }
             _ => None,
         };
         let tag_ignore = match &policy {
-            Policy::Tags(_) => tags::parse_ignore(w.annotation(TAG_IGNORE))
-                .map_err(|e| PolicyError::TagIgnore(e.to_string()))?,
+            Policy::Tags(_) => {
+                tags::parse_ignore(w.annotation(TAG_IGNORE)).map_err(PolicyError::TagIgnore)?
+            }
             Policy::Off | Policy::Digest => None,
         };
         Ok(WorkloadPolicy {

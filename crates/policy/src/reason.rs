@@ -43,7 +43,7 @@ pub enum Reason {
     /// The tag was not resolved (nothing asked).
     NotResolved(String),
     /// `promote-from` cannot offer anything, and why.
-    PromoteFrom(String),
+    PromoteFrom(crate::promote::BetaProblem),
     /// No baseline digest; this one was recorded.
     BaselineRecorded(Digest),
     /// The pods run the target already (image without a digest).
@@ -174,7 +174,8 @@ impl fmt::Display for Reason {
             Reason::Policy(e) => write!(f, "{e}"),
             Reason::BadMinAge(e) => write!(f, "{MIN_AGE}: {e}"),
             Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
-            Reason::BadImage(e) | Reason::PromoteFrom(e) | Reason::BadApproval(e) => f.write_str(e),
+            Reason::BadImage(e) | Reason::BadApproval(e) => f.write_str(e),
+            Reason::PromoteFrom(e) => write!(f, "{e}"),
             Reason::AwaitingApproval { text, .. } => f.write_str(text),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
             Reason::TagsFailed(e) => write!(f, "cannot list tags: {e}"),

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source};
 use crate::credentials::Credential;
-use crate::error::{CredentialProblem, Error, Result};
+use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
 
 /// Entra ID's usual authority (`AZURE_AUTHORITY_HOST` overrides it; the binary reads that).
@@ -72,7 +72,7 @@ impl Azure {
         &self,
         url: &str,
         form: &[(&str, &str)],
-    ) -> std::result::Result<T, String> {
+    ) -> std::result::Result<T, CloudProblem> {
         let body = {
             let mut body = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in form {
@@ -87,21 +87,40 @@ impl Azure {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|source| CloudProblem::Unreachable {
+                url: url.to_string(),
+                source,
+            })?;
         let status = reply.status();
-        let body = reply.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        let body = reply
+            .bytes()
+            .await
+            .map_err(|source| CloudProblem::Unreachable {
+                url: url.to_string(),
+                source,
+            })?;
         if !status.is_success() {
             // Entra's and ACR's error answers hold codes and descriptions, never the secret.
-            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(format!("{url} answered {status}: {text}"));
+            let answer: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Err(CloudProblem::Refused {
+                url: url.to_string(),
+                status: status.as_u16(),
+                answer,
+            });
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))
+        serde_json::from_slice(&body).map_err(|source| CloudProblem::BadAnswer {
+            url: url.to_string(),
+            source,
+        })
     }
 
-    async fn token(&self, registry: &str) -> std::result::Result<SourcedCredential, String> {
+    async fn token(&self, registry: &str) -> std::result::Result<SourcedCredential, CloudProblem> {
         let id = &self.identity;
-        let assertion = std::fs::read_to_string(&id.token_file)
-            .map_err(|e| format!("federated token file {}: {e}", id.token_file.display()))?;
+        let assertion =
+            std::fs::read_to_string(&id.token_file).map_err(|source| CloudProblem::TokenFile {
+                path: id.token_file.clone(),
+                source,
+            })?;
         let entra_url = format!(
             "{}/{}/oauth2/v2.0/token",
             id.authority_host.trim_end_matches('/'),
@@ -166,11 +185,11 @@ impl TokenProvider for Azure {
             self.token(registry)
                 .await
                 .map(Some)
-                .map_err(|reason| Error::Credentials {
+                .map_err(|problem| Error::Credentials {
                     registry: registry.to_string(),
                     problem: CredentialProblem::Cloud {
                         provider: CloudProvider::Azure,
-                        reason,
+                        problem,
                     },
                 })
         })

@@ -211,7 +211,7 @@ impl CredentialStore for CloudCredentials {
             registry: registry.to_string(),
             problem: CredentialProblem::Cloud {
                 provider: provider.provider(),
-                reason: format!("no async runtime to ask it on: {e}"),
+                problem: crate::error::CloudProblem::NoRuntime(e),
             },
         })?;
         let fetched = SystemTime::now();

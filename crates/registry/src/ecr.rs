@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source, ecr_region};
 use crate::credentials::Credential;
-use crate::error::{CredentialProblem, Error, Result};
+use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
 
 /// Gives the AWS SDK's configuration, loaded once on first use. The binary supplies it (it
@@ -42,10 +42,10 @@ impl Ecr {
     async fn token(
         &self,
         registry: &str,
-    ) -> std::result::Result<Option<SourcedCredential>, String> {
+    ) -> std::result::Result<Option<SourcedCredential>, CloudProblem> {
         let host = registry.split(':').next().unwrap_or_default();
         let region = ecr_region(host)
-            .ok_or_else(|| format!("{registry} is not an ECR registry host"))?
+            .ok_or(CloudProblem::NotItsHost)?
             .to_string();
         let sdk = self.sdk.get_or_init(|| (self.loader)()).await;
         if !has_credentials(sdk).await? {
@@ -59,27 +59,35 @@ impl Ecr {
             .region(aws_config::Region::new(region.clone()))
             .build();
         let client = aws_sdk_ecr::Client::from_conf(conf);
-        let out = client.get_authorization_token().send().await.map_err(|e| {
-            format!(
-                "GetAuthorizationToken in {region}: {}",
-                aws_sdk_ecr::error::DisplayErrorContext(&e)
-            )
-        })?;
+        let operation = format!("GetAuthorizationToken in {region}");
+        let out = client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| CloudProblem::Aws {
+                operation: operation.clone(),
+                source: Box::new(e),
+            })?;
+        let incomplete = |missing| CloudProblem::Incomplete {
+            from: operation.clone(),
+            missing,
+        };
         let data = out
             .authorization_data()
             .first()
-            .ok_or("GetAuthorizationToken answered no authorizationData")?;
+            .ok_or_else(|| incomplete("no authorizationData"))?;
         let token = data
             .authorization_token()
-            .ok_or("GetAuthorizationToken answered no authorizationToken")?;
+            .ok_or_else(|| incomplete("no authorizationToken"))?;
+        let not_basic = "authorizationToken is not base64 of user:password";
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(token.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or("authorizationToken is not base64 of user:password")?;
+            .ok_or_else(|| incomplete(not_basic))?;
         let (user, password) = decoded
             .split_once(':')
-            .ok_or("authorizationToken is not base64 of user:password")?;
+            .ok_or_else(|| incomplete(not_basic))?;
         let expires_at = data
             .expires_at()
             .and_then(|t| std::time::SystemTime::try_from(*t).ok());
@@ -99,7 +107,7 @@ impl Ecr {
 
 /// Whether the SDK's credential chain finds credentials: `false` when none is configured
 /// anywhere (not on AWS), an error when one is configured but fails (an STS refusal).
-async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<bool, String> {
+async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<bool, CloudProblem> {
     use aws_credential_types::provider::ProvideCredentials as _;
     use aws_credential_types::provider::error::CredentialsError;
     let Some(provider) = sdk.credentials_provider() else {
@@ -108,10 +116,10 @@ async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<boo
     match provider.provide_credentials().await {
         Ok(_) => Ok(true),
         Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(false),
-        Err(e) => Err(format!(
-            "AWS credentials: {}",
-            aws_sdk_ecr::error::DisplayErrorContext(&e)
-        )),
+        Err(e) => Err(CloudProblem::Aws {
+            operation: "AWS credentials".into(),
+            source: Box::new(e),
+        }),
     }
 }
 
@@ -124,11 +132,11 @@ impl TokenProvider for Ecr {
         Box::pin(async move {
             self.token(registry)
                 .await
-                .map_err(|reason| Error::Credentials {
+                .map_err(|problem| Error::Credentials {
                     registry: registry.to_string(),
                     problem: CredentialProblem::Cloud {
                         provider: CloudProvider::Aws,
-                        reason,
+                        problem,
                     },
                 })
         })

@@ -167,7 +167,7 @@ pub enum Error {
         /// The document.
         file: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: crate::signature::PolicyProblem,
     },
 
     /// The client configuration is unusable (bad mirror URL, unreadable CA file…).
@@ -235,9 +235,95 @@ pub enum CredentialProblem {
     Cloud {
         /// The cloud.
         provider: crate::cloud::CloudProvider,
-        /// What went wrong, in the provider's words (never a secret).
-        reason: String,
+        /// What went wrong (never a secret).
+        problem: CloudProblem,
     },
+}
+
+/// Why a cloud provider gave no credential ([`CredentialProblem::Cloud`]).
+#[derive(Debug)]
+pub enum CloudProblem {
+    /// Asked outside a tokio runtime.
+    NoRuntime(tokio::runtime::TryCurrentError),
+    /// The registry host is not one of this provider's (e.g. not `*.dkr.ecr.*.amazonaws.com`).
+    NotItsHost,
+    /// A token service could not be reached, or its answer not read.
+    Unreachable {
+        /// What was asked.
+        url: String,
+        /// The HTTP client's error.
+        source: reqwest::Error,
+    },
+    /// A token service answered with an error status.
+    Refused {
+        /// What was asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of its answer (token services' error answers hold codes and descriptions,
+        /// never the secret).
+        answer: String,
+    },
+    /// A token service answered something other than its documented JSON.
+    BadAnswer {
+        /// What was asked.
+        url: String,
+        /// The decoder's words.
+        source: serde_json::Error,
+    },
+    /// The answer lacks what it must hold.
+    Incomplete {
+        /// What was asked (a URL or an API operation).
+        from: String,
+        /// What is missing or malformed.
+        missing: &'static str,
+    },
+    /// A token file (Azure's federated token) could not be read.
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The AWS SDK failed (credentials chain or an ECR operation).
+    Aws {
+        /// What was being done.
+        operation: String,
+        /// The SDK's error (its types differ per operation).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl fmt::Display for CloudProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudProblem::NoRuntime(e) => write!(f, "no async runtime to ask it on: {e}"),
+            CloudProblem::NotItsHost => f.write_str("not a registry host of this cloud"),
+            CloudProblem::Unreachable { url, source } => write!(f, "{url}: {source}"),
+            CloudProblem::Refused {
+                url,
+                status,
+                answer,
+            } => write!(f, "{url} answered {status}: {answer}"),
+            CloudProblem::BadAnswer { url, source } => {
+                write!(f, "{url}: unexpected answer: {source}")
+            }
+            CloudProblem::Incomplete { from, missing } => write!(f, "{from}: {missing}"),
+            CloudProblem::TokenFile { path, source } => {
+                write!(f, "token file {}: {source}", path.display())
+            }
+            CloudProblem::Aws { operation, source } => {
+                let mut text = source.to_string();
+                let mut cause = source.source();
+                while let Some(c) = cause {
+                    text.push_str(": ");
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                write!(f, "{operation}: {text}")
+            }
+        }
+    }
 }
 
 impl fmt::Display for CredentialProblem {
@@ -272,8 +358,8 @@ impl fmt::Display for CredentialProblem {
                 write!(f, "{} printed invalid JSON: {source}", program.display())
             }
             CredentialProblem::LookupPanicked(e) => write!(f, "credential lookup panicked: {e}"),
-            CredentialProblem::Cloud { provider, reason } => {
-                write!(f, "{provider} cloud credentials: {reason}")
+            CredentialProblem::Cloud { provider, problem } => {
+                write!(f, "{provider} cloud credentials: {problem}")
             }
         }
     }

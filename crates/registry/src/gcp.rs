@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source};
 use crate::credentials::Credential;
-use crate::error::{CredentialProblem, Error, Result};
+use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
 
 /// The metadata server's usual name (`GCE_METADATA_HOST` overrides it; the binary reads that).
@@ -37,7 +37,7 @@ impl Gcp {
         })
     }
 
-    async fn token(&self) -> std::result::Result<Option<SourcedCredential>, String> {
+    async fn token(&self) -> std::result::Result<Option<SourcedCredential>, CloudProblem> {
         let url = format!(
             "http://{}/computeMetadata/v1/instance/service-accounts/default/token",
             self.metadata_host
@@ -55,17 +55,23 @@ impl Gcp {
                 tracing::debug!(url, error = %e, "no GCP metadata server");
                 return Ok(None);
             }
-            Err(e) => return Err(format!("metadata server {url}: {e}")),
+            Err(source) => return Err(CloudProblem::Unreachable { url, source }),
         };
         let status = reply.status();
         let body = reply
             .bytes()
             .await
-            .map_err(|e| format!("metadata server {url}: {e}"))?;
+            .map_err(|source| CloudProblem::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            let text: String = text.chars().take(200).collect();
-            return Err(format!("metadata server {url} answered {status}: {text}"));
+            let answer: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            return Err(CloudProblem::Refused {
+                url,
+                status: status.as_u16(),
+                answer,
+            });
         }
         #[derive(serde::Deserialize)]
         struct Token {
@@ -73,10 +79,15 @@ impl Gcp {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let t: Token = serde_json::from_slice(&body)
-            .map_err(|e| format!("metadata server {url}: not a token answer: {e}"))?;
+        let t: Token = serde_json::from_slice(&body).map_err(|source| CloudProblem::BadAnswer {
+            url: url.clone(),
+            source,
+        })?;
         if t.access_token.is_empty() {
-            return Err(format!("metadata server {url}: empty access_token"));
+            return Err(CloudProblem::Incomplete {
+                from: url,
+                missing: "empty access_token",
+            });
         }
         let expires_at = t
             .expires_in
@@ -105,11 +116,11 @@ impl TokenProvider for Gcp {
 
     fn fetch<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<Option<SourcedCredential>>> {
         Box::pin(async move {
-            self.token().await.map_err(|reason| Error::Credentials {
+            self.token().await.map_err(|problem| Error::Credentials {
                 registry: registry.to_string(),
                 problem: CredentialProblem::Cloud {
                     provider: CloudProvider::Gcp,
-                    reason,
+                    problem,
                 },
             })
         })

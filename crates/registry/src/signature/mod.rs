@@ -28,7 +28,7 @@ use crate::manifest::{FetchedManifest, ManifestContent};
 pub use carry::SignaturesCopied;
 pub use check::COSIGN_SIGN_PREDICATE;
 pub use keys::PublicKey;
-pub use policy::{KeylessIdentity, SignaturePolicy};
+pub use policy::{KeylessIdentity, PolicyProblem, SignaturePolicy};
 
 /// artifactType of a Sigstore bundle (cosign 3 signatures and attestations).
 pub const BUNDLE_ARTIFACT_PREFIX: &str = "application/vnd.dev.sigstore.bundle";

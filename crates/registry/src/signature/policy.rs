@@ -42,20 +42,85 @@ pub struct SignaturePolicy {
     pub trusted_root: Option<PathBuf>,
 }
 
+/// What is wrong with a signature policy document ([`Error::SignaturePolicy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyProblem {
+    /// Neither YAML nor JSON.
+    Syntax(yaml_rust2::ScanError),
+    /// The document is not a mapping.
+    NotAMapping,
+    /// `keys:` or `keyless:` is not a list.
+    NotAList {
+        /// `keys` or `keyless`.
+        field: &'static str,
+    },
+    /// A `keys:` entry is not a file path.
+    KeyNotAPath,
+    /// `trusted_root:` is not a file path.
+    TrustedRootNotAPath,
+    /// A field the document does not have.
+    UnknownField {
+        /// The field as written (`?` when not a string).
+        field: String,
+    },
+    /// No keys and no keyless identities.
+    Empty,
+    /// A `keyless:` entry is not a mapping.
+    KeylessNotAMapping,
+    /// A `keyless:` field whose value is not a string.
+    KeylessNotAString {
+        /// The field as written.
+        field: String,
+    },
+    /// A `keyless:` field other than issuer, issuer_regexp, subject, subject_regexp.
+    KeylessUnknownField {
+        /// The field as written (`?` when not a string).
+        field: String,
+    },
+}
+
+impl std::fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyProblem::Syntax(e) => write!(f, "{e}"),
+            PolicyProblem::NotAMapping => {
+                f.write_str("expected a mapping with keys:, keyless:, trusted_root:")
+            }
+            PolicyProblem::NotAList { field } => write!(f, "{field}: expected a list"),
+            PolicyProblem::KeyNotAPath => f.write_str("keys: entries are file paths"),
+            PolicyProblem::TrustedRootNotAPath => f.write_str("trusted_root: a file path"),
+            PolicyProblem::UnknownField { field } => write!(f, "unknown field {field:?}"),
+            PolicyProblem::Empty => f.write_str("lists no keys and no keyless identities"),
+            PolicyProblem::KeylessNotAMapping => {
+                f.write_str("keyless: entries are mappings (issuer, subject, …)")
+            }
+            PolicyProblem::KeylessNotAString { field } => {
+                write!(f, "keyless: {field:?} must be a string")
+            }
+            PolicyProblem::KeylessUnknownField { field } => {
+                write!(f, "keyless: unknown field {field:?}")
+            }
+        }
+    }
+}
+
+/// A YAML key as written, for errors.
+fn key_name(k: &Yaml) -> String {
+    k.as_str().unwrap_or("?").to_string()
+}
+
 impl SignaturePolicy {
     /// Parse the document `text` read from `file` (named in errors; relative paths in it are
     /// resolved against its directory).
     pub fn parse(file: &Path, text: &str) -> Result<SignaturePolicy> {
-        let bad = |reason: String| Error::SignaturePolicy {
+        let bad = |reason: PolicyProblem| Error::SignaturePolicy {
             file: file.to_path_buf(),
             reason,
         };
-        let docs = YamlLoader::load_from_str(text).map_err(|e| bad(e.to_string()))?;
+        let docs = YamlLoader::load_from_str(text).map_err(|e| bad(PolicyProblem::Syntax(e)))?;
         let doc = docs.into_iter().next().unwrap_or(Yaml::Null);
         let Yaml::Hash(map) = &doc else {
-            return Err(bad(
-                "expected a mapping with keys:, keyless:, trusted_root:".into(),
-            ));
+            return Err(bad(PolicyProblem::NotAMapping));
         };
         let base = file.parent().unwrap_or(Path::new("."));
         let mut policy = SignaturePolicy {
@@ -69,7 +134,7 @@ impl SignaturePolicy {
                     for item in list(v, "keys").map_err(&bad)? {
                         let p = item
                             .as_str()
-                            .ok_or_else(|| bad("keys: entries are file paths".into()))?;
+                            .ok_or_else(|| bad(PolicyProblem::KeyNotAPath))?;
                         policy.keys.push(base.join(p));
                     }
                 }
@@ -81,42 +146,42 @@ impl SignaturePolicy {
                 Some("trusted_root") => {
                     let p = v
                         .as_str()
-                        .ok_or_else(|| bad("trusted_root: a file path".into()))?;
+                        .ok_or_else(|| bad(PolicyProblem::TrustedRootNotAPath))?;
                     policy.trusted_root = Some(base.join(p));
                 }
-                other => return Err(bad(format!("unknown field {:?}", other.unwrap_or("?")))),
+                _ => return Err(bad(PolicyProblem::UnknownField { field: key_name(k) })),
             }
         }
         if policy.keys.is_empty() && policy.keyless.is_empty() {
-            return Err(bad("lists no keys and no keyless identities".into()));
+            return Err(bad(PolicyProblem::Empty));
         }
         Ok(policy)
     }
 }
 
-fn list<'y>(v: &'y Yaml, field: &str) -> std::result::Result<&'y [Yaml], String> {
+fn list<'y>(v: &'y Yaml, field: &'static str) -> std::result::Result<&'y [Yaml], PolicyProblem> {
     match v {
         Yaml::Array(a) => Ok(a),
-        _ => Err(format!("{field}: expected a list")),
+        _ => Err(PolicyProblem::NotAList { field }),
     }
 }
 
-fn identity(item: &Yaml) -> std::result::Result<KeylessIdentity, String> {
+fn identity(item: &Yaml) -> std::result::Result<KeylessIdentity, PolicyProblem> {
     let Yaml::Hash(m) = item else {
-        return Err("keyless: entries are mappings (issuer, subject, …)".into());
+        return Err(PolicyProblem::KeylessNotAMapping);
     };
     let mut id = KeylessIdentity::default();
     for (k, v) in m {
         let value = v
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| format!("keyless: {k:?} must be a string"))?;
+            .ok_or_else(|| PolicyProblem::KeylessNotAString { field: key_name(k) })?;
         match k.as_str() {
             Some("issuer") => id.issuer = Some(value),
             Some("issuer_regexp") => id.issuer_regexp = Some(value),
             Some("subject") => id.subject = Some(value),
             Some("subject_regexp") => id.subject_regexp = Some(value),
-            other => return Err(format!("keyless: unknown field {:?}", other.unwrap_or("?"))),
+            _ => return Err(PolicyProblem::KeylessUnknownField { field: key_name(k) }),
         }
     }
     Ok(id)
