@@ -31,6 +31,7 @@ fn context(api: &str, addr: &str, signatures: Signatures) -> Context {
         events: Default::default(),
         tag_times: Default::default(),
         signatures,
+        provenance: Default::default(),
     }
 }
 
