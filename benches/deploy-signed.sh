@@ -4,7 +4,7 @@
 # signatures under tags): N opted-in Deployments (replicas 0), each on its own image reference,
 # pinned at a digest; then every tag moves to a new digest, signed by cosign (a keyed signature,
 # --tlog-upload=false). It runs one `ferry-deploy plan` without verification and one with
-# `--signature-policy team=cosign.pub --require-signed-by team`, each a fresh process (nothing
+# `--signature-policy team=team.yaml --require-signed-by team` (keys: [team.pub]), each a fresh process (nothing
 # cached), and prints for both: wall time, registry requests by kind (the registry's access
 # log) and the decisions; then the difference per new digest. The floor:
 # `cosign verify` of the same N digests in one invocation, timed, its requests counted the same
@@ -107,6 +107,7 @@ target/release/examples/bench-fixture "$addr" "$n" 1 new >/dev/null
 target/release/ferry-registry digest -f "$work/refs.txt" --plain-http "$addr" |
   awk '{print $2"@"$1}' | sed 's/:t0@/@/' >"$work/new.txt"
 (cd "$work" && COSIGN_PASSWORD=bench "$cosign" generate-key-pair --output-key-prefix team >/dev/null 2>&1)
+printf 'keys:\n  - team.pub\n' >"$work/team.yaml"
 start=$(date +%s)
 xargs -n 50 env COSIGN_PASSWORD=bench "$cosign" sign --key "$work/team.key" --use-signing-config=false \
   --tlog-upload=false --allow-http-registry --new-bundle-format=false --yes <"$work/new.txt" >/dev/null 2>"$work/sign.err" ||
@@ -127,7 +128,7 @@ echo "floor, cosign verify --key of the $n digests: $(stats "${floor[@]}") over 
 declare -A totals
 for mode in without with; do
   args=(plan --json)
-  [ $mode = with ] && args=(--signature-policy "team=$work/team.pub" --require-signed-by team plan --json)
+  [ $mode = with ] && args=(--signature-policy "team=$work/team.yaml" --require-signed-by team plan --json)
   times=()
   for r in $(seq "$runs"); do
     mark=$(log_lines)
