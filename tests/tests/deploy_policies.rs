@@ -258,6 +258,7 @@ fn context(client: kube::Client, registry: Client, max_inspect: usize) -> Contex
         events: Default::default(),
         tag_times: TagTimes::new(max_inspect),
         signatures: Default::default(),
+        provenance: Default::default(),
     }
 }
 

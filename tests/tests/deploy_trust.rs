@@ -277,6 +277,7 @@ fn context(client: kube::Client) -> Context {
         events: Default::default(),
         tag_times: Default::default(),
         signatures: Default::default(),
+        provenance: Default::default(),
     }
 }
 

@@ -410,6 +410,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
         events: Default::default(),
         tag_times: controller::TagTimes::new(g.max_inspect),
         signatures: signatures(g)?,
+        provenance: Default::default(),
     };
     let notifier = notifier(g)?;
     let code = match &cli.cmd {

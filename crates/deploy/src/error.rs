@@ -25,6 +25,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The provenance gate could not fetch the source repository's branch to see whether a
+    /// revision is on it.
+    #[error("fetching branch {branch} of {repo}: {message}")]
+    ProvenanceFetch {
+        /// The source repository's URL.
+        repo: String,
+        /// The branch the revision must be on.
+        branch: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A YAML file cannot be edited safely at the spot ferry must change (flow style, no
     /// scalar value, the workload has no such container…).
     #[error("{0}")]
@@ -130,6 +141,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Forge { .. }
+            | Error::ProvenanceFetch { .. }
             | Error::Join(_)
             | Error::LeadershipLost
             | Error::RateGated { .. }

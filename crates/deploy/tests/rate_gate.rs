@@ -68,6 +68,7 @@ async fn a_registry_below_the_floor_is_not_polled_again() {
         events: Default::default(),
         tag_times: Default::default(),
         signatures: Default::default(),
+        provenance: Default::default(),
     };
     let first = controller::plan(&ctx).await.unwrap();
     assert_eq!(first.registry_requests, 1);

@@ -63,6 +63,7 @@ fn context() -> (Context, Verifier) {
         events: Default::default(),
         tag_times: Default::default(),
         signatures: Default::default(),
+        provenance: Default::default(),
     };
     (ctx, Verifier(handle))
 }

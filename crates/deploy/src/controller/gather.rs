@@ -64,13 +64,13 @@ pub(super) async fn gather(
             out.requests +=
                 tag_times::read(registry, rate_gate, times, concurrency, workloads, &repo, a).await;
         }
-        let replies: Vec<(Reply, bool)> =
+        let replies: Vec<(Reply, usize)> =
             futures::stream::iter(missing.into_iter().map(|q| ask(registry, ctx, q)))
                 .buffer_unordered(concurrency.max(1))
                 .collect()
                 .await;
         for (reply, sent) in replies {
-            out.requests += usize::from(sent);
+            out.requests += sent;
             record(&mut out.answers, reply);
         }
     }
@@ -84,7 +84,7 @@ enum Reply {
     Inspect(Reference, Result<Vec<Platform>, ferry_registry::Error>),
     Created(Reference, Option<u64>),
     /// A signature verdict (several registry requests: the lookups, then the manifests and
-    /// payloads found, counted as one).
+    /// payloads found, each counted).
     Signature(Reference, String, SignatureVerdict),
     Revision(Reference, Result<Option<String>, LookupError>),
     OnBranch((String, String, String), Result<bool, LookupError>),
@@ -92,8 +92,8 @@ enum Reply {
     Nothing,
 }
 
-/// Ask one query: (the reply, whether a request was sent).
-async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Reply, bool) {
+/// Ask one query: (the reply, the registry requests sent for it).
+async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Reply, usize) {
     let gate = &ctx.rate_gate;
     match q {
         Query::Tags(r) => {
@@ -101,41 +101,41 @@ async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Rep
                 .tags(&r, &ferry_registry::TagsOptions::default())
                 .await
                 .map_err(|e| Arc::new(e) as LookupError);
-            (Reply::Tags(r, res), true)
+            (Reply::Tags(r, res), 1)
         }
         Query::Resolve(r) => {
             let (res, sent) = resolve_tag(registry, gate, &r).await;
-            (Reply::Resolve(r, res), sent)
+            (Reply::Resolve(r, res), usize::from(sent))
         }
         Query::Inspect(r) => {
             let res = registry
                 .inspect(&r)
                 .await
                 .map(|i| i.platforms.into_iter().map(|p| p.platform).collect());
-            (Reply::Inspect(r, res), true)
+            (Reply::Inspect(r, res), 1)
         }
         Query::Created(r) => {
             let t = registry.created(&r).await.unwrap_or_else(|e| {
                 tracing::warn!(image = %r, error = %e, "cannot read created time");
                 None
             });
-            (Reply::Created(r, t), true)
+            (Reply::Created(r, t), 1)
         }
         Query::Signature(q) if ctx.signatures.known_valid(&q.image, &q.policy) => (
             Reply::Signature(q.image, q.policy, SignatureVerdict::Valid),
-            false,
+            0,
         ),
         Query::Signature(q) => {
-            let verdict = signature(registry, &ctx.signatures, &q.image, &q.policy).await;
+            let (verdict, sent) = signature(registry, &ctx.signatures, &q.image, &q.policy).await;
             if matches!(verdict, SignatureVerdict::Valid) {
                 ctx.signatures.remember_valid(&q.image, &q.policy);
             }
-            (Reply::Signature(q.image, q.policy, verdict), true)
+            (Reply::Signature(q.image, q.policy, verdict), sent)
         }
         Query::Provenance(ProvenanceQuery::Revision(r)) => {
             let res = registry.source_revision(&r).await;
             let res = res.map_err(|e| Arc::new(e) as LookupError);
-            (Reply::Revision(r, res), true)
+            (Reply::Revision(r, res), 1)
         }
         Query::Provenance(ProvenanceQuery::OnBranch {
             repo,
@@ -143,10 +143,10 @@ async fn ask(registry: &ferry_registry::Client, ctx: &Context, q: Query) -> (Rep
             revision,
         }) => {
             let res = super::provenance::on_branch(ctx, &repo, &branch, &revision).await;
-            (Reply::OnBranch((repo, branch, revision), res), false)
+            (Reply::OnBranch((repo, branch, revision), res), 0)
         }
         // Answered per repository by `tag_times::read`, never here.
-        Query::TagTimes(_) | Query::Application(_) => (Reply::Nothing, false),
+        Query::TagTimes(_) | Query::Application(_) => (Reply::Nothing, 0),
     }
 }
 
@@ -187,39 +187,46 @@ fn record(answers: &mut Answers, reply: Reply) {
     }
 }
 
-/// Verify `image`'s signatures with the keys of `policy`.
+/// Verify `image`'s signatures with the keys of `policy`: (the verdict, the registry requests
+/// sent; a check that failed part-way counts one).
 async fn signature(
     registry: &ferry_registry::Client,
     sigs: &Signatures,
     image: &Reference,
     policy: &str,
-) -> SignatureVerdict {
+) -> (SignatureVerdict, usize) {
     let Some(keys) = sigs.keys(policy) else {
         // The core checks the name first; a missing policy here is a bug, reported as such.
         let detail = format!("signature policy {policy} has no keys");
-        return SignatureVerdict::Invalid { detail };
+        return (SignatureVerdict::Invalid { detail }, 0);
     };
-    match registry.verify_signatures(image, keys).await {
-        Ok(report) if report.valid() => SignatureVerdict::Valid,
-        Ok(report) => {
-            let mut lines: Vec<String> = report
-                .candidates
-                .iter()
-                .filter_map(|c| {
-                    c.verdict
-                        .as_ref()
-                        .err()
-                        .map(|e| format!("{}: {e}", c.manifest))
-                })
-                .collect();
-            if lines.is_empty() {
-                lines.push("no signature found".into());
-            }
-            let detail = lines.join("; ");
-            SignatureVerdict::Invalid { detail }
-        }
-        Err(e) => SignatureVerdict::Failed(Arc::new(e)),
+    let report = match registry.verify_signatures(image, keys).await {
+        Ok(report) => report,
+        Err(e) => return (SignatureVerdict::Failed(Arc::new(e)), 1),
+    };
+    (verdict(&report), report.requests)
+}
+
+/// The verdict a report comes to.
+fn verdict(report: &ferry_registry::signature::SignatureReport) -> SignatureVerdict {
+    if report.valid() {
+        return SignatureVerdict::Valid;
     }
+    let mut lines: Vec<String> = report
+        .candidates
+        .iter()
+        .filter_map(|c| {
+            c.verdict
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", c.manifest))
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("no signature found".into());
+    }
+    let detail = lines.join("; ");
+    SignatureVerdict::Invalid { detail }
 }
 
 /// One HEAD, unless the rate gate holds the registry back; (answer, whether it was asked).

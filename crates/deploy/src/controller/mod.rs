@@ -37,6 +37,7 @@ use crate::policy::review::{BranchTemplate, PullRequests};
 pub use apply::{Applied, ApplyOptions, Failure, Stage, apply};
 pub use events::EventLog;
 pub use plan::{Plan, Scope, plan, plan_scoped};
+pub use provenance::ProvenanceCache;
 pub use rate_gate::RateGate;
 pub use review::RequestNote;
 pub use run::{RunIo, RunOptions, run, spawn_watchers};
@@ -71,6 +72,8 @@ pub struct Context {
     pub tag_times: TagTimes,
     /// Signature policies (`--signature-policy`) and `--require-signed-by`.
     pub signatures: Signatures,
+    /// Provenance answers (is a revision on a branch), kept across passes.
+    pub provenance: ProvenanceCache,
 }
 
 /// The controller's signature policies: name → the public keys one of which must have signed

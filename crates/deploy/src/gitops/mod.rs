@@ -133,7 +133,7 @@ fn cache_path(config: &WriteBackConfig, url: &str) -> PathBuf {
     config.cache_dir.join(format!("{safe}.git"))
 }
 
-fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
+pub(crate) fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
     let mut cb = RemoteCallbacks::new();
     let mut tried = 0;
     cb.credentials(move |_url, user_from_url, allowed| {
@@ -244,7 +244,7 @@ pub fn fetch(config: &WriteBackConfig, target: &GitTarget) -> Result<(Repository
         .refname_to_id(&format!("refs/remotes/origin/{}", target.branch))
         .map_err(|_| {
             err(format!(
-                "branch {:?} does not exist in the repository (ferry only writes to branches)",
+                "branch {:?} does not exist in the repository",
                 target.branch
             ))
         })?;

@@ -151,6 +151,10 @@ pub struct SignatureReport {
     pub referrers: ReferrersSource,
     /// Every candidate, in the order found.
     pub candidates: Vec<Candidate>,
+    /// HTTP requests the check sent to the registry: the referrers listing (two without the
+    /// Referrers API), cosign's `.sig` tag, each signature manifest found through referrers,
+    /// each payload or bundle blob read (token requests aside).
+    pub requests: usize,
 }
 
 impl SignatureReport {
@@ -263,30 +267,43 @@ impl Client {
         let (referrers, manifests) = self
             .signature_manifests(reference, &digest, Wanted::default())
             .await?;
+        // The referrers listing (a 404 then the tag schema's tag without the API) and the tag.
+        let mut requests = match referrers {
+            ReferrersSource::Api => 1,
+            ReferrersSource::TagSchema => 2,
+        } + 1;
+        requests += manifests
+            .iter()
+            .filter(|m| !matches!(m.location, Location::CosignTag { .. }))
+            .count();
         let mut candidates = Vec::new();
         for m in &manifests {
-            candidates.extend(self.check_manifest(reference, &digest, m, keys).await);
+            let (found, reads) = self.check_manifest(reference, &digest, m, keys).await;
+            candidates.extend(found);
+            requests += reads;
         }
         Ok(SignatureReport {
             digest,
             referrers,
             candidates,
+            requests,
         })
     }
 
-    /// Every candidate layer of one signature manifest, verified.
+    /// Every candidate layer of one signature manifest, verified; and the blobs read for it.
     async fn check_manifest(
         &self,
         reference: &Reference,
         digest: &Digest,
         m: &SignatureManifest,
         keys: &[PublicKey],
-    ) -> Vec<Candidate> {
+    ) -> (Vec<Candidate>, usize) {
         let ManifestContent::Image(img) = &m.manifest.content else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let repo = reference.repository_only();
         let mut out = Vec::new();
+        let mut reads = 0;
         for layer in img.layers() {
             let Ok(layer_digest) = Digest::parse(layer.digest().as_ref()) else {
                 continue;
@@ -310,10 +327,13 @@ impl Client {
                         .unwrap_or_else(|| "unknown predicate".into()),
                 }),
                 _ if annotations.contains_key(CERTIFICATE_ANNOTATION) => Err(Rejection::Keyless),
-                _ => match self.blob(&repo, &layer_digest, PAYLOAD_LIMIT).await {
-                    Err(e) => Err(Rejection::Unreadable(e.to_string())),
-                    Ok(body) => judge(format, &body, &annotations, digest, keys),
-                },
+                _ => {
+                    reads += 1;
+                    match self.blob(&repo, &layer_digest, PAYLOAD_LIMIT).await {
+                        Err(e) => Err(Rejection::Unreadable(e.to_string())),
+                        Ok(body) => judge(format, &body, &annotations, digest, keys),
+                    }
+                }
             };
             out.push(Candidate {
                 location: m.location.clone(),
@@ -323,7 +343,7 @@ impl Client {
                 verdict,
             });
         }
-        out
+        (out, reads)
     }
 }
 

@@ -1,0 +1,105 @@
+//! What verification costs in registry requests, against a real registry (CNCF distribution,
+//! no Referrers API) with images signed by cosign: a signed new digest costs exactly its
+//! signature lookups, manifests and payloads on the first pass, and nothing on a later pass of
+//! the same controller (the valid verdict is kept). Counted by `plan`'s `registry_requests`,
+//! which the difference between a plan without and with a signature policy isolates.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use ferry_core::Reference;
+use ferry_deploy::cluster::Namespaces;
+use ferry_deploy::controller::{self, Context, RateGate, Signatures};
+use ferry_deploy::policy::Action;
+use ferry_registry::signature::PublicKey;
+use ferry_tests::signing::{Mode, key_pair, sign};
+use ferry_tests::{Flavor, Registry, plain_client, push_image};
+use serde_json::json;
+
+/// A controller context for the fake API at `api` and the registry at `addr`.
+fn context(api: &str, addr: &str, signatures: Signatures) -> Context {
+    let config = kube::Config::new(api.parse().unwrap());
+    Context {
+        client: kube::Client::try_from(config).unwrap(),
+        registry: plain_client(addr),
+        namespaces: Namespaces::All,
+        registry_concurrency: 4,
+        rate_gate: RateGate::new(None),
+        gitops: None,
+        argocd_namespace: "argocd".into(),
+        events: Default::default(),
+        tag_times: Default::default(),
+        signatures,
+        provenance: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_new_digest_costs_its_lookups_once_and_nothing_on_the_next_pass() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = key_pair(dir.path(), "team");
+    let c = plain_client(&reg.addr);
+    let mut deployments = Vec::new();
+    for mode in [Mode::LegacyTag, Mode::Bundle] {
+        let repo: Reference = format!("{}/acme/{mode:?}", reg.addr)
+            .to_lowercase()
+            .parse()
+            .unwrap();
+        let tag = repo.with_tag("v1").unwrap();
+        let push = |salt: String| {
+            let (c, tag) = (c.clone(), tag.clone());
+            async move { push_image(&c, &tag, &["linux/amd64"], Flavor::Oci, true, false, &salt).await }
+        };
+        let old = push(format!("{mode:?}-old")).await;
+        let new = push(format!("{mode:?}-new")).await;
+        sign(
+            dir.path(),
+            &key,
+            &format!("{}@{}", repo.name(), new.digest),
+            mode,
+        );
+        let image = format!("{tag}@{}", old.digest);
+        let name = format!("{mode:?}").to_lowercase();
+        deployments.push(common::deployment(
+            &name,
+            json!({"ferry.dev/policy": "digest"}),
+            &image,
+        ));
+    }
+    let api = common::fake_api(deployments).await;
+    let pem = std::fs::read_to_string(&public).unwrap();
+    let keys = vec![PublicKey::from_pem("team.pub", &pem).unwrap()];
+
+    let plain = context(&api.uri(), &reg.addr, Signatures::default());
+    let unverified = controller::plan(&plain).await.unwrap();
+    let verifying = context(
+        &api.uri(),
+        &reg.addr,
+        Signatures::new([("team".to_string(), keys)], Some("team".into())),
+    );
+    let first = controller::plan(&verifying).await.unwrap();
+    for d in &first.decisions {
+        assert_eq!(d.action, Action::Update, "{d:?}");
+    }
+    // Without the Referrers API: its 404 and the referrers tag (found for a bundle, 404 for
+    // the tag format), cosign's .sig tag (404 for a bundle), the bundle's manifest, one blob.
+    let legacy_tag = 2 + 1 + 1;
+    let bundle = 2 + 1 + 1 + 1;
+    assert_eq!(
+        first.registry_requests - unverified.registry_requests,
+        legacy_tag + bundle,
+        "without verification {}, with {}",
+        unverified.registry_requests,
+        first.registry_requests
+    );
+    let second = controller::plan(&verifying).await.unwrap();
+    for d in &second.decisions {
+        assert_eq!(d.action, Action::Update, "{d:?}");
+    }
+    assert_eq!(
+        second.registry_requests, unverified.registry_requests,
+        "a digest found validly signed is not verified again"
+    );
+}
