@@ -103,10 +103,9 @@ pub struct BranchTemplate {
 pub const DEFAULT_BRANCH_TEMPLATE: &str = "ferry/{namespace}-{name}";
 
 /// Why a branch template cannot be used, or cannot be rendered for a workload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadBranch {
     /// The template does not parse.
-    #[error("branch template {template:?}: {message}")]
     Template {
         /// The template as given.
         template: String,
@@ -114,21 +113,35 @@ pub enum BadBranch {
         message: String,
     },
     /// `{application}` for a workload no Argo CD Application manages.
-    #[error(
-        "branch template {template:?} names {{application}}, and no Argo CD Application manages this workload"
-    )]
     NoApplication {
         /// The template as given.
         template: String,
     },
     /// The rendered name is not a valid git branch name.
-    #[error("branch template {template:?} gives {branch:?}, not a valid git branch name")]
     Invalid {
         /// The template as given.
         template: String,
         /// What it rendered to.
         branch: String,
     },
+}
+
+impl std::fmt::Display for BadBranch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadBranch::Template { template, message } => {
+                write!(f, "branch template {template:?}: {message}")
+            }
+            BadBranch::NoApplication { template } => write!(
+                f,
+                "branch template {template:?} names {{application}}, and no Argo CD Application manages this workload"
+            ),
+            BadBranch::Invalid { template, branch } => write!(
+                f,
+                "branch template {template:?} gives {branch:?}, not a valid git branch name"
+            ),
+        }
+    }
 }
 
 impl BranchTemplate {

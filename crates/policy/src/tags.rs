@@ -358,10 +358,9 @@ pub enum Unranked {
 }
 
 /// Why a strategy chose no tag. Not an error of ferry: a reason to skip the workload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoCandidate {
     /// No listed tag is a candidate.
-    #[error("no tag matches {strategy}{}", ignore.as_ref().map(|i| format!(" (ignoring {i})")).unwrap_or_default())]
     NoMatch {
         /// The strategy, as written (`numerical:^build-(\d+)$`).
         strategy: String,
@@ -369,17 +368,11 @@ pub enum NoCandidate {
         ignore: Option<String>,
     },
     /// `newest-build`: tags match, but none has a known created time yet.
-    #[error("{pending} matching tag(s) wait for their created time to be read")]
     NotInspected {
         /// Matching tags whose created time is unknown.
         pending: usize,
     },
     /// The current tag has no rank under this strategy, so no move can be proven an upgrade.
-    #[error("the current tag {current:?} cannot be ranked under {strategy} ({}): never a guess", match why {
-        Unranked::NoMatch => "it does not match the regex",
-        Unranked::NotAVersion => "it is not a semantic version",
-        Unranked::CreatedUnknown => "its image's created time is unknown",
-    })]
     CurrentUnranked {
         /// The current tag.
         current: String,
@@ -389,7 +382,6 @@ pub enum NoCandidate {
         why: Unranked,
     },
     /// The best candidate ranks equal to the current tag (usually: it is the current tag).
-    #[error("{current} is the newest tag ({best} ranks the same)")]
     UpToDate {
         /// The current tag.
         current: String,
@@ -397,13 +389,52 @@ pub enum NoCandidate {
         best: String,
     },
     /// The best candidate ranks below the current tag.
-    #[error("the best tag {best} ranks below the running {current}: never a downgrade")]
     NotNewer {
         /// The current tag.
         current: String,
         /// The best candidate.
         best: String,
     },
+}
+
+impl std::fmt::Display for NoCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoCandidate::NoMatch { strategy, ignore } => {
+                write!(f, "no tag matches {strategy}")?;
+                if let Some(i) = ignore {
+                    write!(f, " (ignoring {i})")?;
+                }
+                Ok(())
+            }
+            NoCandidate::NotInspected { pending } => write!(
+                f,
+                "{pending} matching tag(s) wait for their created time to be read"
+            ),
+            NoCandidate::CurrentUnranked {
+                current,
+                strategy,
+                why,
+            } => {
+                let why = match why {
+                    Unranked::NoMatch => "it does not match the regex",
+                    Unranked::NotAVersion => "it is not a semantic version",
+                    Unranked::CreatedUnknown => "its image's created time is unknown",
+                };
+                write!(
+                    f,
+                    "the current tag {current:?} cannot be ranked under {strategy} ({why}): never a guess"
+                )
+            }
+            NoCandidate::UpToDate { current, best } => {
+                write!(f, "{current} is the newest tag ({best} ranks the same)")
+            }
+            NoCandidate::NotNewer { current, best } => write!(
+                f,
+                "the best tag {best} ranks below the running {current}: never a downgrade"
+            ),
+        }
+    }
 }
 
 /// A rank under one strategy; ranks of different strategies are never compared.

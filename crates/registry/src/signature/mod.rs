@@ -99,32 +99,45 @@ pub enum Kind {
 }
 
 /// Why a candidate is not a valid signature of the digest.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// No key verifies the signature over the signed bytes (wrong key, or tampered bytes).
-    #[error("the signature does not verify with any given key")]
     BadSignature,
     /// The signature is good but the payload names another digest.
-    #[error("the signed payload names {signed}, not this digest")]
     OtherDigest {
         /// The digest(s) the payload names.
         signed: String,
     },
     /// The payload, bundle or annotation is not what cosign writes.
-    #[error("malformed: {0}")]
     Malformed(String),
     /// A keyless signature (certificate); ferry verifies with keys only.
-    #[error("keyless signature (certificate) — verifying keyless signatures is not supported yet")]
     Keyless,
     /// A verified attestation, or an attestation not checked: not a signature.
-    #[error("an attestation ({predicate_type}), not a signature")]
     Attestation {
         /// Its predicate type, when read.
         predicate_type: String,
     },
     /// The payload or bundle could not be fetched.
-    #[error("cannot read it: {0}")]
     Unreadable(String),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::BadSignature => f.write_str("the signature does not verify with any given key"),
+            Rejection::OtherDigest { signed } => {
+                write!(f, "the signed payload names {signed}, not this digest")
+            }
+            Rejection::Malformed(m) => write!(f, "malformed: {m}"),
+            Rejection::Keyless => f.write_str(
+                "keyless signature (certificate) — verifying keyless signatures is not supported yet",
+            ),
+            Rejection::Attestation { predicate_type } => {
+                write!(f, "an attestation ({predicate_type}), not a signature")
+            }
+            Rejection::Unreadable(m) => write!(f, "cannot read it: {m}"),
+        }
+    }
 }
 
 /// One signature (or attestation) found for a digest, and its verdict.
