@@ -205,20 +205,10 @@ fn unsigned_reason(report: &crate::signature::SignatureReport) -> String {
     if report.candidates.is_empty() {
         return format!("{} carries no signature", report.digest);
     }
-    let why: Vec<String> = report
-        .candidates
-        .iter()
-        .filter_map(|c| {
-            c.verdict
-                .as_ref()
-                .err()
-                .map(|e| format!("{}: {e}", c.manifest))
-        })
-        .collect();
     format!(
         "{} has no valid signature ({})",
         report.digest,
-        why.join("; ")
+        report.rejections()
     )
 }
 

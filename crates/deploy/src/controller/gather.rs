@@ -212,20 +212,10 @@ fn verdict(report: &ferry_registry::signature::SignatureReport) -> SignatureVerd
     if report.valid() {
         return SignatureVerdict::Valid;
     }
-    let mut lines: Vec<String> = report
-        .candidates
-        .iter()
-        .filter_map(|c| {
-            c.verdict
-                .as_ref()
-                .err()
-                .map(|e| format!("{}: {e}", c.manifest))
-        })
-        .collect();
-    if lines.is_empty() {
-        lines.push("no signature found".into());
+    let mut detail = report.rejections();
+    if detail.is_empty() {
+        detail = "no signature found".into();
     }
-    let detail = lines.join("; ");
     SignatureVerdict::Invalid { detail }
 }
 

@@ -120,34 +120,32 @@ impl Found {
 }
 
 impl Client {
+    /// A credential a store answered with, keyed by its identity.
+    fn found(&self, c: SourcedCredential) -> Found {
+        let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
+        Found {
+            credential: Some(c.secret),
+            id,
+            source: Some(c.source),
+            expires_at: c.expires_at,
+            searched: Vec::new(),
+        }
+    }
+
     /// The credential this handle uses for `registry`: the first store along its chain that
     /// has one, else anonymous.
     pub(super) async fn credentials(&self, registry: &str) -> Result<Found> {
         let mut level = Some(&self.creds);
         while let Some(l) = level {
             if let Some(c) = l.own(registry).await? {
-                let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
-                return Ok(Found {
-                    credential: Some(c.secret),
-                    id,
-                    source: Some(c.source),
-                    expires_at: c.expires_at,
-                    searched: Vec::new(),
-                });
+                return Ok(self.found(c));
             }
             level = l.parent.as_ref();
         }
         if let Some((cloud, name)) = self.cloud_for(registry)
             && let Some(c) = CredentialChain::new(cloud, None).own(&name).await?
         {
-            let id = CredentialId::of(Some(&c.secret), &self.inner.salt);
-            return Ok(Found {
-                credential: Some(c.secret),
-                id,
-                source: Some(c.source),
-                expires_at: c.expires_at,
-                searched: Vec::new(),
-            });
+            return Ok(self.found(c));
         }
         Ok(Found {
             credential: None,

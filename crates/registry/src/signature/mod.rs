@@ -175,6 +175,21 @@ impl SignatureReport {
     pub fn valid(&self) -> bool {
         self.candidates.iter().any(|c| c.verdict.is_ok())
     }
+
+    /// Each rejected candidate as `manifest: why`, joined by `; ` (empty when none was).
+    pub fn rejections(&self) -> String {
+        let lines: Vec<String> = self
+            .candidates
+            .iter()
+            .filter_map(|c| {
+                c.verdict
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", c.manifest))
+            })
+            .collect();
+        lines.join("; ")
+    }
 }
 
 /// Which signature manifests to look for.
