@@ -11,6 +11,7 @@
 )]
 
 mod examples;
+mod github_app;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,17 @@ struct Global {
     /// File holding a token for http(s) git remotes (default: $FERRY_GIT_TOKEN).
     #[arg(long = "git-token-file", value_name = "FILE", global = true, help_heading = help::GIT)]
     git_token_file: Option<PathBuf>,
+    /// GitHub App id: its installation tokens serve GitHub's API and https git pushes instead
+    /// of --git-token-file (needs --github-app-key-file).
+    #[arg(long = "github-app-id", value_name = "ID", global = true, help_heading = help::GIT)]
+    github_app_id: Option<u64>,
+    /// The GitHub App's PEM private key (PKCS#1 or PKCS#8), as GitHub issues it.
+    #[arg(long = "github-app-key-file", value_name = "FILE", global = true, help_heading = help::GIT)]
+    github_app_key_file: Option<PathBuf>,
+    /// The app's installation (default: looked up per repository with
+    /// GET /repos/{owner}/{repo}/installation).
+    #[arg(long = "github-app-installation-id", value_name = "ID", global = true, help_heading = help::GIT)]
+    github_app_installation_id: Option<u64>,
     /// User name sent with the token.
     #[arg(
         long = "git-user",
@@ -253,13 +265,12 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
         }
         return Ok(None);
     }
-    let token = match &g.git_token_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .map_err(|e| Failure::usage(format!("--git-token-file {}: {e}", f.display())))?,
-        ),
-        None => std::env::var("FERRY_GIT_TOKEN").ok(),
-    };
+    let api_url = (g.git_api_url.as_deref())
+        .map(|u| {
+            url::Url::parse(u).map_err(|e| Failure::usage(format!("--git-api-url {u:?}: {e}")))
+        })
+        .transpose()?;
+    let (token, github_app) = github_app::credentials(g, api_url.clone())?;
     let settings = controller::GitOpsSettings {
         cache_dir: g.git_cache.clone(),
         user_cache: std::env::var_os("XDG_CACHE_HOME")
@@ -273,13 +284,8 @@ fn gitops(g: &Global) -> Result<Option<controller::GitOps>, Failure> {
         write_branch: g.git_write_branch.clone(),
         pull_request: g.git_pull_request.as_deref().and_then(Forge::parse),
         pull_request_branch: Some(g.git_pull_request_branch.clone()),
-        api_url: match &g.git_api_url {
-            None => None,
-            Some(u) => Some(
-                url::Url::parse(u)
-                    .map_err(|e| Failure::usage(format!("--git-api-url {u:?}: {e}")))?,
-            ),
-        },
+        api_url,
+        github_app,
     };
     controller::GitOps::new(settings).map(Some).map_err(|e| {
         Failure::usage(match e {

@@ -78,6 +78,12 @@ pub enum Error {
         /// What went wrong (the API's message, or the transport error).
         message: String,
     },
+    /// The GitHub App private key or installation cannot be used.
+    #[error("GitHub App: {message}")]
+    GitHubAppKey {
+        /// What is wrong (never the key itself).
+        message: String,
+    },
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]
     HelmValues {
@@ -141,6 +147,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Forge { .. }
+            | Error::GitHubAppKey { .. }
             | Error::ProvenanceFetch { .. }
             | Error::Join(_)
             | Error::LeadershipLost

@@ -178,6 +178,9 @@ pub struct GitOpsSettings {
     pub pull_request_branch: Option<String>,
     /// `--git-api-url` (default: the public GitHub / GitLab API).
     pub api_url: Option<url::Url>,
+    /// A GitHub App (`--github-app-id`, `--github-app-key-file`): its installation tokens serve
+    /// GitHub's API and every git push and fetch over https instead of `token`.
+    pub github_app: Option<crate::forge::GitHubAppSettings>,
 }
 
 /// Push attempts of a write-back before giving up (each after a fetch and re-apply).
@@ -206,9 +209,14 @@ impl GitOps {
             Some(t) => BranchTemplate::parse(t)
                 .map_err(|e| crate::Error::Config(crate::ConfigProblem::BranchTemplate(e)))?,
         };
+        let app: Option<std::sync::Arc<dyn crate::forge::TokenSource>> = match settings.github_app {
+            Some(a) => Some(std::sync::Arc::new(crate::forge::GitHubApp::new(a)?)),
+            None => None,
+        };
         let forges = crate::forge::Forges::new(&crate::forge::ForgeSettings {
             api_url: settings.api_url.clone(),
             token: token.clone(),
+            github_tokens: app.clone(),
             ..Default::default()
         })?;
         Ok(GitOps {
@@ -222,6 +230,7 @@ impl GitOps {
                 auth: gitops::GitAuth {
                     user: Some(settings.user),
                     token,
+                    tokens: app,
                     ssh_key: settings.ssh_key,
                 },
                 author_name: author.name,

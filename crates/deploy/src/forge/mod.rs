@@ -25,8 +25,10 @@ use crate::policy::review::Forge;
 pub mod body;
 pub mod github;
 pub mod gitlab;
+pub mod token;
 
 pub use body::{Commits, Evidence, Marker, SignatureVerdict};
+pub use token::{Fixed, GitHubApp, GitHubAppSettings, TokenSource};
 
 /// The state of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -214,6 +216,8 @@ pub struct ForgeSettings {
     pub api_url: Option<Url>,
     /// The token (`--git-token-file`).
     pub token: Option<String>,
+    /// GitHub's token source instead of `token` (a GitHub App's installation tokens).
+    pub github_tokens: Option<Arc<dyn TokenSource>>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// The longest ferry waits for a rate limit to clear before giving up on a call.
@@ -225,6 +229,7 @@ impl std::fmt::Debug for ForgeSettings {
         f.debug_struct("ForgeSettings")
             .field("api_url", &self.api_url.as_ref().map(Url::as_str))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("github_tokens", &self.github_tokens.is_some())
             .field("timeout", &self.timeout)
             .field("max_wait", &self.max_wait)
             .finish()
@@ -236,6 +241,7 @@ impl Default for ForgeSettings {
         ForgeSettings {
             api_url: None,
             token: None,
+            github_tokens: None,
             timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(60),
         }
@@ -316,7 +322,7 @@ pub struct Http {
     forge: Forge,
     base: Url,
     client: reqwest::Client,
-    token: Option<String>,
+    tokens: Arc<dyn TokenSource>,
     max_wait: Duration,
 }
 
@@ -332,7 +338,10 @@ impl Http {
             forge,
             base,
             client,
-            token: settings.token.clone(),
+            tokens: match (forge, &settings.github_tokens) {
+                (Forge::GitHub, Some(t)) => t.clone(),
+                _ => Arc::new(Fixed(settings.token.clone())),
+            },
             max_wait: settings.max_wait,
         })
     }
@@ -358,12 +367,48 @@ impl Http {
         }
     }
 
-    /// Send one call; waits out rate limits (bounded by `max_wait` in all) and retries.
+    /// The `owner/name` of a GitHub `…/repos/{owner}/{name}/…` URL (for installation tokens).
+    fn repo_of(url: &Url) -> Option<String> {
+        let segs: Vec<&str> = url.path_segments()?.collect();
+        let at = segs.iter().rposition(|s| *s == "repos")?;
+        Some(format!("{}/{}", segs.get(at + 1)?, segs.get(at + 2)?))
+    }
+
+    /// Send one call; waits out rate limits (bounded by `max_wait` in all) and retries; on a
+    /// 401 with a token that can be renewed (a GitHub App's), asks for a new one once.
     pub async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Answer> {
+        let repo = Self::repo_of(&url);
+        let mut renewed = false;
+        loop {
+            let token = self.tokens.token(repo.as_deref()).await?;
+            let a = self
+                .send_with(&method, &url, body, token.as_deref())
+                .await?;
+            if a.status == StatusCode::UNAUTHORIZED
+                && !renewed
+                && let Some(t) = &token
+                && self.tokens.refused(t)
+            {
+                tracing::warn!(forge = %self.forge, %url, "token refused (401); getting a new one");
+                renewed = true;
+                continue;
+            }
+            return Ok(a);
+        }
+    }
+
+    async fn send_with(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<Answer> {
+        let (method, url) = (method.clone(), url.clone());
         let mut waited = Duration::ZERO;
         loop {
             let mut rb = self.client.request(method.clone(), url.clone());
-            rb = match (self.forge, &self.token) {
+            rb = match (self.forge, token) {
                 (Forge::GitHub, Some(t)) => rb
                     .bearer_auth(t)
                     .header("Accept", "application/vnd.github+json")

@@ -13,6 +13,7 @@ fn settings(server: &MockServer, max_wait: Duration) -> ForgeSettings {
     ForgeSettings {
         api_url: Some(Url::parse(&server.uri()).unwrap()),
         token: Some("t0ken".into()),
+        github_tokens: None,
         timeout: Duration::from_secs(5),
         max_wait,
     }

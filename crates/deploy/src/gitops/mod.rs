@@ -35,6 +35,9 @@ pub struct GitAuth {
     pub user: Option<String>,
     /// Token (password) for http(s).
     pub token: Option<String>,
+    /// Where each push and fetch gets its token instead (a GitHub App's installation tokens,
+    /// renewed before they expire); `token` is then unused.
+    pub tokens: Option<std::sync::Arc<dyn crate::forge::TokenSource>>,
     /// Private key file for ssh.
     pub ssh_key: Option<PathBuf>,
 }
@@ -44,6 +47,7 @@ impl std::fmt::Debug for GitAuth {
         f.debug_struct("GitAuth")
             .field("user", &self.user)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tokens", &self.tokens.is_some())
             .field("ssh_key", &self.ssh_key)
             .finish()
     }
@@ -133,10 +137,34 @@ fn cache_path(config: &WriteBackConfig, url: &str) -> PathBuf {
     config.cache_dir.join(format!("{safe}.git"))
 }
 
+impl GitAuth {
+    /// The token for `url` now: the fixed one, or one from `tokens` (blocking on the runtime
+    /// this thread belongs to: callers run git in `spawn_blocking`). `previous` was refused.
+    fn current_token(
+        &self,
+        url: &str,
+        previous: Option<&str>,
+    ) -> Result<Option<String>, git2::Error> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(self.token.clone());
+        };
+        if let Some(p) = previous {
+            tokens.refused(p);
+        }
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| git2::Error::from_str("a token source needs a tokio runtime"))?;
+        let repo = crate::forge::repo_path(url);
+        handle
+            .block_on(tokens.token(repo.as_deref()))
+            .map_err(|e| git2::Error::from_str(&e.to_string()))
+    }
+}
+
 pub(crate) fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
     let mut cb = RemoteCallbacks::new();
     let mut tried = 0;
-    cb.credentials(move |_url, user_from_url, allowed| {
+    let mut sent: Option<String> = None;
+    cb.credentials(move |url, user_from_url, allowed| {
         tried += 1;
         if tried > 3 {
             return Err(git2::Error::from_str("credentials were rejected"));
@@ -147,12 +175,12 @@ pub(crate) fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
             return Cred::ssh_key(user_from_url.unwrap_or("git"), None, key, None);
         }
         if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
-            && let Some(token) = &auth.token
+            && let Some(token) = auth.current_token(url, sent.as_deref())?
         {
-            return Cred::userpass_plaintext(
-                auth.user.as_deref().unwrap_or("x-access-token"),
-                token,
-            );
+            let cred =
+                Cred::userpass_plaintext(auth.user.as_deref().unwrap_or("x-access-token"), &token);
+            sent = Some(token);
+            return cred;
         }
         Err(git2::Error::from_str(
             "the remote asks for credentials and none are configured",
@@ -440,6 +468,7 @@ mod tests {
         let a = GitAuth {
             user: Some("bot".into()),
             token: Some("ghp_secret".into()),
+            tokens: None,
             ssh_key: None,
         };
         let d = format!("{a:?}");
