@@ -475,6 +475,51 @@ mod tests {
         assert!(!d.contains("ghp_secret") && d.contains("<redacted>"), "{d}");
     }
 
+    /// Hands out `t1`, `t2`, … and remembers which it was told were refused.
+    #[derive(Default)]
+    struct Counting {
+        asked: std::sync::Mutex<Vec<Option<String>>>,
+        refused: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl crate::forge::TokenSource for Counting {
+        fn token<'a>(
+            &'a self,
+            repo: Option<&'a str>,
+        ) -> futures::future::BoxFuture<'a, crate::Result<Option<String>>> {
+            let mut asked = self.asked.lock().unwrap();
+            asked.push(repo.map(String::from));
+            let n = asked.len();
+            Box::pin(async move { Ok(Some(format!("t{n}"))) })
+        }
+        fn refused(&self, token: &str) -> bool {
+            self.refused.lock().unwrap().push(token.into());
+            true
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn each_push_asks_the_token_source_and_reports_a_refused_token() {
+        let source = std::sync::Arc::new(Counting::default());
+        let auth = GitAuth {
+            token: Some("unused".into()),
+            tokens: Some(source.clone()),
+            ..Default::default()
+        };
+        let got = tokio::task::spawn_blocking(move || {
+            let url = "https://github.example/o/r.git";
+            let first = auth.current_token(url, None).unwrap();
+            let second = auth.current_token(url, first.as_deref()).unwrap();
+            (first, second)
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, (Some("t1".into()), Some("t2".into())));
+        let asked = source.asked.lock().unwrap().clone();
+        assert_eq!(asked, [Some("o/r".to_string()), Some("o/r".to_string())]);
+        assert_eq!(*source.refused.lock().unwrap(), ["t1"]);
+    }
+
     #[test]
     fn fixed_revisions_are_refused() {
         let cfg = WriteBackConfig {
