@@ -63,7 +63,10 @@ fn github_app_flags_come_in_pairs_and_exclude_the_token_file() {
     let token = tmp.path().join("token");
     std::fs::write(&token, "t").unwrap();
     let (key, token) = (key.to_str().unwrap(), token.to_str().unwrap());
-    let cases: [(&[&str], &str); 5] = [
+    let empty = tmp.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--github-app-id", "42"],
             "--github-app-id needs --github-app-key-file",
@@ -89,6 +92,18 @@ fn github_app_flags_come_in_pairs_and_exclude_the_token_file() {
         ),
         (
             &["--github-app-id", "42", "--github-app-key-file", key],
+            "GitHub App: not a PEM RSA private key",
+        ),
+        // An empty token file (the git-write-back component always passes one) is no conflict.
+        (
+            &[
+                "--github-app-id",
+                "42",
+                "--github-app-key-file",
+                key,
+                "--git-token-file",
+                empty,
+            ],
             "GitHub App: not a PEM RSA private key",
         ),
     ];

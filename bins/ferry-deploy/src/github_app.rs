@@ -25,10 +25,17 @@ pub(crate) fn credentials(
         (None, Some(_)) => None,
         (None, None) => std::env::var("FERRY_GIT_TOKEN").ok(),
     };
+    // An empty token file means no token (deploy/components/git-write-back always passes one).
+    if github_app.is_some() && token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return Err(Failure::usage(
+            "--git-token-file and --github-app-id are two ways to the same token: give one \
+             (or leave the token file empty)",
+        ));
+    }
     Ok((token, github_app))
 }
 
-/// The GitHub App flags: both of id and key file or neither, and not with --git-token-file.
+/// The GitHub App flags: both of id and key file or neither.
 pub(crate) fn settings(
     g: &Global,
     api_url: Option<url::Url>,
@@ -52,11 +59,6 @@ pub(crate) fn settings(
         }
         (Some(id), Some(f)) => (id, f),
     };
-    if g.git_token_file.is_some() {
-        return Err(Failure::usage(
-            "--git-token-file and --github-app-id are two ways to the same token: give one",
-        ));
-    }
     let key_pem = std::fs::read_to_string(key_file).map_err(|e| {
         Failure::usage(format!("--github-app-key-file {}: {e}", key_file.display()))
     })?;
