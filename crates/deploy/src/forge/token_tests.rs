@@ -66,7 +66,8 @@ fn check_jwt(jwt: &str, public: &[u8], app_id: u64) -> Result<(), String> {
         claims["iat"].as_u64().unwrap_or(0),
         claims["exp"].as_u64().unwrap_or(0),
     );
-    if claims["iss"] != app_id.to_string() {
+    let iss = app_id.to_string();
+    if claims["iss"].as_str() != Some(iss.as_str()) {
         return Err(format!("iss {}", claims["iss"]));
     }
     if iat > now || iat + 120 < now || exp <= now || exp > now + 600 {
