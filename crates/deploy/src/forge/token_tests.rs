@@ -338,3 +338,62 @@ async fn a_fixed_token_is_never_renewed() {
     assert!(!f.refused("t"));
     assert!(!format!("{f:?}").contains("\"t\""));
 }
+
+/// Basic credentials of a git https request, decoded (`user:password`).
+fn basic(req: &Request) -> Option<String> {
+    let v = req.headers.get("authorization")?.to_str().ok()?;
+    let b = STANDARD.decode(v.strip_prefix("Basic ")?).ok()?;
+    String::from_utf8(b).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_git_connection_sends_a_current_installation_token_as_password() {
+    let (pkcs8, _, public) = test_key();
+    let server = MockServer::start().await;
+    // Tokens within the renewal margin: every connection gets a new one.
+    let count = fake_github(&server, &public, 60).await;
+    // The git host: the smart-HTTP discovery asks for Basic credentials until it gets some.
+    Mock::given(method("GET"))
+        .and(path("/o/r.git/info/refs"))
+        .and(wiremock::matchers::header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/o/r.git/info/refs"))
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("www-authenticate", "Basic realm=\"git\""),
+        )
+        .mount(&server)
+        .await;
+    let auth = crate::gitops::GitAuth {
+        user: Some("x-access-token".into()),
+        tokens: Some(Arc::new(app(&server, &pkcs8, None))),
+        ..Default::default()
+    };
+    let url = format!("{}/o/r.git", server.uri());
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..2 {
+            let mut remote = git2::Remote::create_detached(url.as_str()).unwrap();
+            let cb = crate::gitops::callbacks(&auth);
+            // The fake host has no repository: the connection fails after the credentials.
+            assert!(
+                remote
+                    .connect_auth(git2::Direction::Push, Some(cb), None)
+                    .is_err()
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let sent: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/o/r.git/info/refs")
+        .filter_map(basic)
+        .collect();
+    assert_eq!(sent, ["x-access-token:ghs_1", "x-access-token:ghs_2"]);
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
