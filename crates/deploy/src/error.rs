@@ -80,7 +80,7 @@ pub enum Error {
     },
     /// The GitHub App private key or installation cannot be used.
     #[error("GitHub App: {message}")]
-    GitHubAppKey {
+    GitHubApp {
         /// What is wrong (never the key itself).
         message: String,
     },
@@ -147,7 +147,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Forge { .. }
-            | Error::GitHubAppKey { .. }
+            | Error::GitHubApp { .. }
             | Error::ProvenanceFetch { .. }
             | Error::Join(_)
             | Error::LeadershipLost

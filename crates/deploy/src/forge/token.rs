@@ -124,7 +124,7 @@ fn pem_der(pem: &str) -> Option<(Vec<u8>, bool)> {
 
 /// Parse a PEM RSA private key (PKCS#1 `BEGIN RSA PRIVATE KEY` or PKCS#8 `BEGIN PRIVATE KEY`).
 pub fn parse_key(pem: &str) -> Result<RsaKeyPair> {
-    let bad = |message: String| Error::GitHubAppKey { message };
+    let bad = |message: String| Error::GitHubApp { message };
     let (der, pkcs1) = pem_der(pem).ok_or_else(|| {
         bad("not a PEM RSA private key (BEGIN RSA PRIVATE KEY / BEGIN PRIVATE KEY)".into())
     })?;
@@ -150,7 +150,7 @@ pub fn app_jwt(key: &RsaKeyPair, app_id: u64, now: u64) -> Result<String> {
         signing_input.as_bytes(),
         &mut sig,
     )
-    .map_err(|e| Error::GitHubAppKey {
+    .map_err(|e| Error::GitHubApp {
         message: format!("signing the app JWT: {e}"),
     })?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
@@ -227,7 +227,7 @@ impl GitHubApp {
         if let Some(id) = self.installation {
             return Ok(id);
         }
-        let repo = repo.ok_or_else(|| Error::GitHubAppKey {
+        let repo = repo.ok_or_else(|| Error::GitHubApp {
             message: "no --github-app-installation-id and no repository to look it up by".into(),
         })?;
         if let Some(id) = self.installations.lock().expect("lock").get(repo) {

@@ -164,7 +164,7 @@ fn app_jwt_is_rs256_with_iss_and_a_valid_window_for_both_key_formats() {
 fn a_key_that_is_not_pem_rsa_is_refused_without_echoing_it() {
     let e = parse_key("-----BEGIN EC PRIVATE KEY-----\nc2VjcmV0\n-----END EC PRIVATE KEY-----")
         .unwrap_err();
-    assert!(matches!(e, Error::GitHubAppKey { .. }));
+    assert!(matches!(e, Error::GitHubApp { .. }));
     assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
     let e =
         parse_key("-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----").unwrap_err();
