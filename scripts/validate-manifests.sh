@@ -16,11 +16,27 @@ trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check \
   "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+# A kustomize Component cannot be rendered on its own (its patches need the resources they
+# patch): each is validated composed onto deploy/base, through a throw-away kustomization whose
+# paths are relative (kustomize refuses absolute ones).
+render() {
+  local dir=$1
+  if grep -q '^kind: Component' "$dir/kustomization.yaml"; then
+    local with="$work/with-$(basename "$dir")"
+    mkdir -p "$with"
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
+      "$(realpath --relative-to="$with" deploy/base)" "$(realpath --relative-to="$with" "$dir")" \
+      >"$with/kustomization.yaml"
+    "$kubectl" kustomize "$with"
+  else
+    "$kubectl" kustomize "$dir"
+  fi
+}
 found=0
 while IFS= read -r kustomization; do
   dir=$(dirname "$kustomization")
   echo "validating $dir (kubectl kustomize | kubernetes-validate -k 1.33 --strict)"
-  "$kubectl" kustomize "$dir" >"$work/rendered.yaml"
+  render "$dir" >"$work/rendered.yaml"
   "$work/venv/bin/kubernetes-validate" -k 1.33 --strict "$work/rendered.yaml"
   found=$((found + 1))
 done < <(find deploy -name kustomization.yaml | sort)
