@@ -46,21 +46,53 @@ fn test_key() -> (String, String, Vec<u8>) {
     )
 }
 
+/// Why the fake GitHub refuses a JWT.
+#[derive(Debug, PartialEq)]
+enum JwtRejected {
+    /// Not `header.claims.signature`, or a part is not base64url JSON.
+    Malformed,
+    /// `alg` is not RS256.
+    Alg(Value),
+    /// The signature does not verify with the app's public key.
+    Signature,
+    /// `iss` is not the app id.
+    Iss(Value),
+    /// `iat`/`exp` outside GitHub's window around now.
+    Window { iat: u64, exp: u64, now: u64 },
+}
+
+impl std::fmt::Display for JwtRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtRejected::Malformed => f.write_str("malformed JWT"),
+            JwtRejected::Alg(a) => write!(f, "alg {a}"),
+            JwtRejected::Signature => f.write_str("bad signature"),
+            JwtRejected::Iss(i) => write!(f, "iss {i}"),
+            JwtRejected::Window { iat, exp, now } => write!(f, "iat {iat} exp {exp} now {now}"),
+        }
+    }
+}
+
 /// Check a JWT as GitHub does: RS256, signed by `public`, `iss`, `iat`/`exp` around now.
-fn check_jwt(jwt: &str, public: &[u8], app_id: u64) -> Result<(), String> {
+fn check_jwt(jwt: &str, public: &[u8], app_id: u64) -> Result<(), JwtRejected> {
     let parts: Vec<&str> = jwt.split('.').collect();
     let [h, c, s] = parts[..] else {
-        return Err("not three parts".into());
+        return Err(JwtRejected::Malformed);
     };
-    let dec = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|e| e.to_string());
-    let header: Value = serde_json::from_slice(&dec(h)?).map_err(|e| e.to_string())?;
-    let claims: Value = serde_json::from_slice(&dec(c)?).map_err(|e| e.to_string())?;
+    let dec = |p: &str| {
+        URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| JwtRejected::Malformed)
+    };
+    let json = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).map_err(|_| JwtRejected::Malformed);
+    let header = json(dec(h)?)?;
+    let claims = json(dec(c)?)?;
     if header["alg"] != "RS256" {
-        return Err(format!("alg {}", header["alg"]));
+        return Err(JwtRejected::Alg(header["alg"].clone()));
     }
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
         .verify(format!("{h}.{c}").as_bytes(), &dec(s)?)
-        .map_err(|_| "bad signature".to_string())?;
+        .map_err(|_| JwtRejected::Signature)?;
     let now = ferry_core::duration::unix_now();
     let (iat, exp) = (
         claims["iat"].as_u64().unwrap_or(0),
@@ -68,10 +100,10 @@ fn check_jwt(jwt: &str, public: &[u8], app_id: u64) -> Result<(), String> {
     );
     let iss = app_id.to_string();
     if claims["iss"].as_str() != Some(iss.as_str()) {
-        return Err(format!("iss {}", claims["iss"]));
+        return Err(JwtRejected::Iss(claims["iss"].clone()));
     }
     if iat > now || iat + 120 < now || exp <= now || exp > now + 600 {
-        return Err(format!("iat {iat} exp {exp} now {now}"));
+        return Err(JwtRejected::Window { iat, exp, now });
     }
     Ok(())
 }
@@ -91,7 +123,7 @@ impl Respond for Exchange {
             .and_then(|v| v.to_str().ok());
         let jwt = auth.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
         if let Err(why) = check_jwt(jwt, &self.public, 42) {
-            return ResponseTemplate::new(401).set_body_json(json!({ "message": why }));
+            return ResponseTemplate::new(401).set_body_json(json!({ "message": why.to_string() }));
         }
         let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
         let at = std::time::UNIX_EPOCH
@@ -146,7 +178,10 @@ fn app_jwt_is_rs256_with_iss_and_a_valid_window_for_both_key_formats() {
         let key = parse_key(pem).unwrap();
         let jwt = app_jwt(&key, 42, ferry_core::duration::unix_now()).unwrap();
         check_jwt(&jwt, &public, 42).unwrap();
-        assert!(check_jwt(&jwt, &public, 43).is_err(), "iss is checked");
+        assert!(
+            matches!(check_jwt(&jwt, &public, 43), Err(JwtRejected::Iss(_))),
+            "iss is checked"
+        );
     }
     let other = test_key().2;
     let jwt = app_jwt(
@@ -155,9 +190,12 @@ fn app_jwt_is_rs256_with_iss_and_a_valid_window_for_both_key_formats() {
         ferry_core::duration::unix_now(),
     )
     .unwrap();
-    assert_eq!(check_jwt(&jwt, &other, 42), Err("bad signature".into()));
+    assert_eq!(check_jwt(&jwt, &other, 42), Err(JwtRejected::Signature));
     let old = app_jwt(&parse_key(&pkcs8).unwrap(), 42, 1_000_000).unwrap();
-    assert!(check_jwt(&old, &public, 42).unwrap_err().starts_with("iat"));
+    assert!(matches!(
+        check_jwt(&old, &public, 42),
+        Err(JwtRejected::Window { .. })
+    ));
 }
 
 #[test]
