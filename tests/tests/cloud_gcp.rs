@@ -1,6 +1,9 @@
 //! Artifact Registry built in (issue 21): access tokens from a fake GKE metadata server (which
-//! insists on `Metadata-Flavor: Google`), reached through `GCE_METADATA_HOST`, used as
-//! `oauth2accesstoken` at a fake Artifact Registry's token server (`--mirror` for its host).
+//! insists on `Metadata-Flavor: Google`), reached through `GCE_METADATA_HOST`, or from a fake
+//! OAuth token endpoint reached through a credentials file's `token_uri` (a service-account key
+//! in `GOOGLE_APPLICATION_CREDENTIALS`, whose JWT assertion the fake verifies with the public
+//! key, or gcloud's user credentials), used as `oauth2accesstoken` at a fake Artifact
+//! Registry's token server (`--mirror` for its host).
 // Test code: a failed unwrap is a failed test; tests may read the environment.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -20,8 +23,20 @@ const DIGEST: &str = "sha256:222222222222222222222222222222222222222222222222222
 
 #[derive(Default)]
 struct State {
-    /// Access tokens the metadata server gave, newest last.
+    /// Access tokens the metadata server or the token endpoint gave, newest last.
     issued: Vec<String>,
+    /// Requests the metadata server answered.
+    metadata_asked: usize,
+    /// The token endpoint's own URL (the assertion's `aud`).
+    token_uri: String,
+    /// Keys whose assertions the token endpoint accepts: (`kid`, public key DER).
+    keys: Vec<(String, Vec<u8>)>,
+    /// gcloud user credentials the token endpoint accepts: (client id, secret, refresh token).
+    user: Option<(String, String, String)>,
+    /// Token requests the endpoint refused, and why.
+    rejected: Vec<Rejected>,
+    /// The account is disabled: every grant is refused.
+    disabled: bool,
     /// Requests without `Metadata-Flavor: Google`.
     unflavoured: usize,
     /// Registry tokens handed out.
@@ -34,6 +49,7 @@ struct Metadata(Arc<Mutex<State>>);
 impl Respond for Metadata {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
+        s.metadata_asked += 1;
         if req
             .headers
             .get("metadata-flavor")
@@ -240,4 +256,454 @@ async fn without_a_metadata_server_public_images_stay_anonymous() {
     assert_eq!(client.resolve(&r).await.unwrap().digest.to_string(), DIGEST);
     let check = client.check_auth(&r).await.unwrap();
     assert!(check.source.is_none() && check.accepted);
+}
+
+// ---- Credentials files: service-account keys and gcloud user credentials ----
+
+const EMAIL: &str = "ferry-reader@acme-prod.iam.gserviceaccount.com";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Why the fake token endpoint refused a token request.
+#[derive(Debug, Clone, PartialEq)]
+enum Rejected {
+    /// A form field is missing or wrong.
+    Form(&'static str),
+    /// The JWT's header is not RS256 with a known `kid`.
+    Header(&'static str),
+    /// The signature does not verify with the key's public key.
+    Signature,
+    /// A claim is missing or wrong.
+    Claim(&'static str),
+    /// The account is disabled.
+    Disabled,
+}
+
+/// A service-account key made at test time.
+struct Key {
+    id: String,
+    pem: String,
+    public: Vec<u8>,
+}
+
+fn new_key(id: &str) -> Key {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    Key {
+        id: id.to_string(),
+        pem: format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        ),
+        public: key.public_key().as_ref().to_vec(),
+    }
+}
+
+/// A service-account key file as the Cloud console downloads it.
+fn write_key_file(path: &std::path::Path, key: &Key, token_uri: &str) {
+    let file = json!({
+        "type": "service_account",
+        "project_id": "acme-prod",
+        "private_key_id": key.id,
+        "private_key": key.pem,
+        "client_email": EMAIL,
+        "client_id": "113370000000000000000",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "universe_domain": "googleapis.com",
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+}
+
+fn b64url_json(part: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The checks of Google's token endpoint on a `jwt-bearer` grant, as documented for
+/// service-account assertions.
+fn check_assertion(s: &State, jwt: &str) -> Result<(), Rejected> {
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(Rejected::Form("assertion is not a JWS"));
+    };
+    let h = b64url_json(header).ok_or(Rejected::Header("not base64url JSON"))?;
+    if h["alg"] != "RS256" || h["typ"] != "JWT" {
+        return Err(Rejected::Header("alg RS256, typ JWT"));
+    }
+    let (_, public) = s
+        .keys
+        .iter()
+        .find(|(id, _)| h["kid"] == id.as_str())
+        .ok_or(Rejected::Header("unknown kid"))?;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Rejected::Signature)?;
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
+        .verify(format!("{header}.{claims}").as_bytes(), &sig)
+        .map_err(|_| Rejected::Signature)?;
+    let c = b64url_json(claims).ok_or(Rejected::Claim("not base64url JSON"))?;
+    if c["iss"] != EMAIL {
+        return Err(Rejected::Claim("iss"));
+    }
+    if c["aud"] != s.token_uri.as_str() {
+        return Err(Rejected::Claim("aud"));
+    }
+    let scopes = c["scope"].as_str().unwrap_or_default();
+    if !scopes
+        .split(' ')
+        .any(|x| x == "https://www.googleapis.com/auth/cloud-platform")
+    {
+        return Err(Rejected::Claim("scope"));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (Some(iat), Some(exp)) = (c["iat"].as_u64(), c["exp"].as_u64()) else {
+        return Err(Rejected::Claim("iat/exp"));
+    };
+    if iat > now + 60 || exp <= now || exp - iat > 3600 {
+        return Err(Rejected::Claim("iat/exp window"));
+    }
+    Ok(())
+}
+
+fn check_grant(s: &State, req: &Request) -> Result<(), Rejected> {
+    let form_type = req
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    if form_type != Some("application/x-www-form-urlencoded") {
+        return Err(Rejected::Form("content-type"));
+    }
+    let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect();
+    let field = |k: &str| form.get(k).map(String::as_str);
+    match field("grant_type") {
+        Some(JWT_BEARER) => check_assertion(s, field("assertion").unwrap_or_default())?,
+        Some("refresh_token") => {
+            let Some((id, secret, refresh)) = &s.user else {
+                return Err(Rejected::Form("no user credentials here"));
+            };
+            if field("client_id") != Some(id)
+                || field("client_secret") != Some(secret)
+                || field("refresh_token") != Some(refresh)
+            {
+                return Err(Rejected::Form("client_id, client_secret, refresh_token"));
+            }
+        }
+        _ => return Err(Rejected::Form("grant_type")),
+    }
+    if s.disabled {
+        return Err(Rejected::Disabled);
+    }
+    Ok(())
+}
+
+/// Google's OAuth token endpoint.
+struct OAuth(Arc<Mutex<State>>);
+
+impl Respond for OAuth {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        if let Err(why) = check_grant(&s, req) {
+            let described = format!("{why:?}");
+            s.rejected.push(why);
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "invalid_grant", "error_description": described}));
+        }
+        let token = format!("ya29.key-{}", s.issued.len() + 1);
+        s.issued.push(token.clone());
+        ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": token, "expires_in": s.lifetime_secs, "token_type": "Bearer"}),
+        )
+    }
+}
+
+/// The fake registry and metadata server, plus a token endpoint accepting `key`.
+async fn key_fakes(
+    lifetime_secs: u64,
+    key: &Key,
+) -> (MockServer, MockServer, MockServer, Arc<Mutex<State>>) {
+    let (metadata, registry, state) = fakes(lifetime_secs).await;
+    let oauth = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/token"))
+        .respond_with(OAuth(state.clone()))
+        .mount(&oauth)
+        .await;
+    {
+        let mut s = state.lock().unwrap();
+        s.token_uri = format!("{}/token", oauth.uri());
+        s.keys.push((key.id.clone(), key.public.clone()));
+    }
+    (oauth, metadata, registry, state)
+}
+
+/// `ferry-registry auth --json` with `env` set, the metadata server available too, gcloud's
+/// directory empty unless `env` says otherwise.
+fn auth_with(metadata: &MockServer, registry: &MockServer, env: &[(&str, &str)]) -> Output {
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin("ferry-registry"));
+    cmd.args(["--mirror", &format!("{HOST}={}", registry.uri())])
+        .args(["auth", "--json", &format!("{HOST}/acme/app:1")])
+        .env("DOCKER_CONFIG", empty.path())
+        .env("CLOUDSDK_CONFIG", empty.path())
+        .env("GCE_METADATA_HOST", metadata.address().to_string())
+        .env("FERRY_LOG", "trace")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn shown(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A piece of the private key's base64 body (what a leak of the key would contain).
+fn key_piece(key: &Key) -> &str {
+    &key.pem[100..160]
+}
+
+#[tokio::test]
+async fn a_service_account_key_file_signs_a_jwt_that_the_token_endpoint_verifies() {
+    let key = new_key("k1");
+    let (_oauth, metadata, registry, state) = key_fakes(3599, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sa.json");
+    write_key_file(&file, &key, &state.lock().unwrap().token_uri.clone());
+    let o = auth_with(
+        &metadata,
+        &registry,
+        &[("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())],
+    );
+    let all = shown(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"]["kind"], "cloud", "{v}");
+    assert_eq!(v["source"]["provider"], "gcp");
+    let how = v["source"]["how"].as_str().unwrap();
+    assert!(
+        how.contains(EMAIL) && how.contains(file.to_str().unwrap()),
+        "{how}"
+    );
+    assert_eq!(v["token_obtained"], true);
+    let expires = humantime::parse_rfc3339(v["credential_expires_at"].as_str().unwrap()).unwrap();
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
+    assert!((3500..=3599).contains(&left), "expires in {left}s");
+    let s = state.lock().unwrap();
+    assert_eq!(s.rejected, vec![]);
+    assert_eq!(s.issued, vec!["ya29.key-1".to_string()]);
+    // Application Default Credentials: the key file wins over the metadata server.
+    assert_eq!(s.metadata_asked, 0);
+    for secret in ["ya29.key-1", key_piece(&key)] {
+        assert!(!all.contains(secret), "secret {secret} printed:\n{all}");
+    }
+    assert!(o.stderr.len() > 200, "trace logging was not on");
+}
+
+#[tokio::test]
+async fn gclouds_user_credentials_file_is_used_when_no_key_file_is_named() {
+    let key = new_key("unused");
+    let (_oauth, metadata, registry, state) = key_fakes(3599, &key).await;
+    let gcloud = tempfile::tempdir().unwrap();
+    let token_uri = state.lock().unwrap().token_uri.clone();
+    state.lock().unwrap().user = Some((
+        "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com".into(),
+        "d-FL95Q19q7MQmFpd7hHD0Ty".into(),
+        "1//refresh-token-of-a-person".into(),
+    ));
+    let adc = json!({
+        "client_id": "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",
+        "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",
+        "refresh_token": "1//refresh-token-of-a-person",
+        "type": "authorized_user",
+        "token_uri": token_uri,
+    });
+    let file = gcloud.path().join("application_default_credentials.json");
+    std::fs::write(&file, adc.to_string()).unwrap();
+    let o = auth_with(
+        &metadata,
+        &registry,
+        &[("CLOUDSDK_CONFIG", gcloud.path().to_str().unwrap())],
+    );
+    let all = shown(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["source"]["how"]
+            .as_str()
+            .unwrap()
+            .contains("application_default_credentials.json"),
+        "{v}"
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.issued.len(), s.metadata_asked),
+        (1, 0),
+        "{:?}",
+        s.rejected
+    );
+    for secret in [
+        "ya29.key-1",
+        "d-FL95Q19q7MQmFpd7hHD0Ty",
+        "1//refresh-token-of-a-person",
+    ] {
+        assert!(!all.contains(secret), "secret {secret} printed:\n{all}");
+    }
+}
+
+#[tokio::test]
+async fn key_file_tokens_refresh_before_expiry_and_a_rotated_key_is_read_again() {
+    let key = new_key("k1");
+    let (_oauth, _metadata, registry, state) = key_fakes(4, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sa.json");
+    let token_uri = state.lock().unwrap().token_uri.clone();
+    write_key_file(&file, &key, &token_uri);
+    let gcp = ferry_registry::gcp::Gcp::with_identity(ferry_registry::gcp::GcpIdentity::KeyFile(
+        file.clone(),
+    ))
+    .unwrap();
+    let client = Client::new(ClientConfig {
+        mirrors: vec![(HOST.into(), registry.uri())],
+        cloud: Some(Arc::new(CloudCredentials::new(vec![Arc::new(gcp)]))),
+        ..Default::default()
+    })
+    .unwrap();
+    let r: Reference = format!("{HOST}/acme/app:1").parse().unwrap();
+    let counts = || {
+        let s = state.lock().unwrap();
+        (s.issued.len(), s.registry_tokens, s.rejected.len())
+    };
+    for _ in 0..3 {
+        assert_eq!(client.resolve(&r).await.unwrap().digest.to_string(), DIGEST);
+    }
+    assert_eq!(counts(), (1, 1, 0));
+    // Past three quarters of the 4 s: a new assertion, a new access token, a new registry token.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    client.resolve(&r).await.unwrap();
+    assert_eq!(counts(), (2, 2, 0));
+
+    // The key is rotated: Google stops accepting the old one, the Secret holds the new one.
+    let rotated = new_key("k2");
+    state.lock().unwrap().keys = vec![(rotated.id.clone(), rotated.public.clone())];
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let e = client.resolve(&r).await.unwrap_err().to_string();
+    assert!(
+        e.contains("gcp cloud credentials")
+            && e.contains(file.to_str().unwrap())
+            && e.contains("400")
+            && e.contains("invalid_grant"),
+        "{e}"
+    );
+    assert_eq!(
+        state.lock().unwrap().rejected,
+        vec![Rejected::Header("unknown kid")]
+    );
+    write_key_file(&file, &rotated, &token_uri);
+    client.resolve(&r).await.unwrap();
+    assert_eq!(counts(), (3, 3, 1));
+
+    // A disabled account: the refusal is an error naming the file; nothing is sent stale.
+    state.lock().unwrap().disabled = true;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let e = client.resolve(&r).await.unwrap_err().to_string();
+    assert!(
+        e.contains(file.to_str().unwrap()) && e.contains("Disabled"),
+        "{e}"
+    );
+    assert_eq!(counts(), (3, 3, 2));
+}
+
+#[tokio::test]
+async fn bad_credentials_files_are_errors_naming_the_file() {
+    let key = new_key("k1");
+    let (_oauth, metadata, registry, state) = key_fakes(3599, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    write_key_file(&good, &key, &state.lock().unwrap().token_uri.clone());
+    let good: Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    let mut broken_key = good.clone();
+    broken_key["private_key"] = key
+        .pem
+        .replace("BEGIN PRIVATE KEY", "BEGIN CERTIFICATE")
+        .into();
+    let mut no_email = good.clone();
+    no_email.as_object_mut().unwrap().remove("client_email");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("missing.json", String::new(), "No such file"),
+        (
+            "truncated.json",
+            good.to_string()[..300].to_string(),
+            "not a JSON credentials file",
+        ),
+        (
+            "external.json",
+            json!({"type": "external_account"}).to_string(),
+            "\"external_account\" is not supported",
+        ),
+        (
+            "broken-key.json",
+            broken_key.to_string(),
+            "\"private_key\" is not a PEM private key",
+        ),
+        (
+            "no-email.json",
+            no_email.to_string(),
+            "needs a string \"client_email\"",
+        ),
+    ];
+    for (name, content, want) in cases {
+        let file = dir.path().join(name);
+        if !content.is_empty() {
+            std::fs::write(&file, &content).unwrap();
+        }
+        let o = auth_with(
+            &metadata,
+            &registry,
+            &[("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())],
+        );
+        let all = shown(&o);
+        assert_eq!(o.status.code(), Some(3), "{name}: {all}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("credentials file {}", file.display())) && err.contains(want),
+            "{name}: {all}"
+        );
+        assert!(
+            !all.contains(key_piece(&key)),
+            "{name}: key printed:\n{all}"
+        );
+    }
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.issued.len(), s.metadata_asked),
+        (0, 0),
+        "no fallback to the metadata server"
+    );
 }

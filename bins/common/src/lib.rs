@@ -233,11 +233,8 @@ impl RegistryArgs {
                     providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
                 }
                 CloudProvider::Gcp => {
-                    let host = std::env::var("GCE_METADATA_HOST")
-                        .ok()
-                        .filter(|h| !h.is_empty())
-                        .unwrap_or_else(|| ferry_registry::gcp::DEFAULT_METADATA_HOST.into());
-                    providers.push(Arc::new(ferry_registry::gcp::Gcp::new(host)?));
+                    let gcp = ferry_registry::gcp::Gcp::with_identity(gcp_identity())?;
+                    providers.push(Arc::new(gcp));
                 }
                 CloudProvider::Azure => {
                     if let Some(id) = azure_workload_identity() {
@@ -264,6 +261,33 @@ impl RegistryArgs {
             .map(|m| ClientConfig::parse_mirror(m).map_err(|e| Failure::usage(e.to_string())))
             .collect()
     }
+}
+
+/// Google's Application Default Credentials order: `GOOGLE_APPLICATION_CREDENTIALS` (a
+/// file that is not there is then an error naming it, as in Google's libraries), else gcloud's
+/// well-known file (`$CLOUDSDK_CONFIG` or `~/.config/gcloud`,
+/// `application_default_credentials.json`) when it exists, else the metadata server
+/// (`GCE_METADATA_HOST`, default `metadata.google.internal`).
+fn gcp_identity() -> ferry_registry::gcp::GcpIdentity {
+    use ferry_registry::gcp::GcpIdentity;
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
+    if let Some(file) = var("GOOGLE_APPLICATION_CREDENTIALS") {
+        return GcpIdentity::KeyFile(PathBuf::from(file));
+    }
+    let gcloud = var("CLOUDSDK_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config").join("gcloud")));
+    if let Some(file) = gcloud
+        .map(|dir| dir.join("application_default_credentials.json"))
+        .filter(|f| f.is_file())
+    {
+        return GcpIdentity::KeyFile(file);
+    }
+    let host = std::env::var("GCE_METADATA_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| ferry_registry::gcp::DEFAULT_METADATA_HOST.into());
+    GcpIdentity::MetadataServer(host)
 }
 
 /// Azure Workload Identity as the AKS webhook sets it up: all of `AZURE_FEDERATED_TOKEN_FILE`,

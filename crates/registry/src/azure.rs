@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
-use crate::cloud::{CloudProvider, TokenProvider, cloud_source};
+use crate::cloud::{CloudProvider, TokenProvider, cloud_source, post_form};
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
@@ -68,52 +68,6 @@ impl Azure {
         })
     }
 
-    async fn post_form<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-        form: &[(&str, &str)],
-    ) -> std::result::Result<T, CloudProblem> {
-        let body = {
-            let mut body = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in form {
-                body.append_pair(k, v);
-            }
-            body.finish()
-        };
-        let reply = self
-            .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|source| CloudProblem::Unreachable {
-                url: url.to_string(),
-                source,
-            })?;
-        let status = reply.status();
-        let body = reply
-            .bytes()
-            .await
-            .map_err(|source| CloudProblem::Unreachable {
-                url: url.to_string(),
-                source,
-            })?;
-        if !status.is_success() {
-            // Entra's and ACR's error answers hold codes and descriptions, never the secret.
-            let answer: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(CloudProblem::Refused {
-                url: url.to_string(),
-                status: status.as_u16(),
-                answer,
-            });
-        }
-        serde_json::from_slice(&body).map_err(|source| CloudProblem::BadAnswer {
-            url: url.to_string(),
-            source,
-        })
-    }
-
     async fn token(&self, registry: &str) -> std::result::Result<SourcedCredential, CloudProblem> {
         let id = &self.identity;
         let assertion =
@@ -126,21 +80,21 @@ impl Azure {
             id.authority_host.trim_end_matches('/'),
             id.tenant_id
         );
-        let entra: EntraToken = self
-            .post_form(
-                &entra_url,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &id.client_id),
-                    ("scope", ACR_SCOPE),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", assertion.trim()),
-                ],
-            )
-            .await?;
+        let entra: EntraToken = post_form(
+            &self.http,
+            &entra_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id.client_id),
+                ("scope", ACR_SCOPE),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.trim()),
+            ],
+        )
+        .await?;
         let fetched = SystemTime::now();
         let base = self
             .mirrors
@@ -148,17 +102,17 @@ impl Azure {
             .find(|(r, _)| r == registry)
             .map_or_else(|| format!("https://{registry}"), |(_, url)| url.clone());
         let exchange_url = format!("{}/oauth2/exchange", base.trim_end_matches('/'));
-        let exchanged: Exchanged = self
-            .post_form(
-                &exchange_url,
-                &[
-                    ("grant_type", "access_token"),
-                    ("service", registry),
-                    ("tenant", &id.tenant_id),
-                    ("access_token", &entra.access_token),
-                ],
-            )
-            .await?;
+        let exchanged: Exchanged = post_form(
+            &self.http,
+            &exchange_url,
+            &[
+                ("grant_type", "access_token"),
+                ("service", registry),
+                ("tenant", &id.tenant_id),
+                ("access_token", &entra.access_token),
+            ],
+        )
+        .await?;
         // ACR refresh tokens last three hours; the Entra token's lifetime bounds ours.
         let life = Duration::from_secs(entra.expires_in.unwrap_or(3600).min(3 * 3600));
         Ok(SourcedCredential {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 
 use crate::credentials::{Credential, CredentialStore};
-use crate::error::{CredentialProblem, Error, Result};
+use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::{CredentialSource, SourcedCredential};
 use crate::sync::Lock;
 
@@ -249,6 +249,48 @@ impl CredentialStore for CloudCredentials {
 /// The source of a cloud credential.
 pub(crate) fn cloud_source(provider: CloudProvider, how: String) -> CredentialSource {
     CredentialSource::Cloud { provider, how }
+}
+
+/// POST `form` (`application/x-www-form-urlencoded`) to a token service and decode its JSON
+/// answer; an error status is [`CloudProblem::Refused`] with the start of the answer (token
+/// services' error answers hold codes and descriptions, never the secret).
+pub(crate) async fn post_form<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> std::result::Result<T, CloudProblem> {
+    let body = {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        body.finish()
+    };
+    let unreachable = |source| CloudProblem::Unreachable {
+        url: url.to_string(),
+        source,
+    };
+    let reply = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = reply.status();
+    let body = reply.bytes().await.map_err(unreachable)?;
+    if !status.is_success() {
+        let answer: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+        return Err(CloudProblem::Refused {
+            url: url.to_string(),
+            status: status.as_u16(),
+            answer,
+        });
+    }
+    serde_json::from_slice(&body).map_err(|source| CloudProblem::BadAnswer {
+        url: url.to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

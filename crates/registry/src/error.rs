@@ -285,6 +285,14 @@ pub enum CloudProblem {
         /// The error.
         source: std::io::Error,
     },
+    /// A Google credentials file (`GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's
+    /// application-default file) cannot be used.
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never its secrets).
+        problem: KeyFileProblem,
+    },
     /// The AWS SDK failed (credentials chain or an ECR operation).
     Aws {
         /// What was being done.
@@ -311,6 +319,9 @@ impl fmt::Display for CloudProblem {
             CloudProblem::Incomplete { from, missing } => write!(f, "{from}: {missing}"),
             CloudProblem::TokenFile { path, source } => {
                 write!(f, "token file {}: {source}", path.display())
+            }
+            CloudProblem::KeyFile { path, problem } => {
+                write!(f, "credentials file {}: {problem}", path.display())
             }
             CloudProblem::Aws { operation, source } => {
                 let mut text = source.to_string();
@@ -361,6 +372,63 @@ impl fmt::Display for CredentialProblem {
             CredentialProblem::Cloud { provider, problem } => {
                 write!(f, "{provider} cloud credentials: {problem}")
             }
+        }
+    }
+}
+
+/// Why a Google credentials file cannot be used ([`CloudProblem::KeyFile`]). No variant holds
+/// or prints any of the file's content beyond its `type`.
+#[derive(Debug)]
+pub enum KeyFileProblem {
+    /// It cannot be read.
+    Read(std::io::Error),
+    /// It is not JSON (the decoder's position, never the text).
+    NotJson(serde_json::Error),
+    /// A field it must hold is missing or not a string.
+    Field {
+        /// The field (`client_email`, `private_key`, …).
+        field: &'static str,
+        /// The file's `type`.
+        kind: &'static str,
+    },
+    /// A `type` ferry cannot log in with.
+    UnsupportedType {
+        /// The file's `type` (`external_account`, …), or empty when it has none.
+        kind: String,
+    },
+    /// `private_key` is not a PEM private key (`BEGIN PRIVATE KEY`).
+    PrivateKeyNotPem,
+    /// `private_key` is PEM, but not an RSA key the signer accepts.
+    PrivateKeyRejected(aws_lc_rs::error::KeyRejected),
+    /// Signing the JWT assertion failed.
+    Sign(aws_lc_rs::error::Unspecified),
+    /// Its `token_uri` refused or failed the token request.
+    TokenRequest(Box<CloudProblem>),
+}
+
+impl fmt::Display for KeyFileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyFileProblem::Read(e) => write!(f, "cannot read it: {e}"),
+            KeyFileProblem::NotJson(e) => write!(f, "not a JSON credentials file: {e}"),
+            KeyFileProblem::Field { field, kind } => {
+                write!(f, "a {kind} file needs a string {field:?}")
+            }
+            KeyFileProblem::UnsupportedType { kind } if kind.is_empty() => f.write_str(
+                "no \"type\" (expected a service-account key, type \"service_account\", or gcloud's \"authorized_user\")",
+            ),
+            KeyFileProblem::UnsupportedType { kind } => write!(
+                f,
+                "type {kind:?} is not supported (use a service-account key, type \"service_account\", or gcloud's \"authorized_user\"; on GKE, Workload Identity through the metadata server)"
+            ),
+            KeyFileProblem::PrivateKeyNotPem => {
+                f.write_str("\"private_key\" is not a PEM private key (BEGIN PRIVATE KEY)")
+            }
+            KeyFileProblem::PrivateKeyRejected(e) => {
+                write!(f, "\"private_key\" is not a usable RSA key: {e}")
+            }
+            KeyFileProblem::Sign(e) => write!(f, "signing the JWT assertion failed: {e}"),
+            KeyFileProblem::TokenRequest(e) => write!(f, "its token request failed: {e}"),
         }
     }
 }

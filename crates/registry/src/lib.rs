@@ -66,7 +66,9 @@ pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
-pub use error::{CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error, Result};
+pub use error::{
+    CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error, KeyFileProblem, Result,
+};
 pub use manifest::{
     Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
     Resolved,
