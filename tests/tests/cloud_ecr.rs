@@ -1,7 +1,11 @@
 //! Amazon ECR built in (issue 21), against a local fake of ECR's API that verifies each
 //! request's SigV4 signature with the SDK's own signer, and a fake ECR registry that accepts
-//! only the newest unexpired token. The fakes are reached the way a user redirects them:
-//! `AWS_ENDPOINT_URL_ECR` (the SDK's endpoint setting) and `--mirror` for the registry host.
+//! only the newest unexpired token. AWS credentials are static keys, or IRSA's web identity:
+//! a fake STS checks `AssumeRoleWithWebIdentity`'s form fields and answers short-lived
+//! credentials in STS's XML, and the fake ECR API then accepts only signatures made with
+//! exactly those (unexpired) credentials and their session token. The fakes are reached the
+//! way a user redirects them: `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_STS` (the SDK's
+//! endpoint settings) and `--mirror` for the registry host.
 // Test code: a failed unwrap is a failed test; tests may read the environment.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -28,6 +32,31 @@ struct Ecr {
     bad_signatures: usize,
     lifetime: Duration,
     revoked: bool,
+    /// The tag is not pushed yet: the registry answers 404 MANIFEST_UNKNOWN.
+    unpublished: bool,
+    /// Credentials STS handed out, oldest first; when any, only these sign ECR requests.
+    sts: Vec<StsCredentials>,
+    /// The web identity token STS accepts now (the projected ServiceAccount token).
+    web_token: String,
+    /// Lifetime of STS credentials.
+    sts_lifetime: Duration,
+    /// STS requests refused, and why.
+    sts_refused: Vec<&'static str>,
+    /// ECR API requests signed with STS credentials that had expired.
+    expired_signatures: usize,
+    /// The access key id that signed each accepted GetAuthorizationToken.
+    signed_by: Vec<String>,
+}
+
+/// Credentials STS answered.
+#[derive(Clone)]
+struct StsCredentials {
+    key_id: String,
+    secret: String,
+    session_token: String,
+    expires: SystemTime,
+    /// The web identity token they were obtained with.
+    web_token: String,
 }
 
 /// `X-Amz-Date` (`20261205T201500Z`) as a time.
@@ -44,9 +73,17 @@ fn amz_date(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&t).ok()
 }
 
-/// Whether `req` carries a valid SigV4 signature by `KEY_ID`/`SECRET_KEY` for service `ecr`
-/// in eu-west-1: the signature is computed again from the request and compared.
-fn signature_ok(req: &Request) -> bool {
+/// The access key id of `req`'s SigV4 `Authorization` header.
+fn signing_key_id(req: &Request) -> Option<String> {
+    let auth = req.headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    Some(cred.split('/').next()?.to_string())
+}
+
+/// Whether `req` carries a valid SigV4 signature by `key_id`/`secret` (and `session_token`)
+/// for service `ecr` in eu-west-1: the signature is computed again from the request and
+/// compared.
+fn signature_ok(req: &Request, key_id: &str, secret: &str, session_token: Option<&str>) -> bool {
     let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
     let Some(auth) = header("authorization") else {
         return false;
@@ -66,7 +103,12 @@ fn signature_ok(req: &Request) -> bool {
         return false;
     };
     let scope: Vec<&str> = cred.split('/').collect();
-    if scope.len() != 5 || scope[0] != KEY_ID || scope[2] != "eu-west-1" || scope[3] != "ecr" {
+    if scope.len() != 5 || scope[0] != key_id || scope[2] != "eu-west-1" || scope[3] != "ecr" {
+        return false;
+    }
+    if header("x-amz-security-token") != session_token
+        || (session_token.is_some() && !signed.split(';').any(|h| h == "x-amz-security-token"))
+    {
         return false;
     }
     let Some(time) = header("x-amz-date").and_then(amz_date) else {
@@ -77,8 +119,14 @@ fn signature_ok(req: &Request) -> bool {
         .iter()
         .filter_map(|n| header(n).map(|v| (*n, v)))
         .collect();
-    let identity =
-        aws_credential_types::Credentials::new(KEY_ID, SECRET_KEY, None, None, "test").into();
+    let identity = aws_credential_types::Credentials::new(
+        key_id,
+        secret,
+        session_token.map(str::to_string),
+        None,
+        "test",
+    )
+    .into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("eu-west-1")
@@ -115,13 +163,30 @@ impl Respond for EcrApi {
                 json!({"__type": "UnknownOperationException", "message": "unexpected target"}),
             );
         }
-        if !signature_ok(req) {
+        let signer = signing_key_id(req).unwrap_or_default();
+        let ok = if s.sts.is_empty() {
+            signature_ok(req, KEY_ID, SECRET_KEY, None)
+        } else {
+            match s.sts.iter().find(|c| c.key_id == signer).cloned() {
+                Some(c) if SystemTime::now() >= c.expires => {
+                    s.expired_signatures += 1;
+                    return ResponseTemplate::new(400)
+                        .insert_header("content-type", "application/x-amz-json-1.1")
+                        .set_body_json(json!({"__type": "ExpiredTokenException",
+                            "message": "The security token included in the request is expired"}));
+                }
+                Some(c) => signature_ok(req, &c.key_id, &c.secret, Some(&c.session_token)),
+                None => false,
+            }
+        };
+        if !ok {
             s.bad_signatures += 1;
             return ResponseTemplate::new(403)
                 .insert_header("content-type", "application/x-amz-json-1.1")
                 .set_body_json(json!({"__type": "InvalidSignatureException",
                     "message": "The request signature we calculated does not match the signature you provided."}));
         }
+        s.signed_by.push(signer);
         let password = format!("ecr-token-{}", s.issued.len() + 1);
         let expires = SystemTime::now() + s.lifetime;
         s.issued.push((password.clone(), expires));
@@ -150,7 +215,11 @@ impl Respond for EcrRegistry {
             let want = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{pw}"));
             !s.revoked && sent == format!("Basic {want}") && SystemTime::now() < *exp
         });
-        if ok {
+        if ok && s.unpublished {
+            ResponseTemplate::new(404).set_body_json(
+                json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}),
+            )
+        } else if ok {
             ResponseTemplate::new(200)
                 .insert_header("docker-content-digest", DIGEST)
                 .insert_header("content-type", "application/vnd.oci.image.index.v1+json")
@@ -347,4 +416,303 @@ async fn without_aws_credentials_public_images_stay_anonymous() {
         0,
         "no token request without credentials"
     );
+}
+
+// ---- IRSA: web identity → a fake STS → short-lived credentials that sign the ECR login ----
+
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ferry-reader";
+const SESSION: &str = "ferry-deploy";
+
+/// STS's `AssumeRoleWithWebIdentity` (Query API, form-encoded, answered in XML).
+struct Sts(Arc<Mutex<Ecr>>);
+
+impl Respond for Sts {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+        let f = |k: &str| form.get(k).map(String::as_str);
+        let wrong = [
+            ("Action", Some("AssumeRoleWithWebIdentity")),
+            ("Version", Some("2011-06-15")),
+            ("RoleArn", Some(ROLE_ARN)),
+            ("RoleSessionName", Some(SESSION)),
+            ("WebIdentityToken", Some(s.web_token.as_str())),
+        ]
+        .into_iter()
+        .find(|(k, want)| f(k) != *want)
+        .map(|(k, _)| k);
+        if let Some(field) = wrong {
+            s.sts_refused.push(field);
+            let code = if field == "WebIdentityToken" {
+                "InvalidIdentityToken"
+            } else {
+                "ValidationError"
+            };
+            return ResponseTemplate::new(400)
+                .insert_header("content-type", "text/xml")
+                .set_body_string(format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>fake STS refused {field}</Message></Error><RequestId>4b6c1a4e-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+                ));
+        }
+        let n = s.sts.len() + 1;
+        let c = StsCredentials {
+            key_id: format!("ASIAFERRYSTS{n:08}"),
+            secret: format!("sts-secret-{n}-wJalrXUtnFEMI/K7MDENG"),
+            session_token: format!("sts-session-{n}-IQoJb3JpZ2luX2VjEJr//////////wEaCXVz"),
+            expires: SystemTime::now() + s.sts_lifetime,
+            web_token: s.web_token.clone(),
+        };
+        s.sts.push(c.clone());
+        let expiration = humantime::format_rfc3339_seconds(c.expires);
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml")
+            .set_body_string(format!(
+                r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:ferry:ferry-deploy</SubjectFromWebIdentityToken>
+    <Audience>sts.amazonaws.com</Audience>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/ferry-reader/{SESSION}</Arn>
+      <AssumedRoleId>AROAFERRYTESTROLE0001:{SESSION}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>{}</SessionToken>
+      <SecretAccessKey>{}</SecretAccessKey>
+      <Expiration>{expiration}</Expiration>
+      <AccessKeyId>{}</AccessKeyId>
+    </Credentials>
+    <Provider>arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata>
+    <RequestId>7c4f1e2a-0000-4000-8000-{n:012}</RequestId>
+  </ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#,
+                c.session_token, c.secret, c.key_id
+            ))
+    }
+}
+
+/// The ECR fakes plus an STS answering credentials that live `sts_lifetime`, accepting
+/// `web_token`.
+async fn irsa_fakes(
+    ecr_lifetime: Duration,
+    sts_lifetime: Duration,
+    web_token: &str,
+) -> (MockServer, MockServer, MockServer, Arc<Mutex<Ecr>>) {
+    let (api, registry, state) = fakes(ecr_lifetime).await;
+    {
+        let mut s = state.lock().unwrap();
+        s.sts_lifetime = sts_lifetime;
+        s.web_token = web_token.to_string();
+    }
+    let sts = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/"))
+        .respond_with(Sts(state.clone()))
+        .mount(&sts)
+        .await;
+    (api, sts, registry, state)
+}
+
+/// `ferry-registry ARGS` for the ECR host with IRSA's environment (as the EKS webhook sets
+/// it) and nothing else AWS: no keys, no profile files, no instance metadata.
+fn irsa_cmd(
+    api: &MockServer,
+    sts: &MockServer,
+    registry: &MockServer,
+    home: &std::path::Path,
+    token_file: &std::path::Path,
+    args: &[&str],
+) -> Command {
+    let mut cmd = Command::new(bin("ferry-registry"));
+    cmd.args(["--mirror", &format!("{HOST}={}", registry.uri())])
+        .args(args)
+        .env("DOCKER_CONFIG", home)
+        .env("AWS_ROLE_ARN", ROLE_ARN)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file)
+        .env("AWS_ROLE_SESSION_NAME", SESSION)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL_ECR", api.uri())
+        .env("AWS_ENDPOINT_URL_STS", sts.uri())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+        .env("FERRY_LOG", "trace")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("GITHUB_ACTIONS");
+    cmd
+}
+
+/// Every secret the fakes handed out or accepted, to look for in output.
+fn secrets(s: &Ecr) -> Vec<String> {
+    let mut out: Vec<String> = s.issued.iter().map(|(pw, _)| pw.clone()).collect();
+    for c in &s.sts {
+        out.extend([
+            c.secret.clone(),
+            c.session_token.clone(),
+            c.web_token.clone(),
+        ]);
+    }
+    out
+}
+
+const WEB_TOKEN_1: &str = "eyJhbGciOiJSUzI1NiJ9.ferry-sa-token-one.c2lnbmF0dXJl";
+const WEB_TOKEN_2: &str = "eyJhbGciOiJSUzI1NiJ9.ferry-sa-token-two.c2lnbmF0dXJl";
+
+#[tokio::test]
+async fn irsa_credentials_from_sts_sign_the_ecr_login() {
+    let (api, sts, registry, state) = irsa_fakes(
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+        WEB_TOKEN_1,
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, WEB_TOKEN_1).unwrap();
+    let o = irsa_cmd(
+        &api,
+        &sts,
+        &registry,
+        home.path(),
+        &token_file,
+        &["auth", "--json", &format!("{HOST}/acme/app:1")],
+    )
+    .output()
+    .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"]["provider"], "aws", "{v}");
+    let s = state.lock().unwrap();
+    assert_eq!(s.sts_refused, Vec::<&str>::new());
+    assert_eq!(
+        s.sts.len(),
+        1,
+        "one AssumeRoleWithWebIdentity per ECR login"
+    );
+    assert_eq!(s.signed_by, vec![s.sts[0].key_id.clone()]);
+    assert_eq!((s.bad_signatures, s.expired_signatures), (0, 0));
+    for secret in secrets(&s) {
+        assert!(!all.contains(&secret), "secret {secret} printed:\n{all}");
+    }
+    assert!(o.stderr.len() > 200, "trace logging was not on");
+}
+
+#[tokio::test]
+async fn a_refused_web_identity_token_is_an_error_naming_aws() {
+    let (api, sts, registry, state) = irsa_fakes(
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+        WEB_TOKEN_2,
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, WEB_TOKEN_1).unwrap();
+    let o = irsa_cmd(
+        &api,
+        &sts,
+        &registry,
+        home.path(),
+        &token_file,
+        &["auth", "--json", &format!("{HOST}/acme/app:1")],
+    )
+    .output()
+    .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{all}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("aws cloud credentials") && err.contains("InvalidIdentityToken"),
+        "{all}"
+    );
+    let s = state.lock().unwrap();
+    assert!(
+        !s.sts_refused.is_empty() && s.sts_refused.iter().all(|f| *f == "WebIdentityToken"),
+        "{:?}",
+        s.sts_refused
+    );
+    assert!(s.issued.is_empty() && s.signed_by.is_empty());
+    assert!(
+        !all.contains(WEB_TOKEN_1),
+        "web identity token printed:\n{all}"
+    );
+}
+
+#[tokio::test]
+async fn one_process_keeps_logging_in_across_sts_expiry_and_a_rotated_token_file() {
+    // STS credentials live 2 s, ECR tokens 4 s (renewed after 3 s): every renewal needs new
+    // STS credentials, and signing with the old ones would be refused as expired.
+    let (api, sts, registry, state) =
+        irsa_fakes(Duration::from_secs(4), Duration::from_secs(2), WEB_TOKEN_1).await;
+    state.lock().unwrap().unpublished = true;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, WEB_TOKEN_1).unwrap();
+    let child = irsa_cmd(
+        &api,
+        &sts,
+        &registry,
+        home.path(),
+        &token_file,
+        &[
+            "--timeout",
+            "120s",
+            "wait",
+            &format!("{HOST}/acme/app:1"),
+            "--interval",
+            "500ms",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logins = || state.lock().unwrap().issued.len();
+    let poll = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    poll("a renewed ECR login", &|| logins() >= 2);
+    // The kubelet rotates the projected token; STS now accepts only the new one.
+    let before_rotation = logins();
+    std::fs::write(&token_file, WEB_TOKEN_2).unwrap();
+    state.lock().unwrap().web_token = WEB_TOKEN_2.to_string();
+    poll("two ECR logins after the rotation", &|| {
+        logins() >= before_rotation + 2
+    });
+    state.lock().unwrap().unpublished = false;
+    let o = child.wait_with_output().unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let s = state.lock().unwrap();
+    assert_eq!((s.bad_signatures, s.expired_signatures), (0, 0), "{all}");
+    assert_eq!(s.sts_refused, Vec::<&str>::new());
+    // Each ECR login was signed by the credentials of its own STS call, in order.
+    let sts_keys: Vec<String> = s.sts.iter().map(|c| c.key_id.clone()).collect();
+    assert_eq!(s.signed_by, sts_keys, "{all}");
+    assert!(s.signed_by.len() >= 4);
+    let last = s.sts.last().unwrap();
+    assert_eq!(
+        last.web_token, WEB_TOKEN_2,
+        "the rotated token file was read again"
+    );
+    assert_eq!(s.sts[0].web_token, WEB_TOKEN_1);
+    for secret in secrets(&s) {
+        assert!(!all.contains(&secret), "secret {secret} printed:\n{all}");
+    }
 }

@@ -48,15 +48,18 @@ impl Ecr {
             .ok_or(CloudProblem::NotItsHost)?
             .to_string();
         let sdk = self.sdk.get_or_init(|| (self.loader)()).await;
-        if !has_credentials(sdk).await? {
+        let Some(credentials) = credentials(sdk).await? else {
             tracing::warn!(
                 registry,
                 "no AWS credentials found (environment, web identity, Pod Identity, instance metadata, profile): ECR requests are anonymous"
             );
             return Ok(None);
-        }
+        };
+        // Signed with exactly the credentials just obtained: one STS call per ECR login (web
+        // identity, Pod Identity), none kept past it.
         let conf = aws_sdk_ecr::config::Builder::from(sdk)
             .region(aws_config::Region::new(region.clone()))
+            .credentials_provider(credentials)
             .build();
         let client = aws_sdk_ecr::Client::from_conf(conf);
         let operation = format!("GetAuthorizationToken in {region}");
@@ -105,17 +108,19 @@ impl Ecr {
     }
 }
 
-/// Whether the SDK's credential chain finds credentials: `false` when none is configured
-/// anywhere (not on AWS), an error when one is configured but fails (an STS refusal).
-async fn has_credentials(sdk: &aws_config::SdkConfig) -> std::result::Result<bool, CloudProblem> {
+/// The SDK's credential chain's current credentials: `None` when none is configured anywhere
+/// (not on AWS), an error when one is configured but fails (an STS refusal).
+async fn credentials(
+    sdk: &aws_config::SdkConfig,
+) -> std::result::Result<Option<aws_credential_types::Credentials>, CloudProblem> {
     use aws_credential_types::provider::ProvideCredentials as _;
     use aws_credential_types::provider::error::CredentialsError;
     let Some(provider) = sdk.credentials_provider() else {
-        return Ok(false);
+        return Ok(None);
     };
     match provider.provide_credentials().await {
-        Ok(_) => Ok(true),
-        Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(false),
+        Ok(c) => Ok(Some(c)),
+        Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(None),
         Err(e) => Err(CloudProblem::Aws {
             operation: "AWS credentials".into(),
             source: Box::new(e),
