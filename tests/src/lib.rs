@@ -4,6 +4,7 @@
 //!   `127.0.0.1` with a random port, optionally with htpasswd basic auth, and stops it on drop.
 //! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
 //! * [`bin`] builds (when stale) and finds a ferry binary.
+//! * [`cloud`]: the checks fakes of cloud token services share (SigV4, Google JWT assertions).
 //! * [`signing`]: cosign and a registry with the Referrers API (built by
 //!   `scripts/test-tools.sh`), and helpers to sign, ask cosign, and tamper with signatures.
 #![allow(missing_docs)]
@@ -15,6 +16,7 @@
     clippy::print_stdout
 )]
 
+pub mod cloud;
 pub mod signing;
 
 use std::io::{BufRead, BufReader};

@@ -17,6 +17,7 @@ use base64::Engine as _;
 use ferry_core::Reference;
 use ferry_registry::{Client, ClientConfig, CloudCredentials, Error};
 use ferry_tests::bin;
+use ferry_tests::cloud::{signature_ok, signing_key_id};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -57,96 +58,6 @@ struct StsCredentials {
     expires: SystemTime,
     /// The web identity token they were obtained with.
     web_token: String,
-}
-
-/// `X-Amz-Date` (`20261205T201500Z`) as a time.
-fn amz_date(s: &str) -> Option<SystemTime> {
-    let t = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        s.get(0..4)?,
-        s.get(4..6)?,
-        s.get(6..8)?,
-        s.get(9..11)?,
-        s.get(11..13)?,
-        s.get(13..15)?
-    );
-    humantime::parse_rfc3339(&t).ok()
-}
-
-/// The access key id of `req`'s SigV4 `Authorization` header.
-fn signing_key_id(req: &Request) -> Option<String> {
-    let auth = req.headers.get("authorization")?.to_str().ok()?;
-    let cred = auth.split("Credential=").nth(1)?;
-    Some(cred.split('/').next()?.to_string())
-}
-
-/// Whether `req` carries a valid SigV4 signature by `key_id`/`secret` (and `session_token`)
-/// for service `ecr` in eu-west-1: the signature is computed again from the request and
-/// compared.
-fn signature_ok(req: &Request, key_id: &str, secret: &str, session_token: Option<&str>) -> bool {
-    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-    let Some(auth) = header("authorization") else {
-        return false;
-    };
-    let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        return false;
-    };
-    let field = |name: &str| {
-        rest.split(", ")
-            .find_map(|p| p.strip_prefix(name).map(str::to_string))
-    };
-    let (Some(cred), Some(signed), Some(sig)) = (
-        field("Credential="),
-        field("SignedHeaders="),
-        field("Signature="),
-    ) else {
-        return false;
-    };
-    let scope: Vec<&str> = cred.split('/').collect();
-    if scope.len() != 5 || scope[0] != key_id || scope[2] != "eu-west-1" || scope[3] != "ecr" {
-        return false;
-    }
-    if header("x-amz-security-token") != session_token
-        || (session_token.is_some() && !signed.split(';').any(|h| h == "x-amz-security-token"))
-    {
-        return false;
-    }
-    let Some(time) = header("x-amz-date").and_then(amz_date) else {
-        return false;
-    };
-    let names: Vec<&str> = signed.split(';').collect();
-    let headers: Vec<(&str, &str)> = names
-        .iter()
-        .filter_map(|n| header(n).map(|v| (*n, v)))
-        .collect();
-    let identity = aws_credential_types::Credentials::new(
-        key_id,
-        secret,
-        session_token.map(str::to_string),
-        None,
-        "test",
-    )
-    .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("eu-west-1")
-        .name("ecr")
-        .time(time)
-        .settings(aws_sigv4::http_request::SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = aws_sigv4::http_request::SignableRequest::new(
-        req.method.as_str(),
-        req.url.as_str(),
-        headers.into_iter(),
-        aws_sigv4::http_request::SignableBody::Bytes(&req.body),
-    )
-    .unwrap();
-    let (_, expected) = aws_sigv4::http_request::sign(signable, &params)
-        .unwrap()
-        .into_parts();
-    expected == sig
 }
 
 struct EcrApi(Arc<Mutex<Ecr>>);

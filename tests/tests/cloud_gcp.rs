@@ -15,6 +15,7 @@ use base64::Engine as _;
 use ferry_core::Reference;
 use ferry_registry::{Client, ClientConfig, CloudCredentials};
 use ferry_tests::bin;
+use ferry_tests::cloud::{EMAIL, Key, Rejected, check_assertion, new_key, write_key_file};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -260,126 +261,6 @@ async fn without_a_metadata_server_public_images_stay_anonymous() {
 
 // ---- Credentials files: service-account keys and gcloud user credentials ----
 
-const EMAIL: &str = "ferry-reader@acme-prod.iam.gserviceaccount.com";
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// Why the fake token endpoint refused a token request.
-#[derive(Debug, Clone, PartialEq)]
-enum Rejected {
-    /// A form field is missing or wrong.
-    Form(&'static str),
-    /// The JWT's header is not RS256 with a known `kid`.
-    Header(&'static str),
-    /// The signature does not verify with the key's public key.
-    Signature,
-    /// A claim is missing or wrong.
-    Claim(&'static str),
-    /// The account is disabled.
-    Disabled,
-}
-
-/// A service-account key made at test time.
-struct Key {
-    id: String,
-    pem: String,
-    public: Vec<u8>,
-}
-
-fn new_key(id: &str) -> Key {
-    use aws_lc_rs::encoding::AsDer;
-    use aws_lc_rs::signature::KeyPair;
-    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    Key {
-        id: id.to_string(),
-        pem: format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            lines.join("\n")
-        ),
-        public: key.public_key().as_ref().to_vec(),
-    }
-}
-
-/// A service-account key file as the Cloud console downloads it.
-fn write_key_file(path: &std::path::Path, key: &Key, token_uri: &str) {
-    let file = json!({
-        "type": "service_account",
-        "project_id": "acme-prod",
-        "private_key_id": key.id,
-        "private_key": key.pem,
-        "client_email": EMAIL,
-        "client_id": "113370000000000000000",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": token_uri,
-        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-        "universe_domain": "googleapis.com",
-    });
-    std::fs::write(path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
-}
-
-fn b64url_json(part: &str) -> Option<Value> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// The checks of Google's token endpoint on a `jwt-bearer` grant, as documented for
-/// service-account assertions.
-fn check_assertion(s: &State, jwt: &str) -> Result<(), Rejected> {
-    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
-    let parts: Vec<&str> = jwt.split('.').collect();
-    let [header, claims, signature] = parts[..] else {
-        return Err(Rejected::Form("assertion is not a JWS"));
-    };
-    let h = b64url_json(header).ok_or(Rejected::Header("not base64url JSON"))?;
-    if h["alg"] != "RS256" || h["typ"] != "JWT" {
-        return Err(Rejected::Header("alg RS256, typ JWT"));
-    }
-    let (_, public) = s
-        .keys
-        .iter()
-        .find(|(id, _)| h["kid"] == id.as_str())
-        .ok_or(Rejected::Header("unknown kid"))?;
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| Rejected::Signature)?;
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
-        .verify(format!("{header}.{claims}").as_bytes(), &sig)
-        .map_err(|_| Rejected::Signature)?;
-    let c = b64url_json(claims).ok_or(Rejected::Claim("not base64url JSON"))?;
-    if c["iss"] != EMAIL {
-        return Err(Rejected::Claim("iss"));
-    }
-    if c["aud"] != s.token_uri.as_str() {
-        return Err(Rejected::Claim("aud"));
-    }
-    let scopes = c["scope"].as_str().unwrap_or_default();
-    if !scopes
-        .split(' ')
-        .any(|x| x == "https://www.googleapis.com/auth/cloud-platform")
-    {
-        return Err(Rejected::Claim("scope"));
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let (Some(iat), Some(exp)) = (c["iat"].as_u64(), c["exp"].as_u64()) else {
-        return Err(Rejected::Claim("iat/exp"));
-    };
-    if iat > now + 60 || exp <= now || exp - iat > 3600 {
-        return Err(Rejected::Claim("iat/exp window"));
-    }
-    Ok(())
-}
-
 fn check_grant(s: &State, req: &Request) -> Result<(), Rejected> {
     let form_type = req
         .headers
@@ -393,7 +274,11 @@ fn check_grant(s: &State, req: &Request) -> Result<(), Rejected> {
         .collect();
     let field = |k: &str| form.get(k).map(String::as_str);
     match field("grant_type") {
-        Some(JWT_BEARER) => check_assertion(s, field("assertion").unwrap_or_default())?,
+        Some(ferry_tests::cloud::JWT_BEARER) => check_assertion(
+            &s.keys,
+            &s.token_uri,
+            field("assertion").unwrap_or_default(),
+        )?,
         Some("refresh_token") => {
             let Some((id, secret, refresh)) = &s.user else {
                 return Err(Rejected::Form("no user credentials here"));

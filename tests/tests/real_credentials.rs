@@ -1,8 +1,11 @@
 //! Registry credentials on a real control plane (`scripts/testenv.sh`, issue 21): a private
-//! registry reached only through a ServiceAccount's pull secret, and a `run` replica whose
-//! mounted credentials rotate while it runs.
-// Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used)]
+//! registry reached only through a ServiceAccount's pull secret, and `run` replicas whose
+//! credentials expire or rotate while they run — a mounted config, a credential helper, and
+//! the built-in cloud logins (ECR, GCP metadata server, GCP service-account key) against fakes
+//! of their token services, with the real registry behind `--mirror` accepting only the newest
+//! token.
+// Test code: a failed unwrap is a failed test; tests may read the environment.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod real;
 
@@ -20,11 +23,16 @@ use serde_json::Value;
 
 /// Push a two-platform image to the password-protected `reg` as `name:tag`.
 fn push_private(reg: &Registry, pass: &str, name: &str, tag: &str, salt: &str) -> Pushed {
+    push_as(reg, "ferry", pass, name, tag, salt)
+}
+
+/// [`push_private`] as `user`.
+fn push_as(reg: &Registry, user: &str, pass: &str, name: &str, tag: &str, salt: &str) -> Pushed {
     let mut m = HashMap::new();
     m.insert(
         reg.addr.clone(),
         Credential::Basic {
-            username: "ferry".into(),
+            username: user.into(),
             password: pass.into(),
         },
     );
@@ -258,4 +266,413 @@ fn a_run_replica_keeps_working_after_its_mounted_credentials_rotate() {
         "{source}"
     );
     assert!(!status.to_string().contains("second-pass"));
+}
+
+/// A `run` replica with 1 s passes over `ns`, started with `extra` arguments and `env`; its
+/// status JSON at the returned address.
+fn run_replica(
+    kc: &Path,
+    reg: &str,
+    ns: &str,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (Replica, String) {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let lease = format!("{name}-{}", std::process::id());
+    let mut args = vec![
+        "-n",
+        ns,
+        "run",
+        "--metrics-addr",
+        &metrics,
+        "--lease-namespace",
+        "ferry",
+        "--lease-name",
+        &lease,
+        "--interval",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = ferry_cmd(kc, reg, &identity(name), &args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Replica(child), metrics)
+}
+
+fn status(metrics: &str) -> Value {
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", &format!("http://{metrics}/status.json")])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_run_replica_keeps_working_when_its_credential_helpers_answer_rotates() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let mut reg = private_registry();
+    let old = push_private(&reg, "first-pass", "helped", "latest", "old");
+    let ns = cluster.namespace("helper");
+    let pinned = format!("{}/helped:latest@{}", reg.addr, old.digest);
+    cluster.apply(&deployment(&ns, "helped", &pinned, "default"));
+    // docker-credential-ferrytest answers the password in `answer` and logs every call.
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let answer = tmp.path().join("answer");
+    let calls = tmp.path().join("calls");
+    std::fs::write(&answer, "first-pass").unwrap();
+    let helper = bin_dir.join("docker-credential-ferrytest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\necho \"$server\" >> {calls}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"ferry\",\"Secret\":\"%s\"}}' \"$server\" \"$(cat {answer})\"\n",
+            calls = calls.display(),
+            answer = answer.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = tmp.path().join("docker");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"ferrytest"}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let asked = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (_replica, metrics) = run_replica(
+        &kc,
+        &reg.addr,
+        &ns,
+        "helper",
+        &["--credential-ttl", "2s"],
+        &[
+            ("DOCKER_CONFIG", config.display().to_string()),
+            ("PATH", path),
+        ],
+    );
+    let image = || cluster.template_image(&ns, "deployment", "helped", "app");
+    let new = push_private(&reg, "first-pass", "helped", "latest", "new");
+    let target = format!("{}/helped:latest@{}", reg.addr, new.digest);
+    wait_until("the first update", Duration::from_secs(60), || {
+        image() == target
+    });
+
+    // The password rotates at the registry; the helper still answers the old one for a while.
+    reg.restart_with_basic_auth("ferry", "second-pass");
+    let newer = push_private(&reg, "second-pass", "helped", "latest", "newer");
+    let target = format!("{}/helped:latest@{}", reg.addr, newer.digest);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(image(), target, "updated with a refused credential?");
+    let asked_before = asked();
+    std::fs::write(tmp.path().join("answer.new"), "second-pass").unwrap();
+    std::fs::rename(tmp.path().join("answer.new"), &answer).unwrap();
+    wait_until(
+        "an update after the helper's answer rotated, same process",
+        Duration::from_secs(60),
+        || image() == target,
+    );
+    assert!(asked() > asked_before, "the helper was not asked again");
+    let status = status(&metrics);
+    let source = status["workloads"][0]["credentials"][0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(source.contains("docker-credential-ferrytest"), "{status}");
+    assert!(!status.to_string().contains("second-pass"));
+}
+
+/// A cloud token service's state: the registry accepts `USER:<prefix>-gen-N` for the current
+/// generation N only (an older token has expired there).
+struct Tokens {
+    prefix: &'static str,
+    generation: u32,
+    /// Generations of the tokens handed out, in order.
+    issued: Vec<u32>,
+    lifetime_secs: u64,
+}
+
+impl Tokens {
+    fn new(prefix: &'static str) -> Arc<std::sync::Mutex<Tokens>> {
+        Arc::new(std::sync::Mutex::new(Tokens {
+            prefix,
+            generation: 1,
+            issued: Vec::new(),
+            lifetime_secs: 4,
+        }))
+    }
+
+    fn issue(&mut self) -> String {
+        self.issued.push(self.generation);
+        self.password(self.generation)
+    }
+
+    fn password(&self, generation: u32) -> String {
+        format!("{}-gen-{generation}", self.prefix)
+    }
+}
+
+/// A `run` replica updates a workload whose image lives on the cloud registry `host` (its
+/// `--mirror` the real registry, Basic auth `user` + the newest token); the token service
+/// rotates after its tokens' lifetime and the replica must get a new token and update again.
+fn cloud_run_survives_token_rotation(
+    case: &str,
+    host: &str,
+    user: &str,
+    tokens: &Arc<std::sync::Mutex<Tokens>>,
+    env: &[(&str, String)],
+) {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let first = tokens.lock().unwrap().password(1);
+    let mut reg = Registry::start_with(RegistryOptions {
+        basic_auth: Some((user.into(), first.clone())),
+        ..Default::default()
+    });
+    let old = push_as(&reg, user, &first, "relay", "latest", "old");
+    let ns = cluster.namespace(case);
+    let pinned = format!("{host}/relay:latest@{}", old.digest);
+    cluster.apply(&deployment(&ns, "relay", &pinned, "default"));
+    let mirror = format!("{host}=http://{}", reg.addr);
+    let (_replica, metrics) = run_replica(&kc, &reg.addr, &ns, case, &["--mirror", &mirror], env);
+    let image = || cluster.template_image(&ns, "deployment", "relay", "app");
+    let new = push_as(&reg, user, &first, "relay", "latest", "new");
+    let target = format!("{host}/relay:latest@{}", new.digest);
+    wait_until("the first update", Duration::from_secs(60), || {
+        image() == target
+    });
+    assert!(!tokens.lock().unwrap().issued.is_empty());
+
+    // Past the first token's lifetime the service hands out generation 2, and the registry
+    // takes only that.
+    let lifetime = tokens.lock().unwrap().lifetime_secs;
+    std::thread::sleep(Duration::from_secs(lifetime + 1));
+    let second = {
+        let mut t = tokens.lock().unwrap();
+        t.generation = 2;
+        t.password(2)
+    };
+    reg.restart_with_basic_auth(user, &second);
+    let newer = push_as(&reg, user, &second, "relay", "latest", "newer");
+    let target = format!("{host}/relay:latest@{}", newer.digest);
+    wait_until(
+        "an update after the token rotated, same process",
+        Duration::from_secs(60),
+        || image() == target,
+    );
+    let issued = tokens.lock().unwrap().issued.clone();
+    assert!(
+        issued.contains(&2),
+        "the token service was not asked again: {issued:?}"
+    );
+    let status = status(&metrics);
+    let source = status["workloads"][0]["credentials"][0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(source.contains("cloud credentials"), "{status}");
+    assert!(!status.to_string().contains(&second), "token in the status");
+}
+
+/// wiremock servers live on their own threads; this runtime only starts them.
+fn start_mock(rt: &tokio::runtime::Runtime) -> wiremock::MockServer {
+    rt.block_on(wiremock::MockServer::start())
+}
+
+/// ECR's API: GetAuthorizationToken signed (SigV4, re-verified) with the test's keys.
+struct EcrApi(Arc<std::sync::Mutex<Tokens>>);
+
+const AWS_KEY_ID: &str = "AKIDFERRYREALTEST";
+const AWS_SECRET: &str = "ferry-real-test-secret-access-key";
+
+impl wiremock::Respond for EcrApi {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use base64::Engine as _;
+        let target = req
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        if target != Some("AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken")
+            || !ferry_tests::cloud::signature_ok(req, AWS_KEY_ID, AWS_SECRET, None)
+        {
+            return wiremock::ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                "__type": "InvalidSignatureException", "message": "signature mismatch"}));
+        }
+        let mut t = self.0.lock().unwrap();
+        let password = t.issue();
+        let expires = std::time::SystemTime::now() + Duration::from_secs(t.lifetime_secs);
+        let at = expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_json(serde_json::json!({"authorizationData": [{
+                "authorizationToken": token, "expiresAt": at}]}))
+    }
+}
+
+#[test]
+fn a_run_replica_renews_ecr_tokens_without_a_restart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tokens = Tokens::new("ecr-token");
+    let api = start_mock(&rt);
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(EcrApi(tokens.clone()))
+            .mount(&api),
+    );
+    let home = tempfile::tempdir().unwrap();
+    cloud_run_survives_token_rotation(
+        "ecr",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "AWS",
+        &tokens,
+        &[
+            ("AWS_ACCESS_KEY_ID", AWS_KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET.into()),
+            ("AWS_REGION", "eu-west-1".into()),
+            ("AWS_ENDPOINT_URL_ECR", api.uri()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            (
+                "AWS_CONFIG_FILE",
+                home.path().join("none").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                home.path().join("none").display().to_string(),
+            ),
+        ],
+    );
+}
+
+/// The GKE metadata server (insists on `Metadata-Flavor: Google`).
+struct Metadata(Arc<std::sync::Mutex<Tokens>>);
+
+impl wiremock::Respond for Metadata {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let flavour = req
+            .headers
+            .get("metadata-flavor")
+            .and_then(|v| v.to_str().ok());
+        if flavour != Some("Google") {
+            return wiremock::ResponseTemplate::new(403)
+                .set_body_string("Missing Metadata-Flavor:Google header.");
+        }
+        let mut t = self.0.lock().unwrap();
+        let token = t.issue();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": token, "expires_in": t.lifetime_secs, "token_type": "Bearer"}))
+    }
+}
+
+#[test]
+fn a_run_replica_renews_gcp_metadata_tokens_without_a_restart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tokens = Tokens::new("ya29.metadata");
+    let metadata = start_mock(&rt);
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::path(
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+        ))
+        .respond_with(Metadata(tokens.clone()))
+        .mount(&metadata),
+    );
+    let gcloud = tempfile::tempdir().unwrap();
+    cloud_run_survives_token_rotation(
+        "gcp-metadata",
+        "europe-west1-docker.pkg.dev",
+        "oauth2accesstoken",
+        &tokens,
+        &[
+            ("GCE_METADATA_HOST", metadata.address().to_string()),
+            ("CLOUDSDK_CONFIG", gcloud.path().display().to_string()),
+        ],
+    );
+}
+
+/// Google's token endpoint: a service-account JWT assertion verified with the key's public key.
+struct GoogleToken(
+    Arc<std::sync::Mutex<Tokens>>,
+    Vec<(String, Vec<u8>)>,
+    String,
+);
+
+impl wiremock::Respond for GoogleToken {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect();
+        let grant_ok =
+            form.get("grant_type").map(String::as_str) == Some(ferry_tests::cloud::JWT_BEARER);
+        let checked = ferry_tests::cloud::check_assertion(
+            &self.1,
+            &self.2,
+            form.get("assertion")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
+        if !grant_ok || checked.is_err() {
+            return wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": "invalid_grant", "error_description": format!("{checked:?}")}));
+        }
+        let mut t = self.0.lock().unwrap();
+        let token = t.issue();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": token, "expires_in": t.lifetime_secs, "token_type": "Bearer"}))
+    }
+}
+
+#[test]
+fn a_run_replica_renews_gcp_key_file_tokens_without_a_restart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tokens = Tokens::new("ya29.keyfile");
+    let key = ferry_tests::cloud::new_key("real-k1");
+    let oauth = start_mock(&rt);
+    let token_uri = format!("{}/token", oauth.uri());
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::path("/token"))
+            .respond_with(GoogleToken(
+                tokens.clone(),
+                vec![(key.id.clone(), key.public.clone())],
+                token_uri.clone(),
+            ))
+            .mount(&oauth),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key.json");
+    ferry_tests::cloud::write_key_file(&file, &key, &token_uri);
+    // No metadata server: the key file must be what answers.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    cloud_run_survives_token_rotation(
+        "gcp-key",
+        "europe-west1-docker.pkg.dev",
+        "oauth2accesstoken",
+        &tokens,
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", file.display().to_string()),
+            ("GCE_METADATA_HOST", nowhere),
+        ],
+    );
 }
