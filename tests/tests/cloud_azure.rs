@@ -33,6 +33,8 @@ struct State {
     /// Requests whose form was not what the services document.
     bad_forms: Vec<String>,
     lifetime_secs: u64,
+    /// The tag is not pushed yet: 404 MANIFEST_UNKNOWN to an authorized request.
+    unpublished: bool,
 }
 
 fn form(req: &Request) -> HashMap<String, String> {
@@ -148,7 +150,11 @@ impl Respond for Manifests {
             .access_tokens
             .last()
             .is_some_and(|a| sent == Some(format!("Bearer {a}").as_str()));
-        if ok {
+        if ok && s.unpublished {
+            ResponseTemplate::new(404).set_body_json(
+                json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}),
+            )
+        } else if ok {
             ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST)
         } else {
             ResponseTemplate::new(401).insert_header(
@@ -193,18 +199,31 @@ async fn fakes(assertion: &str, lifetime_secs: u64) -> (MockServer, MockServer, 
 
 fn auth(entra: &MockServer, acr: &MockServer, token_file: &Path) -> Output {
     let empty = tempfile::tempdir().unwrap();
-    Command::new(bin("ferry-registry"))
-        .args(["--mirror", &format!("{HOST}={}", acr.uri())])
-        .args(["auth", "--json", &format!("{HOST}/acme/app:1")])
-        .env("DOCKER_CONFIG", empty.path())
+    let auth = ["auth", "--json", &format!("{HOST}/acme/app:1")];
+    command(entra, acr, token_file, empty.path(), &auth)
+        .output()
+        .unwrap()
+}
+
+/// `ferry-registry ARGS` with Azure Workload Identity's environment, at `FERRY_LOG=trace`.
+fn command(
+    entra: &MockServer,
+    acr: &MockServer,
+    token_file: &Path,
+    home: &Path,
+    args: &[&str],
+) -> Command {
+    let mut cmd = Command::new(bin("ferry-registry"));
+    cmd.args(["--mirror", &format!("{HOST}={}", acr.uri())])
+        .args(args)
+        .env("DOCKER_CONFIG", home)
         .env("AZURE_FEDERATED_TOKEN_FILE", token_file)
         .env("AZURE_CLIENT_ID", CLIENT)
         .env("AZURE_TENANT_ID", TENANT)
         .env("AZURE_AUTHORITY_HOST", entra.uri())
         .env("FERRY_LOG", "trace")
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap()
+        .env_remove("GITHUB_ACTIONS");
+    cmd
 }
 
 #[tokio::test]
@@ -289,4 +308,66 @@ async fn acr_logins_are_renewed_with_the_rotated_federated_token() {
     tokio::time::sleep(Duration::from_millis(3200)).await;
     client.resolve(&r).await.unwrap();
     assert_eq!(counts(), (2, 2, 2), "{:?}", state.lock().unwrap().bad_forms);
+}
+
+#[tokio::test]
+async fn one_process_keeps_logging_in_to_acr_across_expiry_and_a_rotated_token_file() {
+    // Entra tokens live 4 s (renewed after 3 s); the kubelet rotates the federated token once.
+    let (entra, acr, state) = fakes("jwt-1", 4).await;
+    state.lock().unwrap().unpublished = true;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "jwt-1").unwrap();
+    let wait = [
+        "--timeout",
+        "120s",
+        "wait",
+        &format!("{HOST}/acme/app:1"),
+        "--interval",
+        "500ms",
+    ];
+    let child = command(&entra, &acr, &file, dir.path(), &wait)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logins = || state.lock().unwrap().entra_tokens.len();
+    let poll = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    poll("a renewed login", &|| logins() >= 2);
+    let before = logins();
+    std::fs::write(&file, "jwt-2").unwrap();
+    state.lock().unwrap().assertion = "jwt-2".into();
+    poll("two logins after the rotation", &|| logins() >= before + 2);
+    state.lock().unwrap().unpublished = false;
+    let o = child.wait_with_output().unwrap();
+    let all = format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let s = state.lock().unwrap();
+    assert!(s.bad_forms.is_empty(), "{:?}", s.bad_forms);
+    // One exchange per Entra token, and registry access tokens from the newest refresh tokens.
+    assert_eq!(s.refresh_tokens.len(), s.entra_tokens.len());
+    assert!(s.access_tokens.len() >= s.refresh_tokens.len(), "{all}");
+    for secret in s
+        .entra_tokens
+        .iter()
+        .chain(&s.refresh_tokens)
+        .chain(&s.access_tokens)
+        .map(String::as_str)
+        .chain(["jwt-1", "jwt-2"])
+    {
+        assert!(!all.contains(secret), "secret {secret} printed:\n{all}");
+    }
 }

@@ -565,49 +565,21 @@ async fn one_process_keeps_logging_in_across_sts_expiry_and_a_rotated_token_file
     // STS credentials, and signing with the old ones would be refused as expired.
     let (api, sts, registry, state) =
         irsa_fakes(Duration::from_secs(4), Duration::from_secs(2), WEB_TOKEN_1).await;
-    state.lock().unwrap().unpublished = true;
     let home = tempfile::tempdir().unwrap();
     let token_file = home.path().join("token");
     std::fs::write(&token_file, WEB_TOKEN_1).unwrap();
-    let child = irsa_cmd(
+    let wait = irsa_cmd(
         &api,
         &sts,
         &registry,
         home.path(),
         &token_file,
-        &[
-            "--timeout",
-            "120s",
-            "wait",
-            &format!("{HOST}/acme/app:1"),
-            "--interval",
-            "500ms",
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let logins = || state.lock().unwrap().issued.len();
-    let poll = |what: &str, done: &dyn Fn() -> bool| {
-        for _ in 0..600 {
-            if done() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("timed out waiting for {what}");
-    };
-    poll("a renewed ECR login", &|| logins() >= 2);
-    // The kubelet rotates the projected token; STS now accepts only the new one.
-    let before_rotation = logins();
-    std::fs::write(&token_file, WEB_TOKEN_2).unwrap();
-    state.lock().unwrap().web_token = WEB_TOKEN_2.to_string();
-    poll("two ECR logins after the rotation", &|| {
-        logins() >= before_rotation + 2
-    });
-    state.lock().unwrap().unpublished = false;
-    let o = child.wait_with_output().unwrap();
+        &WAIT_ARGS
+            .map(|a| a.replace("{HOST}", HOST))
+            .each_ref()
+            .map(String::as_str),
+    );
+    let o = wait_across_rotation(&state, wait, &token_file, WEB_TOKEN_2);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     let s = state.lock().unwrap();
@@ -623,6 +595,145 @@ async fn one_process_keeps_logging_in_across_sts_expiry_and_a_rotated_token_file
         "the rotated token file was read again"
     );
     assert_eq!(s.sts[0].web_token, WEB_TOKEN_1);
+    for secret in secrets(&s) {
+        assert!(!all.contains(&secret), "secret {secret} printed:\n{all}");
+    }
+}
+
+/// `ferry-registry wait` for the unpublished tag, renewing its logins every 3 s.
+const WAIT_ARGS: [&str; 6] = [
+    "--timeout",
+    "120s",
+    "wait",
+    "{HOST}/acme/app:1",
+    "--interval",
+    "500ms",
+];
+
+/// Run `wait` (a `ferry-registry wait` for the unpublished tag): let it log in to ECR twice,
+/// rotate the token file to `new_token` (the only one the fake accepts from then on), let it
+/// log in twice more, publish the tag, and return its output.
+fn wait_across_rotation(
+    state: &Arc<Mutex<Ecr>>,
+    mut wait: Command,
+    token_file: &std::path::Path,
+    new_token: &str,
+) -> Output {
+    state.lock().unwrap().unpublished = true;
+    let child = wait
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logins = || state.lock().unwrap().issued.len();
+    let poll = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    poll("a renewed ECR login", &|| logins() >= 2);
+    // The kubelet rotates the projected token; the fake now accepts only the new one.
+    let before_rotation = logins();
+    std::fs::write(token_file, new_token).unwrap();
+    state.lock().unwrap().web_token = new_token.to_string();
+    poll("two ECR logins after the rotation", &|| {
+        logins() >= before_rotation + 2
+    });
+    state.lock().unwrap().unpublished = false;
+    child.wait_with_output().unwrap()
+}
+
+// ---- EKS Pod Identity: the agent's container-credentials endpoint on a loopback address ----
+
+/// The Pod Identity agent: GET with the token file's content as `Authorization`, answering
+/// short-lived credentials as JSON.
+struct PodIdentityAgent(Arc<Mutex<Ecr>>);
+
+impl Respond for PodIdentityAgent {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let sent = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if req.method.as_str() != "GET" || sent != Some(s.web_token.as_str()) {
+            s.sts_refused.push("Authorization");
+            return ResponseTemplate::new(401).set_body_json(
+                json!({"Code": "InvalidToken", "Message": "fake Pod Identity agent refused the token"}),
+            );
+        }
+        let n = s.sts.len() + 1;
+        let c = StsCredentials {
+            key_id: format!("ASIAFERRYPOD{n:08}"),
+            secret: format!("pod-secret-{n}-wJalrXUtnFEMI/K7MDENG"),
+            session_token: format!("pod-session-{n}-IQoJb3JpZ2luX2VjEJr//////////wEa"),
+            expires: SystemTime::now() + s.sts_lifetime,
+            web_token: s.web_token.clone(),
+        };
+        s.sts.push(c.clone());
+        ResponseTemplate::new(200).set_body_json(json!({
+            "AccessKeyId": c.key_id,
+            "SecretAccessKey": c.secret,
+            "Token": c.session_token,
+            "AccountId": "123456789012",
+            "Expiration": humantime::format_rfc3339_seconds(c.expires).to_string(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn eks_pod_identity_credentials_sign_the_ecr_login_and_are_renewed() {
+    let (api, registry, state) = fakes(Duration::from_secs(4)).await;
+    {
+        let mut s = state.lock().unwrap();
+        s.sts_lifetime = Duration::from_secs(2);
+        s.web_token = WEB_TOKEN_1.to_string();
+    }
+    let agent = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/v1/credentials"))
+        .respond_with(PodIdentityAgent(state.clone()))
+        .mount(&agent)
+        .await;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, WEB_TOKEN_1).unwrap();
+    let mut wait = Command::new(bin("ferry-registry"));
+    wait.args(["--mirror", &format!("{HOST}={}", registry.uri())])
+        .args(WAIT_ARGS.map(|a| a.replace("{HOST}", HOST)))
+        .env("DOCKER_CONFIG", home.path())
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/v1/credentials", agent.uri()),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL_ECR", api.uri())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("FERRY_LOG", "trace")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ROLE_ARN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("GITHUB_ACTIONS");
+    let o = wait_across_rotation(&state, wait, &token_file, WEB_TOKEN_2);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let s = state.lock().unwrap();
+    assert_eq!((s.bad_signatures, s.expired_signatures), (0, 0), "{all}");
+    assert_eq!(s.sts_refused, Vec::<&str>::new());
+    let issued: Vec<String> = s.sts.iter().map(|c| c.key_id.clone()).collect();
+    assert_eq!(s.signed_by, issued, "{all}");
+    assert!(s.signed_by.len() >= 4);
+    assert_eq!(s.sts.last().unwrap().web_token, WEB_TOKEN_2);
     for secret in secrets(&s) {
         assert!(!all.contains(&secret), "secret {secret} printed:\n{all}");
     }
