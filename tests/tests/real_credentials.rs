@@ -676,3 +676,264 @@ fn a_run_replica_renews_gcp_key_file_tokens_without_a_restart() {
         ],
     );
 }
+
+// ---- ACR: Entra ID, /oauth2/exchange and the token server in front of the real registry ----
+
+const ACR_HOST: &str = "acme.azurecr.io";
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const CLIENT: &str = "66666666-7777-8888-9999-000000000000";
+
+/// The fake ACR's chain: each Entra token gives one refresh token, each refresh token access
+/// tokens; only the newest of each is accepted (older ones have expired).
+#[derive(Default)]
+struct Acr {
+    /// The federated token Entra accepts (the token file's content).
+    assertion: String,
+    entra: Vec<String>,
+    refresh: Vec<String>,
+    access: Vec<String>,
+    /// Requests whose form was not what the services document.
+    bad_forms: Vec<String>,
+}
+
+type Reply = ferry_deploy::server::Reply;
+
+fn form_reply(status: u16, body: Value) -> Reply {
+    ferry_deploy::server::reply(
+        http::StatusCode::from_u16(status).unwrap(),
+        "application/json",
+        body.to_string(),
+    )
+}
+
+impl Acr {
+    /// Check `form` against `want`, recording the first mismatch.
+    fn form_ok(&mut self, form: &HashMap<String, String>, want: &[(&str, &str)]) -> bool {
+        let bad = want
+            .iter()
+            .find(|(k, v)| form.get(*k).map(String::as_str) != Some(*v));
+        if let Some((k, _)) = bad {
+            self.bad_forms.push(format!("{k}={:?}", form.get(*k)));
+        }
+        bad.is_none()
+    }
+
+    /// Entra ID's token endpoint, ACR's exchange and token server; `None` for other paths.
+    fn token_service(&mut self, path: &str, form: &HashMap<String, String>) -> Option<Reply> {
+        let newest = |v: &Vec<String>| v.last().cloned().unwrap_or_default();
+        let (want, issued, prefix, field) = match path {
+            p if p == format!("/{TENANT}/oauth2/v2.0/token") => (
+                vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_id", CLIENT.to_string()),
+                    (
+                        "scope",
+                        "https://containerregistry.azure.net/.default".to_string(),
+                    ),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                    ),
+                    ("client_assertion", self.assertion.clone()),
+                ],
+                0,
+                "entra",
+                "access_token",
+            ),
+            "/oauth2/exchange" => (
+                vec![
+                    ("grant_type", "access_token".to_string()),
+                    ("service", ACR_HOST.to_string()),
+                    ("tenant", TENANT.to_string()),
+                    ("access_token", newest(&self.entra)),
+                ],
+                1,
+                "acr-refresh",
+                "refresh_token",
+            ),
+            "/oauth2/token" => (
+                vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("service", ACR_HOST.to_string()),
+                    ("scope", "repository:relay:pull".to_string()),
+                    ("refresh_token", newest(&self.refresh)),
+                ],
+                2,
+                "acr-access",
+                "access_token",
+            ),
+            _ => return None,
+        };
+        let want: Vec<(&str, &str)> = want.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if !self.form_ok(form, &want) {
+            return Some(form_reply(
+                401,
+                serde_json::json!({"error": "invalid_grant"}),
+            ));
+        }
+        let list = [&mut self.entra, &mut self.refresh, &mut self.access];
+        let list = list.into_iter().nth(issued).unwrap();
+        let token = format!("{prefix}-{}", list.len() + 1);
+        list.push(token.clone());
+        Some(form_reply(
+            200,
+            serde_json::json!({field: token, "expires_in": 4, "token_type": "Bearer"}),
+        ))
+    }
+}
+
+/// Serve the fake ACR on `listener`: token services, then `/v2/` forwarded to the real registry
+/// `upstream` for requests bearing the newest access token, a Bearer challenge otherwise.
+async fn serve_acr(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+    acr: Arc<std::sync::Mutex<Acr>>,
+) {
+    let me = format!("http://{}", listener.local_addr().unwrap());
+    let http = reqwest::Client::new();
+    let limits = ferry_deploy::server::Limits {
+        max_connections: 64,
+        header_timeout: Duration::from_secs(10),
+    };
+    let handler = move |req: http::Request<hyper::body::Incoming>| {
+        let (acr, http, upstream, me) = (acr.clone(), http.clone(), upstream.clone(), me.clone());
+        async move {
+            use http_body_util::BodyExt as _;
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let path = parts.uri.path().to_string();
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(&body).into_owned().collect();
+            if let Some(reply) = acr.lock().unwrap().token_service(&path, &form) {
+                return reply;
+            }
+            let sent = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            let newest = acr.lock().unwrap().access.last().cloned();
+            if newest.is_none_or(|a| sent != Some(format!("Bearer {a}").as_str())) {
+                let mut r = form_reply(
+                    401,
+                    serde_json::json!({"errors": [{"code": "UNAUTHORIZED"}]}),
+                );
+                let challenge = format!(
+                    r#"Bearer realm="{me}/oauth2/token",service="{ACR_HOST}",scope="repository:relay:pull""#
+                );
+                r.headers_mut()
+                    .insert("www-authenticate", challenge.parse().unwrap());
+                return r;
+            }
+            let uri = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut forward = http.request(parts.method.clone(), format!("http://{upstream}{uri}"));
+            for (k, v) in &parts.headers {
+                if k != "host" && k != "authorization" {
+                    forward = forward.header(k, v);
+                }
+            }
+            let answer = forward.body(body).send().await.unwrap();
+            let mut reply = http::Response::builder().status(answer.status());
+            for (k, v) in answer.headers() {
+                if k != "transfer-encoding" && k != "connection" {
+                    reply = reply.header(k, v);
+                }
+            }
+            let bytes = answer.bytes().await.unwrap();
+            reply.body(http_body_util::Full::new(bytes)).unwrap()
+        }
+    };
+    ferry_deploy::server::serve(
+        "fake-acr",
+        listener,
+        limits,
+        std::future::pending(),
+        handler,
+    )
+    .await;
+}
+
+#[test]
+fn a_run_replica_keeps_pulling_from_acr_across_token_expiry_and_a_rotated_federated_token() {
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    // The real registry is open; only the fake ACR in front of it (the --mirror) lets ferry in.
+    let reg = Registry::start();
+    let old = real::push(&reg, "relay", "latest", "old");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let acr = Arc::new(std::sync::Mutex::new(Acr {
+        assertion: "federated-jwt-1".into(),
+        ..Default::default()
+    }));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let front = listener.local_addr().unwrap().to_string();
+    rt.spawn(serve_acr(listener, reg.addr.clone(), acr.clone()));
+    let token_file = tmp.path().join("azure-identity-token");
+    std::fs::write(&token_file, "federated-jwt-1").unwrap();
+
+    let ns = cluster.namespace("acr");
+    let pinned = format!("{ACR_HOST}/relay:latest@{}", old.digest);
+    cluster.apply(&deployment(&ns, "relay", &pinned, "default"));
+    let mirror = format!("{ACR_HOST}=http://{front}");
+    let (_replica, metrics) = run_replica(
+        &kc,
+        &front,
+        &ns,
+        "acr",
+        &["--mirror", &mirror],
+        &[
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AZURE_CLIENT_ID", CLIENT.into()),
+            ("AZURE_TENANT_ID", TENANT.into()),
+            ("AZURE_AUTHORITY_HOST", format!("http://{front}")),
+        ],
+    );
+    let image = || cluster.template_image(&ns, "deployment", "relay", "app");
+    let new = real::push(&reg, "relay", "latest", "new");
+    let target = format!("{ACR_HOST}/relay:latest@{}", new.digest);
+    wait_until("the first update", Duration::from_secs(60), || {
+        image() == target
+    });
+    // Past the Entra token's 4 s the kubelet rotates the federated token; Entra now takes
+    // only the new one, and only the newest chain of tokens gets through.
+    std::thread::sleep(Duration::from_secs(5));
+    std::fs::write(&token_file, "federated-jwt-2").unwrap();
+    let entra_before = {
+        let mut a = acr.lock().unwrap();
+        a.assertion = "federated-jwt-2".into();
+        a.entra.len()
+    };
+    // Renewed before expiry, by the replica itself, with the rotated file's token.
+    wait_until(
+        "an Entra login with the rotated federated token",
+        Duration::from_secs(60),
+        || acr.lock().unwrap().entra.len() > entra_before,
+    );
+    let newer = real::push(&reg, "relay", "latest", "newer");
+    let target = format!("{ACR_HOST}/relay:latest@{}", newer.digest);
+    wait_until(
+        "an update after the rotation, same process",
+        Duration::from_secs(60),
+        || image() == target,
+    );
+    let a = acr.lock().unwrap();
+    assert!(a.bad_forms.is_empty(), "{:?}", a.bad_forms);
+    let status = status(&metrics);
+    let source = status["workloads"][0]["credentials"][0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(source.contains("azure cloud credentials"), "{status}");
+    for secret in a.refresh.iter().chain(&a.access) {
+        assert!(!status.to_string().contains(secret.as_str()));
+    }
+}
