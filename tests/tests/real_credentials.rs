@@ -790,7 +790,8 @@ async fn serve_acr(
     acr: Arc<std::sync::Mutex<Acr>>,
 ) {
     let me = format!("http://{}", listener.local_addr().unwrap());
-    let http = reqwest::Client::new();
+    // Loopback only, whatever proxy the environment names.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let limits = ferry_deploy::server::Limits {
         max_connections: 64,
         header_timeout: Duration::from_secs(10),
