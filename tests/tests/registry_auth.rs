@@ -1,6 +1,7 @@
 //! `ferry-registry auth REF` (issue 21): which credential a registry gets, from where, whether it
 //! is accepted and when it expires — against a real registry with htpasswd and a wiremock token
-//! server; never a secret in any output, even at `FERRY_LOG=trace`.
+//! server, and a GCP key-file login against the real registry; never a secret in any output,
+//! even at `FERRY_LOG=trace`.
 // Test code: a failed unwrap is a failed test; tests may read the environment.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -218,4 +219,74 @@ fn an_unreachable_registry_is_an_operational_error() {
     let host = format!("127.0.0.1:{port}");
     let o = auth(&host, none.path(), &format!("{host}/a/b:1"), None);
     assert_eq!(o.status.code(), Some(3), "{}", show(&o));
+}
+
+#[tokio::test]
+async fn a_gcp_key_file_login_is_named_and_neither_key_token_nor_assertion_is_printed() {
+    use ferry_tests::cloud::{check_assertion, new_key, write_key_file};
+    const HOST: &str = "europe-west1-docker.pkg.dev";
+    const TOKEN: &str = "ya29.c.registry-auth-key-file-token";
+    // The real registry takes Basic oauth2accesstoken:<access token>, as Artifact Registry does.
+    let reg = Registry::start_with(RegistryOptions {
+        basic_auth: Some(("oauth2accesstoken".into(), TOKEN.into())),
+        ..Default::default()
+    });
+    let key = new_key("auth-k1");
+    let oauth = MockServer::start().await;
+    let token_uri = format!("{}/token", oauth.uri());
+    let assertions = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (keys, aud, seen) = (
+        vec![(key.id.clone(), key.public.clone())],
+        token_uri.clone(),
+        assertions.clone(),
+    );
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(move |req: &wiremock::Request| {
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(&req.body)
+                    .into_owned()
+                    .collect();
+            let jwt = form.get("assertion").cloned().unwrap_or_default();
+            seen.lock().unwrap().push(jwt.clone());
+            match check_assertion(&keys, &aud, &jwt) {
+                Ok(()) => ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"access_token": TOKEN, "expires_in": 3599})),
+                Err(why) => ResponseTemplate::new(400).set_body_string(format!("{why:?}")),
+            }
+        })
+        .mount(&oauth)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sa.json");
+    write_key_file(&file, &key, &token_uri);
+    let o = Command::new(bin("ferry-registry"))
+        .args(["--mirror", &format!("{HOST}=http://{}", reg.addr)])
+        .args(["auth", "--json", &format!("{HOST}/acme/app:1")])
+        .env("DOCKER_CONFIG", dir.path())
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &file)
+        .env("FERRY_LOG", "trace")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], true, "{v}");
+    assert_eq!(v["source"]["provider"], "gcp");
+    assert!(
+        v["source"]["how"]
+            .as_str()
+            .unwrap()
+            .contains(file.to_str().unwrap())
+    );
+    let sent = assertions.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let piece = &key.pem[100..160];
+    let mut secrets = vec![
+        TOKEN,
+        "oauth2accesstoken:ya29.c.registry-auth-key-file-token",
+        piece,
+    ];
+    secrets.push(sent[0].as_str());
+    assert_no_secret(&o, &secrets);
 }
