@@ -5,6 +5,7 @@
 //! * [`push_image`] pushes multi-arch (or single-arch) images through the registry API.
 //! * [`bin`] builds (when stale) and finds a ferry binary.
 //! * [`cloud`]: the checks fakes of cloud token services share (SigV4, Google JWT assertions).
+//! * [`tls`]: an HTTPS front, with a throw-away CA, before a plain-HTTP fake.
 //! * [`signing`]: cosign and a registry with the Referrers API (built by
 //!   `scripts/test-tools.sh`), and helpers to sign, ask cosign, and tamper with signatures.
 #![allow(missing_docs)]
@@ -18,6 +19,7 @@
 
 pub mod cloud;
 pub mod signing;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -235,7 +237,7 @@ fn spawn_registry(
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, written into `dir`.
-fn make_certificates(dir: &Path) {
+pub(crate) fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .current_dir(dir)

@@ -15,6 +15,7 @@ use ferry_core::Reference;
 use ferry_registry::azure::{Azure, WorkloadIdentity};
 use ferry_registry::{Client, ClientConfig, CloudCredentials};
 use ferry_tests::bin;
+use ferry_tests::tls::TlsFront;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -200,27 +201,22 @@ async fn fakes(assertion: &str, lifetime_secs: u64) -> (MockServer, MockServer, 
 fn auth(entra: &MockServer, acr: &MockServer, token_file: &Path) -> Output {
     let empty = tempfile::tempdir().unwrap();
     let auth = ["auth", "--json", &format!("{HOST}/acme/app:1")];
-    command(entra, acr, token_file, empty.path(), &auth)
+    command(&entra.uri(), &acr.uri(), token_file, empty.path(), &auth)
         .output()
         .unwrap()
 }
 
-/// `ferry-registry ARGS` with Azure Workload Identity's environment, at `FERRY_LOG=trace`.
-fn command(
-    entra: &MockServer,
-    acr: &MockServer,
-    token_file: &Path,
-    home: &Path,
-    args: &[&str],
-) -> Command {
+/// `ferry-registry ARGS` with Azure Workload Identity's environment (Entra at `entra`, the
+/// registry at `acr`), at `FERRY_LOG=trace`.
+fn command(entra: &str, acr: &str, token_file: &Path, home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin("ferry-registry"));
-    cmd.args(["--mirror", &format!("{HOST}={}", acr.uri())])
+    cmd.args(["--mirror", &format!("{HOST}={acr}")])
         .args(args)
         .env("DOCKER_CONFIG", home)
         .env("AZURE_FEDERATED_TOKEN_FILE", token_file)
         .env("AZURE_CLIENT_ID", CLIENT)
         .env("AZURE_TENANT_ID", TENANT)
-        .env("AZURE_AUTHORITY_HOST", entra.uri())
+        .env("AZURE_AUTHORITY_HOST", entra)
         .env("FERRY_LOG", "trace")
         .env_remove("GITHUB_ACTIONS");
     cmd
@@ -281,6 +277,7 @@ async fn acr_logins_are_renewed_with_the_rotated_federated_token() {
             authority_host: entra.uri(),
         },
         vec![(HOST.into(), acr.uri())],
+        &Default::default(),
     )
     .unwrap();
     let client = Client::new(ClientConfig {
@@ -326,7 +323,7 @@ async fn one_process_keeps_logging_in_to_acr_across_expiry_and_a_rotated_token_f
         "--interval",
         "500ms",
     ];
-    let child = command(&entra, &acr, &file, dir.path(), &wait)
+    let child = command(&entra.uri(), &acr.uri(), &file, dir.path(), &wait)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -370,4 +367,72 @@ async fn one_process_keeps_logging_in_to_acr_across_expiry_and_a_rotated_token_f
     {
         assert!(!all.contains(secret), "secret {secret} printed:\n{all}");
     }
+}
+
+/// Behind a TLS-intercepting proxy or with a private CA, `--ca-file` is what vouches for Entra
+/// and for the registry's `/oauth2/exchange`, as for the registry's own requests: with it (one
+/// bundle holding both CAs) the login goes through over HTTPS; without it Entra's certificate
+/// is refused with an error naming the token URL and the unknown issuer.
+#[tokio::test]
+async fn entra_and_the_acr_exchange_over_https_are_trusted_through_the_ca_file_only() {
+    let (entra, acr, state) = fakes("federated.jwt.one", 3600).await;
+    let entra_tls = TlsFront::start(*entra.address());
+    let acr_tls = TlsFront::start(*acr.address());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    std::fs::write(&file, "federated.jwt.one\n").unwrap();
+    let bundle = dir.path().join("cas.pem");
+    let pem = |f: &TlsFront| std::fs::read_to_string(f.ca_file()).unwrap();
+    std::fs::write(&bundle, pem(&entra_tls) + &pem(&acr_tls)).unwrap();
+    let reference = format!("{HOST}/acme/app:1");
+
+    let with_ca = [
+        "--ca-file",
+        bundle.to_str().unwrap(),
+        "auth",
+        "--json",
+        &reference,
+    ];
+    let o = command(
+        &entra_tls.uri(),
+        &acr_tls.uri(),
+        &file,
+        dir.path(),
+        &with_ca,
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"]["provider"], "azure", "{v}");
+    assert_eq!(v["token_obtained"], true, "{v}");
+    {
+        let s = state.lock().unwrap();
+        assert!(s.bad_forms.is_empty(), "{:?}", s.bad_forms);
+        assert_eq!(s.entra_tokens.len(), 1);
+        assert_eq!(s.refresh_tokens.len(), 1, "exchanged over HTTPS");
+    }
+
+    // The registry in plain HTTP, so that only Entra's certificate is in question.
+    let without = ["auth", "--json", &reference];
+    let o = command(&entra_tls.uri(), &acr.uri(), &file, dir.path(), &without)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let entra_url = format!("{}/{TENANT}/oauth2/v2.0/token", entra_tls.uri());
+    assert!(
+        err.contains("azure cloud credentials") && err.contains(&entra_url),
+        "{err}"
+    );
+    assert!(
+        err.contains("UnknownIssuer") && err.contains("--ca-file"),
+        "{err}"
+    );
+    assert_eq!(
+        state.lock().unwrap().entra_tokens.len(),
+        1,
+        "no second login"
+    );
 }

@@ -16,6 +16,7 @@ use ferry_core::Reference;
 use ferry_registry::{Client, ClientConfig, CloudCredentials};
 use ferry_tests::bin;
 use ferry_tests::cloud::{EMAIL, Key, Rejected, check_assertion, new_key, write_key_file};
+use ferry_tests::tls::TlsFront;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -338,12 +339,18 @@ async fn key_fakes(
     (oauth, metadata, registry, state)
 }
 
-/// `ferry-registry auth --json` with `env` set, the metadata server available too, gcloud's
-/// directory empty unless `env` says otherwise.
-fn auth_with(metadata: &MockServer, registry: &MockServer, env: &[(&str, &str)]) -> Output {
+/// `ferry-registry [FLAGS] auth --json` with `env` set, the metadata server available too,
+/// gcloud's directory empty unless `env` says otherwise.
+fn auth_with(
+    metadata: &MockServer,
+    registry: &MockServer,
+    env: &[(&str, &str)],
+    flags: &[&str],
+) -> Output {
     let empty = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin("ferry-registry"));
     cmd.args(["--mirror", &format!("{HOST}={}", registry.uri())])
+        .args(flags)
         .args(["auth", "--json", &format!("{HOST}/acme/app:1")])
         .env("DOCKER_CONFIG", empty.path())
         .env("CLOUDSDK_CONFIG", empty.path())
@@ -382,6 +389,7 @@ async fn a_service_account_key_file_signs_a_jwt_that_the_token_endpoint_verifies
         &metadata,
         &registry,
         &[("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())],
+        &[],
     );
     let all = shown(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
@@ -435,6 +443,7 @@ async fn gclouds_user_credentials_file_is_used_when_no_key_file_is_named() {
         &metadata,
         &registry,
         &[("CLOUDSDK_CONFIG", gcloud.path().to_str().unwrap())],
+        &[],
     );
     let all = shown(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
@@ -470,9 +479,10 @@ async fn key_file_tokens_refresh_before_expiry_and_a_rotated_key_is_read_again()
     let file = dir.path().join("sa.json");
     let token_uri = state.lock().unwrap().token_uri.clone();
     write_key_file(&file, &key, &token_uri);
-    let gcp = ferry_registry::gcp::Gcp::with_identity(ferry_registry::gcp::GcpIdentity::KeyFile(
-        file.clone(),
-    ))
+    let gcp = ferry_registry::gcp::Gcp::with_identity(
+        ferry_registry::gcp::GcpIdentity::KeyFile(file.clone()),
+        &Default::default(),
+    )
     .unwrap();
     let client = Client::new(ClientConfig {
         mirrors: vec![(HOST.into(), registry.uri())],
@@ -572,6 +582,7 @@ async fn bad_credentials_files_are_errors_naming_the_file() {
             &metadata,
             &registry,
             &[("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())],
+            &[],
         );
         let all = shown(&o);
         assert_eq!(o.status.code(), Some(3), "{name}: {all}");
@@ -591,4 +602,50 @@ async fn bad_credentials_files_are_errors_naming_the_file() {
         (0, 0),
         "no fallback to the metadata server"
     );
+}
+
+/// Behind a TLS-intercepting proxy or with a private CA, `--ca-file` is what vouches for the
+/// key file's HTTPS token endpoint, as for the registry: trusted with it, refused without it
+/// with an error naming the endpoint and the unknown issuer.
+#[tokio::test]
+async fn a_key_files_https_token_endpoint_is_trusted_through_the_ca_file_only() {
+    let key = new_key("k1");
+    let (oauth, metadata, registry, state) = key_fakes(3599, &key).await;
+    let front = TlsFront::start(*oauth.address());
+    let token_uri = format!("{}/token", front.uri());
+    state.lock().unwrap().token_uri = token_uri.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sa.json");
+    write_key_file(&file, &key, &token_uri);
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap())];
+    let ca = front.ca_file();
+
+    let o = auth_with(
+        &metadata,
+        &registry,
+        &env,
+        &["--ca-file", ca.to_str().unwrap()],
+    );
+    let all = shown(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"]["provider"], "gcp", "{v}");
+    assert_eq!(v["token_obtained"], true, "{v}");
+    assert_eq!(state.lock().unwrap().issued, vec!["ya29.key-1".to_string()]);
+
+    let o = auth_with(&metadata, &registry, &env, &[]);
+    let all = shown(&o);
+    assert_eq!(o.status.code(), Some(3), "{all}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("gcp cloud credentials") && err.contains(&token_uri),
+        "{err}"
+    );
+    assert!(
+        err.contains("UnknownIssuer") && err.contains("--ca-file"),
+        "{err}"
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(s.issued.len(), 1, "no token was given without the CA");
+    assert_eq!(s.metadata_asked, 0);
 }

@@ -191,7 +191,9 @@ impl RegistryArgs {
                 .unwrap_or(ferry_registry::DEFAULT_CREDENTIAL_TTL);
             config.credentials = Arc::new(DockerConfigFile::new(&dir, ttl)?);
         }
-        config.cloud = self.cloud()?;
+        // One reading of --ca-file for every HTTPS client: registry and cloud token services.
+        let ca = ferry_registry::CaCertificates::from_option(self.ca_file.as_deref())?;
+        config.cloud = self.cloud(&ca)?;
         config.plain_http = self.plain_http.clone();
         config.mirrors = self.parsed_mirrors()?;
         config.ca_file = self.ca_file.clone();
@@ -211,7 +213,10 @@ impl RegistryArgs {
 impl RegistryArgs {
     /// The cloud logins `--cloud-auth` turns on (all by default). The AWS SDK's configuration
     /// is read from this process's environment, once, when an ECR registry is first asked.
-    fn cloud(&self) -> Result<Option<Arc<dyn ferry_registry::CredentialStore>>, Failure> {
+    fn cloud(
+        &self,
+        ca: &ferry_registry::CaCertificates,
+    ) -> Result<Option<Arc<dyn ferry_registry::CredentialStore>>, Failure> {
         use ferry_registry::CloudProvider;
         let on = match &self.cloud_auth {
             Some(spec) => {
@@ -233,13 +238,13 @@ impl RegistryArgs {
                     providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
                 }
                 CloudProvider::Gcp => {
-                    let gcp = ferry_registry::gcp::Gcp::with_identity(gcp_identity())?;
+                    let gcp = ferry_registry::gcp::Gcp::with_identity(gcp_identity(), ca)?;
                     providers.push(Arc::new(gcp));
                 }
                 CloudProvider::Azure => {
                     if let Some(id) = azure_workload_identity() {
                         let mirrors = self.parsed_mirrors()?;
-                        let azure = ferry_registry::azure::Azure::new(id, mirrors)?;
+                        let azure = ferry_registry::azure::Azure::new(id, mirrors, ca)?;
                         providers.push(Arc::new(azure));
                     }
                 }

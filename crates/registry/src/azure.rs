@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source, post_form};
+use crate::config::CaCertificates;
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
@@ -55,10 +56,16 @@ struct Exchanged {
 }
 
 impl Azure {
-    /// Logins as `identity`; the exchange goes to a registry's mirror when it has one.
-    pub fn new(identity: WorkloadIdentity, mirrors: Vec<(String, String)>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+    /// Logins as `identity`; the exchange goes to a registry's mirror when it has one. Entra
+    /// and the registry are trusted when the system's roots or `ca` (the client's `--ca-file`)
+    /// vouch for them.
+    pub fn new(
+        identity: WorkloadIdentity,
+        mirrors: Vec<(String, String)>,
+        ca: &CaCertificates,
+    ) -> Result<Self> {
+        let http = ca
+            .trusted_by(reqwest::Client::builder().timeout(Duration::from_secs(30)))
             .build()
             .map_err(|e| Error::Config(crate::ConfigProblem::Http(e)))?;
         Ok(Azure {

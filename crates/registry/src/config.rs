@@ -1,6 +1,7 @@
 //! Plain-data configuration of a [`Client`](crate::Client).
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +82,65 @@ impl ClientConfig {
             }));
         }
         Ok((reg.to_string(), url.trim_end_matches('/').to_string()))
+    }
+}
+
+/// The CA certificates every HTTPS client of ferry trusts besides the system's (`--ca-file`):
+/// the registry client and the cloud token clients alike, so a TLS-intercepting proxy or a
+/// private CA is trusted for registry and token requests, or for none.
+#[derive(Clone, Default)]
+pub struct CaCertificates {
+    /// The file they were read from.
+    path: Option<PathBuf>,
+    certs: Vec<reqwest::Certificate>,
+}
+
+impl fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaCertificates")
+            .field("path", &self.path)
+            .field("certificates", &self.certs.len())
+            .finish()
+    }
+}
+
+impl CaCertificates {
+    /// The PEM certificates of `path`; a file that cannot be read, does not parse or holds no
+    /// certificate is an error naming it.
+    pub fn read(path: &Path) -> Result<Self> {
+        let owned = || path.to_path_buf();
+        let pem = std::fs::read(path).map_err(|source| {
+            Error::Config(ConfigProblem::CaRead {
+                path: owned(),
+                source,
+            })
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            Error::Config(ConfigProblem::CaParse {
+                path: owned(),
+                source,
+            })
+        })?;
+        if certs.is_empty() {
+            return Err(Error::Config(ConfigProblem::CaEmpty { path: owned() }));
+        }
+        Ok(CaCertificates {
+            path: Some(owned()),
+            certs,
+        })
+    }
+
+    /// Those of `path` when given, else none.
+    pub fn from_option(path: Option<&Path>) -> Result<Self> {
+        path.map_or_else(|| Ok(Self::default()), Self::read)
+    }
+
+    /// `builder` trusting these certificates too.
+    pub(crate) fn trusted_by(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        self.certs
+            .iter()
+            .cloned()
+            .fold(builder, reqwest::ClientBuilder::add_root_certificate)
     }
 }
 

@@ -307,7 +307,24 @@ impl fmt::Display for CloudProblem {
         match self {
             CloudProblem::NoRuntime(e) => write!(f, "no async runtime to ask it on: {e}"),
             CloudProblem::NotItsHost => f.write_str("not a registry host of this cloud"),
-            CloudProblem::Unreachable { url, source } => write!(f, "{url}: {source}"),
+            CloudProblem::Unreachable { url, source } => {
+                // reqwest's own words only repeat the URL; its causes say what failed (a
+                // refused connection, a certificate no trusted CA signed).
+                write!(f, "{url}: ")?;
+                let causes: Vec<String> =
+                    std::iter::successors(std::error::Error::source(source), |c| c.source())
+                        .map(ToString::to_string)
+                        .collect();
+                if causes.is_empty() {
+                    return write!(f, "{source}");
+                }
+                let text = causes.join(": ");
+                f.write_str(&text)?;
+                if text.contains("certificate") {
+                    f.write_str(" (a private CA or a TLS-intercepting proxy's CA is trusted with --ca-file)")?;
+                }
+                Ok(())
+            }
             CloudProblem::Refused {
                 url,
                 status,

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source};
+use crate::config::CaCertificates;
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
@@ -43,21 +44,28 @@ pub struct Gcp {
 impl Gcp {
     /// Tokens from the metadata server at `metadata_host` (`host[:port]`).
     pub fn new(metadata_host: impl Into<String>) -> Result<Self> {
-        Self::with_identity(GcpIdentity::MetadataServer(metadata_host.into()))
+        Self::with_identity(
+            GcpIdentity::MetadataServer(metadata_host.into()),
+            &CaCertificates::default(),
+        )
     }
 
-    /// Tokens for `identity`.
-    pub fn with_identity(identity: GcpIdentity) -> Result<Self> {
+    /// Tokens for `identity`; a credentials file's token endpoint (HTTPS) is trusted when the
+    /// system's roots or `ca` (the client's `--ca-file`) vouch for it.
+    pub fn with_identity(identity: GcpIdentity, ca: &CaCertificates) -> Result<Self> {
         let http = match identity {
-            // The metadata server speaks plain HTTP: no TLS roots to load (reading and parsing
-            // the system's CA bundle is a fifth of a short ferry process, and this client is
-            // built in every process that has GCP enabled, on GCP or not).
+            // The metadata server speaks plain HTTP (`http://HOST/computeMetadata/…`, the
+            // only scheme Google's libraries use for it): no TLS roots to load (reading and
+            // parsing the system's CA bundle is a fifth of a short ferry process, and this
+            // client is built in every process that has GCP enabled, on GCP or not).
             GcpIdentity::MetadataServer(_) => reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .no_proxy()
                 .tls_certs_only(Vec::<reqwest::Certificate>::new()),
-            // A key file's token_uri is Google's HTTPS endpoint.
-            GcpIdentity::KeyFile(_) => reqwest::Client::builder().timeout(Duration::from_secs(30)),
+            // A key file's token_uri is Google's HTTPS endpoint (or what a proxy puts there).
+            GcpIdentity::KeyFile(_) => {
+                ca.trusted_by(reqwest::Client::builder().timeout(Duration::from_secs(30)))
+            }
         }
         .build()
         .map_err(|e| Error::Config(crate::ConfigProblem::Http(e)))?;

@@ -61,7 +61,7 @@ pub use client::{
     WaitOutcome, referrers_tag,
 };
 pub use cloud::{CloudCredentials, CloudProvider, TokenProvider};
-pub use config::{ClientConfig, RetryPolicy};
+pub use config::{CaCertificates, ClientConfig, RetryPolicy};
 pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::{ClientConfig, RetryPolicy};
+use crate::config::{CaCertificates, ClientConfig, RetryPolicy};
 use crate::error::{ConfigProblem, Error, Result};
 use crate::ratelimit::{RateLimit, parse_retry_after};
 use crate::sync::Lock;
@@ -269,31 +269,11 @@ impl Wire {
 
 /// The HTTP client: user agent, connect timeout, pool size and extra CA certificates.
 fn http_client(config: &ClientConfig) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(config.user_agent.clone())
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(config.max_concurrency_per_host.max(1));
-    if let Some(ca) = &config.ca_file {
-        let path = || ca.clone();
-        let pem = std::fs::read(ca).map_err(|source| {
-            Error::Config(ConfigProblem::CaRead {
-                path: path(),
-                source,
-            })
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-            Error::Config(ConfigProblem::CaParse {
-                path: path(),
-                source,
-            })
-        })?;
-        if certs.is_empty() {
-            return Err(Error::Config(ConfigProblem::CaEmpty { path: path() }));
-        }
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
+    let builder = CaCertificates::from_option(config.ca_file.as_deref())?.trusted_by(builder);
     builder
         .build()
         .map_err(|e| Error::Config(ConfigProblem::Http(e)))
