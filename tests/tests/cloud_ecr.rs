@@ -18,6 +18,7 @@ use ferry_core::Reference;
 use ferry_registry::{Client, ClientConfig, CloudCredentials, Error};
 use ferry_tests::bin;
 use ferry_tests::cloud::{signature_ok, signing_key_id};
+use ferry_tests::tls::TlsFront;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -160,8 +161,8 @@ async fn fakes(lifetime: Duration) -> (MockServer, MockServer, Arc<Mutex<Ecr>>) 
 }
 
 /// `ferry-registry auth --json` for the ECR host, mirrored to the fake registry, with AWS
-/// credentials and the ECR endpoint in the environment, at `FERRY_LOG=trace`.
-fn auth(api: &MockServer, registry: &MockServer, secret_key: &str, extra: &[&str]) -> Output {
+/// credentials and the ECR endpoint `api` in the environment, at `FERRY_LOG=trace`.
+fn auth(api: &str, registry: &MockServer, secret_key: &str, extra: &[&str]) -> Output {
     let empty = tempfile::tempdir().unwrap();
     Command::new(bin("ferry-registry"))
         .args(["--mirror", &format!("{HOST}={}", registry.uri())])
@@ -171,7 +172,7 @@ fn auth(api: &MockServer, registry: &MockServer, secret_key: &str, extra: &[&str
         .env("AWS_ACCESS_KEY_ID", KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", secret_key)
         .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ENDPOINT_URL_ECR", api.uri())
+        .env("AWS_ENDPOINT_URL_ECR", api)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", empty.path().join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", empty.path().join("none"))
@@ -195,7 +196,7 @@ fn text(o: &Output) -> String {
 #[tokio::test]
 async fn ferry_registry_auth_logs_in_to_ecr_with_a_signed_request_and_names_the_source() {
     let (api, registry, state) = fakes(Duration::from_secs(3600)).await;
-    let o = auth(&api, &registry, SECRET_KEY, &[]);
+    let o = auth(&api.uri(), &registry, SECRET_KEY, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["source"]["kind"], "cloud", "{v}");
@@ -217,7 +218,7 @@ async fn ferry_registry_auth_logs_in_to_ecr_with_a_signed_request_and_names_the_
     assert!(o.stderr.len() > 200, "trace logging was not on");
 
     // `--cloud-auth none`: anonymous, refused by the registry.
-    let o = auth(&api, &registry, SECRET_KEY, &["--cloud-auth", "none"]);
+    let o = auth(&api.uri(), &registry, SECRET_KEY, &["--cloud-auth", "none"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["anonymous"], true, "{v}");
@@ -227,7 +228,7 @@ async fn ferry_registry_auth_logs_in_to_ecr_with_a_signed_request_and_names_the_
 #[tokio::test]
 async fn a_badly_signed_token_request_is_refused_and_the_error_names_aws() {
     let (api, registry, state) = fakes(Duration::from_secs(3600)).await;
-    let o = auth(&api, &registry, "not-the-secret", &[]);
+    let o = auth(&api.uri(), &registry, "not-the-secret", &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -237,6 +238,41 @@ async fn a_badly_signed_token_request_is_refused_and_the_error_names_aws() {
     );
     assert!(state.lock().unwrap().bad_signatures >= 1);
     assert!(!text(&o).contains("not-the-secret"));
+}
+
+/// Behind a TLS-intercepting proxy or with a private CA, `--ca-file` is what vouches for the
+/// ECR API (the AWS SDK's own HTTPS client): with it the signed GetAuthorizationToken goes
+/// through over HTTPS; without it the certificate is refused and the error names aws.
+#[tokio::test]
+async fn the_ecr_api_over_https_is_trusted_through_the_ca_file_only() {
+    let (api, registry, state) = fakes(Duration::from_secs(3600)).await;
+    let front = TlsFront::start(*api.address());
+    let ca = front.ca_file();
+    let with_ca = ["--ca-file", ca.to_str().unwrap()];
+    let o = auth(&front.uri(), &registry, SECRET_KEY, &with_ca);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"]["provider"], "aws", "{v}");
+    assert_eq!(
+        (&v["scheme"], &v["accepted"]),
+        (&json!("basic"), &json!(true)),
+        "{v}"
+    );
+    {
+        let s = state.lock().unwrap();
+        assert_eq!((s.issued.len(), s.bad_signatures), (1, 0));
+    }
+
+    let o = auth(&front.uri(), &registry, SECRET_KEY, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(err.contains("aws cloud credentials"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert_eq!(
+        state.lock().unwrap().issued.len(),
+        1,
+        "no token without the CA"
+    );
 }
 
 #[tokio::test]

@@ -228,12 +228,13 @@ impl RegistryArgs {
         for p in on {
             match p {
                 CloudProvider::Aws => {
-                    let loader: ferry_registry::ecr::SdkConfigLoader = Arc::new(|| {
-                        Box::pin(async {
-                            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                                .load()
-                                .await
-                        })
+                    let http = ferry_registry::ecr::sdk_http_client(ca)?;
+                    let loader: ferry_registry::ecr::SdkConfigLoader = Arc::new(move || {
+                        let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                        if let Some(http) = &http {
+                            sdk = sdk.http_client(http.clone());
+                        }
+                        Box::pin(async move { sdk.load().await })
                     });
                     providers.push(Arc::new(ferry_registry::ecr::Ecr::new(loader)));
                 }

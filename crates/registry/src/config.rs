@@ -93,6 +93,8 @@ pub struct CaCertificates {
     /// The file they were read from.
     path: Option<PathBuf>,
     certs: Vec<reqwest::Certificate>,
+    /// The file's PEM text, for clients that take PEM (the AWS SDK's).
+    pem: Vec<u8>,
 }
 
 impl fmt::Debug for CaCertificates {
@@ -127,12 +129,18 @@ impl CaCertificates {
         Ok(CaCertificates {
             path: Some(owned()),
             certs,
+            pem,
         })
     }
 
     /// Those of `path` when given, else none.
     pub fn from_option(path: Option<&Path>) -> Result<Self> {
         path.map_or_else(|| Ok(Self::default()), Self::read)
+    }
+
+    /// The PEM text of the certificates, `None` when there are none.
+    pub(crate) fn pem(&self) -> Option<&[u8]> {
+        (!self.certs.is_empty()).then_some(self.pem.as_slice())
     }
 
     /// `builder` trusting these certificates too.

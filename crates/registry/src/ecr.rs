@@ -9,6 +9,7 @@ use base64::Engine as _;
 use futures::future::BoxFuture;
 
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source, ecr_region};
+use crate::config::CaCertificates;
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::SourcedCredential;
@@ -17,6 +18,31 @@ use crate::source::SourcedCredential;
 /// reads the environment: `AWS_REGION`, `AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`,
 /// `AWS_ENDPOINT_URL_ECR`, …); the library never does.
 pub type SdkConfigLoader = Arc<dyn Fn() -> BoxFuture<'static, aws_config::SdkConfig> + Send + Sync>;
+
+/// The HTTPS client for the AWS SDK (STS, EKS Pod Identity, ECR) that trusts `ca` (the
+/// client's `--ca-file`) besides the system's roots: the SDK's own client (rustls, aws-lc-rs)
+/// with those certificates added; `None` when `ca` is empty (the SDK's default client then).
+/// The binary hands it to `aws_config`'s loader.
+pub fn sdk_http_client(
+    ca: &CaCertificates,
+) -> Result<Option<aws_sdk_ecr::config::SharedHttpClient>> {
+    use aws_smithy_http_client::tls;
+    let Some(pem) = ca.pem() else {
+        return Ok(None);
+    };
+    let trust = tls::TrustStore::default().with_pem_certificate(pem.to_vec());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| Error::Config(crate::ConfigProblem::AwsHttp(e)))?;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https();
+    Ok(Some(http))
+}
 
 /// ECR's [`TokenProvider`].
 pub struct Ecr {

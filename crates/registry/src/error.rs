@@ -526,6 +526,8 @@ pub enum ConfigProblem {
     },
     /// The HTTP client could not be built.
     Http(reqwest::Error),
+    /// The AWS SDK's HTTPS client could not be built.
+    AwsHttp(aws_smithy_http_client::HttpClientError),
     /// A reference without a registry domain (nothing to contact).
     NoRegistry,
     /// `--cloud-auth` names something that is not a cloud provider.
@@ -577,6 +579,7 @@ impl fmt::Display for ConfigProblem {
                 write!(f, "CA file {} holds no PEM certificate", path.display())
             }
             ConfigProblem::Http(e) => write!(f, "cannot build HTTP client: {e}"),
+            ConfigProblem::AwsHttp(e) => write!(f, "cannot build the AWS SDK's HTTPS client: {e}"),
             ConfigProblem::NoRegistry => {
                 f.write_str("reference has no registry domain that can be contacted")
             }
