@@ -1,4 +1,4 @@
-//! Checks the fakes of cloud token services share (the cloud_* and real_credentials tests):
+//! Checks the fakes of cloud token services share (the cloud_* and real_cloud_logins tests):
 //! AWS SigV4 signatures re-verified with the SDK's own signer, and Google service-account JWT
 //! assertions verified with the key's public key, as the services document them.
 

@@ -16,6 +16,8 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 #![allow(dead_code)]
 
+pub mod credentials;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
