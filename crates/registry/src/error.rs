@@ -180,6 +180,15 @@ pub enum Error {
         source: Box<sigstore_verify::Error>,
     },
 
+    /// cosign's signature tag in the destination of a copy cannot be merged with the source's.
+    #[error("cannot merge the signatures under {tag}: {problem}")]
+    SignatureMerge {
+        /// The destination tag (`repo:sha256-<hex>.sig`).
+        tag: String,
+        /// What is wrong.
+        problem: crate::signature::MergeProblem,
+    },
+
     /// A keyless identity's regular expression does not compile.
     #[error("{field} {pattern:?}: not a regular expression: {source}")]
     IdentityPattern {

@@ -19,6 +19,7 @@ mod carry;
 mod check;
 mod keyless;
 mod keys;
+mod merge;
 mod policy;
 
 use ferry_core::{Digest, Reference};
@@ -32,6 +33,7 @@ pub use carry::SignaturesCopied;
 pub use check::COSIGN_SIGN_PREDICATE;
 pub use keyless::{CertificateClaims, Identity, Keyless, KeylessFailure, Matcher, RootSource};
 pub use keys::PublicKey;
+pub use merge::MergeProblem;
 pub use policy::{KeylessIdentity, PolicyProblem, SignaturePolicy};
 
 /// artifactType of a Sigstore bundle (cosign 3 signatures and attestations).
