@@ -21,6 +21,7 @@ use crate::Registry;
 pub struct Tools {
     pub cosign: PathBuf,
     pub referrers_registry: PathBuf,
+    pub virtual_sigstore: PathBuf,
 }
 
 /// Build (when missing) and locate the tools, once per test process.
@@ -45,6 +46,7 @@ pub fn tools() -> &'static Tools {
         Tools {
             cosign: paths["cosign"].clone(),
             referrers_registry: paths["referrers-registry"].clone(),
+            virtual_sigstore: paths["virtual-sigstore"].clone(),
         }
     })
 }
@@ -325,4 +327,78 @@ pub fn tamper(body: &[u8]) -> Vec<u8> {
         v["optional"] = json!({"tampered": "true"});
     }
     serde_json::to_vec(&v).unwrap()
+}
+
+/// One keyless signature for `virtual-sigstore` to make and push (see its main.go).
+#[derive(Debug, Clone, Default)]
+pub struct KeylessJob {
+    /// `host/repo@digest`: what the bundle is attached to.
+    pub image: String,
+    /// The digest the statement names (default: the image's).
+    pub signs: Option<String>,
+    pub identity: String,
+    pub issuer: String,
+    /// `trusted` (in the trusted root) or `untrusted` (another CA with the same names).
+    pub ca: &'static str,
+    /// `""`, `payload`, `no-tlog`, `tlog-time`.
+    pub tamper: &'static str,
+}
+
+/// Run one private Sigstore instance: write its trusted root to `trusted_root` and push each
+/// job's bundle as a referrer; the referrer manifests' digests, in job order.
+pub fn keyless_sign(trusted_root: &Path, jobs: &[KeylessJob]) -> Vec<Digest> {
+    use std::io::Write as _;
+    let mut child = Command::new(&tools().virtual_sigstore)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("virtual-sigstore");
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({"image": j.image, "signs": j.signs.clone().unwrap_or_default(),
+                   "identity": j.identity, "issuer": j.issuer, "ca": j.ca, "tamper": j.tamper})
+        })
+        .collect();
+    let req = json!({"trusted_root": trusted_root, "plain_http": true, "signatures": jobs});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(&req).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "virtual-sigstore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// cosign's keyless verdict: `cosign verify --trusted-root F` with identity/issuer `flags`
+/// (`--certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y`); its stderr too.
+pub fn cosign_verifies_keyless(
+    dir: &Path,
+    trusted_root: &Path,
+    flags: &[&str],
+    image: &str,
+) -> (bool, String) {
+    let mut args = vec![
+        "verify",
+        "--trusted-root",
+        trusted_root.to_str().unwrap(),
+        "--allow-http-registry",
+    ];
+    args.extend(flags);
+    args.push(image);
+    let o = cosign(dir, &args);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

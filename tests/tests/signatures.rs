@@ -212,20 +212,7 @@ async fn ferry_and_cosign_agree_on_distribution_without_a_referrers_api() {
 }
 
 #[test]
-fn keyless_flags_are_refused_as_not_supported_yet_and_a_bad_key_names_its_file() {
-    let o = std::process::Command::new(bin("ferry-registry"))
-        .args([
-            "verify-signature",
-            "--certificate-identity",
-            "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
-            "--certificate-oidc-issuer",
-            "https://token.actions.githubusercontent.com",
-            "127.0.0.1:1/acme/app:1",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
+fn a_bad_key_names_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.pub");
     std::fs::write(&bad, "not a key").unwrap();
@@ -363,4 +350,75 @@ async fn promote_and_tag_carry_signatures_on_the_referrers_registry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn promote_and_tag_carry_signatures_on_distribution() {
     carried(AnyRegistry::Distribution(Registry::start())).await;
+}
+
+/// A destination whose `.sig` tag already holds another key's signature keeps it when `tag`
+/// copies the source's signatures along (cosign verifies with both keys), and copying again adds
+/// no duplicate layer.
+#[tokio::test(flavor = "multi_thread")]
+async fn copying_a_sig_tag_merges_with_the_destinations_signatures() {
+    let reg = AnyRegistry::Distribution(Registry::start());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key_a, pub_a) = key_pair(d, "a");
+    let (key_b, pub_b) = key_pair(d, "b");
+    let c = plain_client(reg.addr());
+    let staging: Reference = format!("{}/acme/merge-staging:1", reg.addr())
+        .parse()
+        .unwrap();
+    let pushed = push_image(
+        &c,
+        &staging,
+        &["linux/amd64"],
+        Flavor::Oci,
+        true,
+        false,
+        "m",
+    )
+    .await;
+    let prod = format!("{}/acme/merge-prod:1", reg.addr());
+    let at = |repo: &str| format!("{}/acme/{repo}@{}", reg.addr(), pushed.digest);
+    // The image reaches prod unsigned; prod's own pipeline signs it there with key B.
+    let o = ferry_registry(&reg, &["tag", &staging.to_string(), &prod]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    sign(d, &key_b, &at("merge-prod"), Mode::LegacyTag);
+    // Staging signs with key A; copying again brings A along without dropping B.
+    sign(d, &key_a, &at("merge-staging"), Mode::LegacyTag);
+    let sig_tag: Reference = format!(
+        "{}/acme/merge-prod:sha256-{}.sig",
+        reg.addr(),
+        pushed.digest.hex()
+    )
+    .parse()
+    .unwrap();
+    let layers = |body: &[u8]| {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["layers"].as_array().unwrap().len()
+    };
+    for round in 0..2 {
+        let o = ferry_registry(&reg, &["tag", &staging.to_string(), &prod]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for (key, name) in [(&pub_a, "a"), (&pub_b, "b")] {
+            assert!(
+                cosign_verifies(d, key, &at("merge-prod"), Mode::LegacyTag),
+                "round {round}: cosign verify with key {name} on the destination"
+            );
+            assert!(
+                ferry_verifies(&reg, key, &at("merge-prod")).0,
+                "round {round}: {name}"
+            );
+        }
+        let m = c.manifest(&sig_tag).await.unwrap();
+        assert_eq!(layers(&m.body), 2, "round {round}: one layer per signature");
+    }
 }

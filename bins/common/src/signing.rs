@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_registry::signature::{PublicKey, SignaturePolicy};
+use ferry_registry::signature::{Identity, Keyless, PublicKey, RootSource, SignaturePolicy, Trust};
 
 use crate::Failure;
 
@@ -21,9 +21,24 @@ pub fn read_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {
         .collect()
 }
 
-/// Read a signature policy document and its keys. A policy with keyless identities is refused:
-/// keyless verification is not supported yet.
-pub fn load_policy(file: &Path) -> Result<Vec<PublicKey>, Failure> {
+/// Keyless checking for `identities` under the trusted root in `file`, or, without one, the
+/// Sigstore public-good root embedded in ferry (sigstore-verify's copy; never fetched).
+pub fn keyless(file: Option<&Path>, identities: Vec<Identity>) -> Result<Keyless, Failure> {
+    let fail = |e: ferry_registry::Error| Failure::operational(e.to_string());
+    match file {
+        None => Keyless::embedded(identities).map_err(fail),
+        Some(f) => {
+            let json = std::fs::read_to_string(f).map_err(|e| {
+                Failure::operational(format!("cannot read trusted root {}: {e}", f.display()))
+            })?;
+            Keyless::new(&json, RootSource::File(f.to_path_buf()), identities).map_err(fail)
+        }
+    }
+}
+
+/// Read a signature policy document: its keys, and its keyless identities under its trusted
+/// root (the embedded public-good root when it names none).
+pub fn load_policy(file: &Path) -> Result<Trust, Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         Failure::operational(format!(
             "cannot read signature policy {}: {e}",
@@ -32,17 +47,22 @@ pub fn load_policy(file: &Path) -> Result<Vec<PublicKey>, Failure> {
     })?;
     let policy =
         SignaturePolicy::parse(file, &text).map_err(|e| Failure::operational(e.to_string()))?;
-    if !policy.keyless.is_empty() || policy.trusted_root.is_some() {
-        return Err(Failure::operational(format!(
-            "signature policy {}: keyless identities and trusted_root are not supported yet (list keys:)",
-            file.display()
-        )));
-    }
-    read_keys(&policy.keys)
+    let keyless = if policy.keyless.is_empty() {
+        None
+    } else {
+        Some(keyless(
+            policy.trusted_root.as_deref(),
+            policy.identities(),
+        )?)
+    };
+    Ok(Trust {
+        keys: read_keys(&policy.keys)?,
+        keyless,
+    })
 }
 
-/// `NAME=FILE` of `--signature-policy`: the name and the policy's keys.
-pub fn named_policy(arg: &str) -> Result<(String, Vec<PublicKey>), Failure> {
+/// `NAME=FILE` of `--signature-policy`: the name and what the policy trusts.
+pub fn named_policy(arg: &str) -> Result<(String, Trust), Failure> {
     let Some((name, file)) = arg
         .split_once('=')
         .filter(|(n, f)| !n.is_empty() && !f.is_empty())
@@ -59,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_named_policy_needs_both_parts_and_keyless_is_refused_naming_the_file() {
+    fn a_named_policy_needs_both_parts_and_a_bad_trusted_root_or_key_names_its_file() {
         assert_eq!(
             named_policy("=x").unwrap_err().code,
             ferry_core::exit::USAGE
@@ -68,12 +88,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p.yaml");
         std::fs::write(&f, "keyless:\n  - issuer: https://i\n    subject: s\n").unwrap();
-        let e = named_policy(&format!("prod={}", f.display())).unwrap_err();
-        assert!(
-            e.message.contains("p.yaml") && e.message.contains("not supported yet"),
-            "{}",
-            e.message
+        let (_, trust) = named_policy(&format!("prod={}", f.display())).unwrap();
+        assert_eq!(
+            trust.keyless.unwrap().source(),
+            &RootSource::Embedded,
+            "no trusted_root: the embedded public-good root"
         );
+        std::fs::write(dir.path().join("tr.json"), "{}").unwrap();
+        std::fs::write(
+            &f,
+            "keyless: [{issuer: i, subject: s}]\ntrusted_root: tr.json\n",
+        )
+        .unwrap();
+        let e = named_policy(&format!("prod={}", f.display())).unwrap_err();
+        assert!(e.message.contains("tr.json"), "{}", e.message);
         std::fs::write(&f, "keys: [missing.pub]\n").unwrap();
         let e = named_policy(&format!("prod={}", f.display())).unwrap_err();
         assert!(e.message.contains("missing.pub"), "{}", e.message);

@@ -445,7 +445,7 @@ async fn run(cli: &Cli, out: &mut String) -> Result<u8, Failure> {
     Ok(code)
 }
 
-/// `--signature-policy NAME=FILE` (keys read now) and `--require-signed-by NAME`.
+/// `--signature-policy NAME=FILE` (keys and trusted roots read now) and `--require-signed-by NAME`.
 fn signatures(g: &Global) -> Result<controller::Signatures, Failure> {
     let policies = g
         .signature_policy

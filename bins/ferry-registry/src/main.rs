@@ -277,7 +277,7 @@ async fn run(cli: &Cli, out: &mut Output) -> Result<u8, Failure> {
             let opts = ferry_registry::promote::PromoteOptions {
                 min_age: min_age.unwrap_or_default(),
                 since: since.as_deref().map(parse_since).transpose()?,
-                require_signature: signed.keys()?,
+                require_signature: signed.trust()?,
             };
             cmd_promote(reg, source, destination, &opts, out).await
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ferry_cli::{Failure, RegistryArgs};
 use ferry_core::exit;
-use ferry_registry::signature::{Candidate, Location, SignatureReport};
+use ferry_registry::signature::{Candidate, Identity, Location, Matcher, SignatureReport, Trust};
 use serde_json::{Value, json};
 
 use crate::output::Output;
@@ -18,39 +18,77 @@ pub struct VerifySignatureArgs {
     /// Reference (a tag is resolved to the digest it serves now).
     pub reference: String,
     /// PEM public key (cosign.pub); repeatable: any one of them may have signed.
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["certificate_identity", "certificate_identity_regexp"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
     pub key: Vec<PathBuf>,
-    /// Keyless: the certificate's identity (SAN) must equal this (not supported yet).
+    /// Keyless: the certificate's identity (SAN: email or URI) must equal this.
     #[arg(
         long = "certificate-identity",
         value_name = "ID",
-        conflicts_with = "key"
+        conflicts_with_all = ["key", "certificate_identity_regexp"]
     )]
-    pub certificate_identity: Vec<String>,
-    /// Keyless: the certificate's identity must match this regular expression (not supported yet).
+    pub certificate_identity: Option<String>,
+    /// Keyless: the certificate's identity must match this regular expression (unanchored).
     #[arg(
         long = "certificate-identity-regexp",
         value_name = "REGEX",
         conflicts_with = "key"
     )]
-    pub certificate_identity_regexp: Vec<String>,
-    /// Keyless: the OIDC issuer must equal this (not supported yet).
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the certificate's OIDC issuer must equal this.
     #[arg(
         long = "certificate-oidc-issuer",
         value_name = "URL",
-        conflicts_with = "key"
+        conflicts_with_all = ["key", "certificate_oidc_issuer_regexp"]
     )]
-    pub certificate_oidc_issuer: Vec<String>,
-    /// Keyless: the OIDC issuer must match this regular expression (not supported yet).
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless: the OIDC issuer must match this regular expression (unanchored).
     #[arg(
         long = "certificate-oidc-issuer-regexp",
         value_name = "REGEX",
         conflicts_with = "key"
     )]
-    pub certificate_oidc_issuer_regexp: Vec<String>,
-    /// Keyless: Sigstore trusted_root.json (Fulcio and Rekor keys; not supported yet).
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Keyless: the Sigstore trusted_root.json (Fulcio CAs, CT logs, Rekor logs) to verify
+    /// against; default: the public-good root embedded in ferry (never fetched).
     #[arg(long = "trusted-root", value_name = "FILE", conflicts_with = "key")]
     pub trusted_root: Option<PathBuf>,
+}
+
+impl VerifySignatureArgs {
+    /// What a signature must verify with: the keys, or the keyless identity.
+    fn trust(&self) -> Result<Trust, Failure> {
+        if !self.key.is_empty() {
+            return Ok(ferry_cli::signing::read_keys(&self.key)?.into());
+        }
+        let fail = |e: ferry_registry::Error| Failure::usage(e.to_string());
+        let matcher =
+            |exact: &Option<String>, regexp: &Option<String>, field, flag| match (exact, regexp) {
+                (Some(e), _) => Ok(Matcher::Exact(e.clone())),
+                (None, Some(r)) => Matcher::regex(field, r).map_err(fail),
+                (None, None) => Err(Failure::usage(format!(
+                    "keyless verification needs {flag} or {flag}-regexp"
+                ))),
+            };
+        let identity = Identity {
+            subject: matcher(
+                &self.certificate_identity,
+                &self.certificate_identity_regexp,
+                "--certificate-identity-regexp",
+                "--certificate-identity",
+            )?,
+            issuer: matcher(
+                &self.certificate_oidc_issuer,
+                &self.certificate_oidc_issuer_regexp,
+                "--certificate-oidc-issuer-regexp",
+                "--certificate-oidc-issuer",
+            )?,
+        };
+        let keyless = ferry_cli::signing::keyless(self.trusted_root.as_deref(), vec![identity])?;
+        Ok(Trust {
+            keys: Vec::new(),
+            keyless: Some(keyless),
+        })
+    }
 }
 
 /// `promote --require-signature (--key FILE | --signature-policy FILE)`.
@@ -62,7 +100,8 @@ pub struct RequireSignature {
     /// With --require-signature: a PEM public key that may have signed; repeatable.
     #[arg(long, value_name = "FILE", requires = "require_signature")]
     pub key: Vec<PathBuf>,
-    /// With --require-signature: a signature policy document (YAML/JSON, `keys:`).
+    /// With --require-signature: a signature policy document (YAML/JSON: `keys:`, `keyless:`,
+    /// `trusted_root:`).
     #[arg(
         long = "signature-policy",
         value_name = "FILE",
@@ -73,8 +112,8 @@ pub struct RequireSignature {
 }
 
 impl RequireSignature {
-    /// The keys a signature must verify with, when one is required.
-    pub fn keys(&self) -> Result<Option<Vec<ferry_registry::signature::PublicKey>>, Failure> {
+    /// What a signature must verify with, when one is required.
+    pub fn trust(&self) -> Result<Option<Trust>, Failure> {
         if !self.require_signature {
             return Ok(None);
         }
@@ -85,7 +124,7 @@ impl RequireSignature {
                     "--require-signature needs --key FILE or --signature-policy FILE",
                 ));
             }
-            None => ferry_cli::signing::read_keys(&self.key)?,
+            None => ferry_cli::signing::read_keys(&self.key)?.into(),
         };
         Ok(Some(keys))
     }
@@ -97,13 +136,7 @@ pub async fn cmd_verify_signature(
     args: &VerifySignatureArgs,
     out: &mut Output,
 ) -> Result<u8, Failure> {
-    if args.key.is_empty() {
-        return Err(Failure::operational(
-            "keyless verification (--certificate-identity…, --certificate-oidc-issuer…, \
-             --trusted-root) is not supported yet: verify with --key FILE",
-        ));
-    }
-    let keys = ferry_cli::signing::read_keys(&args.key)?;
+    let trust = args.trust()?;
     let r = parse_ref(&args.reference)?;
     let client = reg.client(None)?;
     let digest = match r.digest() {
@@ -111,7 +144,7 @@ pub async fn cmd_verify_signature(
         None => client.resolve(&r).await?.digest,
     };
     let pinned = r.with_digest(digest);
-    let report = client.verify_signatures(&pinned, &keys).await?;
+    let report = client.verify_signatures(&pinned, &trust).await?;
     render(out, &pinned.to_string(), &report);
     Ok(if report.valid() {
         exit::SUCCESS
@@ -132,7 +165,14 @@ fn render(out: &mut Output, reference: &str, report: &SignatureReport) {
     }
     for c in &report.candidates {
         let verdict = match &c.verdict {
-            Ok(()) => "valid".to_string(),
+            Ok(()) => match &c.signer {
+                Some(who) => format!(
+                    "valid, signed by {} (issuer {})",
+                    who.identity.as_deref().unwrap_or("?"),
+                    who.issuer.as_deref().unwrap_or("?")
+                ),
+                None => "valid".to_string(),
+            },
             Err(why) => format!("invalid: {why}"),
         };
         out.text_line(&format!(
@@ -166,6 +206,7 @@ fn candidate_json(c: &Candidate) -> Value {
         "manifest": c.manifest.to_string(),
         "layer": c.layer.to_string(),
         "format": c.format,
+        "signer": c.signer,
         "valid": c.verdict.is_ok(),
         "reason": c.verdict.as_ref().err().map(ToString::to_string),
     })

@@ -69,6 +69,8 @@ struct Inner {
     probes: Lock<HashMap<String, auth::AsyncLock>>,
     tokens: Lock<HashMap<auth::TokenKey, auth::CachedToken>>,
     token_locks: Lock<HashMap<auth::TokenKey, auth::AsyncLock>>,
+    /// Registries whose Referrers API answered 404, and when (see `client/referrers.rs`).
+    no_referrers_api: Lock<HashMap<String, std::time::Instant>>,
 }
 
 /// Outcome of [`Client::wait`].
@@ -167,6 +169,7 @@ impl Client {
                 probes: Lock::default(),
                 tokens: Lock::default(),
                 token_locks: Lock::default(),
+                no_referrers_api: Lock::default(),
             }),
             creds,
         })

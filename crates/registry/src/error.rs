@@ -170,6 +170,37 @@ pub enum Error {
         reason: crate::signature::PolicyProblem,
     },
 
+    /// A Sigstore trusted root (`trusted_root.json`) is unusable.
+    #[error("trusted root {name}: {source}")]
+    TrustedRoot {
+        /// The file (or "the embedded Sigstore public-good root").
+        name: String,
+        /// What sigstore-verify found wrong with it.
+        #[source]
+        source: Box<sigstore_verify::Error>,
+    },
+
+    /// cosign's signature tag in the destination of a copy cannot be merged with the source's.
+    #[error("cannot merge the signatures under {tag}: {problem}")]
+    SignatureMerge {
+        /// The destination tag (`repo:sha256-<hex>.sig`).
+        tag: String,
+        /// What is wrong.
+        problem: crate::signature::MergeProblem,
+    },
+
+    /// A keyless identity's regular expression does not compile.
+    #[error("{field} {pattern:?}: not a regular expression: {source}")]
+    IdentityPattern {
+        /// The flag or policy field (`--certificate-identity-regexp`, `subject_regexp`…).
+        field: &'static str,
+        /// The pattern as given.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+
     /// The client configuration is unusable (bad mirror URL, unreadable CA file…).
     #[error("invalid registry configuration: {0}")]
     Config(ConfigProblem),

@@ -6,7 +6,7 @@ use ferry_core::{Digest, Platform, Reference};
 
 use crate::client::{Client, CopyOutcome};
 use crate::error::Result;
-use crate::signature::{PublicKey, SignaturesCopied};
+use crate::signature::{SignaturesCopied, Trust};
 
 /// What a promotion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -46,8 +46,9 @@ pub struct PromoteOptions {
     pub min_age: Duration,
     /// When the source was first seen (Unix seconds), instead of its images' created times.
     pub since: Option<u64>,
-    /// Refuse unless the source digest carries a valid signature by one of these keys.
-    pub require_signature: Option<Vec<PublicKey>>,
+    /// Refuse unless the source digest carries a valid signature under this trust (keys or
+    /// keyless identities).
+    pub require_signature: Option<Trust>,
 }
 
 /// The pure decision: promote, leave, or refuse.
@@ -172,9 +173,9 @@ pub async fn promote_with(
         age,
         min_age,
     );
-    if let (Some(keys), PromotionAction::Promoted) = (&opts.require_signature, action) {
+    if let (Some(trust), PromotionAction::Promoted) = (&opts.require_signature, action) {
         let pinned = src.with_digest(src_i.digest.clone());
-        let report = client.verify_signatures(&pinned, keys).await?;
+        let report = client.verify_signatures(&pinned, trust).await?;
         if !report.valid() {
             action = PromotionAction::Refused;
             reason = unsigned_reason(&report);

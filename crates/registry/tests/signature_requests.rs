@@ -1,7 +1,7 @@
 //! How many requests finding and checking a digest's signatures costs, against a fake
 //! registry that counts them: one round of lookups (Referrers API and cosign's `.sig` tag, sent
 //! together), then each signature manifest and its payload once — and the tag-schema fallback
-//! only when the Referrers API answers 404.
+//! only when the Referrers API answers 404, which the client remembers for later digests.
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -117,35 +117,34 @@ async fn referrers_api_one_lookup_round_then_one_manifest_and_one_payload() {
 
     let c = client_for(&server);
     let r = reference(&server, &format!("acme/app@{digest}"));
-    let report = c.verify_signatures(&r, &[key]).await.unwrap();
+    let report = c.verify_signatures(&r, &vec![key].into()).await.unwrap();
     assert!(report.valid(), "{report:?}");
     assert_eq!(report.candidates.len(), 1);
     // `expect` counts are checked when the server drops: 4 requests, each once.
     drop(server);
 }
 
-#[tokio::test]
-async fn without_a_referrers_api_the_tag_schema_is_read_once_more() {
-    let server = MockServer::start().await;
-    let digest = Digest::sha256_of(b"another index");
-    let (bundle, key) = signed_bundle(&digest);
-    let (manifest, index) = referrer(&digest, &bundle);
+/// Serve `digest`'s bundle the way a registry without the Referrers API does (the tag
+/// schema), expecting the API probe `probes` times and every other request once; its key.
+async fn serve_without_api(server: &MockServer, digest: &Digest, probes: u64) -> PublicKey {
+    let (bundle, key) = signed_bundle(digest);
+    let (manifest, index) = referrer(digest, &bundle);
     let md = Digest::sha256_of(&manifest);
     serve(
-        &server,
+        server,
         format!("/v2/acme/app/referrers/{digest}"),
         "text/plain",
         b"404 page not found".to_vec(),
         404,
-        1,
+        probes,
     )
     .await;
     let schema = format!("/v2/acme/app/manifests/sha256-{}", digest.hex());
-    serve(&server, schema, OCI_INDEX, index, 200, 1).await;
+    serve(server, schema, OCI_INDEX, index, 200, 1).await;
     let sig_tag = format!("/v2/acme/app/manifests/sha256-{}.sig", digest.hex());
-    serve(&server, sig_tag, "application/json", b"{}".to_vec(), 404, 1).await;
+    serve(server, sig_tag, "application/json", b"{}".to_vec(), 404, 1).await;
     serve(
-        &server,
+        server,
         format!("/v2/acme/app/manifests/{md}"),
         OCI_MANIFEST,
         manifest,
@@ -155,7 +154,7 @@ async fn without_a_referrers_api_the_tag_schema_is_read_once_more() {
     .await;
     let layer = Digest::sha256_of(&bundle);
     serve(
-        &server,
+        server,
         format!("/v2/acme/app/blobs/{layer}"),
         "application/octet-stream",
         bundle,
@@ -163,11 +162,38 @@ async fn without_a_referrers_api_the_tag_schema_is_read_once_more() {
         1,
     )
     .await;
+    key
+}
+
+#[tokio::test]
+async fn without_a_referrers_api_the_probe_is_sent_for_the_first_digest_only() {
+    let server = MockServer::start().await;
+    let first = Digest::sha256_of(b"another index");
+    let second = Digest::sha256_of(b"a later index");
+    let key = serve_without_api(&server, &first, 1).await;
+    serve_without_api(&server, &second, 0).await;
 
     let c = client_for(&server);
-    let r = reference(&server, &format!("acme/app@{digest}"));
-    let report = c.verify_signatures(&r, &[key]).await.unwrap();
+    let r = reference(&server, &format!("acme/app@{first}"));
+    let report = c
+        .verify_signatures(&r, &vec![key.clone()].into())
+        .await
+        .unwrap();
     assert!(report.valid(), "{report:?}");
     assert_eq!(report.referrers, ferry_registry::ReferrersSource::TagSchema);
+    assert_eq!(
+        report.requests, 5,
+        "probe, tag schema, .sig, manifest, blob"
+    );
+    // The same client, a later digest: the registry is known to have no Referrers API.
+    let r = reference(&server, &format!("acme/app@{second}"));
+    let report = c.verify_signatures(&r, &vec![key].into()).await.unwrap();
+    assert!(report.valid(), "{report:?}");
+    assert_eq!(report.referrers, ferry_registry::ReferrersSource::TagSchema);
+    assert_eq!(
+        report.requests, 4,
+        "tag schema and .sig together, manifest, blob"
+    );
+    // `expect` counts are checked when the server drops.
     drop(server);
 }

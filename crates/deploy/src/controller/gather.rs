@@ -187,7 +187,7 @@ fn record(answers: &mut Answers, reply: Reply) {
     }
 }
 
-/// Verify `image`'s signatures with the keys of `policy`: (the verdict, the registry requests
+/// Verify `image`'s signatures under `policy`: (the verdict, the registry requests
 /// sent; a check that failed part-way counts one).
 async fn signature(
     registry: &ferry_registry::Client,
@@ -195,12 +195,12 @@ async fn signature(
     image: &Reference,
     policy: &str,
 ) -> (SignatureVerdict, usize) {
-    let Some(keys) = sigs.keys(policy) else {
+    let Some(trust) = sigs.trust(policy) else {
         // The core checks the name first; a missing policy here is a bug, reported as such.
-        let detail = format!("signature policy {policy} has no keys");
+        let detail = format!("signature policy {policy} is not configured");
         return (SignatureVerdict::Invalid { detail }, 0);
     };
-    let report = match registry.verify_signatures(image, keys).await {
+    let report = match registry.verify_signatures(image, trust).await {
         Ok(report) => report,
         Err(e) => return (SignatureVerdict::Failed(Arc::new(e)), 1),
     };

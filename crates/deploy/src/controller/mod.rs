@@ -76,13 +76,13 @@ pub struct Context {
     pub provenance: ProvenanceCache,
 }
 
-/// The controller's signature policies: name → the public keys one of which must have signed
-/// an update's digest, and the policy every workload is held to. Valid verdicts are kept across
+/// The controller's signature policies: name → what an update's digest must be signed with
+/// (public keys, keyless identities under a trusted root), and the policy every workload is held to. Valid verdicts are kept across
 /// passes (a digest signed stays signed: a soaking update is not verified again every pass);
 /// negative ones are asked again, since a signature may be pushed later.
 #[derive(Clone, Debug, Default)]
 pub struct Signatures {
-    policies: std::collections::BTreeMap<String, Arc<[ferry_registry::signature::PublicKey]>>,
+    policies: std::collections::BTreeMap<String, Arc<ferry_registry::signature::Trust>>,
     names: Vec<String>,
     required: Option<String>,
     valid: Arc<std::sync::Mutex<std::collections::HashSet<(ferry_core::Reference, String)>>>,
@@ -91,12 +91,12 @@ pub struct Signatures {
 impl Signatures {
     /// Policies by name, and `--require-signed-by` (which must name one of them).
     pub fn new(
-        policies: impl IntoIterator<Item = (String, Vec<ferry_registry::signature::PublicKey>)>,
+        policies: impl IntoIterator<Item = (String, ferry_registry::signature::Trust)>,
         required: Option<String>,
     ) -> Self {
         let policies: std::collections::BTreeMap<_, _> = policies
             .into_iter()
-            .map(|(n, k)| (n, Arc::from(k)))
+            .map(|(n, t)| (n, Arc::new(t)))
             .collect();
         Signatures {
             names: policies.keys().cloned().collect(),
@@ -124,9 +124,9 @@ impl Signatures {
             .insert(key);
     }
 
-    /// The keys of policy `name`.
-    pub fn keys(&self, name: &str) -> Option<&[ferry_registry::signature::PublicKey]> {
-        self.policies.get(name).map(|k| &k[..])
+    /// What policy `name` trusts.
+    pub fn trust(&self, name: &str) -> Option<&ferry_registry::signature::Trust> {
+        self.policies.get(name).map(|t| &**t)
     }
 
     /// The gate the policy core applies.
@@ -259,7 +259,7 @@ mod signature_tests {
 
     #[test]
     fn valid_verdicts_are_remembered_per_image_and_policy_and_shared_by_clones() {
-        let s = Signatures::new([("release".to_string(), Vec::new())], None);
+        let s = Signatures::new([("release".to_string(), Default::default())], None);
         assert_eq!(s.gate().policies, ["release".to_string()]);
         let a: ferry_core::Reference = "r.example/acme/app@sha256:1111111111111111111111111111111111111111111111111111111111111111".parse().unwrap();
         let b: ferry_core::Reference = "r.example/acme/other@sha256:1111111111111111111111111111111111111111111111111111111111111111".parse().unwrap();

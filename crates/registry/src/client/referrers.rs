@@ -42,44 +42,89 @@ pub fn referrers_tag(digest: &Digest) -> String {
     format!("{}-{}", digest.algorithm().as_str(), digest.hex())
 }
 
+/// How long a registry whose Referrers API answered 404 is remembered as having none: later
+/// digests go straight to the referrers tag schema (one request and one round fewer). Bounded,
+/// so a registry upgraded to the API is probed again within this long.
+pub const NO_REFERRERS_API_MEMORY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 impl Client {
     /// The manifests referring to `digest` in `reference`'s repository: through the Referrers
     /// API, or — when the registry has none (it answers 404) — through the referrers tag
-    /// schema. Empty when there are none. One request, two on a registry without the API.
+    /// schema. Empty when there are none. One request, two on a registry without the API the
+    /// first time; for [`NO_REFERRERS_API_MEMORY`] after a 404 the client remembers that
+    /// registry (every clone and handle of it) and sends only the tag-schema request.
     pub async fn referrers(
         &self,
         reference: &Reference,
         digest: &Digest,
     ) -> Result<(ReferrersSource, Vec<Referrer>)> {
+        let (source, list, _) = self.referrers_counted(reference, digest).await?;
+        Ok((source, list))
+    }
+
+    /// [`Client::referrers`] and the number of requests it sent (1 or 2).
+    pub(crate) async fn referrers_counted(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<(ReferrersSource, Vec<Referrer>, usize)> {
         let ep = self.endpoint(reference.registry())?;
-        let url = self.url(
-            &ep,
-            &format!("/v2/{}/referrers/{digest}", reference.repository()),
-        )?;
-        let req = Request::new(Method::GET, url)
-            .accept(OCI_INDEX)
-            .limit(self.inner.config.manifest_limit);
-        let reply = self
-            .execute(&ep, &pull_scope(reference.repository()), req)
-            .await?;
-        if reply.status.is_success() {
-            let list = parse_referrers(&reply.body, &reply.url)?;
-            return Ok((ReferrersSource::Api, list));
-        }
-        if reply.status != StatusCode::NOT_FOUND {
-            return Err(status_error(&reply));
+        let mut requests = 0;
+        if !self.known_without_referrers_api(reference.registry()) {
+            let url = self.url(
+                &ep,
+                &format!("/v2/{}/referrers/{digest}", reference.repository()),
+            )?;
+            let req = Request::new(Method::GET, url)
+                .accept(OCI_INDEX)
+                .limit(self.inner.config.manifest_limit);
+            let reply = self
+                .execute(&ep, &pull_scope(reference.repository()), req)
+                .await?;
+            requests += 1;
+            if reply.status.is_success() {
+                let list = parse_referrers(&reply.body, &reply.url)?;
+                return Ok((ReferrersSource::Api, list, requests));
+            }
+            if reply.status != StatusCode::NOT_FOUND {
+                return Err(status_error(&reply));
+            }
+            self.remember_without_referrers_api(reference.registry());
         }
         let tag = reference
             .repository_only()
             .with_tag(&referrers_tag(digest))?;
+        requests += 1;
         match self.manifest(&tag).await {
             Ok(m) => Ok((
                 ReferrersSource::TagSchema,
                 parse_referrers(&m.body, &tag.to_string())?,
+                requests,
             )),
-            Err(Error::NotFound { .. }) => Ok((ReferrersSource::TagSchema, Vec::new())),
+            Err(Error::NotFound { .. }) => Ok((ReferrersSource::TagSchema, Vec::new(), requests)),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether `registry` answered the Referrers API with 404 less than
+    /// [`NO_REFERRERS_API_MEMORY`] ago.
+    pub(crate) fn known_without_referrers_api(&self, registry: &str) -> bool {
+        let mut seen = self.inner.no_referrers_api.lock();
+        match seen.get(registry) {
+            Some(at) if at.elapsed() < NO_REFERRERS_API_MEMORY => true,
+            Some(_) => {
+                seen.remove(registry);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn remember_without_referrers_api(&self, registry: &str) {
+        self.inner
+            .no_referrers_api
+            .lock()
+            .insert(registry.to_string(), std::time::Instant::now());
     }
 }
 

@@ -1,7 +1,8 @@
 //! Carrying a digest's signatures and attestations along when it is copied to another
 //! repository (`promote`, `tag`): each referrer manifest is copied by digest (its subject, the
 //! promoted digest, is already there) and, where the destination has no Referrers API, added to
-//! the destination's referrers tag-schema index; cosign's `.sig`/`.att` tags are copied as tags.
+//! the destination's referrers tag-schema index; cosign's `.sig`/`.att` tags are copied as tags,
+//! merged with the destination's tag when it already holds other signatures.
 
 use bytes::Bytes;
 use ferry_core::{Digest, Reference};
@@ -44,7 +45,7 @@ impl Client {
             let from = src_repo.with_digest(m.manifest.digest.clone());
             match &m.location {
                 Location::CosignTag { tag } => {
-                    self.copy(&from, &dst_repo.with_tag(tag)?).await?;
+                    self.copy_cosign_tag(&src_repo, &dst_repo, m, tag).await?;
                     done.tags.push(tag.clone());
                 }
                 Location::Referrers | Location::ReferrersTag => {
@@ -59,6 +60,49 @@ impl Client {
             done.tag_schema_index = self.index_referrers(&dst_repo, digest, &referrers).await?;
         }
         Ok(done)
+    }
+
+    /// Copy cosign's `tag`; where the destination's tag already holds other signatures, keep
+    /// them and add the source's (no duplicates) instead of overwriting them.
+    async fn copy_cosign_tag(
+        &self,
+        src_repo: &Reference,
+        dst_repo: &Reference,
+        m: &SignatureManifest,
+        tag: &str,
+    ) -> Result<()> {
+        let from = src_repo.with_digest(m.manifest.digest.clone());
+        let to = dst_repo.with_tag(tag)?;
+        let existing = match self.manifest(&to).await {
+            Ok(e) if e.digest == m.manifest.digest => return Ok(()),
+            Ok(e) => e,
+            Err(Error::NotFound { .. }) => return self.copy(&from, &to).await.map(drop),
+            Err(e) => return Err(e),
+        };
+        let bad = |problem| Error::SignatureMerge {
+            tag: to.to_string(),
+            problem,
+        };
+        // The source's layers and config into the destination repository first.
+        self.copy(&from, &dst_repo.with_digest(m.manifest.digest.clone()))
+            .await?;
+        let dst_cfg = config_digest(&existing.body, "destination").map_err(bad)?;
+        let src_cfg = config_digest(&m.manifest.body, "source").map_err(bad)?;
+        let dst_cfg = self.blob(dst_repo, &dst_cfg, super::PAYLOAD_LIMIT).await?;
+        let src_cfg = self.blob(src_repo, &src_cfg, super::PAYLOAD_LIMIT).await?;
+        let merged = super::merge::merge(&existing.body, &dst_cfg, &m.manifest.body, &src_cfg)
+            .map_err(bad)?;
+        let Some((mut manifest, config)) = merged else {
+            return Ok(());
+        };
+        let config = Bytes::from(serde_json::to_vec(&config).unwrap_or_default());
+        let size = config.len();
+        let digest = self.push_blob(dst_repo, config).await?;
+        manifest["config"]["digest"] = json!(digest.to_string());
+        manifest["config"]["size"] = json!(size);
+        let body = Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default());
+        self.put_manifest(&to, &existing.media_type, body).await?;
+        Ok(())
     }
 
     /// Where the destination lists referrers by the tag schema (no Referrers API, or the API
@@ -125,4 +169,17 @@ fn descriptor(m: &SignatureManifest) -> Value {
         d["annotations"] = a.clone();
     }
     d
+}
+
+/// The config digest of an image manifest.
+fn config_digest(
+    manifest: &[u8],
+    which: &'static str,
+) -> std::result::Result<Digest, super::merge::MergeProblem> {
+    let v: Value = serde_json::from_slice(manifest)
+        .map_err(|_| super::merge::MergeProblem::NotAnImageManifest { which })?;
+    v["config"]["digest"]
+        .as_str()
+        .and_then(|d| Digest::parse(d).ok())
+        .ok_or(super::merge::MergeProblem::NotAnImageManifest { which })
 }

@@ -10,6 +10,35 @@ use ferry_core::Digest;
 use super::keys::PublicKey;
 use super::{Kind, Rejection};
 
+/// What a Sigstore bundle's signature is checked with.
+#[derive(Debug)]
+pub(super) enum Material {
+    /// A public key (cosign's keyed bundles carry a key hint): the policy's keys.
+    Key,
+    /// A certificate (keyless): the bundle, parsed for sigstore-verify.
+    Certificate(Box<sigstore_verify::types::Bundle>),
+}
+
+/// Whether a bundle is keyed or keyless; a keyless one is parsed whole.
+pub(super) fn bundle_material(body: &[u8]) -> Result<Material, Rejection> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        verification_material: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let head: Head =
+        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("bundle: {e}")))?;
+    let vm = head.verification_material.unwrap_or_default();
+    if !vm.contains_key("certificate") && !vm.contains_key("x509CertificateChain") {
+        return Ok(Material::Key);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Rejection::Malformed(format!("bundle is not UTF-8: {e}")))?;
+    sigstore_verify::types::Bundle::from_json(text)
+        .map(|b| Material::Certificate(Box::new(b)))
+        .map_err(|e| Rejection::Malformed(format!("bundle: {e}")))
+}
+
 /// The `type` of a cosign simple-signing payload.
 const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 /// DSSE payload type of an in-toto statement.
@@ -120,7 +149,7 @@ pub(super) fn bundle(body: &[u8], digest: &Digest, keys: &[PublicKey]) -> Result
 }
 
 /// The in-toto statement of a verified envelope must name `digest` among its subjects.
-fn statement(payload: &[u8], digest: &Digest) -> Result<Kind, Rejection> {
+pub(super) fn statement(payload: &[u8], digest: &Digest) -> Result<Kind, Rejection> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Statement {

@@ -3,19 +3,23 @@
 //! [`Client::signature_manifests`] finds the manifests that carry signatures (and, when asked,
 //! attestations) of one digest: its referrers (OCI 1.1 Referrers API, else the referrers tag
 //! schema) with a cosign artifact type, and cosign's own `sha256-<hex>.sig` (and `.att`) tags.
-//! [`Client::verify_signatures`] checks every signature found against a set of
-//! [`PublicKey`]s and reports each candidate with why it failed; [`SignatureReport::valid`]
-//! says whether one was good. For an image index the index digest's signature is what counts:
-//! a signed child does not sign its index.
+//! [`Client::verify_signatures`] checks every signature found against a [`Trust`] — public
+//! keys ([`PublicKey`]) and/or keyless identities under a Sigstore trusted root ([`Keyless`])
+//! — and reports each candidate with why it failed; [`SignatureReport::valid`] says whether one
+//! was good. For an image index the index digest's signature is what counts: a signed child
+//! does not sign its index.
 //!
-//! What is checked, per candidate: the signature over the exact signed bytes with one of the
-//! keys, then that the signed payload names the digest asked about. Not checked: transparency
-//! log inclusion (like `cosign verify --insecure-ignore-tlog`), and keyless (certificate)
-//! signatures, which are reported as not verifiable with a key.
+//! What is checked, per candidate: with keys, the signature over the exact signed bytes with
+//! one of the keys, then that the signed payload names the digest asked about (no transparency
+//! log, like `cosign verify --key … --insecure-ignore-tlog`); keyless, a Sigstore bundle's
+//! certificate chain, SCT, Rekor entry and signature with sigstore-verify, then the signer's
+//! identity and issuer (see [`keyless`](Keyless)).
 
 mod carry;
 mod check;
+mod keyless;
 mod keys;
+mod merge;
 mod policy;
 
 use ferry_core::{Digest, Reference};
@@ -27,7 +31,9 @@ use crate::manifest::{FetchedManifest, ManifestContent};
 
 pub use carry::SignaturesCopied;
 pub use check::COSIGN_SIGN_PREDICATE;
+pub use keyless::{CertificateClaims, Identity, Keyless, KeylessFailure, Matcher, RootSource};
 pub use keys::PublicKey;
+pub use merge::MergeProblem;
 pub use policy::{KeylessIdentity, PolicyProblem, SignaturePolicy};
 
 /// artifactType of a Sigstore bundle (cosign 3 signatures and attestations).
@@ -110,8 +116,10 @@ pub enum Rejection {
     },
     /// The payload, bundle or annotation is not what cosign writes.
     Malformed(String),
-    /// A keyless signature (certificate); ferry verifies with keys only.
-    Keyless,
+    /// A keyless signature (certificate) that is not valid under the keyless identities.
+    Keyless(KeylessFailure),
+    /// A signature made with a key, and the check lists no public keys.
+    NoKeys,
     /// A verified attestation, or an attestation not checked: not a signature.
     Attestation {
         /// Its predicate type, when read.
@@ -124,14 +132,17 @@ pub enum Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::BadSignature => f.write_str("the signature does not verify with any given key"),
+            Rejection::BadSignature => {
+                f.write_str("the signature does not verify with any given key")
+            }
             Rejection::OtherDigest { signed } => {
                 write!(f, "the signed payload names {signed}, not this digest")
             }
             Rejection::Malformed(m) => write!(f, "malformed: {m}"),
-            Rejection::Keyless => f.write_str(
-                "keyless signature (certificate) — verifying keyless signatures is not supported yet",
-            ),
+            Rejection::Keyless(why) => write!(f, "{why}"),
+            Rejection::NoKeys => {
+                f.write_str("signed with a key, and this check lists no public keys")
+            }
             Rejection::Attestation { predicate_type } => {
                 write!(f, "an attestation ({predicate_type}), not a signature")
             }
@@ -151,6 +162,8 @@ pub struct Candidate {
     pub layer: Digest,
     /// How it is packaged.
     pub format: Format,
+    /// A keyless signature's signer, when its certificate verified.
+    pub signer: Option<CertificateClaims>,
     /// `Ok` when it is a valid signature of the digest.
     pub verdict: std::result::Result<(), Rejection>,
 }
@@ -164,8 +177,8 @@ pub struct SignatureReport {
     pub referrers: ReferrersSource,
     /// Every candidate, in the order found.
     pub candidates: Vec<Candidate>,
-    /// HTTP requests the check sent to the registry: the referrers listing (two without the
-    /// Referrers API), cosign's `.sig` tag, each signature manifest found through referrers,
+    /// HTTP requests the check sent to the registry: the referrers listing (two the first
+    /// time on a registry without the Referrers API, one afterwards), cosign's `.sig` tag, each signature manifest found through referrers,
     /// each payload or bundle blob read (token requests aside).
     pub requests: usize,
 }
@@ -189,6 +202,25 @@ impl SignatureReport {
             })
             .collect();
         lines.join("; ")
+    }
+}
+
+/// What a signature must verify with: any one of the public keys, or (keyless) a certificate
+/// naming one of the identities under the trusted root.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Public keys (cosign.pub).
+    pub keys: Vec<PublicKey>,
+    /// Keyless identities and their trusted root.
+    pub keyless: Option<Keyless>,
+}
+
+impl From<Vec<PublicKey>> for Trust {
+    fn from(keys: Vec<PublicKey>) -> Trust {
+        Trust {
+            keys,
+            keyless: None,
+        }
     }
 }
 
@@ -230,6 +262,19 @@ impl Client {
         digest: &Digest,
         wanted: Wanted,
     ) -> Result<(ReferrersSource, Vec<SignatureManifest>)> {
+        let (source, found, _) = self
+            .signature_manifests_counted(reference, digest, wanted)
+            .await?;
+        Ok((source, found))
+    }
+
+    /// [`Client::signature_manifests`] and the requests it sent.
+    async fn signature_manifests_counted(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        wanted: Wanted,
+    ) -> Result<(ReferrersSource, Vec<SignatureManifest>, usize)> {
         let repo = reference.repository_only();
         let hex = format!("{}-{}", digest.algorithm().as_str(), digest.hex());
         let mut suffixes = vec!["sig"];
@@ -240,8 +285,11 @@ impl Client {
             .map(|s| self.cosign_tag(&repo, format!("{hex}.{s}")))
             .buffered(2)
             .try_collect::<Vec<_>>();
-        let (referrers, tags) = futures::join!(self.referrers(&repo, digest), tags);
-        let (source, referrers) = referrers?;
+        // One round: the referrers listing (the tag schema straight away once the registry is
+        // known to have no Referrers API) and cosign's tags, concurrently.
+        let (referrers, tags) = futures::join!(self.referrers_counted(&repo, digest), tags);
+        let (source, referrers, mut requests) = referrers?;
+        requests += if wanted.attestations { 2 } else { 1 };
         let location = match source {
             ReferrersSource::Api => Location::Referrers,
             ReferrersSource::TagSchema => Location::ReferrersTag,
@@ -264,8 +312,9 @@ impl Client {
             })
             .try_collect()
             .await?;
+        requests += found.len();
         found.extend(tags?.into_iter().flatten());
-        Ok((source, found))
+        Ok((source, found, requests))
     }
 
     /// cosign's tag, if it exists.
@@ -280,33 +329,24 @@ impl Client {
         }
     }
 
-    /// Find `reference`'s signatures and check each against `keys`. `reference` must carry a
+    /// Find `reference`'s signatures and check each against `trust`. `reference` must carry a
     /// digest (resolve a tag first): that digest is the one the payload must name.
     pub async fn verify_signatures(
         &self,
         reference: &Reference,
-        keys: &[PublicKey],
+        trust: &Trust,
     ) -> Result<SignatureReport> {
         let digest = reference.digest().cloned().ok_or_else(|| Error::Invalid {
             what: "reference",
             url: reference.to_string(),
             reason: "verifying signatures needs a digest (resolve the tag first)".into(),
         })?;
-        let (referrers, manifests) = self
-            .signature_manifests(reference, &digest, Wanted::default())
+        let (referrers, manifests, mut requests) = self
+            .signature_manifests_counted(reference, &digest, Wanted::default())
             .await?;
-        // The referrers listing (a 404 then the tag schema's tag without the API) and the tag.
-        let mut requests = match referrers {
-            ReferrersSource::Api => 1,
-            ReferrersSource::TagSchema => 2,
-        } + 1;
-        requests += manifests
-            .iter()
-            .filter(|m| !matches!(m.location, Location::CosignTag { .. }))
-            .count();
         let mut candidates = Vec::new();
         for m in &manifests {
-            let (found, reads) = self.check_manifest(reference, &digest, m, keys).await;
+            let (found, reads) = self.check_manifest(reference, &digest, m, trust).await;
             candidates.extend(found);
             requests += reads;
         }
@@ -324,7 +364,7 @@ impl Client {
         reference: &Reference,
         digest: &Digest,
         m: &SignatureManifest,
-        keys: &[PublicKey],
+        trust: &Trust,
     ) -> (Vec<Candidate>, usize) {
         let ManifestContent::Image(img) = &m.manifest.content else {
             return (Vec::new(), 0);
@@ -347,19 +387,28 @@ impl Client {
             } else {
                 continue;
             };
-            let verdict = match format {
-                Format::DsseEnvelope => Err(Rejection::Attestation {
-                    predicate_type: annotations
-                        .get("predicateType")
-                        .cloned()
-                        .unwrap_or_else(|| "unknown predicate".into()),
-                }),
-                _ if annotations.contains_key(CERTIFICATE_ANNOTATION) => Err(Rejection::Keyless),
+            let (verdict, signer) = match format {
+                Format::DsseEnvelope => (
+                    Err(Rejection::Attestation {
+                        predicate_type: annotations
+                            .get("predicateType")
+                            .cloned()
+                            .unwrap_or_else(|| "unknown predicate".into()),
+                    }),
+                    None,
+                ),
+                _ if annotations.contains_key(CERTIFICATE_ANNOTATION) => {
+                    let why = match trust.keyless {
+                        Some(_) => KeylessFailure::LegacyFormat,
+                        None => KeylessFailure::NotConfigured,
+                    };
+                    (Err(Rejection::Keyless(why)), None)
+                }
                 _ => {
                     reads += 1;
                     match self.blob(&repo, &layer_digest, PAYLOAD_LIMIT).await {
-                        Err(e) => Err(Rejection::Unreadable(e.to_string())),
-                        Ok(body) => judge(format, &body, &annotations, digest, keys),
+                        Err(e) => (Err(Rejection::Unreadable(e.to_string())), None),
+                        Ok(body) => judge(format, &body, &annotations, digest, trust),
                     }
                 }
             };
@@ -368,6 +417,7 @@ impl Client {
                 manifest: m.manifest.digest.clone(),
                 layer: layer_digest,
                 format,
+                signer,
                 verdict,
             });
         }
@@ -375,29 +425,51 @@ impl Client {
     }
 }
 
-/// The verdict on one fetched payload or bundle.
+/// The verdict on one fetched payload or bundle, and a keyless signer when its certificate
+/// verified.
 fn judge(
     format: Format,
     body: &[u8],
     annotations: &std::collections::HashMap<String, String>,
     digest: &Digest,
-    keys: &[PublicKey],
-) -> std::result::Result<(), Rejection> {
+    trust: &Trust,
+) -> (
+    std::result::Result<(), Rejection>,
+    Option<CertificateClaims>,
+) {
+    let keys = |r: std::result::Result<Kind, Rejection>| match r {
+        Ok(Kind::Signature) => Ok(()),
+        Ok(Kind::Attestation { predicate_type }) => Err(Rejection::Attestation { predicate_type }),
+        Err(e) => Err(e),
+    };
     match format {
         Format::SimpleSigning => {
             let Some(sig) = annotations.get(SIGNATURE_ANNOTATION) else {
-                return Err(Rejection::Malformed(format!(
-                    "no {SIGNATURE_ANNOTATION} annotation on the layer"
-                )));
+                let why = format!("no {SIGNATURE_ANNOTATION} annotation on the layer");
+                return (Err(Rejection::Malformed(why)), None);
             };
-            check::simple_signing(body, sig, digest, keys)
+            if trust.keys.is_empty() {
+                return (Err(Rejection::NoKeys), None);
+            }
+            (check::simple_signing(body, sig, digest, &trust.keys), None)
         }
-        Format::Bundle => match check::bundle(body, digest, keys)? {
-            Kind::Signature => Ok(()),
-            Kind::Attestation { predicate_type } => Err(Rejection::Attestation { predicate_type }),
+        Format::Bundle => match check::bundle_material(body) {
+            Err(e) => (Err(e), None),
+            Ok(check::Material::Key) if trust.keys.is_empty() => (Err(Rejection::NoKeys), None),
+            Ok(check::Material::Key) => (keys(check::bundle(body, digest, &trust.keys)), None),
+            Ok(check::Material::Certificate(bundle)) => match &trust.keyless {
+                None => (Err(Rejection::Keyless(KeylessFailure::NotConfigured)), None),
+                Some(k) => match k.verify(&bundle, digest) {
+                    Ok((kind, claims)) => (keys(Ok(kind)), Some(claims)),
+                    Err(e) => (Err(e), None),
+                },
+            },
         },
-        Format::DsseEnvelope => Err(Rejection::Attestation {
-            predicate_type: "unknown predicate".into(),
-        }),
+        Format::DsseEnvelope => (
+            Err(Rejection::Attestation {
+                predicate_type: "unknown predicate".into(),
+            }),
+            None,
+        ),
     }
 }

@@ -1,21 +1,22 @@
-//! A signature policy document: which keys (or, later, which keyless identities) an image
-//! must be signed by. YAML or JSON (JSON is YAML):
+//! A signature policy document: which keys or keyless identities an image must be signed by.
+//! YAML or JSON (JSON is YAML):
 //!
 //! ```yaml
 //! # ferry-signature-policy.yaml
 //! keys:                      # PEM public keys (cosign.pub); relative to this file
 //!   - keys/release.pub
 //!   - /etc/ferry/keys/ci.pub
-//! keyless:                   # not supported yet: a policy listing any is refused
+//! keyless:                   # each: subject or subject_regexp, and issuer or issuer_regexp
 //!   - issuer: https://token.actions.githubusercontent.com
 //!     subject: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main
-//! trusted_root: trusted_root.json   # for keyless (not supported yet)
+//! trusted_root: trusted_root.json   # for keyless; default: the embedded public-good root
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
+use super::keyless::{Identity, Matcher};
 use crate::error::{Error, Result};
 
 /// One keyless identity: the certificate's OIDC issuer and subject (exact or regex).
@@ -43,7 +44,7 @@ pub struct SignaturePolicy {
 }
 
 /// What is wrong with a signature policy document ([`Error::SignaturePolicy`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PolicyProblem {
     /// Neither YAML nor JSON.
     Syntax(yaml_rust2::ScanError),
@@ -72,6 +73,20 @@ pub enum PolicyProblem {
         /// The field as written.
         field: String,
     },
+    /// A `keyless:` entry without exactly one of `field` and `field_regexp`.
+    KeylessIncomplete {
+        /// `subject` or `issuer`.
+        field: &'static str,
+    },
+    /// A `keyless:` regular expression that does not compile.
+    KeylessPattern {
+        /// `subject_regexp` or `issuer_regexp`.
+        field: &'static str,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: regex::Error,
+    },
     /// A `keyless:` field other than issuer, issuer_regexp, subject, subject_regexp.
     KeylessUnknownField {
         /// The field as written (`?` when not a string).
@@ -97,6 +112,17 @@ impl std::fmt::Display for PolicyProblem {
             PolicyProblem::KeylessNotAString { field } => {
                 write!(f, "keyless: {field:?} must be a string")
             }
+            PolicyProblem::KeylessIncomplete { field } => {
+                write!(
+                    f,
+                    "keyless: each entry needs one of {field} and {field}_regexp"
+                )
+            }
+            PolicyProblem::KeylessPattern {
+                field,
+                pattern,
+                reason,
+            } => write!(f, "keyless: {field} {pattern:?}: {reason}"),
             PolicyProblem::KeylessUnknownField { field } => {
                 write!(f, "keyless: unknown field {field:?}")
             }
@@ -155,7 +181,18 @@ impl SignaturePolicy {
         if policy.keys.is_empty() && policy.keyless.is_empty() {
             return Err(bad(PolicyProblem::Empty));
         }
+        for id in &policy.keyless {
+            id.matchers().map_err(&bad)?;
+        }
         Ok(policy)
+    }
+
+    /// The keyless identities as matchers (checked by [`SignaturePolicy::parse`]).
+    pub fn identities(&self) -> Vec<Identity> {
+        self.keyless
+            .iter()
+            .filter_map(|id| id.matchers().ok())
+            .collect()
     }
 }
 
@@ -163,6 +200,42 @@ fn list<'y>(v: &'y Yaml, field: &'static str) -> std::result::Result<&'y [Yaml],
     match v {
         Yaml::Array(a) => Ok(a),
         _ => Err(PolicyProblem::NotAList { field }),
+    }
+}
+
+/// One of an exact value and a regexp, as a matcher.
+fn matcher(
+    field: &'static str,
+    regexp_field: &'static str,
+    exact: &Option<String>,
+    regexp: &Option<String>,
+) -> std::result::Result<Matcher, PolicyProblem> {
+    match (exact, regexp) {
+        (Some(e), None) => Ok(Matcher::Exact(e.clone())),
+        (None, Some(r)) => regex::Regex::new(r).map(Matcher::Regex).map_err(|reason| {
+            PolicyProblem::KeylessPattern {
+                field: regexp_field,
+                pattern: r.clone(),
+                reason,
+            }
+        }),
+        _ => Err(PolicyProblem::KeylessIncomplete { field }),
+    }
+}
+
+impl KeylessIdentity {
+    /// The identity as matchers: exactly one of subject/subject_regexp and of
+    /// issuer/issuer_regexp.
+    fn matchers(&self) -> std::result::Result<Identity, PolicyProblem> {
+        Ok(Identity {
+            subject: matcher(
+                "subject",
+                "subject_regexp",
+                &self.subject,
+                &self.subject_regexp,
+            )?,
+            issuer: matcher("issuer", "issuer_regexp", &self.issuer, &self.issuer_regexp)?,
+        })
     }
 }
 
@@ -217,6 +290,18 @@ mod tests {
             ("- a", "mapping"),
             ("keys: [1]", "file paths"),
             ("keys: [a\n", ""),
+            (
+                "keyless: [{issuer: i}]",
+                "one of subject and subject_regexp",
+            ),
+            (
+                "keyless: [{issuer: i, subject: s, subject_regexp: r}]",
+                "one of subject",
+            ),
+            (
+                "keyless: [{issuer_regexp: '(', subject: s}]",
+                "issuer_regexp",
+            ),
         ] {
             let e = SignaturePolicy::parse(f, text).unwrap_err().to_string();
             assert!(e.contains("p.yaml") && e.contains(want), "{text}: {e}");
