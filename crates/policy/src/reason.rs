@@ -22,7 +22,7 @@ pub enum Reason {
     /// The container is not named in `ferry.dev/containers`.
     NotNamed,
     /// The image as written does not parse.
-    BadImage(String),
+    BadImage(ferry_core::Error),
     /// semver: the current tag is not a version.
     NotSemver(String),
     /// A tag strategy: listing tags failed.
@@ -174,7 +174,8 @@ impl fmt::Display for Reason {
             Reason::Policy(e) => write!(f, "{e}"),
             Reason::BadMinAge(e) => write!(f, "{MIN_AGE}: {e}"),
             Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
-            Reason::BadImage(e) | Reason::BadApproval(e) => f.write_str(e),
+            Reason::BadImage(e) => write!(f, "{e}"),
+            Reason::BadApproval(e) => f.write_str(e),
             Reason::PromoteFrom(e) => write!(f, "{e}"),
             Reason::AwaitingApproval { text, .. } => f.write_str(text),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
