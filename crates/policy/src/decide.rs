@@ -14,8 +14,8 @@ use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
-    ArgoApps, ArgoCd, ContainerView, Image, Kind, POLICY, Policy, Reason, WorkloadPolicy,
-    WorkloadView, argocd,
+    ArgoApps, ArgoCd, ContainerView, Image, Kind, NotWritten, POLICY, Policy, Reason,
+    WorkloadPolicy, WorkloadView, argocd,
 };
 
 /// What the registry said about one `name:tag`.
@@ -504,9 +504,9 @@ impl<'a> Ctx<'a> {
         let key = r.with_tag(&tag).map_err(|e| skip(Reason::BadImage(e)))?;
         let facts = match self.answers.resolved.get(&key) {
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(skip(Reason::Registry(e.to_string()))),
+            Some(Err(e)) => return Err(skip(Reason::Registry(crate::Failure(e.clone())))),
             None => {
-                let why = Reason::NotResolved(key.to_string());
+                let why = Reason::NotResolved(key.clone());
                 return Err(needs(Query::Resolve(key), why));
             }
         };
@@ -542,7 +542,7 @@ impl<'a> Ctx<'a> {
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
-            Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.to_string()))),
+            Some(Err(e)) => return Err(skip(Reason::TagsFailed(crate::Failure(e.clone())))),
             None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
         };
         let created = |t: &str| {
@@ -682,7 +682,7 @@ impl<'a> Ctx<'a> {
                 text: reason,
             })),
             Ok(_) => Ok(()),
-            Err(e) => Err(skip(Reason::BadApproval(e.to_string()))),
+            Err(e) => Err(skip(Reason::BadApproval(e))),
         }
     }
 
@@ -697,7 +697,7 @@ impl<'a> Ctx<'a> {
             pull_requests: self.gate.pull_requests,
             workload: (&self.w.namespace, &self.w.name),
         };
-        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(why.to_string()));
+        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(NotWritten::Route(why)));
         if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
                 let r = route::annotated(self.p, target, &git).map_err(no_route)?;

@@ -72,7 +72,7 @@ pub use decide::{
 };
 pub use image::Image;
 pub use promote::BetaProblem;
-pub use reason::Reason;
+pub use reason::{Failure, NotWritten, Reason};
 pub use route::{Application, GitSettings, NoRoute, Placement};
 pub use signed::{SignatureVerdict, SignedGate};
 

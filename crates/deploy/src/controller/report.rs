@@ -230,7 +230,11 @@ mod tests {
             decisions: vec![
                 decision("web", Action::Update, Reason::NewerTag("2".into())),
                 decision("api", Action::None, Reason::AlreadyInGit),
-                decision("db", Action::Skip, Reason::GitWriteBack("refused".into())),
+                decision(
+                    "db",
+                    Action::Skip,
+                    Reason::GitWriteBack(policy::NotWritten::Placement("refused".into())),
+                ),
             ],
             registry_requests: 0,
             credentials: Default::default(),
