@@ -197,7 +197,7 @@ impl Tip<'_> {
             let entry = self.tree.get_path(std::path::Path::new(path)).ok()?;
             let blob = self.repo.find_blob(entry.id()).ok()?;
             let text = std::str::from_utf8(blob.content()).ok()?;
-            crate::yamledit::helm_sets_image(text, key).then(|| {
+            crate::helm::helm_sets_image(text, key).then(|| {
                 format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
             })
         })

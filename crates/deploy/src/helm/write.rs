@@ -10,7 +10,6 @@ use crate::gitops::{
 };
 use crate::lease::Fence;
 use crate::policy::Image;
-use crate::yamledit;
 
 /// One image change written to a Helm values file (see [`crate::helm::values_file`]; the edit is planned by [`plan_helm_edits`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -52,18 +51,18 @@ pub fn plan_helm_edits(
             ));
             continue;
         };
-        let Some((r, tag, digest)) = c
+        let edited = c
             .new_image
             .parsed()
-            .and_then(|r| Some((r, r.tag()?.to_string(), r.digest()?.to_string())))
-        else {
+            .and_then(|r| super::set_helm_target(&file, &text, &c.key, r));
+        let Some(edited) = edited else {
             problems.push(format!(
                 "{}: {} is not a reference with a tag and a digest",
                 c.workload, c.new_image
             ));
             continue;
         };
-        match yamledit::set_helm_image(&file, &text, &c.key, &r.name(), &tag, &digest) {
+        match edited {
             Ok(new) if new != text => {
                 files.insert(file, new);
             }
