@@ -228,7 +228,7 @@ fn plan(names: &[&str]) -> Plan {
                 labels: BTreeMap::new(),
                 containers: vec![ContainerView {
                     name: "app".into(),
-                    image: old_image(name),
+                    image: old_image(name).into(),
                     init: false,
                 }],
                 running: BTreeMap::new(),
@@ -248,7 +248,7 @@ fn plan(names: &[&str]) -> Plan {
             ..Decision::row(
                 view,
                 "app",
-                &old_image(name),
+                &old_image(name).into(),
                 Action::Update,
                 Reason::TagMoved {
                     tag: "1".into(),

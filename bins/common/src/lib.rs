@@ -310,9 +310,31 @@ fn azure_workload_identity() -> Option<ferry_registry::azure::WorkloadIdentity> 
 }
 
 /// `2s`, `500ms`, `10m`…
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 500ms, 2s, 1m, 10m)"))
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
+    humantime::parse_duration(s).map_err(|problem| BadDuration {
+        input: s.to_string(),
+        problem,
+    })
 }
+
+/// A duration flag that does not parse ([`parse_duration`]); clap prints its `Display`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadDuration {
+    /// The value given.
+    pub input: String,
+    /// What is wrong with it.
+    pub problem: humantime::DurationError,
+}
+
+impl std::fmt::Display for BadDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let BadDuration { input, problem } = self;
+        write!(f, "{input:?}: {problem} (examples: 500ms, 2s, 1m, 10m)")
+    }
+}
+
+// No `source()`: the text names the problem already, and a chain printer would repeat it.
+impl std::error::Error for BadDuration {}
 
 /// Whether we run inside GitHub Actions (`GITHUB_ACTIONS=true`): the one place binaries ask.
 pub fn in_github_actions() -> bool {
@@ -525,6 +547,23 @@ pub fn parse_args<P: clap::Parser>() -> Result<P, ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_duration_is_typed_and_reads_as_before() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        let e = parse_duration("2 parsecs").unwrap_err();
+        assert_eq!(e.input, "2 parsecs");
+        assert!(matches!(
+            e.problem,
+            humantime::DurationError::UnknownUnit { .. }
+        ));
+        // The text the `String` error had: the input, humantime's words, the examples.
+        let words = humantime::parse_duration("2 parsecs").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("\"2 parsecs\": {words} (examples: 500ms, 2s, 1m, 10m)")
+        );
+    }
 
     #[test]
     fn github_annotations_never_break_on_odd_messages() {

@@ -14,7 +14,7 @@ use kube::{Client, Resource};
 use serde_json::{Value, json};
 
 use crate::error::Result;
-use crate::policy::{ContainerView, Kind, WorkloadView};
+use crate::policy::{ContainerView, Image, Kind, WorkloadView};
 
 /// The field manager ferry patches with.
 pub const FIELD_MANAGER: &str = "ferry";
@@ -55,14 +55,14 @@ fn view_of(kind: Kind, meta: &ObjectMeta, pod: Option<&PodSpec>) -> WorkloadView
         for c in spec.init_containers.iter().flatten() {
             containers.push(ContainerView {
                 name: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
+                image: Image::new(c.image.clone().unwrap_or_default()),
                 init: true,
             });
         }
         for c in &spec.containers {
             containers.push(ContainerView {
                 name: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
+                image: Image::new(c.image.clone().unwrap_or_default()),
                 init: false,
             });
         }
@@ -325,7 +325,11 @@ pub async fn fill_running(client: &Client, workloads: &mut [&mut Workload]) -> R
     // once, not searched again per namespace).
     let mut by_ns: BTreeMap<String, (bool, Vec<&mut Workload>)> = BTreeMap::new();
     for w in workloads.iter_mut().filter(|w| !w.selector.is_empty()) {
-        let unpinned = w.view.containers.iter().any(|c| !c.image.contains('@'));
+        let unpinned = w
+            .view
+            .containers
+            .iter()
+            .any(|c| !c.image.as_str().contains('@'));
         let entry = by_ns.entry(w.view.namespace.clone()).or_default();
         entry.0 |= unpinned;
         entry.1.push(w);

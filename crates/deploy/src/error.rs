@@ -92,7 +92,7 @@ pub enum Error {
         /// The dotted key path (`image.tag`, `sensor.image.repository`).
         key: String,
         /// What is wrong.
-        problem: crate::yamledit::HelmProblem,
+        problem: crate::helm::HelmProblem,
     },
 }
 

@@ -1,4 +1,4 @@
-//! Golden tests for Helm values write-back (`yamledit::set_helm_image`): each
+//! Golden tests for Helm values write-back (`helm::set_helm_image`): each
 //! `fixtures/helm/NAME.in.yaml` edited at a key gives exactly `NAME….out.yaml`, a second edit
 //! changes nothing, and the layouts ferry refuses (`fixtures/helm/errors/`) give an error naming
 //! the file and the key.
@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use ferry_deploy::yamledit::set_helm_image;
+use ferry_deploy::helm::set_helm_image;
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

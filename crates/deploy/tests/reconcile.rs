@@ -96,7 +96,7 @@ fn sensor_plan(annotations: &[(&str, &str)]) -> (Plan, String) {
         ..Decision::row(
             &view,
             "app",
-            OLD,
+            &OLD.into(),
             Action::Update,
             Reason::TagMoved {
                 tag: "latest".into(),

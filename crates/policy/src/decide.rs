@@ -14,8 +14,8 @@ use crate::route::{self, Application, GitSettings};
 
 use crate::tags::{NoCandidate, TagStrategy};
 use crate::{
-    ArgoApps, ArgoCd, ContainerView, Kind, POLICY, Policy, Reason, WorkloadPolicy, WorkloadView,
-    argocd,
+    ArgoApps, ArgoCd, ContainerView, Image, Kind, NotWritten, POLICY, Policy, Reason,
+    WorkloadPolicy, WorkloadView, argocd,
 };
 
 /// What the registry said about one `name:tag`.
@@ -157,8 +157,8 @@ pub struct Decision {
     pub name: String,
     /// Container name (empty when the decision concerns the whole workload).
     pub container: String,
-    /// The image as written now.
-    pub image: String,
+    /// The image as written now (and as parsed when the workload was read).
+    pub image: Image,
     /// The digest it runs now (template pin, else pods, else recorded baseline).
     pub current_digest: Option<Digest>,
     /// The new image (`name:tag@digest`), when there is one.
@@ -189,7 +189,7 @@ impl Decision {
     pub fn row(
         w: &WorkloadView,
         container: &str,
-        image: &str,
+        image: &Image,
         action: Action,
         reason: Reason,
     ) -> Self {
@@ -198,7 +198,7 @@ impl Decision {
             kind: w.kind,
             name: w.name.clone(),
             container: container.to_string(),
-            image: image.to_string(),
+            image: image.clone(),
             current_digest: None,
             target: None,
             action,
@@ -295,7 +295,13 @@ pub fn decide_gated(
 ) -> Vec<Decision> {
     match WorkloadPolicy::parse(w) {
         Ok(p) => decide_with(w, &p, answers, node_platforms, gate),
-        Err(e) => vec![Decision::row(w, "", "", Action::Skip, Reason::Policy(e))],
+        Err(e) => vec![Decision::row(
+            w,
+            "",
+            &Image::default(),
+            Action::Skip,
+            Reason::Policy(e),
+        )],
     }
 }
 
@@ -433,14 +439,17 @@ pub(crate) struct Candidate<'f> {
 
 impl<'a> Ctx<'a> {
     fn container(&self, c: &ContainerView, d: &mut Decision) -> Flow<()> {
-        let r = Reference::parse(&c.image).map_err(|e| skip(Reason::BadImage(e.to_string())))?;
+        let r = c
+            .image
+            .reference()
+            .map_err(|e| skip(Reason::BadImage(e.clone())))?;
         let current = r
             .digest()
             .cloned()
             .or_else(|| self.w.running.get(&c.name).cloned())
             .or_else(|| self.p.baseline(&c.name));
         d.current_digest = current.clone();
-        let cand = self.candidate(&c.name, &r)?;
+        let cand = self.candidate(&c.name, r)?;
         self.baseline(current.as_ref(), &cand, d)?;
         let same_digest = current.as_ref() == Some(&cand.digest);
         if same_digest && cand.same_tag {
@@ -492,14 +501,12 @@ impl<'a> Ctx<'a> {
     /// The tag to follow, its facts, and the digest to move to.
     fn candidate(&self, container: &str, r: &Reference) -> Flow<Candidate<'a>> {
         let (tag, current_tag) = self.goal_tag(container, r)?;
-        let key = r
-            .with_tag(&tag)
-            .map_err(|e| skip(Reason::BadImage(e.to_string())))?;
+        let key = r.with_tag(&tag).map_err(|e| skip(Reason::BadImage(e)))?;
         let facts = match self.answers.resolved.get(&key) {
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(skip(Reason::Registry(e.to_string()))),
+            Some(Err(e)) => return Err(skip(Reason::Registry(crate::Failure(e.clone())))),
             None => {
-                let why = Reason::NotResolved(key.to_string());
+                let why = Reason::NotResolved(key.clone());
                 return Err(needs(Query::Resolve(key), why));
             }
         };
@@ -535,7 +542,7 @@ impl<'a> Ctx<'a> {
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
-            Some(Err(e)) => return Err(skip(Reason::TagsFailed(e.to_string()))),
+            Some(Err(e)) => return Err(skip(Reason::TagsFailed(crate::Failure(e.clone())))),
             None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
         };
         let created = |t: &str| {
@@ -675,7 +682,7 @@ impl<'a> Ctx<'a> {
                 text: reason,
             })),
             Ok(_) => Ok(()),
-            Err(e) => Err(skip(Reason::BadApproval(e.to_string()))),
+            Err(e) => Err(skip(Reason::BadApproval(e))),
         }
     }
 
@@ -690,7 +697,7 @@ impl<'a> Ctx<'a> {
             pull_requests: self.gate.pull_requests,
             workload: (&self.w.namespace, &self.w.name),
         };
-        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(why.to_string()));
+        let no_route = |why: route::NoRoute| skip(Reason::GitWriteBack(NotWritten::Route(why)));
         if let Some(target) = &self.p.git {
             if self.gate.git_write_back {
                 let r = route::annotated(self.p, target, &git).map_err(no_route)?;

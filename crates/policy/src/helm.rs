@@ -3,7 +3,7 @@
 //! Given an Argo CD Application's `spec` and the workload's `ferry.dev/helm-image` annotation
 //! (the dotted key of the image mapping, default `image`), [`values_file`] says which file of
 //! which repository and branch ferry edits with
-//! `ferry_deploy::yamledit::set_helm_image`:
+//! `ferry_deploy::helm::set_helm_image`:
 //!
 //! * a chart in git (`spec.source.path` with `spec.source.helm`): the source's repository and
 //!   `targetRevision`, file = the first of `helm.valueFiles` resolved against the chart path

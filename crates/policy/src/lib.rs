@@ -12,7 +12,7 @@
 //!    resolves, inspections, created times), keyed by typed references; the caller fills
 //!    [`Answers`] and asks again until nothing is missing.
 //! 3. [`decide_with`] returns one [`Decision`] per container: [`Action::Update`] with a typed
-//!    target [`Reference`] and a [`Route`] (live patch or git), or a skip / none with a
+//!    target [`ferry_core::Reference`] and a [`Route`] (live patch or git), or a skip / none with a
 //!    [`Reason`]. Text is rendered only at the edge (`Display`, the `plan` JSON).
 //!
 //! Modules: [`keys`] (every annotation, one place), [`tags`] (tag strategies), [`approval`]
@@ -42,7 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_core::{Digest, Platform, Reference};
+use ferry_core::{Digest, Platform};
 
 use crate::tags::{TagPattern, TagStrategy};
 
@@ -50,6 +50,7 @@ pub mod approval;
 mod decide;
 mod error;
 pub mod helm;
+mod image;
 pub mod keys;
 mod promote;
 pub mod provenance;
@@ -69,8 +70,9 @@ pub use decide::{
     Action, Answers, Decision, Gate, GitEdit, GitRoute, LookupError, Query, Records, Route,
     TagFacts, decide, decide_gated, decide_with, queries,
 };
+pub use image::Image;
 pub use promote::BetaProblem;
-pub use reason::Reason;
+pub use reason::{Failure, NotWritten, Reason};
 pub use route::{Application, GitSettings, NoRoute, Placement};
 pub use signed::{SignatureVerdict, SignedGate};
 
@@ -189,8 +191,8 @@ pub fn parse_policy(value: Option<&str>) -> Result<Policy, BadPolicy> {
 pub struct ContainerView {
     /// Container name.
     pub name: String,
-    /// Image as written in the template.
-    pub image: String,
+    /// Image as written in the template, parsed once when the workload was read.
+    pub image: Image,
     /// Whether it is an init container.
     pub init: bool,
 }
@@ -563,6 +565,6 @@ impl WorkloadPolicy {
         self.policy != Policy::Off
             && w.containers
                 .iter()
-                .any(|c| self.managed.contains(&c.name) && Reference::parse(&c.image).is_ok())
+                .any(|c| self.managed.contains(&c.name) && c.image.parsed().is_some())
     }
 }

@@ -89,18 +89,19 @@ pub(crate) fn beta_offer(
     let c = beta
         .containers
         .iter()
-        .find(|c| Reference::parse(&c.image).is_ok_and(|r| r.same_repository(repo)))
+        .find(|c| c.image.parsed().is_some_and(|r| r.same_repository(repo)))
         .ok_or_else(|| BetaProblem::NoImage {
             from: from_owned(),
             repository: repo.name(),
         })?;
-    let digest = Reference::parse(&c.image)
-        .ok()
+    let digest = c
+        .image
+        .parsed()
         .and_then(|r| r.digest().cloned())
         .or_else(|| beta.running.get(&c.name).cloned())
         .ok_or_else(|| BetaProblem::NoDigest {
             from: from_owned(),
-            image: c.image.clone(),
+            image: c.image.to_string(),
         })?;
     if beta.healthy != Some(true) {
         return Err(BetaProblem::NotHealthy { from: from_owned() });

@@ -10,6 +10,46 @@ use super::{
     SOURCE_REPO,
 };
 
+/// A registry failure as a [`Reason`] carries it: the shell's typed error itself (shared, not
+/// its text), rendered only at the edge. Two are equal when they are the same failure or read
+/// the same.
+#[derive(Debug, Clone)]
+pub struct Failure(pub crate::LookupError);
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Failure {}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Why a git update cannot be written ([`Reason::GitWriteBack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotWritten {
+    /// The policy core found no route to git.
+    Route(crate::route::NoRoute),
+    /// The shell, looking at the branch tip, refused to place it; the edit's own words (no
+    /// manifest names the image, a later values file overrides the key, a revert quarantined
+    /// the digest…).
+    Placement(String),
+}
+
+impl fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotWritten::Route(why) => write!(f, "{why}"),
+            NotWritten::Placement(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The reason of a [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -22,11 +62,11 @@ pub enum Reason {
     /// The container is not named in `ferry.dev/containers`.
     NotNamed,
     /// The image as written does not parse.
-    BadImage(String),
+    BadImage(ferry_core::Error),
     /// semver: the current tag is not a version.
     NotSemver(String),
     /// A tag strategy: listing tags failed.
-    TagsFailed(String),
+    TagsFailed(crate::Failure),
     /// A tag strategy: tags were not listed (nothing asked).
     TagsNotListed,
     /// semver: the best tag in range is older than the running one.
@@ -39,9 +79,9 @@ pub enum Reason {
     /// semver: no tag satisfies the range.
     NoTagInRange(String),
     /// The registry failed (or the rate gate held it back).
-    Registry(String),
-    /// The tag was not resolved (nothing asked).
-    NotResolved(String),
+    Registry(crate::Failure),
+    /// The tag was not resolved (nothing asked): its `name:tag`.
+    NotResolved(ferry_core::Reference),
     /// `promote-from` cannot offer anything, and why.
     PromoteFrom(crate::promote::BetaProblem),
     /// No baseline digest; this one was recorded.
@@ -83,7 +123,7 @@ pub enum Reason {
         text: String,
     },
     /// `ferry.dev/approve` holds an unknown value: nothing moves until it is fixed.
-    BadApproval(String),
+    BadApproval(crate::Error),
     /// Argo CD manages the workload (git write-back can still do it).
     ArgoCdManaged,
     /// The instance label may be Argo CD's; the Applications could not be read.
@@ -126,7 +166,7 @@ pub enum Reason {
     /// Git already holds the target.
     AlreadyInGit,
     /// Git write-back refused or failed.
-    GitWriteBack(String),
+    GitWriteBack(NotWritten),
     /// A tag strategy chose no tag: none matches, the current tag cannot be ranked, created
     /// times are pending, or the best ranks below the current tag (then the action is none).
     NoTag(crate::tags::NoCandidate),
@@ -174,7 +214,8 @@ impl fmt::Display for Reason {
             Reason::Policy(e) => write!(f, "{e}"),
             Reason::BadMinAge(e) => write!(f, "{MIN_AGE}: {e}"),
             Reason::NotNamed => write!(f, "container not named in {CONTAINERS}"),
-            Reason::BadImage(e) | Reason::BadApproval(e) => f.write_str(e),
+            Reason::BadImage(e) => write!(f, "{e}"),
+            Reason::BadApproval(e) => write!(f, "{e}"),
             Reason::PromoteFrom(e) => write!(f, "{e}"),
             Reason::AwaitingApproval { text, .. } => f.write_str(text),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),

@@ -209,7 +209,7 @@ impl Decision {
             }
             Placement::Refused(why) => {
                 self.action = Action::Skip;
-                self.reason = Reason::GitWriteBack(why);
+                self.reason = Reason::GitWriteBack(crate::NotWritten::Placement(why));
             }
         }
     }

@@ -44,7 +44,7 @@ pub(crate) fn workload(
             .iter()
             .map(|(n, i, init)| ContainerView {
                 name: n.to_string(),
-                image: i.to_string(),
+                image: (*i).into(),
                 init: *init,
             })
             .collect(),

@@ -271,7 +271,7 @@ fn bookkeeping(
     let now = unix_now();
     let previous = updates
         .iter()
-        .map(|d| (d.container.clone(), d.image.clone()));
+        .map(|d| (d.container.clone(), d.image.to_string()));
     let rolled = updates.iter().filter_map(|d| {
         let digest = d.target_digest()?;
         Some((d.container.clone(), format!("{digest}@{now}")))
@@ -396,7 +396,7 @@ async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why
     let mut back = BTreeMap::new();
     let mut quarantine = policy::parse_pairs(w.view.annotation(QUARANTINED));
     for d in updates {
-        back.insert(d.container.clone(), d.image.clone());
+        back.insert(d.container.clone(), d.image.to_string());
         if let Some(digest) = d.target_digest() {
             quarantine
                 .entry(d.container.clone())

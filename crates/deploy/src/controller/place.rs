@@ -10,7 +10,7 @@ use ferry_core::Digest;
 
 use super::{GitOps, review};
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
-use crate::policy::{Action, Decision, GitEdit, Placement};
+use crate::policy::{Action, Decision, GitEdit, Image, Placement};
 
 /// Decisions that land in the same place: the route's repository, base branch and path, its
 /// write branch, and what is edited.
@@ -30,7 +30,7 @@ pub(super) fn change_of(d: &Decision) -> ImageChange {
         name: d.name.clone(),
         container: d.container.clone(),
         old_image: d.image.clone(),
-        new_image: d.target_image().unwrap_or_default(),
+        new_image: d.target.clone().map(Image::from).unwrap_or_default(),
         path: None,
     }
 }
@@ -197,7 +197,7 @@ impl Tip<'_> {
             let entry = self.tree.get_path(std::path::Path::new(path)).ok()?;
             let blob = self.repo.find_blob(entry.id()).ok()?;
             let text = std::str::from_utf8(blob.content()).ok()?;
-            crate::yamledit::helm_sets_image(text, key).then(|| {
+            crate::helm::helm_sets_image(text, key).then(|| {
                 format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
             })
         })

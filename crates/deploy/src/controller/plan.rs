@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use ferry_core::Reference;
 use ferry_core::duration::unix_now;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
@@ -63,7 +62,8 @@ impl Scope {
         w.view
             .containers
             .iter()
-            .any(|c| Reference::parse(&c.image).is_ok_and(|r| hints.iter().any(|h| h.matches(&r))))
+            .filter_map(|c| c.image.parsed())
+            .any(|r| hints.iter().any(|h| h.matches(r)))
     }
 }
 
@@ -168,7 +168,13 @@ async fn decide_all(
                 groups.entry(key).or_default().push((w, p));
             }
             Some(Err(e)) => {
-                let row = Decision::row(&w.view, "", "", Action::Skip, Reason::Policy(e.clone()));
+                let row = Decision::row(
+                    &w.view,
+                    "",
+                    &Default::default(),
+                    Action::Skip,
+                    Reason::Policy(e.clone()),
+                );
                 by_workload.insert(w.view.id(), vec![row]);
             }
             None => {}
@@ -218,7 +224,7 @@ async fn credential_sources<'a>(
             .view
             .containers
             .iter()
-            .filter_map(|c| Reference::parse(&c.image).ok())
+            .filter_map(|c| c.image.parsed())
             .map(|r| r.registry().to_string())
             .collect();
         for host in hosts {

@@ -57,7 +57,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
             out.push(note(
                 d,
                 Event::Update,
-                d.image.clone(),
+                d.image.to_string(),
                 to.clone(),
                 reason,
                 time,
@@ -69,7 +69,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
                 d,
                 Event::Rollback,
                 to.clone(),
-                d.image.clone(),
+                d.image.to_string(),
                 why.clone(),
                 time,
             ));
@@ -78,7 +78,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let q = format!("{digest} quarantined: {why}");
-            out.push(note(d, Event::Quarantine, d.image.clone(), to, q, time));
+            out.push(note(d, Event::Quarantine, d.image.to_string(), to, q, time));
         }
     }
     for f in &applied.failures {
@@ -91,7 +91,7 @@ pub fn notifications(plan: &Plan, applied: &Applied, time: SystemTime) -> Vec<No
         };
         let to = d.target_image().unwrap_or_default();
         let reason = format!("{}: {}", f.stage.as_str(), f.message);
-        let mut n = note(d, Event::Failure, d.image.clone(), to, reason, time);
+        let mut n = note(d, Event::Failure, d.image.to_string(), to, reason, time);
         n.container = String::new();
         out.push(n);
     }
@@ -162,7 +162,7 @@ pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
             .map(|d| ContainerStatus {
                 name: d.container.clone(),
                 policy: policy_value.to_string(),
-                image: d.image.clone(),
+                image: d.image.to_string(),
                 last_decision: Some(LastDecision {
                     action: format!("{:?}", d.action).to_lowercase(),
                     reason: d.reason.to_string(),
@@ -219,7 +219,7 @@ mod tests {
                 base: Some("main".into()),
                 review: Some(Forge::GitHub),
             }),
-            ..Decision::row(&view, "app", "acme/web:1", action, reason)
+            ..Decision::row(&view, "app", &"acme/web:1".into(), action, reason)
         }
     }
 
@@ -230,7 +230,11 @@ mod tests {
             decisions: vec![
                 decision("web", Action::Update, Reason::NewerTag("2".into())),
                 decision("api", Action::None, Reason::AlreadyInGit),
-                decision("db", Action::Skip, Reason::GitWriteBack("refused".into())),
+                decision(
+                    "db",
+                    Action::Skip,
+                    Reason::GitWriteBack(policy::NotWritten::Placement("refused".into())),
+                ),
             ],
             registry_requests: 0,
             credentials: Default::default(),

@@ -33,7 +33,7 @@ pub(super) fn evidence(d: &Decision) -> Evidence {
     Evidence {
         workload: d.workload_id(),
         container: d.container.clone(),
-        old_image: d.image.clone(),
+        old_image: d.image.to_string(),
         old_digest: d.current_digest.as_ref().map(ToString::to_string),
         new_image: d.target_image().unwrap_or_default(),
         new_digest: d
@@ -126,8 +126,10 @@ async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String
     let (Some(current), Some(target)) = (&d.current_digest, &d.target) else {
         return Err(NoRevision::UnknownDigest);
     };
-    let running = Reference::parse(&d.image)
-        .map_err(NoRevision::BadImage)?
+    let running = d
+        .image
+        .reference()
+        .map_err(|e| NoRevision::BadImage(e.clone()))?
         .repository_only()
         .with_digest(current.clone());
     let read = |r: Reference| async move {

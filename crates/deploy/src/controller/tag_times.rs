@@ -81,28 +81,19 @@ fn requests<'a>(
             .iter()
             .filter(|c| p.managed.contains(&c.name))
         {
-            let Ok(r) = Reference::parse(&c.image) else {
+            let Some(r) = c.image.parsed() else {
                 continue;
             };
             if r.same_repository(repo) && strategy.needs_created() {
                 out.push(InspectRequest {
                     strategy,
                     ignore: p.tag_ignore.as_ref(),
-                    current: tag_of(&c.image),
+                    current: r.tag().unwrap_or_default(),
                 });
             }
         }
     }
     out
-}
-
-/// The tag as written in `image` (`""` without one).
-fn tag_of(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    match name.rsplit_once(':') {
-        Some((_, t)) if !t.contains('/') => t,
-        _ => "",
-    }
 }
 
 /// Read the created times `repo`'s `newest-build` workloads need into `answers` (cached ones
@@ -202,43 +193,4 @@ async fn read_one(
     };
     times.remember(tag.clone(), facts.digest.clone(), at);
     (tag, Some(facts), at, n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn the_tag_as_written() {
-        for (image, tag) in [
-            ("acme/app:main-1", "main-1"),
-            ("localhost:5000/acme/app", ""),
-            ("localhost:5000/acme/app:build-9@sha256:00", "build-9"),
-            ("acme/app@sha256:00", ""),
-        ] {
-            assert_eq!(tag_of(image), tag, "{image}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn tag_of_agrees_with_the_reference_parser(
-            host in "(localhost:5000/|ghcr\\.io/|)",
-            path in "[a-z]{1,5}(/[a-z]{1,5}){0,2}",
-            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}"),
-            pinned in any::<bool>(),
-        ) {
-            let mut image = format!("{host}{path}");
-            if let Some(t) = &tag {
-                image.push(':');
-                image.push_str(t);
-            }
-            if pinned {
-                image.push_str("@sha256:1111111111111111111111111111111111111111111111111111111111111111");
-            }
-            let parsed = Reference::parse(&image).unwrap();
-            prop_assert_eq!(tag_of(&image), parsed.tag().unwrap_or(""));
-        }
-    }
 }

@@ -120,15 +120,13 @@ impl Edits<'_, '_> {
         let mut text = self.text(k);
         let before = text.clone();
         for c in changes {
-            let Ok(r) = ferry_core::Reference::parse(&c.new_image) else {
+            let Some(r) = c.new_image.parsed() else {
                 let why = format!("{}: {} is not a reference", c.workload, c.new_image);
                 self.problems.push(why);
                 continue;
             };
             // kustomize matches `name` against the image as written in the manifests.
-            let written = ferry_core::Reference::parse(&c.old_image)
-                .map(|o| spelled_name(&c.old_image, &o))
-                .unwrap_or_default();
+            let written = c.old_image.spelled_name();
             let digest = r.digest().map(ToString::to_string);
             if let Err(e) =
                 yamledit::set_kustomize_image(&mut text, &written, r.tag(), digest.as_deref())
@@ -158,8 +156,13 @@ impl Edits<'_, '_> {
     /// problem).
     fn place(&mut self, f: &str, c: &ImageChange) -> bool {
         let mut text = self.text(f);
-        match yamledit::set_container_image(&mut text, &c.kind, &c.name, &c.container, &c.new_image)
-        {
+        match yamledit::set_container_image(
+            &mut text,
+            &c.kind,
+            &c.name,
+            &c.container,
+            c.new_image.as_str(),
+        ) {
             Ok(Some(true)) => {
                 self.files.insert(f.to_string(), text);
                 true
@@ -171,17 +174,5 @@ impl Edits<'_, '_> {
                 true
             }
         }
-    }
-}
-
-/// The repository part of an image as written (`ghcr.io/acme/sensor` of `ghcr.io/acme/sensor:1@…`).
-pub(super) fn spelled_name(written: &str, r: &ferry_core::Reference) -> String {
-    let no_digest = written.split('@').next().unwrap_or(written);
-    match r.tag() {
-        Some(t) => no_digest
-            .strip_suffix(&format!(":{t}"))
-            .unwrap_or(no_digest)
-            .to_string(),
-        None => no_digest.to_string(),
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
 
 use crate::lease::Fence;
+use crate::policy::Image;
 use crate::yamledit;
 
 mod branch;
@@ -21,8 +22,6 @@ mod revert;
 pub use crate::helm::{HelmChange, plan_helm_edits, write_back_helm, write_back_helm_fenced};
 pub use branch::*;
 pub use edits::plan_edits;
-#[cfg(test)]
-use edits::spelled_name;
 pub use log::{CommitLine, commits_between};
 pub use revert::{revert, reverted};
 
@@ -94,10 +93,10 @@ pub struct ImageChange {
     pub name: String,
     /// Container name.
     pub container: String,
-    /// The image as written now.
-    pub old_image: String,
-    /// The new image (`repository:tag@digest`).
-    pub new_image: String,
+    /// The image as written now (parsed when the workload was read).
+    pub old_image: Image,
+    /// The new image (`repository:tag@digest`), the decision's target.
+    pub new_image: Image,
     /// Directory or file of this workload's manifests, when it differs from the target's
     /// (several Applications in one repository: still one commit).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -541,7 +540,7 @@ mod tests {
 
     #[test]
     fn spelled_names() {
-        let f = |s: &str| spelled_name(s, &ferry_core::Reference::parse(s).unwrap());
+        let f = |s: &str| crate::policy::Image::new(s).spelled_name();
         assert_eq!(
             f(
                 "ghcr.io/acme/sensor:1@sha256:1111111111111111111111111111111111111111111111111111111111111111"

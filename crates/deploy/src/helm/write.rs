@@ -9,7 +9,7 @@ use crate::gitops::{
     GitError, GitTarget, WriteBack, WriteBackConfig, commit_and_push, commit_message, norm, read,
 };
 use crate::lease::Fence;
-use crate::yamledit;
+use crate::policy::Image;
 
 /// One image change written to a Helm values file (see [`crate::helm::values_file`]; the edit is planned by [`plan_helm_edits`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -22,10 +22,10 @@ pub struct HelmChange {
     pub file: String,
     /// Dotted key of the image mapping (`image`, `sensor.image`).
     pub key: String,
-    /// The image as running now.
-    pub old_image: String,
-    /// The new image (`repository:tag@digest`).
-    pub new_image: String,
+    /// The image as running now (parsed when the workload was read).
+    pub old_image: Image,
+    /// The new image (`repository:tag@digest`), the decision's target.
+    pub new_image: Image,
 }
 
 /// The edited values files for `changes` on `tree` (path → new text), and the changes that could
@@ -51,18 +51,18 @@ pub fn plan_helm_edits(
             ));
             continue;
         };
-        let parsed = ferry_core::Reference::parse(&c.new_image).ok();
-        let Some((r, tag, digest)) = parsed
-            .as_ref()
-            .and_then(|r| Some((r, r.tag()?.to_string(), r.digest()?.to_string())))
-        else {
+        let edited = c
+            .new_image
+            .parsed()
+            .and_then(|r| super::set_helm_target(&file, &text, &c.key, r));
+        let Some(edited) = edited else {
             problems.push(format!(
                 "{}: {} is not a reference with a tag and a digest",
                 c.workload, c.new_image
             ));
             continue;
         };
-        match yamledit::set_helm_image(&file, &text, &c.key, &r.name(), &tag, &digest) {
+        match edited {
             Ok(new) if new != text => {
                 files.insert(file, new);
             }

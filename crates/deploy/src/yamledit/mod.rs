@@ -10,9 +10,9 @@
 //! as kustomize, Helm and Argo CD read) and YAML 1.2 both read it back as the same string
 //! (`sha256:…`, `repo:tag@sha256:…`), and double-quoted otherwise (`"1.10"`, `"on"`).
 //!
-//! Three edits: [`set_kustomize_image`] (a kustomization's `images:`), [`set_container_image`]
-//! (a workload's container `image:`) and [`set_helm_image`] (a Helm values file's
-//! `<key>.repository`, `<key>.tag` and `<key>.digest`).
+//! Two edits: [`set_kustomize_image`] (a kustomization's `images:`) and
+//! [`set_container_image`] (a workload's container `image:`). The Helm values edit lives in
+//! [`crate::helm`] and reads files through the small [`block`] API below.
 
 use std::ops::Range;
 
@@ -107,24 +107,24 @@ impl std::fmt::Display for EditProblem {
 }
 
 #[derive(Debug, Clone)]
-struct Line {
+pub(crate) struct Line {
     /// Byte range of the line without its line break.
-    range: Range<usize>,
+    pub(crate) range: Range<usize>,
     /// Column of the first non-blank character.
-    indent: usize,
+    pub(crate) indent: usize,
     /// Column where the mapping key starts (after any `- ` sequence markers).
-    key_col: usize,
+    pub(crate) key_col: usize,
     /// Whether the line starts a sequence item.
-    item: bool,
+    pub(crate) item: bool,
     /// The key, when the line is `key: …` (after `- `).
-    key: Option<String>,
+    pub(crate) key: Option<String>,
     /// Byte range of the scalar value after `key:`, without quotes and comments.
-    value: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
     /// Blank or comment-only.
-    blank: bool,
+    pub(crate) blank: bool,
 }
 
-fn scan(text: &str, doc: Range<usize>) -> Vec<Line> {
+pub(crate) fn scan(text: &str, doc: Range<usize>) -> Vec<Line> {
     let mut out = Vec::new();
     let mut pos = doc.start;
     for raw in text[doc.clone()].split_inclusive('\n') {
@@ -205,7 +205,7 @@ fn split_key(body: &str, offset: usize) -> (Option<String>, Option<Range<usize>>
 }
 
 /// Byte ranges of the YAML documents of `text` (split at `---` lines).
-fn documents(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn documents(text: &str) -> Vec<Range<usize>> {
     let mut docs = Vec::new();
     let mut start = 0;
     let mut pos = 0;
@@ -221,13 +221,13 @@ fn documents(text: &str) -> Vec<Range<usize>> {
     docs
 }
 
-fn value<'t>(text: &'t str, l: &Line) -> Option<&'t str> {
+pub(crate) fn value<'t>(text: &'t str, l: &Line) -> Option<&'t str> {
     l.value.as_ref().map(|r| &text[r.clone()])
 }
 
 /// Index range of the lines belonging to the block that starts after line `i` (the children of
 /// a `key:` line, or the rest of a sequence item).
-fn children(lines: &[Line], i: usize, col: usize) -> Range<usize> {
+pub(crate) fn children(lines: &[Line], i: usize, col: usize) -> Range<usize> {
     let mut end = i + 1;
     while end < lines.len()
         && (lines[end].blank
@@ -259,7 +259,7 @@ fn child<'l>(
         .map(|(j, l)| (r.start + j, l))
 }
 
-fn replace(text: &mut String, range: Range<usize>, new: &str) {
+pub(crate) fn replace(text: &mut String, range: Range<usize>, new: &str) {
     text.replace_range(range, new);
 }
 
@@ -526,15 +526,21 @@ pub fn set_container_image(
     Ok(None)
 }
 
-mod helm;
 mod resolve;
 mod scalar;
 
 #[cfg(test)]
 mod props;
 
-pub use helm::{HelmProblem, helm_sets_image, set_helm_image};
 pub use scalar::ScalarError;
+
+/// The block reader other edits use (the Helm values edit, [`crate::helm`]): a document's
+/// lines with their keys, columns and values; the child block of a key; one value replaced in
+/// its style. Nothing else of this module is theirs.
+pub(crate) mod block {
+    pub(crate) use super::scalar::edit_value;
+    pub(crate) use super::{Line, children, documents, replace, scan, value};
+}
 
 #[cfg(test)]
 mod tests {

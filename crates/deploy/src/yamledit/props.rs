@@ -6,6 +6,7 @@
 use super::resolve::{plain_char, plain_ok, yaml11};
 use super::scalar::{Style, render};
 use super::*;
+use crate::helm::set_helm_image;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use yaml_rust2::parser::Parser;

@@ -1,7 +1,13 @@
-//! Helm values files: set `<key>.repository`, `<key>.tag` and `<key>.digest`, changing only
-//! those scalars.
+//! Editing a Helm values file: set `<key>.repository`, `<key>.tag` and `<key>.digest`,
+//! changing only those scalars. Reads the file with `yamledit`'s small block reader
+//! ([`crate::yamledit::block`]); never with its internals.
 
-use super::*;
+use std::ops::Range;
+
+use ferry_core::Reference;
+
+use crate::yamledit::ScalarError;
+use crate::yamledit::block::{Line, children, documents, edit_value, replace, scan, value};
 
 /// What is wrong with a Helm values file at one key (the key and file are in
 /// [`crate::Error::HelmValues`]).
@@ -149,7 +155,7 @@ fn helm_child(
 ///
 /// ```
 /// let values = "# app\nimage:\n  repository: ghcr.io/acme/app # where\n  tag: \"1.0\"\n";
-/// let out = ferry_deploy::yamledit::set_helm_image(
+/// let out = ferry_deploy::helm::set_helm_image(
 ///     "charts/app/values.yaml", values, "image", "ghcr.io/acme/app", "1.1", "sha256:ab",
 /// ).unwrap();
 /// assert_eq!(out, "# app\nimage:\n  repository: ghcr.io/acme/app # where\n  tag: \"1.1@sha256:ab\"\n");
@@ -159,6 +165,40 @@ pub fn set_helm_image(
     text: &str,
     key_path: &str,
     repository: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<String, crate::Error> {
+    let name = Reference::parse(repository).ok().map(|r| r.name());
+    edit(file, text, key_path, (repository, name), tag, digest)
+}
+
+/// [`set_helm_image`] for a decision's target, already a [`Reference`] (parsed once, never
+/// again here): its name, tag and digest. `None` when it has no tag or no digest.
+pub fn set_helm_target(
+    file: &str,
+    text: &str,
+    key_path: &str,
+    target: &Reference,
+) -> Option<Result<String, crate::Error>> {
+    let (tag, digest) = (target.tag()?, target.digest()?.to_string());
+    let name = target.name();
+    Some(edit(
+        file,
+        text,
+        key_path,
+        (&name, Some(name.clone())),
+        tag,
+        &digest,
+    ))
+}
+
+/// The edit: `repository` is the new repository as given, with its canonical name when it is
+/// one.
+fn edit(
+    file: &str,
+    text: &str,
+    key_path: &str,
+    (repository, canonical): (&str, Option<String>),
     tag: &str,
     digest: &str,
 ) -> Result<String, crate::Error> {
@@ -202,7 +242,7 @@ pub fn set_helm_image(
     let repo_value = helm_repository(
         value(text, &lines[repo_line]).unwrap_or(""),
         registry,
-        repository,
+        (repository, canonical.as_deref()),
     )
     .map_err(|m| err(&format!("{key_path}.repository"), m))?;
     let tag_value = match digest_line {
@@ -219,8 +259,8 @@ pub fn set_helm_image(
     }
     for (name, j, new) in plan {
         let key = format!("{key_path}.{name}");
-        let edit = scalar::edit_value(text, &lines, j, new)
-            .map_err(|e| err(&key, HelmProblem::Value(e)))?;
+        let edit =
+            edit_value(text, &lines, j, new).map_err(|e| err(&key, HelmProblem::Value(e)))?;
         if let Some(e) = edit {
             edits.push(e);
         }
@@ -283,18 +323,20 @@ fn parent_of(dotted: &str) -> String {
     }
 }
 
-/// What `<key>.repository` should read: the written spelling when it already names `new`.
+/// What `<key>.repository` should read: the written spelling when it already names `new`
+/// (whose canonical name, when it is a reference, is `new_name`).
 fn helm_repository(
     written: &str,
     registry: Option<&str>,
-    new: &str,
+    (new, new_name): (&str, Option<&str>),
 ) -> Result<String, HelmProblem> {
     let full = match registry {
         Some(r) if !r.is_empty() => format!("{}/{written}", r.trim_end_matches('/')),
         _ => written.to_string(),
     };
     let name = |s: &str| ferry_core::Reference::parse(s).ok().map(|r| r.name());
-    if !written.is_empty() && name(&full).is_some() && name(&full) == name(new) {
+    // The file's text is parsed (another input); the new repository's name is given.
+    if !written.is_empty() && name(&full).is_some() && name(&full).as_deref() == new_name {
         return Ok(written.to_string());
     }
     match registry.filter(|r| !r.is_empty()) {
