@@ -185,6 +185,48 @@ async fn ferry_registry_auth_uses_the_metadata_servers_token_and_names_gcp() {
     assert!(o.stderr.len() > 200, "trace logging was not on");
 }
 
+/// The same login serves every binary (the shared registry options): `ferry-bump set --pin`
+/// resolves an Artifact Registry tag with the metadata server's token and pins it.
+#[tokio::test]
+async fn ferry_bump_pins_an_artifact_registry_tag_through_the_metadata_server() {
+    let (metadata, registry, state) = fakes(3599).await;
+    let repo = tempfile::tempdir().unwrap();
+    let dockerfile = repo.path().join("Dockerfile");
+    std::fs::write(&dockerfile, format!("FROM {HOST}/acme/app:0\nRUN true\n")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(bin("ferry-bump"))
+        .current_dir(repo.path())
+        .args(["--mirror", &format!("{HOST}={}", registry.uri())])
+        .args(["set", &format!("{HOST}/acme/app:1"), "--pin"])
+        .env("DOCKER_CONFIG", empty.path())
+        .env("GCE_METADATA_HOST", metadata.address().to_string())
+        .env("FERRY_LOG", "trace")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let all = format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert_eq!(
+        std::fs::read_to_string(&dockerfile).unwrap(),
+        format!("FROM {HOST}/acme/app:1@{DIGEST}\nRUN true\n"),
+        "{all}"
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.issued.len(), s.registry_tokens, s.unflavoured),
+        (1, 1, 0)
+    );
+    assert!(
+        !all.contains("ya29.access-1"),
+        "the access token was printed:\n{all}"
+    );
+}
+
 #[tokio::test]
 async fn a_refreshed_access_token_gets_a_new_registry_token_never_the_old_one() {
     let (metadata, registry, state) = fakes(4).await;
