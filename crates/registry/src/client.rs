@@ -69,8 +69,10 @@ struct Inner {
     probes: Lock<HashMap<String, auth::AsyncLock>>,
     tokens: Lock<HashMap<auth::TokenKey, auth::CachedToken>>,
     token_locks: Lock<HashMap<auth::TokenKey, auth::AsyncLock>>,
-    /// Registries whose Referrers API answered 404, and when (see `client/referrers.rs`).
-    no_referrers_api: Lock<HashMap<String, std::time::Instant>>,
+    /// What each registry's Referrers API answered, and when (see `client/referrers.rs`).
+    referrers_api: Lock<HashMap<String, referrers::ApiSeen>>,
+    /// One Referrers API probe at a time per registry until its answer is known.
+    referrers_probes: Lock<HashMap<String, auth::AsyncLock>>,
 }
 
 /// Outcome of [`Client::wait`].
@@ -169,7 +171,8 @@ impl Client {
                 probes: Lock::default(),
                 tokens: Lock::default(),
                 token_locks: Lock::default(),
-                no_referrers_api: Lock::default(),
+                referrers_api: Lock::default(),
+                referrers_probes: Lock::default(),
             }),
             creds,
         })

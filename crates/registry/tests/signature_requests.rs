@@ -197,3 +197,53 @@ async fn without_a_referrers_api_the_probe_is_sent_for_the_first_digest_only() {
     // `expect` counts are checked when the server drops.
     drop(server);
 }
+
+#[tokio::test]
+async fn concurrent_checks_on_a_registry_without_the_api_send_one_probe_between_them() {
+    let server = MockServer::start().await;
+    let digests: Vec<Digest> = (0..6)
+        .map(|i| Digest::sha256_of(format!("index {i}").as_bytes()))
+        .collect();
+    // One probe in all (whichever check runs first; the others wait for its answer): the
+    // probe mock below matches every digest's path and expects one request.
+    let mut key = None;
+    for d in &digests {
+        let (bundle, k) = signed_bundle(d);
+        key = Some(k);
+        let (manifest, index) = referrer(d, &bundle);
+        let md = Digest::sha256_of(&manifest);
+        let schema = format!("/v2/acme/app/manifests/sha256-{}", d.hex());
+        serve(&server, schema, OCI_INDEX, index, 200, 1).await;
+        let sig_tag = format!("/v2/acme/app/manifests/sha256-{}.sig", d.hex());
+        serve(&server, sig_tag, "application/json", b"{}".to_vec(), 404, 1).await;
+        let m = format!("/v2/acme/app/manifests/{md}");
+        serve(&server, m, OCI_MANIFEST, manifest, 200, 1).await;
+        let layer = Digest::sha256_of(&bundle);
+        let b = format!("/v2/acme/app/blobs/{layer}");
+        serve(&server, b, "application/octet-stream", bundle, 200, 1).await;
+    }
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex("^/v2/acme/app/referrers/"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_delay(std::time::Duration::from_millis(200))
+                .set_body_string("404 page not found"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client_for(&server);
+    // `signed_bundle` signs with one fixed key: it verifies every digest's bundle.
+    let keys: ferry_registry::signature::Trust = vec![key.unwrap()].into();
+    let checks = digests.iter().map(|d| {
+        let r = reference(&server, &format!("acme/app@{d}"));
+        let (c, keys) = (c.clone(), &keys);
+        async move { c.verify_signatures(&r, keys).await.unwrap() }
+    });
+    let reports = futures::future::join_all(checks).await;
+    assert!(reports.iter().all(|r| r.valid()), "{reports:?}");
+    let requests: Vec<usize> = reports.iter().map(|r| r.requests).collect();
+    assert_eq!(requests.iter().sum::<usize>(), 6 * 4 + 1, "{requests:?}");
+    // `expect` counts (one probe in all, every other request once) are checked on drop.
+    drop(server);
+}

@@ -47,12 +47,23 @@ pub fn referrers_tag(digest: &Digest) -> String {
 /// so a registry upgraded to the API is probed again within this long.
 pub const NO_REFERRERS_API_MEMORY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// What a registry's Referrers API answered last.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ApiSeen {
+    /// It answered a listing: the registry has the API (kept for the client's life).
+    Present,
+    /// It answered 404, at this instant (kept for [`NO_REFERRERS_API_MEMORY`]).
+    Absent(std::time::Instant),
+}
+
 impl Client {
     /// The manifests referring to `digest` in `reference`'s repository: through the Referrers
     /// API, or — when the registry has none (it answers 404) — through the referrers tag
     /// schema. Empty when there are none. One request, two on a registry without the API the
     /// first time; for [`NO_REFERRERS_API_MEMORY`] after a 404 the client remembers that
-    /// registry (every clone and handle of it) and sends only the tag-schema request.
+    /// registry (every clone and handle of it) and sends only the tag-schema request. Until a
+    /// registry's answer is known, one probe at a time is sent to it (concurrent lookups wait
+    /// for the first answer instead of each probing).
     pub async fn referrers(
         &self,
         reference: &Reference,
@@ -68,29 +79,32 @@ impl Client {
         reference: &Reference,
         digest: &Digest,
     ) -> Result<(ReferrersSource, Vec<Referrer>, usize)> {
-        let ep = self.endpoint(reference.registry())?;
+        let registry = reference.registry();
         let mut requests = 0;
-        if !self.known_without_referrers_api(reference.registry()) {
-            let url = self.url(
-                &ep,
-                &format!("/v2/{}/referrers/{digest}", reference.repository()),
-            )?;
-            let req = Request::new(Method::GET, url)
-                .accept(OCI_INDEX)
-                .limit(self.inner.config.manifest_limit);
-            let reply = self
-                .execute(&ep, &pull_scope(reference.repository()), req)
-                .await?;
+        let mut api = self.referrers_api_seen(registry);
+        // Unknown: single-flight the probe, then look again (another lookup may have answered).
+        let probing = match api {
+            None => {
+                let lock = self
+                    .inner
+                    .referrers_probes
+                    .lock()
+                    .entry(registry.to_string())
+                    .or_default()
+                    .clone();
+                let guard = lock.lock_owned().await;
+                api = self.referrers_api_seen(registry);
+                Some(guard)
+            }
+            Some(_) => None,
+        };
+        if !matches!(api, Some(ApiSeen::Absent(_))) {
             requests += 1;
-            if reply.status.is_success() {
-                let list = parse_referrers(&reply.body, &reply.url)?;
+            if let Some(list) = self.referrers_api(reference, digest).await? {
                 return Ok((ReferrersSource::Api, list, requests));
             }
-            if reply.status != StatusCode::NOT_FOUND {
-                return Err(status_error(&reply));
-            }
-            self.remember_without_referrers_api(reference.registry());
         }
+        drop(probing);
         let tag = reference
             .repository_only()
             .with_tag(&referrers_tag(digest))?;
@@ -106,25 +120,52 @@ impl Client {
         }
     }
 
-    /// Whether `registry` answered the Referrers API with 404 less than
-    /// [`NO_REFERRERS_API_MEMORY`] ago.
-    pub(crate) fn known_without_referrers_api(&self, registry: &str) -> bool {
-        let mut seen = self.inner.no_referrers_api.lock();
-        match seen.get(registry) {
-            Some(at) if at.elapsed() < NO_REFERRERS_API_MEMORY => true,
-            Some(_) => {
-                seen.remove(registry);
-                false
-            }
-            None => false,
+    /// One Referrers API request: the listing, or `None` when the registry answered 404 (it
+    /// has no API). Either answer is remembered for the registry.
+    async fn referrers_api(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Referrer>>> {
+        let ep = self.endpoint(reference.registry())?;
+        let url = self.url(
+            &ep,
+            &format!("/v2/{}/referrers/{digest}", reference.repository()),
+        )?;
+        let req = Request::new(Method::GET, url)
+            .accept(OCI_INDEX)
+            .limit(self.inner.config.manifest_limit);
+        let reply = self
+            .execute(&ep, &pull_scope(reference.repository()), req)
+            .await?;
+        let seen = if reply.status.is_success() {
+            ApiSeen::Present
+        } else if reply.status == StatusCode::NOT_FOUND {
+            ApiSeen::Absent(std::time::Instant::now())
+        } else {
+            return Err(status_error(&reply));
+        };
+        self.inner
+            .referrers_api
+            .lock()
+            .insert(reference.registry().to_string(), seen);
+        match seen {
+            ApiSeen::Present => Ok(Some(parse_referrers(&reply.body, &reply.url)?)),
+            ApiSeen::Absent(_) => Ok(None),
         }
     }
 
-    fn remember_without_referrers_api(&self, registry: &str) {
-        self.inner
-            .no_referrers_api
-            .lock()
-            .insert(registry.to_string(), std::time::Instant::now());
+    /// What `registry`'s Referrers API answered, if that is still remembered: a listing for
+    /// the client's life, a 404 for [`NO_REFERRERS_API_MEMORY`].
+    pub(crate) fn referrers_api_seen(&self, registry: &str) -> Option<ApiSeen> {
+        let mut seen = self.inner.referrers_api.lock();
+        match seen.get(registry).copied() {
+            Some(ApiSeen::Absent(at)) if at.elapsed() >= NO_REFERRERS_API_MEMORY => {
+                seen.remove(registry);
+                None
+            }
+            other => other,
+        }
     }
 }
 
