@@ -171,3 +171,73 @@ fn an_image_built_from_an_unmerged_branch_is_refused_by_the_provenance_gate() {
         "{message} (digest {unmerged_digest})"
     );
 }
+
+/// The keyless gate: a policy naming an identity, an issuer (regexp) and a trusted root. The
+/// workload whose new digest carries a bundle from the trusted CA for that identity moves; the
+/// one whose bundle comes from another CA with the same names stays, with a skip Event.
+#[test]
+fn a_keyless_signed_update_is_applied_and_one_from_an_untrusted_ca_is_skipped() {
+    use ferry_tests::signing::{KeylessJob, keyless_sign};
+    const ID: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+    const ISSUER: &str = "https://token.actions.githubusercontent.com";
+    let cluster = Cluster::connect();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = cluster.ferry_kubeconfig(tmp.path());
+    let policy = tmp.path().join("release.yaml");
+    std::fs::write(
+        &policy,
+        format!("keyless:\n  - subject: {ID}\n    issuer_regexp: '^https://token\\.actions\\.githubusercontent\\.com$'\ntrusted_root: trusted_root.json\n"),
+    )
+    .unwrap();
+    let reg = Registry::start();
+    let ns = cluster.namespace("keyless");
+    let mut pinned = Vec::new();
+    let mut jobs = Vec::new();
+    for (name, ca) in [("trusted", "trusted"), ("untrusted", "untrusted")] {
+        let old = push(&reg, name, "latest", &format!("{name}-old"));
+        let image = format!("{}/{name}:latest@{}", reg.addr, old.digest);
+        cluster.apply(&deployment(&ns, name, &image));
+        pinned.push(image);
+        let new = push(&reg, name, "latest", &format!("{name}-new"));
+        jobs.push((
+            format!("{}/{name}:latest@{}", reg.addr, new.digest),
+            KeylessJob {
+                image: format!("{}/{name}@{}", reg.addr, new.digest),
+                identity: ID.into(),
+                issuer: ISSUER.into(),
+                ca,
+                ..Default::default()
+            },
+        ));
+    }
+    let only_jobs: Vec<KeylessJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
+    keyless_sign(&tmp.path().join("trusted_root.json"), &only_jobs);
+
+    let id = identity("keyless");
+    let policy_arg = format!("release={}", policy.display());
+    let o = ferry(
+        &kc,
+        &reg.addr,
+        &id,
+        &["-n", &ns, "--signature-policy", &policy_arg, "once"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        cluster.template_image(&ns, "deployment", "trusted", "app"),
+        jobs[0].0
+    );
+    assert_eq!(
+        cluster.template_image(&ns, "deployment", "untrusted", "app"),
+        pinned[1]
+    );
+    let mut events = Vec::new();
+    wait_until("the skip's Event", Duration::from_secs(20), || {
+        events = cluster.events(&ns, "untrusted");
+        events.iter().any(|(r, _)| r == "RedeploySkipped")
+    });
+    let (_, message) = events.iter().find(|(r, _)| r == "RedeploySkipped").unwrap();
+    assert!(
+        message.contains("no valid signature under signature policy release"),
+        "{message}"
+    );
+}
