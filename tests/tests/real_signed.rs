@@ -26,6 +26,20 @@ fn deployment_with(ns: &str, name: &str, image: &str, annotations: &str) -> Stri
     )
 }
 
+/// The message of the `RedeploySkipped` Event on `name`, waited for.
+fn skip_event(cluster: &Cluster, ns: &str, name: &str) -> String {
+    let mut events = Vec::new();
+    wait_until("the skip's Event", Duration::from_secs(20), || {
+        events = cluster.events(ns, name);
+        events.iter().any(|(r, _)| r == "RedeploySkipped")
+    });
+    let (_, message) = events
+        .into_iter()
+        .find(|(r, _)| r == "RedeploySkipped")
+        .unwrap();
+    message
+}
+
 #[test]
 fn a_signed_update_is_applied_and_an_unsigned_one_is_skipped_with_an_event() {
     let cluster = Cluster::connect();
@@ -79,12 +93,7 @@ fn a_signed_update_is_applied_and_an_unsigned_one_is_skipped_with_an_event() {
         cluster.template_image(&ns, "deployment", "unsigned", "app"),
         pinned[1]
     );
-    let mut events = Vec::new();
-    wait_until("the skip's Event", Duration::from_secs(20), || {
-        events = cluster.events(&ns, "unsigned");
-        events.iter().any(|(r, _)| r == "RedeploySkipped")
-    });
-    let (_, message) = events.iter().find(|(r, _)| r == "RedeploySkipped").unwrap();
+    let message = skip_event(&cluster, &ns, "unsigned");
     assert!(
         message.contains(&unsigned.digest.to_string())
             && message.contains("no valid signature under signature policy release")
@@ -158,12 +167,7 @@ fn an_image_built_from_an_unmerged_branch_is_refused_by_the_provenance_gate() {
         cluster.template_image(&ns, "deployment", "unmerged", "app"),
         pinned[1]
     );
-    let mut events = Vec::new();
-    wait_until("the skip's Event", Duration::from_secs(20), || {
-        events = cluster.events(&ns, "unmerged");
-        events.iter().any(|(r, _)| r == "RedeploySkipped")
-    });
-    let (_, message) = events.iter().find(|(r, _)| r == "RedeploySkipped").unwrap();
+    let message = skip_event(&cluster, &ns, "unmerged");
     assert!(
         message.contains(&format!(
             "built from {unmerged}, which is not on main of {url}"
@@ -230,12 +234,7 @@ fn a_keyless_signed_update_is_applied_and_one_from_an_untrusted_ca_is_skipped() 
         cluster.template_image(&ns, "deployment", "untrusted", "app"),
         pinned[1]
     );
-    let mut events = Vec::new();
-    wait_until("the skip's Event", Duration::from_secs(20), || {
-        events = cluster.events(&ns, "untrusted");
-        events.iter().any(|(r, _)| r == "RedeploySkipped")
-    });
-    let (_, message) = events.iter().find(|(r, _)| r == "RedeploySkipped").unwrap();
+    let message = skip_event(&cluster, &ns, "untrusted");
     assert!(
         message.contains("no valid signature under signature policy release"),
         "{message}"
