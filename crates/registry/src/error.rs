@@ -444,10 +444,8 @@ pub enum KeyFileProblem {
         /// The file's `type` (`external_account`, …), or empty when it has none.
         kind: String,
     },
-    /// `private_key` is not a PEM private key (`BEGIN PRIVATE KEY`).
-    PrivateKeyNotPem,
-    /// `private_key` is PEM, but not an RSA key the signer accepts.
-    PrivateKeyRejected(aws_lc_rs::error::KeyRejected),
+    /// `private_key` is not a PEM RSA private key, or not one the signer accepts.
+    PrivateKey(crate::jwt::RsaKeyProblem),
     /// Signing the JWT assertion failed.
     Sign(aws_lc_rs::error::Unspecified),
     /// Its `token_uri` refused or failed the token request.
@@ -469,10 +467,10 @@ impl fmt::Display for KeyFileProblem {
                 f,
                 "type {kind:?} is not supported (use a service-account key, type \"service_account\", or gcloud's \"authorized_user\"; on GKE, Workload Identity through the metadata server)"
             ),
-            KeyFileProblem::PrivateKeyNotPem => {
+            KeyFileProblem::PrivateKey(crate::jwt::RsaKeyProblem::NotPem) => {
                 f.write_str("\"private_key\" is not a PEM private key (BEGIN PRIVATE KEY)")
             }
-            KeyFileProblem::PrivateKeyRejected(e) => {
+            KeyFileProblem::PrivateKey(crate::jwt::RsaKeyProblem::Rejected(e)) => {
                 write!(f, "\"private_key\" is not a usable RSA key: {e}")
             }
             KeyFileProblem::Sign(e) => write!(f, "signing the JWT assertion failed: {e}"),

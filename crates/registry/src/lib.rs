@@ -47,6 +47,7 @@ pub mod credentials;
 pub mod ecr;
 mod error;
 pub mod gcp;
+pub mod jwt;
 pub mod manifest;
 pub mod promote;
 pub mod ratelimit;

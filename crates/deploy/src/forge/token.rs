@@ -10,10 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ferry_registry::jwt::{Rs256Key, RsaKeyProblem};
 use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -87,7 +84,7 @@ struct Cached {
 /// Installation tokens of a GitHub App, cached per installation.
 pub struct GitHubApp {
     app_id: u64,
-    key: RsaKeyPair,
+    key: Rs256Key,
     installation: Option<u64>,
     base: Url,
     client: reqwest::Client,
@@ -108,52 +105,23 @@ impl std::fmt::Debug for GitHubApp {
     }
 }
 
-/// The DER bytes of a PEM private key and whether it is PKCS#1 (`RSA PRIVATE KEY`).
-fn pem_der(pem: &str) -> Option<(Vec<u8>, bool)> {
-    let pkcs1 = pem.contains("-----BEGIN RSA PRIVATE KEY-----");
-    if !pkcs1 && !pem.contains("-----BEGIN PRIVATE KEY-----") {
-        return None;
-    }
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("-----") && !l.is_empty())
-        .collect();
-    STANDARD.decode(body).ok().map(|der| (der, pkcs1))
-}
-
 /// Parse a PEM RSA private key (PKCS#1 `BEGIN RSA PRIVATE KEY` or PKCS#8 `BEGIN PRIVATE KEY`).
-pub fn parse_key(pem: &str) -> Result<RsaKeyPair> {
-    let bad = |message: String| Error::GitHubApp { message };
-    let (der, pkcs1) = pem_der(pem).ok_or_else(|| {
-        bad("not a PEM RSA private key (BEGIN RSA PRIVATE KEY / BEGIN PRIVATE KEY)".into())
-    })?;
-    let key = if pkcs1 {
-        RsaKeyPair::from_der(&der)
-    } else {
-        RsaKeyPair::from_pkcs8(&der)
-    };
-    key.map_err(|e| bad(e.to_string()))
+pub fn parse_key(pem: &str) -> Result<Rs256Key> {
+    Rs256Key::from_pem(pem).map_err(|e| Error::GitHubApp {
+        message: match e {
+            RsaKeyProblem::NotPem => e.to_string(),
+            RsaKeyProblem::Rejected(r) => r.to_string(),
+        },
+    })
 }
 
 /// The app JWT at `now` (Unix seconds): RS256, `iat` now − 60 s, `exp` now + 9 min, `iss` app id.
-pub fn app_jwt(key: &RsaKeyPair, app_id: u64, now: u64) -> Result<String> {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+pub fn app_jwt(key: &Rs256Key, app_id: u64, now: u64) -> Result<String> {
     let claims =
         json!({ "iat": now.saturating_sub(60), "exp": now + 540, "iss": app_id.to_string() });
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signing_input = format!("{header}.{payload}");
-    let mut sig = vec![0; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        signing_input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|e| Error::GitHubApp {
+    key.sign(None, &claims).map_err(|e| Error::GitHubApp {
         message: format!("signing the app JWT: {e}"),
-    })?;
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    })
 }
 
 impl GitHubApp {

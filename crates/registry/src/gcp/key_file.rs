@@ -8,15 +8,12 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use super::AccessToken;
 use crate::cloud::post_form;
 use crate::error::{CloudProblem, KeyFileProblem};
+use crate::jwt::Rs256Key;
 use crate::source::SourcedCredential;
 
 /// Google's OAuth token endpoint, for files that name no `token_uri` (gcloud's user files).
@@ -34,7 +31,7 @@ enum KeyFile {
     ServiceAccount {
         client_email: String,
         key_id: Option<String>,
-        key: RsaKeyPair,
+        key: Rs256Key,
         token_uri: String,
     },
     AuthorizedUser {
@@ -64,7 +61,8 @@ fn parse(text: &str) -> Result<KeyFile, KeyFileProblem> {
                 })
             };
             let client_email = field("client_email")?;
-            let key = rsa_key(&field("private_key")?)?;
+            let key =
+                Rs256Key::from_pem(&field("private_key")?).map_err(KeyFileProblem::PrivateKey)?;
             Ok(KeyFile::ServiceAccount {
                 client_email,
                 key_id: text_of("private_key_id"),
@@ -92,41 +90,14 @@ fn parse(text: &str) -> Result<KeyFile, KeyFileProblem> {
     }
 }
 
-/// The DER bytes of the first PEM block labelled `label` in `pem`.
-fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let rest = &pem[pem.find(&begin)? + begin.len()..];
-    let body: String = rest[..rest.find(&end)?]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD.decode(body).ok().filter(|der| !der.is_empty())
-}
-
-/// An RSA key from PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what Google issues) or PKCS#1.
-fn rsa_key(pem: &str) -> Result<RsaKeyPair, KeyFileProblem> {
-    if let Some(der) = pem_block(pem, "PRIVATE KEY") {
-        RsaKeyPair::from_pkcs8(&der).map_err(KeyFileProblem::PrivateKeyRejected)
-    } else if let Some(der) = pem_block(pem, "RSA PRIVATE KEY") {
-        RsaKeyPair::from_der(&der).map_err(KeyFileProblem::PrivateKeyRejected)
-    } else {
-        Err(KeyFileProblem::PrivateKeyNotPem)
-    }
-}
-
 /// The signed JWT assertion of `client_email` for `token_uri` at `now` (Unix seconds).
 fn assertion(
-    key: &RsaKeyPair,
+    key: &Rs256Key,
     key_id: Option<&str>,
     client_email: &str,
     token_uri: &str,
     now: u64,
 ) -> Result<String, KeyFileProblem> {
-    let mut header = json!({"alg": "RS256", "typ": "JWT"});
-    if let Some(kid) = key_id {
-        header["kid"] = kid.into();
-    }
     let claims = json!({
         "iss": client_email,
         "scope": SCOPE,
@@ -134,20 +105,7 @@ fn assertion(
         "iat": now,
         "exp": now + ASSERTION_SECS,
     });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(KeyFileProblem::Sign)?;
-    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    key.sign(key_id, &claims).map_err(KeyFileProblem::Sign)
 }
 
 /// An access token for the credentials file at `path`.
@@ -209,6 +167,7 @@ pub(super) async fn token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::RsaKeyProblem;
 
     #[test]
     fn files_of_other_types_and_missing_fields_are_named_without_values() {
@@ -251,25 +210,19 @@ mod tests {
 
     #[test]
     fn pem_that_is_not_an_rsa_key_is_rejected() {
+        use base64::Engine as _;
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            STANDARD.encode(b"not a key at all")
+            base64::engine::general_purpose::STANDARD.encode(b"not a key at all")
         );
+        let text = json!({"type": "service_account", "client_email": "a@b", "private_key": pem});
         assert!(matches!(
-            rsa_key(&pem),
-            Err(KeyFileProblem::PrivateKeyRejected(_))
+            parse(&text.to_string()),
+            Err(KeyFileProblem::PrivateKey(RsaKeyProblem::Rejected(_)))
         ));
     }
 
     proptest::proptest! {
-        #[test]
-        fn pem_blocks_round_trip_any_bytes(der in proptest::collection::vec(proptest::num::u8::ANY, 1..300), width in 1usize..80) {
-            let b64 = STANDARD.encode(&der);
-            let lines: Vec<String> = b64.as_bytes().chunks(width).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-            let pem = format!("junk\n-----BEGIN PRIVATE KEY-----\r\n{}\r\n-----END PRIVATE KEY-----\n", lines.join("\r\n"));
-            proptest::prop_assert_eq!(pem_block(&pem, "PRIVATE KEY"), Some(der));
-        }
-
         #[test]
         fn credentials_file_parsing_never_panics(text in "\\PC{0,200}") {
             let _ = parse(&text);
