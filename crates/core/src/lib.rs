@@ -32,6 +32,7 @@ pub mod exit;
 pub mod git;
 pub mod platform;
 pub mod reference;
+pub mod sync;
 pub mod text;
 
 pub use digest::{Algorithm, Digest};

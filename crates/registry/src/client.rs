@@ -30,7 +30,7 @@ use url::Url;
 use crate::config::ClientConfig;
 use crate::credentials::CredentialStore;
 use crate::error::{ConfigProblem, Error, Result};
-use crate::sync::Lock;
+use ferry_core::sync::Lock;
 
 pub use endpoint::DOCKER_HUB_API_HOST;
 pub use referrers::{Referrer, ReferrersSource, referrers_tag};

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use crate::credentials::{Credential, CredentialStore};
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
 use crate::source::{CredentialSource, SourcedCredential};
-use crate::sync::Lock;
+use ferry_core::sync::Lock;
 
 /// A cloud whose registries ferry can log in to by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -9,7 +9,7 @@ use ferry_core::Digest;
 use crate::credentials::{Credential, CredentialStore, DockerConfig};
 use crate::error::{CredentialProblem, Error, Result};
 use crate::source::{DEFAULT_CREDENTIAL_TTL, SourcedCredential};
-use crate::sync::Lock;
+use ferry_core::sync::Lock;
 
 /// What tells one version of a file from another without reading it: the file the path leads
 /// to (symlinks followed: a `..data` swap leads to another inode), its size and its mtime.

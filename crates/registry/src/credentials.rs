@@ -16,7 +16,7 @@ use base64::Engine as _;
 
 use crate::error::{CredentialProblem, EntryProblem, Error, Result};
 use crate::source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};
-use crate::sync::Lock;
+use ferry_core::sync::Lock;
 
 /// Credentials for one registry. `Debug` never prints secrets.
 #[derive(Clone, PartialEq, Eq)]

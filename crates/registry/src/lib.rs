@@ -54,7 +54,6 @@ pub mod ratelimit;
 pub mod revision;
 pub mod signature;
 pub mod source;
-mod sync;
 
 pub use client::check::{AuthCheck, AuthKind};
 pub use client::{

@@ -7,9 +7,9 @@
 //! `{"token", "expires_at"}` is cached until 5 minutes before it expires.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use ferry_core::sync::Lock;
 use ferry_registry::jwt::{Rs256Key, RsaKeyProblem};
 use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
@@ -89,8 +89,8 @@ pub struct GitHubApp {
     base: Url,
     client: reqwest::Client,
     refresh_before: Duration,
-    installations: Mutex<HashMap<String, u64>>,
-    tokens: Mutex<HashMap<u64, Cached>>,
+    installations: Lock<HashMap<String, u64>>,
+    tokens: Lock<HashMap<u64, Cached>>,
     exchanges: std::sync::atomic::AtomicU64,
 }
 
@@ -140,8 +140,8 @@ impl GitHubApp {
             base: settings.api_url,
             client,
             refresh_before: settings.refresh_before,
-            installations: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            installations: Lock::default(),
+            tokens: Lock::default(),
             exchanges: Default::default(),
         })
     }
@@ -198,7 +198,7 @@ impl GitHubApp {
         let repo = repo.ok_or_else(|| Error::GitHubApp {
             message: "no --github-app-installation-id and no repository to look it up by".into(),
         })?;
-        if let Some(id) = self.installations.lock().expect("lock").get(repo) {
+        if let Some(id) = self.installations.lock().get(repo) {
             return Ok(*id);
         }
         let json = self
@@ -211,17 +211,14 @@ impl GitHubApp {
             status: Some(200),
             message: "the answer has no installation id".into(),
         })?;
-        self.installations
-            .lock()
-            .expect("lock")
-            .insert(repo.to_string(), id);
+        self.installations.lock().insert(repo.to_string(), id);
         Ok(id)
     }
 
     async fn fresh(&self, repo: Option<&str>) -> Result<String> {
         let id = self.installation_for(repo).await?;
         let now = ferry_core::duration::unix_now();
-        if let Some(c) = self.tokens.lock().expect("lock").get(&id)
+        if let Some(c) = self.tokens.lock().get(&id)
             && c.expires_at > now + self.refresh_before.as_secs()
         {
             return Ok(c.token.clone());
@@ -249,7 +246,7 @@ impl GitHubApp {
             token: token.clone(),
             expires_at,
         };
-        self.tokens.lock().expect("lock").insert(id, cached);
+        self.tokens.lock().insert(id, cached);
         Ok(token)
     }
 }
@@ -259,7 +256,7 @@ impl TokenSource for GitHubApp {
         Box::pin(async move { self.fresh(repo).await.map(Some) })
     }
     fn refused(&self, token: &str) -> bool {
-        let mut tokens = self.tokens.lock().expect("lock");
+        let mut tokens = self.tokens.lock();
         let before = tokens.len();
         tokens.retain(|_, c| c.token != token);
         tokens.len() < before

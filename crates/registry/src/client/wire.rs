@@ -16,7 +16,7 @@ use url::Url;
 use crate::config::{CaCertificates, ClientConfig, RetryPolicy};
 use crate::error::{ConfigProblem, Error, Result};
 use crate::ratelimit::{RateLimit, parse_retry_after};
-use crate::sync::Lock;
+use ferry_core::sync::Lock;
 
 /// Error bodies are read only for their message: at least this much…
 const ERROR_BODY_MIN: usize = 16 * 1024;
