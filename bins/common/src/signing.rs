@@ -3,62 +3,32 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_registry::signature::{Identity, Keyless, PublicKey, RootSource, SignaturePolicy, Trust};
+use ferry_registry::signature::{Identity, Keyless, PublicKey, Trust};
 
 use crate::Failure;
+
+fn operational(e: ferry_registry::Error) -> Failure {
+    Failure::operational(e.to_string())
+}
 
 /// Read and parse PEM public keys; an unreadable or unusable file is an error naming it.
 pub fn read_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {
     paths
         .iter()
-        .map(|p| {
-            let pem = std::fs::read_to_string(p).map_err(|e| {
-                Failure::operational(format!("cannot read key {}: {e}", p.display()))
-            })?;
-            PublicKey::from_pem(&p.display().to_string(), &pem)
-                .map_err(|e| Failure::operational(e.to_string()))
-        })
+        .map(|p| PublicKey::read(p).map_err(operational))
         .collect()
 }
 
 /// Keyless checking for `identities` under the trusted root in `file`, or, without one, the
 /// Sigstore public-good root embedded in ferry (sigstore-verify's copy; never fetched).
 pub fn keyless(file: Option<&Path>, identities: Vec<Identity>) -> Result<Keyless, Failure> {
-    let fail = |e: ferry_registry::Error| Failure::operational(e.to_string());
-    match file {
-        None => Keyless::embedded(identities).map_err(fail),
-        Some(f) => {
-            let json = std::fs::read_to_string(f).map_err(|e| {
-                Failure::operational(format!("cannot read trusted root {}: {e}", f.display()))
-            })?;
-            Keyless::new(&json, RootSource::File(f.to_path_buf()), identities).map_err(fail)
-        }
-    }
+    Keyless::from_root_file(file, identities).map_err(operational)
 }
 
 /// Read a signature policy document: its keys, and its keyless identities under its trusted
 /// root (the embedded public-good root when it names none).
 pub fn load_policy(file: &Path) -> Result<Trust, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Failure::operational(format!(
-            "cannot read signature policy {}: {e}",
-            file.display()
-        ))
-    })?;
-    let policy =
-        SignaturePolicy::parse(file, &text).map_err(|e| Failure::operational(e.to_string()))?;
-    let keyless = if policy.keyless.is_empty() {
-        None
-    } else {
-        Some(keyless(
-            policy.trusted_root.as_deref(),
-            policy.identities(),
-        )?)
-    };
-    Ok(Trust {
-        keys: read_keys(&policy.keys)?,
-        keyless,
-    })
+    Trust::from_policy_file(file).map_err(operational)
 }
 
 /// `NAME=FILE` of `--signature-policy`: the name and what the policy trusts.
@@ -77,6 +47,7 @@ pub fn named_policy(arg: &str) -> Result<(String, Trust), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_registry::signature::RootSource;
 
     #[test]
     fn a_named_policy_needs_both_parts_and_a_bad_trusted_root_or_key_names_its_file() {

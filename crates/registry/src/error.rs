@@ -161,6 +161,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file signature verification needs (a public key, a trusted root, a signature policy)
+    /// cannot be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    VerificationFile {
+        /// `key`, `trusted root` or `signature policy`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A signature policy document is unusable.
     #[error("signature policy {}: {reason}", file.display())]
     SignaturePolicy {
@@ -656,3 +669,13 @@ impl ferry_core::exit::Classify for Error {
 
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The text of `path`, a file signature verification needs (`what`: `key`, `trusted root`,
+/// `signature policy`).
+pub(crate) fn read_verification_file(what: &'static str, path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::VerificationFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}

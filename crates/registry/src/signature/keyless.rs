@@ -7,7 +7,7 @@
 //! identities — exact, or a regular expression searched anywhere in the value (unanchored), as
 //! cosign's `--certificate-identity-regexp` does with Go's `regexp.MatchString`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ferry_core::Digest;
@@ -173,6 +173,18 @@ impl Keyless {
             source,
             identities,
         })
+    }
+
+    /// Keyless checking under the trusted root in `file`, or, without one, the Sigstore
+    /// public-good root embedded in sigstore-verify (never fetched).
+    pub fn from_root_file(file: Option<&Path>, identities: Vec<Identity>) -> Result<Keyless> {
+        match file {
+            None => Keyless::embedded(identities),
+            Some(f) => {
+                let json = crate::error::read_verification_file("trusted root", f)?;
+                Keyless::new(&json, RootSource::File(f.to_path_buf()), identities)
+            }
+        }
     }
 
     /// Keyless checking under the Sigstore public-good root embedded in sigstore-verify.

@@ -29,6 +29,12 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
+    /// Read and parse the PEM public key file `path` (named in errors and reports).
+    pub fn read(path: &std::path::Path) -> Result<PublicKey> {
+        let pem = crate::error::read_verification_file("key", path)?;
+        PublicKey::from_pem(&path.display().to_string(), &pem)
+    }
+
     /// Parse a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo). `name` names the source (a file)
     /// in errors and reports.
     pub fn from_pem(name: &str, pem: &str) -> Result<PublicKey> {

@@ -215,6 +215,14 @@ pub struct Trust {
     pub keyless: Option<Keyless>,
 }
 
+impl Trust {
+    /// What the signature policy document `file` trusts ([`SignaturePolicy::load`], then
+    /// [`SignaturePolicy::trust`]).
+    pub fn from_policy_file(file: &std::path::Path) -> crate::error::Result<Trust> {
+        SignaturePolicy::load(file)?.trust()
+    }
+}
+
 impl From<Vec<PublicKey>> for Trust {
     fn from(keys: Vec<PublicKey>) -> Trust {
         Trust {

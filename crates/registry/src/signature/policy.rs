@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::keyless::{Identity, Matcher};
+use super::keyless::{Identity, Keyless, Matcher};
+use super::{PublicKey, Trust};
 use crate::error::{Error, Result};
 
 /// One keyless identity: the certificate's OIDC issuer and subject (exact or regex).
@@ -187,6 +188,33 @@ impl SignaturePolicy {
         Ok(policy)
     }
 
+    /// Read and parse the document `file`.
+    pub fn load(file: &Path) -> Result<SignaturePolicy> {
+        let text = crate::error::read_verification_file("signature policy", file)?;
+        SignaturePolicy::parse(file, &text)
+    }
+
+    /// What the policy trusts: its keys, read, and its keyless identities under its trusted
+    /// root (the embedded public-good root when it names none).
+    pub fn trust(&self) -> Result<Trust> {
+        let keyless = if self.keyless.is_empty() {
+            None
+        } else {
+            Some(Keyless::from_root_file(
+                self.trusted_root.as_deref(),
+                self.identities(),
+            )?)
+        };
+        Ok(Trust {
+            keys: self
+                .keys
+                .iter()
+                .map(|k| PublicKey::read(k))
+                .collect::<Result<_>>()?,
+            keyless,
+        })
+    }
+
     /// The keyless identities as matchers (checked by [`SignaturePolicy::parse`]).
     pub fn identities(&self) -> Vec<Identity> {
         self.keyless
@@ -263,6 +291,35 @@ fn identity(item: &Yaml) -> std::result::Result<KeylessIdentity, PolicyProblem> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loaded_policy_reads_its_keys_next_to_it_and_names_an_unreadable_one() {
+        use p256::pkcs8::EncodePublicKey as _;
+        let dir = tempfile::tempdir().unwrap();
+        let sk = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let pem = sk
+            .verifying_key()
+            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/release.pub"), pem).unwrap();
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, "keys: [keys/release.pub]\n").unwrap();
+        let trust = Trust::from_policy_file(&file).unwrap();
+        assert_eq!(trust.keys.len(), 1);
+        assert!(trust.keyless.is_none());
+        std::fs::write(&file, "keys: [keys/gone.pub]\n").unwrap();
+        let e = Trust::from_policy_file(&file).unwrap_err();
+        assert!(
+            matches!(&e, Error::VerificationFile { what: "key", path, .. } if path.ends_with("keys/gone.pub")),
+            "{e}"
+        );
+        let e = Trust::from_policy_file(&dir.path().join("none.yaml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot read signature policy "),
+            "{e}"
+        );
+    }
 
     #[test]
     fn yaml_and_json_documents_resolve_key_paths_against_their_directory() {
