@@ -11,12 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
-# Each stage says how long it took, so a CI log shows where the time goes.
+# Each stage says how long it took and how much disk is left, so a CI log shows where the time
+# and the space go.
 stage() {
   local name=$1 t=$SECONDS
   shift
   "$@"
-  echo "== stage '$name': $((SECONDS - t)) s (total $((SECONDS - started)) s)" >&2
+  echo "== stage '$name': $((SECONDS - t)) s (total $((SECONDS - started)) s;" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ') free on disk)" >&2
 }
 tests() {
   if cargo nextest --version >/dev/null 2>&1; then
