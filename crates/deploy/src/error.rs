@@ -16,25 +16,25 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(ConfigProblem),
     /// A git write-back (clone, fetch, commit, push, revert, write branch) failed.
-    #[error("git write-back to {repo} ({branch}): {message}")]
+    #[error("git write-back to {repo} ({branch}): {problem}")]
     Git {
         /// Remote URL.
         repo: String,
         /// Branch.
         branch: String,
         /// What went wrong.
-        message: String,
+        problem: crate::gitops::GitProblem,
     },
     /// The provenance gate could not fetch the source repository's branch to see whether a
     /// revision is on it.
-    #[error("fetching branch {branch} of {repo}: {message}")]
+    #[error("fetching branch {branch} of {repo}: {problem}")]
     ProvenanceFetch {
         /// The source repository's URL.
         repo: String,
         /// The branch the revision must be on.
         branch: String,
         /// What went wrong.
-        message: String,
+        problem: crate::gitops::GitProblem,
     },
     /// A YAML file cannot be edited safely at the spot ferry must change (flow style, no
     /// scalar value, the workload has no such container…).
@@ -65,7 +65,7 @@ pub enum Error {
     #[error("inspecting the new image: {0}")]
     InspectNew(ferry_registry::Error),
     /// A forge API (GitHub, GitLab) refused or failed a pull/merge request call.
-    #[error("{forge} API {method} {url}: {message}")]
+    #[error("{forge} API {method} {url}: {problem}")]
     Forge {
         /// `github` or `gitlab`.
         forge: ferry_policy::review::Forge,
@@ -75,14 +75,14 @@ pub enum Error {
         url: String,
         /// HTTP status, when there was an answer.
         status: Option<u16>,
-        /// What went wrong (the API's message, or the transport error).
-        message: String,
+        /// What went wrong (the API's message, the transport error, a malformed answer).
+        problem: crate::forge::ForgeProblem,
     },
     /// The GitHub App private key or installation cannot be used.
-    #[error("GitHub App: {message}")]
+    #[error("GitHub App: {problem}")]
     GitHubApp {
         /// What is wrong (never the key itself).
-        message: String,
+        problem: crate::forge::AppProblem,
     },
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]

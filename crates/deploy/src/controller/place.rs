@@ -130,11 +130,7 @@ async fn look(
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
-            .map_err(|e| crate::Error::Git {
-                repo: t.repo.clone(),
-                branch: t.branch.clone(),
-                message: e.message().to_string(),
-            })?;
+            .map_err(|e| gitops::git_error(&t, gitops::GitProblem::Git(e)))?;
         let at = Tip {
             repo: &repo,
             tree: &tree,

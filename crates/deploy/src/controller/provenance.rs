@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use git2::Oid;
 
 use super::Context;
-use crate::gitops::{self, GitTarget, WriteBackConfig};
+use crate::gitops::{self, GitProblem, GitTarget, WriteBackConfig};
 use crate::policy::LookupError;
 
 /// Answers kept at most (the oldest go first).
@@ -113,17 +113,17 @@ fn answer(
 }
 
 /// The provenance gate's own error for a failed git step.
-fn fetch_error(target: &GitTarget, message: String) -> crate::Error {
+fn fetch_error(target: &GitTarget, problem: GitProblem) -> crate::Error {
     crate::Error::ProvenanceFetch {
         repo: target.repo.clone(),
         branch: target.branch.clone(),
-        message,
+        problem,
     }
 }
 
 /// The branch's tip on the remote, from a listing of its refs (no fetch).
 fn remote_tip(config: &WriteBackConfig, target: &GitTarget) -> Result<Option<Oid>, crate::Error> {
-    let err = |e: git2::Error| fetch_error(target, format!("listing refs: {}", e.message()));
+    let err = |e| fetch_error(target, GitProblem::ListRefs(e));
     let mut remote = git2::Remote::create_detached(target.repo.as_str()).map_err(err)?;
     let callbacks = gitops::callbacks(&config.auth);
     let conn = remote
@@ -152,7 +152,7 @@ fn reachable(
     let (repo, tip) = {
         let _one = FETCH.lock().unwrap_or_else(|p| p.into_inner());
         gitops::fetch(config, target).map_err(|e| match e {
-            crate::Error::Git { message, .. } => fetch_error(target, message),
+            crate::Error::Git { problem, .. } => fetch_error(target, problem),
             other => other,
         })?
     };

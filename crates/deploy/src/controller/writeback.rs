@@ -331,15 +331,7 @@ async fn undo(
             ..c.clone()
         })
         .collect();
-    let git_error = {
-        let t = target.clone();
-        move |message: String| crate::Error::Git {
-            repo: t.repo.clone(),
-            branch: t.branch.clone(),
-            message,
-        }
-    };
-    let nothing = git_error.clone();
+    let nothing = gitops::git_error(&target, gitops::GitProblem::NothingToRestore);
     let work = move || -> crate::Result<String> {
         if all {
             return gitops::revert(&config, &target, &commit, &why, &fence);
@@ -355,11 +347,10 @@ async fn undo(
             true => gitops::write_back_fenced(&config, &target, &inverse, &fence),
             false => gitops::write_back_helm_fenced(&config, &target, &helm, &fence),
         }?;
-        wb.commit
-            .ok_or_else(|| nothing("nothing to restore: the files changed since".into()))
+        wb.commit.ok_or(nothing)
     };
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| git_error(e.to_string()))
+        .map_err(crate::Error::Join)
         .and_then(|r| r)
 }

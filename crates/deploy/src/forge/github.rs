@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Filter, ForgeApi, Http, NewRequest, Opened, Request, State};
+use super::{Filter, ForgeApi, ForgeProblem, Http, NewRequest, Opened, Request, State};
 use crate::error::Result;
 use crate::policy::review::Forge;
 
@@ -87,7 +87,12 @@ impl ForgeApi for GitHub {
                 StatusCode::UNPROCESSABLE_ENTITY if msg.contains("already exists") => {
                     Ok(Opened::Exists)
                 }
-                s => Err(self.http.error(&Method::POST, &url, Some(s.as_u16()), msg)),
+                s => {
+                    let refused = ForgeProblem::Refused { message: msg };
+                    Err(self
+                        .http
+                        .error(&Method::POST, &url, Some(s.as_u16()), refused))
+                }
             }
         }
         .boxed()

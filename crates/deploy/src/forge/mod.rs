@@ -25,9 +25,11 @@ use crate::policy::review::Forge;
 pub mod body;
 pub mod github;
 pub mod gitlab;
+mod problem;
 pub mod token;
 
 pub use body::{Commits, Evidence, Marker, SignatureVerdict};
+pub use problem::{AppProblem, ForgeProblem};
 pub use token::{Fixed, GitHubApp, GitHubAppSettings, TokenSource};
 
 /// The state of a request.
@@ -142,10 +144,9 @@ pub async fn ensure(
                         method: "GET",
                         url: repo.to_string(),
                         status: None,
-                        message: format!(
-                            "the forge says a request for {} exists, and none is listed",
-                            new.head
-                        ),
+                        problem: ForgeProblem::NotListed {
+                            head: new.head.clone(),
+                        },
                     })?
             }
         },
@@ -275,7 +276,7 @@ impl Forges {
                     method: "-",
                     url: default.to_string(),
                     status: None,
-                    message: e.to_string(),
+                    problem: ForgeProblem::BadUrl(e),
                 })?,
             };
             Http::new(forge, base, settings)
@@ -357,13 +358,19 @@ impl Http {
         u
     }
 
-    fn error(&self, method: &Method, url: &Url, status: Option<u16>, message: String) -> Error {
+    fn error(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: Option<u16>,
+        problem: ForgeProblem,
+    ) -> Error {
         Error::Forge {
             forge: self.forge,
             method: method_name(method),
             url: url.to_string(),
             status,
-            message,
+            problem,
         }
     }
 
@@ -424,21 +431,20 @@ impl Http {
             let resp = rb
                 .send()
                 .await
-                .map_err(|e| self.error(&method, &url, None, e.to_string()))?;
+                .map_err(|e| self.error(&method, &url, None, ForgeProblem::Transport(e)))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| self.error(&method, &url, Some(status.as_u16()), e.to_string()))?;
+            let text = resp.text().await.map_err(|e| {
+                let problem = ForgeProblem::Transport(e);
+                self.error(&method, &url, Some(status.as_u16()), problem)
+            })?;
             if let Some(wait) = rate_limited(status, &headers, ferry_core::duration::unix_now()) {
                 if waited + wait > self.max_wait {
-                    let why = format!(
-                        "rate limited ({}); the limit clears in {}s, beyond the {}s ferry waits",
-                        limit_headers(&headers),
-                        wait.as_secs(),
-                        self.max_wait.as_secs()
-                    );
+                    let why = ForgeProblem::RateLimited {
+                        limits: limit_headers(&headers),
+                        clears_in: wait,
+                        max_wait: self.max_wait,
+                    };
                     return Err(self.error(&method, &url, Some(status.as_u16()), why));
                 }
                 tracing::warn!(forge = %self.forge, %url, wait_s = wait.as_secs(), headers = %limit_headers(&headers), "rate limited; waiting");
@@ -459,7 +465,9 @@ impl Http {
     pub async fn ok(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value> {
         let a = self.send(method.clone(), url.clone(), body).await?;
         if !a.status.is_success() {
-            let msg = api_message(&a.json);
+            let msg = ForgeProblem::Refused {
+                message: api_message(&a.json),
+            };
             return Err(self.error(&method, &url, Some(a.status.as_u16()), msg));
         }
         Ok(a.json)
@@ -473,13 +481,17 @@ impl Http {
             let Some(url) = next.take() else { break };
             let a = self.send(Method::GET, url.clone(), None).await?;
             if !a.status.is_success() {
-                let msg = api_message(&a.json);
+                let msg = ForgeProblem::Refused {
+                    message: api_message(&a.json),
+                };
                 return Err(self.error(&Method::GET, &url, Some(a.status.as_u16()), msg));
             }
             match a.json {
                 Value::Array(items) => out.extend(items),
                 other => {
-                    let msg = format!("expected a JSON array, got {}", kind_of(&other));
+                    let msg = ForgeProblem::NotAnArray {
+                        got: kind_of(&other),
+                    };
                     return Err(self.error(&Method::GET, &url, Some(a.status.as_u16()), msg));
                 }
             }

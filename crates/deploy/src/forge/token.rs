@@ -10,12 +10,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferry_core::sync::Lock;
-use ferry_registry::jwt::{Rs256Key, RsaKeyProblem};
+use ferry_registry::jwt::Rs256Key;
 use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::{AppProblem, ForgeProblem};
 use crate::error::{Error, Result};
 use crate::policy::review::Forge;
 
@@ -108,10 +109,7 @@ impl std::fmt::Debug for GitHubApp {
 /// Parse a PEM RSA private key (PKCS#1 `BEGIN RSA PRIVATE KEY` or PKCS#8 `BEGIN PRIVATE KEY`).
 pub fn parse_key(pem: &str) -> Result<Rs256Key> {
     Rs256Key::from_pem(pem).map_err(|e| Error::GitHubApp {
-        message: match e {
-            RsaKeyProblem::NotPem => e.to_string(),
-            RsaKeyProblem::Rejected(r) => r.to_string(),
-        },
+        problem: AppProblem::Key(e),
     })
 }
 
@@ -119,8 +117,8 @@ pub fn parse_key(pem: &str) -> Result<Rs256Key> {
 pub fn app_jwt(key: &Rs256Key, app_id: u64, now: u64) -> Result<String> {
     let claims =
         json!({ "iat": now.saturating_sub(60), "exp": now + 540, "iss": app_id.to_string() });
-    key.sign(None, &claims).map_err(|e| Error::GitHubApp {
-        message: format!("signing the app JWT: {e}"),
+    key.sign(None, &claims).map_err(|_| Error::GitHubApp {
+        problem: AppProblem::Sign,
     })
 }
 
@@ -161,7 +159,7 @@ impl GitHubApp {
     /// One JWT-authenticated call; a non-2xx answer is an error naming the status.
     async fn call(&self, method: Method, path: &str) -> Result<Value> {
         let url = self.url(path);
-        let err = |status: Option<u16>, message: String| Error::Forge {
+        let err = |status: Option<u16>, problem: ForgeProblem| Error::Forge {
             forge: Forge::GitHub,
             method: if method == Method::POST {
                 "POST"
@@ -170,7 +168,7 @@ impl GitHubApp {
             },
             url: url.to_string(),
             status,
-            message,
+            problem,
         };
         let jwt = app_jwt(&self.key, self.app_id, ferry_core::duration::unix_now())?;
         let resp = self
@@ -181,12 +179,16 @@ impl GitHubApp {
             .header("X-GitHub-Api-Version", "2022-11-28")
             .send()
             .await
-            .map_err(|e| err(None, e.to_string()))?;
+            .map_err(|e| err(None, ForgeProblem::Transport(e)))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status != StatusCode::OK && status != StatusCode::CREATED {
-            return Err(err(Some(status.as_u16()), super::api_message(&json)));
+            let message = super::api_message(&json);
+            return Err(err(
+                Some(status.as_u16()),
+                ForgeProblem::Refused { message },
+            ));
         }
         Ok(json)
     }
@@ -195,8 +197,8 @@ impl GitHubApp {
         if let Some(id) = self.installation {
             return Ok(id);
         }
-        let repo = repo.ok_or_else(|| Error::GitHubApp {
-            message: "no --github-app-installation-id and no repository to look it up by".into(),
+        let repo = repo.ok_or(Error::GitHubApp {
+            problem: AppProblem::NoInstallation,
         })?;
         if let Some(id) = self.installations.lock().get(repo) {
             return Ok(*id);
@@ -209,7 +211,9 @@ impl GitHubApp {
             method: "GET",
             url: self.url(&format!("repos/{repo}/installation")).to_string(),
             status: Some(200),
-            message: "the answer has no installation id".into(),
+            problem: ForgeProblem::Missing {
+                what: "an installation id",
+            },
         })?;
         self.installations.lock().insert(repo.to_string(), id);
         Ok(id)
@@ -239,7 +243,9 @@ impl GitHubApp {
                 method: "POST",
                 url: self.url(&path).to_string(),
                 status: Some(201),
-                message: "the answer lacks token or expires_at".into(),
+                problem: ForgeProblem::Missing {
+                    what: "token or expires_at",
+                },
             });
         };
         let cached = Cached {

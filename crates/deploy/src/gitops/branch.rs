@@ -56,18 +56,16 @@ pub fn prepare_write_branch(
     write_branch: &str,
 ) -> Result<WriteBranch, GitError> {
     let base = resolve_branch(config, base)?;
-    let err = |message: String| crate::Error::Git {
-        repo: base.repo.clone(),
-        branch: write_branch.to_string(),
-        message,
-    };
-    if !git2::Branch::name_is_valid(write_branch).unwrap_or(false) {
-        return Err(err(format!("{write_branch:?} is not a valid branch name")));
-    }
     let target = GitTarget {
         branch: write_branch.to_string(),
         ..base.clone()
     };
+    let err = |problem| git_error(&target, problem);
+    if !git2::Branch::name_is_valid(write_branch).unwrap_or(false) {
+        return Err(err(GitProblem::BadBranchName {
+            name: write_branch.to_string(),
+        }));
+    }
     for _ in 0..config.max_attempts.max(1) {
         let (repo, base_tip) = fetch(config, &base)?;
         let (action, tip, seen) = if write_branch == base.branch {
@@ -82,7 +80,7 @@ pub fn prepare_write_branch(
         if moves && let Err(rejection) = push(config, &repo, &target, tip) {
             // Lost a race (the branch moved: look again) or a real refusal (it did not: stop).
             if remote_branch_tip(config, &target)? == seen {
-                return Err(err(format!("push rejected: {rejection}")));
+                return Err(err(GitProblem::PushRejected(rejection)));
             }
             tracing::info!(repo = %base.repo, branch = write_branch, %rejection, "write branch moved during the push; looking again");
             continue;
@@ -94,10 +92,10 @@ pub fn prepare_write_branch(
             tip: tip.to_string(),
         });
     }
-    Err(err(format!(
-        "the branch kept moving; gave up after {} attempts",
-        config.max_attempts
-    )))
+    Err(err(GitProblem::KeptMoving {
+        attempts: config.max_attempts,
+        reverting: false,
+    }))
 }
 
 /// What to do with the write branch given the base's tip: the action, the tip it should have,
@@ -118,14 +116,12 @@ fn write_branch_step(
         Relation::Ahead => WriteBranchAction::Ahead,
         Relation::Behind => return Ok((WriteBranchAction::FastForwarded, base_tip, Some(seen))),
         Relation::Diverged => {
-            return Err(crate::Error::Git {
-                repo: target.repo.clone(),
-                branch: target.branch.clone(),
-                message: format!(
-                    "it has diverged from {0} (commits on both sides) and cannot be fast-forwarded; ferry never force-pushes: merge {0} into it or delete it",
-                    base.branch
-                ),
-            });
+            return Err(git_error(
+                target,
+                GitProblem::Diverged {
+                    base: base.branch.clone(),
+                },
+            ));
         }
     };
     Ok((action, tip, Some(seen)))
@@ -157,22 +153,13 @@ fn remote_branch_tip(
     config: &WriteBackConfig,
     target: &GitTarget,
 ) -> Result<Option<Oid>, GitError> {
-    let err = |message: String| crate::Error::Git {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
-    let mut remote = git2::Remote::create_detached(target.repo.as_str())
-        .map_err(|e| err(e.message().to_string()))?;
+    let err = |problem| git_error(target, problem);
+    let mut remote =
+        git2::Remote::create_detached(target.repo.as_str()).map_err(|e| err(GitProblem::Git(e)))?;
     let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(callbacks(&config.auth)), None)
-        .map_err(|e| err(format!("cannot reach the remote: {}", e.message())))?;
+        .map_err(|e| err(GitProblem::Unreachable(e)))?;
     let wanted = format!("refs/heads/{}", target.branch);
-    let heads = conn.list().map_err(|e| {
-        err(format!(
-            "cannot list the remote's branches: {}",
-            e.message()
-        ))
-    })?;
+    let heads = conn.list().map_err(|e| err(GitProblem::ListBranches(e)))?;
     Ok(heads.iter().find(|h| h.name() == wanted).map(|h| h.oid()))
 }

@@ -28,34 +28,34 @@ pub fn commits_between(
     };
     let t = resolve_branch(config, &head)?;
     let (repo, _) = fetch(config, &t)?;
-    let err = |message: String| crate::Error::Git {
-        repo: url.to_string(),
-        branch: t.branch.clone(),
-        message,
-    };
+    let err = |problem| git_error(&t, problem);
+    let git = |e| err(GitProblem::Git(e));
     let commit = |rev: &str| {
         repo.revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
             .map(|c| c.id())
-            .map_err(|_| err(format!("revision {rev} is not on {}", t.branch)))
+            .map_err(|_| {
+                err(GitProblem::NotOnBranch {
+                    revision: rev.to_string(),
+                    branch: t.branch.clone(),
+                })
+            })
     };
     let (from, to) = (commit(from)?, commit(to)?);
-    let mut walk = repo.revwalk().map_err(|e| err(e.message().to_string()))?;
+    let mut walk = repo.revwalk().map_err(git)?;
     walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
         .and_then(|()| walk.push(to))
         .and_then(|()| walk.hide(from))
-        .map_err(|e| err(e.message().to_string()))?;
+        .map_err(git)?;
     let mut lines = Vec::new();
     let mut more = 0;
     for id in walk {
-        let id = id.map_err(|e| err(e.message().to_string()))?;
+        let id = id.map_err(git)?;
         if lines.len() == cap {
             more += 1;
             continue;
         }
-        let c = repo
-            .find_commit(id)
-            .map_err(|e| err(e.message().to_string()))?;
+        let c = repo.find_commit(id).map_err(git)?;
         lines.push(CommitLine {
             id: ferry_core::short_hash(&id.to_string()).to_string(),
             title: c.summary().ok().flatten().unwrap_or("").to_string(),

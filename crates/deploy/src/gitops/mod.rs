@@ -4,7 +4,6 @@
 //! Everything here is blocking (libgit2); async callers use `spawn_blocking`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,12 +16,14 @@ use crate::yamledit;
 mod branch;
 mod edits;
 mod log;
+mod problem;
 mod revert;
 
 pub use crate::helm::{HelmChange, plan_helm_edits, write_back_helm, write_back_helm_fenced};
 pub use branch::*;
 pub use edits::plan_edits;
 pub use log::{CommitLine, commits_between};
+pub use problem::{GitProblem, PushRefused, Unrevertable};
 pub use revert::{revert, reverted};
 
 pub use ferry_policy::GitTarget;
@@ -119,6 +120,15 @@ pub struct WriteBack {
 /// A failed write-back: [`crate::Error::Git`] (the crate's one error type).
 pub type GitError = crate::Error;
 
+/// [`crate::Error::Git`] for a step on `target`.
+pub(crate) fn git_error(target: &GitTarget, problem: GitProblem) -> crate::Error {
+    crate::Error::Git {
+        repo: target.repo.clone(),
+        branch: target.branch.clone(),
+        problem,
+    }
+}
+
 /// Marker line in ferry's commit messages (used to recognise its commits).
 pub const COMMIT_MARKER: &str = "Written-by: ferry-deploy";
 
@@ -194,29 +204,22 @@ pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<Gi
     if !(target.branch.is_empty() || target.branch == "HEAD") {
         return Ok(target.clone());
     }
-    let err = |message: String| crate::Error::Git {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
-    let mut remote = git2::Remote::create_detached(target.repo.as_str())
-        .map_err(|e| err(e.message().to_string()))?;
+    let err = |problem| git_error(target, problem);
+    let mut remote =
+        git2::Remote::create_detached(target.repo.as_str()).map_err(|e| err(GitProblem::Git(e)))?;
     let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(callbacks(&config.auth)), None)
-        .map_err(|e| err(format!("cannot reach the remote: {}", e.message())))?;
-    let head = conn.default_branch().map_err(|e| {
-        err(format!(
-            "the remote names no default branch: {}",
-            e.message()
-        ))
-    })?;
+        .map_err(|e| err(GitProblem::Unreachable(e)))?;
+    let head = conn
+        .default_branch()
+        .map_err(|e| err(GitProblem::NoDefaultBranch(Some(e))))?;
     let name = head
         .as_str()
         .unwrap_or("")
         .trim_start_matches("refs/heads/")
         .to_string();
     if name.is_empty() {
-        return Err(err("the remote names no default branch".into()));
+        return Err(err(GitProblem::NoDefaultBranch(None)));
     }
     Ok(GitTarget {
         branch: name,
@@ -226,54 +229,47 @@ pub fn resolve_branch(config: &WriteBackConfig, target: &GitTarget) -> Result<Gi
 
 /// The cached bare clone of `target.repo`, fetched: returns it and the branch tip.
 pub fn fetch(config: &WriteBackConfig, target: &GitTarget) -> Result<(Repository, Oid), GitError> {
-    let err = |message: String| crate::Error::Git {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
+    let err = |problem| git_error(target, problem);
     if looks_like_commit(&target.branch) || target.branch.starts_with("refs/tags/") {
-        return Err(err(format!(
-            "targetRevision {:?} is a fixed commit or tag; ferry only writes to branches",
-            target.branch
-        )));
+        return Err(err(GitProblem::FixedRevision {
+            revision: target.branch.clone(),
+        }));
     }
+    let git = |e| err(GitProblem::Git(e));
     let dir = cache_path(config, &target.repo);
     let repo = match Repository::open_bare(&dir) {
         Ok(r) => r,
         Err(_) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-            let r = Repository::init_bare(&dir).map_err(|e| err(e.message().to_string()))?;
-            r.remote("origin", &target.repo)
-                .map_err(|e| err(e.message().to_string()))?;
+            std::fs::create_dir_all(&dir).map_err(|source| {
+                err(GitProblem::CacheDir {
+                    dir: dir.clone(),
+                    source,
+                })
+            })?;
+            let r = Repository::init_bare(&dir).map_err(git)?;
+            r.remote("origin", &target.repo).map_err(git)?;
             r
         }
     };
     {
-        let mut remote = repo
-            .find_remote("origin")
-            .map_err(|e| err(e.message().to_string()))?;
+        let mut remote = repo.find_remote("origin").map_err(git)?;
         if remote.url().ok() != Some(target.repo.as_str()) {
-            repo.remote_set_url("origin", &target.repo)
-                .map_err(|e| err(e.message().to_string()))?;
-            remote = repo
-                .find_remote("origin")
-                .map_err(|e| err(e.message().to_string()))?;
+            repo.remote_set_url("origin", &target.repo).map_err(git)?;
+            remote = repo.find_remote("origin").map_err(git)?;
         }
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(callbacks(&config.auth));
         let spec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", target.branch);
         remote
             .fetch(&[spec.as_str()], Some(&mut fo), None)
-            .map_err(|e| err(format!("fetch failed: {}", e.message())))?;
+            .map_err(|e| err(GitProblem::Fetch(e)))?;
     }
     let tip = repo
         .refname_to_id(&format!("refs/remotes/origin/{}", target.branch))
         .map_err(|_| {
-            err(format!(
-                "branch {:?} does not exist in the repository",
-                target.branch
-            ))
+            err(GitProblem::NoSuchBranch {
+                branch: target.branch.clone(),
+            })
         })?;
     Ok((repo, tip))
 }
@@ -328,24 +324,6 @@ pub fn write_back_fenced(
     commit_and_push(config, target, &message, fence, |repo, tree| {
         plan_edits(repo, tree, target, changes)
     })
-}
-
-/// Why a push did not move the remote branch.
-#[derive(Debug)]
-pub(crate) enum PushRefused {
-    /// git could not push (no remote, transport, authentication).
-    Git(git2::Error),
-    /// The remote refused the update; its status text.
-    Rejected(String),
-}
-
-impl fmt::Display for PushRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PushRefused::Git(e) => f.write_str(e.message()),
-            PushRefused::Rejected(status) => f.write_str(status),
-        }
-    }
 }
 
 fn push(
@@ -403,12 +381,8 @@ pub(crate) fn commit_and_push(
     plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
 ) -> Result<WriteBack, GitError> {
     let target = &resolve_branch(config, target)?;
-    let err = |message: String| crate::Error::Git {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
-    let git = |e: git2::Error| err(e.message().to_string());
+    let err = |problem| git_error(target, problem);
+    let git = |e| err(GitProblem::Git(e));
     let mut result = WriteBack::default();
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=config.max_attempts.max(1) {
@@ -434,7 +408,7 @@ pub(crate) fn commit_and_push(
         let commit = repo
             .commit(None, &sig, &sig, message, &new_tree, &[&tip_commit])
             .map_err(git)?;
-        fence.check().map_err(|e| err(e.to_string()))?;
+        fence.check()?;
         match push(config, &repo, target, commit) {
             Ok(()) => {
                 result.commit = Some(commit.to_string());
@@ -444,7 +418,7 @@ pub(crate) fn commit_and_push(
             Err(rejection) => {
                 let (_, new_tip) = fetch(config, target)?;
                 if new_tip == tip {
-                    return Err(err(format!("push rejected: {rejection}")));
+                    return Err(err(GitProblem::PushRejected(rejection)));
                 }
                 tracing::info!(repo = %target.repo, branch = %target.branch, attempt, "branch moved during the push; re-applying on the new tip");
                 std::thread::sleep(delay);
@@ -452,10 +426,10 @@ pub(crate) fn commit_and_push(
             }
         }
     }
-    Err(err(format!(
-        "the branch kept moving; gave up after {} attempts",
-        config.max_attempts
-    )))
+    Err(err(GitProblem::KeptMoving {
+        attempts: config.max_attempts,
+        reverting: false,
+    }))
 }
 
 #[cfg(test)]

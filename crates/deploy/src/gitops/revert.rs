@@ -41,23 +41,25 @@ pub fn revert(
     fence: &Fence,
 ) -> Result<String, GitError> {
     let target = &resolve_branch(config, target)?;
-    let err = |message: String| crate::Error::Git {
-        repo: target.repo.clone(),
-        branch: target.branch.clone(),
-        message,
-    };
-    let bad = Oid::from_str(commit).map_err(|e| err(format!("{commit}: {}", e.message())))?;
+    let err = |problem| git_error(target, problem);
+    let bad = Oid::from_str(commit).map_err(|source| {
+        err(GitProblem::BadCommitId {
+            commit: commit.to_string(),
+            source,
+        })
+    })?;
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=config.max_attempts.max(1) {
         let (repo, tip) = fetch(config, target)?;
-        let id = revert_commit(config, &repo, tip, bad, reason).map_err(|e| err(e.to_string()))?;
-        fence.check().map_err(|e| err(e.to_string()))?;
+        let id = revert_commit(config, &repo, tip, bad, reason)
+            .map_err(|e| err(GitProblem::Unrevertable(e)))?;
+        fence.check()?;
         match push(config, &repo, target, id) {
             Ok(()) => return Ok(id.to_string()),
             Err(rejection) => {
                 let (_, new_tip) = fetch(config, target)?;
                 if new_tip == tip {
-                    return Err(err(format!("push of the revert rejected: {rejection}")));
+                    return Err(err(GitProblem::RevertPushRejected(rejection)));
                 }
                 tracing::info!(repo = %target.repo, attempt, "branch moved during the revert push; re-applying");
                 std::thread::sleep(delay);
@@ -65,39 +67,10 @@ pub fn revert(
             }
         }
     }
-    Err(err(format!(
-        "the branch kept moving; gave up reverting after {} attempts",
-        config.max_attempts
-    )))
-}
-
-/// Why a revert commit cannot be made.
-#[derive(Debug)]
-enum Unrevertable {
-    /// The commit to revert is not on the branch.
-    NotFound { commit: Oid, source: git2::Error },
-    /// The files it changed were changed since.
-    Conflict { commit: Oid },
-    /// git failed.
-    Git(git2::Error),
-}
-
-impl std::fmt::Display for Unrevertable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unrevertable::NotFound { commit, source } => write!(
-                f,
-                "commit {commit} not found on the branch: {}",
-                source.message()
-            ),
-            Unrevertable::Conflict { commit } => write!(
-                f,
-                "cannot revert {}: the files it changed were changed since",
-                ferry_core::short_hash(&commit.to_string())
-            ),
-            Unrevertable::Git(e) => f.write_str(e.message()),
-        }
-    }
+    Err(err(GitProblem::KeptMoving {
+        attempts: config.max_attempts,
+        reverting: true,
+    }))
 }
 
 /// A commit on `tip` undoing `bad`, or why it cannot be made.
