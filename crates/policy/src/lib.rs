@@ -73,7 +73,7 @@ pub use decide::{
 pub use image::Image;
 pub use promote::BetaProblem;
 pub use reason::{Failure, NotWritten, Reason};
-pub use route::{Application, GitSettings, NoRoute, Placement};
+pub use route::{Application, GitSettings, NoRoute, Placement, Unavailable};
 pub use signed::{SignatureVerdict, SignedGate};
 
 /// Where a workload's manifests (or its Helm values file) live in git.
@@ -252,7 +252,51 @@ pub enum ArgoApps {
     /// The names of the Applications in the Argo CD namespace (empty: Argo CD not installed).
     Known(BTreeSet<String>),
     /// They could not be read (RBAC, API error), and why.
-    Unreadable(String),
+    Unreadable(AppsUnreadable),
+}
+
+/// The Argo CD Applications could not be listed ([`ArgoApps::Unreadable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppsUnreadable {
+    /// The Argo CD namespace.
+    pub namespace: String,
+    /// The API's error.
+    pub error: Failure,
+}
+
+impl std::fmt::Display for AppsUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "listing applications.argoproj.io in {}: {}",
+            self.namespace, self.error
+        )
+    }
+}
+
+/// Only the instance label hints at Argo CD and the Applications are not known
+/// ([`ArgoCd::Unknown`], [`Reason::ArgoCdUnknown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelOnly {
+    /// The `app.kubernetes.io/instance` label's value.
+    pub instance: String,
+    /// Why the Applications are not known: `None`, nobody read them.
+    pub unreadable: Option<AppsUnreadable>,
+}
+
+impl std::fmt::Display for LabelOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "label {ARGOCD_INSTANCE_LABEL}={} may be Argo CD's or Helm's, and Argo CD Applications ",
+            self.instance
+        )?;
+        match &self.unreadable {
+            Some(why) => write!(f, "cannot be read ({why})")?,
+            None => f.write_str("were not read")?,
+        }
+        f.write_str(": not patched on a guess")
+    }
 }
 
 /// Whether Argo CD manages a workload.
@@ -263,8 +307,8 @@ pub enum ArgoCd {
     /// This Application manages it: a live patch would be reverted.
     Managed(String),
     /// Only the instance label says so and the Applications could not be read: never patched
-    /// on a guess. The text says why.
-    Unknown(String),
+    /// on a guess.
+    Unknown(LabelOnly),
 }
 
 /// Argo CD management of `w`: the tracking annotation proves it; the instance label only when an
@@ -276,16 +320,17 @@ pub fn argocd(w: &WorkloadView, apps: &ArgoApps) -> ArgoCd {
     let Some(instance) = w.labels.get(ARGOCD_INSTANCE_LABEL) else {
         return ArgoCd::NotManaged;
     };
-    let unknown = |why: &str| {
-        ArgoCd::Unknown(format!(
-            "label {ARGOCD_INSTANCE_LABEL}={instance} may be Argo CD's or Helm's, and Argo CD Applications {why}: not patched on a guess"
-        ))
+    let unknown = |unreadable: Option<&AppsUnreadable>| {
+        ArgoCd::Unknown(LabelOnly {
+            instance: instance.clone(),
+            unreadable: unreadable.cloned(),
+        })
     };
     match apps {
         ArgoApps::Known(names) if names.contains(instance) => ArgoCd::Managed(instance.clone()),
         ArgoApps::Known(_) => ArgoCd::NotManaged,
-        ArgoApps::Unreadable(why) => unknown(&format!("cannot be read ({why})")),
-        ArgoApps::NotRead => unknown("were not read"),
+        ArgoApps::Unreadable(why) => unknown(Some(why)),
+        ArgoApps::NotRead => unknown(None),
     }
 }
 

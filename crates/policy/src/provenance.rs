@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use ferry_core::Reference;
 
 use crate::decide::{Candidate, Ctx, Flow, needs, skip};
-use crate::{ContainerView, LookupError, Query, Reason};
+use crate::{ContainerView, Failure, LookupError, Query, Reason};
 
 /// What the provenance gate asks the shell.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,7 +62,7 @@ impl Ctx<'_> {
         let revision = match answers.revisions.get(&cand.by_digest) {
             Some(Ok(Some(r))) => r,
             Some(Ok(None)) => return Err(skip(Reason::NoRevision(cand.digest.clone()))),
-            Some(Err(e)) => return Err(skip(Reason::ProvenanceLookup(e.to_string()))),
+            Some(Err(e)) => return Err(skip(Reason::ProvenanceLookup(Failure(e.clone())))),
             None => {
                 let q = ProvenanceQuery::Revision(cand.by_digest.clone());
                 return Err(needs(Query::Provenance(q), Reason::ProvenanceNotChecked));
@@ -76,7 +76,7 @@ impl Ctx<'_> {
                 branch: p.branch.clone(),
                 repo: repo.clone(),
             })),
-            Some(Err(e)) => Err(skip(Reason::ProvenanceLookup(e.to_string()))),
+            Some(Err(e)) => Err(skip(Reason::ProvenanceLookup(Failure(e.clone())))),
             None => {
                 let (repo, branch, revision) = key;
                 let q = ProvenanceQuery::OnBranch {

@@ -127,7 +127,7 @@ pub enum Reason {
     /// Argo CD manages the workload (git write-back can still do it).
     ArgoCdManaged,
     /// The instance label may be Argo CD's; the Applications could not be read.
-    ArgoCdUnknown(String),
+    ArgoCdUnknown(crate::LabelOnly),
     /// The workload asks for git and write-back is off.
     GitWithoutWriteBack(String),
     /// Update: the followed tag moved.
@@ -184,7 +184,7 @@ pub enum Reason {
     /// The signature gate names a policy the controller was not given.
     UnknownSignaturePolicy(String),
     /// The signatures could not be looked up.
-    SignatureLookup(String),
+    SignatureLookup(Failure),
     /// The signatures were not checked (nothing asked).
     SignatureNotChecked(String),
     /// The provenance gate without `ferry.dev/source-repo`.
@@ -201,7 +201,7 @@ pub enum Reason {
         repo: String,
     },
     /// The revision or the branch could not be read.
-    ProvenanceLookup(String),
+    ProvenanceLookup(Failure),
     /// The provenance was not checked (nothing asked).
     ProvenanceNotChecked,
 }
@@ -263,7 +263,7 @@ impl fmt::Display for Reason {
             Reason::ArgoCdManaged => f.write_str(
                 "managed by Argo CD: a live patch would be reverted; configure git write-back",
             ),
-            Reason::ArgoCdUnknown(why) => f.write_str(why),
+            Reason::ArgoCdUnknown(why) => write!(f, "{why}"),
             Reason::GitWithoutWriteBack(repo) => write!(
                 f,
                 "{GIT_REPO}={repo} asks for updates through git, and git write-back is off: run with --git-write-back (never patched live)"

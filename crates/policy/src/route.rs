@@ -16,15 +16,36 @@ use crate::{Action, Decision, GitEdit, GitRoute, GitTarget, Reason, Route, Workl
 pub enum Application {
     /// Its `spec`, as the API server returned it.
     Spec(Value),
-    /// It could not be read (not found, forbidden…), and why, for people.
-    Unavailable(String),
+    /// It could not be read (not found, forbidden…).
+    Unavailable(Unavailable),
+}
+
+/// An Argo CD Application that could not be read ([`Application::Unavailable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The Argo CD namespace.
+    pub namespace: String,
+    /// The Application's name.
+    pub name: String,
+    /// The API's error; `None`: there is no such Application.
+    pub error: Option<crate::Failure>,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ns, name) = (&self.namespace, &self.name);
+        match &self.error {
+            None => write!(f, "Argo CD Application {ns}/{name} not found"),
+            Some(e) => write!(f, "cannot read Argo CD Application {ns}/{name}: {e}"),
+        }
+    }
 }
 
 /// Why an update cannot go to git (the text of [`crate::Reason::GitWriteBack`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoRoute {
     /// The Application could not be read.
-    Unavailable(String),
+    Unavailable(Unavailable),
     /// The Application's Helm values file cannot be edited.
     Helm {
         /// Application name.
@@ -45,7 +66,7 @@ pub enum NoRoute {
 impl std::fmt::Display for NoRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NoRoute::Unavailable(why) => f.write_str(why),
+            NoRoute::Unavailable(why) => write!(f, "{why}"),
             NoRoute::Helm { app, refusal } => write!(f, "Application {app}: {refusal}"),
             NoRoute::NoSource(app) => write!(f, "Application {app} has no spec.source"),
             NoRoute::NoRepo(app) => write!(f, "Application {app} has no spec.source.repoURL"),

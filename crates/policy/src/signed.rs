@@ -8,7 +8,7 @@
 use ferry_core::Reference;
 
 use crate::decide::{Candidate, Ctx, Flow, needs, skip};
-use crate::{ContainerView, LookupError, Query, Reason};
+use crate::{ContainerView, Failure, LookupError, Query, Reason};
 
 /// What the shell found out about one digest under one signature policy.
 #[derive(Debug, Clone)]
@@ -66,7 +66,9 @@ impl Ctx<'_> {
                 policy: policy.to_string(),
                 detail: detail.clone(),
             })),
-            Some(SignatureVerdict::Failed(e)) => Err(skip(Reason::SignatureLookup(e.to_string()))),
+            Some(SignatureVerdict::Failed(e)) => {
+                Err(skip(Reason::SignatureLookup(Failure(e.clone()))))
+            }
             None => Err(needs(
                 Query::Signature(SignatureQuery {
                     image: cand.by_digest.clone(),

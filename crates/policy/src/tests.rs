@@ -304,9 +304,18 @@ fn argo_cd_is_the_tracking_annotation_or_a_real_application() {
     );
     let argo = labelled("sensors", &[]);
     assert_eq!(argocd(&argo, &known), ArgoCd::Managed("sensors".into()));
-    let forbidden = ArgoApps::Unreadable("403 Forbidden".into());
-    assert!(
-        matches!(argocd(&helm, &forbidden), ArgoCd::Unknown(why) if why.contains("403 Forbidden"))
+    let forbidden = ArgoApps::Unreadable(crate::AppsUnreadable {
+        namespace: "argocd".into(),
+        error: Failure(std::sync::Arc::new(std::io::Error::other("403 Forbidden"))),
+    });
+    let ArgoCd::Unknown(why) = argocd(&helm, &forbidden) else {
+        panic!("a label alone with unreadable Applications is unknown");
+    };
+    assert_eq!(
+        why.to_string(),
+        "label app.kubernetes.io/instance=grafana may be Argo CD's or Helm's, and Argo CD \
+         Applications cannot be read (listing applications.argoproj.io in argocd: 403 Forbidden): \
+         not patched on a guess"
     );
     let tracked = labelled(
         "x",

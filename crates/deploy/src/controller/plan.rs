@@ -12,8 +12,8 @@ use super::{Context, place};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
 use crate::policy::{
-    self, Action, Application, ArgoApps, Decision, Gate, PolicyError, Query, Reason,
-    WorkloadPolicy, WorkloadView,
+    self, Action, Application, AppsUnreadable, ArgoApps, Decision, Failure, Gate, PolicyError,
+    Query, Reason, Unavailable, WorkloadPolicy, WorkloadView,
 };
 use crate::status::RegistryCredential;
 use crate::webhook::ImageHint;
@@ -260,12 +260,17 @@ async fn application(
     let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), ns, &ApiResource::from_gvk(&gvk));
+    let unavailable = |error| {
+        Application::Unavailable(Unavailable {
+            namespace: ns.clone(),
+            name: app.to_string(),
+            error,
+        })
+    };
     let answer = match api.get_opt(app).await {
         Ok(Some(o)) => Application::Spec(o.data.get("spec").cloned().unwrap_or_default()),
-        Ok(None) => Application::Unavailable(format!("Argo CD Application {ns}/{app} not found")),
-        Err(e) => {
-            Application::Unavailable(format!("cannot read Argo CD Application {ns}/{app}: {e}"))
-        }
+        Ok(None) => unavailable(None),
+        Err(e) => unavailable(Some(Failure(Arc::new(e)))),
     };
     read.insert(app.to_string(), answer.clone());
     answer
@@ -355,9 +360,9 @@ async fn argo_applications(
     match crate::cluster::list_all(&api).await {
         Ok(list) => ArgoApps::Known(list.into_iter().filter_map(|a| a.metadata.name).collect()),
         Err(kube::Error::Api(e)) if e.code == 404 => ArgoApps::Known(BTreeSet::new()),
-        Err(e) => ArgoApps::Unreadable(format!(
-            "listing applications.argoproj.io in {}: {e}",
-            ctx.argocd_namespace
-        )),
+        Err(e) => ArgoApps::Unreadable(AppsUnreadable {
+            namespace: ctx.argocd_namespace.clone(),
+            error: Failure(Arc::new(e)),
+        }),
     }
 }
