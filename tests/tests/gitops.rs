@@ -136,7 +136,9 @@ fn manifests_are_edited_where_the_workload_is_defined() {
     .unwrap();
     assert_eq!(missing.commit, None);
     assert!(
-        missing.problems[0].contains("no manifest for StatefulSet nope"),
+        missing.problems[0]
+            .to_string()
+            .contains("no manifest for StatefulSet nope"),
         "{missing:?}"
     );
 }

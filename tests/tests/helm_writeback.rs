@@ -110,9 +110,15 @@ fn a_chart_in_git_gets_its_values_file_edited_once() {
     };
     let wb = gitops::write_back_helm(&config(cache.path()), &v.target, &[missing]).unwrap();
     assert_eq!(wb.commit, None);
+    let problems: Vec<String> = wb.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
-        wb.problems,
+        problems,
         ["iot/Deployment/sensor: charts/sensor/values-prod.yaml: key worker: missing"]
+    );
+    // The JSON keeps `problems` a list of strings.
+    assert_eq!(
+        serde_json::to_value(&wb).unwrap()["problems"],
+        serde_json::json!(problems)
     );
 }
 

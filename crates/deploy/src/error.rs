@@ -84,6 +84,12 @@ pub enum Error {
         /// What is wrong (never the key itself).
         problem: crate::forge::AppProblem,
     },
+    /// A change cannot be placed in the files (see [`crate::gitops::WriteBack::problems`]).
+    #[error("{0}")]
+    Unplaced(Box<crate::gitops::Unplaced>),
+    /// ferry cannot tell whether a request for an update was closed without merging.
+    #[error("{0}")]
+    Review(ReviewUnknown),
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]
     HelmValues {
@@ -133,13 +139,52 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
+/// Why the closed pull/merge requests of a branch cannot be read ([`Error::Review`]).
+#[derive(Debug)]
+pub enum ReviewUnknown {
+    /// The forge API failed.
+    Reading {
+        /// The forge.
+        forge: ferry_policy::review::Forge,
+        /// The request branch.
+        branch: String,
+        /// Its error.
+        error: Box<Error>,
+    },
+    /// No API client is configured for the forge.
+    NoClient(ferry_policy::review::Forge),
+    /// The repository URL names no project on the forge.
+    NoProject {
+        /// The forge.
+        forge: ferry_policy::review::Forge,
+        /// The repository URL.
+        repo: String,
+    },
+}
+
+impl std::fmt::Display for ReviewUnknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReviewUnknown::Reading {
+                forge,
+                branch,
+                error,
+            } => write!(f, "reading closed {forge} requests of {branch}: {error}"),
+            ReviewUnknown::NoClient(forge) => write!(f, "no {forge} API client"),
+            ReviewUnknown::NoProject { forge, repo } => {
+                write!(f, "cannot tell the {forge} project from {repo}")
+            }
+        }
+    }
+}
+
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl ferry_core::exit::Classify for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Policy(_) | Error::HelmValues { .. } | Error::Edit(_) => {
+            Error::Policy(_) | Error::HelmValues { .. } | Error::Edit(_) | Error::Unplaced(_) => {
                 ferry_core::exit::NEGATIVE
             }
             Error::Kube(_)
@@ -147,6 +192,7 @@ impl ferry_core::exit::Classify for Error {
             | Error::Config(_)
             | Error::Git { .. }
             | Error::Forge { .. }
+            | Error::Review(_)
             | Error::GitHubApp { .. }
             | Error::ProvenanceFetch { .. }
             | Error::Join(_)

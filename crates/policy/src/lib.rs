@@ -73,7 +73,7 @@ pub use decide::{
 pub use image::Image;
 pub use promote::BetaProblem;
 pub use reason::{Failure, NotWritten, Reason};
-pub use route::{Application, GitSettings, NoRoute, Placement, Unavailable};
+pub use route::{Application, GitSettings, NoRoute, Placement, Refusal, Unavailable};
 pub use signed::{SignatureVerdict, SignedGate};
 
 /// Where a workload's manifests (or its Helm values file) live in git.

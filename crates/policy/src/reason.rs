@@ -35,17 +35,16 @@ impl std::fmt::Display for Failure {
 pub enum NotWritten {
     /// The policy core found no route to git.
     Route(crate::route::NoRoute),
-    /// The shell, looking at the branch tip, refused to place it; the edit's own words (no
-    /// manifest names the image, a later values file overrides the key, a revert quarantined
-    /// the digest…).
-    Placement(String),
+    /// The shell, looking at the branch tip, refused to place it (no manifest names the image,
+    /// a later values file overrides the key, a revert quarantined the digest…).
+    Placement(crate::route::Refusal),
 }
 
 impl fmt::Display for NotWritten {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NotWritten::Route(why) => write!(f, "{why}"),
-            NotWritten::Placement(why) => f.write_str(why),
+            NotWritten::Placement(why) => write!(f, "{why}"),
         }
     }
 }

@@ -209,9 +209,70 @@ pub enum Placement {
     File(String),
     /// The repository already holds the target (Argo CD has not synced yet).
     AlreadyWritten,
-    /// It cannot be written, and why (no manifest names the image, a later values file
-    /// overrides the key, a revert in git quarantined the digest…).
-    Refused(String),
+    /// It cannot be written, and why.
+    Refused(Refusal),
+}
+
+/// Why the shell, looking at the branch tip, will not place a git update ([`Placement::Refused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// ferry's commit of this digest was reverted in git: quarantined until the tag moves.
+    Reverted {
+        /// The digest.
+        digest: ferry_core::Digest,
+        /// The commit that took it out.
+        commit: String,
+        /// Its author.
+        author: String,
+    },
+    /// A pull/merge request for this digest was closed without merging: quarantined.
+    RequestClosed {
+        /// The digest.
+        digest: ferry_core::Digest,
+        /// The request's web address.
+        url: String,
+    },
+    /// A values file Helm applies after the edited one sets the same key.
+    Overridden {
+        /// The later values file.
+        later: String,
+        /// The file ferry would edit.
+        file: String,
+        /// The dotted key.
+        key: String,
+    },
+    /// ferry cannot tell whether a request for this update was closed unmerged.
+    ReviewUnknown(crate::Failure),
+    /// The files cannot be edited for this change (no manifest names the workload, a YAML
+    /// layout ferry does not edit…).
+    Edit(crate::Failure),
+    /// The branch could not be read.
+    Git(crate::Failure),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Reverted {
+                digest,
+                commit,
+                author,
+            } => write!(
+                f,
+                "{digest} was reverted in git by {author} ({}); quarantined until the tag moves",
+                ferry_core::short_hash(commit)
+            ),
+            Refusal::RequestClosed { digest, url } => write!(
+                f,
+                "{digest} is quarantined: its request {url} was closed without merging"
+            ),
+            Refusal::Overridden { later, file, key } => write!(
+                f,
+                "{later}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)"
+            ),
+            Refusal::ReviewUnknown(e) | Refusal::Edit(e) | Refusal::Git(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 impl Decision {

@@ -10,7 +10,7 @@ use ferry_core::Digest;
 
 use super::{GitOps, review};
 use crate::gitops::{self, GitTarget, HelmChange, ImageChange, WriteBackConfig};
-use crate::policy::{Action, Decision, GitEdit, Image, Placement};
+use crate::policy::{Action, Decision, Failure, GitEdit, Image, Placement, Refusal};
 
 /// Decisions that land in the same place: the route's repository, base branch and path, its
 /// write branch, and what is edited.
@@ -74,12 +74,14 @@ pub(super) async fn place(g: &GitOps, decisions: &mut [Decision]) {
             })
             .collect();
         let refused = refused(g, &spot, &idx, decisions).await;
-        let placed = look(g.config.clone(), spot, planned).await;
+        let placed = look(g.config.clone(), spot, planned)
+            .await
+            .map_err(|e| Failure(std::sync::Arc::new(e)));
         for (n, i) in idx.iter().enumerate() {
             let p = match (&placed, &refused[n]) {
                 (_, Some(why)) => Placement::Refused(why.clone()),
                 (Ok(p), None) => p[n].clone(),
-                (Err(e), None) => Placement::Refused(e.to_string()),
+                (Err(e), None) => Placement::Refused(Refusal::Git(e.clone())),
             };
             decisions[*i].place(p);
         }
@@ -93,7 +95,7 @@ async fn refused(
     spot: &Spot,
     idx: &[usize],
     decisions: &[Decision],
-) -> Vec<Option<String>> {
+) -> Vec<Option<Refusal>> {
     let ds: Vec<&Decision> = idx.iter().map(|i| &decisions[*i]).collect();
     let forge = ds.iter().find_map(|d| d.git()?.review);
     match (forge, &spot.1) {
@@ -156,15 +158,16 @@ struct Tip<'r> {
 
 impl Tip<'_> {
     fn placement(&self, p: &Planned, edit: &GitEdit) -> Placement {
-        if let Some(d) = &p.digest {
-            let d = d.to_string();
+        if let Some(digest) = &p.digest {
+            let d = digest.to_string();
             if let Some((commit, author)) = gitops::reverted(self.repo, self.tip, &d)
                 .or_else(|| gitops::reverted(self.repo, self.base_tip, &d))
             {
-                return Placement::Refused(format!(
-                    "{d} was reverted in git by {author} ({}); quarantined until the tag moves",
-                    ferry_core::short_hash(&commit)
-                ));
+                return Placement::Refused(Refusal::Reverted {
+                    digest: digest.clone(),
+                    commit,
+                    author,
+                });
             }
         }
         let c = std::slice::from_ref(&p.change);
@@ -181,20 +184,25 @@ impl Tip<'_> {
         };
         match (files.keys().next(), problems.first()) {
             (Some(f), _) => Placement::File(f.clone()),
-            (None, Some(p)) => Placement::Refused(p.clone()),
+            (None, Some(p)) => {
+                let unplaced = crate::Error::Unplaced(Box::new(p.clone()));
+                Placement::Refused(Refusal::Edit(Failure(std::sync::Arc::new(unplaced))))
+            }
             (None, None) => Placement::AlreadyWritten,
         }
     }
 
     /// Why an edit of the values file `file` at `key` would change nothing: a values file Helm
     /// applies after it sets the same image.
-    fn overridden(&self, file: &str, later: &[String], key: &str) -> Option<String> {
+    fn overridden(&self, file: &str, later: &[String], key: &str) -> Option<Refusal> {
         later.iter().find_map(|path| {
             let entry = self.tree.get_path(std::path::Path::new(path)).ok()?;
             let blob = self.repo.find_blob(entry.id()).ok()?;
             let text = std::str::from_utf8(blob.content()).ok()?;
-            crate::helm::helm_sets_image(text, key).then(|| {
-                format!("{path}, applied after {file} in helm.valueFiles, sets {key} and would override the edit (ferry edits only the first values file)")
+            crate::helm::helm_sets_image(text, key).then(|| Refusal::Overridden {
+                later: path.clone(),
+                file: file.to_string(),
+                key: key.to_string(),
             })
         })
     }

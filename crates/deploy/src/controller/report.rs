@@ -233,7 +233,9 @@ mod tests {
                 decision(
                     "db",
                     Action::Skip,
-                    Reason::GitWriteBack(policy::NotWritten::Placement("refused".into())),
+                    Reason::GitWriteBack(policy::NotWritten::Placement(policy::Refusal::Git(
+                        policy::Failure(std::sync::Arc::new(crate::Error::LeadershipLost)),
+                    ))),
                 ),
             ],
             registry_requests: 0,

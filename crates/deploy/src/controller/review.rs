@@ -9,10 +9,11 @@ use crate::cluster::Workload;
 use ferry_core::Reference;
 use ferry_registry::revision::REVISION_KEY;
 
+use crate::error::ReviewUnknown;
 use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict};
 use crate::gitops::{self, WriteBackConfig};
 use crate::policy::review::Forge;
-use crate::policy::{Decision, GitTarget};
+use crate::policy::{Decision, Failure, GitTarget, Refusal};
 
 /// What happened to a request (the `applied.pull_requests` of `once --json`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -150,32 +151,42 @@ pub(super) async fn refusals(
     forges: &forge::Forges,
     (target, f): (&GitTarget, Forge),
     ds: &[&Decision],
-) -> Vec<Option<String>> {
+) -> Vec<Option<Refusal>> {
+    let unknown = |why| Failure(std::sync::Arc::new(crate::Error::Review(why)));
     let refused = match (forges.get(f), forge::repo_path(&target.repo)) {
         (Some(api), Some(repo)) => forge::rejected(api, &repo, &target.branch)
             .await
-            .map_err(|e| format!("reading closed {f} requests of {}: {e}", target.branch)),
-        (None, _) => Err(format!("no {f} API client")),
-        (_, None) => Err(format!("cannot tell the {f} project from {}", target.repo)),
+            .map_err(|e| {
+                unknown(ReviewUnknown::Reading {
+                    forge: f,
+                    branch: target.branch.clone(),
+                    error: Box::new(e),
+                })
+            }),
+        (None, _) => Err(unknown(ReviewUnknown::NoClient(f))),
+        (_, None) => Err(unknown(ReviewUnknown::NoProject {
+            forge: f,
+            repo: target.repo.clone(),
+        })),
     };
     ds.iter()
         .map(|d| {
-            let digest = d.target_digest()?.to_string();
+            let digest = d.target_digest()?;
             let refused = match &refused {
                 Ok(r) => r,
-                Err(why) => return Some(why.clone()),
+                Err(why) => return Some(Refusal::ReviewUnknown(why.clone())),
             };
             let (request, _) = refused.iter().find(|(_, m)| {
                 m.entries.iter().any(|e| {
                     e.workload == d.workload_id()
                         && e.container == d.container
-                        && e.digest == digest
+                        && e.digest == digest.to_string()
                 })
             })?;
-            Some(format!(
-                "{digest} is quarantined: its request {} was closed without merging",
-                request.url
-            ))
+            Some(Refusal::RequestClosed {
+                digest: digest.clone(),
+                url: request.url.clone(),
+            })
         })
         .collect()
 }

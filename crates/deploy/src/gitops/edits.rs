@@ -9,7 +9,7 @@ pub fn plan_edits(
     tree: &Tree<'_>,
     target: &GitTarget,
     changes: &[ImageChange],
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> (BTreeMap<String, String>, Vec<Unplaced>) {
     let mut files = BTreeMap::new();
     let mut problems = Vec::new();
     let mut groups: BTreeMap<String, Vec<ImageChange>> = BTreeMap::new();
@@ -37,7 +37,7 @@ fn plan_edits_into(
     target: &GitTarget,
     changes: &[ImageChange],
     files: &mut BTreeMap<String, String>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Unplaced>,
 ) {
     let path = norm(&target.path);
     let edits = Edits {
@@ -102,7 +102,7 @@ struct Edits<'a, 'r> {
     repo: &'a Repository,
     tree: &'a Tree<'r>,
     files: &'a mut BTreeMap<String, String>,
-    problems: &'a mut Vec<String>,
+    problems: &'a mut Vec<Unplaced>,
 }
 
 impl Edits<'_, '_> {
@@ -121,8 +121,10 @@ impl Edits<'_, '_> {
         let before = text.clone();
         for c in changes {
             let Some(r) = c.new_image.parsed() else {
-                let why = format!("{}: {} is not a reference", c.workload, c.new_image);
-                self.problems.push(why);
+                self.problems.push(Unplaced::NotAReference {
+                    workload: c.workload.clone(),
+                    image: c.new_image.clone(),
+                });
                 continue;
             };
             // kustomize matches `name` against the image as written in the manifests.
@@ -131,7 +133,10 @@ impl Edits<'_, '_> {
             if let Err(e) =
                 yamledit::set_kustomize_image(&mut text, &written, r.tag(), digest.as_deref())
             {
-                self.problems.push(format!("{k}: {e}"));
+                self.problems.push(Unplaced::Edit {
+                    at: k.to_string(),
+                    error: std::sync::Arc::new(e),
+                });
             }
         }
         if text != before {
@@ -144,10 +149,12 @@ impl Edits<'_, '_> {
         for c in changes {
             let placed = candidates.iter().any(|f| self.place(f, c));
             if !placed {
-                self.problems.push(format!(
-                    "{}: no manifest for {} {} under {under:?}",
-                    c.workload, c.kind, c.name
-                ));
+                self.problems.push(Unplaced::NoManifest {
+                    workload: c.workload.clone(),
+                    kind: c.kind.clone(),
+                    name: c.name.clone(),
+                    under: under.to_string(),
+                });
             }
         }
     }
@@ -170,7 +177,10 @@ impl Edits<'_, '_> {
             Ok(Some(false)) => true,
             Ok(None) => false,
             Err(e) => {
-                self.problems.push(format!("{f}: {e}"));
+                self.problems.push(Unplaced::Edit {
+                    at: f.to_string(),
+                    error: std::sync::Arc::new(e),
+                });
                 true
             }
         }

@@ -23,7 +23,7 @@ pub use crate::helm::{HelmChange, plan_helm_edits, write_back_helm, write_back_h
 pub use branch::*;
 pub use edits::plan_edits;
 pub use log::{CommitLine, commits_between};
-pub use problem::{GitProblem, PushRefused, Unrevertable};
+pub use problem::{GitProblem, PushRefused, Unplaced, Unrevertable};
 pub use revert::{revert, reverted};
 
 pub use ferry_policy::GitTarget;
@@ -114,7 +114,7 @@ pub struct WriteBack {
     /// Push attempts made.
     pub attempts: u32,
     /// Changes that could not be placed (workload not found under the path, unsupported YAML).
-    pub problems: Vec<String>,
+    pub problems: Vec<Unplaced>,
 }
 
 /// A failed write-back: [`crate::Error::Git`] (the crate's one error type).
@@ -378,7 +378,7 @@ pub(crate) fn commit_and_push(
     target: &GitTarget,
     message: &str,
     fence: &Fence,
-    plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<String>),
+    plan: impl Fn(&Repository, &Tree<'_>) -> (BTreeMap<String, String>, Vec<Unplaced>),
 ) -> Result<WriteBack, GitError> {
     let target = &resolve_branch(config, target)?;
     let err = |problem| git_error(target, problem);

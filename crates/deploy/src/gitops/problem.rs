@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use git2::Oid;
 
+use crate::policy::Image;
+
 /// Why a git step of a write-back (or of the provenance gate's fetch) failed.
 #[derive(Debug)]
 pub enum GitProblem {
@@ -187,6 +189,87 @@ impl fmt::Display for Unrevertable {
             ),
             Unrevertable::Git(e) => f.write_str(e.message()),
         }
+    }
+}
+
+/// A change a write-back could not place in the files ([`super::WriteBack::problems`]); the
+/// others in the same commit still go in.
+#[derive(Debug, Clone)]
+pub enum Unplaced {
+    /// The new image is not a reference.
+    NotAReference {
+        /// `namespace/Kind/name`.
+        workload: String,
+        /// The image.
+        image: Image,
+    },
+    /// A Helm change's image lacks a tag or a digest.
+    NotPinned {
+        /// `namespace/Kind/name`.
+        workload: String,
+        /// The image.
+        image: Image,
+    },
+    /// No manifest under the path defines the workload.
+    NoManifest {
+        /// `namespace/Kind/name`.
+        workload: String,
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The path searched.
+        under: String,
+    },
+    /// The values file is not in the repository.
+    NoValuesFile {
+        /// `namespace/Kind/name`.
+        workload: String,
+        /// The file.
+        file: String,
+    },
+    /// The file cannot be edited safely at the spot (a YAML layout ferry does not edit, a
+    /// missing key…).
+    Edit {
+        /// What is named first: the file, or the workload for a values file (whose error
+        /// names the file).
+        at: String,
+        /// Why.
+        error: std::sync::Arc<crate::Error>,
+    },
+}
+
+impl fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unplaced::NotAReference { workload, image } => {
+                write!(f, "{workload}: {image} is not a reference")
+            }
+            Unplaced::NotPinned { workload, image } => write!(
+                f,
+                "{workload}: {image} is not a reference with a tag and a digest"
+            ),
+            Unplaced::NoManifest {
+                workload,
+                kind,
+                name,
+                under,
+            } => write!(
+                f,
+                "{workload}: no manifest for {kind} {name} under {under:?}"
+            ),
+            Unplaced::NoValuesFile { workload, file } => {
+                write!(f, "{workload}: values file {file} is not in the repository")
+            }
+            Unplaced::Edit { at, error } => write!(f, "{at}: {error}"),
+        }
+    }
+}
+
+impl serde::Serialize for Unplaced {
+    /// As its text: `problems` in the JSON stays a list of strings.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

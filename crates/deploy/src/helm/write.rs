@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use git2::{Repository, Tree};
 
 use crate::gitops::{
-    GitError, GitTarget, WriteBack, WriteBackConfig, commit_and_push, commit_message, norm, read,
+    GitError, GitTarget, Unplaced, WriteBack, WriteBackConfig, commit_and_push, commit_message,
+    norm, read,
 };
 use crate::lease::Fence;
 use crate::policy::Image;
@@ -35,7 +36,7 @@ pub fn plan_helm_edits(
     repo: &Repository,
     tree: &Tree<'_>,
     changes: &[HelmChange],
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> (BTreeMap<String, String>, Vec<Unplaced>) {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     let mut problems = Vec::new();
     for c in changes {
@@ -45,10 +46,10 @@ pub fn plan_helm_edits(
             .cloned()
             .or_else(|| read(repo, tree, &file))
         else {
-            problems.push(format!(
-                "{}: values file {file} is not in the repository",
-                c.workload
-            ));
+            problems.push(Unplaced::NoValuesFile {
+                workload: c.workload.clone(),
+                file,
+            });
             continue;
         };
         let edited = c
@@ -56,10 +57,10 @@ pub fn plan_helm_edits(
             .parsed()
             .and_then(|r| super::set_helm_target(&file, &text, &c.key, r));
         let Some(edited) = edited else {
-            problems.push(format!(
-                "{}: {} is not a reference with a tag and a digest",
-                c.workload, c.new_image
-            ));
+            problems.push(Unplaced::NotPinned {
+                workload: c.workload.clone(),
+                image: c.new_image.clone(),
+            });
             continue;
         };
         match edited {
@@ -67,7 +68,10 @@ pub fn plan_helm_edits(
                 files.insert(file, new);
             }
             Ok(_) => {}
-            Err(e) => problems.push(format!("{}: {e}", c.workload)),
+            Err(e) => problems.push(Unplaced::Edit {
+                at: c.workload.clone(),
+                error: std::sync::Arc::new(e),
+            }),
         }
     }
     (files, problems)
