@@ -74,7 +74,9 @@ pub fn approval(
             kind: kind.to_string(),
             name: name.to_string(),
             annotation: APPROVE_ANNOTATION.to_string(),
-            message: format!("{mode:?} is not a mode: the only value is \"manual\""),
+            problem: crate::AnnotationProblem::NotAMode {
+                value: mode.to_string(),
+            },
         });
     }
     let approved = annotations.get(APPROVED_ANNOTATION).map(|v| v.trim());

@@ -63,7 +63,7 @@ pub mod tags;
 #[cfg(test)]
 mod tests;
 
-pub use error::{Error, Result};
+pub use error::{AnnotationProblem, Error, PatternProblem, Result};
 pub use keys::*;
 
 pub use decide::{
@@ -160,8 +160,8 @@ impl std::fmt::Display for BadPolicy {
                 "{value:?}: expected digest, semver:RANGE, newest-build:REGEX, numerical:REGEX, alphabetical:REGEX or off"
             ),
             BadPolicy::Strategy(Error::TagPattern {
-                pattern, message, ..
-            }) => write!(f, "{pattern:?}: {message}"),
+                pattern, problem, ..
+            }) => write!(f, "{pattern:?}: {problem}"),
             BadPolicy::Strategy(e) => write!(f, "{e}"),
         }
     }

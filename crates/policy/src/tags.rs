@@ -56,7 +56,7 @@ use regex::{Regex, RegexBuilder};
 use semver::{Version, VersionReq};
 
 pub use crate::keys::TAG_IGNORE;
-use crate::{Error, Result};
+use crate::{Error, PatternProblem, Result};
 
 /// How many created times `newest-build` reads per repository per pass by default.
 pub const DEFAULT_MAX_INSPECT: usize = 100;
@@ -81,26 +81,26 @@ pub struct TagPattern {
 impl TagPattern {
     /// Compile `pattern`; errors name `annotation` and the pattern.
     pub fn new(annotation: &str, pattern: &str) -> Result<TagPattern> {
-        let err = |message: String| Error::TagPattern {
+        let err = |problem| Error::TagPattern {
             annotation: annotation.to_string(),
             pattern: pattern.to_string(),
-            message,
+            problem,
         };
         if pattern.is_empty() {
-            return Err(err("empty regex".into()));
+            return Err(err(PatternProblem::Empty));
         }
         if pattern.len() > MAX_PATTERN_LEN {
-            return Err(err(format!(
-                "{} bytes long; at most {MAX_PATTERN_LEN} are accepted",
-                pattern.len()
-            )));
+            return Err(err(PatternProblem::TooLong {
+                len: pattern.len(),
+                max: MAX_PATTERN_LEN,
+            }));
         }
         let regex = RegexBuilder::new(pattern)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_DFA_LIMIT)
             .nest_limit(REGEX_NEST_LIMIT)
             .build()
-            .map_err(|e| err(one_line(&e.to_string())))?;
+            .map_err(|e| err(PatternProblem::Regex(e)))?;
         Ok(TagPattern { regex })
     }
 
@@ -118,15 +118,6 @@ impl TagPattern {
     pub fn groups(&self) -> usize {
         self.regex.captures_len() - 1
     }
-}
-
-/// The regex crate's errors span several lines (the pattern with a caret); events want one.
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl fmt::Debug for TagPattern {
@@ -187,7 +178,7 @@ impl TagStrategy {
                 .map_err(|e| Error::TagPattern {
                     annotation: crate::POLICY.into(),
                     pattern: arg.into(),
-                    message: format!("invalid semver range: {e}"),
+                    problem: PatternProblem::Semver(std::sync::Arc::new(e)),
                 })?,
             "newest-build" => TagStrategy::NewestBuild(pattern()?),
             "alphabetical" => TagStrategy::Alphabetical(pattern()?),
@@ -197,10 +188,7 @@ impl TagStrategy {
                     return Err(Error::TagPattern {
                         annotation: crate::POLICY.into(),
                         pattern: arg.into(),
-                        message: format!(
-                            "numerical needs exactly one capture group (the number, as in ^build-(\\d+)$); this regex has {}",
-                            p.groups()
-                        ),
+                        problem: PatternProblem::Groups { found: p.groups() },
                     });
                 }
                 TagStrategy::Numerical(p)
