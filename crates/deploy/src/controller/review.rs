@@ -4,13 +4,16 @@
 //! the evidence, and ferry's other open requests for the same workloads are closed. The policy
 //! decided the forge and the branch ([`crate::policy::GitRoute::review`]); nothing is re-read.
 
+use std::sync::Arc;
+
+use ferry_core::Reference;
+
 use super::apply::{Pass, Stage};
 use crate::cluster::Workload;
-use ferry_core::Reference;
-use ferry_registry::revision::REVISION_KEY;
-
 use crate::error::ReviewUnknown;
-use crate::forge::{self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict};
+use crate::forge::{
+    self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict, Unlisted,
+};
 use crate::gitops::{self, WriteBackConfig};
 use crate::policy::review::Forge;
 use crate::policy::{Decision, Failure, GitTarget, Refusal};
@@ -88,56 +91,32 @@ pub(super) async fn with_commits(
                         lines,
                         more,
                     },
-                    Ok(Err(e)) => Commits::Unavailable(e.to_string()),
-                    Err(e) => Commits::Unavailable(e.to_string()),
+                    Ok(Err(e)) => Commits::Unavailable(Unlisted::Git(Arc::new(e))),
+                    Err(e) => Commits::Unavailable(Unlisted::Git(Arc::new(crate::Error::Join(e)))),
                 }
             }
-            Err(why) => Commits::Unavailable(why.to_string()),
+            Err(why) => Commits::Unavailable(why),
         });
     }
     evidence
 }
 
-/// Why a commit list cannot be made.
-#[derive(Debug)]
-enum NoRevision {
-    /// The running digest is not known.
-    UnknownDigest,
-    /// The image as written does not parse.
-    BadImage(ferry_core::Error),
-    /// The image records no revision.
-    NotRecorded(Reference),
-    /// The registry failed.
-    Registry(Reference, ferry_registry::Error),
-}
-
-impl std::fmt::Display for NoRevision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NoRevision::UnknownDigest => f.write_str("the running digest is not known"),
-            NoRevision::BadImage(e) => write!(f, "{e}"),
-            NoRevision::NotRecorded(r) => write!(f, "{r} records no {REVISION_KEY}"),
-            NoRevision::Registry(r, e) => write!(f, "reading the revision of {r}: {e}"),
-        }
-    }
-}
-
 /// The source revisions of the running and the new image of `d`, or why not.
-async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String), NoRevision> {
+async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String), Unlisted> {
     let (Some(current), Some(target)) = (&d.current_digest, &d.target) else {
-        return Err(NoRevision::UnknownDigest);
+        return Err(Unlisted::UnknownDigest);
     };
     let running = d
         .image
         .reference()
-        .map_err(|e| NoRevision::BadImage(e.clone()))?
+        .map_err(|e| Unlisted::BadImage(e.clone()))?
         .repository_only()
         .with_digest(current.clone());
     let read = |r: Reference| async move {
         match ctx.registry.source_revision(&r).await {
             Ok(Some(rev)) => Ok(rev),
-            Ok(None) => Err(NoRevision::NotRecorded(r)),
-            Err(e) => Err(NoRevision::Registry(r, e)),
+            Ok(None) => Err(Unlisted::NotRecorded(r)),
+            Err(e) => Err(Unlisted::Registry(r, Arc::new(e))),
         }
     };
     Ok((read(running).await?, read(target.clone()).await?))
@@ -152,7 +131,7 @@ pub(super) async fn refusals(
     (target, f): (&GitTarget, Forge),
     ds: &[&Decision],
 ) -> Vec<Option<Refusal>> {
-    let unknown = |why| Failure(std::sync::Arc::new(crate::Error::Review(why)));
+    let unknown = |why| Failure(Arc::new(crate::Error::Review(why)));
     let refused = match (forges.get(f), forge::repo_path(&target.repo)) {
         (Some(api), Some(repo)) => forge::rejected(api, &repo, &target.branch)
             .await

@@ -2,8 +2,11 @@
 //! ferry recognises its own requests.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
+use ferry_core::Reference;
 use ferry_core::duration::human;
+use ferry_registry::revision::REVISION_KEY;
 
 /// The signature verdict for the new image, when a signature policy applies (`ferry.dev/signed-by`,
 /// `--require-signed-by`); ferry never writes one it did not check.
@@ -60,7 +63,42 @@ pub enum Commits {
         more: usize,
     },
     /// They could not be listed, and why (no revision recorded, repository unreadable…).
-    Unavailable(String),
+    Unavailable(Unlisted),
+}
+
+/// Why the commits between two images cannot be listed ([`Commits::Unavailable`]).
+#[derive(Debug, Clone)]
+pub enum Unlisted {
+    /// The running digest is not known.
+    UnknownDigest,
+    /// The image as written does not parse.
+    BadImage(ferry_core::Error),
+    /// The image records no source revision.
+    NotRecorded(Reference),
+    /// The registry failed reading the image's revision.
+    Registry(Reference, Arc<ferry_registry::Error>),
+    /// The source repository could not be read.
+    Git(Arc<crate::Error>),
+}
+
+impl PartialEq for Unlisted {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Unlisted {}
+
+impl std::fmt::Display for Unlisted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unlisted::UnknownDigest => f.write_str("the running digest is not known"),
+            Unlisted::BadImage(e) => write!(f, "{e}"),
+            Unlisted::NotRecorded(r) => write!(f, "{r} records no {REVISION_KEY}"),
+            Unlisted::Registry(r, e) => write!(f, "reading the revision of {r}: {e}"),
+            Unlisted::Git(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// One proposed change in the hidden block.
@@ -281,6 +319,19 @@ mod tests {
         assert!(
             b2.contains("- signature: verified (signature policy release)"),
             "{b2}"
+        );
+        let r: Reference = format!("reg.example/acme/web@sha256:{}", "a".repeat(64))
+            .parse()
+            .unwrap();
+        let unlisted = Evidence {
+            commits: Some(Commits::Unavailable(Unlisted::NotRecorded(r))),
+            ..ev()
+        };
+        assert!(
+            body(&[unlisted]).contains(
+                &format!("- commits: not listed (reg.example/acme/web@sha256:{} records no org.opencontainers.image.revision)", "a".repeat(64))
+            ),
+            "the reason the commits are missing is written"
         );
         let m = Marker::parse(&b).unwrap();
         assert_eq!(

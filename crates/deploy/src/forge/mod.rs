@@ -28,7 +28,7 @@ pub mod gitlab;
 mod problem;
 pub mod token;
 
-pub use body::{Commits, Evidence, Marker, SignatureVerdict};
+pub use body::{Commits, Evidence, Marker, SignatureVerdict, Unlisted};
 pub use problem::{AppProblem, ForgeProblem};
 pub use token::{Fixed, GitHubApp, GitHubAppSettings, TokenSource};
 
