@@ -39,11 +39,45 @@ pub enum Approval {
     NotRequired,
     /// `ferry.dev/approved` names the target digest.
     Approved,
-    /// Held until someone approves; `reason` is the skip reason (with the command to run).
+    /// Held until someone approves with `command`.
     Awaiting {
-        /// `awaiting approval: kubectl annotate …`.
-        reason: String,
+        /// The `kubectl annotate` that approves it.
+        command: ApproveCommand,
     },
+}
+
+/// The `kubectl annotate` that approves an update ([`Approval::Awaiting`]); reads
+/// `awaiting approval: kubectl annotate <kind>/<name> -n <namespace> ferry.dev/approved=<digest>`
+/// (with `--overwrite` when an older approval is there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApproveCommand {
+    /// Workload kind (`Deployment`).
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub name: String,
+    /// The digest to approve.
+    pub target: Digest,
+    /// Whether an approval of another digest is there (`--overwrite`).
+    pub overwrite: bool,
+}
+
+impl std::fmt::Display for ApproveCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "awaiting approval: kubectl annotate {}/{} -n {} {APPROVED_ANNOTATION}={}",
+            self.kind.to_ascii_lowercase(),
+            self.name,
+            self.namespace,
+            self.target
+        )?;
+        if self.overwrite {
+            f.write_str(" --overwrite")?;
+        }
+        Ok(())
+    }
 }
 
 impl Approval {
@@ -83,14 +117,15 @@ pub fn approval(
     if approved == Some(target.to_string().as_str()) {
         return Ok(Approval::Approved);
     }
-    let mut reason = format!(
-        "awaiting approval: kubectl annotate {}/{name} -n {namespace} {APPROVED_ANNOTATION}={target}",
-        kind.to_ascii_lowercase()
-    );
-    if approved.is_some() {
-        reason.push_str(" --overwrite");
-    }
-    Ok(Approval::Awaiting { reason })
+    Ok(Approval::Awaiting {
+        command: ApproveCommand {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            target: target.clone(),
+            overwrite: approved.is_some(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +160,10 @@ mod tests {
             "awaiting approval: kubectl annotate statefulset/db -n data ferry.dev/approved={}",
             target()
         );
-        assert_eq!(got, Approval::Awaiting { reason: expected });
+        let Approval::Awaiting { command } = &got else {
+            panic!("held: {got:?}");
+        };
+        assert_eq!(command.to_string(), expected);
         assert!(!got.allows_update());
     }
 
@@ -143,13 +181,14 @@ mod tests {
         // A newer target needs a new approval; the command then overwrites the old one.
         let newer = Digest::sha256_of(b"release 3");
         let got = approval(&a, "Deployment", "shop", "web", &newer).unwrap();
+        let Approval::Awaiting { command } = got else {
+            panic!("held: {got:?}");
+        };
         assert_eq!(
-            got,
-            Approval::Awaiting {
-                reason: format!(
-                    "awaiting approval: kubectl annotate deployment/web -n shop ferry.dev/approved={newer} --overwrite"
-                )
-            }
+            command.to_string(),
+            format!(
+                "awaiting approval: kubectl annotate deployment/web -n shop ferry.dev/approved={newer} --overwrite"
+            )
         );
     }
 
@@ -179,9 +218,10 @@ mod tests {
         #[test]
         fn the_reason_names_kind_lowercase_and_the_target(kind in "[A-Z][a-zA-Z]{2,12}", name in "[a-z][a-z0-9-]{0,20}") {
             let a = annotations(&[("ferry.dev/approve", "manual")]);
-            let Approval::Awaiting { reason } = approval(&a, &kind, "ns", &name, &target()).unwrap() else {
+            let Approval::Awaiting { command } = approval(&a, &kind, "ns", &name, &target()).unwrap() else {
                 panic!("held");
             };
+            let reason = command.to_string();
             let expected = format!("{}/{name} -n ns", kind.to_lowercase());
             prop_assert!(reason.contains(&expected));
             prop_assert!(reason.ends_with(&target().to_string()));

@@ -677,9 +677,9 @@ impl<'a> Ctx<'a> {
         let w = self.w;
         let kind = w.kind.as_str();
         match approval::approval(&w.annotations, kind, &w.namespace, &w.name, &cand.digest) {
-            Ok(Approval::Awaiting { reason }) => Err(skip(Reason::AwaitingApproval {
+            Ok(Approval::Awaiting { command }) => Err(skip(Reason::AwaitingApproval {
                 digest: cand.digest.clone(),
-                text: reason,
+                command,
             })),
             Ok(_) => Ok(()),
             Err(e) => Err(skip(Reason::BadApproval(e))),

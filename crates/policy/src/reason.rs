@@ -118,8 +118,8 @@ pub enum Reason {
     AwaitingApproval {
         /// The digest awaiting approval.
         digest: Digest,
-        /// `awaiting approval: kubectl annotate …`.
-        text: String,
+        /// The `kubectl annotate` that approves it.
+        command: crate::approval::ApproveCommand,
     },
     /// `ferry.dev/approve` holds an unknown value: nothing moves until it is fixed.
     BadApproval(crate::Error),
@@ -216,7 +216,7 @@ impl fmt::Display for Reason {
             Reason::BadImage(e) => write!(f, "{e}"),
             Reason::BadApproval(e) => write!(f, "{e}"),
             Reason::PromoteFrom(e) => write!(f, "{e}"),
-            Reason::AwaitingApproval { text, .. } => f.write_str(text),
+            Reason::AwaitingApproval { command, .. } => write!(f, "{command}"),
             Reason::NotSemver(tag) => write!(f, "tag {tag:?} is not a semantic version"),
             Reason::TagsFailed(e) => write!(f, "cannot list tags: {e}"),
             Reason::TagsNotListed => f.write_str("tags were not listed"),

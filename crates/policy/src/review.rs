@@ -110,7 +110,7 @@ pub enum BadBranch {
         /// The template as given.
         template: String,
         /// What is wrong.
-        message: String,
+        problem: TemplateProblem,
     },
     /// `{application}` for a workload no Argo CD Application manages.
     NoApplication {
@@ -129,8 +129,8 @@ pub enum BadBranch {
 impl std::fmt::Display for BadBranch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BadBranch::Template { template, message } => {
-                write!(f, "branch template {template:?}: {message}")
+            BadBranch::Template { template, problem } => {
+                write!(f, "branch template {template:?}: {problem}")
             }
             BadBranch::NoApplication { template } => write!(
                 f,
@@ -144,18 +144,48 @@ impl std::fmt::Display for BadBranch {
     }
 }
 
+/// Why a branch template does not parse ([`BadBranch::Template`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateProblem {
+    /// A `}` without its `{`.
+    UnopenedBrace,
+    /// A `{` without its `}`.
+    UnclosedBrace,
+    /// A placeholder other than `{namespace}`, `{name}` or `{application}`.
+    UnknownPlaceholder {
+        /// The name between the braces.
+        name: String,
+    },
+    /// The template is empty.
+    Empty,
+}
+
+impl std::fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateProblem::UnopenedBrace => f.write_str("a '}' without its '{'"),
+            TemplateProblem::UnclosedBrace => f.write_str("a '{' without its '}'"),
+            TemplateProblem::UnknownPlaceholder { name } => write!(
+                f,
+                "unknown placeholder {{{name}}}: use {{namespace}}, {{name}} or {{application}}"
+            ),
+            TemplateProblem::Empty => f.write_str("empty"),
+        }
+    }
+}
+
 impl BranchTemplate {
     /// Parse a template; `{` and `}` only around a known placeholder.
     pub fn parse(template: &str) -> Result<Self, BadBranch> {
-        let bad = |message: String| BadBranch::Template {
+        let bad = |problem| BadBranch::Template {
             template: template.to_string(),
-            message,
+            problem,
         };
         let mut pieces = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find(['{', '}']) {
             if rest[open..].starts_with('}') {
-                return Err(bad("a '}' without its '{'".into()));
+                return Err(bad(TemplateProblem::UnopenedBrace));
             }
             if open > 0 {
                 pieces.push(Piece::Text(rest[..open].to_string()));
@@ -163,15 +193,15 @@ impl BranchTemplate {
             let after = &rest[open + 1..];
             let close = after
                 .find('}')
-                .ok_or_else(|| bad("a '{' without its '}'".into()))?;
+                .ok_or_else(|| bad(TemplateProblem::UnclosedBrace))?;
             pieces.push(match &after[..close] {
                 "namespace" => Piece::Namespace,
                 "name" => Piece::Name,
                 "application" => Piece::Application,
                 other => {
-                    return Err(bad(format!(
-                        "unknown placeholder {{{other}}}: use {{namespace}}, {{name}} or {{application}}"
-                    )));
+                    return Err(bad(TemplateProblem::UnknownPlaceholder {
+                        name: other.to_string(),
+                    }));
                 }
             });
             rest = &after[close + 1..];
@@ -180,7 +210,7 @@ impl BranchTemplate {
             pieces.push(Piece::Text(rest.to_string()));
         }
         if pieces.is_empty() {
-            return Err(bad("empty".into()));
+            return Err(bad(TemplateProblem::Empty));
         }
         Ok(BranchTemplate {
             source: template.to_string(),
