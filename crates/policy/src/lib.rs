@@ -46,6 +46,7 @@ use ferry_core::{Digest, Platform};
 
 use crate::tags::{TagPattern, TagStrategy};
 
+pub mod annotate;
 pub mod approval;
 mod decide;
 mod error;

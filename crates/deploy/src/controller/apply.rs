@@ -12,9 +12,7 @@ use super::{Context, Plan, rollout, writeback};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
 use crate::lease::Fence;
-use crate::policy::{
-    self, Action, BASELINE, Decision, PREVIOUS_IMAGE, QUARANTINED, RUNNING_TAG, retag,
-};
+use crate::policy::{self, Action, Decision};
 
 /// Where in a pass something failed (the `stage` label of `ferry_failures_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -245,83 +243,13 @@ async fn publish_refusals(ctx: &Context, events: &Events, w: &Workload, mine: &[
     }
 }
 
-/// `key`'s `container=value` pairs with `entries` replacing each container's value; `None`
-/// when there is nothing to write.
-fn merged(
-    w: &Workload,
-    key: &str,
-    entries: impl IntoIterator<Item = (String, String)>,
-) -> Option<String> {
-    let mut pairs = policy::parse_pairs(w.view.annotation(key));
-    let mut any = false;
-    for (container, value) in entries {
-        pairs.insert(container, vec![value]);
-        any = true;
-    }
-    any.then(|| policy::format_pairs(&pairs))
-}
-
-/// The annotations a pass records on `w`: previous images and rollout times of updates,
-/// baselines, first-seen times.
-fn bookkeeping(
-    w: &Workload,
-    mine: &[&Decision],
-    updates: &[&Decision],
-) -> BTreeMap<String, String> {
-    let now = unix_now();
-    let previous = updates
-        .iter()
-        .map(|d| (d.container.clone(), d.image.to_string()));
-    let rolled = updates.iter().filter_map(|d| {
-        let digest = d.target_digest()?;
-        Some((d.container.clone(), format!("{digest}@{now}")))
-    });
-    let baselines = mine.iter().filter_map(|d| {
-        let b = d.records.baseline.as_ref()?;
-        Some((d.container.clone(), b.to_string()))
-    });
-    let first_seen = mine
-        .iter()
-        .filter_map(|d| Some((d.container.clone(), d.records.first_seen_stamp()?)));
-    [
-        (PREVIOUS_IMAGE, merged(w, PREVIOUS_IMAGE, previous)),
-        (policy::ROLLED_AT, merged(w, policy::ROLLED_AT, rolled)),
-        (BASELINE, merged(w, BASELINE, baselines)),
-        (
-            policy::FIRST_SEEN,
-            merged(w, policy::FIRST_SEEN, first_seen),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k.to_string(), v?)))
-    .chain(running_tags(w, mine, updates).map(|v| (RUNNING_TAG.to_string(), v)))
-    .collect()
-}
-
-/// `ferry.dev/running-tag` after this pass: re-tags recorded, and the entries of containers
-/// whose template ferry changes dropped (the template's tag is current again); `None` when
-/// unchanged. A malformed value never reaches here (the policy refuses the workload).
-fn running_tags(w: &Workload, mine: &[&Decision], updates: &[&Decision]) -> Option<String> {
-    let before = retag::parse_running_tags(w.view.annotation(RUNNING_TAG)).ok()?;
-    let mut after = before.clone();
-    for d in updates {
-        after.remove(&d.container);
-    }
-    for d in mine {
-        if let Some(tag) = &d.records.running_tag {
-            after.insert(d.container.clone(), tag.clone());
-        }
-    }
-    (after != before).then(|| retag::format_running_tags(&after))
-}
-
 async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
     let updates: Vec<&Decision> = mine
         .iter()
         .copied()
         .filter(|d| d.is_live_update())
         .collect();
-    let annotations = bookkeeping(w, mine, &updates);
+    let annotations = policy::annotate::after_pass(&w.view, mine, unix_now());
     if updates.is_empty() && annotations.is_empty() {
         return;
     }
@@ -393,19 +321,9 @@ async fn note_records(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
 
 /// Restore the previous images and quarantine the digests that failed.
 async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why: String) {
-    let mut back = BTreeMap::new();
-    let mut quarantine = policy::parse_pairs(w.view.annotation(QUARANTINED));
-    for d in updates {
-        back.insert(d.container.clone(), d.image.to_string());
-        if let Some(digest) = d.target_digest() {
-            quarantine
-                .entry(d.container.clone())
-                .or_default()
-                .push(digest.to_string());
-        }
-    }
-    let ann = BTreeMap::from([(QUARANTINED.to_string(), policy::format_pairs(&quarantine))]);
-    let patch = cluster::image_patch(w.view.kind, &w.view, &back, &ann);
+    let undo = policy::annotate::after_failed_rollout(&w.view, updates);
+    let back = &undo.images;
+    let patch = cluster::image_patch(w.view.kind, &w.view, back, &undo.annotations);
     if pass.options.fence.check().is_err() {
         return pass.applied.lose_leadership();
     }
