@@ -151,6 +151,13 @@ pub enum ReviewUnknown {
         /// Its error.
         error: Box<Error>,
     },
+    /// No usable forge client for the repository.
+    NoForge(NoForge),
+}
+
+/// Why ferry has no forge API to ask about a repository.
+#[derive(Debug, Clone)]
+pub enum NoForge {
     /// No API client is configured for the forge.
     NoClient(ferry_policy::review::Forge),
     /// The repository URL names no project on the forge.
@@ -162,6 +169,17 @@ pub enum ReviewUnknown {
     },
 }
 
+impl std::fmt::Display for NoForge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoForge::NoClient(forge) => write!(f, "no {forge} API client"),
+            NoForge::NoProject { forge, repo } => {
+                write!(f, "cannot tell the {forge} project from {repo}")
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for ReviewUnknown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -170,10 +188,7 @@ impl std::fmt::Display for ReviewUnknown {
                 branch,
                 error,
             } => write!(f, "reading closed {forge} requests of {branch}: {error}"),
-            ReviewUnknown::NoClient(forge) => write!(f, "no {forge} API client"),
-            ReviewUnknown::NoProject { forge, repo } => {
-                write!(f, "cannot tell the {forge} project from {repo}")
-            }
+            ReviewUnknown::NoForge(e) => write!(f, "{e}"),
         }
     }
 }

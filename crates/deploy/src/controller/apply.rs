@@ -8,6 +8,8 @@ use std::time::Duration;
 use ferry_core::duration::unix_now;
 
 use super::events::{Events, refusal_key};
+use super::failure::StepFailure;
+use super::rollout::WatchFailure;
 use super::{Context, Plan, rollout, writeback};
 use crate::cluster::{self, Workload};
 use crate::error::Result;
@@ -121,13 +123,8 @@ impl Pass<'_> {
     /// The one place a failed step becomes its Warning Event (on `w`, when the workload is
     /// known), its log line and its report entry (from which `ferry_failures_total` and the
     /// JSON's `failed`/`failures` are derived).
-    pub(super) async fn fail(
-        &mut self,
-        w: Option<&Workload>,
-        id: &str,
-        stage: Stage,
-        note: String,
-    ) {
+    pub(super) async fn fail(&mut self, w: Option<&Workload>, id: &str, failure: StepFailure) {
+        let (stage, note) = (failure.stage(), failure.to_string());
         tracing::warn!(workload = id, stage = stage.as_str(), error = %note, "failed");
         if let Some(w) = w {
             self.events
@@ -263,8 +260,9 @@ async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
     }
     let (kind, ns, name) = (w.view.kind, &w.view.namespace, &w.view.name);
     if let Err(e) = cluster::patch_workload(&pass.ctx.client, kind, ns, name, &patch).await {
-        let why = format!("patch failed: {e}");
-        return pass.fail(Some(w), &w.view.id(), Stage::Patch, why).await;
+        return pass
+            .fail(Some(w), &w.view.id(), StepFailure::Patch(e))
+            .await;
     }
     if updates.is_empty() {
         note_records(pass, w, mine).await;
@@ -292,7 +290,7 @@ async fn apply_workload(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
         rollout::Watched::Done => {}
         rollout::Watched::LeadershipLost => pass.applied.lose_leadership(),
         rollout::Watched::Failed(why) => {
-            roll_back(pass, w, &updates, why.to_string()).await;
+            roll_back(pass, w, &updates, why).await;
         }
     }
 }
@@ -320,7 +318,7 @@ async fn note_records(pass: &mut Pass<'_>, w: &Workload, mine: &[&Decision]) {
 }
 
 /// Restore the previous images and quarantine the digests that failed.
-async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why: String) {
+async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why: WatchFailure) {
     let undo = policy::annotate::after_failed_rollout(&w.view, updates);
     let back = &undo.images;
     let patch = cluster::image_patch(w.view.kind, &w.view, back, &undo.annotations);
@@ -333,12 +331,17 @@ async fn roll_back(pass: &mut Pass<'_>, w: &Workload, updates: &[&Decision], why
         Ok(()) => {
             let note = format!("{why}; restored {}", restored.join(", "));
             pass.events.publish(w, true, "RolledBack", &note).await;
-            pass.applied.rolled_back.push((w.view.id(), why));
+            pass.applied
+                .rolled_back
+                .push((w.view.id(), why.to_string()));
         }
-        Err(e) => {
-            let note = format!("{why}; rolling back to {} failed: {e}", restored.join(", "));
-            pass.fail(Some(w), &w.view.id(), Stage::Rollback, note)
-                .await;
+        Err(error) => {
+            let failure = StepFailure::Rollback {
+                why,
+                restored,
+                error,
+            };
+            pass.fail(Some(w), &w.view.id(), failure).await;
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod apply;
 mod events;
+mod failure;
 mod gather;
 mod place;
 mod plan;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use ferry_core::Reference;
 
-use super::apply::{Pass, Stage};
+use super::apply::Pass;
+use super::failure::{RequestFailed, StepFailure};
 use crate::cluster::Workload;
-use crate::error::ReviewUnknown;
+use crate::error::{NoForge, ReviewUnknown};
 use crate::forge::{
     self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict, Unlisted,
 };
@@ -142,11 +143,11 @@ pub(super) async fn refusals(
                     error: Box::new(e),
                 })
             }),
-        (None, _) => Err(unknown(ReviewUnknown::NoClient(f))),
-        (_, None) => Err(unknown(ReviewUnknown::NoProject {
+        (None, _) => Err(unknown(ReviewUnknown::NoForge(NoForge::NoClient(f)))),
+        (_, None) => Err(unknown(ReviewUnknown::NoForge(NoForge::NoProject {
             forge: f,
             repo: target.repo.clone(),
-        })),
+        }))),
     };
     ds.iter()
         .map(|d| {
@@ -184,9 +185,12 @@ pub(super) async fn request(
     let outcome = match (forges.get(f), forge::repo_path(&target.repo)) {
         (Some(api), Some(repo)) => open_or_update(api, &repo, target, base, changes)
             .await
-            .map_err(|e| e.to_string()),
-        (None, _) => Err(format!("no {f} API client")),
-        (_, None) => Err(format!("cannot tell the {f} project from {}", target.repo)),
+            .map_err(|e| RequestFailed::Api(Arc::new(e))),
+        (None, _) => Err(RequestFailed::NoForge(NoForge::NoClient(f))),
+        (_, None) => Err(RequestFailed::NoForge(NoForge::NoProject {
+            forge: f,
+            repo: target.repo.clone(),
+        })),
     };
     match outcome {
         Ok((r, done, closed)) => {
@@ -213,8 +217,11 @@ pub(super) async fn request(
         }
         Err(e) => {
             for id in &ids {
-                let why = format!("pull request for {}: {e}", target.branch);
-                pass.fail(of(id), id, Stage::GitWrite, why).await;
+                let failure = StepFailure::Request {
+                    branch: target.branch.clone(),
+                    error: e.clone(),
+                };
+                pass.fail(of(id), id, failure).await;
             }
         }
     }

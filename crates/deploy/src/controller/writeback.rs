@@ -4,10 +4,12 @@
 //! policy core and placed in a file by [`super::place`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ferry_core::Reference;
 
-use super::apply::{Pass, Stage};
+use super::apply::Pass;
+use super::failure::StepFailure;
 use super::place::{change_of, helm_change};
 use super::review;
 use super::rollout::{self, Watched};
@@ -166,8 +168,9 @@ async fn commit(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, b: Batch) -> Optio
     let (config, work, fence) = (g.config.clone(), b.clone(), pass.options.fence.clone());
     let outcome = tokio::task::spawn_blocking(move || write_batch(&config, &work, &fence))
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        .map_err(crate::Error::Join)
+        .and_then(|r| r)
+        .map_err(Arc::new);
     let wb = match outcome {
         Ok(wb) => wb,
         Err(e) => {
@@ -177,7 +180,8 @@ async fn commit(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, b: Batch) -> Optio
             }
             for c in &b.changes {
                 let w = workload_of(plan, c);
-                pass.fail(w, &c.workload, Stage::GitWrite, e.clone()).await;
+                pass.fail(w, &c.workload, StepFailure::GitWrite(e.clone()))
+                    .await;
             }
             return None;
         }
@@ -259,7 +263,8 @@ async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
         format!("The rollout failed: {reason}"),
         fence,
     )
-    .await;
+    .await
+    .map_err(Arc::new);
     report_undo(pass, &res, failed, &p.commit).await;
 }
 
@@ -267,7 +272,7 @@ async fn health_gate(pass: &mut Pass<'_>, g: &GitOps, plan: &Plan, p: Pushed) {
 /// (`res`) was pushed or failed.
 async fn report_undo(
     pass: &mut Pass<'_>,
-    res: &crate::Result<String>,
+    res: &Result<String, Arc<crate::Error>>,
     failed: Vec<(&Workload, rollout::WatchFailure)>,
     commit: &str,
 ) {
@@ -284,9 +289,12 @@ async fn report_undo(
                     .push((w.view.id(), why.to_string()));
             }
             Err(e) => {
-                let note = format!("{why}; reverting {commit} failed: {e}");
-                pass.fail(Some(w), &w.view.id(), Stage::GitRevert, note)
-                    .await;
+                let failure = StepFailure::Revert {
+                    why,
+                    commit: commit.to_string(),
+                    error: e.clone(),
+                };
+                pass.fail(Some(w), &w.view.id(), failure).await;
             }
         }
     }
