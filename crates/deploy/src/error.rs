@@ -90,6 +90,10 @@ pub enum Error {
     /// ferry cannot tell whether a request for an update was closed without merging.
     #[error("{0}")]
     Review(ReviewUnknown),
+    /// No signature of a digest verified under a signature policy: each candidate and why it
+    /// failed (or none found).
+    #[error("{}", unsigned(.0))]
+    Unsigned(Box<ferry_registry::signature::SignatureReport>),
     /// A Helm values file cannot be edited at the requested key.
     #[error("{file}: key {key}: {problem}")]
     HelmValues {
@@ -120,6 +124,19 @@ pub enum ConfigProblem {
     ForgeClient(reqwest::Error),
     /// `--git-pull-request-branch` does not parse.
     BranchTemplate(ferry_policy::review::BadBranch),
+    /// A signature policy the controller was not given.
+    UnknownSignaturePolicy {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// [`Error::Unsigned`]'s text: each rejected candidate, or that none was found.
+fn unsigned(report: &ferry_registry::signature::SignatureReport) -> String {
+    match report.rejections() {
+        r if r.is_empty() => "no signature found".to_string(),
+        r => r,
+    }
 }
 
 impl std::fmt::Display for ConfigProblem {
@@ -135,6 +152,9 @@ impl std::fmt::Display for ConfigProblem {
             ConfigProblem::NotifyClient(e) => write!(f, "notification HTTP client: {e}"),
             ConfigProblem::ForgeClient(e) => write!(f, "forge API HTTP client: {e}"),
             ConfigProblem::BranchTemplate(e) => write!(f, "--git-pull-request-branch: {e}"),
+            ConfigProblem::UnknownSignaturePolicy { name } => {
+                write!(f, "signature policy {name} is not configured")
+            }
         }
     }
 }
@@ -199,9 +219,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl ferry_core::exit::Classify for Error {
     fn exit_code(&self) -> u8 {
         match self {
-            Error::Policy(_) | Error::HelmValues { .. } | Error::Edit(_) | Error::Unplaced(_) => {
-                ferry_core::exit::NEGATIVE
-            }
+            Error::Policy(_)
+            | Error::HelmValues { .. }
+            | Error::Edit(_)
+            | Error::Unplaced(_)
+            | Error::Unsigned(_) => ferry_core::exit::NEGATIVE,
             Error::Kube(_)
             | Error::Registry(_)
             | Error::Config(_)

@@ -177,8 +177,8 @@ pub enum Reason {
         digest: Digest,
         /// The policy name.
         policy: String,
-        /// What was found and why it failed.
-        detail: String,
+        /// What was found and why it failed (the shell's value).
+        why: Failure,
     },
     /// The signature gate names a policy the controller was not given.
     UnknownSignaturePolicy(String),
@@ -317,10 +317,10 @@ impl Reason {
             Reason::NotSigned {
                 digest,
                 policy,
-                detail,
+                why,
             } => write!(
                 f,
-                "{digest} has no valid signature under signature policy {policy}: {detail}"
+                "{digest} has no valid signature under signature policy {policy}: {why}"
             ),
             Reason::UnknownSignaturePolicy(name) => write!(
                 f,

@@ -18,8 +18,8 @@ pub enum SignatureVerdict {
     /// No valid signature: what was found and why each failed (one line per candidate, or
     /// "no signature found").
     Invalid {
-        /// The shell's words, for the reason and the Event.
-        detail: String,
+        /// What the shell found: its own value (each candidate and why it failed), shared.
+        why: Failure,
     },
     /// The signatures could not be looked up (registry error): skipped, asked again next pass.
     Failed(LookupError),
@@ -61,10 +61,10 @@ impl Ctx<'_> {
         let key = (cand.by_digest.clone(), policy.to_string());
         match self.answers.signatures.get(&key) {
             Some(SignatureVerdict::Valid) => Ok(Some(policy.to_string())),
-            Some(SignatureVerdict::Invalid { detail }) => Err(skip(Reason::NotSigned {
+            Some(SignatureVerdict::Invalid { why }) => Err(skip(Reason::NotSigned {
                 digest: cand.digest.clone(),
                 policy: policy.to_string(),
-                detail: detail.clone(),
+                why: why.clone(),
             })),
             Some(SignatureVerdict::Failed(e)) => {
                 Err(skip(Reason::SignatureLookup(Failure(e.clone()))))
@@ -83,6 +83,11 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a shell found, as the core carries it.
+    fn found(text: &str) -> Failure {
+        Failure(std::sync::Arc::new(std::io::Error::other(text.to_string())))
+    }
     use crate::tests::{answers, digest, plats, workload};
     use crate::{
         Action, GIT_REPO, Gate, POLICY, PREVIOUS_IMAGE, SIGNED_BY, WorkloadPolicy, decide_with,
@@ -161,7 +166,7 @@ mod tests {
         assert_eq!(d.action, Action::Update, "{}", d.reason);
         assert!(q.is_empty());
         let invalid = SignatureVerdict::Invalid {
-            detail: "no signature found".into(),
+            why: found("no signature found"),
         };
         let (d, _) = decide_one(&ann, Some(invalid), None, false);
         assert_eq!(d.action, Action::Skip);
@@ -179,7 +184,7 @@ mod tests {
             (GIT_REPO, "https://git.example.invalid/cfg.git"),
         ];
         let invalid = || SignatureVerdict::Invalid {
-            detail: "x: the signature does not verify with any given key".into(),
+            why: found("x: the signature does not verify with any given key"),
         };
         let (d, _) = decide_one(&ann, Some(invalid()), Some("release"), true);
         assert_eq!(d.action, Action::Skip, "{}", d.reason);
@@ -199,7 +204,7 @@ mod tests {
             (PREVIOUS_IMAGE, prev.as_str()),
         ];
         let invalid = SignatureVerdict::Invalid {
-            detail: "no signature found".into(),
+            why: found("no signature found"),
         };
         let (d, q) = decide_one(&ann, Some(invalid), None, false);
         assert_eq!(d.action, Action::Update, "{}", d.reason);

@@ -12,9 +12,10 @@ use futures::StreamExt;
 use super::tag_times;
 use super::{Context, RateGate, Signatures};
 use crate::cluster::Workload;
+use crate::error::ConfigProblem;
 use crate::policy::provenance::ProvenanceQuery;
 use crate::policy::{
-    self, Answers, Gate, LookupError, Query, SignatureVerdict, TagFacts, WorkloadPolicy,
+    self, Answers, Failure, Gate, LookupError, Query, SignatureVerdict, TagFacts, WorkloadPolicy,
 };
 
 /// What one gathering asked and learned.
@@ -197,8 +198,11 @@ async fn signature(
 ) -> (SignatureVerdict, usize) {
     let Some(trust) = sigs.trust(policy) else {
         // The core checks the name first; a missing policy here is a bug, reported as such.
-        let detail = format!("signature policy {policy} is not configured");
-        return (SignatureVerdict::Invalid { detail }, 0);
+        let missing = crate::Error::Config(ConfigProblem::UnknownSignaturePolicy {
+            name: policy.to_string(),
+        });
+        let why = Failure(Arc::new(missing));
+        return (SignatureVerdict::Invalid { why }, 0);
     };
     let report = match registry.verify_signatures(image, trust).await {
         Ok(report) => report,
@@ -212,11 +216,8 @@ fn verdict(report: &ferry_registry::signature::SignatureReport) -> SignatureVerd
     if report.valid() {
         return SignatureVerdict::Valid;
     }
-    let mut detail = report.rejections();
-    if detail.is_empty() {
-        detail = "no signature found".into();
-    }
-    SignatureVerdict::Invalid { detail }
+    let why = Failure(Arc::new(crate::Error::Unsigned(Box::new(report.clone()))));
+    SignatureVerdict::Invalid { why }
 }
 
 /// One HEAD, unless the rate gate holds the registry back; (answer, whether it was asked).
