@@ -241,6 +241,24 @@ impl WorkloadView {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
     }
+
+    /// Whether only Argo CD's instance label (which Helm sets too) hints at Argo CD, without the
+    /// tracking annotation: then [`argocd`] needs the Applications' names to tell.
+    pub fn argocd_label_only(&self) -> bool {
+        self.labels.contains_key(ARGOCD_INSTANCE_LABEL)
+            && !self.annotations.contains_key(ARGOCD_TRACKING_ANNOTATION)
+    }
+
+    /// Its `ferry.dev/policy` as written, when it opts in (present and not `off`): what the
+    /// status page shows.
+    pub fn opted_in(&self) -> Option<&str> {
+        self.annotation(POLICY).filter(|p| p.trim() != "off")
+    }
+
+    /// The digests quarantined per container (`ferry.dev/quarantined`).
+    pub fn quarantined(&self) -> BTreeMap<String, Vec<String>> {
+        parse_pairs(self.annotation(QUARANTINED))
+    }
 }
 
 /// The Argo CD Applications a pass could see, to tell Argo CD's tracking label from Helm's

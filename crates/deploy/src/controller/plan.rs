@@ -342,14 +342,9 @@ async fn argo_applications(
     workloads: &[Workload],
     opted: &BTreeSet<String>,
 ) -> ArgoApps {
-    let label_only = workloads.iter().any(|w| {
-        opted.contains(&w.view.id())
-            && w.view.labels.contains_key(policy::ARGOCD_INSTANCE_LABEL)
-            && !w
-                .view
-                .annotations
-                .contains_key(policy::ARGOCD_TRACKING_ANNOTATION)
-    });
+    let label_only = workloads
+        .iter()
+        .any(|w| opted.contains(&w.view.id()) && w.view.argocd_label_only());
     if !label_only {
         return ArgoApps::NotRead;
     }

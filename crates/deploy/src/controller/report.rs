@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::{Applied, Plan};
 use crate::notify::{Event, Notification};
-use crate::policy::{self, Action, Decision, POLICY, QUARANTINED, Reason};
+use crate::policy::{Action, Decision, Reason};
 use crate::status::{ContainerStatus, LastDecision, OpenRequest, Status, WorkloadStatus};
 
 fn note(
@@ -150,10 +150,10 @@ pub fn status(plan: &Plan, last_pass: SystemTime) -> Status {
     let mut status = Status::new(last_pass);
     status.last_pass = Some(last_pass);
     for w in &plan.workloads {
-        let Some(policy_value) = w.view.annotation(POLICY).filter(|p| p.trim() != "off") else {
+        let Some(policy_value) = w.view.opted_in() else {
             continue;
         };
-        let quarantined = policy::parse_pairs(w.view.annotation(QUARANTINED));
+        let quarantined = w.view.quarantined();
         let containers = plan
             .decisions
             .iter()
@@ -233,9 +233,11 @@ mod tests {
                 decision(
                     "db",
                     Action::Skip,
-                    Reason::GitWriteBack(policy::NotWritten::Placement(policy::Refusal::Git(
-                        policy::Failure(std::sync::Arc::new(crate::Error::LeadershipLost)),
-                    ))),
+                    Reason::GitWriteBack(crate::policy::NotWritten::Placement(
+                        crate::policy::Refusal::Git(crate::policy::Failure(std::sync::Arc::new(
+                            crate::Error::LeadershipLost,
+                        ))),
+                    )),
                 ),
             ],
             registry_requests: 0,
