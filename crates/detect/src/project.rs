@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use git2::Oid;
 
 use crate::dockerfile::{Base, ContextRead, Dockerfile, Problem};
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::git::Repo;
 use crate::ignore::IgnoreRules;
 use crate::images::CONFIG_FILE;
@@ -104,7 +104,10 @@ impl ImageModel {
             .collect();
         let extra = IgnoreRules::from_patterns(&image.extra_inputs).map_err(|e| Error::Config {
             file: CONFIG_FILE.into(),
-            message: format!("[images.{:?}] extra_inputs: {e}", image.name),
+            problem: ConfigProblem::ExtraInputs {
+                image: image.name.clone(),
+                error: e,
+            },
         })?;
         Ok(ImageModel {
             dockerfile,
@@ -240,12 +243,7 @@ impl<'r> Project<'r> {
             .find(|i| i.name == name)
             .ok_or_else(|| Error::UnknownImage {
                 name: name.to_string(),
-                known: self
-                    .images
-                    .iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.images.iter().map(|i| i.name.clone()).collect(),
             })
     }
 
