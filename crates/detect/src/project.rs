@@ -142,13 +142,35 @@ pub struct Warning {
     pub file: String,
     /// 1-based line the problem is on.
     pub line: usize,
-    /// What is wrong.
-    pub message: String,
+    /// Why it was left out (`message` in JSON).
+    #[serde(rename = "message")]
+    pub problem: LeftOut,
 }
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        write!(f, "{}:{}: {}", self.file, self.line, self.problem)
+    }
+}
+
+/// Why a file found by its name was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftOut {
+    /// It does not parse as a Dockerfile.
+    NotADockerfile(Problem),
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeftOut::NotADockerfile(p) => write!(f, "not a Dockerfile, left out: {p}"),
+        }
+    }
+}
+
+impl serde::Serialize for LeftOut {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -527,7 +549,7 @@ fn parse_models(
                 warnings.push(Warning {
                     file,
                     line,
-                    message: format!("not a Dockerfile, left out: {problem}"),
+                    problem: LeftOut::NotADockerfile(problem),
                 });
             }
             Err(e) => return Err(e),
