@@ -164,7 +164,7 @@ fn report_skipped(skipped: &[bump::Skipped], what: &str) {
     for s in skipped {
         ferry_cli::report_error(
             "ferry-bump",
-            &format!("{}:{}: {} ({what})", s.file, s.line, s.message),
+            &format!("{}:{}: {} ({what})", s.file, s.line, s.problem),
         );
     }
 }
@@ -270,7 +270,7 @@ fn finish(
             return Err(Failure::usage(r.to_string()));
         }
         Written::Refused(r @ Refusal::Dirty(_)) => return Err(Failure::negative(r.to_string())),
-        Written::Committed(id) => Some(id),
+        Written::Committed(id) => Some(id.to_string()),
         Written::Nothing | Written::Files => None,
     };
     report_skipped(&plan.skipped, "file left untouched");

@@ -385,7 +385,7 @@ fn load<'r>(repo: &'r Repo, rev: Option<&str>) -> Result<Project<'r>, Failure> {
 /// Files left out of discovery, on stderr (a `::warning` annotation under GitHub Actions).
 fn report_warnings(warnings: &[Warning]) {
     for w in warnings {
-        warn(Some((&w.file, w.line)), &w.message);
+        warn(Some((&w.file, w.line)), &w.problem.to_string());
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ferry_core::Reference;
-use ferry_detect::changed::Published;
+use ferry_detect::changed::{Published, QueryFailure};
 use ferry_registry::{Client, Error};
 
 /// The published revision of every `(image name, repository:tag)`, concurrently.
@@ -44,7 +44,7 @@ pub async fn revision_of(client: &Client, reference: &Reference) -> Published {
         Err(Error::NotFound { what, .. }) if what == "manifest" || what == "repository" => {
             Published::NotPublished
         }
-        Err(e) => Published::Failed(e.to_string()),
+        Err(e) => Published::Failed(QueryFailure::new(e)),
     }
 }
 

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use ferry_core::{Digest, Reference};
 
-use crate::dockerfile::{Dockerfile, RefKind, RefSite};
+use crate::dockerfile::{Dockerfile, Problem, RefKind, RefSite};
 use crate::error::Result;
 use crate::git::Repo;
 use crate::images::{FileSource, Image};
@@ -50,8 +50,36 @@ pub struct Skipped {
     pub file: String,
     /// 1-based line.
     pub line: usize,
-    /// What is wrong.
-    pub message: String,
+    /// What is wrong (`message` in JSON).
+    #[serde(rename = "message")]
+    pub problem: SkipProblem,
+}
+
+/// Why a Dockerfile was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipProblem {
+    /// The file is not there.
+    NotFound,
+    /// The file is not UTF-8.
+    NotUtf8,
+    /// The file does not parse.
+    Dockerfile(Problem),
+}
+
+impl std::fmt::Display for SkipProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipProblem::NotFound => f.write_str("file not found"),
+            SkipProblem::NotUtf8 => f.write_str("not UTF-8"),
+            SkipProblem::Dockerfile(p) => p.fmt(f),
+        }
+    }
+}
+
+impl serde::Serialize for SkipProblem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A reference that matches but cannot be rewritten in place (for example, its tag comes from
@@ -65,7 +93,33 @@ pub struct Note {
     /// The reference as written.
     pub spelling: String,
     /// Why it was left alone.
-    pub reason: String,
+    pub reason: NoteReason,
+}
+
+/// Why a matching reference was left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteReason {
+    /// Its text comes from variables that are not one plain, rewritable `ARG`.
+    BuiltFromVariables,
+    /// A line continuation or escape splits it, so it has no span to rewrite.
+    Split,
+}
+
+impl std::fmt::Display for NoteReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoteReason::BuiltFromVariables => {
+                "the reference is built from variables; edit the ARG it uses"
+            }
+            NoteReason::Split => "the reference is split by a line continuation or escape",
+        })
+    }
+}
+
+impl serde::Serialize for NoteReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// One replaced token.
@@ -162,7 +216,7 @@ fn parse_all(
             skipped.push(Skipped {
                 file: file.into(),
                 line: 1,
-                message: "file not found".into(),
+                problem: SkipProblem::NotFound,
             });
             continue;
         };
@@ -172,7 +226,7 @@ fn parse_all(
                 skipped.push(Skipped {
                     file: file.into(),
                     line: 1,
-                    message: "not UTF-8".into(),
+                    problem: SkipProblem::NotUtf8,
                 });
                 continue;
             }
@@ -187,7 +241,7 @@ fn parse_all(
             Err(e) => skipped.push(Skipped {
                 file: file.into(),
                 line: e.line,
-                message: e.problem.to_string(),
+                problem: SkipProblem::Dockerfile(e.problem),
             }),
         }
     }
@@ -311,8 +365,7 @@ fn build_plan(
                         file: p.file.clone(),
                         line: r.line,
                         spelling: spelling.clone(),
-                        reason: "the reference is built from variables; edit the ARG it uses"
-                            .into(),
+                        reason: NoteReason::BuiltFromVariables,
                     });
                 }
                 continue;
@@ -322,7 +375,7 @@ fn build_plan(
                     file: p.file.clone(),
                     line: r.line,
                     spelling,
-                    reason: "the reference is split by a line continuation or escape".into(),
+                    reason: NoteReason::Split,
                 });
                 continue;
             };
@@ -534,8 +587,8 @@ pub enum Written {
     Nothing,
     /// The files were written (no commit asked for).
     Files,
-    /// The files were written and committed.
-    Committed(String),
+    /// The files were written and committed: the new commit.
+    Committed(git2::Oid),
     /// `--commit` was refused; nothing was written.
     Refused(Refusal),
 }
@@ -598,7 +651,7 @@ pub fn write(
         .as_ref()
         .map(|a| (a.name.as_str(), a.email.as_str()));
     let id = repo.commit_files(&files, &commit_message(&how.subject, plan), author)?;
-    Ok(Written::Committed(id.to_string()))
+    Ok(Written::Committed(id))
 }
 
 /// In-repo images whose Dockerfile `plan` changes, and everything built on them (HEAD's image

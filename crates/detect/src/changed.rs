@@ -1,6 +1,7 @@
 //! Which images must be rebuilt between two commits, and why.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use git2::Oid;
 
@@ -98,8 +99,39 @@ pub enum Published {
     NoRevision,
     /// The revision the tag was built from.
     Revision(String),
-    /// The registry could not be asked (the message says why).
-    Failed(String),
+    /// The registry could not be asked: the registry client's error.
+    Failed(QueryFailure),
+}
+
+/// Why the registry could not be asked about a tag: the registry client's error (this crate
+/// does not know the client), shared so that [`Published`] stays `Clone`, compared by its text.
+#[derive(Debug, Clone)]
+pub struct QueryFailure(Arc<dyn std::error::Error + Send + Sync>);
+
+impl QueryFailure {
+    /// Wrap the client's error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        QueryFailure(Arc::new(error))
+    }
+
+    /// The client's error.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl PartialEq for QueryFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for QueryFailure {}
+
+impl std::fmt::Display for QueryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// Decide what to rebuild for `selection`.

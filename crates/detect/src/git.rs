@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitProblem, Result};
 
 /// What happened to a path between two trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -93,7 +93,7 @@ impl Repo {
             },
             _ => Error::Git {
                 path: path.to_path_buf(),
-                message: e.message().to_string(),
+                problem: GitProblem::Libgit2(e),
             },
         })?;
         let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
@@ -114,7 +114,7 @@ impl Repo {
     fn git_err(&self, e: git2::Error) -> Error {
         Error::Git {
             path: self.path.clone(),
-            message: e.message().to_string(),
+            problem: GitProblem::Libgit2(e),
         }
     }
 
@@ -310,17 +310,17 @@ impl Repo {
                     .arg(git_dir)
                     .args(["cat-file", "blob", &id.to_string()])
                     .output()
-                    .map_err(|err| Error::Git {
+                    .map_err(|error| Error::Git {
                         path: self.path.clone(),
-                        message: format!("blob {id} is not in the clone and `git` could not be run to fetch it: {err}"),
+                        problem: GitProblem::CannotRunGit { blob: id, error },
                     })?;
                 if !out.status.success() {
                     return Err(Error::Git {
                         path: self.path.clone(),
-                        message: format!(
-                            "blob {id} is missing (partial clone?) and could not be fetched: {}",
-                            String::from_utf8_lossy(&out.stderr).trim()
-                        ),
+                        problem: GitProblem::BlobNotFetched {
+                            blob: id,
+                            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                        },
                     });
                 }
                 Ok(out.stdout)
@@ -421,10 +421,7 @@ impl Repo {
         }
         .map_err(|e| Error::Git {
             path: self.path.clone(),
-            message: format!(
-                "no commit author: {} (set user.name and user.email, or pass an author)",
-                e.message()
-            ),
+            problem: GitProblem::NoAuthor(e),
         })?;
         let id = self
             .repo

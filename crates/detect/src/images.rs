@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, ImageProblem, Result};
 
 use ferry_core::{Platform, Reference};
 
@@ -137,7 +137,7 @@ pub fn discover_all(snap: &dyn FileSource) -> Result<Discovery> {
         Some(c) => {
             crate::ignore::IgnoreRules::from_patterns(&c.exclude).map_err(|e| Error::Config {
                 file: CONFIG_FILE.into(),
-                message: format!("exclude: {e}"),
+                problem: ConfigProblem::Exclude(e),
             })?
         }
         None => crate::ignore::IgnoreRules::empty(),
@@ -235,34 +235,31 @@ fn apply_config(
     name: String,
     c: ImageConfig,
 ) -> Result<()> {
-    let err = |message: String| Error::Config {
+    let err = |problem: ImageProblem| Error::Config {
         file: CONFIG_FILE.into(),
-        message: format!("[images.{name:?}]: {message}"),
+        problem: ConfigProblem::Image {
+            name: name.clone(),
+            problem,
+        },
     };
-    let img = match images.get_mut(&name) {
-        Some(i) => i,
-        None => {
-            let df = c.dockerfile.clone().ok_or_else(|| {
-                err(
-                    "no Dockerfile was discovered under this name, so `dockerfile` is required"
-                        .into(),
-                )
-            })?;
+    let img = match images.entry(name.clone()) {
+        std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::btree_map::Entry::Vacant(v) => {
+            let df = c
+                .dockerfile
+                .clone()
+                .ok_or_else(|| err(ImageProblem::DockerfileRequired))?;
             let df = norm_dir(&df);
-            images.insert(
-                name.clone(),
-                Image {
-                    name: name.clone(),
-                    context: norm_dir(parent_dir(&df)),
-                    dockerfile: df,
-                    repository: None,
-                    target: None,
-                    platforms: Vec::new(),
-                    build_args: BTreeMap::new(),
-                    extra_inputs: Vec::new(),
-                },
-            );
-            images.get_mut(&name).expect("just inserted")
+            v.insert(Image {
+                name: name.clone(),
+                context: norm_dir(parent_dir(&df)),
+                dockerfile: df,
+                repository: None,
+                target: None,
+                platforms: Vec::new(),
+                build_args: BTreeMap::new(),
+                extra_inputs: Vec::new(),
+            })
         }
     };
     if let Some(d) = c.dockerfile {
@@ -272,16 +269,16 @@ fn apply_config(
         img.context = norm_dir(&ctx);
     }
     if img.context.starts_with("..") || img.dockerfile.starts_with("..") {
-        return Err(err("paths must stay inside the repository".into()));
+        return Err(err(ImageProblem::OutsideRepository));
     }
     if let Some(r) = c.repository {
-        Reference::parse(&r).map_err(|e| err(format!("repository: {e}")))?;
+        Reference::parse(&r).map_err(|e| err(ImageProblem::Repository(Box::new(e))))?;
         img.repository = Some(r);
     }
     img.target = c.target.or(img.target.take());
     if let Some(p) = c.platforms {
         for x in &p {
-            Platform::parse(x).map_err(|e| err(format!("platforms: {e}")))?;
+            Platform::parse(x).map_err(|e| err(ImageProblem::Platform(Box::new(e))))?;
         }
         img.platforms = p;
     }
@@ -290,14 +287,13 @@ fn apply_config(
     }
     if let Some(x) = c.extra_inputs {
         crate::ignore::IgnoreRules::from_patterns(&x)
-            .map_err(|e| err(format!("extra_inputs: {e}")))?;
+            .map_err(|e| err(ImageProblem::ExtraInputs(e)))?;
         img.extra_inputs = x;
     }
     if !snap.exists(&img.dockerfile) {
-        return Err(err(format!(
-            "dockerfile {:?} does not exist",
-            img.dockerfile
-        )));
+        return Err(err(ImageProblem::NoDockerfile {
+            dockerfile: img.dockerfile.clone(),
+        }));
     }
     Ok(())
 }
@@ -336,11 +332,11 @@ fn read_config(snap: &dyn FileSource) -> Result<Option<ConfigFile>> {
     };
     let text = String::from_utf8(bytes).map_err(|_| Error::Config {
         file: CONFIG_FILE.into(),
-        message: "not UTF-8".into(),
+        problem: ConfigProblem::NotUtf8,
     })?;
     toml::from_str(&text).map(Some).map_err(|e| Error::Config {
         file: CONFIG_FILE.into(),
-        message: e.to_string().trim().to_string(),
+        problem: ConfigProblem::Toml(Box::new(e)),
     })
 }
 

@@ -46,4 +46,6 @@ pub mod snapshot;
 pub mod why;
 pub mod worktree;
 
-pub use error::{Error, Result};
+pub use error::{
+    ConfigProblem, Error, EventProblem, GitProblem, ImageProblem, PathProblem, Result,
+};

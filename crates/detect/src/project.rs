@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use git2::Oid;
 
 use crate::dockerfile::{Base, ContextRead, Dockerfile, Problem};
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::git::Repo;
 use crate::ignore::IgnoreRules;
 use crate::images::CONFIG_FILE;
@@ -104,7 +104,10 @@ impl ImageModel {
             .collect();
         let extra = IgnoreRules::from_patterns(&image.extra_inputs).map_err(|e| Error::Config {
             file: CONFIG_FILE.into(),
-            message: format!("[images.{:?}] extra_inputs: {e}", image.name),
+            problem: ConfigProblem::ExtraInputs {
+                image: image.name.clone(),
+                error: e,
+            },
         })?;
         Ok(ImageModel {
             dockerfile,
@@ -139,13 +142,35 @@ pub struct Warning {
     pub file: String,
     /// 1-based line the problem is on.
     pub line: usize,
-    /// What is wrong.
-    pub message: String,
+    /// Why it was left out (`message` in JSON).
+    #[serde(rename = "message")]
+    pub problem: LeftOut,
 }
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        write!(f, "{}:{}: {}", self.file, self.line, self.problem)
+    }
+}
+
+/// Why a file found by its name was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftOut {
+    /// It does not parse as a Dockerfile.
+    NotADockerfile(Problem),
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeftOut::NotADockerfile(p) => write!(f, "not a Dockerfile, left out: {p}"),
+        }
+    }
+}
+
+impl serde::Serialize for LeftOut {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -240,12 +265,7 @@ impl<'r> Project<'r> {
             .find(|i| i.name == name)
             .ok_or_else(|| Error::UnknownImage {
                 name: name.to_string(),
-                known: self
-                    .images
-                    .iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.images.iter().map(|i| i.name.clone()).collect(),
             })
     }
 
@@ -529,7 +549,7 @@ fn parse_models(
                 warnings.push(Warning {
                     file,
                     line,
-                    message: format!("not a Dockerfile, left out: {problem}"),
+                    problem: LeftOut::NotADockerfile(problem),
                 });
             }
             Err(e) => return Err(e),

@@ -3,7 +3,7 @@
 
 use git2::Oid;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, EventProblem, Result};
 use crate::git::{Lookup, Repo};
 
 /// Which commits to compare.
@@ -161,7 +161,7 @@ pub fn from_github_event(
 ) -> Result<Selection> {
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| Error::Event {
         file: file.to_string(),
-        message: format!("not JSON: {e}"),
+        problem: EventProblem::NotJson(e),
     })?;
     let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
     if v.get("merge_group").is_some() {
@@ -278,7 +278,7 @@ fn pull_request(
 ) -> Result<Selection> {
     let base_sha = base_sha.clone().ok_or_else(|| Error::Event {
         file: file.into(),
-        message: "pull_request without base.sha".into(),
+        problem: EventProblem::PullRequestWithoutBase,
     })?;
     let head_sha = head_sha.clone().unwrap_or_else(|| "HEAD".into());
     let head = match repo.commit_id(&head_sha)? {
@@ -319,7 +319,7 @@ fn merge_group(
     let (Some(base_sha), Some(head_sha)) = (base_sha, head_sha) else {
         return Err(Error::Event {
             file: file.into(),
-            message: "merge_group without base_sha and head_sha".into(),
+            problem: EventProblem::MergeGroupWithoutShas,
         });
     };
     let head = match repo.lookup(head_sha)? {

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decide::{ContextMode, ContextVerdict, ImageInputs, Reader, Verdict};
 use crate::dockerfile::ReadKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, PathProblem, Result};
 use crate::ignore::clean_path;
 use crate::images::{CONFIG_FILE, extra_input_lines};
 use crate::project::Project;
@@ -106,19 +106,19 @@ pub struct Answer {
 /// A path as given on a command line, made repository-relative the way `changed` prints paths
 /// (`./a//b` → `a/b`); [`Error::Path`] when it leaves the repository or names its root.
 pub fn repo_path(path: &str) -> Result<String> {
-    let bad = |message: &str| Error::Path {
+    let bad = |problem: PathProblem| Error::Path {
         path: path.to_string(),
-        message: message.to_string(),
+        problem,
     };
     if path.starts_with('/') {
-        return Err(bad("outside the repository"));
+        return Err(bad(PathProblem::OutsideRepository));
     }
     let cleaned = clean_path(path);
     if cleaned == ".." || cleaned.starts_with("../") {
-        return Err(bad("outside the repository"));
+        return Err(bad(PathProblem::OutsideRepository));
     }
     if cleaned == "." {
-        return Err(bad("names the repository root, not a file"));
+        return Err(bad(PathProblem::RepositoryRoot));
     }
     Ok(cleaned)
 }

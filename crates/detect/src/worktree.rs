@@ -82,7 +82,7 @@ impl WorkTree {
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
+use std::sync::Arc;
 
 use parse_dockerfile::Flag;
 
@@ -37,12 +38,8 @@ pub enum Problem {
         /// How many bytes from the start are valid UTF-8.
         valid_up_to: usize,
     },
-    /// BuildKit's grammar refuses it (the message of the `parse-dockerfile` crate, whose error
-    /// type cannot be cloned).
-    Syntax {
-        /// The parser's message.
-        message: String,
-    },
+    /// BuildKit's grammar refuses it (the `parse-dockerfile` crate's error).
+    Syntax(SyntaxError),
     /// A word that cannot be expanded.
     Expand(crate::expand::ExpandError),
     /// `ARG =x`.
@@ -92,7 +89,7 @@ impl std::fmt::Display for Problem {
             Problem::NotUtf8 { valid_up_to } => {
                 write!(f, "not UTF-8 (invalid byte at offset {valid_up_to})")
             }
-            Problem::Syntax { message } => f.write_str(message),
+            Problem::Syntax(e) => e.fmt(f),
             Problem::Expand(e) => e.fmt(f),
             Problem::ArgWithoutName { word } => write!(f, "ARG {word:?} has no name"),
             Problem::EmptyFrom { image } => write!(f, "FROM {image:?} expands to an empty name"),
@@ -111,6 +108,37 @@ impl std::fmt::Display for Problem {
                 write!(f, "target stage {target:?} does not exist")
             }
         }
+    }
+}
+
+/// The `parse-dockerfile` crate's error: shared, since it cannot be cloned, and compared by its
+/// text, since it cannot be compared.
+#[derive(Debug, Clone)]
+pub struct SyntaxError(Arc<parse_dockerfile::Error>);
+
+impl SyntaxError {
+    /// Wrap the parser's error.
+    pub fn new(error: parse_dockerfile::Error) -> Self {
+        SyntaxError(Arc::new(error))
+    }
+
+    /// The parser's error.
+    pub fn error(&self) -> &parse_dockerfile::Error {
+        &self.0
+    }
+}
+
+impl PartialEq for SyntaxError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for SyntaxError {}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 

@@ -10,8 +10,8 @@ use parse_dockerfile::{
 
 use super::collect::{StageAcc, StageCx, collect, instruction_start};
 use super::{
-    Base, Dockerfile, DockerfileError, Problem, RefKind, RefSite, Stage, error_at, flag, line_of,
-    span_in, vars_in,
+    Base, Dockerfile, DockerfileError, Problem, RefKind, RefSite, Stage, SyntaxError, error_at,
+    flag, line_of, span_in, vars_in,
 };
 use crate::expand::{Lookup, expand_word, split_words};
 
@@ -70,9 +70,7 @@ impl Dockerfile {
         let parsed = parse_dockerfile::parse(patched.as_deref().unwrap_or(text)).map_err(|e| {
             DockerfileError {
                 line: e.line().max(1),
-                problem: Problem::Syntax {
-                    message: e.to_string(),
-                },
+                problem: Problem::Syntax(SyntaxError::new(e)),
             }
         })?;
         let escape = parsed
