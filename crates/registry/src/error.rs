@@ -124,23 +124,23 @@ pub enum Error {
     },
 
     /// The manifest or another JSON document from the registry could not be understood.
-    #[error("invalid {what} from {url}: {reason}")]
+    #[error("invalid {what} from {url}: {problem}")]
     Invalid {
         /// What was being decoded (`manifest`, `tag list`, `token`, `image config`…).
         what: &'static str,
         /// Where it came from.
         url: String,
         /// Why it is invalid.
-        reason: String,
+        problem: crate::problem::InvalidProblem,
     },
 
     /// A `WWW-Authenticate` header could not be parsed or used.
-    #[error("cannot use authentication challenge {header:?}: {reason}")]
+    #[error("cannot use authentication challenge {header:?}: {problem}")]
     Challenge {
         /// The header value.
         header: String,
         /// Why it is unusable.
-        reason: String,
+        problem: crate::problem::ChallengeProblem,
     },
 
     /// Docker's config.json or a credential helper failed.
@@ -153,12 +153,12 @@ pub enum Error {
     },
 
     /// A public key for signature verification could not be used.
-    #[error("public key {name}: {reason}")]
+    #[error("public key {name}: {problem}")]
     PublicKey {
         /// Where the key came from (a file name).
         name: String,
         /// Why it is unusable.
-        reason: String,
+        problem: crate::problem::KeyProblem,
     },
 
     /// A file signature verification needs (a public key, a trusted root, a signature policy)

@@ -49,6 +49,7 @@ mod error;
 pub mod gcp;
 pub mod jwt;
 pub mod manifest;
+mod problem;
 pub mod promote;
 pub mod ratelimit;
 pub mod revision;
@@ -73,5 +74,6 @@ pub use manifest::{
     Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
     Resolved,
 };
+pub use problem::{ChallengeProblem, InvalidProblem, KeyProblem};
 pub use ratelimit::RateLimit;
 pub use source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};

@@ -21,6 +21,7 @@ use super::wire::{
 use crate::challenge::{self, Challenge};
 use crate::credentials::Credential;
 use crate::error::{Error, Result};
+use crate::problem::{ChallengeProblem, InvalidProblem};
 
 /// Largest token-server answer read.
 const TOKEN_LIMIT: usize = 1024 * 1024;
@@ -271,11 +272,11 @@ impl Client {
                     Ok(t) => t,
                     Err(e) => return Err((e, Some(found))),
                 };
-                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
                     let e = Error::Invalid {
                         what: "token",
                         url: realm.to_string(),
-                        reason: "token is not a valid header value".into(),
+                        problem: InvalidProblem::TokenHeader(e),
                     };
                     (e, None)
                 })?;
@@ -483,14 +484,16 @@ impl Client {
 fn bearer_scheme(challenge: &Challenge, header_text: &str) -> Result<AuthScheme> {
     let realm = challenge.param("realm").ok_or_else(|| Error::Challenge {
         header: header_text.to_string(),
-        reason: "Bearer challenge without realm".into(),
+        problem: ChallengeProblem::NoRealm,
     })?;
     let realm = Url::parse(realm)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| Error::Challenge {
             header: header_text.to_string(),
-            reason: format!("realm {realm:?} is not an http(s) URL"),
+            problem: ChallengeProblem::RealmNotHttp {
+                realm: realm.to_string(),
+            },
         })?;
     Ok(AuthScheme::Bearer {
         realm,
@@ -560,7 +563,7 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
     let ans: TokenAnswer = serde_json::from_slice(body).map_err(|e| Error::Invalid {
         what: "token",
         url: url.to_string(),
-        reason: e.to_string(),
+        problem: InvalidProblem::Json(e),
     })?;
     let token = ans
         .token
@@ -569,7 +572,7 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
         .ok_or_else(|| Error::Invalid {
             what: "token",
             url: url.to_string(),
-            reason: "neither token nor access_token in the answer".into(),
+            problem: InvalidProblem::NoToken,
         })?;
     let secs = ans.expires_in.as_ref().and_then(expires_in_secs);
     let lifetime =
