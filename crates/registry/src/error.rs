@@ -28,7 +28,7 @@ pub enum Error {
         /// The reference or digest looked up.
         reference: String,
         /// The registry's own words (error code and message) when it sent any.
-        detail: String,
+        detail: crate::detail::RegistryWords,
     },
 
     /// The image exists but has no manifest for the requested platform.
@@ -47,8 +47,8 @@ pub enum Error {
     Unauthorized {
         /// The URL that was refused.
         url: String,
-        /// What the registry or the token server said.
-        detail: String,
+        /// What the registry or the token server said, and which credential was sent.
+        detail: crate::detail::Refusal,
     },
 
     /// The registry refused access with 403.
@@ -56,8 +56,8 @@ pub enum Error {
     Denied {
         /// The URL that was refused.
         url: String,
-        /// What the registry said.
-        detail: String,
+        /// What the registry said, and which credential was sent.
+        detail: crate::detail::Refusal,
     },
 
     /// Still rate limited (429) after waiting as long as the retry budget allows.
@@ -81,7 +81,7 @@ pub enum Error {
         /// HTTP status code.
         status: u16,
         /// The registry's error code and message, or the start of the body.
-        detail: String,
+        detail: crate::detail::RegistryWords,
     },
 
     /// The connection failed (after retries).

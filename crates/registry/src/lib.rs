@@ -44,6 +44,7 @@ pub mod cloud;
 pub mod config;
 mod config_file;
 pub mod credentials;
+mod detail;
 pub mod ecr;
 mod error;
 pub mod gcp;
@@ -67,6 +68,7 @@ pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
+pub use detail::{CredentialsUsed, Refusal, RegistryErrorItem, RegistryWords};
 pub use error::{
     CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error, KeyFileProblem, Result,
 };

@@ -20,6 +20,7 @@ use super::wire::{
 };
 use crate::challenge::{self, Challenge};
 use crate::credentials::Credential;
+use crate::detail::{CredentialsUsed, Refusal};
 use crate::error::{Error, Result};
 use crate::problem::{ChallengeProblem, InvalidProblem};
 
@@ -104,18 +105,10 @@ impl Authorized<'_> {
             return Ok(());
         }
         let used = match sent {
-            Some(f) => format!("used {}", f.describe()),
-            None => {
-                let searched = self.client.searched();
-                if searched.is_empty() {
-                    "no credentials were sent".to_string()
-                } else {
-                    format!(
-                        "no credentials were sent (none found in {})",
-                        searched.join("; ")
-                    )
-                }
-            }
+            Some(f) => f.used(),
+            None => CredentialsUsed::NoneSent {
+                searched: self.client.searched(),
+            },
         };
         Err(naming_source(e, &used))
     }
@@ -174,22 +167,15 @@ fn is_refusal(e: &Error) -> bool {
 }
 
 /// A 401/403 error that says which credential was sent (its source, never the secret).
-fn naming_source(e: Error, used: &str) -> Error {
-    let name = |detail: String| {
-        if detail.contains("; used ") || detail.contains("; no credentials were sent") {
-            detail
-        } else {
-            format!("{detail}; {used}")
-        }
-    };
+fn naming_source(e: Error, used: &CredentialsUsed) -> Error {
     match e {
         Error::Unauthorized { url, detail } => Error::Unauthorized {
             url,
-            detail: name(detail),
+            detail: detail.naming(used),
         },
         Error::Denied { url, detail } => Error::Denied {
             url,
-            detail: name(detail),
+            detail: detail.naming(used),
         },
         other => other,
     }
@@ -313,12 +299,11 @@ impl Client {
         Err(Error::Unauthorized {
             url: reply.url.clone(),
             detail: if header_text.is_empty() {
-                format!(
-                    "401 without WWW-Authenticate ({})",
-                    registry_detail(&reply.body)
-                )
+                Refusal::NoChallenge(registry_detail(&reply.body))
             } else {
-                format!("unusable challenge {header_text:?}")
+                Refusal::UnusableChallenge {
+                    header: header_text,
+                }
             },
         })
     }
@@ -349,10 +334,10 @@ impl Client {
         if had_token && challenge.param("error") == Some("insufficient_scope") {
             return Err(Error::Denied {
                 url: reply.url.clone(),
-                detail: format!(
-                    "insufficient scope for {scope}: {}",
-                    registry_detail(&reply.body)
-                ),
+                detail: Refusal::InsufficientScope {
+                    scope: scope.to_string(),
+                    words: registry_detail(&reply.body),
+                },
             });
         }
         Ok(())
@@ -362,7 +347,9 @@ impl Client {
         if sent_auth && matches!(self.scheme(key), Some(AuthScheme::Basic)) {
             return Err(Error::Unauthorized {
                 url: reply.url.clone(),
-                detail: format!("credentials for {key} were rejected"),
+                detail: Refusal::BasicRejected {
+                    registry: key.to_string(),
+                },
             });
         }
         match self.credentials(key).await?.credential {
@@ -372,9 +359,9 @@ impl Client {
             }
             _ => Err(Error::Unauthorized {
                 url: reply.url.clone(),
-                detail: format!(
-                    "registry requires basic authentication and no user/password is configured for {key}"
-                ),
+                detail: Refusal::NoBasicCredentials {
+                    registry: key.to_string(),
+                },
             }),
         }
     }
@@ -449,15 +436,11 @@ impl Client {
         if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
             return Err(Error::Unauthorized {
                 url: realm.to_string(),
-                detail: format!(
-                    "token server refused {} for scope {scope}: {}",
-                    if creds.is_some() {
-                        "the configured credentials"
-                    } else {
-                        "anonymous access"
-                    },
-                    registry_detail(&reply.body)
-                ),
+                detail: Refusal::TokenRefused {
+                    anonymous: creds.is_none(),
+                    scope: scope.to_string(),
+                    words: registry_detail(&reply.body),
+                },
             });
         }
         if !reply.status.is_success() {

@@ -16,6 +16,7 @@ use url::Url;
 use super::endpoint::pull_scope;
 use super::wire::{Reply, Request, content_type, jitter, registry_detail, status_error};
 use super::{Client, NotReady, TagsOptions, WaitOutcome};
+use crate::detail::RegistryWords;
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, ACCEPT_MANIFESTS, FetchedManifest, ImageConfigSummary, Inspection, ManifestContent,
@@ -600,7 +601,7 @@ fn not_found(what: &'static str, reference: &Reference, reply: &Reply) -> Error 
         what,
         reference: reference.to_string(),
         detail: if reply.body.is_empty() {
-            "HTTP 404".into()
+            RegistryWords::Http404
         } else {
             registry_detail(&reply.body)
         },
