@@ -28,7 +28,7 @@ pub enum Error {
         /// The reference or digest looked up.
         reference: String,
         /// The registry's own words (error code and message) when it sent any.
-        detail: String,
+        detail: crate::detail::RegistryWords,
     },
 
     /// The image exists but has no manifest for the requested platform.
@@ -47,8 +47,8 @@ pub enum Error {
     Unauthorized {
         /// The URL that was refused.
         url: String,
-        /// What the registry or the token server said.
-        detail: String,
+        /// What the registry or the token server said, and which credential was sent.
+        detail: crate::detail::Refusal,
     },
 
     /// The registry refused access with 403.
@@ -56,8 +56,8 @@ pub enum Error {
     Denied {
         /// The URL that was refused.
         url: String,
-        /// What the registry said.
-        detail: String,
+        /// What the registry said, and which credential was sent.
+        detail: crate::detail::Refusal,
     },
 
     /// Still rate limited (429) after waiting as long as the retry budget allows.
@@ -81,7 +81,7 @@ pub enum Error {
         /// HTTP status code.
         status: u16,
         /// The registry's error code and message, or the start of the body.
-        detail: String,
+        detail: crate::detail::RegistryWords,
     },
 
     /// The connection failed (after retries).
@@ -124,23 +124,23 @@ pub enum Error {
     },
 
     /// The manifest or another JSON document from the registry could not be understood.
-    #[error("invalid {what} from {url}: {reason}")]
+    #[error("invalid {what} from {url}: {problem}")]
     Invalid {
         /// What was being decoded (`manifest`, `tag list`, `token`, `image config`…).
         what: &'static str,
         /// Where it came from.
         url: String,
         /// Why it is invalid.
-        reason: String,
+        problem: crate::problem::InvalidProblem,
     },
 
     /// A `WWW-Authenticate` header could not be parsed or used.
-    #[error("cannot use authentication challenge {header:?}: {reason}")]
+    #[error("cannot use authentication challenge {header:?}: {problem}")]
     Challenge {
         /// The header value.
         header: String,
         /// Why it is unusable.
-        reason: String,
+        problem: crate::problem::ChallengeProblem,
     },
 
     /// Docker's config.json or a credential helper failed.
@@ -153,12 +153,12 @@ pub enum Error {
     },
 
     /// A public key for signature verification could not be used.
-    #[error("public key {name}: {reason}")]
+    #[error("public key {name}: {problem}")]
     PublicKey {
         /// Where the key came from (a file name).
         name: String,
         /// Why it is unusable.
-        reason: String,
+        problem: crate::problem::KeyProblem,
     },
 
     /// A file signature verification needs (a public key, a trusted root, a signature policy)

@@ -44,11 +44,13 @@ pub mod cloud;
 pub mod config;
 mod config_file;
 pub mod credentials;
+mod detail;
 pub mod ecr;
 mod error;
 pub mod gcp;
 pub mod jwt;
 pub mod manifest;
+mod problem;
 pub mod promote;
 pub mod ratelimit;
 pub mod revision;
@@ -66,6 +68,7 @@ pub use config_file::DockerConfigFile;
 pub use credentials::{
     Anonymous, ChainCredentials, Credential, CredentialStore, DockerConfig, StaticCredentials,
 };
+pub use detail::{CredentialsUsed, Refusal, RegistryErrorItem, RegistryWords};
 pub use error::{
     CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error, KeyFileProblem, Result,
 };
@@ -73,5 +76,6 @@ pub use manifest::{
     Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
     Resolved,
 };
+pub use problem::{ChallengeProblem, InvalidProblem, KeyProblem};
 pub use ratelimit::RateLimit;
 pub use source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};

@@ -6,6 +6,7 @@ use ferry_core::{Digest, Platform, Reference};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use crate::error::{Error, Result};
+use crate::problem::InvalidProblem;
 use crate::ratelimit::RateLimit;
 
 /// OCI image index.
@@ -190,10 +191,10 @@ pub(crate) fn decode(
     content_type: Option<&str>,
     url: &str,
 ) -> Result<(String, ManifestContent)> {
-    let invalid = |reason: String| Error::Invalid {
+    let invalid = |problem: InvalidProblem| Error::Invalid {
         what: "manifest",
         url: url.to_string(),
-        reason,
+        problem,
     };
     #[derive(serde::Deserialize)]
     struct Probe {
@@ -205,12 +206,9 @@ pub(crate) fn decode(
         config: Option<serde::de::IgnoredAny>,
     }
     let probe: Probe =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| invalid(InvalidProblem::NotJson(e)))?;
     if probe.schema_version != Some(2) {
-        return Err(invalid(format!(
-            "schemaVersion {:?} is not supported (only 2)",
-            probe.schema_version
-        )));
+        return Err(invalid(InvalidProblem::SchemaVersion(probe.schema_version)));
     }
     let content_type = content_type
         .map(|c| c.split(';').next().unwrap_or_default().trim())
@@ -221,22 +219,19 @@ pub(crate) fn decode(
         (None, None) if probe.manifests.is_some() => OCI_INDEX.to_string(),
         (None, None) if probe.config.is_some() => OCI_MANIFEST.to_string(),
         (None, None) => {
-            return Err(invalid(
-                "no mediaType and neither manifests nor config".into(),
-            ));
+            return Err(invalid(InvalidProblem::NoMediaType));
         }
     };
     let content = if is_index(&media_type) {
         ManifestContent::Index(Box::new(
-            serde_json::from_slice(body).map_err(|e| invalid(format!("bad index: {e}")))?,
+            serde_json::from_slice(body).map_err(|e| invalid(InvalidProblem::Index(e)))?,
         ))
     } else if media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST {
         ManifestContent::Image(Box::new(
-            serde_json::from_slice(body)
-                .map_err(|e| invalid(format!("bad image manifest: {e}")))?,
+            serde_json::from_slice(body).map_err(|e| invalid(InvalidProblem::ImageManifest(e)))?,
         ))
     } else {
-        return Err(invalid(format!("unsupported media type {media_type:?}")));
+        return Err(invalid(InvalidProblem::UnsupportedMediaType { media_type }));
     };
     Ok((media_type, content))
 }
@@ -289,7 +284,7 @@ pub(crate) fn descriptor_digest(d: &Descriptor, url: &str) -> Result<Digest> {
     Digest::parse(d.digest().as_ref()).map_err(|e| Error::Invalid {
         what: "manifest",
         url: url.to_string(),
-        reason: format!("descriptor digest: {e}"),
+        problem: InvalidProblem::DescriptorDigest(Box::new(e)),
     })
 }
 

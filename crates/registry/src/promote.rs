@@ -29,14 +29,88 @@ pub struct Promotion {
     pub digest: Digest,
     /// The destination's digest before.
     pub previous: Option<Digest>,
-    /// Why.
-    pub reason: String,
+    /// Why (serialized as its text).
+    pub reason: PromotionReason,
     /// Age of the source in seconds (from `since`, else its newest `created`), when known.
     pub age_seconds: Option<u64>,
     /// What the copy did, when there was one.
     pub copy: Option<CopyOutcome>,
     /// The signatures and attestations carried to the destination repository.
     pub signatures: Option<SignaturesCopied>,
+}
+
+/// Why a promotion did what it did ([`Promotion::reason`]). Serialized as its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromotionReason {
+    /// The destination already points at this digest (unchanged).
+    AlreadyThere(Digest),
+    /// The source lacks platforms the destination has now (refused).
+    LostPlatforms(Vec<Platform>),
+    /// A minimum age is asked for and the source's age is unknown (refused).
+    AgeUnknown,
+    /// The source is younger than the minimum age (refused).
+    TooYoung {
+        /// Its age in seconds.
+        age: u64,
+        /// The minimum age in seconds.
+        min_age: u64,
+    },
+    /// Promoted; the source's age in seconds, when known.
+    Soaked(Option<u64>),
+    /// A signature is required and the source digest carries none (refused).
+    Unsigned(Digest),
+    /// A signature is required and none of the source digest's candidates is valid (refused).
+    NoValidSignature {
+        /// The source digest.
+        digest: Digest,
+        /// Each candidate's manifest and why it was rejected.
+        rejections: Vec<(Digest, crate::signature::Rejection)>,
+    },
+}
+
+impl std::fmt::Display for PromotionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ferry_core::duration::human;
+        match self {
+            PromotionReason::AlreadyThere(d) => {
+                write!(f, "the destination already points at {d}")
+            }
+            PromotionReason::LostPlatforms(lost) => {
+                let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "the source lacks platform(s) {} that the destination has now",
+                    lost.join(", ")
+                )
+            }
+            PromotionReason::AgeUnknown => {
+                f.write_str("the source's age is unknown (no created time; pass a first-seen time)")
+            }
+            PromotionReason::TooYoung { age, min_age } => write!(
+                f,
+                "the source is {} old; it must soak {} more (min-age {})",
+                human(*age),
+                human(min_age.saturating_sub(*age)),
+                human(*min_age)
+            ),
+            PromotionReason::Soaked(Some(a)) => write!(f, "soaked {}", human(*a)),
+            PromotionReason::Soaked(None) => f.write_str("promoted"),
+            PromotionReason::Unsigned(d) => write!(f, "{d} carries no signature"),
+            PromotionReason::NoValidSignature { digest, rejections } => {
+                let lines: Vec<String> = rejections
+                    .iter()
+                    .map(|(m, why)| format!("{m}: {why}"))
+                    .collect();
+                write!(f, "{digest} has no valid signature ({})", lines.join("; "))
+            }
+        }
+    }
+}
+
+impl serde::Serialize for PromotionReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The gates of [`promote_with`] besides the clock.
@@ -59,57 +133,42 @@ pub fn decide(
     dst_platforms: &[Platform],
     age: Option<u64>,
     min_age: Duration,
-) -> (PromotionAction, String) {
+) -> (PromotionAction, PromotionReason) {
     if dst == Some(src) {
         return (
             PromotionAction::Unchanged,
-            format!("the destination already points at {src}"),
+            PromotionReason::AlreadyThere(src.clone()),
         );
     }
-    let lost: Vec<String> = dst_platforms
+    let lost: Vec<Platform> = dst_platforms
         .iter()
         .filter(|d| !src_platforms.iter().any(|s| s.matches(d)))
-        .map(ToString::to_string)
+        .cloned()
         .collect();
     if !lost.is_empty() {
         return (
             PromotionAction::Refused,
-            format!(
-                "the source lacks platform(s) {} that the destination has now",
-                lost.join(", ")
-            ),
+            PromotionReason::LostPlatforms(lost),
         );
     }
     if !min_age.is_zero() {
         match age {
             None => {
-                return (
-                    PromotionAction::Refused,
-                    "the source's age is unknown (no created time; pass a first-seen time)".into(),
-                );
+                return (PromotionAction::Refused, PromotionReason::AgeUnknown);
             }
             Some(a) if a < min_age.as_secs() => {
-                let left = min_age.as_secs() - a;
                 return (
                     PromotionAction::Refused,
-                    format!(
-                        "the source is {} old; it must soak {} more (min-age {})",
-                        ferry_core::duration::human(a),
-                        ferry_core::duration::human(left),
-                        ferry_core::duration::human(min_age.as_secs())
-                    ),
+                    PromotionReason::TooYoung {
+                        age: a,
+                        min_age: min_age.as_secs(),
+                    },
                 );
             }
             Some(_) => {}
         }
     }
-    (
-        PromotionAction::Promoted,
-        match age {
-            Some(a) => format!("soaked {}", ferry_core::duration::human(a)),
-            None => "promoted".into(),
-        },
-    )
+    (PromotionAction::Promoted, PromotionReason::Soaked(age))
 }
 
 /// Promote `src` to `dst` when it is at least `min_age` old. `since` is a first-seen time (Unix
@@ -202,15 +261,22 @@ pub async fn promote_with(
 }
 
 /// Why an unsigned source is refused: each candidate and why it failed.
-fn unsigned_reason(report: &crate::signature::SignatureReport) -> String {
+fn unsigned_reason(report: &crate::signature::SignatureReport) -> PromotionReason {
     if report.candidates.is_empty() {
-        return format!("{} carries no signature", report.digest);
+        return PromotionReason::Unsigned(report.digest.clone());
     }
-    format!(
-        "{} has no valid signature ({})",
-        report.digest,
-        report.rejections()
-    )
+    let rejections = report
+        .candidates
+        .iter()
+        .filter_map(|c| {
+            let why = c.verdict.as_ref().err()?;
+            Some((c.manifest.clone(), why.clone()))
+        })
+        .collect();
+    PromotionReason::NoValidSignature {
+        digest: report.digest.clone(),
+        rejections,
+    }
 }
 
 #[cfg(test)]
@@ -241,10 +307,10 @@ mod tests {
             week,
         );
         assert_eq!(act, PromotionAction::Refused);
-        assert!(why.contains("linux/arm64"), "{why}");
+        assert!(why.to_string().contains("linux/arm64"), "{why}");
         let (act, why) = decide(&a, Some(&b), &both, &both, Some(3 * 86_400), week);
         assert_eq!(act, PromotionAction::Refused);
-        assert!(why.contains("4d more"), "{why}");
+        assert!(why.to_string().contains("4d more"), "{why}");
         assert_eq!(
             decide(&a, None, &both, &[], Some(8 * 86_400), week).0,
             PromotionAction::Promoted
@@ -257,6 +323,61 @@ mod tests {
             decide(&a, None, &both, &[], None, Duration::ZERO).0,
             PromotionAction::Promoted
         );
+    }
+
+    #[test]
+    fn reason_texts() {
+        use crate::signature::Rejection;
+        let a = Digest::sha256_of(b"a");
+        let m = Digest::sha256_of(b"m");
+        let n = Digest::sha256_of(b"n");
+        let cases = [
+            (
+                PromotionReason::AlreadyThere(a.clone()),
+                format!("the destination already points at {a}"),
+            ),
+            (
+                PromotionReason::LostPlatforms(p("linux/arm64,linux/s390x")),
+                "the source lacks platform(s) linux/arm64, linux/s390x that the destination has now"
+                    .into(),
+            ),
+            (
+                PromotionReason::AgeUnknown,
+                "the source's age is unknown (no created time; pass a first-seen time)".into(),
+            ),
+            (
+                PromotionReason::TooYoung {
+                    age: 3 * 86_400,
+                    min_age: 7 * 86_400,
+                },
+                "the source is 3d old; it must soak 4d more (min-age 7d)".into(),
+            ),
+            (PromotionReason::Soaked(Some(86_400)), "soaked 1d".into()),
+            (PromotionReason::Soaked(None), "promoted".into()),
+            (
+                PromotionReason::Unsigned(a.clone()),
+                format!("{a} carries no signature"),
+            ),
+            (
+                PromotionReason::NoValidSignature {
+                    digest: a.clone(),
+                    rejections: vec![
+                        (m.clone(), Rejection::BadSignature),
+                        (n.clone(), Rejection::NoKeys),
+                    ],
+                },
+                format!(
+                    "{a} has no valid signature ({m}: the signature does not verify with any given key; {n}: signed with a key, and this check lists no public keys)"
+                ),
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text, "{reason:?}");
+            assert_eq!(
+                serde_json::to_string(&reason).unwrap(),
+                serde_json::to_string(&text).unwrap()
+            );
+        }
     }
 
     proptest! {

@@ -20,7 +20,9 @@ use super::wire::{
 };
 use crate::challenge::{self, Challenge};
 use crate::credentials::Credential;
+use crate::detail::{CredentialsUsed, Refusal};
 use crate::error::{Error, Result};
+use crate::problem::{ChallengeProblem, InvalidProblem};
 
 /// Largest token-server answer read.
 const TOKEN_LIMIT: usize = 1024 * 1024;
@@ -103,18 +105,10 @@ impl Authorized<'_> {
             return Ok(());
         }
         let used = match sent {
-            Some(f) => format!("used {}", f.describe()),
-            None => {
-                let searched = self.client.searched();
-                if searched.is_empty() {
-                    "no credentials were sent".to_string()
-                } else {
-                    format!(
-                        "no credentials were sent (none found in {})",
-                        searched.join("; ")
-                    )
-                }
-            }
+            Some(f) => f.used(),
+            None => CredentialsUsed::NoneSent {
+                searched: self.client.searched(),
+            },
         };
         Err(naming_source(e, &used))
     }
@@ -173,22 +167,15 @@ fn is_refusal(e: &Error) -> bool {
 }
 
 /// A 401/403 error that says which credential was sent (its source, never the secret).
-fn naming_source(e: Error, used: &str) -> Error {
-    let name = |detail: String| {
-        if detail.contains("; used ") || detail.contains("; no credentials were sent") {
-            detail
-        } else {
-            format!("{detail}; {used}")
-        }
-    };
+fn naming_source(e: Error, used: &CredentialsUsed) -> Error {
     match e {
         Error::Unauthorized { url, detail } => Error::Unauthorized {
             url,
-            detail: name(detail),
+            detail: detail.naming(used),
         },
         Error::Denied { url, detail } => Error::Denied {
             url,
-            detail: name(detail),
+            detail: detail.naming(used),
         },
         other => other,
     }
@@ -271,11 +258,11 @@ impl Client {
                     Ok(t) => t,
                     Err(e) => return Err((e, Some(found))),
                 };
-                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
                     let e = Error::Invalid {
                         what: "token",
                         url: realm.to_string(),
-                        reason: "token is not a valid header value".into(),
+                        problem: InvalidProblem::TokenHeader(e),
                     };
                     (e, None)
                 })?;
@@ -312,12 +299,11 @@ impl Client {
         Err(Error::Unauthorized {
             url: reply.url.clone(),
             detail: if header_text.is_empty() {
-                format!(
-                    "401 without WWW-Authenticate ({})",
-                    registry_detail(&reply.body)
-                )
+                Refusal::NoChallenge(registry_detail(&reply.body))
             } else {
-                format!("unusable challenge {header_text:?}")
+                Refusal::UnusableChallenge {
+                    header: header_text,
+                }
             },
         })
     }
@@ -348,10 +334,10 @@ impl Client {
         if had_token && challenge.param("error") == Some("insufficient_scope") {
             return Err(Error::Denied {
                 url: reply.url.clone(),
-                detail: format!(
-                    "insufficient scope for {scope}: {}",
-                    registry_detail(&reply.body)
-                ),
+                detail: Refusal::InsufficientScope {
+                    scope: scope.to_string(),
+                    words: registry_detail(&reply.body),
+                },
             });
         }
         Ok(())
@@ -361,7 +347,9 @@ impl Client {
         if sent_auth && matches!(self.scheme(key), Some(AuthScheme::Basic)) {
             return Err(Error::Unauthorized {
                 url: reply.url.clone(),
-                detail: format!("credentials for {key} were rejected"),
+                detail: Refusal::BasicRejected {
+                    registry: key.to_string(),
+                },
             });
         }
         match self.credentials(key).await?.credential {
@@ -371,9 +359,9 @@ impl Client {
             }
             _ => Err(Error::Unauthorized {
                 url: reply.url.clone(),
-                detail: format!(
-                    "registry requires basic authentication and no user/password is configured for {key}"
-                ),
+                detail: Refusal::NoBasicCredentials {
+                    registry: key.to_string(),
+                },
             }),
         }
     }
@@ -448,15 +436,11 @@ impl Client {
         if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
             return Err(Error::Unauthorized {
                 url: realm.to_string(),
-                detail: format!(
-                    "token server refused {} for scope {scope}: {}",
-                    if creds.is_some() {
-                        "the configured credentials"
-                    } else {
-                        "anonymous access"
-                    },
-                    registry_detail(&reply.body)
-                ),
+                detail: Refusal::TokenRefused {
+                    anonymous: creds.is_none(),
+                    scope: scope.to_string(),
+                    words: registry_detail(&reply.body),
+                },
             });
         }
         if !reply.status.is_success() {
@@ -483,14 +467,16 @@ impl Client {
 fn bearer_scheme(challenge: &Challenge, header_text: &str) -> Result<AuthScheme> {
     let realm = challenge.param("realm").ok_or_else(|| Error::Challenge {
         header: header_text.to_string(),
-        reason: "Bearer challenge without realm".into(),
+        problem: ChallengeProblem::NoRealm,
     })?;
     let realm = Url::parse(realm)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| Error::Challenge {
             header: header_text.to_string(),
-            reason: format!("realm {realm:?} is not an http(s) URL"),
+            problem: ChallengeProblem::RealmNotHttp {
+                realm: realm.to_string(),
+            },
         })?;
     Ok(AuthScheme::Bearer {
         realm,
@@ -560,7 +546,7 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
     let ans: TokenAnswer = serde_json::from_slice(body).map_err(|e| Error::Invalid {
         what: "token",
         url: url.to_string(),
-        reason: e.to_string(),
+        problem: InvalidProblem::Json(e),
     })?;
     let token = ans
         .token
@@ -569,7 +555,7 @@ fn parse_token_answer(body: &[u8], url: &str) -> Result<(String, Duration)> {
         .ok_or_else(|| Error::Invalid {
             what: "token",
             url: url.to_string(),
-            reason: "neither token nor access_token in the answer".into(),
+            problem: InvalidProblem::NoToken,
         })?;
     let secs = ans.expires_in.as_ref().and_then(expires_in_secs);
     let lifetime =

@@ -110,12 +110,11 @@ pub(super) struct Found {
 
 impl Found {
     /// How an error names this credential: its source, or anonymous and where ferry looked.
-    pub(super) fn describe(&self) -> String {
-        let mut text = crate::source::describe(self.source.as_ref());
-        if self.source.is_none() && !self.searched.is_empty() {
-            text.push_str(&format!("; looked in {}", self.searched.join("; ")));
+    pub(super) fn used(&self) -> crate::detail::CredentialsUsed {
+        crate::detail::CredentialsUsed::Sent {
+            source: self.source.clone(),
+            searched: self.searched.clone(),
         }
-        text
     }
 }
 
@@ -281,7 +280,7 @@ mod tests {
         assert_eq!((count(&base), count(&empty)), (2, 2));
         let anon = Client::new(crate::ClientConfig::default()).unwrap();
         let found = anon.credentials("r.example").await.unwrap();
-        assert!(found.describe().contains("anonymous"));
+        assert!(found.used().to_string().contains("anonymous"));
         assert!(!anon.forget_credential("r.example"));
     }
 }

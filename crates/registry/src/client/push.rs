@@ -13,6 +13,7 @@ use super::wire::{Request, status_error};
 use super::{Client, CopyOutcome};
 use crate::error::{Error, Result};
 use crate::manifest::{self, FetchedManifest, ManifestContent};
+use crate::problem::InvalidProblem;
 
 /// Cap of the (empty or tiny) bodies of write answers.
 const WRITE_REPLY_LIMIT: usize = 64 * 1024;
@@ -62,12 +63,15 @@ impl Client {
             .ok_or_else(|| Error::Invalid {
                 what: "upload session",
                 url: started.url.clone(),
-                reason: "202 without Location".into(),
+                problem: InvalidProblem::MissingLocation,
             })?;
         start_url.join(location).map_err(|e| Error::Invalid {
             what: "upload session",
             url: started.url.clone(),
-            reason: format!("bad Location {location:?}: {e}"),
+            problem: InvalidProblem::Location {
+                location: location.to_string(),
+                source: e,
+            },
         })
     }
 

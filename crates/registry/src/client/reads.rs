@@ -16,11 +16,13 @@ use url::Url;
 use super::endpoint::pull_scope;
 use super::wire::{Reply, Request, content_type, jitter, registry_detail, status_error};
 use super::{Client, NotReady, TagsOptions, WaitOutcome};
+use crate::detail::RegistryWords;
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, ACCEPT_MANIFESTS, FetchedManifest, ImageConfigSummary, Inspection, ManifestContent,
     PlatformCheck, PlatformManifest, Resolved,
 };
+use crate::problem::InvalidProblem;
 use crate::ratelimit::RateLimit;
 
 /// Most pages of one tag list followed (a registry paginating without end is an error).
@@ -135,7 +137,7 @@ impl Client {
                     .ok_or_else(|| Error::Invalid {
                         what: "Docker-Content-Digest header",
                         url: reply.url.clone(),
-                        reason: format!("{v:?} is not a digest"),
+                        problem: InvalidProblem::NotADigest(v.clone()),
                     })?,
             ),
         };
@@ -210,7 +212,7 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| Error::Invalid {
             what: "image config",
             url: format!("{}@{digest}", reference.name()),
-            reason: e.to_string(),
+            problem: InvalidProblem::Json(e),
         })
     }
 
@@ -261,14 +263,16 @@ impl Client {
                 return Err(Error::Invalid {
                     what: "tag list",
                     url: url.to_string(),
-                    reason: "pagination loops back to a page already read".into(),
+                    problem: InvalidProblem::PaginationLoop,
                 });
             }
             if seen.len() > MAX_TAG_PAGES {
                 return Err(Error::Invalid {
                     what: "tag list",
                     url: url.to_string(),
-                    reason: format!("more than {MAX_TAG_PAGES} pages"),
+                    problem: InvalidProblem::TooManyPages {
+                        limit: MAX_TAG_PAGES,
+                    },
                 });
             }
             let req = Request::new(Method::GET, url.clone())
@@ -373,7 +377,10 @@ impl Client {
             let secs = parse_created(c).map_err(|e| Error::Invalid {
                 what: "manifest annotation org.opencontainers.image.created",
                 url: format!("{}@{}", reference.name(), top.digest),
-                reason: format!("created {c:?}: {e}"),
+                problem: InvalidProblem::Created {
+                    created: c.clone(),
+                    source: e,
+                },
             })?;
             return Ok(Some(secs));
         }
@@ -389,7 +396,10 @@ impl Client {
                 let secs = parse_created(c).map_err(|e| Error::Invalid {
                     what: "image config",
                     url: format!("{}@{d}", r.name()),
-                    reason: format!("created {c:?}: {e}"),
+                    problem: InvalidProblem::Created {
+                        created: c.to_string(),
+                        source: e,
+                    },
                 })?;
                 newest = Some(newest.map_or(secs, |n: u64| n.max(secs)));
             }
@@ -488,7 +498,7 @@ fn tag_page(reply: &Reply) -> Result<Vec<String>> {
     let page: Page = serde_json::from_slice(&reply.body).map_err(|e| Error::Invalid {
         what: "tag list",
         url: reply.url.clone(),
-        reason: e.to_string(),
+        problem: InvalidProblem::Json(e),
     })?;
     Ok(page
         .tags
@@ -511,7 +521,10 @@ fn next_page(url: &Url, reply: &Reply) -> Result<Option<Url>> {
     url.join(&target).map(Some).map_err(|e| Error::Invalid {
         what: "tag list",
         url: reply.url.clone(),
-        reason: format!("bad Link target {target:?}: {e}"),
+        problem: InvalidProblem::LinkTarget {
+            target: target.clone(),
+            source: e,
+        },
     })
 }
 
@@ -547,9 +560,10 @@ pub(super) fn check_children(count: usize, reference: &Reference) -> Result<()> 
         return Err(Error::Invalid {
             what: "manifest",
             url: reference.to_string(),
-            reason: format!(
-                "the index lists {count} manifests; ferry follows at most {MAX_INDEX_CHILDREN}"
-            ),
+            problem: InvalidProblem::TooManyChildren {
+                count,
+                limit: MAX_INDEX_CHILDREN,
+            },
         });
     }
     Ok(())
@@ -587,7 +601,7 @@ fn not_found(what: &'static str, reference: &Reference, reply: &Reply) -> Error 
         what,
         reference: reference.to_string(),
         detail: if reply.body.is_empty() {
-            "HTTP 404".into()
+            RegistryWords::Http404
         } else {
             registry_detail(&reply.body)
         },

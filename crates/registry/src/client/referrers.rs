@@ -11,6 +11,7 @@ use super::endpoint::pull_scope;
 use super::wire::{Request, status_error};
 use crate::error::{Error, Result};
 use crate::manifest::OCI_INDEX;
+use crate::problem::InvalidProblem;
 
 /// One manifest that refers to a digest (a signature, an attestation, an SBOM…).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -186,19 +187,24 @@ pub(crate) fn parse_referrers(body: &[u8], url: &str) -> Result<Vec<Referrer>> {
         #[serde(default)]
         annotations: BTreeMap<String, String>,
     }
-    let invalid = |reason: String| Error::Invalid {
+    let invalid = |problem: InvalidProblem| Error::Invalid {
         what: "referrers index",
         url: url.to_string(),
-        reason,
+        problem,
     };
-    let index: Index = serde_json::from_slice(body).map_err(|e| invalid(e.to_string()))?;
+    let index: Index =
+        serde_json::from_slice(body).map_err(|e| invalid(InvalidProblem::Json(e)))?;
     index
         .manifests
         .into_iter()
         .map(|d| {
             Ok(Referrer {
-                digest: Digest::parse(&d.digest)
-                    .map_err(|e| invalid(format!("descriptor digest {:?}: {e}", d.digest)))?,
+                digest: Digest::parse(&d.digest).map_err(|source| {
+                    invalid(InvalidProblem::ReferrerDigest {
+                        digest: d.digest.clone(),
+                        source: Box::new(source),
+                    })
+                })?,
                 media_type: d.media_type,
                 artifact_type: d.artifact_type,
                 size: d.size,

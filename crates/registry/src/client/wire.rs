@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{CaCertificates, ClientConfig, RetryPolicy};
+use crate::detail::{Refusal, RegistryWords};
 use crate::error::{ConfigProblem, Error, Result};
 use crate::ratelimit::{RateLimit, parse_retry_after};
 use ferry_core::sync::Lock;
@@ -372,41 +373,14 @@ pub(super) fn content_type(headers: &HeaderMap) -> Option<String> {
 
 /// The registry's error code and message (`{"errors":[{"code","message"}]}`), else the start of
 /// the body.
-pub(super) fn registry_detail(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorItem>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorItem {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    if let Ok(e) = serde_json::from_slice::<Errors>(body) {
-        let parts: Vec<String> = e
-            .errors
-            .iter()
-            .map(|i| format!("{}: {}", i.code, i.message))
-            .collect();
-        if !parts.is_empty() {
-            return parts.join("; ");
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no details".to_string()
-    } else {
-        text.chars().take(200).collect()
-    }
+pub(super) fn registry_detail(body: &[u8]) -> RegistryWords {
+    RegistryWords::of(body)
 }
 
 pub(super) fn unauthorized(reply: &Reply) -> Error {
     Error::Unauthorized {
         url: reply.url.clone(),
-        detail: registry_detail(&reply.body),
+        detail: Refusal::Registry(registry_detail(&reply.body)),
     }
 }
 
@@ -416,7 +390,7 @@ pub(super) fn status_error(reply: &Reply) -> Error {
         StatusCode::UNAUTHORIZED => unauthorized(reply),
         StatusCode::FORBIDDEN => Error::Denied {
             url: reply.url.clone(),
-            detail: registry_detail(&reply.body),
+            detail: Refusal::Registry(registry_detail(&reply.body)),
         },
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
             url: reply.url.clone(),
@@ -436,18 +410,6 @@ pub(super) fn status_error(reply: &Reply) -> Error {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn registry_detail_reads_error_bodies() {
-        assert_eq!(
-            registry_detail(
-                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
-            ),
-            "MANIFEST_UNKNOWN: manifest unknown"
-        );
-        assert_eq!(registry_detail(b""), "no details");
-        assert_eq!(registry_detail(b"oops"), "oops");
-    }
 
     fn duration() -> impl Strategy<Value = Duration> {
         prop_oneof![

@@ -12,6 +12,7 @@ use super::{Location, SignatureManifest, Wanted};
 use crate::client::{Client, ReferrersSource, referrers_tag};
 use crate::error::{Error, Result};
 use crate::manifest::OCI_INDEX;
+use crate::problem::InvalidProblem;
 
 /// What [`Client::copy_signatures`] copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -126,7 +127,7 @@ impl Client {
             Ok(m) => serde_json::from_slice(&m.body).map_err(|e| Error::Invalid {
                 what: "referrers index",
                 url: tag.to_string(),
-                reason: e.to_string(),
+                problem: InvalidProblem::Json(e),
             })?,
             Err(Error::NotFound { .. }) => {
                 json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
@@ -137,7 +138,7 @@ impl Client {
             return Err(Error::Invalid {
                 what: "referrers index",
                 url: tag.to_string(),
-                reason: "no manifests list".into(),
+                problem: InvalidProblem::NoManifestsList,
             });
         };
         for m in missing {

@@ -3,12 +3,19 @@
 //! payload (the signature in the layer's `dev.cosignproject.cosign/signature` annotation) and
 //! the Sigstore bundle v0.3 holding a DSSE envelope over an in-toto statement (cosign 3).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ferry_core::Digest;
 
 use super::keys::PublicKey;
-use super::{Kind, Rejection};
+use super::{Kind, MalformedProblem, Rejection};
+
+/// A candidate rejected as not what cosign writes.
+fn malformed(problem: MalformedProblem) -> Rejection {
+    Rejection::Malformed(problem)
+}
 
 /// What a Sigstore bundle's signature is checked with.
 #[derive(Debug)]
@@ -26,23 +33,22 @@ pub(super) fn bundle_material(body: &[u8]) -> Result<Material, Rejection> {
     struct Head {
         verification_material: Option<serde_json::Map<String, serde_json::Value>>,
     }
-    let head: Head =
-        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("bundle: {e}")))?;
+    let head: Head = serde_json::from_slice(body)
+        .map_err(|e| malformed(MalformedProblem::Bundle(Arc::new(e))))?;
     let vm = head.verification_material.unwrap_or_default();
     if !vm.contains_key("certificate") && !vm.contains_key("x509CertificateChain") {
         return Ok(Material::Key);
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| Rejection::Malformed(format!("bundle is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(body).map_err(|e| malformed(MalformedProblem::BundleUtf8(e)))?;
     sigstore_verify::types::Bundle::from_json(text)
         .map(|b| Material::Certificate(Box::new(b)))
-        .map_err(|e| Rejection::Malformed(format!("bundle: {e}")))
+        .map_err(|e| malformed(MalformedProblem::SigstoreBundle(Arc::new(e))))
 }
 
 /// The `type` of a cosign simple-signing payload.
-const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
+pub(super) const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 /// DSSE payload type of an in-toto statement.
-const IN_TOTO: &str = "application/vnd.in-toto+json";
+pub(super) const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// The predicate type cosign 3 gives an image signature (anything else is an attestation).
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
@@ -55,7 +61,7 @@ pub(super) fn simple_signing(
 ) -> Result<(), Rejection> {
     let signature = STANDARD
         .decode(signature_b64.trim())
-        .map_err(|e| Rejection::Malformed(format!("signature annotation is not base64: {e}")))?;
+        .map_err(|e| malformed(MalformedProblem::SignatureBase64(e)))?;
     signed_by_any(payload, &signature, keys)?;
     #[derive(serde::Deserialize)]
     struct Payload {
@@ -73,12 +79,11 @@ pub(super) fn simple_signing(
         digest: String,
     }
     let p: Payload = serde_json::from_slice(payload)
-        .map_err(|e| Rejection::Malformed(format!("simple-signing payload: {e}")))?;
+        .map_err(|e| malformed(MalformedProblem::Payload(Arc::new(e))))?;
     if p.critical.kind != SIMPLE_SIGNING_TYPE {
-        return Err(Rejection::Malformed(format!(
-            "payload type {:?} is not {SIMPLE_SIGNING_TYPE:?}",
-            p.critical.kind
-        )));
+        return Err(malformed(MalformedProblem::PayloadType {
+            kind: p.critical.kind,
+        }));
     }
     if p.critical.image.digest != digest.to_string() {
         return Err(Rejection::OtherDigest {
@@ -108,29 +113,27 @@ pub(super) fn bundle(body: &[u8], digest: &Digest, keys: &[PublicKey]) -> Result
     struct Sig {
         sig: String,
     }
-    let b: Bundle =
-        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("bundle: {e}")))?;
+    let b: Bundle = serde_json::from_slice(body)
+        .map_err(|e| malformed(MalformedProblem::Bundle(Arc::new(e))))?;
     if !b
         .media_type
         .starts_with("application/vnd.dev.sigstore.bundle")
     {
-        return Err(Rejection::Malformed(format!(
-            "bundle mediaType {:?}",
-            b.media_type
-        )));
+        return Err(malformed(MalformedProblem::BundleMediaType {
+            media_type: b.media_type,
+        }));
     }
-    let env = b.dsse_envelope.ok_or_else(|| {
-        Rejection::Malformed("bundle has no dsseEnvelope (a messageSignature signs a blob)".into())
-    })?;
+    let env = b
+        .dsse_envelope
+        .ok_or_else(|| malformed(MalformedProblem::NoDsseEnvelope))?;
     if env.payload_type != IN_TOTO {
-        return Err(Rejection::Malformed(format!(
-            "DSSE payloadType {:?} is not {IN_TOTO:?}",
-            env.payload_type
-        )));
+        return Err(malformed(MalformedProblem::DssePayloadType {
+            payload_type: env.payload_type,
+        }));
     }
     let payload = STANDARD
         .decode(&env.payload)
-        .map_err(|e| Rejection::Malformed(format!("DSSE payload is not base64: {e}")))?;
+        .map_err(|e| malformed(MalformedProblem::DssePayloadBase64(e)))?;
     let pae = pae(&env.payload_type, &payload);
     let mut verified = false;
     for s in &env.signatures {
@@ -163,7 +166,7 @@ pub(super) fn statement(payload: &[u8], digest: &Digest) -> Result<Kind, Rejecti
         digest: std::collections::BTreeMap<String, String>,
     }
     let st: Statement = serde_json::from_slice(payload)
-        .map_err(|e| Rejection::Malformed(format!("in-toto statement: {e}")))?;
+        .map_err(|e| malformed(MalformedProblem::Statement(Arc::new(e))))?;
     let alg = digest.algorithm().as_str();
     let named = st
         .subject

@@ -15,7 +15,7 @@ use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot}
 use sigstore_verify::types::{Bundle, SignatureContent};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
-use super::{Kind, Rejection};
+use super::{Kind, MalformedProblem, Rejection};
 use crate::error::{Error, Result};
 
 /// How one certificate field must read.
@@ -208,9 +208,8 @@ impl Keyless {
         bundle: &Bundle,
         digest: &Digest,
     ) -> std::result::Result<(Kind, CertificateClaims), Rejection> {
-        let hash = sigstore_verify::types::Sha256Hash::from_hex(digest.hex()).map_err(|_| {
-            Rejection::Malformed(format!("{digest}: keyless bundles sign sha256 digests"))
-        })?;
+        let hash = sigstore_verify::types::Sha256Hash::from_hex(digest.hex())
+            .map_err(|_| Rejection::Malformed(MalformedProblem::NotSha256(digest.clone())))?;
         // Every cryptographic check; no identity yet (ferry matches regexps itself, below).
         let policy = VerificationPolicy::any_identity();
         let result = self
@@ -222,9 +221,7 @@ impl Keyless {
             issuer: result.issuer().map(str::to_string),
         };
         let SignatureContent::DsseEnvelope(env) = &bundle.content else {
-            return Err(Rejection::Malformed(
-                "bundle has no dsseEnvelope (a messageSignature signs a blob)".into(),
-            ));
+            return Err(Rejection::Malformed(MalformedProblem::NoDsseEnvelope));
         };
         let kind = super::check::statement(env.payload.as_bytes(), digest)?;
         let named = self.identities.iter().any(|id| {

@@ -5,6 +5,7 @@ use ed25519_dalek::pkcs8::DecodePublicKey as _;
 use p256::ecdsa::signature::Verifier as _;
 
 use crate::error::{Error, Result};
+use crate::problem::KeyProblem;
 
 /// One public key a signature may be made with.
 #[derive(Clone)]
@@ -38,25 +39,19 @@ impl PublicKey {
     /// Parse a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo). `name` names the source (a file)
     /// in errors and reports.
     pub fn from_pem(name: &str, pem: &str) -> Result<PublicKey> {
-        let bad = |reason: String| Error::PublicKey {
+        let bad = |problem: KeyProblem| Error::PublicKey {
             name: name.to_string(),
-            reason,
+            problem,
         };
         if !pem.contains("-----BEGIN PUBLIC KEY-----") {
-            return Err(bad(
-                "no PEM \"PUBLIC KEY\" block (cosign.pub is one; a private key or a certificate is not)"
-                    .into(),
-            ));
+            return Err(bad(KeyProblem::NotPem));
         }
         let key = if let Ok(k) = p256::PublicKey::from_public_key_pem(pem.trim()) {
             KeyKind::P256(k.into())
         } else if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim()) {
             KeyKind::Ed25519(k)
         } else {
-            return Err(bad(
-                "not an ECDSA P-256 or Ed25519 public key (RSA and other curves are not supported)"
-                    .into(),
-            ));
+            return Err(bad(KeyProblem::Unsupported));
         };
         Ok(PublicKey {
             name: name.to_string(),

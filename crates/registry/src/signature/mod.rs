@@ -19,8 +19,11 @@ mod carry;
 mod check;
 mod keyless;
 mod keys;
+mod malformed;
 mod merge;
 mod policy;
+
+use std::sync::Arc;
 
 use ferry_core::{Digest, Reference};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -28,11 +31,13 @@ use futures::{StreamExt, TryStreamExt, stream};
 use crate::client::{Client, Referrer, ReferrersSource};
 use crate::error::{Error, Result};
 use crate::manifest::{FetchedManifest, ManifestContent};
+use crate::problem::InvalidProblem;
 
 pub use carry::SignaturesCopied;
 pub use check::COSIGN_SIGN_PREDICATE;
 pub use keyless::{CertificateClaims, Identity, Keyless, KeylessFailure, Matcher, RootSource};
 pub use keys::PublicKey;
+pub use malformed::{FetchFailure, MalformedProblem};
 pub use merge::MergeProblem;
 pub use policy::{KeylessIdentity, PolicyProblem, SignaturePolicy};
 
@@ -115,7 +120,7 @@ pub enum Rejection {
         signed: String,
     },
     /// The payload, bundle or annotation is not what cosign writes.
-    Malformed(String),
+    Malformed(MalformedProblem),
     /// A keyless signature (certificate) that is not valid under the keyless identities.
     Keyless(KeylessFailure),
     /// A signature made with a key, and the check lists no public keys.
@@ -126,7 +131,7 @@ pub enum Rejection {
         predicate_type: String,
     },
     /// The payload or bundle could not be fetched.
-    Unreadable(String),
+    Unreadable(FetchFailure),
 }
 
 impl std::fmt::Display for Rejection {
@@ -347,7 +352,7 @@ impl Client {
         let digest = reference.digest().cloned().ok_or_else(|| Error::Invalid {
             what: "reference",
             url: reference.to_string(),
-            reason: "verifying signatures needs a digest (resolve the tag first)".into(),
+            problem: InvalidProblem::NoDigest,
         })?;
         let (referrers, manifests, mut requests) = self
             .signature_manifests_counted(reference, &digest, Wanted::default())
@@ -415,7 +420,7 @@ impl Client {
                 _ => {
                     reads += 1;
                     match self.blob(&repo, &layer_digest, PAYLOAD_LIMIT).await {
-                        Err(e) => (Err(Rejection::Unreadable(e.to_string())), None),
+                        Err(e) => (Err(Rejection::Unreadable(FetchFailure(Arc::new(e)))), None),
                         Ok(body) => judge(format, &body, &annotations, digest, trust),
                     }
                 }
@@ -453,7 +458,7 @@ fn judge(
     match format {
         Format::SimpleSigning => {
             let Some(sig) = annotations.get(SIGNATURE_ANNOTATION) else {
-                let why = format!("no {SIGNATURE_ANNOTATION} annotation on the layer");
+                let why = MalformedProblem::NoSignatureAnnotation;
                 return (Err(Rejection::Malformed(why)), None);
             };
             if trust.keys.is_empty() {
