@@ -32,14 +32,17 @@ pub enum Error {
     },
 
     /// The image exists but has no manifest for the requested platform.
-    #[error("{reference} has no manifest for platform {platform} (it has: {available})")]
+    #[error(
+        "{reference} has no manifest for platform {platform} (it has: {})",
+        listed(available)
+    )]
     PlatformNotFound {
         /// The reference looked up.
         reference: String,
         /// The platform asked for.
         platform: Platform,
-        /// The platforms it does have, comma-separated.
-        available: String,
+        /// The platforms it does have.
+        available: Vec<Platform>,
     },
 
     /// The registry refused our credentials, or demanded credentials we do not have.
@@ -678,4 +681,43 @@ pub(crate) fn read_verification_file(what: &'static str, path: &std::path::Path)
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Platforms as a list for people: `linux/amd64, linux/arm64`, or `none`.
+fn listed(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_platform_lists_the_ones_there_or_none() {
+        let e = |available: Vec<Platform>| Error::PlatformNotFound {
+            reference: "r.example/acme/app:1".into(),
+            platform: "linux/riscv64".parse().unwrap(),
+            available,
+        };
+        let both = Platform::parse_list("linux/amd64,linux/arm64").unwrap();
+        assert_eq!(
+            e(both).to_string(),
+            "r.example/acme/app:1 has no manifest for platform linux/riscv64 (it has: linux/amd64, linux/arm64)"
+        );
+        assert_eq!(
+            e(vec![]).to_string(),
+            "r.example/acme/app:1 has no manifest for platform linux/riscv64 (it has: none)"
+        );
+        let other = crate::signature::Rejection::OtherDigest {
+            signed: vec!["sha256:aa".into(), "sha256:bb".into()],
+        };
+        assert_eq!(
+            other.to_string(),
+            "the signed payload names sha256:aa, sha256:bb, not this digest"
+        );
+    }
 }

@@ -105,7 +105,11 @@ impl Client {
             return Err(Error::PlatformNotFound {
                 reference: reference.to_string(),
                 platform: platform.clone(),
-                available: available(&inspection.platforms),
+                available: inspection
+                    .platforms
+                    .iter()
+                    .map(|p| p.platform.clone())
+                    .collect(),
             });
         };
         Ok(Resolved {
@@ -606,17 +610,6 @@ fn not_found(what: &'static str, reference: &Reference, reply: &Reply) -> Error 
             registry_detail(&reply.body)
         },
     }
-}
-
-fn available(platforms: &[PlatformManifest]) -> String {
-    if platforms.is_empty() {
-        return "none".into();
-    }
-    platforms
-        .iter()
-        .map(|p| p.platform.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ pub(super) fn simple_signing(
     }
     if p.critical.image.digest != digest.to_string() {
         return Err(Rejection::OtherDigest {
-            signed: p.critical.image.digest,
+            signed: vec![p.critical.image.digest],
         });
     }
     Ok(())
@@ -177,8 +177,7 @@ pub(super) fn statement(payload: &[u8], digest: &Digest) -> Result<Kind, Rejecti
             .subject
             .iter()
             .flat_map(|s| s.digest.iter().map(|(a, h)| format!("{a}:{h}")))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
         return Err(Rejection::OtherDigest { signed });
     }
     Ok(if st.predicate_type == COSIGN_SIGN_PREDICATE {

@@ -116,8 +116,8 @@ pub enum Rejection {
     BadSignature,
     /// The signature is good but the payload names another digest.
     OtherDigest {
-        /// The digest(s) the payload names.
-        signed: String,
+        /// The digest(s) the payload names, as written (`sha256:…`).
+        signed: Vec<String>,
     },
     /// The payload, bundle or annotation is not what cosign writes.
     Malformed(MalformedProblem),
@@ -141,6 +141,7 @@ impl std::fmt::Display for Rejection {
                 f.write_str("the signature does not verify with any given key")
             }
             Rejection::OtherDigest { signed } => {
+                let signed = signed.join(", ");
                 write!(f, "the signed payload names {signed}, not this digest")
             }
             Rejection::Malformed(m) => write!(f, "malformed: {m}"),
