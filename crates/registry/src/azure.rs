@@ -13,7 +13,7 @@ use crate::cloud::{CloudProvider, TokenProvider, cloud_source, post_form};
 use crate::config::CaCertificates;
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
-use crate::source::SourcedCredential;
+use crate::source::{CloudLogin, SourcedCredential};
 
 /// Entra ID's usual authority (`AZURE_AUTHORITY_HOST` overrides it; the binary reads that).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com/";
@@ -125,10 +125,11 @@ impl Azure {
         Ok(SourcedCredential {
             source: cloud_source(
                 CloudProvider::Azure,
-                format!(
-                    "workload identity {} in tenant {}, exchanged at {exchange_url}",
-                    id.client_id, id.tenant_id
-                ),
+                CloudLogin::AcrWorkloadIdentity {
+                    client_id: id.client_id.clone(),
+                    tenant_id: id.tenant_id.clone(),
+                    exchange_url: exchange_url.clone(),
+                },
             ),
             secret: Credential::IdentityToken(exchanged.refresh_token),
             expires_at: Some(fetched + life),

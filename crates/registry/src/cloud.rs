@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 
 use crate::credentials::{Credential, CredentialStore};
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
-use crate::source::{CredentialSource, SourcedCredential};
+use crate::source::{CloudLogin, CredentialSource, SourcedCredential};
 use ferry_core::sync::Lock;
 
 /// A cloud whose registries ferry can log in to by itself.
@@ -247,8 +247,11 @@ impl CredentialStore for CloudCredentials {
 }
 
 /// The source of a cloud credential.
-pub(crate) fn cloud_source(provider: CloudProvider, how: String) -> CredentialSource {
-    CredentialSource::Cloud { provider, how }
+pub(crate) fn cloud_source(provider: CloudProvider, how: CloudLogin) -> CredentialSource {
+    CredentialSource::Cloud {
+        provider,
+        how: Box::new(how),
+    }
 }
 
 /// POST `form` (`application/x-www-form-urlencoded`) to a token service and decode its JSON

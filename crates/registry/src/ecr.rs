@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 use crate::cloud::{CloudProvider, TokenProvider, cloud_source, ecr_region};
 use crate::config::CaCertificates;
 use crate::credentials::Credential;
-use crate::error::{CloudProblem, CredentialProblem, Error, Result};
-use crate::source::SourcedCredential;
+use crate::error::{AwsOperation, CloudProblem, CredentialProblem, Error, Result};
+use crate::source::{CloudLogin, SourcedCredential};
 
 /// Gives the AWS SDK's configuration, loaded once on first use. The binary supplies it (it
 /// reads the environment: `AWS_REGION`, `AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`,
@@ -88,7 +88,9 @@ impl Ecr {
             .credentials_provider(credentials)
             .build();
         let client = aws_sdk_ecr::Client::from_conf(conf);
-        let operation = format!("GetAuthorizationToken in {region}");
+        let operation = AwsOperation::GetAuthorizationToken {
+            region: region.clone(),
+        };
         let out = client
             .get_authorization_token()
             .send()
@@ -98,7 +100,7 @@ impl Ecr {
                 source: Box::new(e),
             })?;
         let incomplete = |missing| CloudProblem::Incomplete {
-            from: operation.clone(),
+            from: operation.to_string(),
             missing,
         };
         let data = out
@@ -123,7 +125,9 @@ impl Ecr {
         Ok(Some(SourcedCredential {
             source: cloud_source(
                 CloudProvider::Aws,
-                format!("ECR GetAuthorizationToken in {region}"),
+                CloudLogin::EcrToken {
+                    region: region.clone(),
+                },
             ),
             secret: Credential::Basic {
                 username: user.to_string(),
@@ -148,7 +152,7 @@ async fn credentials(
         Ok(c) => Ok(Some(c)),
         Err(CredentialsError::CredentialsNotLoaded(_)) => Ok(None),
         Err(e) => Err(CloudProblem::Aws {
-            operation: "AWS credentials".into(),
+            operation: AwsOperation::Credentials,
             source: Box::new(e),
         }),
     }

@@ -343,10 +343,33 @@ pub enum CloudProblem {
     /// The AWS SDK failed (credentials chain or an ECR operation).
     Aws {
         /// What was being done.
-        operation: String,
+        operation: AwsOperation,
         /// The SDK's error (its types differ per operation).
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// What ferry asked AWS for when the SDK failed ([`CloudProblem::Aws`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsOperation {
+    /// Credentials from the SDK's chain (environment, web identity, Pod Identity, IMDS).
+    Credentials,
+    /// ECR's `GetAuthorizationToken`.
+    GetAuthorizationToken {
+        /// The AWS region.
+        region: String,
+    },
+}
+
+impl fmt::Display for AwsOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AwsOperation::Credentials => f.write_str("AWS credentials"),
+            AwsOperation::GetAuthorizationToken { region } => {
+                write!(f, "GetAuthorizationToken in {region}")
+            }
+        }
+    }
 }
 
 impl fmt::Display for CloudProblem {

@@ -14,7 +14,7 @@ use crate::cloud::{CloudProvider, TokenProvider, cloud_source};
 use crate::config::CaCertificates;
 use crate::credentials::Credential;
 use crate::error::{CloudProblem, CredentialProblem, Error, Result};
-use crate::source::SourcedCredential;
+use crate::source::{CloudLogin, SourcedCredential};
 
 /// The metadata server's usual name (`GCE_METADATA_HOST` overrides it; the binary reads that).
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
@@ -122,7 +122,9 @@ impl Gcp {
                 url: url.clone(),
                 source,
             })?;
-        let how = format!("access token from the metadata server {metadata_host}");
+        let how = CloudLogin::GcpMetadata {
+            host: metadata_host.to_string(),
+        };
         t.into_credential(&url, SystemTime::now(), how).map(Some)
     }
 }
@@ -141,7 +143,7 @@ impl AccessToken {
         self,
         url: &str,
         fetched: SystemTime,
-        how: String,
+        how: CloudLogin,
     ) -> std::result::Result<SourcedCredential, CloudProblem> {
         if self.access_token.is_empty() {
             return Err(CloudProblem::Incomplete {

@@ -70,7 +70,8 @@ pub use credentials::{
 };
 pub use detail::{CredentialsUsed, Refusal, RegistryErrorItem, RegistryWords};
 pub use error::{
-    CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error, KeyFileProblem, Result,
+    AwsOperation, CloudProblem, ConfigProblem, CredentialProblem, EntryProblem, Error,
+    KeyFileProblem, Result,
 };
 pub use manifest::{
     Attestation, FetchedManifest, ImageConfigSummary, Inspection, PlatformCheck, PlatformManifest,
@@ -78,4 +79,4 @@ pub use manifest::{
 };
 pub use problem::{ChallengeProblem, InvalidProblem, KeyProblem};
 pub use ratelimit::RateLimit;
-pub use source::{CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};
+pub use source::{CloudLogin, CredentialSource, DEFAULT_CREDENTIAL_TTL, SourcedCredential};

@@ -2,6 +2,7 @@
 //! reports and what every 401/403 error names. Never holds or prints a secret itself.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::credentials::Credential;
@@ -33,7 +34,7 @@ pub enum CredentialSource {
         /// The cloud.
         provider: crate::cloud::CloudProvider,
         /// How the credential was obtained (`ECR GetAuthorizationToken in eu-west-1`).
-        how: String,
+        how: Box<CloudLogin>,
     },
     /// Credentials a program handed to the client directly.
     Static,
@@ -59,6 +60,80 @@ impl fmt::Display for CredentialSource {
             CredentialSource::Static => f.write_str("credentials given by the program"),
             CredentialSource::Unnamed => f.write_str("a credential store"),
         }
+    }
+}
+
+/// How a cloud login obtained its credential ([`CredentialSource::Cloud`]); serialized as its
+/// text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudLogin {
+    /// ECR's `GetAuthorizationToken`.
+    EcrToken {
+        /// The AWS region.
+        region: String,
+    },
+    /// An access token from the GKE metadata server.
+    GcpMetadata {
+        /// The metadata server's host.
+        host: String,
+    },
+    /// An access token of a service account, from its key file.
+    GcpServiceAccount {
+        /// The account's `client_email`.
+        email: String,
+        /// The key file.
+        key_file: PathBuf,
+    },
+    /// An access token of gcloud's user credentials (`authorized_user`).
+    GcpUser {
+        /// The OAuth client id.
+        client_id: String,
+        /// The credentials file.
+        file: PathBuf,
+    },
+    /// Azure workload identity exchanged for an ACR refresh token.
+    AcrWorkloadIdentity {
+        /// `AZURE_CLIENT_ID`.
+        client_id: String,
+        /// `AZURE_TENANT_ID`.
+        tenant_id: String,
+        /// The registry's `/oauth2/exchange` URL.
+        exchange_url: String,
+    },
+}
+
+impl fmt::Display for CloudLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudLogin::EcrToken { region } => write!(f, "ECR GetAuthorizationToken in {region}"),
+            CloudLogin::GcpMetadata { host } => {
+                write!(f, "access token from the metadata server {host}")
+            }
+            CloudLogin::GcpServiceAccount { email, key_file } => write!(
+                f,
+                "access token of service account {email}, key file {}",
+                key_file.display()
+            ),
+            CloudLogin::GcpUser { client_id, file } => write!(
+                f,
+                "access token of gcloud user credentials (client {client_id}), file {}",
+                file.display()
+            ),
+            CloudLogin::AcrWorkloadIdentity {
+                client_id,
+                tenant_id,
+                exchange_url,
+            } => write!(
+                f,
+                "workload identity {client_id} in tenant {tenant_id}, exchanged at {exchange_url}"
+            ),
+        }
+    }
+}
+
+impl serde::Serialize for CloudLogin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -117,5 +192,57 @@ mod tests {
         let json = serde_json::to_value(&c.source).unwrap();
         assert_eq!(json["kind"], "config-file");
         assert_eq!(json["key"], "r.io");
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    #[test]
+    fn each_cloud_login_reads_as_before_and_serializes_as_its_text() {
+        let cases = [
+            (
+                CloudLogin::EcrToken {
+                    region: "eu-west-1".into(),
+                },
+                "ECR GetAuthorizationToken in eu-west-1",
+            ),
+            (
+                CloudLogin::GcpMetadata {
+                    host: "169.254.169.254".into(),
+                },
+                "access token from the metadata server 169.254.169.254",
+            ),
+            (
+                CloudLogin::GcpServiceAccount {
+                    email: "ci@p.iam.gserviceaccount.com".into(),
+                    key_file: PathBuf::from("/k.json"),
+                },
+                "access token of service account ci@p.iam.gserviceaccount.com, key file /k.json",
+            ),
+            (
+                CloudLogin::GcpUser {
+                    client_id: "c1".into(),
+                    file: PathBuf::from("/adc.json"),
+                },
+                "access token of gcloud user credentials (client c1), file /adc.json",
+            ),
+            (
+                CloudLogin::AcrWorkloadIdentity {
+                    client_id: "app".into(),
+                    tenant_id: "t".into(),
+                    exchange_url: "https://r.azurecr.io/oauth2/exchange".into(),
+                },
+                "workload identity app in tenant t, exchanged at https://r.azurecr.io/oauth2/exchange",
+            ),
+        ];
+        for (login, text) in cases {
+            assert_eq!(login.to_string(), text);
+            assert_eq!(
+                serde_json::to_value(&login).unwrap(),
+                serde_json::json!(text)
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use super::AccessToken;
 use crate::cloud::post_form;
 use crate::error::{CloudProblem, KeyFileProblem};
 use crate::jwt::Rs256Key;
-use crate::source::SourcedCredential;
+use crate::source::{CloudLogin, SourcedCredential};
 
 /// Google's OAuth token endpoint, for files that name no `token_uri` (gcloud's user files).
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -136,10 +136,10 @@ pub(super) async fn token(
                 assertion(&key, key_id.as_deref(), &client_email, &token_uri, now).map_err(bad)?;
             let form = [("grant_type", JWT_BEARER), ("assertion", jwt.as_str())];
             let t: AccessToken = post_form(http, &token_uri, &form).await.map_err(refused)?;
-            let how = format!(
-                "access token of service account {client_email}, key file {}",
-                path.display()
-            );
+            let how = CloudLogin::GcpServiceAccount {
+                email: client_email.clone(),
+                key_file: path.to_path_buf(),
+            };
             t.into_credential(&token_uri, fetched, how)
         }
         KeyFile::AuthorizedUser {
@@ -155,10 +155,10 @@ pub(super) async fn token(
                 ("refresh_token", refresh_token.as_str()),
             ];
             let t: AccessToken = post_form(http, &token_uri, &form).await.map_err(refused)?;
-            let how = format!(
-                "access token of gcloud user credentials (client {client_id}), file {}",
-                path.display()
-            );
+            let how = CloudLogin::GcpUser {
+                client_id: client_id.clone(),
+                file: path.to_path_buf(),
+            };
             t.into_credential(&token_uri, fetched, how)
         }
     }
