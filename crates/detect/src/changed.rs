@@ -302,7 +302,7 @@ fn compare(
         };
     let mut reasons = BTreeMap::new();
     for img in images {
-        let model = head.model(&img.name).expect("model for every image");
+        let model = head.model(&img.name)?;
         let r = own_reasons(
             &base_snap,
             img,
