@@ -10,10 +10,13 @@ use crate::error::Result;
 use crate::git::{Change, Repo};
 use crate::images::{self, CONFIG_FILE, Image};
 use crate::project::{ImageModel, Project, Warning};
-use crate::revision::Selection;
+use crate::revision::{RebuildAll, Selection};
 use crate::snapshot::Snapshot;
 
 pub use crate::decide::ContextMode;
+pub use reason::{RebuildReason, Summary};
+
+mod reason;
 
 /// Options of [`changed`].
 #[derive(Debug, Clone)]
@@ -51,8 +54,8 @@ pub struct ChangedImage {
     pub target: Option<String>,
     /// Platforms, if configured.
     pub platforms: Vec<String>,
-    /// Why it is rebuilt.
-    pub reasons: Vec<String>,
+    /// Why it is rebuilt (each serialized as its text).
+    pub reasons: Vec<RebuildReason>,
     /// `--build-arg` values from `ferry.toml` (`{}` when none).
     pub build_args: BTreeMap<String, String>,
     /// Tags of its repository that in-repo images use ([`Project::tags`]): push them too.
@@ -74,8 +77,9 @@ pub struct ChangedReport {
     pub head: String,
     /// Whether everything is rebuilt.
     pub rebuild_all: bool,
-    /// Why everything is rebuilt, or a summary of what the comparison found.
-    pub reason: String,
+    /// Why everything is rebuilt, or a summary of what the comparison found (serialized as
+    /// its text).
+    pub reason: Summary,
     /// Images to rebuild, in wave order.
     pub images: Vec<ChangedImage>,
     /// Names in build order.
@@ -141,22 +145,26 @@ pub fn changed(
     options: &ChangedOptions,
 ) -> Result<ChangedReport> {
     let head = Project::load(repo, selection.head)?;
-    let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut own: BTreeMap<String, Vec<RebuildReason>> = BTreeMap::new();
     let mut changed_paths = 0;
-    let (rebuild_all, reason_all) = match (&selection.rebuild_all, selection.base) {
-        (Some(why), _) => (true, why.clone()),
-        (None, None) => (true, "no base revision: rebuilding everything".to_string()),
-        (None, Some(_)) => (false, String::new()),
+    let compared = match (&selection.rebuild_all, selection.base) {
+        (Some(why), _) => Err(why.clone()),
+        (None, None) => Err(RebuildAll::NoBase),
+        (None, Some(base)) => Ok(base),
     };
-    if rebuild_all {
-        for img in &head.images {
-            own.insert(img.name.clone(), vec![format!("rebuild all: {reason_all}")]);
+    match &compared {
+        Err(why) => {
+            for img in &head.images {
+                let reason = RebuildReason::RebuildAll(why.clone());
+                own.insert(img.name.clone(), vec![reason]);
+            }
         }
-    } else if let Some(base) = selection.base {
-        let all: Vec<&Image> = head.images.iter().collect();
-        let cmp = compare(repo, &head, base, &all, options)?;
-        changed_paths = cmp.changed_paths;
-        own = cmp.reasons;
+        Ok(base) => {
+            let all: Vec<&Image> = head.images.iter().collect();
+            let cmp = compare(repo, &head, *base, &all, options)?;
+            changed_paths = cmp.changed_paths;
+            own = cmp.reasons;
+        }
     }
     let base_of: BTreeMap<String, Option<Oid>> = head
         .images
@@ -164,25 +172,19 @@ pub fn changed(
         .map(|i| (i.name.clone(), selection.base))
         .collect();
     let (images, waves) = assemble(&head, own, &base_of, options)?;
-    let reason = if rebuild_all {
-        reason_all
-    } else {
-        let b = selection.base.map(short_oid).unwrap_or_default();
-        let h = short_oid(selection.head);
-        if images.is_empty() {
-            format!(
-                "{changed_paths} path(s) changed between {b} and {h} ({}); none is an input of any of the {} image(s)",
-                selection.how,
-                head.images.len()
-            )
-        } else {
-            format!(
-                "{} of {} image(s) to rebuild: {changed_paths} path(s) changed between {b} and {h} ({})",
-                images.len(),
-                head.images.len(),
-                selection.how
-            )
-        }
+    let (rebuild_all, reason) = match compared {
+        Err(why) => (true, Summary::RebuildAll(why)),
+        Ok(base) => (
+            false,
+            Summary::Compared {
+                rebuilt: images.len(),
+                images: head.images.len(),
+                changed_paths,
+                base,
+                head: selection.head,
+                how: selection.how.clone(),
+            },
+        ),
     };
     Ok(ChangedReport {
         base: selection.base.map(|b| b.to_string()),
@@ -208,23 +210,25 @@ pub fn changed_published(
     published: &BTreeMap<String, Published>,
     options: &ChangedOptions,
 ) -> Result<ChangedReport> {
-    let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut own: BTreeMap<String, Vec<RebuildReason>> = BTreeMap::new();
     let mut base_of: BTreeMap<String, Option<Oid>> = BTreeMap::new();
     let mut groups: BTreeMap<Oid, Vec<&Image>> = BTreeMap::new();
     for img in &head.images {
         let why = match (&img.repository, published.get(&img.name)) {
-            (None, _) => "no repository to compare with".to_string(),
-            (Some(_), None) => "registry not asked for this image".to_string(),
-            (Some(_), Some(Published::NotPublished)) => "not published".to_string(),
-            (Some(_), Some(Published::NoRevision)) => "no revision label".to_string(),
-            (Some(_), Some(Published::Failed(e))) => format!("registry query failed: {e}"),
+            (None, _) => RebuildReason::NoRepository,
+            (Some(_), None) => RebuildReason::RegistryNotAsked,
+            (Some(_), Some(Published::NotPublished)) => RebuildReason::NotPublished,
+            (Some(_), Some(Published::NoRevision)) => RebuildReason::NoRevisionLabel,
+            (Some(_), Some(Published::Failed(e))) => RebuildReason::QueryFailed(e.clone()),
             (Some(_), Some(Published::Revision(rev))) => match published_commit(repo, rev)? {
                 Some(oid) => {
                     base_of.insert(img.name.clone(), Some(oid));
                     groups.entry(oid).or_default().push(img);
                     continue;
                 }
-                None => format!("published revision {rev} not found"),
+                None => RebuildReason::PublishedRevisionNotFound {
+                    revision: rev.clone(),
+                },
             },
         };
         base_of.insert(img.name.clone(), None);
@@ -234,24 +238,16 @@ pub fn changed_published(
         own.extend(compare(repo, head, *oid, imgs, options)?.reasons);
     }
     let (images, waves) = assemble(head, own, &base_of, options)?;
-    let verdict = if images.is_empty() {
-        "nothing to rebuild".to_string()
-    } else {
-        format!(
-            "{} of {} image(s) to rebuild",
-            images.len(),
-            head.images.len()
-        )
-    };
     Ok(ChangedReport {
         base: Some(PUBLISHED.to_string()),
         head: head.commit().to_string(),
         rebuild_all: false,
-        reason: format!(
-            "{verdict}: each image compared with its published revision ({} distinct revision(s) found in the repository, {} image(s) without one)",
-            groups.len(),
-            base_of.values().filter(|b| b.is_none()).count()
-        ),
+        reason: Summary::Published {
+            rebuilt: images.len(),
+            images: head.images.len(),
+            revisions: groups.len(),
+            without_revision: base_of.values().filter(|b| b.is_none()).count(),
+        },
         images,
         waves,
         changed_paths: 0,
@@ -269,15 +265,10 @@ fn published_commit(repo: &Repo, rev: &str) -> Result<Option<Oid>> {
     Ok(repo.commit_id(rev)?.filter(|id| repo.has_commit(*id)))
 }
 
-/// The first 12 characters of a commit id.
-fn short_oid(o: Oid) -> String {
-    crate::revision::short(&o.to_string()).to_string()
-}
-
 /// Own reasons of `images` between `base` and the head project, and how many paths changed.
 struct Comparison {
     changed_paths: usize,
-    reasons: BTreeMap<String, Vec<String>>,
+    reasons: BTreeMap<String, Vec<RebuildReason>>,
 }
 
 fn compare(
@@ -302,7 +293,7 @@ fn compare(
         };
     let mut reasons = BTreeMap::new();
     for img in images {
-        let model = head.model(&img.name).expect("model for every image");
+        let model = head.model(&img.name)?;
         let r = own_reasons(
             &base_snap,
             img,
@@ -325,7 +316,7 @@ fn compare(
 /// each image to rebuild.
 fn assemble(
     head: &Project<'_>,
-    own: BTreeMap<String, Vec<String>>,
+    own: BTreeMap<String, Vec<RebuildReason>>,
     base_of: &BTreeMap<String, Option<Oid>>,
     options: &ChangedOptions,
 ) -> Result<(Vec<ChangedImage>, Vec<Vec<String>>)> {
@@ -336,15 +327,18 @@ fn assemble(
         .into_iter()
         .flatten()
         .collect();
-    let mut reasons: BTreeMap<String, Vec<String>> = own;
+    let mut reasons: BTreeMap<String, Vec<RebuildReason>> = own;
     for name in &order {
         for dep in head.depends_on(name) {
             if reasons.contains_key(dep) {
-                let repo_name = head.image(dep)?.repository.clone().unwrap_or_default();
+                let repository = head.image(dep)?.repository.clone();
                 reasons
                     .entry(name.clone())
                     .or_default()
-                    .push(format!("base image rebuilds: {dep} ({repo_name})"));
+                    .push(RebuildReason::BaseRebuilds {
+                        image: dep.clone(),
+                        repository,
+                    });
             }
         }
     }
@@ -384,7 +378,7 @@ fn own_reasons(
     changes: &[Change],
     base_images: Option<&BTreeMap<String, Image>>,
     options: &ChangedOptions,
-) -> Result<Vec<String>> {
+) -> Result<Vec<RebuildReason>> {
     let inputs = ImageInputs::new(img, head_model);
     let mut dockerfile = Vec::new();
     let mut ignore_files = BTreeSet::new();
@@ -393,11 +387,15 @@ fn own_reasons(
     let mut context: Vec<(&Change, bool)> = Vec::new();
     for c in changes {
         match inputs.verdict(&c.path, options.mode) {
-            Verdict::Dockerfile => dockerfile.push(format!("Dockerfile changed: {}", c.path)),
+            Verdict::Dockerfile => dockerfile.push(RebuildReason::Dockerfile {
+                path: c.path.clone(),
+            }),
             Verdict::IgnoreFile => {
                 ignore_files.insert(c.path.as_str());
             }
-            Verdict::ExtraInput(_) => extra.push(format!("extra input changed: {}", c.path)),
+            Verdict::ExtraInput(_) => extra.push(RebuildReason::ExtraInput {
+                path: c.path.clone(),
+            }),
             Verdict::Context(v) => context.push((c, v.counts(options.mode))),
             Verdict::OutsideContext => {}
         }
@@ -405,14 +403,14 @@ fn own_reasons(
     let mut reasons = dockerfile;
     for cand in inputs.ignore_candidates() {
         if ignore_files.contains(cand.as_str()) {
-            reasons.push(format!("ignore file changed: {cand}"));
+            reasons.push(RebuildReason::IgnoreFile { path: cand.clone() });
         }
     }
     if let Some(base_images) = base_images {
         match base_images.get(&img.name) {
             Some(old) if old == img => {}
-            Some(_) => reasons.push(format!("configuration changed in {CONFIG_FILE}")),
-            None => reasons.push("new image (not at the base revision)".to_string()),
+            Some(_) => reasons.push(RebuildReason::Configuration),
+            None => reasons.push(RebuildReason::NewImage),
         }
     }
     reasons.extend(extra);
@@ -453,7 +451,7 @@ fn input_reasons(
     base_model: Option<&ImageModel>,
     context: &[(&Change, bool)],
     options: &ChangedOptions,
-) -> Vec<String> {
+) -> Vec<RebuildReason> {
     let mut reasons = Vec::new();
     let mut hits = 0usize;
     for (c, at_head) in context {
@@ -466,24 +464,17 @@ fn input_reasons(
         if counts {
             hits += 1;
             if hits <= options.max_reasons {
-                reasons.push(format!("input {}: {}", change_word(c.kind), c.path));
+                reasons.push(RebuildReason::Input {
+                    kind: c.kind,
+                    path: c.path.clone(),
+                });
             }
         }
     }
     if hits > options.max_reasons {
-        reasons.push(format!(
-            "… and {} more changed input(s)",
-            hits - options.max_reasons
-        ));
+        reasons.push(RebuildReason::MoreInputs {
+            count: hits - options.max_reasons,
+        });
     }
     reasons
-}
-
-fn change_word(kind: crate::git::ChangeKind) -> &'static str {
-    match kind {
-        crate::git::ChangeKind::Added => "added",
-        crate::git::ChangeKind::Deleted => "deleted",
-        crate::git::ChangeKind::Modified => "modified",
-        crate::git::ChangeKind::ModeChanged => "mode changed",
-    }
 }

@@ -48,7 +48,7 @@ pub fn github_outputs(report: &ChangedReport) -> Vec<(&'static str, String)> {
         ("matrix", json!({ "include": include }).to_string()),
         ("waves", Value::Array(waves).to_string()),
         ("rebuild_all", report.rebuild_all.to_string()),
-        ("reason", report.reason.replace('\n', " ")),
+        ("reason", report.reason.to_string().replace('\n', " ")),
     ]
 }
 
@@ -68,7 +68,7 @@ pub fn gitlab_pipeline(report: &ChangedReport) -> Value {
         // GitLab rejects an empty pipeline: one job that says why nothing is built.
         doc.insert(
             "nothing to rebuild".into(),
-            json!({"stage": "wave-1", "image": "alpine:3", "script": [format!("echo {}", shell_quote(&report.reason))]}),
+            json!({"stage": "wave-1", "image": "alpine:3", "script": [format!("echo {}", shell_quote(&report.reason.to_string()))]}),
         );
         return Value::Object(doc);
     }
@@ -152,7 +152,7 @@ mod tests {
             repository: repository.map(str::to_string),
             target: None,
             platforms: vec![],
-            reasons: vec!["changed".into()],
+            reasons: vec![crate::changed::RebuildReason::NewImage],
             build_args: BTreeMap::new(),
             tags: vec!["latest".into()],
             base: None,
@@ -166,7 +166,7 @@ mod tests {
             base: Some("b".into()),
             head: "h".into(),
             rebuild_all: false,
-            reason: "changed".into(),
+            reason: crate::changed::Summary::RebuildAll(crate::revision::RebuildAll::NoBase),
             images,
             waves,
             changed_paths: 1,

@@ -23,7 +23,8 @@
 //! let sel = revision::explicit(&repo, Some("HEAD~1"), None)?;
 //! let report = changed::changed(&repo, &sel, &changed::ChangedOptions::default())?;
 //! for img in &report.images {
-//!     eprintln!("{}: {}", img.name, img.reasons.join("; "));
+//!     let reasons: Vec<String> = img.reasons.iter().map(ToString::to_string).collect();
+//!     eprintln!("{}: {}", img.name, reasons.join("; "));
 //! }
 //! # Ok(()) }
 //! ```

@@ -269,9 +269,12 @@ impl<'r> Project<'r> {
             })
     }
 
-    /// An image's model.
-    pub fn model(&self, name: &str) -> Option<&ImageModel> {
-        self.models.get(name)
+    /// An image's model (every image has one; an unknown name is [`Error::UnknownImage`]).
+    pub fn model(&self, name: &str) -> Result<&ImageModel> {
+        self.models.get(name).ok_or_else(|| Error::UnknownImage {
+            name: name.to_string(),
+            known: self.images.iter().map(|i| i.name.clone()).collect(),
+        })
     }
 
     /// The tags in-repo images use of `name`'s repository (`FROM acme/base:1` → `1`, no tag →

@@ -14,19 +14,236 @@ pub struct Selection {
     /// The head commit.
     pub head: Oid,
     /// Why everything is rebuilt, when it is.
-    pub rebuild_all: Option<String>,
+    pub rebuild_all: Option<RebuildAll>,
     /// How the base was chosen (for the human summary).
-    pub how: String,
+    pub how: Basis,
 }
 
 impl Selection {
-    fn all(head: Oid, why: String) -> Self {
+    fn all(head: Oid, why: RebuildAll) -> Self {
         Selection {
             base: None,
             head,
             rebuild_all: Some(why.clone()),
-            how: why,
+            how: Basis::RebuildAll(why),
         }
+    }
+}
+
+/// Why everything is rebuilt: no usable base commit. Revisions are kept as given; the text
+/// shortens them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebuildAll {
+    /// `--base` names a commit whose objects are not in this clone.
+    BaseNotInClone {
+        /// The `--base` value, as given.
+        base: String,
+    },
+    /// The head's parent is not in this shallow clone.
+    ParentNotInShallowClone,
+    /// The head commit has no parent.
+    FirstCommit,
+    /// A Jenkins job's first build: no previous commit known.
+    JenkinsFirstBuild,
+    /// The Jenkins variable's commit is not in this clone.
+    JenkinsBaseNotInClone {
+        /// The variable read.
+        var: JenkinsVar,
+        /// Its value.
+        rev: String,
+    },
+    /// A GitHub event without `after`.
+    EventWithoutBase {
+        /// The event's name (`$GITHUB_EVENT_NAME`), when known.
+        event: Option<String>,
+    },
+    /// A force-push.
+    ForcePush {
+        /// The push's `before`.
+        before: String,
+        /// The push's `after`.
+        after: String,
+    },
+    /// A push whose `before` is not in this clone.
+    PushBaseNotInClone {
+        /// The push's `before`.
+        before: String,
+    },
+    /// A new branch whose default branch is not in this clone.
+    DefaultBranchNotInClone {
+        /// The default branch named by the event.
+        branch: String,
+    },
+    /// A new branch and the event names no default branch.
+    NoDefaultBranch,
+    /// A pull request whose base is not in this clone.
+    PullRequestBaseNotInClone {
+        /// The pull request's `base.sha`.
+        base: String,
+    },
+    /// No merge-base of the pull request's base and head in this clone.
+    NoPullRequestMergeBase,
+    /// A merge group whose base is not in this clone.
+    MergeGroupBaseNotInClone {
+        /// The merge group's `base_sha`.
+        base: String,
+    },
+    /// No base revision at all (a [`Selection`] without a base and without a reason).
+    NoBase,
+}
+
+impl std::fmt::Display for RebuildAll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const ALL: &str = "rebuilding everything";
+        match self {
+            RebuildAll::BaseNotInClone { base } => write!(
+                f,
+                "base revision {base} is not in this clone (shallow clone or pruned history?): {ALL}"
+            ),
+            RebuildAll::ParentNotInShallowClone => {
+                write!(f, "the head's parent is not in this shallow clone: {ALL}")
+            }
+            RebuildAll::FirstCommit => {
+                write!(f, "the head commit has no parent (first commit): {ALL}")
+            }
+            RebuildAll::JenkinsFirstBuild => {
+                f.write_str("first build: no previous successful commit")
+            }
+            RebuildAll::JenkinsBaseNotInClone { var, rev } => write!(
+                f,
+                "{var} {} is not in this clone (shallow clone or rewritten history?): {ALL}",
+                short(rev)
+            ),
+            RebuildAll::EventWithoutBase { event } => write!(
+                f,
+                "event {} names no base revision: {ALL}",
+                event.as_deref().unwrap_or("(unknown)")
+            ),
+            RebuildAll::ForcePush { before, after } => write!(
+                f,
+                "force-push: history was rewritten ({}..{}): {ALL}",
+                short(before),
+                short(after)
+            ),
+            RebuildAll::PushBaseNotInClone { before } => write!(
+                f,
+                "push base {} is not in this clone (shallow clone or rewritten history?): {ALL}",
+                short(before)
+            ),
+            RebuildAll::DefaultBranchNotInClone { branch } => write!(
+                f,
+                "new branch and the default branch {branch} is not in this clone: {ALL}"
+            ),
+            RebuildAll::NoDefaultBranch => {
+                write!(f, "new branch and no default branch in the event: {ALL}")
+            }
+            RebuildAll::PullRequestBaseNotInClone { base } => write!(
+                f,
+                "pull request base {} is not in this clone (fetch-depth too small?): {ALL}",
+                short(base)
+            ),
+            RebuildAll::NoPullRequestMergeBase => write!(
+                f,
+                "no merge-base between the pull request's base and head in this clone: {ALL}"
+            ),
+            RebuildAll::MergeGroupBaseNotInClone { base } => write!(
+                f,
+                "merge group base {} is not in this clone (fetch-depth too small?): {ALL}",
+                short(base)
+            ),
+            RebuildAll::NoBase => write!(f, "no base revision: {ALL}"),
+        }
+    }
+}
+
+/// How the base commit was chosen. Revisions are kept as given; the text shortens them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Basis {
+    /// `--base`.
+    Explicit {
+        /// The `--base` value, as given.
+        base: String,
+    },
+    /// The head's first parent.
+    FirstParent {
+        /// The head commit.
+        head: Oid,
+    },
+    /// A Jenkins variable.
+    Jenkins {
+        /// The variable read.
+        var: JenkinsVar,
+        /// Its value.
+        rev: String,
+    },
+    /// A push event's `before..after`.
+    Push {
+        /// The push's `before`.
+        before: String,
+        /// The push's `after`.
+        after: String,
+    },
+    /// A new branch: the merge-base with the default branch.
+    NewBranch {
+        /// The default branch.
+        branch: String,
+    },
+    /// A pull request: the merge-base of its base and head.
+    PullRequest {
+        /// The pull request's `base.sha`.
+        base: String,
+    },
+    /// A merge group's `base_sha..head_sha`.
+    MergeGroup {
+        /// `base_sha`.
+        base: String,
+        /// `head_sha`.
+        head: String,
+    },
+    /// No base: everything is rebuilt, for this reason.
+    RebuildAll(RebuildAll),
+}
+
+impl std::fmt::Display for Basis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Basis::Explicit { base } => write!(f, "--base {base}"),
+            Basis::FirstParent { head } => {
+                write!(f, "first parent of {}", short(&head.to_string()))
+            }
+            Basis::Jenkins { var, rev } => write!(f, "{var} {}", short(rev)),
+            Basis::Push { before, after } => {
+                write!(f, "push {}..{}", short(before), short(after))
+            }
+            Basis::NewBranch { branch } => write!(f, "new branch: merge-base with {branch}"),
+            Basis::PullRequest { base } => write!(
+                f,
+                "merge-base of pull request base {} and head",
+                short(base)
+            ),
+            Basis::MergeGroup { base, head } => {
+                write!(f, "merge group {}..{}", short(base), short(head))
+            }
+            Basis::RebuildAll(why) => why.fmt(f),
+        }
+    }
+}
+
+/// The Jenkins git plugin variable a base was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JenkinsVar {
+    /// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`.
+    PreviousSuccessfulCommit,
+    /// `GIT_PREVIOUS_COMMIT`.
+    PreviousCommit,
+}
+
+impl std::fmt::Display for JenkinsVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JenkinsVar::PreviousSuccessfulCommit => "GIT_PREVIOUS_SUCCESSFUL_COMMIT",
+            JenkinsVar::PreviousCommit => "GIT_PREVIOUS_COMMIT",
+        })
     }
 }
 
@@ -61,13 +278,15 @@ pub fn explicit(repo: &Repo, base: Option<&str>, head: Option<&str>) -> Result<S
                 base: Some(id),
                 head,
                 rebuild_all: None,
-                how: format!("--base {b}"),
+                how: Basis::Explicit {
+                    base: b.to_string(),
+                },
             }),
             Lookup::Missing => Ok(Selection::all(
                 head,
-                format!(
-                    "base revision {b} is not in this clone (shallow clone or pruned history?): rebuilding everything"
-                ),
+                RebuildAll::BaseNotInClone {
+                    base: b.to_string(),
+                },
             )),
             Lookup::Unknown => Err(Error::UnknownRevision { rev: b.to_string() }),
         },
@@ -81,14 +300,14 @@ fn first_parent(repo: &Repo, head: Oid) -> Selection {
             base: Some(p),
             head,
             rebuild_all: None,
-            how: format!("first parent of {}", short(&head.to_string())),
+            how: Basis::FirstParent { head },
         },
         None => Selection::all(
             head,
             if repo.is_shallow() {
-                "the head's parent is not in this shallow clone: rebuilding everything".into()
+                RebuildAll::ParentNotInShallowClone
             } else {
-                "the head commit has no parent (first commit): rebuilding everything".into()
+                RebuildAll::FirstCommit
             },
         ),
     }
@@ -111,9 +330,6 @@ fn set(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The reason of a Jenkins job's first build (no previous commit known).
-pub const JENKINS_FIRST_BUILD: &str = "first build: no previous successful commit";
-
 /// Choose revisions in a Jenkins build: head = `GIT_COMMIT` (else `HEAD`), base =
 /// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`, else `GIT_PREVIOUS_COMMIT` (so a failed build is retried by
 /// the next one); neither is a first build and everything rebuilds. The reason names the
@@ -124,9 +340,9 @@ pub fn from_jenkins(repo: &Repo, env: &Jenkins) -> Result<Selection> {
         set(&env.previous_successful_commit),
         set(&env.previous_commit),
     ) {
-        (Some(v), _) => ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", v),
-        (None, Some(v)) => ("GIT_PREVIOUS_COMMIT", v),
-        (None, None) => return Ok(Selection::all(head, JENKINS_FIRST_BUILD.to_string())),
+        (Some(v), _) => (JenkinsVar::PreviousSuccessfulCommit, v),
+        (None, Some(v)) => (JenkinsVar::PreviousCommit, v),
+        (None, None) => return Ok(Selection::all(head, RebuildAll::JenkinsFirstBuild)),
     };
     let (var, value) = chosen;
     Ok(match repo.lookup(value)? {
@@ -134,14 +350,17 @@ pub fn from_jenkins(repo: &Repo, env: &Jenkins) -> Result<Selection> {
             base: Some(id),
             head,
             rebuild_all: None,
-            how: format!("{var} {}", short(value)),
+            how: Basis::Jenkins {
+                var,
+                rev: value.to_string(),
+            },
         },
         Lookup::Missing | Lookup::Unknown => Selection::all(
             head,
-            format!(
-                "{var} {} is not in this clone (shallow clone or rewritten history?): rebuilding everything",
-                short(value)
-            ),
+            RebuildAll::JenkinsBaseNotInClone {
+                var,
+                rev: value.to_string(),
+            },
         ),
     })
 }
@@ -192,10 +411,9 @@ fn push(repo: &Repo, v: &serde_json::Value, event_name: Option<&str>) -> Result<
             .ok_or_else(|| Error::UnknownRevision { rev: "HEAD".into() })?;
         return Ok(Selection::all(
             head,
-            format!(
-                "event {} names no base revision: rebuilding everything",
-                event_name.unwrap_or("(unknown)")
-            ),
+            RebuildAll::EventWithoutBase {
+                event: event_name.map(str::to_string),
+            },
         ));
     };
     let head = match repo.commit_id(&after)? {
@@ -213,11 +431,7 @@ fn push(repo: &Repo, v: &serde_json::Value, event_name: Option<&str>) -> Result<
     if forced {
         return Ok(Selection::all(
             head,
-            format!(
-                "force-push: history was rewritten ({}..{}): rebuilding everything",
-                short(&before),
-                short(&after)
-            ),
+            RebuildAll::ForcePush { before, after },
         ));
     }
     match repo.commit_id(&before)?.filter(|b| repo.has_commit(*b)) {
@@ -225,14 +439,11 @@ fn push(repo: &Repo, v: &serde_json::Value, event_name: Option<&str>) -> Result<
             base: Some(b),
             head,
             rebuild_all: None,
-            how: format!("push {}..{}", short(&before), short(&after)),
+            how: Basis::Push { before, after },
         }),
         None => Ok(Selection::all(
             head,
-            format!(
-                "push base {} is not in this clone (shallow clone or rewritten history?): rebuilding everything",
-                short(&before)
-            ),
+            RebuildAll::PushBaseNotInClone { before },
         )),
     }
 }
@@ -253,7 +464,9 @@ fn new_branch(repo: &Repo, head: Oid, default: Option<String>) -> Result<Selecti
                     base: Some(mb),
                     head,
                     rebuild_all: None,
-                    how: format!("new branch: merge-base with {branch}"),
+                    how: Basis::NewBranch {
+                        branch: branch.clone(),
+                    },
                 });
             }
         }
@@ -261,10 +474,8 @@ fn new_branch(repo: &Repo, head: Oid, default: Option<String>) -> Result<Selecti
     Ok(Selection::all(
         head,
         match default {
-            Some(b) => format!(
-                "new branch and the default branch {b} is not in this clone: rebuilding everything"
-            ),
-            None => "new branch and no default branch in the event: rebuilding everything".into(),
+            Some(branch) => RebuildAll::DefaultBranchNotInClone { branch },
+            None => RebuildAll::NoDefaultBranch,
         },
     ))
 }
@@ -292,10 +503,7 @@ fn pull_request(
     let Some(base) = repo.commit_id(&base_sha)?.filter(|b| repo.has_commit(*b)) else {
         return Ok(Selection::all(
             head,
-            format!(
-                "pull request base {} is not in this clone (fetch-depth too small?): rebuilding everything",
-                short(&base_sha)
-            ),
+            RebuildAll::PullRequestBaseNotInClone { base: base_sha },
         ));
     };
     Ok(match repo.merge_base(base, head) {
@@ -303,9 +511,9 @@ fn pull_request(
             base: Some(mb),
             head,
             rebuild_all: None,
-            how: format!("merge-base of pull request base {} and head", short(&base_sha)),
+            how: Basis::PullRequest { base: base_sha },
         },
-        None => Selection::all(head, "no merge-base between the pull request's base and head in this clone: rebuilding everything".into()),
+        None => Selection::all(head, RebuildAll::NoPullRequestMergeBase),
     })
 }
 
@@ -331,14 +539,16 @@ fn merge_group(
             base: Some(b),
             head,
             rebuild_all: None,
-            how: format!("merge group {}..{}", short(base_sha), short(head_sha)),
+            how: Basis::MergeGroup {
+                base: base_sha.clone(),
+                head: head_sha.clone(),
+            },
         },
         _ => Selection::all(
             head,
-            format!(
-                "merge group base {} is not in this clone (fetch-depth too small?): rebuilding everything",
-                short(base_sha)
-            ),
+            RebuildAll::MergeGroupBaseNotInClone {
+                base: base_sha.clone(),
+            },
         ),
     })
 }
@@ -400,7 +610,7 @@ mod tests {
         let (_d, r) = repo();
         let head = r.commit_id("HEAD").unwrap().unwrap().to_string();
         let sel = from_jenkins(&r, &Jenkins::default()).unwrap();
-        assert_eq!(sel.rebuild_all.as_deref(), Some(JENKINS_FIRST_BUILD));
+        assert_eq!(sel.rebuild_all, Some(RebuildAll::JenkinsFirstBuild));
         let sel = from_jenkins(
             &r,
             &Jenkins {
@@ -410,8 +620,148 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(sel.base.map(|b| b.to_string()), Some(head));
-        assert!(sel.how.starts_with("GIT_PREVIOUS_COMMIT "), "{}", sel.how);
+        assert_eq!(sel.base.map(|b| b.to_string()), Some(head.clone()));
+        assert_eq!(
+            sel.how,
+            Basis::Jenkins {
+                var: JenkinsVar::PreviousCommit,
+                rev: head.clone()
+            }
+        );
+        assert!(
+            sel.how.to_string().starts_with("GIT_PREVIOUS_COMMIT "),
+            "{}",
+            sel.how
+        );
+    }
+
+    #[test]
+    fn rebuild_all_texts() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let (a12, b12) = ("a".repeat(12), "b".repeat(12));
+        let cases = [
+            (
+                RebuildAll::BaseNotInClone { base: a.clone() },
+                format!("base revision {a} is not in this clone (shallow clone or pruned history?): rebuilding everything"),
+            ),
+            (
+                RebuildAll::ParentNotInShallowClone,
+                "the head's parent is not in this shallow clone: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::FirstCommit,
+                "the head commit has no parent (first commit): rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::JenkinsFirstBuild,
+                "first build: no previous successful commit".into(),
+            ),
+            (
+                RebuildAll::JenkinsBaseNotInClone { var: JenkinsVar::PreviousSuccessfulCommit, rev: a.clone() },
+                format!("GIT_PREVIOUS_SUCCESSFUL_COMMIT {a12} is not in this clone (shallow clone or rewritten history?): rebuilding everything"),
+            ),
+            (
+                RebuildAll::EventWithoutBase { event: Some("release".into()) },
+                "event release names no base revision: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::EventWithoutBase { event: None },
+                "event (unknown) names no base revision: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::ForcePush { before: a.clone(), after: b.clone() },
+                format!("force-push: history was rewritten ({a12}..{b12}): rebuilding everything"),
+            ),
+            (
+                RebuildAll::PushBaseNotInClone { before: a.clone() },
+                format!("push base {a12} is not in this clone (shallow clone or rewritten history?): rebuilding everything"),
+            ),
+            (
+                RebuildAll::DefaultBranchNotInClone { branch: "main".into() },
+                "new branch and the default branch main is not in this clone: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::NoDefaultBranch,
+                "new branch and no default branch in the event: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::PullRequestBaseNotInClone { base: a.clone() },
+                format!("pull request base {a12} is not in this clone (fetch-depth too small?): rebuilding everything"),
+            ),
+            (
+                RebuildAll::NoPullRequestMergeBase,
+                "no merge-base between the pull request's base and head in this clone: rebuilding everything".into(),
+            ),
+            (
+                RebuildAll::MergeGroupBaseNotInClone { base: a.clone() },
+                format!("merge group base {a12} is not in this clone (fetch-depth too small?): rebuilding everything"),
+            ),
+            (RebuildAll::NoBase, "no base revision: rebuilding everything".into()),
+        ];
+        for (why, text) in cases {
+            assert_eq!(why.to_string(), text);
+            assert_eq!(Basis::RebuildAll(why).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn basis_texts() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let (a12, b12) = ("a".repeat(12), "b".repeat(12));
+        let oid = Oid::from_str(&a).unwrap();
+        let cases = [
+            (
+                Basis::Explicit {
+                    base: "HEAD~3".into(),
+                },
+                "--base HEAD~3".to_string(),
+            ),
+            (
+                Basis::FirstParent { head: oid },
+                format!("first parent of {a12}"),
+            ),
+            (
+                Basis::Jenkins {
+                    var: JenkinsVar::PreviousCommit,
+                    rev: a.clone(),
+                },
+                format!("GIT_PREVIOUS_COMMIT {a12}"),
+            ),
+            (
+                Basis::Jenkins {
+                    var: JenkinsVar::PreviousSuccessfulCommit,
+                    rev: a.clone(),
+                },
+                format!("GIT_PREVIOUS_SUCCESSFUL_COMMIT {a12}"),
+            ),
+            (
+                Basis::Push {
+                    before: a.clone(),
+                    after: b.clone(),
+                },
+                format!("push {a12}..{b12}"),
+            ),
+            (
+                Basis::NewBranch {
+                    branch: "main".into(),
+                },
+                "new branch: merge-base with main".into(),
+            ),
+            (
+                Basis::PullRequest { base: a.clone() },
+                format!("merge-base of pull request base {a12} and head"),
+            ),
+            (
+                Basis::MergeGroup {
+                    base: a.clone(),
+                    head: b.clone(),
+                },
+                format!("merge group {a12}..{b12}"),
+            ),
+        ];
+        for (how, text) in cases {
+            assert_eq!(how.to_string(), text);
+        }
     }
 
     #[test]

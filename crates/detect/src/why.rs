@@ -160,7 +160,7 @@ impl Asker<'_, '_> {
         }
         let project = self.project;
         let img = project.image(name)?;
-        let model = project.model(name).expect("model for every image");
+        let model = project.model(name)?;
         let verdict = ImageInputs::new(img, model).verdict(&self.path, self.mode);
         let answer = if verdict.counts(self.mode) {
             self.own(name, verdict, true)?
@@ -199,7 +199,7 @@ impl Asker<'_, '_> {
     fn own(&mut self, name: &str, verdict: Verdict<'_>, input: bool) -> Result<Answer> {
         let project = self.project;
         let img = project.image(name)?;
-        let model = project.model(name).expect("model for every image");
+        let model = project.model(name)?;
         let dockerfile = img.dockerfile.clone();
         let because = match verdict {
             Verdict::Dockerfile => place(Kind::Dockerfile, Some(dockerfile), None, None),

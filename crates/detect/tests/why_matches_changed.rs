@@ -13,7 +13,7 @@ use ferry_detect::changed::{ChangedOptions, changed};
 use ferry_detect::decide::ContextMode;
 use ferry_detect::git::Repo;
 use ferry_detect::project::Project;
-use ferry_detect::revision::Selection;
+use ferry_detect::revision::{Basis, Selection};
 use ferry_detect::why::{Kind, why};
 use git2::{Oid, Repository, Signature};
 use proptest::prelude::*;
@@ -242,7 +242,9 @@ fn check(specs: &[Spec], root: &[bool]) -> Result<(), TestCaseError> {
                 base: Some(c0),
                 head,
                 rebuild_all: None,
-                how: "test".into(),
+                how: Basis::Explicit {
+                    base: "test".into(),
+                },
             };
             let options = ChangedOptions {
                 mode,
