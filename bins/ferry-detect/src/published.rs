@@ -44,7 +44,7 @@ pub async fn revision_of(client: &Client, reference: &Reference) -> Published {
         Err(Error::NotFound { what, .. }) if what == "manifest" || what == "repository" => {
             Published::NotPublished
         }
-        Err(e) => Published::Failed(QueryFailure::new(e)),
+        Err(e) => Published::Failed(QueryFailure::from(e)),
     }
 }
 

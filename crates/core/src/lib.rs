@@ -32,6 +32,7 @@ pub mod exit;
 pub mod git;
 pub mod platform;
 pub mod reference;
+pub mod shared;
 pub mod sync;
 pub mod text;
 
@@ -39,4 +40,5 @@ pub use digest::{Algorithm, Digest};
 pub use error::{Error, Result};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use shared::Shared;
 pub use text::{Identity, short_hash};

@@ -1,7 +1,6 @@
 //! Which images must be rebuilt between two commits, and why.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use git2::Oid;
 
@@ -108,35 +107,9 @@ pub enum Published {
 }
 
 /// Why the registry could not be asked about a tag: the registry client's error (this crate
-/// does not know the client), shared so that [`Published`] stays `Clone`, compared by its text.
-#[derive(Debug, Clone)]
-pub struct QueryFailure(Arc<dyn std::error::Error + Send + Sync>);
-
-impl QueryFailure {
-    /// Wrap the client's error.
-    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        QueryFailure(Arc::new(error))
-    }
-
-    /// The client's error.
-    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.0
-    }
-}
-
-impl PartialEq for QueryFailure {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for QueryFailure {}
-
-impl std::fmt::Display for QueryFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+/// does not know the client), shared so that [`Published`] stays `Clone`, compared by its text
+/// (`QueryFailure::from(e)`, `.get()`).
+pub type QueryFailure = ferry_core::Shared<dyn std::error::Error + Send + Sync>;
 
 /// Decide what to rebuild for `selection`.
 pub fn changed(

@@ -19,7 +19,7 @@ fn syntax_problem() -> Problem {
 fn each_skip_problem_reads_and_serializes_as_before_the_types() {
     let syntax = syntax_problem();
     let syntax_text = match &syntax {
-        Problem::Syntax(e) => e.error().to_string(),
+        Problem::Syntax(e) => e.get().to_string(),
         other => panic!("{other:?}"),
     };
     let cases = [
@@ -95,18 +95,18 @@ fn a_left_out_file_reads_and_serializes_as_before_the_types() {
 
 #[test]
 fn a_failed_registry_query_keeps_the_error_and_reads_as_it() {
-    let failed = QueryFailure::new(std::io::Error::other("connection refused"));
+    let failed = QueryFailure::from(std::io::Error::other("connection refused"));
     assert_eq!(failed.to_string(), "connection refused");
-    assert_eq!(failed.error().to_string(), "connection refused");
+    assert_eq!(failed.get().to_string(), "connection refused");
     assert_eq!(
         Published::Failed(failed.clone()),
-        Published::Failed(QueryFailure::new(std::io::Error::other(
+        Published::Failed(QueryFailure::from(std::io::Error::other(
             "connection refused"
         )))
     );
     assert_ne!(
         Published::Failed(failed),
-        Published::Failed(QueryFailure::new(std::io::Error::other("timed out")))
+        Published::Failed(QueryFailure::from(std::io::Error::other("timed out")))
     );
 }
 
@@ -119,5 +119,5 @@ fn a_syntax_problem_is_the_parser_error_compared_by_its_text() {
     let Problem::Syntax(e) = &a else {
         panic!("{a:?}")
     };
-    assert_eq!(a.to_string(), e.error().to_string());
+    assert_eq!(a.to_string(), e.get().to_string());
 }

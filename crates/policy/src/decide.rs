@@ -504,7 +504,9 @@ impl<'a> Ctx<'a> {
         let key = r.with_tag(&tag).map_err(|e| skip(Reason::BadImage(e)))?;
         let facts = match self.answers.resolved.get(&key) {
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(skip(Reason::Registry(crate::Failure(e.clone())))),
+            Some(Err(e)) => {
+                return Err(skip(Reason::Registry(crate::Failure::from_arc(e.clone()))));
+            }
             None => {
                 let why = Reason::NotResolved(key.clone());
                 return Err(needs(Query::Resolve(key), why));
@@ -542,7 +544,11 @@ impl<'a> Ctx<'a> {
         let repo = r.repository_only();
         let tags = match self.answers.tags.get(&repo) {
             Some(Ok(t)) => t,
-            Some(Err(e)) => return Err(skip(Reason::TagsFailed(crate::Failure(e.clone())))),
+            Some(Err(e)) => {
+                return Err(skip(Reason::TagsFailed(crate::Failure::from_arc(
+                    e.clone(),
+                ))));
+            }
             None => return Err(needs(Query::Tags(repo), Reason::TagsNotListed)),
         };
         let created = |t: &str| {

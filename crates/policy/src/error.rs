@@ -52,7 +52,7 @@ impl std::fmt::Display for AnnotationProblem {
 }
 
 /// What is wrong with a tag pattern ([`Error::TagPattern`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PatternProblem {
     /// The regex is empty.
     Empty,
@@ -66,7 +66,7 @@ pub enum PatternProblem {
     /// The regex does not compile, or is too large.
     Regex(regex::Error),
     /// The semver range does not parse.
-    Semver(std::sync::Arc<semver::Error>),
+    Semver(ferry_core::Shared<semver::Error>),
     /// `numerical:` needs exactly one capture group.
     Groups {
         /// The groups the regex has.
@@ -74,20 +74,7 @@ pub enum PatternProblem {
     },
 }
 
-impl PartialEq for PatternProblem {
-    fn eq(&self, other: &Self) -> bool {
-        use PatternProblem::*;
-        match (self, other) {
-            (Empty, Empty) => true,
-            (TooLong { len: a, max: m }, TooLong { len: b, max: n }) => a == b && m == n,
-            (Regex(a), Regex(b)) => a == b,
-            (Semver(a), Semver(b)) => a.to_string() == b.to_string(),
-            (Groups { found: a }, Groups { found: b }) => a == b,
-            _ => false,
-        }
-    }
-}
-
+// `regex::Error` is `PartialEq` only; its equality is total all the same.
 impl Eq for PatternProblem {}
 
 impl std::fmt::Display for PatternProblem {

@@ -62,7 +62,9 @@ impl Ctx<'_> {
         let revision = match answers.revisions.get(&cand.by_digest) {
             Some(Ok(Some(r))) => r,
             Some(Ok(None)) => return Err(skip(Reason::NoRevision(cand.digest.clone()))),
-            Some(Err(e)) => return Err(skip(Reason::ProvenanceLookup(Failure(e.clone())))),
+            Some(Err(e)) => {
+                return Err(skip(Reason::ProvenanceLookup(Failure::from_arc(e.clone()))));
+            }
             None => {
                 let q = ProvenanceQuery::Revision(cand.by_digest.clone());
                 return Err(needs(Query::Provenance(q), Reason::ProvenanceNotChecked));
@@ -76,7 +78,7 @@ impl Ctx<'_> {
                 branch: p.branch.clone(),
                 repo: repo.clone(),
             })),
-            Some(Err(e)) => Err(skip(Reason::ProvenanceLookup(Failure(e.clone())))),
+            Some(Err(e)) => Err(skip(Reason::ProvenanceLookup(Failure::from_arc(e.clone())))),
             None => {
                 let (repo, branch, revision) = key;
                 let q = ProvenanceQuery::OnBranch {

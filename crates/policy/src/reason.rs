@@ -10,25 +10,10 @@ use super::{
     SOURCE_REPO,
 };
 
-/// A registry failure as a [`Reason`] carries it: the shell's typed error itself (shared, not
-/// its text), rendered only at the edge. Two are equal when they are the same failure or read
-/// the same.
-#[derive(Debug, Clone)]
-pub struct Failure(pub crate::LookupError);
-
-impl PartialEq for Failure {
-    fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for Failure {}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+/// A shell failure as a [`Reason`] carries it: the shell's typed error itself (shared, not
+/// its text, its type erased: the core does not know the shell's errors), rendered only at the
+/// edge. Two are equal when they are the same failure or read the same.
+pub type Failure = ferry_core::Shared<dyn std::error::Error + Send + Sync>;
 
 /// Why a git update cannot be written ([`Reason::GitWriteBack`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

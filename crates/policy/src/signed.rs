@@ -67,7 +67,7 @@ impl Ctx<'_> {
                 why: why.clone(),
             })),
             Some(SignatureVerdict::Failed(e)) => {
-                Err(skip(Reason::SignatureLookup(Failure(e.clone()))))
+                Err(skip(Reason::SignatureLookup(Failure::from_arc(e.clone()))))
             }
             None => Err(needs(
                 Query::Signature(SignatureQuery {
@@ -86,7 +86,7 @@ mod tests {
 
     /// What a shell found, as the core carries it.
     fn found(text: &str) -> Failure {
-        Failure(std::sync::Arc::new(std::io::Error::other(text.to_string())))
+        Failure::from(std::io::Error::other(text.to_string()))
     }
     use crate::tests::{answers, digest, plats, workload};
     use crate::{

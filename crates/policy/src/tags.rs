@@ -178,7 +178,7 @@ impl TagStrategy {
                 .map_err(|e| Error::TagPattern {
                     annotation: crate::POLICY.into(),
                     pattern: arg.into(),
-                    problem: PatternProblem::Semver(std::sync::Arc::new(e)),
+                    problem: PatternProblem::Semver(ferry_core::Shared::new(e)),
                 })?,
             "newest-build" => TagStrategy::NewestBuild(pattern()?),
             "alphabetical" => TagStrategy::Alphabetical(pattern()?),

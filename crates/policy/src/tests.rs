@@ -306,7 +306,7 @@ fn argo_cd_is_the_tracking_annotation_or_a_real_application() {
     assert_eq!(argocd(&argo, &known), ArgoCd::Managed("sensors".into()));
     let forbidden = ArgoApps::Unreadable(crate::AppsUnreadable {
         namespace: "argocd".into(),
-        error: Failure(std::sync::Arc::new(std::io::Error::other("403 Forbidden"))),
+        error: Failure::from(std::io::Error::other("403 Forbidden")),
     });
     let ArgoCd::Unknown(why) = argocd(&helm, &forbidden) else {
         panic!("a label alone with unreadable Applications is unknown");

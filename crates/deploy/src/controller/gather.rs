@@ -201,7 +201,7 @@ async fn signature(
         let missing = crate::Error::Config(ConfigProblem::UnknownSignaturePolicy {
             name: policy.to_string(),
         });
-        let why = Failure(Arc::new(missing));
+        let why = Failure::from(missing);
         return (SignatureVerdict::Invalid { why }, 0);
     };
     let report = match registry.verify_signatures(image, trust).await {
@@ -216,7 +216,7 @@ fn verdict(report: &ferry_registry::signature::SignatureReport) -> SignatureVerd
     if report.valid() {
         return SignatureVerdict::Valid;
     }
-    let why = Failure(Arc::new(crate::Error::Unsigned(Box::new(report.clone()))));
+    let why = Failure::from(crate::Error::Unsigned(Box::new(report.clone())));
     SignatureVerdict::Invalid { why }
 }
 

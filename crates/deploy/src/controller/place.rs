@@ -76,7 +76,7 @@ pub(super) async fn place(g: &GitOps, decisions: &mut [Decision]) {
         let refused = refused(g, &spot, &idx, decisions).await;
         let placed = look(g.config.clone(), spot, planned)
             .await
-            .map_err(|e| Failure(std::sync::Arc::new(e)));
+            .map_err(Failure::from);
         for (n, i) in idx.iter().enumerate() {
             let p = match (&placed, &refused[n]) {
                 (_, Some(why)) => Placement::Refused(why.clone()),
@@ -186,7 +186,7 @@ impl Tip<'_> {
             (Some(f), _) => Placement::File(f.clone()),
             (None, Some(p)) => {
                 let unplaced = crate::Error::Unplaced(Box::new(p.clone()));
-                Placement::Refused(Refusal::Edit(Failure(std::sync::Arc::new(unplaced))))
+                Placement::Refused(Refusal::Edit(Failure::from(unplaced)))
             }
             (None, None) => Placement::AlreadyWritten,
         }

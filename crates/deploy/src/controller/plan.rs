@@ -270,7 +270,7 @@ async fn application(
     let answer = match api.get_opt(app).await {
         Ok(Some(o)) => Application::Spec(o.data.get("spec").cloned().unwrap_or_default()),
         Ok(None) => unavailable(None),
-        Err(e) => unavailable(Some(Failure(Arc::new(e)))),
+        Err(e) => unavailable(Some(Failure::from(e))),
     };
     read.insert(app.to_string(), answer.clone());
     answer
@@ -357,7 +357,7 @@ async fn argo_applications(
         Err(kube::Error::Api(e)) if e.code == 404 => ArgoApps::Known(BTreeSet::new()),
         Err(e) => ArgoApps::Unreadable(AppsUnreadable {
             namespace: ctx.argocd_namespace.clone(),
-            error: Failure(Arc::new(e)),
+            error: Failure::from(e),
         }),
     }
 }

@@ -263,7 +263,7 @@ mod tests {
                 src.path().display()
             )
         );
-        let reason = crate::policy::Reason::ProvenanceLookup(crate::policy::Failure(Arc::new(e)));
+        let reason = crate::policy::Reason::ProvenanceLookup(crate::policy::Failure::from(e));
         assert_eq!(
             reason.to_string(),
             format!(

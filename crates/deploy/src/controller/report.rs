@@ -234,9 +234,9 @@ mod tests {
                     "db",
                     Action::Skip,
                     Reason::GitWriteBack(crate::policy::NotWritten::Placement(
-                        crate::policy::Refusal::Git(crate::policy::Failure(std::sync::Arc::new(
+                        crate::policy::Refusal::Git(crate::policy::Failure::from(
                             crate::Error::LeadershipLost,
-                        ))),
+                        )),
                     )),
                 ),
             ],

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use ferry_core::Reference;
+use ferry_core::{Reference, Shared};
 
 use super::apply::Pass;
 use super::failure::{RequestFailed, StepFailure};
@@ -92,8 +92,10 @@ pub(super) async fn with_commits(
                         lines,
                         more,
                     },
-                    Ok(Err(e)) => Commits::Unavailable(Unlisted::Git(Arc::new(e))),
-                    Err(e) => Commits::Unavailable(Unlisted::Git(Arc::new(crate::Error::Join(e)))),
+                    Ok(Err(e)) => Commits::Unavailable(Unlisted::Git(Shared::new(e))),
+                    Err(e) => {
+                        Commits::Unavailable(Unlisted::Git(Shared::new(crate::Error::Join(e))))
+                    }
                 }
             }
             Err(why) => Commits::Unavailable(why),
@@ -117,7 +119,7 @@ async fn revisions(ctx: &super::Context, d: &Decision) -> Result<(String, String
         match ctx.registry.source_revision(&r).await {
             Ok(Some(rev)) => Ok(rev),
             Ok(None) => Err(Unlisted::NotRecorded(r)),
-            Err(e) => Err(Unlisted::Registry(r, Arc::new(e))),
+            Err(e) => Err(Unlisted::Registry(r, Shared::new(e))),
         }
     };
     Ok((read(running).await?, read(target.clone()).await?))
@@ -132,7 +134,7 @@ pub(super) async fn refusals(
     (target, f): (&GitTarget, Forge),
     ds: &[&Decision],
 ) -> Vec<Option<Refusal>> {
-    let unknown = |why| Failure(Arc::new(crate::Error::Review(why)));
+    let unknown = |why| Failure::from(crate::Error::Review(why));
     let refused = match (forges.get(f), forge::repo_path(&target.repo)) {
         (Some(api), Some(repo)) => forge::rejected(api, &repo, &target.branch)
             .await

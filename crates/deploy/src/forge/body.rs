@@ -2,10 +2,9 @@
 //! ferry recognises its own requests.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use ferry_core::Reference;
 use ferry_core::duration::human;
+use ferry_core::{Reference, Shared};
 use ferry_registry::revision::REVISION_KEY;
 
 /// The signature verdict for the new image, when a signature policy applies (`ferry.dev/signed-by`,
@@ -67,7 +66,7 @@ pub enum Commits {
 }
 
 /// Why the commits between two images cannot be listed ([`Commits::Unavailable`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unlisted {
     /// The running digest is not known.
     UnknownDigest,
@@ -76,18 +75,10 @@ pub enum Unlisted {
     /// The image records no source revision.
     NotRecorded(Reference),
     /// The registry failed reading the image's revision.
-    Registry(Reference, Arc<ferry_registry::Error>),
+    Registry(Reference, Shared<ferry_registry::Error>),
     /// The source repository could not be read.
-    Git(Arc<crate::Error>),
+    Git(Shared<crate::Error>),
 }
-
-impl PartialEq for Unlisted {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-impl Eq for Unlisted {}
 
 impl std::fmt::Display for Unlisted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

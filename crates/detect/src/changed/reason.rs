@@ -299,7 +299,7 @@ mod tests {
             (RebuildReason::NotPublished, "not published"),
             (RebuildReason::NoRevisionLabel, "no revision label"),
             (
-                RebuildReason::QueryFailed(QueryFailure::new(Refused)),
+                RebuildReason::QueryFailed(QueryFailure::from(Refused)),
                 "registry query failed: connection refused",
             ),
             (

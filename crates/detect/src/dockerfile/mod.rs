@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::sync::Arc;
 
 use parse_dockerfile::Flag;
 
@@ -112,35 +111,8 @@ impl std::fmt::Display for Problem {
 }
 
 /// The `parse-dockerfile` crate's error: shared, since it cannot be cloned, and compared by its
-/// text, since it cannot be compared.
-#[derive(Debug, Clone)]
-pub struct SyntaxError(Arc<parse_dockerfile::Error>);
-
-impl SyntaxError {
-    /// Wrap the parser's error.
-    pub fn new(error: parse_dockerfile::Error) -> Self {
-        SyntaxError(Arc::new(error))
-    }
-
-    /// The parser's error.
-    pub fn error(&self) -> &parse_dockerfile::Error {
-        &self.0
-    }
-}
-
-impl PartialEq for SyntaxError {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for SyntaxError {}
-
-impl std::fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+/// text, since it cannot be compared (`SyntaxError::new(e)`, `.get()`).
+pub type SyntaxError = ferry_core::Shared<parse_dockerfile::Error>;
 
 impl From<crate::expand::ExpandError> for Problem {
     fn from(e: crate::expand::ExpandError) -> Self {

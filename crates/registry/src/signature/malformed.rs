@@ -96,24 +96,9 @@ impl PartialEq for MalformedProblem {
 
 impl Eq for MalformedProblem {}
 
-/// Why a payload or bundle could not be fetched ([`Rejection::Unreadable`]): the client's error.
-/// Equal when their texts are.
-#[derive(Debug, Clone)]
-pub struct FetchFailure(pub Arc<crate::Error>);
-
-impl fmt::Display for FetchFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl PartialEq for FetchFailure {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-impl Eq for FetchFailure {}
+/// Why a payload or bundle could not be fetched ([`Rejection::Unreadable`]): the client's error,
+/// shared. Equal when their texts are.
+pub type FetchFailure = ferry_core::Shared<crate::Error>;
 
 #[cfg(test)]
 mod tests {
@@ -217,7 +202,7 @@ mod tests {
             after: std::time::Duration::from_secs(3),
         };
         let text = e.to_string();
-        let r = Rejection::Unreadable(FetchFailure(Arc::new(e)));
+        let r = Rejection::Unreadable(FetchFailure::new(e));
         assert_eq!(r.to_string(), format!("cannot read it: {text}"));
         assert_eq!(r.clone(), r);
     }

@@ -23,8 +23,6 @@ mod malformed;
 mod merge;
 mod policy;
 
-use std::sync::Arc;
-
 use ferry_core::{Digest, Reference};
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -421,7 +419,7 @@ impl Client {
                 _ => {
                     reads += 1;
                     match self.blob(&repo, &layer_digest, PAYLOAD_LIMIT).await {
-                        Err(e) => (Err(Rejection::Unreadable(FetchFailure(Arc::new(e)))), None),
+                        Err(e) => (Err(Rejection::Unreadable(FetchFailure::new(e))), None),
                         Ok(body) => judge(format, &body, &annotations, digest, trust),
                     }
                 }
