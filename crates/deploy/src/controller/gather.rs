@@ -208,15 +208,16 @@ async fn signature(
         Ok(report) => report,
         Err(e) => return (SignatureVerdict::Failed(Arc::new(e)), 1),
     };
-    (verdict(&report), report.requests)
+    let requests = report.requests;
+    (verdict(report), requests)
 }
 
-/// The verdict a report comes to.
-fn verdict(report: &ferry_registry::signature::SignatureReport) -> SignatureVerdict {
+/// The verdict a report comes to (an invalid one keeps the report itself, not a copy).
+fn verdict(report: ferry_registry::signature::SignatureReport) -> SignatureVerdict {
     if report.valid() {
         return SignatureVerdict::Valid;
     }
-    let why = Failure::from(crate::Error::Unsigned(Box::new(report.clone())));
+    let why = Failure::from(crate::Error::Unsigned(Box::new(report)));
     SignatureVerdict::Invalid { why }
 }
 
