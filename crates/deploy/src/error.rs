@@ -133,9 +133,9 @@ pub enum ConfigProblem {
 
 /// [`Error::Unsigned`]'s text: each rejected candidate, or that none was found.
 fn unsigned(report: &ferry_registry::signature::SignatureReport) -> String {
-    match report.rejections() {
+    match report.rejected() {
         r if r.is_empty() => "no signature found".to_string(),
-        r => r,
+        r => r.to_string(),
     }
 }
 

@@ -64,7 +64,7 @@ pub enum PromotionReason {
         /// The source digest.
         digest: Digest,
         /// Each candidate's manifest and why it was rejected.
-        rejections: Vec<(Digest, crate::signature::Rejection)>,
+        rejections: crate::signature::Rejections,
     },
 }
 
@@ -97,11 +97,7 @@ impl std::fmt::Display for PromotionReason {
             PromotionReason::Soaked(None) => f.write_str("promoted"),
             PromotionReason::Unsigned(d) => write!(f, "{d} carries no signature"),
             PromotionReason::NoValidSignature { digest, rejections } => {
-                let lines: Vec<String> = rejections
-                    .iter()
-                    .map(|(m, why)| format!("{m}: {why}"))
-                    .collect();
-                write!(f, "{digest} has no valid signature ({})", lines.join("; "))
+                write!(f, "{digest} has no valid signature ({rejections})")
             }
         }
     }
@@ -265,17 +261,9 @@ fn unsigned_reason(report: &crate::signature::SignatureReport) -> PromotionReaso
     if report.candidates.is_empty() {
         return PromotionReason::Unsigned(report.digest.clone());
     }
-    let rejections = report
-        .candidates
-        .iter()
-        .filter_map(|c| {
-            let why = c.verdict.as_ref().err()?;
-            Some((c.manifest.clone(), why.clone()))
-        })
-        .collect();
     PromotionReason::NoValidSignature {
         digest: report.digest.clone(),
-        rejections,
+        rejections: report.rejected(),
     }
 }
 
@@ -361,10 +349,10 @@ mod tests {
             (
                 PromotionReason::NoValidSignature {
                     digest: a.clone(),
-                    rejections: vec![
+                    rejections: crate::signature::Rejections(vec![
                         (m.clone(), Rejection::BadSignature),
                         (n.clone(), Rejection::NoKeys),
-                    ],
+                    ]),
                 },
                 format!(
                     "{a} has no valid signature ({m}: the signature does not verify with any given key; {n}: signed with a key, and this check lists no public keys)"

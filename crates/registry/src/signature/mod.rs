@@ -193,19 +193,37 @@ impl SignatureReport {
         self.candidates.iter().any(|c| c.verdict.is_ok())
     }
 
-    /// Each rejected candidate as `manifest: why`, joined by `; ` (empty when none was).
-    pub fn rejections(&self) -> String {
-        let lines: Vec<String> = self
-            .candidates
-            .iter()
-            .filter_map(|c| {
-                c.verdict
-                    .as_ref()
-                    .err()
-                    .map(|e| format!("{}: {e}", c.manifest))
-            })
-            .collect();
-        lines.join("; ")
+    /// Each rejected candidate: its manifest and why (empty when none was).
+    pub fn rejected(&self) -> Rejections {
+        let rejected = self.candidates.iter().filter_map(|c| {
+            let why = c.verdict.as_ref().err()?;
+            Some((c.manifest.clone(), why.clone()))
+        });
+        Rejections(rejected.collect())
+    }
+}
+
+/// Rejected signature candidates, each its manifest digest and why; reads
+/// `manifest: why; manifest: why`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rejections(pub Vec<(Digest, Rejection)>);
+
+impl Rejections {
+    /// Whether no candidate was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Rejections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (manifest, why)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{manifest}: {why}")?;
+        }
+        Ok(())
     }
 }
 
