@@ -11,7 +11,7 @@ use ferry_core::{Reference, Shared};
 use super::apply::Pass;
 use super::failure::{RequestFailed, StepFailure};
 use crate::cluster::Workload;
-use crate::error::{NoForge, ReviewUnknown};
+use crate::error::ReviewUnknown;
 use crate::forge::{
     self, Commits, Ensured, Evidence, ForgeApi, NewRequest, SignatureVerdict, Unlisted,
 };
@@ -135,8 +135,8 @@ pub(super) async fn refusals(
     ds: &[&Decision],
 ) -> Vec<Option<Refusal>> {
     let unknown = |why| Failure::from(crate::Error::Review(why));
-    let refused = match (forges.get(f), forge::repo_path(&target.repo)) {
-        (Some(api), Some(repo)) => forge::rejected(api, &repo, &target.branch)
+    let refused = match forges.for_repo(f, &target.repo) {
+        Ok((api, repo)) => forge::rejected(api, &repo, &target.branch)
             .await
             .map_err(|e| {
                 unknown(ReviewUnknown::Reading {
@@ -145,11 +145,7 @@ pub(super) async fn refusals(
                     error: Box::new(e),
                 })
             }),
-        (None, _) => Err(unknown(ReviewUnknown::NoForge(NoForge::NoClient(f)))),
-        (_, None) => Err(unknown(ReviewUnknown::NoForge(NoForge::NoProject {
-            forge: f,
-            repo: target.repo.clone(),
-        }))),
+        Err(no) => Err(unknown(ReviewUnknown::NoForge(no))),
     };
     ds.iter()
         .map(|d| {
@@ -184,15 +180,11 @@ pub(super) async fn request(
 ) {
     let ids: Vec<String> = changes.iter().map(|e| e.workload.clone()).collect();
     let of = |id: &str| workloads.iter().find(|w| w.view.id() == id);
-    let outcome = match (forges.get(f), forge::repo_path(&target.repo)) {
-        (Some(api), Some(repo)) => open_or_update(api, &repo, target, base, changes)
+    let outcome = match forges.for_repo(f, &target.repo) {
+        Ok((api, repo)) => open_or_update(api, &repo, target, base, changes)
             .await
             .map_err(|e| RequestFailed::Api(Arc::new(e))),
-        (None, _) => Err(RequestFailed::NoForge(NoForge::NoClient(f))),
-        (_, None) => Err(RequestFailed::NoForge(NoForge::NoProject {
-            forge: f,
-            repo: target.repo.clone(),
-        })),
+        Err(no) => Err(RequestFailed::NoForge(no)),
     };
     match outcome {
         Ok((r, done, closed)) => {

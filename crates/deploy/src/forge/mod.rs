@@ -305,6 +305,21 @@ impl Forges {
             Forge::GitLab => self.gitlab.as_deref(),
         }
     }
+
+    /// The client of `forge` and the project path of `clone_url` on it, or why there is none.
+    pub fn for_repo(
+        &self,
+        forge: Forge,
+        clone_url: &str,
+    ) -> std::result::Result<(&dyn ForgeApi, String), crate::error::NoForge> {
+        use crate::error::NoForge;
+        let api = self.get(forge).ok_or(NoForge::NoClient(forge))?;
+        let repo = repo_path(clone_url).ok_or_else(|| NoForge::NoProject {
+            forge,
+            repo: clone_url.to_string(),
+        })?;
+        Ok((api, repo))
+    }
 }
 
 /// An HTTP answer: status, `Link` next page, JSON body.
